@@ -1,0 +1,6 @@
+//! Runtime tensors. (Being written.)
+pub mod kernels {}
+pub trait Real {}
+pub trait ScalarExt {}
+pub struct Matrix<T>(Vec<T>);
+pub struct Vector<T>(Vec<T>);
