@@ -1,1 +1,13 @@
+//! Compile-time automatic differentiation of Rust functions over scalars, vectors and matrices.
+#![deny(unsafe_code)]
 
+// Generated code names `::autodiff::...`; this lets the crate's own tests use the macro too.
+extern crate self as autodiff;
+
+pub use autodiff_core::{kernels, symbolic, Matrix, Real, ScalarExt, Vector};
+pub use autodiff_macros::differentiable;
+
+/// `use autodiff::prelude::*;` brings the tensor types, the attribute and the scalar methods.
+pub mod prelude {
+    pub use crate::{differentiable, Matrix, ScalarExt, Vector};
+}

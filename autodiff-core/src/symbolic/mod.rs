@@ -1,1 +1,61 @@
-//! The symbolic engine. (Being written.)
+//! The symbolic engine: an SSA IR over scalars, vectors and matrices, one rule per op, the
+//! reverse transformation, a simplifier, a printer to matrix notation and an interpreter.
+//!
+//! [`derive_reverse`] is the entry point the macro uses: from the primal program of a
+//! `#[differentiable]` function it builds the simplified programs behind `f_vjp` and `f_grad` and
+//! the derivation text behind `f_derivation`.
+
+pub mod eval;
+pub mod ir;
+pub mod op;
+pub mod print;
+pub mod reverse;
+pub mod rules;
+pub mod simplify;
+
+pub use eval::{eval, Value};
+pub use ir::{Inst, Kind, KindError, Param, Program, Role, ValueId};
+pub use op::{Emit, Op, Rule};
+pub use reverse::{reverse, Reverse, Seed};
+pub use simplify::simplify;
+
+/// Everything reverse mode generates for one function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReverseProducts {
+    /// Parameters: the primal ones then the upstream gradient. Outputs: the value, then one
+    /// adjoint per wrt parameter. Simplified.
+    pub vjp: Reverse,
+    /// The same with the upstream fixed at 1, when the result is a scalar. Simplified.
+    pub grad: Option<Program>,
+    /// The derivation: the adjoint equations of `vjp`, one a line.
+    pub derivation: String,
+}
+
+/// Builds the simplified vector-Jacobian-product program, the gradient program (for a scalar
+/// result) and the derivation of `primal` with respect to the parameters numbered in `wrt`.
+pub fn derive_reverse(primal: &Program, wrt: &[usize]) -> Result<ReverseProducts, KindError> {
+    let mut vjp = reverse(primal, wrt, Seed::Upstream)?;
+    vjp.program = simplify(&vjp.program);
+    let n_primal_outputs = 1;
+    vjp.adjoint_names = vjp
+        .adjoint_names
+        .iter()
+        .zip(&vjp.program.outputs[n_primal_outputs..])
+        .map(|((name, _), &v)| (name.clone(), v))
+        .collect();
+    let derivation = print::print_lines(&vjp.program, Role::Adjoint, &vjp.adjoint_names);
+    let grad = if primal
+        .outputs
+        .first()
+        .is_some_and(|&o| primal.kind(o) == Kind::Scalar)
+    {
+        Some(simplify(&reverse(primal, wrt, Seed::One)?.program))
+    } else {
+        None
+    };
+    Ok(ReverseProducts {
+        vjp,
+        grad,
+        derivation,
+    })
+}

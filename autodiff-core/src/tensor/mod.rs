@@ -1,6 +1,25 @@
-//! Runtime tensors. (Being written.)
-pub mod kernels {}
-pub trait Real {}
-pub trait ScalarExt {}
-pub struct Matrix<T>(Vec<T>);
-pub struct Vector<T>(Vec<T>);
+//! Runtime tensors: [`Matrix`] and [`Vector`], their operators and methods, the strided GEMM
+//! kernel and the fused derivative kernels ([`kernels`]) that generated code calls.
+//!
+//! Plain numerics with no knowledge of differentiation. Shape errors panic with a message naming
+//! the operation and both shapes, e.g. ``autodiff: shape mismatch in `matmul`: left is 2×3, right
+//! is 4×5``.
+
+mod arith;
+mod elementwise;
+pub mod gemm;
+pub mod kernels;
+mod matmul;
+mod matrix;
+mod reduce;
+mod scalar;
+mod shape;
+mod softmax;
+mod vector;
+
+pub use elementwise::Elementwise;
+pub use matmul::MatMulRhs;
+pub use matrix::Matrix;
+pub use scalar::{Real, ScalarExt};
+pub use softmax::RowWise;
+pub use vector::Vector;

@@ -1,0 +1,163 @@
+//! An interpreter that runs any IR program on runtime tensors. The engine's tests use it to check
+//! derived programs against finite differences without going through the macro.
+
+use super::ir::{Kind, Program};
+use crate::tensor::{Elementwise, Matrix, Real, Vector};
+
+/// A runtime value of any kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<T> {
+    Scalar(T),
+    Vector(Vector<T>),
+    Matrix(Matrix<T>),
+}
+
+/// Applies a function generic over the tensor type to two values of the same kind:
+/// `zip_values!(a, b, |x, y| kernels::relu_grad(x, y))`.
+macro_rules! zip_values {
+    ($a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {
+        match ($a, $b) {
+            (
+                $crate::symbolic::eval::Value::Scalar($x),
+                $crate::symbolic::eval::Value::Scalar($y),
+            ) => $crate::symbolic::eval::Value::Scalar($body),
+            (
+                $crate::symbolic::eval::Value::Vector($x),
+                $crate::symbolic::eval::Value::Vector($y),
+            ) => $crate::symbolic::eval::Value::Vector($body),
+            (
+                $crate::symbolic::eval::Value::Matrix($x),
+                $crate::symbolic::eval::Value::Matrix($y),
+            ) => $crate::symbolic::eval::Value::Matrix($body),
+            (a, b) => panic!(
+                "autodiff interpreter: expected two operands of the same kind, found {} and {}",
+                a.kind().article(),
+                b.kind().article()
+            ),
+        }
+    };
+}
+pub(crate) use zip_values;
+
+impl<T: Real> Value<T> {
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Scalar(_) => Kind::Scalar,
+            Value::Vector(_) => Kind::Vector,
+            Value::Matrix(_) => Kind::Matrix,
+        }
+    }
+
+    /// The number of elements (1 for a scalar).
+    pub fn numel(&self) -> usize {
+        match self {
+            Value::Scalar(_) => 1,
+            Value::Vector(v) => v.len(),
+            Value::Matrix(m) => m.rows() * m.cols(),
+        }
+    }
+
+    /// The elements, flattened row-major.
+    pub fn to_vec(&self) -> Vec<T> {
+        match self {
+            Value::Scalar(s) => vec![*s],
+            Value::Vector(v) => v.as_slice().to_vec(),
+            Value::Matrix(m) => m.as_slice().to_vec(),
+        }
+    }
+
+    /// A value of the same kind and shape with elements from `data` (row-major).
+    pub fn with_data(&self, data: Vec<T>) -> Self {
+        match self {
+            Value::Scalar(_) => Value::Scalar(data[0]),
+            Value::Vector(_) => Value::Vector(Vector::from_vec(data)),
+            Value::Matrix(m) => Value::Matrix(Matrix::from_vec(m.rows(), m.cols(), data)),
+        }
+    }
+
+    /// `f` applied to every element.
+    pub fn map(&self, f: impl Fn(T) -> T) -> Self {
+        match self {
+            Value::Scalar(s) => Value::Scalar(f(*s)),
+            Value::Vector(v) => Value::Vector(Elementwise::map(v, f)),
+            Value::Matrix(m) => Value::Matrix(Elementwise::map(m, f)),
+        }
+    }
+
+    /// The scalar; panics on a tensor.
+    #[track_caller]
+    pub fn as_scalar(&self) -> T {
+        match self {
+            Value::Scalar(s) => *s,
+            v => panic!(
+                "autodiff interpreter: expected a scalar, found {}",
+                v.kind().article()
+            ),
+        }
+    }
+
+    /// The vector; panics on another kind.
+    #[track_caller]
+    pub fn as_vector(&self) -> &Vector<T> {
+        match self {
+            Value::Vector(v) => v,
+            v => panic!(
+                "autodiff interpreter: expected a vector, found {}",
+                v.kind().article()
+            ),
+        }
+    }
+
+    /// The matrix; panics on another kind.
+    #[track_caller]
+    pub fn as_matrix(&self) -> &Matrix<T> {
+        match self {
+            Value::Matrix(m) => m,
+            v => panic!(
+                "autodiff interpreter: expected a matrix, found {}",
+                v.kind().article()
+            ),
+        }
+    }
+}
+
+/// Runs `program` on `inputs` (one per parameter, in order) and returns its outputs.
+///
+/// Panics if an input's kind differs from its parameter's, or on a runtime shape mismatch, as
+/// generated code does.
+pub fn eval<T: Real>(program: &Program, inputs: &[Value<T>]) -> Vec<Value<T>> {
+    assert_eq!(
+        inputs.len(),
+        program.params.len(),
+        "autodiff interpreter: {} inputs for {} parameters",
+        inputs.len(),
+        program.params.len()
+    );
+    for (input, param) in inputs.iter().zip(&program.params) {
+        assert_eq!(
+            input.kind(),
+            param.kind,
+            "autodiff interpreter: parameter `{}` is {}, the input is {}",
+            param.name,
+            param.kind.article(),
+            input.kind().article()
+        );
+    }
+    let mut values: Vec<Value<T>> = Vec::with_capacity(program.insts.len());
+    for inst in &program.insts {
+        let value = match inst.op {
+            super::op::Op::Param(ref p) => inputs[p.0].clone(),
+            ref op => {
+                let args: Vec<&Value<T>> = inst.args.iter().map(|a| &values[a.index()]).collect();
+                op.eval(&args)
+            }
+        };
+        values.push(value);
+    }
+    program
+        .outputs
+        .iter()
+        .map(|o| values[o.index()].clone())
+        .collect()
+}

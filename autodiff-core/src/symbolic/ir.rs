@@ -1,0 +1,234 @@
+//! The SSA intermediate representation.
+//!
+//! A [`Program`] is a straight-line list of instructions; each defines one value, and every value
+//! knows its [`Kind`] (scalar, vector or matrix). Values are referred to by [`ValueId`], the index
+//! of the defining instruction, so a program is always in topological order.
+
+use super::op::Op;
+use std::fmt;
+
+/// Whether a value is a scalar, a (column) vector or a matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Scalar,
+    Vector,
+    Matrix,
+}
+
+impl Kind {
+    /// True for vectors and matrices.
+    pub fn is_tensor(self) -> bool {
+        self != Kind::Scalar
+    }
+
+    /// The word used in error messages: "a scalar", "a vector", "a matrix".
+    pub fn article(self) -> &'static str {
+        match self {
+            Kind::Scalar => "a scalar",
+            Kind::Vector => "a vector",
+            Kind::Matrix => "a matrix",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Scalar => "scalar",
+            Kind::Vector => "vector",
+            Kind::Matrix => "matrix",
+        })
+    }
+}
+
+/// A value of a program: the index of the instruction that defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    /// The instruction index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What part of a derived program an instruction belongs to; the printer shows adjoints and
+/// tangents, and refers to primal values by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Primal,
+    Adjoint,
+}
+
+/// One SSA instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inst {
+    pub op: Op,
+    pub args: Vec<ValueId>,
+    pub kind: Kind,
+    /// The user's name for the value (a `let` binding, a parameter, or `d` + name for an adjoint).
+    pub name: Option<String>,
+    pub role: Role,
+}
+
+/// A parameter of a program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub kind: Kind,
+}
+
+/// A straight-line SSA program.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Program {
+    pub params: Vec<Param>,
+    pub insts: Vec<Inst>,
+    /// The returned values, in order.
+    pub outputs: Vec<ValueId>,
+}
+
+/// An instruction whose operand kinds its op does not accept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindError {
+    /// Lowercase, says what is supported.
+    pub message: String,
+}
+
+impl KindError {
+    pub fn new(message: impl Into<String>) -> Self {
+        KindError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for KindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KindError {}
+
+impl Program {
+    /// An empty program.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The instruction defining `v`.
+    pub fn inst(&self, v: ValueId) -> &Inst {
+        &self.insts[v.index()]
+    }
+
+    /// The kind of `v`.
+    pub fn kind(&self, v: ValueId) -> Kind {
+        self.inst(v).kind
+    }
+
+    /// Appends a parameter and the instruction that reads it.
+    pub fn param(&mut self, name: &str, kind: Kind) -> ValueId {
+        let index = self.params.len();
+        self.params.push(Param {
+            name: name.to_string(),
+            kind,
+        });
+        self.push_inst(Inst {
+            op: Op::Param(crate::symbolic::rules::arith::ParamRef(index)),
+            args: vec![],
+            kind,
+            name: Some(name.to_string()),
+            role: Role::Primal,
+        })
+    }
+
+    /// Appends `op(args)` after checking the operand kinds.
+    pub fn push(&mut self, op: Op, args: &[ValueId]) -> Result<ValueId, KindError> {
+        self.push_with_role(op, args, Role::Primal)
+    }
+
+    /// Appends `op(args)` with the given role after checking the operand kinds.
+    pub fn push_with_role(
+        &mut self,
+        op: Op,
+        args: &[ValueId],
+        role: Role,
+    ) -> Result<ValueId, KindError> {
+        let kinds: Vec<Kind> = args.iter().map(|&a| self.kind(a)).collect();
+        let kind = op.kind(&kinds)?;
+        Ok(self.push_inst(Inst {
+            op,
+            args: args.to_vec(),
+            kind,
+            name: None,
+            role,
+        }))
+    }
+
+    /// Appends an instruction as it is (its kind already known).
+    pub fn push_inst(&mut self, inst: Inst) -> ValueId {
+        let id = ValueId(self.insts.len() as u32);
+        self.insts.push(inst);
+        id
+    }
+
+    /// Gives `v` a name, unless it already has one.
+    pub fn name_value(&mut self, v: ValueId, name: &str) {
+        let inst = &mut self.insts[v.index()];
+        if inst.name.is_none() {
+            inst.name = Some(name.to_string());
+        }
+    }
+
+    /// How many times each value is used as an argument or output.
+    pub fn use_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.insts.len()];
+        for inst in &self.insts {
+            for a in &inst.args {
+                counts[a.index()] += 1;
+            }
+        }
+        for o in &self.outputs {
+            counts[o.index()] += 1;
+        }
+        counts
+    }
+
+    /// One distinct, Rust-identifier-safe name per value: the user's name where there is one
+    /// (shadowed names get `_2`, `_3`, ...), else `t1`, `t2`, ... Parameters keep their names.
+    /// The printer and the code emitter both use these, so a derivation line and the generated
+    /// `let` agree.
+    pub fn value_names(&self) -> Vec<String> {
+        let mut taken = std::collections::HashSet::new();
+        for p in &self.params {
+            taken.insert(p.name.clone());
+        }
+        let mut temp_counter = 0;
+        self.insts
+            .iter()
+            .map(|inst| {
+                if let Op::Param(crate::symbolic::rules::arith::ParamRef(i)) = inst.op {
+                    return self.params[i].name.clone();
+                }
+                let base = match &inst.name {
+                    Some(n) => n.clone(),
+                    None => loop {
+                        temp_counter += 1;
+                        let candidate = format!("t{temp_counter}");
+                        if !taken.contains(&candidate) {
+                            break candidate;
+                        }
+                    },
+                };
+                let mut name = base.clone();
+                let mut suffix = 1;
+                while taken.contains(&name) {
+                    suffix += 1;
+                    name = format!("{base}_{suffix}");
+                }
+                taken.insert(name.clone());
+                name
+            })
+            .collect()
+    }
+}

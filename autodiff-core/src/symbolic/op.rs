@@ -1,0 +1,194 @@
+//! The op set and the [`Rule`] trait every op implements.
+//!
+//! Each op is a small struct in one of the `rules/` modules, and its `impl Rule` holds everything
+//! the engine needs of it, side by side: the kind rule, the reverse (pullback) rule, the printed
+//! form, the interpreter meaning and how generated Rust computes it. [`Op`] is the closed set of
+//! those structs; it only dispatches.
+
+use super::eval::Value;
+use super::ir::{Kind, KindError, ValueId};
+use super::print::Printed;
+use super::reverse::ReverseCx;
+use super::rules::{arith::*, elementwise::*, linalg::*, reduce::*, softmax::*};
+use crate::tensor::Real;
+
+/// Everything the engine knows about one op.
+pub trait Rule {
+    /// The kind of the result for the given operand kinds, or why they are not accepted.
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError>;
+
+    /// The pullback: given `out = op(args)` and its adjoint `dout`, the contribution to each
+    /// argument's adjoint (`None` for a symbolic zero). Only called when some argument is active.
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError>;
+
+    /// The printed form, in the derivation notation, from the printed arguments.
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed;
+
+    /// The meaning, on runtime values.
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T>;
+
+    /// How generated Rust computes it.
+    fn emit(&self) -> Emit;
+}
+
+/// How generated Rust computes an op; the macro turns this into tokens uniformly.
+/// Tensor operands are passed by reference and scalars by value, except to kernels, which take
+/// every operand by reference.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Emit {
+    /// The parameter's own name.
+    Param,
+    /// A float literal of the function's float type.
+    Literal(f64),
+    /// A prefix operator: `-a`.
+    Prefix(&'static str),
+    /// An infix operator: `a + b`.
+    Infix(&'static str),
+    /// A method on the first operand: `a.name(&b, extra)`.
+    Method {
+        name: &'static str,
+        extra: Option<i64>,
+    },
+    /// A function of `autodiff::kernels` that returns a `Cow`: a borrow of its first operand
+    /// when that already is the result, so nothing is copied.
+    KernelView { name: &'static str },
+    /// A function of `autodiff::kernels`: `kernels::name(&a, &b, extra)`.
+    Kernel {
+        name: &'static str,
+        extra: Option<i64>,
+    },
+}
+
+macro_rules! ops {
+    ($($(#[$doc:meta])* $variant:ident($rule:ty),)*) => {
+        /// An operation of the IR. Each variant wraps the struct that implements its [`Rule`].
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum Op {
+            $($(#[$doc])* $variant($rule),)*
+        }
+
+        $(impl From<$rule> for Op {
+            fn from(rule: $rule) -> Op {
+                Op::$variant(rule)
+            }
+        })*
+
+        macro_rules! dispatch {
+            ($op:expr, $r:ident => $body:expr) => {
+                match $op {
+                    $(Op::$variant($r) => $body,)*
+                }
+            };
+        }
+    };
+}
+
+ops! {
+    /// Reads parameter `i`.
+    Param(ParamRef),
+    /// A scalar literal.
+    Const(Literal),
+    /// `-a`
+    Neg(Neg),
+    /// `a + b`, `a − b`, `a ⊙ b`, `a / b`, with scalar and row/column broadcasting.
+    Binary(Binary),
+    /// An elementwise function: `exp`, `ln`, `tanh`, `relu`, ...
+    Unary(Unary),
+    /// The fused pullback of an elementwise function: `dy ⊙ f'(x)` in one pass.
+    UnaryGrad(UnaryGrad),
+    /// `a.powi(n)`
+    Powi(Powi),
+    /// `dy ⊙ n·x^(n−1)` in one pass.
+    PowiGrad(PowiGrad),
+    /// `op(a)·op(b)` with optional transposes passed to GEMM as flags.
+    MatMul(MatMul),
+    /// `u·vᵀ`
+    Outer(Outer),
+    /// `aᵀ`
+    Transpose(Transpose),
+    /// `uᵀ·v`
+    Dot(Dot),
+    /// Sum of all elements.
+    Sum(Sum),
+    /// Mean of all elements.
+    Mean(Mean),
+    /// `sum_axis(a, axis)`
+    SumAxis(SumAxis),
+    /// Sums a broadcast result back to an operand's shape.
+    SumTo(SumTo),
+    /// Repeats a row (axis 0) or column (axis 1) to a matrix's shape.
+    BroadcastTo(BroadcastTo),
+    /// A scalar repeated to a tensor's shape.
+    Fill(Fill),
+    /// The number of elements, as a scalar.
+    Numel(Numel),
+    /// Softmax of a vector or of each matrix row.
+    Softmax(Softmax),
+    /// Log-softmax of a vector or of each matrix row.
+    LogSoftmax(LogSoftmax),
+    /// The fused softmax pullback `y ⊙ (dy − rowsum(dy ⊙ y))`.
+    SoftmaxGrad(SoftmaxGrad),
+    /// The fused log-softmax pullback `dy − exp(y) ⊙ rowsum(dy)`.
+    LogSoftmaxGrad(LogSoftmaxGrad),
+}
+
+impl Op {
+    /// See [`Rule::kind`].
+    pub fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        dispatch!(self, r => r.kind(args))
+    }
+
+    /// See [`Rule::reverse`].
+    pub fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        dispatch!(self, r => r.reverse(cx, args, out, dout))
+    }
+
+    /// See [`Rule::print`].
+    pub fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        dispatch!(self, r => r.print(args, kinds))
+    }
+
+    /// See [`Rule::eval`].
+    pub fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        dispatch!(self, r => r.eval(args))
+    }
+
+    /// See [`Rule::emit`].
+    pub fn emit(&self) -> Emit {
+        dispatch!(self, r => r.emit())
+    }
+
+    /// The scalar literal, if this is one.
+    pub fn literal(&self) -> Option<f64> {
+        match self {
+            Op::Const(c) => Some(c.value()),
+            _ => None,
+        }
+    }
+}
+
+/// Checks the operand count; every rule calls it first so a malformed program is an error, not
+/// a panic.
+pub(crate) fn expect_arity(name: &str, args: &[Kind], n: usize) -> Result<(), KindError> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(KindError::new(format!(
+            "`{name}` takes {n} operand{}, found {}",
+            if n == 1 { "" } else { "s" },
+            args.len()
+        )))
+    }
+}

@@ -1,0 +1,163 @@
+//! The derivation printer: a program in matrix notation, one equation a line.
+//!
+//! Notation: `·` matrix (or scalar) product, `ᵀ` transpose, `⊙` elementwise product, `𝟏` a
+//! tensor of ones shaped like the result; the adjoint of `v` is `dv`. Values that have a name get
+//! a line of their own; unnamed values used once are written inline where they are used.
+
+use super::ir::{Kind, Program, Role, ValueId};
+use super::op::Op;
+
+/// Binding strength of a printed expression, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Prec {
+    /// `a + b`, `a − b`
+    Sum,
+    /// `a·b`, `a ⊙ b`, `a / b`
+    Product,
+    /// `−a`
+    Prefix,
+    /// names, calls, `aᵀ`, `a²`
+    Atom,
+}
+
+/// A printed expression and how strongly it binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Printed {
+    pub text: String,
+    pub prec: Prec,
+}
+
+impl Printed {
+    /// An expression with the given binding strength.
+    pub fn new(text: impl Into<String>, prec: Prec) -> Self {
+        Printed {
+            text: text.into(),
+            prec,
+        }
+    }
+
+    /// A name or call.
+    pub fn atom(text: impl Into<String>) -> Self {
+        Self::new(text, Prec::Atom)
+    }
+
+    /// The text, parenthesized if it binds more weakly than `min`.
+    pub fn at(&self, min: Prec) -> String {
+        if self.prec < min {
+            format!("({})", self.text)
+        } else {
+            self.text.clone()
+        }
+    }
+
+    /// The text as the left operand of a left-associative operator of strength `prec`.
+    pub fn left(&self, prec: Prec) -> String {
+        self.at(prec)
+    }
+
+    /// The text as the right operand of a left-associative operator of strength `prec`:
+    /// `a − (b − c)` keeps its parentheses.
+    pub fn right(&self, prec: Prec) -> String {
+        if self.prec <= prec && self.prec != Prec::Atom {
+            format!("({})", self.text)
+        } else {
+            self.text.clone()
+        }
+    }
+}
+
+/// `a op b` for a left-associative infix operator.
+pub fn infix(a: &Printed, op: &str, b: &Printed, prec: Prec) -> Printed {
+    Printed::new(format!("{}{op}{}", a.left(prec), b.right(prec)), prec)
+}
+
+/// The product sign for two operands: `⊙` between tensors, `·` when a scalar is involved.
+pub fn times(kinds: &[Kind]) -> &'static str {
+    if kinds.iter().all(|k| k.is_tensor()) {
+        " ⊙ "
+    } else {
+        "·"
+    }
+}
+
+/// Formats a literal the way a reader writes it: `2`, `0.5`, `1e-8`.
+pub fn literal(value: f64) -> String {
+    if value == value.trunc() && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    }
+}
+
+/// The longest expression that is repeated inline rather than given a line of its own.
+const INLINE_LIMIT: usize = 32;
+
+/// Prints every instruction of `role` that deserves a line: named values, values used more than
+/// once, and the program's outputs. Other values of that role are inlined where they are used;
+/// values of other roles are referred to by name when they have one, else inlined. Each
+/// `(name, value)` of `aliases` whose value goes by another name ends the text as `name = value`
+/// (a parameter's adjoint that is simply another adjoint, say).
+pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)]) -> String {
+    let names = program.value_names();
+    let uses = program.use_counts();
+    let is_output = |v: usize| program.outputs.iter().any(|o| o.index() == v);
+    // A value gets a line when it has a name, is returned, or is used several times and is too
+    // long to repeat; short shared expressions read better inline (`dw = xᵀ·sum_to(dz, x·w)`).
+    let gets_line = |v: usize, text: &str| {
+        let inst = &program.insts[v];
+        inst.role == role
+            && !matches!(inst.op, Op::Param(_) | Op::Const(_))
+            && (inst.name.is_some()
+                || is_output(v)
+                || (uses[v] > 1 && text.chars().count() > INLINE_LIMIT))
+    };
+    let mut printed: Vec<Printed> = Vec::with_capacity(program.insts.len());
+    let mut lines = Vec::new();
+    for (i, inst) in program.insts.iter().enumerate() {
+        let args: Vec<Printed> = inst
+            .args
+            .iter()
+            .map(|a| printed[a.index()].clone())
+            .collect();
+        let kinds: Vec<Kind> = inst.args.iter().map(|&a| program.kind(a)).collect();
+        let expr = inst.op.print(&args, &kinds);
+        let own_line = gets_line(i, &expr.text);
+        let refers_by_name = own_line
+            || matches!(inst.op, Op::Param(_))
+            || (inst.role != role && inst.name.is_some());
+        if own_line {
+            lines.push(format!("{} = {}", names[i], expr.text));
+        }
+        printed.push(if refers_by_name {
+            Printed::atom(names[i].clone())
+        } else {
+            expr
+        });
+    }
+    for (name, v) in aliases {
+        if names[v.index()] != *name {
+            lines.push(format!("{name} = {}", printed[v.index()].text));
+        }
+    }
+    lines.join("\n")
+}
+
+/// The text of `v` as the printer would inline it (for tests and doc comments).
+pub fn print_value(program: &Program, v: ValueId) -> String {
+    let names = program.value_names();
+    let mut printed: Vec<Printed> = Vec::with_capacity(v.index() + 1);
+    for (i, inst) in program.insts[..=v.index()].iter().enumerate() {
+        let args: Vec<Printed> = inst
+            .args
+            .iter()
+            .map(|a| printed[a.index()].clone())
+            .collect();
+        let kinds: Vec<Kind> = inst.args.iter().map(|&a| program.kind(a)).collect();
+        printed.push(if matches!(inst.op, Op::Param(_)) {
+            Printed::atom(names[i].clone())
+        } else {
+            inst.op.print(&args, &kinds)
+        });
+    }
+    printed[v.index()].text.clone()
+}

@@ -1,0 +1,269 @@
+//! Parameters, literals and the arithmetic operators `+ − ⊙ /` and unary `−`.
+
+use crate::symbolic::eval::Value;
+use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::print::{infix, literal, times, Prec, Printed};
+use crate::symbolic::reverse::ReverseCx;
+use crate::tensor::{Elementwise, Real};
+
+// ───────────────────────────── parameter ─────────────────────────────
+
+/// Reads parameter `i` of the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParamRef(pub usize);
+
+impl Rule for ParamRef {
+    fn kind(&self, _: &[Kind]) -> Result<Kind, KindError> {
+        Err(KindError::new(
+            "a parameter's kind comes from its declaration",
+        ))
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Ok(vec![])
+    }
+    fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
+        // The printer refers to parameters by name; this is only a fallback.
+        Printed::atom(format!("p{}", self.0))
+    }
+    fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
+        unreachable!("the interpreter binds parameters itself")
+    }
+    fn emit(&self) -> Emit {
+        Emit::Param
+    }
+}
+
+// ───────────────────────────── literal ─────────────────────────────
+
+/// A scalar literal, stored by its bits so that ops can be hashed and compared for CSE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Literal(u64);
+
+impl Literal {
+    /// The literal `value`.
+    pub fn new(value: f64) -> Self {
+        // One zero: `-0.0` and `0.0` behave alike in every rule here.
+        Literal(if value == 0.0 { 0 } else { value.to_bits() })
+    }
+
+    /// Its value.
+    pub fn value(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+impl Rule for Literal {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("literal", args, 0)?;
+        Ok(Kind::Scalar)
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Ok(vec![])
+    }
+    fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
+        let v = self.value();
+        let prec = if v < 0.0 { Prec::Prefix } else { Prec::Atom };
+        Printed::new(literal(v).replace('-', "−"), prec)
+    }
+    fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
+        Value::Scalar(T::from_f64(self.value()))
+    }
+    fn emit(&self) -> Emit {
+        Emit::Literal(self.value())
+    }
+}
+
+// ───────────────────────────── negation ─────────────────────────────
+// y = −a          reverse: da = −dy
+
+/// `−a`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Neg;
+
+impl Rule for Neg {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("-", args, 1)?;
+        Ok(args[0])
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Ok(vec![Some(cx.neg(dout)?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::new(format!("−{}", args[0].at(Prec::Prefix)), Prec::Prefix)
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        args[0].map(|x| -x)
+    }
+    fn emit(&self) -> Emit {
+        Emit::Prefix("-")
+    }
+}
+
+// ───────────────────────────── + − ⊙ / ─────────────────────────────
+// y = a + b       reverse: da = dy, db = dy
+// y = a − b       reverse: da = dy, db = −dy
+// y = a ⊙ b       reverse: da = dy ⊙ b, db = dy ⊙ a
+// y = a / b       reverse: da = dy / b, db = −dy ⊙ y / b
+// Each contribution is then summed back to its operand's shape (`sum` for a scalar operand of a
+// tensor result, `sum_to` for a broadcast row or column), as NumPy broadcasting requires.
+
+/// Which arithmetic operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// `a + b`, `a − b`, `a ⊙ b`, `a / b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Binary(pub BinOp);
+
+impl BinOp {
+    /// The Rust operator.
+    pub fn token(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        }
+    }
+
+    /// The scalar meaning.
+    pub fn apply<T: Real>(self, a: T, b: T) -> T {
+        match self {
+            BinOp::Add => a + b,
+            BinOp::Sub => a - b,
+            BinOp::Mul => a * b,
+            BinOp::Div => a / b,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            BinOp::Add => "add",
+            BinOp::Sub => "subtract",
+            BinOp::Mul => "multiply",
+            BinOp::Div => "divide",
+        }
+    }
+}
+
+impl Rule for Binary {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity(self.0.token(), args, 2)?;
+        match (args[0], args[1]) {
+            (Kind::Scalar, k) | (k, Kind::Scalar) => Ok(k),
+            (a, b) if a == b => Ok(a),
+            (a, b) => Err(KindError::new(format!(
+                "cannot {} {} and {} elementwise; supported: two tensors of the same kind \
+                 (a matrix may be a 1×c row or r×1 column broadcast along the other axis), \
+                 or a tensor and a scalar",
+                self.0.verb(),
+                a.article(),
+                b.article()
+            ))),
+        }
+    }
+
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        let (a, b) = (args[0], args[1]);
+        let (da, db) = match self.0 {
+            BinOp::Add => (Some(dout), Some(dout)),
+            BinOp::Sub => (Some(dout), cx.when_active(b, |cx| cx.neg(dout))?),
+            BinOp::Mul => (
+                cx.when_active(a, |cx| cx.mul(dout, b))?,
+                cx.when_active(b, |cx| cx.mul(dout, a))?,
+            ),
+            BinOp::Div => (
+                cx.when_active(a, |cx| cx.div(dout, b))?,
+                cx.when_active(b, |cx| {
+                    let dy_y = cx.mul(dout, out)?;
+                    let neg = cx.neg(dy_y)?;
+                    cx.div(neg, b)
+                })?,
+            ),
+        };
+        let da = match da {
+            Some(d) => Some(cx.unbroadcast(d, a, out)?),
+            None => None,
+        };
+        let db = match db {
+            Some(d) => Some(cx.unbroadcast(d, b, out)?),
+            None => None,
+        };
+        Ok(vec![da, db])
+    }
+
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        let (a, b) = (&args[0], &args[1]);
+        match self.0 {
+            BinOp::Add => infix(a, " + ", b, Prec::Sum),
+            BinOp::Sub => infix(a, " − ", b, Prec::Sum),
+            BinOp::Mul => infix(a, times(kinds), b, Prec::Product),
+            BinOp::Div => infix(a, " / ", b, Prec::Product),
+        }
+    }
+
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let op = self.0;
+        match (args[0], args[1]) {
+            (Value::Scalar(x), Value::Scalar(y)) => Value::Scalar(op.apply(*x, *y)),
+            (Value::Scalar(x), t) => t.map(|e| op.apply(*x, e)),
+            (t, Value::Scalar(y)) => t.map(|e| op.apply(e, *y)),
+            (Value::Vector(u), Value::Vector(v)) => Value::Vector(match op {
+                BinOp::Add => u + v,
+                BinOp::Sub => u - v,
+                BinOp::Mul => u * v,
+                BinOp::Div => u / v,
+            }),
+            (Value::Matrix(m), Value::Matrix(n)) => Value::Matrix(match op {
+                BinOp::Add => m + n,
+                BinOp::Sub => m - n,
+                BinOp::Mul => m * n,
+                BinOp::Div => m / n,
+            }),
+            (a, b) => panic!(
+                "autodiff interpreter: cannot {} {} and {}",
+                op.verb(),
+                a.kind().article(),
+                b.kind().article()
+            ),
+        }
+    }
+
+    fn emit(&self) -> Emit {
+        Emit::Infix(self.0.token())
+    }
+}
+
+/// Keeps `Elementwise` in use for the scalar arm of `Value::map`.
+#[allow(dead_code)]
+fn _assert_scalar_elementwise<T: Real + Elementwise<T>>() {}

@@ -1,0 +1,299 @@
+//! Elementwise functions. Their Jacobians are diagonal, so a pullback is one elementwise product
+//! `dy ⊙ f'(x)`, computed by a fused kernel in one pass; no Jacobian is ever built.
+
+use crate::symbolic::eval::{zip_values, Value};
+use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::print::{times, Prec, Printed};
+use crate::symbolic::reverse::ReverseCx;
+use crate::tensor::{kernels, Real};
+
+/// Whether a derivative is written in terms of the function's input `x` or its output `y`
+/// (`tanh' = 1 − y²` reuses the forward result instead of recomputing it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Uses {
+    Input,
+    Output,
+}
+
+macro_rules! unary_functions {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident: $method:literal, |$x:ident| $value:expr,
+        $uses:ident, $kernel:ident, |$dy:ident, $arg:ident, $t:ident| $printed:expr;
+    )*) => {
+        /// An elementwise function of the language.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum UnaryFn {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl UnaryFn {
+            /// Every function, in table order.
+            pub const ALL: &'static [UnaryFn] = &[$(UnaryFn::$variant,)*];
+
+            /// The method name in Rust source: `x.exp()`.
+            pub fn method(self) -> &'static str {
+                match self { $(UnaryFn::$variant => $method,)* }
+            }
+
+            /// The function of the given method name.
+            pub fn from_method(name: &str) -> Option<UnaryFn> {
+                match name { $($method => Some(UnaryFn::$variant),)* _ => None }
+            }
+
+            /// The scalar meaning.
+            pub fn apply<T: Real>(self, input: T) -> T {
+                match self { $(UnaryFn::$variant => { let $x = input; $value })* }
+            }
+
+            /// Whether the derivative reads the input or the output.
+            pub fn uses(self) -> Uses {
+                match self { $(UnaryFn::$variant => Uses::$uses,)* }
+            }
+
+            /// The fused pullback kernel in `autodiff::kernels`.
+            pub fn grad_kernel(self) -> &'static str {
+                match self { $(UnaryFn::$variant => stringify!($kernel),)* }
+            }
+
+            /// `dy ⊙ f'(·)` evaluated by the kernel.
+            fn eval_grad<T: Real>(self, dy: &Value<T>, arg: &Value<T>) -> Value<T> {
+                match self { $(UnaryFn::$variant => zip_values!(dy, arg, |d, a| kernels::$kernel(d, a)),)* }
+            }
+
+            /// `dy ⊙ f'(·)` in the derivation notation; `t` is the product sign.
+            fn print_grad(self, dy: &Printed, arg: &Printed, sign: &str) -> Printed {
+                match self {
+                    $(UnaryFn::$variant => { let ($dy, $arg, $t) = (dy, arg, sign); $printed })*
+                }
+            }
+        }
+    };
+}
+
+fn product(text: String) -> Printed {
+    Printed::new(text, Prec::Product)
+}
+
+// The table: method, scalar meaning, what the derivative reads, its kernel, its printed form.
+unary_functions! {
+    /// `eˣ`; derivative `y`.
+    Exp: "exp", |x| x.exp(),
+        Output, exp_grad, |dy, y, t| product(format!("{}{t}{}", dy.at(Prec::Product), y.at(Prec::Atom)));
+    /// natural logarithm; derivative `1/x`.
+    Ln: "ln", |x| x.ln(),
+        Input, ln_grad, |dy, x, _t| product(format!("{} / {}", dy.at(Prec::Product), x.at(Prec::Atom)));
+    /// `√x`; derivative `1/(2y)`.
+    Sqrt: "sqrt", |x| x.sqrt(),
+        Output, sqrt_grad, |dy, y, _t| product(format!("{} / (2·{})", dy.at(Prec::Product), y.at(Prec::Atom)));
+    /// `tanh x`; derivative `1 − y²`.
+    Tanh: "tanh", |x| x.tanh(),
+        Output, tanh_grad, |dy, y, t| product(format!("{}{t}(1 − {}²)", dy.at(Prec::Product), y.at(Prec::Atom)));
+    /// logistic sigmoid; derivative `y(1 − y)`.
+    Sigmoid: "sigmoid", |x| x.sigmoid(),
+        Output, sigmoid_grad, |dy, y, t| product(format!("{}{t}{}{t}(1 − {})", dy.at(Prec::Product), y.at(Prec::Atom), y.at(Prec::Product)));
+    /// `max(x, 0)`; derivative `[x > 0]`.
+    Relu: "relu", |x| x.relu(),
+        Input, relu_grad, |dy, x, t| product(format!("{}{t}[{} > 0]", dy.at(Prec::Product), x.text));
+    /// `|x|`; derivative `sign(x)`.
+    Abs: "abs", |x| x.abs(),
+        Input, abs_grad, |dy, x, t| product(format!("{}{t}sign({})", dy.at(Prec::Product), x.text));
+    /// `sin x`; derivative `cos x`.
+    Sin: "sin", |x| x.sin(),
+        Input, sin_grad, |dy, x, t| product(format!("{}{t}cos({})", dy.at(Prec::Product), x.text));
+    /// `cos x`; derivative `−sin x`.
+    Cos: "cos", |x| x.cos(),
+        Input, cos_grad, |dy, x, t| Printed::new(format!("−{}{t}sin({})", dy.at(Prec::Product), x.text), Prec::Prefix);
+}
+
+// ───────────────────────────── f(x) ─────────────────────────────
+// y = f(x)        reverse: dx = dy ⊙ f'(x)   (one fused kernel, reading x or y)
+
+/// `f(x)` elementwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Unary(pub UnaryFn);
+
+impl Rule for Unary {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity(self.0.method(), args, 1)?;
+        Ok(args[0])
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        let read = match self.0.uses() {
+            Uses::Input => args[0],
+            Uses::Output => out,
+        };
+        Ok(vec![Some(cx.push(UnaryGrad(self.0), &[dout, read])?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("{}({})", self.0.method(), args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let f = self.0;
+        args[0].map(|x| f.apply(x))
+    }
+    fn emit(&self) -> Emit {
+        Emit::Method {
+            name: self.0.method(),
+            extra: None,
+        }
+    }
+}
+
+/// The fused pullback `dy ⊙ f'(·)` of an elementwise function; operands `(dy, x or y)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UnaryGrad(pub UnaryFn);
+
+impl Rule for UnaryGrad {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity(self.0.grad_kernel(), args, 2)?;
+        same_kind(self.0.grad_kernel(), args[0], args[1])
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(second_order(self.0.grad_kernel()))
+    }
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        self.0.print_grad(&args[0], &args[1], times(kinds))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        self.0.eval_grad(args[0], args[1])
+    }
+    fn emit(&self) -> Emit {
+        Emit::Kernel {
+            name: self.0.grad_kernel(),
+            extra: None,
+        }
+    }
+}
+
+// ───────────────────────────── xⁿ ─────────────────────────────
+// y = xⁿ          reverse: dx = dy ⊙ n·xⁿ⁻¹   (one fused kernel)
+
+/// `x.powi(n)`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Powi(pub i32);
+
+/// `x` raised to `n`, written with a superscript where one exists: `x²`, `x⁻¹`, `x^12`.
+fn power(x: &Printed, n: i32) -> Printed {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let exponent: String = if (-9..=9).contains(&n) {
+        let sign = if n < 0 { "⁻" } else { "" };
+        format!("{sign}{}", DIGITS[n.unsigned_abs() as usize])
+    } else {
+        format!("^{n}")
+    };
+    Printed::atom(format!("{}{exponent}", x.at(Prec::Atom)))
+}
+
+impl Rule for Powi {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("powi", args, 1)?;
+        Ok(args[0])
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        _: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        if self.0 == 0 {
+            return Ok(vec![None]);
+        }
+        Ok(vec![Some(cx.push(PowiGrad(self.0), &[dout, args[0]])?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        power(&args[0], self.0)
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let n = self.0;
+        args[0].map(|x| x.powi(n))
+    }
+    fn emit(&self) -> Emit {
+        Emit::Method {
+            name: "powi",
+            extra: Some(self.0 as i64),
+        }
+    }
+}
+
+/// The fused pullback `dy ⊙ n·xⁿ⁻¹` of `x.powi(n)`; operands `(dy, x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PowiGrad(pub i32);
+
+impl Rule for PowiGrad {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("powi_grad", args, 2)?;
+        same_kind("powi_grad", args[0], args[1])
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(second_order("powi_grad"))
+    }
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        let n = self.0;
+        let local = match n - 1 {
+            0 => Printed::atom(n.to_string()),
+            1 => Printed::new(format!("{n}·{}", args[1].at(Prec::Atom)), Prec::Product),
+            m => Printed::new(format!("{n}·{}", power(&args[1], m).text), Prec::Product),
+        };
+        Printed::new(
+            format!(
+                "{}{}{}",
+                args[0].at(Prec::Product),
+                times(kinds),
+                local.at(Prec::Atom)
+            ),
+            Prec::Product,
+        )
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let n = self.0;
+        zip_values!(args[0], args[1], |d, x| kernels::powi_grad(d, x, n))
+    }
+    fn emit(&self) -> Emit {
+        Emit::Kernel {
+            name: "powi_grad",
+            extra: Some(self.0 as i64),
+        }
+    }
+}
+
+/// Both operands of a fused pullback have the result's kind.
+pub(crate) fn same_kind(name: &str, a: Kind, b: Kind) -> Result<Kind, KindError> {
+    if a == b {
+        Ok(a)
+    } else {
+        Err(KindError::new(format!(
+            "`{name}` takes two operands of the same kind, found {} and {}",
+            a.article(),
+            b.article()
+        )))
+    }
+}
+
+/// Pullback ops are not differentiated again by the reverse transformation (second derivatives
+/// are forward-over-reverse).
+pub(crate) fn second_order(name: &str) -> KindError {
+    KindError::new(format!(
+        "`{name}` is a derivative kernel; reverse-over-reverse is not supported"
+    ))
+}

@@ -1,0 +1,8 @@
+//! The rule table: one module per family of ops, one banner section per op, with its kind rule,
+//! pullback, printed form, meaning and emitted form side by side.
+
+pub mod arith;
+pub mod elementwise;
+pub mod linalg;
+pub mod reduce;
+pub mod softmax;

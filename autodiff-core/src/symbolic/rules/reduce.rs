@@ -1,0 +1,306 @@
+//! Reductions and their adjoints, broadcasts. A reduction pulls back as a broadcast and a
+//! broadcast as a reduction, so each pair below is the other's pullback.
+
+use crate::symbolic::eval::Value;
+use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::print::{Prec, Printed};
+use crate::symbolic::reverse::ReverseCx;
+use crate::tensor::{kernels, Real};
+
+use super::elementwise::second_order;
+
+fn tensor_operand(name: &str, k: Kind) -> Result<Kind, KindError> {
+    if k.is_tensor() {
+        Ok(k)
+    } else {
+        Err(KindError::new(format!(
+            "`{name}` reduces a vector or a matrix, found a scalar"
+        )))
+    }
+}
+
+fn matrix_operands(name: &str, args: &[Kind]) -> Result<Kind, KindError> {
+    if args.iter().all(|&k| k == Kind::Matrix) {
+        Ok(Kind::Matrix)
+    } else {
+        Err(KindError::new(format!("`{name}` takes matrices")))
+    }
+}
+
+fn kernel(name: &'static str) -> Emit {
+    Emit::Kernel { name, extra: None }
+}
+
+fn method(name: &'static str, extra: Option<i64>) -> Emit {
+    Emit::Method { name, extra }
+}
+
+// ───────────────────────────── sum ─────────────────────────────
+// s = Σ x         reverse: dx = ds·𝟏
+
+/// Sum of all elements of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Sum;
+
+impl Rule for Sum {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("sum", args, 1)?;
+        tensor_operand("sum", args[0]).map(|_| Kind::Scalar)
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        _: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Ok(vec![Some(cx.push(Fill, &[dout, args[0]])?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("sum({})", args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Scalar(match args[0] {
+            Value::Vector(v) => v.sum(),
+            Value::Matrix(m) => m.sum(),
+            Value::Scalar(s) => *s,
+        })
+    }
+    fn emit(&self) -> Emit {
+        method("sum", None)
+    }
+}
+
+// ───────────────────────────── mean ─────────────────────────────
+// s = Σ x / n     reverse: dx = (ds / n)·𝟏
+
+/// Mean of all elements of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Mean;
+
+impl Rule for Mean {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("mean", args, 1)?;
+        tensor_operand("mean", args[0]).map(|_| Kind::Scalar)
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        _: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        let n = cx.push(Numel, &[args[0]])?;
+        let scaled = cx.div(dout, n)?;
+        Ok(vec![Some(cx.push(Fill, &[scaled, args[0]])?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("mean({})", args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Scalar(match args[0] {
+            Value::Vector(v) => v.mean(),
+            Value::Matrix(m) => m.mean(),
+            Value::Scalar(s) => *s,
+        })
+    }
+    fn emit(&self) -> Emit {
+        method("mean", None)
+    }
+}
+
+// ───────────────────────────── sum_axis ─────────────────────────────
+// s = sum_axis(X, 0) = 𝟏ᵀ·X (1×c)     reverse: dX = 𝟏·ds
+// s = sum_axis(X, 1) = X·𝟏   (r×1)     reverse: dX = ds·𝟏ᵀ
+
+/// `x.sum_axis(axis)`: sums the rows together (axis 0, giving 1×c) or the columns (axis 1,
+/// giving r×1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SumAxis(pub u8);
+
+impl Rule for SumAxis {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("sum_axis", args, 1)?;
+        match args[0] {
+            Kind::Matrix => Ok(Kind::Matrix),
+            k => Err(KindError::new(format!(
+                "`sum_axis` sums a matrix along an axis, found {}; use `sum()` for a vector",
+                k.article()
+            ))),
+        }
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        args: &[ValueId],
+        _: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Ok(vec![Some(cx.push(BroadcastTo(self.0), &[dout, args[0]])?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("sum_axis({}, {})", args[0].text, self.0))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(args[0].as_matrix().sum_axis(self.0 as usize))
+    }
+    fn emit(&self) -> Emit {
+        method("sum_axis", Some(self.0 as i64))
+    }
+}
+
+// ───────────────────────────── broadcast_to ─────────────────────────────
+// B = 𝟏·v (v a 1×c row, axis 0) or v·𝟏ᵀ (v an r×1 column, axis 1), shaped like `like`.
+// It appears only in derived programs, as the pullback of sum_axis.
+
+/// Repeats a row (axis 0) or column (axis 1) to the shape of its second operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BroadcastTo(pub u8);
+
+impl Rule for BroadcastTo {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("broadcast", args, 2)?;
+        matrix_operands("broadcast", args)
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(second_order("broadcast"))
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        let v = args[0].at(Prec::Atom);
+        Printed::new(
+            if self.0 == 0 {
+                format!("𝟏·{v}")
+            } else {
+                format!("{v}·𝟏ᵀ")
+            },
+            Prec::Product,
+        )
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(kernels::broadcast_like(
+            args[0].as_matrix(),
+            args[1].as_matrix(),
+        ))
+    }
+    fn emit(&self) -> Emit {
+        kernel("broadcast_like")
+    }
+}
+
+// ───────────────────────────── sum_to ─────────────────────────────
+// da = sum_to(dy, a): dy summed over the axes along which `a` was broadcast to make y (the
+// identity when a has y's shape). It appears only in derived programs, as the second half of the
+// pullback of a broadcasting `+ − ⊙ /`.
+
+/// Sums its first operand down to the shape of its second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SumTo;
+
+impl Rule for SumTo {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("sum_to", args, 2)?;
+        matrix_operands("sum_to", args)
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(second_order("sum_to"))
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("sum_to({}, {})", args[0].text, args[1].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(kernels::sum_to_like(args[0].as_matrix(), args[1].as_matrix()).into_owned())
+    }
+    fn emit(&self) -> Emit {
+        Emit::KernelView {
+            name: "sum_to_like",
+        }
+    }
+}
+
+// ───────────────────────────── fill ─────────────────────────────
+// X = s·𝟏, shaped like `like`: the pullback of sum and mean.
+
+/// A scalar repeated to the shape of its second operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fill;
+
+impl Rule for Fill {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("fill", args, 2)?;
+        match args[0] {
+            Kind::Scalar => Ok(args[1]),
+            k => Err(KindError::new(format!(
+                "`fill` repeats a scalar, found {}",
+                k.article()
+            ))),
+        }
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(second_order("fill"))
+    }
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        if kinds[1].is_tensor() {
+            Printed::new(format!("{}·𝟏", args[0].at(Prec::Atom)), Prec::Product)
+        } else {
+            args[0].clone()
+        }
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let s = args[0].as_scalar();
+        args[1].map(|_| s)
+    }
+    fn emit(&self) -> Emit {
+        kernel("fill_like")
+    }
+}
+
+// ───────────────────────────── numel ─────────────────────────────
+
+/// The number of elements of a tensor, as a scalar of the float type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Numel;
+
+impl Rule for Numel {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("numel", args, 1)?;
+        tensor_operand("numel", args[0]).map(|_| Kind::Scalar)
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        // A count does not depend on the values.
+        Ok(vec![None])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("numel({})", args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Scalar(T::from_f64(args[0].numel() as f64))
+    }
+    fn emit(&self) -> Emit {
+        kernel("numel")
+    }
+}

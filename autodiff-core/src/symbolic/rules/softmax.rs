@@ -1,0 +1,211 @@
+//! Softmax and log-softmax, of a vector as a whole or of each matrix row. Both are computed
+//! stably (the row maximum subtracted first) and pulled back by fused one-pass kernels that read
+//! the forward result, so no exponential is recomputed and no Jacobian is built.
+
+use crate::symbolic::eval::Value;
+use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::print::{Prec, Printed};
+use crate::symbolic::reverse::ReverseCx;
+use crate::tensor::{kernels, Real};
+
+use super::elementwise::{same_kind, second_order};
+
+fn rowwise_kind(name: &str, args: &[Kind], n: usize) -> Result<Kind, KindError> {
+    expect_arity(name, args, n)?;
+    match args[0] {
+        Kind::Scalar => Err(KindError::new(format!(
+            "`{name}` normalizes a vector, or each row of a matrix; found a scalar"
+        ))),
+        k if n == 2 => same_kind(name, k, args[1]),
+        k => Ok(k),
+    }
+}
+
+/// `Σ_row(e)` in the notation: `sum(e)` for a vector, `sum_axis(e, 1)` for a matrix.
+fn row_sum(e: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Matrix => format!("sum_axis({e}, 1)"),
+        _ => format!("sum({e})"),
+    }
+}
+
+fn by_kind<T: Real>(
+    dy: &Value<T>,
+    y: &Value<T>,
+    vector: fn(&crate::Vector<T>, &crate::Vector<T>) -> crate::Vector<T>,
+    matrix: fn(&crate::Matrix<T>, &crate::Matrix<T>) -> crate::Matrix<T>,
+) -> Value<T> {
+    match (dy, y) {
+        (Value::Vector(d), Value::Vector(y)) => Value::Vector(vector(d, y)),
+        _ => Value::Matrix(matrix(dy.as_matrix(), y.as_matrix())),
+    }
+}
+
+// ───────────────────────────── softmax ─────────────────────────────
+// y = softmax(x)       reverse: dx = y ⊙ (dy − Σ_row(dy ⊙ y))
+
+/// `x.softmax()`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Softmax;
+
+impl Rule for Softmax {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        rowwise_kind("softmax", args, 1)
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Ok(vec![Some(cx.push(SoftmaxGrad, &[dout, out])?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("softmax({})", args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        match args[0] {
+            Value::Vector(v) => Value::Vector(v.softmax()),
+            x => Value::Matrix(x.as_matrix().softmax()),
+        }
+    }
+    fn emit(&self) -> Emit {
+        Emit::Method {
+            name: "softmax",
+            extra: None,
+        }
+    }
+}
+
+/// The fused softmax pullback; operands `(dy, y)` with `y = softmax(x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SoftmaxGrad;
+
+impl Rule for SoftmaxGrad {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        rowwise_kind("softmax_grad", args, 2)
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(second_order("softmax_grad"))
+    }
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        let (dy, y) = (&args[0], &args[1]);
+        let inner = row_sum(
+            &format!("{} ⊙ {}", dy.at(Prec::Product), y.at(Prec::Product)),
+            kinds[0],
+        );
+        Printed::new(
+            format!("{} ⊙ ({} − {inner})", y.at(Prec::Atom), dy.at(Prec::Sum)),
+            Prec::Product,
+        )
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        by_kind(
+            args[0],
+            args[1],
+            kernels::softmax_grad,
+            kernels::softmax_grad,
+        )
+    }
+    fn emit(&self) -> Emit {
+        Emit::Kernel {
+            name: "softmax_grad",
+            extra: None,
+        }
+    }
+}
+
+// ───────────────────────────── log_softmax ─────────────────────────────
+// y = log_softmax(x)   reverse: dx = dy − exp(y) ⊙ Σ_row(dy)     (exp(y) = softmax(x))
+
+/// `x.log_softmax()`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogSoftmax;
+
+impl Rule for LogSoftmax {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        rowwise_kind("log_softmax", args, 1)
+    }
+    fn reverse(
+        &self,
+        cx: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Ok(vec![Some(cx.push(LogSoftmaxGrad, &[dout, out])?)])
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("log_softmax({})", args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        match args[0] {
+            Value::Vector(v) => Value::Vector(v.log_softmax()),
+            x => Value::Matrix(x.as_matrix().log_softmax()),
+        }
+    }
+    fn emit(&self) -> Emit {
+        Emit::Method {
+            name: "log_softmax",
+            extra: None,
+        }
+    }
+}
+
+/// The fused log-softmax pullback; operands `(dy, y)` with `y = log_softmax(x)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogSoftmaxGrad;
+
+impl Rule for LogSoftmaxGrad {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        rowwise_kind("log_softmax_grad", args, 2)
+    }
+    fn reverse(
+        &self,
+        _: &mut ReverseCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(second_order("log_softmax_grad"))
+    }
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        let (dy, y) = (&args[0], &args[1]);
+        let sign = if kinds[0] == Kind::Matrix {
+            " ⊙ "
+        } else {
+            "·"
+        };
+        Printed::new(
+            format!(
+                "{} − exp({}){sign}{}",
+                dy.at(Prec::Sum),
+                y.text,
+                row_sum(&dy.text, kinds[0])
+            ),
+            Prec::Sum,
+        )
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        by_kind(
+            args[0],
+            args[1],
+            kernels::log_softmax_grad,
+            kernels::log_softmax_grad,
+        )
+    }
+    fn emit(&self) -> Emit {
+        Emit::Kernel {
+            name: "log_softmax_grad",
+            extra: None,
+        }
+    }
+}

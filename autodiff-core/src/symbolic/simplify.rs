@@ -1,0 +1,267 @@
+//! The simplifier: local rewrites, common-subexpression elimination and dead-code elimination.
+//!
+//! One pass rebuilds the program front to back: each instruction's arguments are mapped to the
+//! rebuilt values, local rules may replace it by an existing value or a cheaper instruction, and
+//! an instruction already present with the same op and arguments is reused. A dead-code pass then
+//! drops what no output needs. Rewrites never change a value, only how it is computed.
+
+use std::collections::HashMap;
+
+use super::ir::{Inst, Kind, Program, ValueId};
+use super::op::Op;
+use super::rules::arith::{BinOp, Binary, Literal, Neg};
+use super::rules::linalg::{Dot, MatMul, Outer};
+
+/// Simplifies `program` until it stops changing (at most a few rounds).
+pub fn simplify(program: &Program) -> Program {
+    let mut current = program.clone();
+    for _ in 0..4 {
+        let next = eliminate_dead_code(&rebuild(&current));
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+/// The result of a local rule.
+enum Rewrite {
+    /// The instruction equals an existing value.
+    Value(ValueId),
+    /// The instruction is better computed as this op on these arguments.
+    Inst(Op, Vec<ValueId>),
+}
+
+struct Rebuilder<'a> {
+    out: Program,
+    /// Uses of each value of the *old* program (for rewrites that only pay when single-use).
+    old_uses: Vec<usize>,
+    /// For each rebuilt value, the old value it came from (to look up its use count).
+    origin: Vec<Option<usize>>,
+    seen: HashMap<(Op, Vec<ValueId>), ValueId>,
+    _old: &'a Program,
+}
+
+impl Rebuilder<'_> {
+    fn op(&self, v: ValueId) -> &Op {
+        &self.out.inst(v).op
+    }
+
+    fn args(&self, v: ValueId) -> &[ValueId] {
+        &self.out.inst(v).args
+    }
+
+    fn kind(&self, v: ValueId) -> Kind {
+        self.out.kind(v)
+    }
+
+    fn literal(&self, v: ValueId) -> Option<f64> {
+        self.op(v).literal()
+    }
+
+    fn single_use(&self, v: ValueId) -> bool {
+        self.origin[v.index()].is_some_and(|old| self.old_uses[old] <= 1)
+    }
+
+    /// The local rules. Each says why it is valid.
+    fn rewrite(&self, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
+        use Rewrite::*;
+        match (op, args) {
+            // (aᵀ)ᵀ = a
+            (Op::Transpose(_), &[a]) if matches!(self.op(a), Op::Transpose(_)) => {
+                Some(Value(self.args(a)[0]))
+            }
+            // (op(a)·op(b))ᵀ = op(b)ᵀ·op(a)ᵀ: the transpose becomes GEMM flags. Only when the
+            // product has no other use, or the GEMM would run twice.
+            (Op::Transpose(_), &[p]) if self.single_use(p) => match (self.op(p), self.args(p)) {
+                (Op::MatMul(m), &[a, b]) if self.kind(b) == Kind::Matrix => Some(Inst(
+                    MatMul {
+                        ta: !m.tb,
+                        tb: !m.ta,
+                    }
+                    .into(),
+                    vec![b, a],
+                )),
+                // (u·vᵀ)ᵀ = v·uᵀ
+                (Op::Outer(_), &[u, v]) => Some(Inst(Outer.into(), vec![v, u])),
+                _ => None,
+            },
+            // A transposed operand of a product becomes a flag: no copy.
+            (Op::MatMul(m), &[a, b]) => {
+                if let (Op::Transpose(_), &[inner]) = (self.op(a), self.args(a)) {
+                    return Some(Inst(
+                        MatMul {
+                            ta: !m.ta,
+                            tb: m.tb,
+                        }
+                        .into(),
+                        vec![inner, b],
+                    ));
+                }
+                if let (Op::Transpose(_), &[inner]) = (self.op(b), self.args(b)) {
+                    return Some(Inst(
+                        MatMul {
+                            ta: m.ta,
+                            tb: !m.tb,
+                        }
+                        .into(),
+                        vec![a, inner],
+                    ));
+                }
+                None
+            }
+            // −(−a) = a; −c is a literal.
+            (Op::Neg(_), &[a]) => match (self.op(a), self.literal(a)) {
+                (Op::Neg(_), _) => Some(Value(self.args(a)[0])),
+                (_, Some(c)) => Some(Inst(Literal::new(-c).into(), vec![])),
+                _ => None,
+            },
+            (Op::Binary(Binary(bin)), &[a, b]) => self.rewrite_binary(*bin, a, b),
+            // Σ(u ⊙ v) = uᵀ·v for vectors: one pass, no temporary.
+            (Op::Sum(_), &[p]) if self.kind(p) == Kind::Vector && self.single_use(p) => {
+                match (self.op(p), self.args(p)) {
+                    (Op::Binary(Binary(BinOp::Mul)), &[u, v])
+                        if self.kind(u) == Kind::Vector && self.kind(v) == Kind::Vector =>
+                    {
+                        Some(Inst(Dot.into(), vec![u, v]))
+                    }
+                    _ => None,
+                }
+            }
+            // A scalar "filled" to a scalar's shape is itself.
+            (Op::Fill(_), &[s, like]) if self.kind(like) == Kind::Scalar => Some(Value(s)),
+            _ => None,
+        }
+    }
+
+    fn rewrite_binary(&self, bin: BinOp, a: ValueId, b: ValueId) -> Option<Rewrite> {
+        use Rewrite::*;
+        let (la, lb) = (self.literal(a), self.literal(b));
+        let result_kind = if self.kind(a).is_tensor() {
+            self.kind(a)
+        } else {
+            self.kind(b)
+        };
+        // Rules that drop an operand are valid only if the result keeps that operand's kind.
+        let keeps = |v: ValueId| self.kind(v) == result_kind;
+        match (bin, la, lb) {
+            (_, Some(x), Some(y)) => Some(Inst(Literal::new(bin.apply(x, y)).into(), vec![])),
+            // 1·b = b, a·1 = a, a/1 = a, a ± 0 = a, 0 + b = b
+            (BinOp::Mul, Some(one), _) if one == 1.0 && keeps(b) => Some(Value(b)),
+            (BinOp::Mul | BinOp::Div, _, Some(one)) if one == 1.0 && keeps(a) => Some(Value(a)),
+            (BinOp::Add | BinOp::Sub, _, Some(zero)) if zero == 0.0 && keeps(a) => Some(Value(a)),
+            (BinOp::Add, Some(zero), _) if zero == 0.0 && keeps(b) => Some(Value(b)),
+            // (−1)·b = −b, a·(−1) = −a
+            (BinOp::Mul, Some(m), _) if m == -1.0 && keeps(b) => Some(Inst(Neg.into(), vec![b])),
+            (BinOp::Mul, _, Some(m)) if m == -1.0 && keeps(a) => Some(Inst(Neg.into(), vec![a])),
+            _ => match (bin, self.op(b), self.args(b)) {
+                // a + (−c) = a − c, a − (−c) = a + c
+                (BinOp::Add, Op::Neg(_), &[c]) => Some(Inst(Binary(BinOp::Sub).into(), vec![a, c])),
+                (BinOp::Sub, Op::Neg(_), &[c]) => Some(Inst(Binary(BinOp::Add).into(), vec![a, c])),
+                _ => None,
+            },
+        }
+    }
+
+    fn push(&mut self, inst: Inst, origin: Option<usize>) -> ValueId {
+        let key = (inst.op.clone(), inst.args.clone());
+        if !matches!(inst.op, Op::Param(_)) {
+            if let Some(&existing) = self.seen.get(&key) {
+                if let Some(name) = &inst.name {
+                    self.out.name_value(existing, name);
+                }
+                return existing;
+            }
+        }
+        let id = self.out.push_inst(inst);
+        self.origin.push(origin);
+        self.seen.insert(key, id);
+        id
+    }
+}
+
+/// One front-to-back pass of local rules and CSE.
+fn rebuild(program: &Program) -> Program {
+    let mut rb = Rebuilder {
+        out: Program {
+            params: program.params.clone(),
+            insts: Vec::with_capacity(program.insts.len()),
+            outputs: Vec::new(),
+        },
+        old_uses: program.use_counts(),
+        origin: Vec::new(),
+        seen: HashMap::new(),
+        _old: program,
+    };
+    let mut map: Vec<ValueId> = Vec::with_capacity(program.insts.len());
+    for (i, inst) in program.insts.iter().enumerate() {
+        let args: Vec<ValueId> = inst.args.iter().map(|a| map[a.index()]).collect();
+        let mut op = inst.op.clone();
+        let mut args = args;
+        // Apply local rules until none fires (each strictly simplifies).
+        let new = loop {
+            match rb.rewrite(&op, &args) {
+                Some(Rewrite::Value(v)) => {
+                    if let Some(name) = &inst.name {
+                        rb.out.name_value(v, name);
+                    }
+                    break v;
+                }
+                Some(Rewrite::Inst(o, a)) => {
+                    op = o;
+                    args = a;
+                }
+                None => {
+                    let kinds: Vec<Kind> = args.iter().map(|&a| rb.kind(a)).collect();
+                    // Rewrites preserve kinds; fall back to the old kind if a rule is partial.
+                    let kind = op.kind(&kinds).unwrap_or(inst.kind);
+                    break rb.push(
+                        Inst {
+                            op,
+                            args,
+                            kind,
+                            name: inst.name.clone(),
+                            role: inst.role,
+                        },
+                        Some(i),
+                    );
+                }
+            }
+        };
+        map.push(new);
+    }
+    rb.out.outputs = program.outputs.iter().map(|o| map[o.index()]).collect();
+    rb.out
+}
+
+/// Drops instructions that no output needs (parameters always stay: they are the signature).
+pub fn eliminate_dead_code(program: &Program) -> Program {
+    let mut live = vec![false; program.insts.len()];
+    for o in &program.outputs {
+        live[o.index()] = true;
+    }
+    for i in (0..program.insts.len()).rev() {
+        if live[i] || matches!(program.insts[i].op, Op::Param(_)) {
+            live[i] = true;
+            for a in &program.insts[i].args {
+                live[a.index()] = true;
+            }
+        }
+    }
+    let mut map = vec![ValueId(u32::MAX); program.insts.len()];
+    let mut out = Program {
+        params: program.params.clone(),
+        insts: Vec::new(),
+        outputs: Vec::new(),
+    };
+    for (i, inst) in program.insts.iter().enumerate() {
+        if live[i] {
+            let mut inst = inst.clone();
+            inst.args = inst.args.iter().map(|a| map[a.index()]).collect();
+            map[i] = out.push_inst(inst);
+        }
+    }
+    out.outputs = program.outputs.iter().map(|o| map[o.index()]).collect();
+    out
+}

@@ -1,0 +1,243 @@
+//! The [`Elementwise`] trait shared by scalars, vectors and matrices, the slice kernels every
+//! elementwise method is built from, and the methods common to `Matrix` and `Vector`.
+
+use super::scalar::Real;
+
+/// Values that elementwise kernels work on: a scalar `T` itself, a `Vector<T>` or a `Matrix<T>`.
+///
+/// The fused derivative kernels in [`kernels`](super::kernels) are generic over this trait, so the
+/// same kernel serves scalars and tensors.
+pub trait Elementwise<T: Real>: Clone {
+    /// Applies `f` to every element.
+    fn map(&self, f: impl Fn(T) -> T) -> Self;
+    /// Combines two values of the same shape elementwise; panics naming `op` on a shape mismatch.
+    #[track_caller]
+    fn zip_map(&self, other: &Self, op: &'static str, f: impl Fn(T, T) -> T) -> Self;
+    /// Combines three values of the same shape elementwise; panics naming `op` on a mismatch.
+    #[track_caller]
+    fn zip_map3(&self, b: &Self, c: &Self, op: &'static str, f: impl Fn(T, T, T) -> T) -> Self;
+    /// Number of elements (1 for a scalar).
+    fn numel(&self) -> usize;
+    /// A value of the same shape with every element equal to `value`.
+    fn fill_like(&self, value: T) -> Self;
+    /// Sum of all elements.
+    fn sum_all(&self) -> T;
+}
+
+impl<T: Real> Elementwise<T> for T {
+    #[inline]
+    fn map(&self, f: impl Fn(T) -> T) -> Self {
+        f(*self)
+    }
+    #[inline]
+    fn zip_map(&self, other: &Self, _op: &'static str, f: impl Fn(T, T) -> T) -> Self {
+        f(*self, *other)
+    }
+    #[inline]
+    fn zip_map3(&self, b: &Self, c: &Self, _op: &'static str, f: impl Fn(T, T, T) -> T) -> Self {
+        f(*self, *b, *c)
+    }
+    #[inline]
+    fn numel(&self) -> usize {
+        1
+    }
+    #[inline]
+    fn fill_like(&self, value: T) -> Self {
+        value
+    }
+    #[inline]
+    fn sum_all(&self) -> T {
+        *self
+    }
+}
+
+/// `f` of every element, into a new buffer (one allocation, one pass).
+#[inline]
+pub(crate) fn map_slice<T: Copy>(x: &[T], f: impl Fn(T) -> T) -> Vec<T> {
+    x.iter().map(|&a| f(a)).collect()
+}
+
+/// `f` of every element, in place.
+#[inline]
+pub(crate) fn map_in_place<T: Copy>(x: &mut [T], f: impl Fn(T) -> T) {
+    x.iter_mut().for_each(|a| *a = f(*a));
+}
+
+/// `f` of corresponding elements of two slices of equal length.
+#[inline]
+pub(crate) fn zip_slice<T: Copy>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> Vec<T> {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+}
+
+/// `dst[i] = f(dst[i], src[i])` over two slices of equal length.
+#[inline]
+pub(crate) fn zip_in_place<T: Copy>(dst: &mut [T], src: &[T], f: impl Fn(T, T) -> T) {
+    debug_assert_eq!(dst.len(), src.len());
+    dst.iter_mut().zip(src).for_each(|(x, &y)| *x = f(*x, y));
+}
+
+/// `f` of corresponding elements of three slices of equal length.
+#[inline]
+pub(crate) fn zip3_slice<T: Copy>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) -> Vec<T> {
+    debug_assert!(a.len() == b.len() && b.len() == c.len());
+    a.iter()
+        .zip(b)
+        .zip(c)
+        .map(|((&x, &y), &z)| f(x, y, z))
+        .collect()
+}
+
+/// Number of independent accumulators in reductions, so they vectorize.
+const LANES: usize = 8;
+
+/// Sum of a slice with `LANES` accumulators (vectorizes, and is more accurate than a running sum).
+pub(crate) fn sum_slice<T: Real>(x: &[T]) -> T {
+    let chunks = x.chunks_exact(LANES);
+    let tail: T = chunks.remainder().iter().copied().sum();
+    let mut acc = [T::zero(); LANES];
+    for chunk in chunks {
+        acc.iter_mut().zip(chunk).for_each(|(s, &v)| *s += v);
+    }
+    acc.iter().copied().sum::<T>() + tail
+}
+
+/// Dot product of two slices of equal length with `LANES` accumulators.
+pub(crate) fn dot_slice<T: Real>(a: &[T], b: &[T]) -> T {
+    debug_assert_eq!(a.len(), b.len());
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: T = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| x * y)
+        .sum();
+    let mut acc = [T::zero(); LANES];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().copied().sum::<T>() + tail
+}
+
+/// `y += alpha·x` over two slices of equal length.
+#[inline]
+pub(crate) fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
+    zip_in_place(y, x, |yi, xi| yi + alpha * xi);
+}
+
+/// Implements [`Elementwise`], the elementwise methods, `sum` and `mean` for a dense tensor type
+/// that has `data: Vec<T>` and `pub(crate) fn layout(&self) -> Shape`.
+macro_rules! impl_dense_common {
+    ($Ty:ident) => {
+        impl<T: Real> Elementwise<T> for $Ty<T> {
+            fn map(&self, f: impl Fn(T) -> T) -> Self {
+                self.with_data(map_slice(&self.data, f))
+            }
+            #[track_caller]
+            fn zip_map(&self, other: &Self, op: &'static str, f: impl Fn(T, T) -> T) -> Self {
+                if self.layout() != other.layout() {
+                    shape_mismatch(op, self.layout(), other.layout());
+                }
+                self.with_data(zip_slice(&self.data, &other.data, f))
+            }
+            #[track_caller]
+            fn zip_map3(
+                &self,
+                b: &Self,
+                c: &Self,
+                op: &'static str,
+                f: impl Fn(T, T, T) -> T,
+            ) -> Self {
+                for other in [b, c] {
+                    if self.layout() != other.layout() {
+                        shape_mismatch(op, self.layout(), other.layout());
+                    }
+                }
+                self.with_data(zip3_slice(&self.data, &b.data, &c.data, f))
+            }
+            fn numel(&self) -> usize {
+                self.data.len()
+            }
+            fn fill_like(&self, value: T) -> Self {
+                self.with_data(vec![value; self.data.len()])
+            }
+            fn sum_all(&self) -> T {
+                sum_slice(&self.data)
+            }
+        }
+
+        impl<T: Real> $Ty<T> {
+            /// Elementwise `e^x`.
+            pub fn exp(&self) -> Self {
+                self.map(T::exp)
+            }
+            /// Elementwise natural logarithm.
+            pub fn ln(&self) -> Self {
+                self.map(T::ln)
+            }
+            /// Elementwise square root.
+            pub fn sqrt(&self) -> Self {
+                self.map(T::sqrt)
+            }
+            /// Elementwise integer power.
+            pub fn powi(&self, n: i32) -> Self {
+                self.map(|x| x.powi(n))
+            }
+            /// Elementwise hyperbolic tangent.
+            pub fn tanh(&self) -> Self {
+                self.map(T::tanh)
+            }
+            /// Elementwise numerically stable logistic sigmoid.
+            pub fn sigmoid(&self) -> Self {
+                self.map(T::sigmoid)
+            }
+            /// Elementwise `max(x, 0)`.
+            pub fn relu(&self) -> Self {
+                self.map(T::relu)
+            }
+            /// Elementwise absolute value.
+            pub fn abs(&self) -> Self {
+                self.map(T::abs)
+            }
+            /// Elementwise sine.
+            pub fn sin(&self) -> Self {
+                self.map(T::sin)
+            }
+            /// Elementwise cosine.
+            pub fn cos(&self) -> Self {
+                self.map(T::cos)
+            }
+            /// Sum of all elements.
+            pub fn sum(&self) -> T {
+                sum_slice(&self.data)
+            }
+            /// Mean of all elements (NaN when empty).
+            pub fn mean(&self) -> T {
+                self.sum() / T::from_f64(self.data.len() as f64)
+            }
+        }
+    };
+}
+pub(crate) use impl_dense_common;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reductions_match_hand_sums() {
+        let x: Vec<f64> = (1..=19).map(f64::from).collect();
+        assert_eq!(sum_slice(&x), 190.0);
+        assert_eq!(dot_slice(&x, &x), 2470.0);
+        assert_eq!(sum_slice::<f32>(&[]), 0.0);
+    }
+
+    #[test]
+    fn scalars_are_elementwise() {
+        assert_eq!(2.0f64.zip_map(&3.0, "mul", |a, b| a * b), 6.0);
+        assert_eq!(2.0f32.fill_like(5.0), 5.0);
+        assert_eq!(Elementwise::numel(&1.0f32), 1);
+    }
+}

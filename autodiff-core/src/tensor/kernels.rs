@@ -1,0 +1,130 @@
+//! Fused pullback kernels called by generated code. Each is one pass that allocates only its
+//! output, and is generic over [`Elementwise`], so it serves scalars, vectors and matrices.
+//! Tensor arguments are passed by reference, scalars too (`relu_grad(&dy, &x)`).
+
+use std::borrow::Cow;
+
+use super::elementwise::Elementwise;
+use super::matrix::Matrix;
+use super::scalar::Real;
+use super::shape::{broadcast, shape_mismatch, Shape};
+use super::softmax::{self, RowWise};
+
+/// Pullbacks of elementwise functions, one line each: `name(dy, arg) = |dy, arg| dx`.
+macro_rules! elementwise_grads {
+    ($($(#[$doc:meta])* $name:ident($arg:ident) = |$d:ident, $v:ident| $dx:expr;)*) => {$(
+        $(#[$doc])*
+        #[track_caller]
+        pub fn $name<T: Real, E: Elementwise<T>>(dy: &E, $arg: &E) -> E {
+            dy.zip_map($arg, stringify!($name), |$d, $v| $dx)
+        }
+    )*};
+}
+
+elementwise_grads! {
+    /// Pullback of `relu`: `dy` where `x > 0`, else 0.
+    relu_grad(x) = |d, x| if x > T::zero() { d } else { T::zero() };
+    /// Pullback of `sigmoid` from its output `s`: `dy·s·(1 − s)`.
+    sigmoid_grad(s) = |d, s| d * s * (T::one() - s);
+    /// Pullback of `tanh` from its output `t`: `dy·(1 − t²)`.
+    tanh_grad(t) = |d, t| d * (T::one() - t * t);
+    /// Pullback of `exp` from its output `y`: `dy·y`.
+    exp_grad(y) = |d, y| d * y;
+    /// Pullback of `ln`: `dy / x`.
+    ln_grad(x) = |d, x| d / x;
+    /// Pullback of `sqrt` from its output `y`: `dy / (2y)`.
+    sqrt_grad(y) = |d, y| d / (y + y);
+    /// Pullback of `abs`: `dy·sign(x)`, with `sign(0) = 0`.
+    abs_grad(x) = |d, x| if x > T::zero() { d } else if x < T::zero() { -d } else { T::zero() };
+    /// Pullback of `sin`: `dy·cos x`.
+    sin_grad(x) = |d, x| d * x.cos();
+    /// Pullback of `cos`: `−dy·sin x`.
+    cos_grad(x) = |d, x| -d * x.sin();
+}
+
+/// Pullback of `powi(n)`: `dy·n·x^(n−1)` (zero for `n = 0`).
+#[track_caller]
+pub fn powi_grad<T: Real, E: Elementwise<T>>(dy: &E, x: &E, n: i32) -> E {
+    if n == 0 {
+        return dy.fill_like(T::zero());
+    }
+    let nf = T::from_f64(f64::from(n));
+    dy.zip_map(x, "powi_grad", |d, x| d * nf * x.powi(n - 1))
+}
+
+/// A value of `like`'s shape with every element `value` (for a scalar `like`, `value` itself).
+pub fn fill<T: Real, E: Elementwise<T>>(value: T, like: &E) -> E {
+    like.fill_like(value)
+}
+
+/// [`fill`] with the value by reference, as generated code passes every kernel argument.
+pub fn fill_like<T: Real, E: Elementwise<T>>(value: &T, like: &E) -> E {
+    like.fill_like(*value)
+}
+
+/// Reduces a broadcast result `dz` to an operand's `rows × cols` shape: equal shape copies,
+/// `1×c` sums columns, `r×1` sums rows, `1×1` sums everything.
+#[track_caller]
+pub fn sum_to<T: Real>(dz: &Matrix<T>, rows: usize, cols: usize) -> Matrix<T> {
+    let (r, c) = dz.shape();
+    match (rows, cols) {
+        _ if (r, c) == (rows, cols) => dz.clone(),
+        (1, _) if cols == c => dz.sum_axis(0),
+        (_, 1) if rows == r => dz.sum_axis(1),
+        (1, 1) => Matrix::from_vec(1, 1, vec![dz.sum()]),
+        _ => shape_mismatch("sum_to", dz.layout(), Shape::Matrix(rows, cols)),
+    }
+}
+
+/// [`sum_to`] the shape of `like`, borrowing `dz` instead of copying it when it already has that
+/// shape (the common case: the operand that was not broadcast).
+#[track_caller]
+pub fn sum_to_like<'a, T: Real>(dz: &'a Matrix<T>, like: &Matrix<T>) -> Cow<'a, Matrix<T>> {
+    if dz.shape() == like.shape() {
+        Cow::Borrowed(dz)
+    } else {
+        Cow::Owned(sum_to(dz, like.rows(), like.cols()))
+    }
+}
+
+/// The number of elements of `x`, as a float (the `n` of a mean).
+pub fn numel<T: Real, E: Elementwise<T>>(x: &E) -> T {
+    T::from_f64(x.numel() as f64)
+}
+
+/// Expands a `1×c`, `r×1` or `1×1` matrix to `rows × cols` (the pullback of `sum_axis`).
+#[track_caller]
+pub fn broadcast_to<T: Real>(v: &Matrix<T>, rows: usize, cols: usize) -> Matrix<T> {
+    let (r, c) = v.shape();
+    if broadcast("broadcast_to", (r, c), (rows, cols)) != (rows, cols) {
+        shape_mismatch("broadcast_to", v.layout(), Shape::Matrix(rows, cols));
+    }
+    let mut out = Vec::with_capacity(rows * cols);
+    for i in 0..rows {
+        let row = v.row(if r == 1 { 0 } else { i });
+        if c == cols {
+            out.extend_from_slice(row);
+        } else {
+            out.extend(std::iter::repeat_n(row[0], cols));
+        }
+    }
+    Matrix::from_vec(rows, cols, out)
+}
+
+/// [`broadcast_to`] the shape of `like`.
+#[track_caller]
+pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &Matrix<T>) -> Matrix<T> {
+    broadcast_to(v, like.rows(), like.cols())
+}
+
+/// Pullback of `softmax` from its output `y`: `y ⊙ (dy − rowsum(dy ⊙ y))`, per row.
+#[track_caller]
+pub fn softmax_grad<T: Real, X: RowWise<T>>(dy: &X, y: &X) -> X {
+    softmax::softmax_grad(dy, y)
+}
+
+/// Pullback of `log_softmax` from its output `y`: `dy − exp(y) ⊙ rowsum(dy)`, per row.
+#[track_caller]
+pub fn log_softmax_grad<T: Real, X: RowWise<T>>(dy: &X, y: &X) -> X {
+    softmax::log_softmax_grad(dy, y)
+}

@@ -1,0 +1,124 @@
+//! Matrix products. Every transposed variant hands the transpose to GEMM as swapped strides
+//! ([`MatRef::t`]); nothing is copied. Matrix·vector products are direct loops (contiguous dot
+//! products or axpys), which beat a GEMM call with `n = 1`.
+
+use super::elementwise::{axpy, dot_slice};
+use super::gemm::{gemm, MatRef};
+use super::matrix::Matrix;
+use super::scalar::Real;
+use super::shape::shape_mismatch;
+use super::vector::Vector;
+
+/// A right operand of [`Matrix::matmul`] and [`Matrix::t_matmul`]: a `Matrix` or a `Vector`.
+pub trait MatMulRhs<T: Real> {
+    /// The product's type: `Matrix` for a matrix, `Vector` for a vector.
+    type Output;
+    /// `lhs · self`.
+    #[track_caller]
+    fn left_matmul(&self, lhs: &Matrix<T>) -> Self::Output;
+    /// `lhsᵀ · self`.
+    #[track_caller]
+    fn left_t_matmul(&self, lhs: &Matrix<T>) -> Self::Output;
+}
+
+impl<T: Real, R: MatMulRhs<T> + ?Sized> MatMulRhs<T> for &R {
+    type Output = R::Output;
+    #[track_caller]
+    fn left_matmul(&self, lhs: &Matrix<T>) -> Self::Output {
+        (**self).left_matmul(lhs)
+    }
+    #[track_caller]
+    fn left_t_matmul(&self, lhs: &Matrix<T>) -> Self::Output {
+        (**self).left_t_matmul(lhs)
+    }
+}
+
+/// `a · b` for strided views, as a new `a.rows() × b.cols()` matrix.
+fn product<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Matrix<T> {
+    let mut c = Matrix::zeros(a.rows(), b.cols());
+    gemm(T::one(), a, b, T::zero(), c.as_mut_slice());
+    c
+}
+
+impl<T: Real> MatMulRhs<T> for Matrix<T> {
+    type Output = Matrix<T>;
+    #[track_caller]
+    fn left_matmul(&self, lhs: &Matrix<T>) -> Matrix<T> {
+        if lhs.cols() != self.rows() {
+            shape_mismatch("matmul", lhs.layout(), self.layout());
+        }
+        product(lhs.view(), self.view())
+    }
+    #[track_caller]
+    fn left_t_matmul(&self, lhs: &Matrix<T>) -> Matrix<T> {
+        if lhs.rows() != self.rows() {
+            shape_mismatch("t_matmul", lhs.layout(), self.layout());
+        }
+        product(lhs.view().t(), self.view())
+    }
+}
+
+impl<T: Real> MatMulRhs<T> for Vector<T> {
+    type Output = Vector<T>;
+    #[track_caller]
+    fn left_matmul(&self, lhs: &Matrix<T>) -> Vector<T> {
+        if lhs.cols() != self.len() {
+            shape_mismatch("matmul", lhs.layout(), self.layout());
+        }
+        if lhs.cols() == 0 {
+            return Vector::zeros(lhs.rows());
+        }
+        let x = self.as_slice();
+        Vector::from_vec(
+            lhs.as_slice()
+                .chunks_exact(lhs.cols())
+                .map(|row| dot_slice(row, x))
+                .collect(),
+        )
+    }
+    #[track_caller]
+    fn left_t_matmul(&self, lhs: &Matrix<T>) -> Vector<T> {
+        if lhs.rows() != self.len() {
+            shape_mismatch("t_matmul", lhs.layout(), self.layout());
+        }
+        let mut out = Vector::zeros(lhs.cols());
+        if lhs.cols() > 0 {
+            for (row, &v) in lhs.as_slice().chunks_exact(lhs.cols()).zip(self.as_slice()) {
+                axpy(v, row, out.as_mut_slice());
+            }
+        }
+        out
+    }
+}
+
+impl<T: Real> Matrix<T> {
+    /// The product `self · rhs` (GEMM for a matrix `rhs`; a `Vector` `rhs` gives a `Vector`).
+    #[track_caller]
+    pub fn matmul<R: MatMulRhs<T> + ?Sized>(&self, rhs: &R) -> R::Output {
+        rhs.left_matmul(self)
+    }
+
+    /// The product `selfᵀ · rhs`, without copying the transpose.
+    #[track_caller]
+    pub fn t_matmul<R: MatMulRhs<T> + ?Sized>(&self, rhs: &R) -> R::Output {
+        rhs.left_t_matmul(self)
+    }
+
+    /// The product `self · rhsᵀ`, without copying the transpose.
+    #[track_caller]
+    pub fn matmul_t(&self, rhs: &Matrix<T>) -> Matrix<T> {
+        if self.cols() != rhs.cols() {
+            shape_mismatch("matmul_t", self.layout(), rhs.layout());
+        }
+        product(self.view(), rhs.view().t())
+    }
+
+    /// The product `selfᵀ · rhsᵀ`, without copying either transpose.
+    #[track_caller]
+    pub fn t_matmul_t(&self, rhs: &Matrix<T>) -> Matrix<T> {
+        if self.rows() != rhs.cols() {
+            shape_mismatch("t_matmul_t", self.layout(), rhs.layout());
+        }
+        product(self.view().t(), rhs.view().t())
+    }
+}

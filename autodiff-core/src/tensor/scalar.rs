@@ -1,0 +1,117 @@
+//! The element types `f32` and `f64`: the [`Real`] bound and the [`ScalarExt`] methods.
+
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
+
+use num_traits::Float;
+
+use super::gemm::{self, MatRef};
+
+/// An element type of [`Matrix`](super::Matrix) and [`Vector`](super::Vector): `f32` or `f64`.
+pub trait Real:
+    Float
+    + Copy
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+    + Sum
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + ScalarExt
+{
+    /// Converts from `f64` (rounding to nearest for `f32`).
+    fn from_f64(x: f64) -> Self;
+    /// Converts to `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// GEMM dispatch hook: `c ← alpha·a·b + beta·c` through `sgemm`/`dgemm`, with `c` row-major.
+    ///
+    /// Prefer [`gemm::gemm`], which calls this.
+    fn gemm_kernel(
+        alpha: Self,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        beta: Self,
+        c: &mut [Self],
+    );
+}
+
+/// Scalar methods that `f32` and `f64` lack: `relu` and `sigmoid`.
+pub trait ScalarExt {
+    /// `max(x, 0)`.
+    fn relu(self) -> Self;
+    /// `1 / (1 + e^-x)`, computed without overflow for any finite `x`.
+    fn sigmoid(self) -> Self;
+}
+
+macro_rules! impl_real {
+    ($($t:ty => $gemm:path;)*) => {$(
+        impl Real for $t {
+            #[inline]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn gemm_kernel(alpha: Self, a: MatRef<'_, Self>, b: MatRef<'_, Self>, beta: Self, c: &mut [Self]) {
+                $gemm(alpha, a, b, beta, c)
+            }
+        }
+
+        impl ScalarExt for $t {
+            #[inline]
+            fn relu(self) -> Self {
+                if self > 0.0 { self } else { 0.0 }
+            }
+            #[inline]
+            fn sigmoid(self) -> Self {
+                if self >= 0.0 {
+                    1.0 / (1.0 + (-self).exp())
+                } else {
+                    let e = self.exp();
+                    e / (1.0 + e)
+                }
+            }
+        }
+    )*};
+}
+
+impl_real! {
+    f32 => gemm::sgemm;
+    f64 => gemm::dgemm;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_stable_and_correct() {
+        assert_eq!(800.0f64.sigmoid(), 1.0);
+        assert_eq!((-800.0f64).sigmoid(), 0.0);
+        assert_eq!(0.0f32.sigmoid(), 0.5);
+        assert!((1.0f64.sigmoid() - 0.731_058_578_630_004_9).abs() < 1e-15);
+        assert!(((-1.0f64).sigmoid() - 0.268_941_421_369_995_1).abs() < 1e-15);
+        assert!((-100.0f32).sigmoid().is_finite());
+    }
+
+    #[test]
+    fn relu_clamps_negatives() {
+        assert_eq!((-2.5f64).relu(), 0.0);
+        assert_eq!(2.5f32.relu(), 2.5);
+    }
+
+    #[test]
+    fn conversions_round_trip() {
+        assert_eq!(<f32 as Real>::from_f64(0.5).to_f64(), 0.5);
+        assert_eq!(<f64 as Real>::from_f64(0.1), 0.1);
+    }
+}

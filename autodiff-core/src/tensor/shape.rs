@@ -1,0 +1,70 @@
+//! Shapes as printed in error messages, the one shape-mismatch panic, and NumPy broadcasting.
+
+use std::fmt;
+
+/// The shape of an operand, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A matrix of `rows × cols`.
+    Matrix(usize, usize),
+    /// A vector of `n` entries.
+    Vector(usize),
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Shape::Matrix(r, c) => write!(f, "{r}×{c}"),
+            Shape::Vector(n) => write!(f, "vector of {n}"),
+        }
+    }
+}
+
+/// Panics with a message naming the operation and both operand shapes.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn shape_mismatch(op: &str, left: Shape, right: Shape) -> ! {
+    panic!("autodiff: shape mismatch in `{op}`: left is {left}, right is {right}")
+}
+
+/// The NumPy broadcast of two matrix shapes: along each axis equal, or one side 1.
+#[track_caller]
+pub(crate) fn broadcast(op: &str, a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    let axis = |x: usize, y: usize| match (x, y) {
+        _ if x == y => Some(x),
+        (1, _) => Some(y),
+        (_, 1) => Some(x),
+        _ => None,
+    };
+    match (axis(a.0, b.0), axis(a.1, b.1)) {
+        (Some(r), Some(c)) => (r, c),
+        _ => shape_mismatch(op, Shape::Matrix(a.0, a.1), Shape::Matrix(b.0, b.1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_print_as_documented() {
+        assert_eq!(Shape::Matrix(2, 3).to_string(), "2×3");
+        assert_eq!(Shape::Vector(3).to_string(), "vector of 3");
+    }
+
+    #[test]
+    fn broadcast_follows_numpy() {
+        assert_eq!(broadcast("add", (2, 3), (1, 3)), (2, 3));
+        assert_eq!(broadcast("add", (2, 1), (2, 3)), (2, 3));
+        assert_eq!(broadcast("add", (2, 1), (1, 3)), (2, 3));
+        assert_eq!(broadcast("add", (1, 1), (4, 5)), (4, 5));
+        assert_eq!(broadcast("add", (0, 3), (1, 3)), (0, 3));
+    }
+
+    #[test]
+    #[should_panic(expected = "autodiff: shape mismatch in `add`: left is 2×3, right is 3×3")]
+    fn broadcast_rejects_incompatible_rows() {
+        broadcast("add", (2, 3), (3, 3));
+    }
+}

@@ -1,0 +1,300 @@
+//! The expansion: parse, validate, lower, differentiate, emit. Works on `proc_macro2` tokens so
+//! it can be called (and tested) outside a compiler.
+
+use autodiff_core::symbolic::{derive_reverse, Kind};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::{Item, ItemFn, ReturnType, Type};
+
+use crate::emit::{self, ParamBinding};
+use crate::errors::Errors;
+use crate::lower::{self, Lowered};
+use crate::signature::{self, Signature};
+use crate::{attr, signature::Float};
+
+/// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
+/// emitted together with the user's function as written.
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(f)) => f,
+        Ok(other) => {
+            let error = syn::Error::new_spanned(
+                item_kind_tokens(&other),
+                "#[differentiable] goes on a function (`fn`), such as \
+                 `fn loss(w: &Matrix<f64>) -> f64 { ... }`",
+            );
+            return fallback(item, error);
+        }
+        Err(e) => return fallback(item, e),
+    };
+    let mut errors = Errors::default();
+    let wrt = attr::parse_wrt(attr).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    let sig = signature::check(&item_fn, &mut errors);
+    let lowered = sig
+        .as_ref()
+        .and_then(|s| lower::lower(&item_fn, s, &mut errors));
+    let wrt = sig
+        .as_ref()
+        .and_then(|s| resolve_wrt(wrt.as_deref(), s, &mut errors));
+    let (Some(sig), Some(lowered), Some(wrt)) = (sig, lowered, wrt) else {
+        let error = errors.finish().err().unwrap_or_else(|| {
+            syn::Error::new(Span::call_site(), "internal error in #[differentiable]")
+        });
+        return fallback(item, error);
+    };
+    match generate(&item_fn, &sig, &lowered, &wrt) {
+        // `let y = ...; y` is the style that names the upstream gradient `dy` in derivations,
+        // so clippy's `let_and_return` is silenced on the user's function; nothing else changes.
+        Ok(generated) => quote!(#[allow(clippy::let_and_return)] #item_fn #generated),
+        Err(error) => fallback(item, error),
+    }
+}
+
+/// The user's item unchanged, with the errors.
+fn fallback(item: TokenStream, error: syn::Error) -> TokenStream {
+    let error = error.to_compile_error();
+    quote!(#item #error)
+}
+
+/// The tokens that identify an item for an error: its keyword and name where it has them.
+fn item_kind_tokens(item: &Item) -> TokenStream {
+    match item {
+        Item::Struct(s) => quote!(#s),
+        Item::Enum(e) => quote!(#e),
+        Item::Impl(i) => {
+            let (impl_token, self_ty) = (&i.impl_token, &i.self_ty);
+            quote!(#impl_token #self_ty)
+        }
+        other => other.to_token_stream(),
+    }
+}
+
+/// The wrt set as indices into the user's parameters, in signature order.
+fn resolve_wrt(
+    names: Option<&[Ident]>,
+    sig: &Signature,
+    errors: &mut Errors,
+) -> Option<Vec<usize>> {
+    let Some(names) = names else {
+        return Some(
+            (0..sig.params.len())
+                .filter(|&i| sig.params[i].tensor.is_some())
+                .collect(),
+        );
+    };
+    if names.is_empty() {
+        errors.at(
+            Span::call_site(),
+            "`wrt()` names no parameter; list the parameters to differentiate with respect \
+             to, or drop `wrt` to use all of them",
+        );
+        return None;
+    }
+    let mut chosen = Vec::new();
+    let mut ok = true;
+    for name in names {
+        match sig.params.iter().position(|p| p.ident == *name) {
+            None => {
+                let candidates: Vec<String> = sig
+                    .params
+                    .iter()
+                    .filter(|p| p.tensor.is_some())
+                    .map(|p| format!("`{}`", p.ident))
+                    .collect();
+                errors.spanned(
+                    name,
+                    format!(
+                        "`{name}` is not a parameter of this function; `wrt` takes \
+                         differentiable parameters: {}",
+                        candidates.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+            Some(i) if sig.params[i].tensor.is_none() => {
+                let ty = &sig.params[i].ty;
+                errors.spanned(
+                    name,
+                    format!(
+                        "`{name}` has type `{}`, which cannot be differentiated; `wrt` takes \
+                         parameters of type f32/f64, Vector<T> or Matrix<T>",
+                        quote!(#ty)
+                    ),
+                );
+                ok = false;
+            }
+            Some(i) if chosen.contains(&i) => {
+                errors.spanned(name, format!("`{name}` is named twice in `wrt`"));
+                ok = false;
+            }
+            Some(i) => chosen.push(i),
+        }
+    }
+    chosen.sort_unstable();
+    ok.then_some(chosen)
+}
+
+/// A type with its outer reference removed: the owned type of a gradient.
+fn owned(ty: &Type) -> &Type {
+    match ty {
+        Type::Reference(r) => &r.elem,
+        Type::Paren(p) => owned(&p.elem),
+        other => other,
+    }
+}
+
+/// Text as `///` doc lines.
+fn doc_lines(text: &str) -> TokenStream {
+    text.lines().map(|line| quote!(#[doc = #line])).collect()
+}
+
+/// `G`: the bare gradient type for one wrt parameter, else a tuple in signature order.
+fn bare_or_tuple(items: Vec<TokenStream>) -> TokenStream {
+    if items.len() == 1 {
+        items.into_iter().next().expect("one item")
+    } else {
+        quote!((#(#items),*))
+    }
+}
+
+fn generate(
+    item: &ItemFn,
+    sig: &Signature,
+    lowered: &Lowered,
+    wrt: &[usize],
+) -> Result<TokenStream, syn::Error> {
+    let internal = |e: autodiff_core::symbolic::KindError| {
+        syn::Error::new(
+            Span::call_site(),
+            format!("internal error in #[differentiable] (please report it): {e}"),
+        )
+    };
+    let ir_wrt: Vec<usize> = wrt
+        .iter()
+        .map(|w| {
+            lowered
+                .ir_params
+                .iter()
+                .position(|p| p == w)
+                .expect("every wrt parameter is differentiable")
+        })
+        .collect();
+    let products = derive_reverse(&lowered.program, &ir_wrt).map_err(internal)?;
+
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let float = sig.float;
+    let result_ty = match &item.sig.output {
+        ReturnType::Type(_, ty) => quote!(#ty),
+        ReturnType::Default => quote!(()),
+    };
+    let params: Vec<TokenStream> = sig
+        .params
+        .iter()
+        .map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty);
+            quote!(#ident: #ty)
+        })
+        .collect();
+    let bindings: Vec<ParamBinding> = lowered
+        .ir_params
+        .iter()
+        .map(|&i| ParamBinding {
+            ident: sig.params[i].ident.clone(),
+            by_ref: sig.params[i].tensor.is_some_and(|t| t.by_ref),
+        })
+        .collect();
+    let gradient_ty = bare_or_tuple(
+        wrt.iter()
+            .map(|&i| {
+                let ty = owned(&sig.params[i].ty);
+                quote!(#ty)
+            })
+            .collect(),
+    );
+    let wrt_list = wrt
+        .iter()
+        .map(|&i| format!("`{}`", sig.params[i].ident))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let derivation = &products.derivation;
+    let derivation_doc = doc_lines(&format!(
+        "\nDerivation (reverse mode; `dv` is the adjoint of `v`):\n```text\n{derivation}\n```"
+    ));
+    let allow = quote!(#[allow(unused_variables, unused_parens, clippy::all)]);
+    let prelude = quote!(
+        use ::autodiff::ScalarExt as _;
+    );
+
+    let emit_fn = |program: &autodiff_core::symbolic::Program, bindings: &[ParamBinding]| {
+        let (stmts, outputs) = emit::body(program, bindings, float);
+        let value = &outputs[0];
+        let gradient = bare_or_tuple(outputs[1..].to_vec());
+        quote!(#prelude #(#stmts)* (#value, #gradient))
+    };
+
+    // f_vjp
+    let vjp_name = format_ident!("{}_vjp", name);
+    let upstream = format_ident!("{}", products.vjp.upstream);
+    let upstream_ty = if sig.result == Kind::Scalar {
+        quote!(#result_ty)
+    } else {
+        quote!(&#result_ty)
+    };
+    let mut vjp_bindings = bindings;
+    vjp_bindings.push(ParamBinding {
+        ident: upstream.clone(),
+        by_ref: sig.result.is_tensor(),
+    });
+    let vjp_body = emit_fn(&products.vjp.program, &vjp_bindings);
+    let vjp_doc = doc_lines(&format!(
+        "The value of [`{name}`] and the upstream gradient `{upstream}` pulled back to {wrt_list} \
+         (a vector-Jacobian product)."
+    ));
+    let vjp = quote! {
+        #vjp_doc
+        #derivation_doc
+        #allow
+        #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, #gradient_ty) {
+            #vjp_body
+        }
+    };
+
+    // f_grad
+    let grad = match &products.grad {
+        Some(program) => {
+            let grad_name = format_ident!("{}_grad", name);
+            let body = emit_fn(program, &vjp_bindings[..vjp_bindings.len() - 1]);
+            let doc = doc_lines(&format!(
+                "The value of [`{name}`] and its gradient with respect to {wrt_list}."
+            ));
+            quote! {
+                #doc
+                #derivation_doc
+                #allow
+                #vis fn #grad_name(#(#params),*) -> (#result_ty, #gradient_ty) {
+                    #body
+                }
+            }
+        }
+        None => quote!(),
+    };
+
+    // f_derivation
+    let derivation_name = format_ident!("{}_derivation", name);
+    let derivation_fn_doc = doc_lines(&format!(
+        "The reverse-mode derivation of [`{name}`] in matrix notation, one equation a line."
+    ));
+    let derivation_item = quote! {
+        #derivation_fn_doc
+        #derivation_doc
+        #vis fn #derivation_name() -> &'static str {
+            #derivation
+        }
+    };
+    let _: Float = float;
+    Ok(quote!(#grad #vjp #derivation_item))
+}

@@ -1,0 +1,628 @@
+//! Lowering: the function body (a `syn` tree) into the engine's IR.
+//!
+//! Everything outside the supported language is reported here, spanned on the offending tokens;
+//! lowering goes on after an error (the bad value is "poisoned" and its uses stay quiet) so that
+//! one compile reports every mistake in the function.
+
+use std::collections::HashMap;
+
+use autodiff_core::symbolic::op::Op;
+use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
+use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
+use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Transpose};
+use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
+use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
+use autodiff_core::symbolic::{Kind, Program, ValueId};
+use quote::ToTokens;
+use syn::{Block, Expr, ExprMethodCall, Lit, Pat, Stmt, UnOp};
+
+use crate::errors::Errors;
+use crate::signature::{classify, Float, Signature};
+
+/// What the language offers, for error messages.
+const SUPPORTED_EXPRESSIONS: &str = "supported: `let` bindings, blocks, parentheses, \
+     `+ - * /`, unary `-`, float literals, and the methods exp, ln, sqrt, powi, tanh, sigmoid, \
+     relu, abs, sin, cos, matmul, t, dot, sum, mean, sum_axis, softmax, log_softmax";
+
+/// The lowered function.
+pub struct Lowered {
+    pub program: Program,
+    /// For each IR parameter, the index of the user's parameter it reads.
+    pub ir_params: Vec<usize>,
+}
+
+/// What a name in scope refers to.
+#[derive(Clone)]
+enum Binding {
+    Value(ValueId),
+    /// A parameter of a non-differentiable type.
+    Constant(String),
+    /// A binding whose value had an error (already reported).
+    Poisoned,
+}
+
+struct Lowerer<'a> {
+    program: Program,
+    scopes: Vec<HashMap<String, Binding>>,
+    errors: &'a mut Errors,
+    float: Float,
+}
+
+/// Lowers the body of `item`; `None` if any error was found.
+pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option<Lowered> {
+    let mut program = Program::new();
+    let mut scope = HashMap::new();
+    let mut ir_params = Vec::new();
+    for (i, p) in sig.params.iter().enumerate() {
+        let name = p.ident.to_string();
+        let binding = match p.tensor {
+            Some(t) => {
+                ir_params.push(i);
+                Binding::Value(program.param(&name, t.kind))
+            }
+            None => Binding::Constant(p.ty.to_token_stream().to_string()),
+        };
+        scope.insert(name, binding);
+    }
+    let errors_before = errors.is_empty();
+    let mut lowerer = Lowerer {
+        program,
+        scopes: vec![scope],
+        errors,
+        float: sig.float,
+    };
+    let output = lowerer.block(&item.block);
+    if let Some(out) = output {
+        let kind = lowerer.program.kind(out);
+        if kind != sig.result {
+            let tail = item.block.stmts.last();
+            let message = format!(
+                "the body evaluates to {} but the function returns {}",
+                kind.article(),
+                sig.result.article()
+            );
+            match tail {
+                Some(stmt) => lowerer.errors.spanned(stmt, message),
+                None => lowerer.errors.spanned(&item.sig.output, message),
+            }
+        }
+    }
+    let Lowerer {
+        mut program,
+        errors,
+        ..
+    } = lowerer;
+    if !errors.is_empty() || !errors_before {
+        return None;
+    }
+    program.outputs = vec![output?];
+    Some(Lowered { program, ir_params })
+}
+
+impl Lowerer<'_> {
+    fn lookup(&self, name: &str) -> Option<Binding> {
+        self.scopes
+            .iter()
+            .rev()
+            .find_map(|scope| scope.get(name).cloned())
+    }
+
+    fn bind(&mut self, name: String, binding: Binding) {
+        self.scopes
+            .last_mut()
+            .expect("there is always a scope")
+            .insert(name, binding);
+    }
+
+    /// Appends `op(args)`, reporting a kind error on `tokens`.
+    fn push(
+        &mut self,
+        op: impl Into<Op>,
+        args: &[ValueId],
+        tokens: impl ToTokens,
+    ) -> Option<ValueId> {
+        match self.program.push(op.into(), args) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.spanned(tokens, e.message);
+                None
+            }
+        }
+    }
+
+    /// A block: its statements in a new scope, then its tail expression.
+    fn block(&mut self, block: &Block) -> Option<ValueId> {
+        self.scopes.push(HashMap::new());
+        let mut tail = None;
+        let mut tail_ok = true;
+        for (i, stmt) in block.stmts.iter().enumerate() {
+            let last = i + 1 == block.stmts.len();
+            match stmt {
+                Stmt::Local(local) => self.local(local),
+                Stmt::Expr(expr, None) if last => {
+                    tail = self.expr(expr);
+                    tail_ok = tail.is_some();
+                }
+                Stmt::Expr(expr, _) => {
+                    let message = match expr {
+                        Expr::Return(_) => {
+                            "early `return` is not supported; end the function with the \
+                             result as its last expression, without `return` or `;`"
+                        }
+                        Expr::Assign(_) => {
+                            "assignment is not supported; bind a new value with `let` \
+                             (shadowing is allowed)"
+                        }
+                        _ => {
+                            "a statement other than `let` has no effect here; a \
+                             differentiable function is `let` bindings and a final result \
+                             expression (without `;`)"
+                        }
+                    };
+                    self.errors.spanned(stmt, message);
+                    tail_ok = false;
+                }
+                Stmt::Item(item) => {
+                    self.errors.spanned(
+                        item,
+                        "items are not supported inside a differentiable function; define \
+                         them outside",
+                    );
+                }
+                Stmt::Macro(m) => {
+                    self.errors.spanned(
+                        m,
+                        "macros are not supported inside a differentiable function: the \
+                         derivative cannot see what they expand to",
+                    );
+                    tail_ok = false;
+                }
+            }
+        }
+        self.scopes.pop();
+        if tail.is_none() && tail_ok {
+            self.errors.at(
+                block.brace_token.span.close(),
+                "a differentiable block ends in an expression giving its result (no `;` after \
+                 it)",
+            );
+        }
+        tail
+    }
+
+    fn local(&mut self, local: &syn::Local) {
+        let (ident, declared) = match &local.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => (Some(&p.ident), None),
+            Pat::Type(t) => match &*t.pat {
+                Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                    (Some(&p.ident), Some(&*t.ty))
+                }
+                other => {
+                    self.errors.spanned(
+                        other,
+                        "`let` binds one name; destructuring patterns are not supported",
+                    );
+                    (None, None)
+                }
+            },
+            other => {
+                self.errors.spanned(
+                    other,
+                    "`let` binds one name; destructuring patterns are not supported",
+                );
+                (None, None)
+            }
+        };
+        let value = match &local.init {
+            None => {
+                self.errors.spanned(
+                    local,
+                    "`let` needs a value here: write `let name = expression;`",
+                );
+                None
+            }
+            Some(init) => {
+                if let Some((else_token, _)) = &init.diverge {
+                    self.errors
+                        .spanned(else_token, "`let ... else` is not supported");
+                }
+                self.expr(&init.expr)
+            }
+        };
+        if let (Some(v), Some(ty)) = (value, declared) {
+            self.check_declared_type(v, ty);
+        }
+        if let Some(ident) = ident {
+            let binding = match value {
+                Some(v) => {
+                    self.program.name_value(v, &ident.to_string());
+                    Binding::Value(v)
+                }
+                None => Binding::Poisoned,
+            };
+            self.bind(ident.to_string(), binding);
+        }
+    }
+
+    /// `let y: Matrix<f64> = ...` must agree with the value's kind.
+    fn check_declared_type(&mut self, v: ValueId, ty: &syn::Type) {
+        let kind = self.program.kind(v);
+        match classify(ty) {
+            Ok(Some(t)) if t.by_ref => self.errors.spanned(
+                ty,
+                "a `let` binding holds an owned value; drop the `&` from the type",
+            ),
+            Ok(Some(t)) if t.kind != kind => self.errors.spanned(
+                ty,
+                format!(
+                    "this declares {} but the value is {}",
+                    t.kind.article(),
+                    kind.article()
+                ),
+            ),
+            Ok(Some(t)) if t.float != self.float => self.errors.spanned(
+                ty,
+                format!(
+                    "this function computes in {}; declare the same float type",
+                    self.float.suffix()
+                ),
+            ),
+            Ok(Some(_)) => {}
+            Ok(None) => self.errors.spanned(
+                ty,
+                format!(
+                    "a value in a differentiable function is `{0}`, `Vector<{0}>` or \
+                     `Matrix<{0}>`",
+                    self.float.suffix()
+                ),
+            ),
+            Err(e) => self.errors.push(e),
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr) -> Option<ValueId> {
+        match expr {
+            Expr::Paren(p) => self.expr(&p.expr),
+            Expr::Group(g) => self.expr(&g.expr),
+            Expr::Reference(r) => {
+                if let Some(m) = &r.mutability {
+                    self.errors.spanned(
+                        m,
+                        "`&mut` is not supported; a differentiable function only reads its values",
+                    );
+                }
+                self.expr(&r.expr)
+            }
+            Expr::Path(p) => match p.path.get_ident() {
+                Some(ident) if p.qself.is_none() => self.name(ident),
+                _ => self.unsupported(
+                    expr,
+                    "paths are not supported here; refer to parameters and `let` bindings by \
+                     name",
+                ),
+            },
+            Expr::Lit(lit) => self.literal(&lit.lit),
+            Expr::Unary(u) => match u.op {
+                UnOp::Neg(_) => {
+                    let a = self.expr(&u.expr)?;
+                    self.push(Neg, &[a], expr)
+                }
+                _ => self.unsupported(
+                    u.op,
+                    "this operator is not supported; the unary operator in differentiable math \
+                     is `-`",
+                ),
+            },
+            Expr::Binary(b) => {
+                let op = match b.op {
+                    syn::BinOp::Add(_) => Some(BinOp::Add),
+                    syn::BinOp::Sub(_) => Some(BinOp::Sub),
+                    syn::BinOp::Mul(_) => Some(BinOp::Mul),
+                    syn::BinOp::Div(_) => Some(BinOp::Div),
+                    _ => None,
+                };
+                let lhs = self.expr(&b.left);
+                let rhs = self.expr(&b.right);
+                let Some(op) = op else {
+                    return self.unsupported(
+                        b.op,
+                        "this operator is not supported; differentiable math uses `+ - * /` \
+                         (elementwise) and `.matmul(..)` for matrix products",
+                    );
+                };
+                self.push(Binary(op), &[lhs?, rhs?], expr)
+            }
+            Expr::MethodCall(m) => self.method(m),
+            Expr::Block(b) => {
+                if let Some(label) = &b.label {
+                    self.errors
+                        .spanned(label, "labelled blocks are not supported");
+                }
+                self.block(&b.block)
+            }
+            Expr::Unsafe(u) => self.unsupported(
+                u.unsafe_token,
+                "`unsafe` blocks are not allowed in a differentiable function",
+            ),
+            Expr::Call(c) => self.unsupported(
+                &c.func,
+                format!(
+                    "function calls are not supported yet (calling other differentiable \
+                     functions comes in a later release); {SUPPORTED_EXPRESSIONS}"
+                ),
+            ),
+            Expr::If(i) => self.unsupported(
+                i.if_token,
+                "`if` is not supported yet; a differentiable function is straight-line code \
+                 (use `relu`, `abs` or `sigmoid` for piecewise functions)",
+            ),
+            Expr::Match(m) => self.unsupported(
+                m.match_token,
+                "`match` is not supported; a differentiable function is straight-line code",
+            ),
+            Expr::ForLoop(f) => self.unsupported(
+                f.for_token,
+                "loops are not supported yet; use whole-tensor operations (`sum`, `matmul`, \
+                 elementwise methods) instead",
+            ),
+            Expr::While(w) => self.unsupported(
+                w.while_token,
+                "loops are not supported yet; use whole-tensor operations (`sum`, `matmul`, \
+                 elementwise methods) instead",
+            ),
+            Expr::Loop(l) => self.unsupported(
+                l.loop_token,
+                "loops are not supported yet; use whole-tensor operations (`sum`, `matmul`, \
+                 elementwise methods) instead",
+            ),
+            Expr::Closure(c) => self.unsupported(
+                c,
+                "closures are not supported in a differentiable function; write the math inline",
+            ),
+            Expr::Macro(m) => self.unsupported(
+                m,
+                "macros are not supported inside a differentiable function: the derivative \
+                 cannot see what they expand to",
+            ),
+            Expr::Try(t) => self.unsupported(
+                t.question_token,
+                "`?` is not supported; a differentiable function cannot fail early",
+            ),
+            Expr::Return(r) => self.unsupported(
+                r,
+                "early `return` is not supported; end the function with the result as its last \
+                 expression",
+            ),
+            Expr::Async(a) => self.unsupported(
+                a.async_token,
+                "`async` blocks are not supported in a differentiable function",
+            ),
+            Expr::Await(a) => self.unsupported(
+                a.await_token,
+                "`.await` is not supported in a differentiable function",
+            ),
+            Expr::Cast(c) => self.unsupported(
+                c.as_token,
+                "`as` casts are not supported; write float literals (`2.0`) in the function's \
+                 float type",
+            ),
+            Expr::Index(i) => self.unsupported(
+                i,
+                "indexing is not supported yet; use whole-tensor operations",
+            ),
+            Expr::Field(f) => self.unsupported(f, "field access is not supported"),
+            Expr::Assign(a) => self.unsupported(
+                a,
+                "assignment is not supported; bind a new value with `let` (shadowing is allowed)",
+            ),
+            Expr::Tuple(t) => self.unsupported(
+                t,
+                "tuples are not supported; a differentiable function computes one scalar, \
+                 vector or matrix",
+            ),
+            _ => self.unsupported(
+                expr,
+                format!("this expression is not supported; {SUPPORTED_EXPRESSIONS}"),
+            ),
+        }
+    }
+
+    fn unsupported(
+        &mut self,
+        tokens: impl ToTokens,
+        message: impl std::fmt::Display,
+    ) -> Option<ValueId> {
+        self.errors.spanned(tokens, message);
+        None
+    }
+
+    fn name(&mut self, ident: &syn::Ident) -> Option<ValueId> {
+        match self.lookup(&ident.to_string()) {
+            Some(Binding::Value(v)) => Some(v),
+            Some(Binding::Poisoned) => None,
+            Some(Binding::Constant(ty)) => self.unsupported(
+                ident,
+                format!(
+                    "`{ident}` has type `{ty}`, which is a constant here: only `{0}`, \
+                     `Vector<{0}>` and `Matrix<{0}>` values take part in differentiable math",
+                    self.float.suffix()
+                ),
+            ),
+            None => self.unsupported(
+                ident,
+                format!(
+                    "unknown name `{ident}`; a differentiable function can use its parameters \
+                     and its own `let` bindings"
+                ),
+            ),
+        }
+    }
+
+    fn literal(&mut self, lit: &Lit) -> Option<ValueId> {
+        match lit {
+            Lit::Float(f) => {
+                let suffix = f.suffix();
+                if !suffix.is_empty() && suffix != self.float.suffix() {
+                    return self.unsupported(
+                        f,
+                        format!(
+                            "this function computes in {0}; write the literal without a suffix \
+                             or as `{0}`",
+                            self.float.suffix()
+                        ),
+                    );
+                }
+                match f.base10_parse::<f64>() {
+                    Ok(value) => self.push(Literal::new(value), &[], f),
+                    Err(e) => {
+                        self.errors.push(e);
+                        None
+                    }
+                }
+            }
+            Lit::Int(i) => self.unsupported(
+                i,
+                format!(
+                    "integer literal in float math: write `{}.0` (integer literals are only \
+                     for `powi(n)` and `sum_axis(axis)`)",
+                    i.base10_digits()
+                ),
+            ),
+            other => self.unsupported(
+                other,
+                "only float literals (`2.0`) are supported in differentiable math",
+            ),
+        }
+    }
+
+    /// An integer literal argument such as the `2` of `powi(2)` (a leading `-` allowed).
+    fn integer_argument(&mut self, m: &ExprMethodCall, allowed: &str) -> Option<i64> {
+        let parse = |e: &Expr| -> Option<i64> {
+            match e {
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => i.base10_parse().ok(),
+                Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => match &*u.expr {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Int(i), ..
+                    }) => i.base10_parse::<i64>().ok().map(|v| -v),
+                    _ => None,
+                },
+                Expr::Paren(p) => match &*p.expr {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Int(i), ..
+                    }) => i.base10_parse().ok(),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let value = m.args.first().and_then(parse);
+        if value.is_none() {
+            let method = &m.method;
+            let message = format!("`{method}` takes {allowed}");
+            match m.args.first() {
+                Some(arg) => self.errors.spanned(arg, message),
+                None => self.errors.spanned(m, message),
+            }
+        }
+        value
+    }
+
+    /// Checks the argument count of a method call.
+    fn arity(&mut self, m: &ExprMethodCall, n: usize) -> bool {
+        if m.args.len() == n {
+            return true;
+        }
+        let method = &m.method;
+        let expected = match n {
+            0 => "no arguments".to_string(),
+            1 => "one argument".to_string(),
+            n => format!("{n} arguments"),
+        };
+        let message = format!("`{method}` takes {expected}, found {}", m.args.len());
+        if m.args.is_empty() {
+            self.errors.spanned(m, message);
+        } else {
+            self.errors.spanned(&m.args, message);
+        }
+        false
+    }
+
+    fn method(&mut self, m: &ExprMethodCall) -> Option<ValueId> {
+        if let Some(t) = &m.turbofish {
+            self.errors
+                .spanned(t, "turbofish arguments are not supported here");
+        }
+        let name = m.method.to_string();
+        let receiver = self.expr(&m.receiver);
+        let unary = |op: Op| Some((op, 0));
+        let (op, n_args) = match name.as_str() {
+            "matmul" => (MatMul::PLAIN.into(), 1),
+            "dot" => (Dot.into(), 1),
+            "t" => unary(Transpose.into())?,
+            "sum" => unary(Sum.into())?,
+            "mean" => unary(Mean.into())?,
+            "softmax" => unary(Softmax.into())?,
+            "log_softmax" => unary(LogSoftmax.into())?,
+            "clone" => {
+                // A copy has the same value; the derivative does not care.
+                return if self.arity(m, 0) { receiver } else { None };
+            }
+            "powi" => {
+                if !self.arity(m, 1) {
+                    return None;
+                }
+                let n =
+                    self.integer_argument(m, "an integer literal exponent, such as `powi(2)`")?;
+                let Ok(n) = i32::try_from(n) else {
+                    return self.unsupported(&m.args, "the exponent does not fit in an i32");
+                };
+                return self.push(Powi(n), &[receiver?], m);
+            }
+            "sum_axis" => {
+                if !self.arity(m, 1) {
+                    return None;
+                }
+                let axis = self.integer_argument(
+                    m,
+                    "the axis `0` (sum the rows, giving 1×c) or `1` (sum the columns, giving r×1)",
+                )?;
+                if axis != 0 && axis != 1 {
+                    return self.unsupported(
+                        &m.args,
+                        "`sum_axis` takes the axis `0` (sum the rows, giving 1×c) or `1` (sum \
+                         the columns, giving r×1)",
+                    );
+                }
+                return self.push(SumAxis(axis as u8), &[receiver?], m);
+            }
+            other => match UnaryFn::from_method(other) {
+                Some(f) => (Unary(f).into(), 0),
+                None => {
+                    return self.unsupported(
+                        &m.method,
+                        format!(
+                            "unsupported method `{other}`; supported methods: exp, ln, sqrt, \
+                             powi, tanh, sigmoid, relu, abs, sin, cos, matmul, t, dot, sum, \
+                             mean, sum_axis, softmax, log_softmax"
+                        ),
+                    )
+                }
+            },
+        };
+        let args: Vec<Option<ValueId>> = m.args.iter().map(|a| self.expr(a)).collect();
+        if !self.arity(m, n_args) {
+            return None;
+        }
+        let mut operands = vec![receiver?];
+        for a in args {
+            operands.push(a?);
+        }
+        self.push(op, &operands, m)
+    }
+}
+
+/// Lets `Kind` be named in this module's docs.
+#[allow(dead_code)]
+fn _kind(_: Kind) {}
