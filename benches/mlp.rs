@@ -1,1 +1,46 @@
-fn main() {}
+//! B1 (DESIGN.md): MLP loss value + gradient, generated (`mlp_loss_grad`) against a careful
+//! hand-written backward pass on the same runtime, and the forward pass alone; f32 and f64,
+//! B = 64 and 1024. Run with `cargo bench --bench mlp`; compare the ratios within one run.
+
+mod workloads;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+use workloads::mlp::{f32_mlp, f64_mlp, Inputs};
+
+fn b1(c: &mut Criterion) {
+    for batch in [64, 1024] {
+        let i = Inputs::new(batch);
+        let mut group = c.benchmark_group(format!("b1_mlp/f64/B={batch}"));
+        group.bench_function(BenchmarkId::from_parameter("generated"), |b| {
+            b.iter(|| f64_mlp::mlp_loss_grad(black_box(&i.x), &i.w1, &i.b1, &i.w2, &i.b2, &i.y))
+        });
+        group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
+            b.iter(|| f64_mlp::mlp_loss_hand(black_box(&i.x), &i.w1, &i.b1, &i.w2, &i.b2, &i.y))
+        });
+        group.bench_function(BenchmarkId::from_parameter("forward"), |b| {
+            b.iter(|| f64_mlp::mlp_loss(black_box(&i.x), &i.w1, &i.b1, &i.w2, &i.b2, &i.y))
+        });
+        group.finish();
+
+        let [x, w1, b1, w2, b2, y] = i.to_f32();
+        let mut group = c.benchmark_group(format!("b1_mlp/f32/B={batch}"));
+        group.bench_function(BenchmarkId::from_parameter("generated"), |b| {
+            b.iter(|| f32_mlp::mlp_loss_grad(black_box(&x), &w1, &b1, &w2, &b2, &y))
+        });
+        group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
+            b.iter(|| f32_mlp::mlp_loss_hand(black_box(&x), &w1, &b1, &w2, &b2, &y))
+        });
+        group.bench_function(BenchmarkId::from_parameter("forward"), |b| {
+            b.iter(|| f32_mlp::mlp_loss(black_box(&x), &w1, &b1, &w2, &b2, &y))
+        });
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_secs(1));
+    targets = b1
+}
+criterion_main!(benches);

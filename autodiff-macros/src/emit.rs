@@ -59,6 +59,36 @@ fn integer_literal(value: i64) -> TokenStream {
     }
 }
 
+/// For each value, the instruction that reads its elements last, or `None` if it is returned (a
+/// returned value must stay alive to the end) or unused. Reading only the shape does not count:
+/// that goes through the value's kept [`Dims`](autodiff_core::kernels::Dims).
+fn last_uses(program: &Program) -> Vec<Option<usize>> {
+    let mut last = vec![None; program.insts.len()];
+    for (i, inst) in program.insts.iter().enumerate() {
+        let shape_only = inst.op.shape_only_args();
+        for (position, a) in inst.args.iter().enumerate() {
+            if !shape_only.contains(&position) {
+                last[a.index()] = Some(i);
+            }
+        }
+    }
+    for o in &program.outputs {
+        last[o.index()] = None;
+    }
+    last
+}
+
+/// Whether each value's shape is read by some instruction that ignores its elements.
+fn shape_only_uses(program: &Program) -> Vec<bool> {
+    let mut needs = vec![false; program.insts.len()];
+    for inst in &program.insts {
+        for &position in inst.op.shape_only_args() {
+            needs[inst.args[position].index()] = true;
+        }
+    }
+    needs
+}
+
 /// The statements computing `program` and the expressions of its outputs.
 ///
 /// `params` binds the program's parameters, in order, to the emitted function's parameters.
@@ -68,7 +98,10 @@ pub fn body(
     float: Float,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let names = program.value_names();
+    let last_use = last_uses(program);
+    let needs_dims = shape_only_uses(program);
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
+    let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];
     let mut stmts = Vec::new();
     for (i, inst) in program.insts.iter().enumerate() {
         let is_tensor = |v: usize| program.insts[v].kind.is_tensor();
@@ -91,76 +124,120 @@ pub fn body(
                 }
             }
         };
+        // Operators consume an owned tensor at its last use, so the runtime can write the
+        // result into its buffer instead of allocating.
+        let consumed = |v: usize, all: &[usize]| match &bindings[v] {
+            Binding::Named {
+                ident,
+                by_ref: false,
+            } if is_tensor(v)
+                && last_use[v] == Some(i)
+                && all.iter().filter(|&&a| a == v).count() == 1 =>
+            {
+                quote!(#ident)
+            }
+            _ => operand(v),
+        };
         let receiver = |v: usize| match &bindings[v] {
             Binding::Named { ident, .. } => quote!(#ident),
             Binding::Inline(e) => quote!((#e)),
         };
+        // Kernel operands: by reference, or the kept `Dims` where only the shape is read.
+        let shape_only = inst.op.shape_only_args();
+        let kernel_operands = |args: &[usize]| -> Vec<TokenStream> {
+            args.iter()
+                .enumerate()
+                .map(|(position, &a)| match &dims[a] {
+                    Some(d) if shape_only.contains(&position) => quote!(&#d),
+                    _ => by_ref(a),
+                })
+                .collect()
+        };
         let args: Vec<usize> = inst.args.iter().map(|a| a.index()).collect();
-        let expr = match inst.op.emit() {
+        let ident = format_ident!("{}", names[i]);
+        let binding = match inst.op.emit() {
             Emit::Param => {
                 let p = match inst.op {
                     autodiff_core::symbolic::Op::Param(p) => p.0,
                     _ => unreachable!("only parameters emit as parameters"),
                 };
-                let binding = &params[p];
-                bindings.push(Binding::Named {
-                    ident: binding.ident.clone(),
-                    by_ref: binding.by_ref && inst.kind.is_tensor(),
-                });
-                continue;
+                Binding::Named {
+                    ident: params[p].ident.clone(),
+                    by_ref: params[p].by_ref && inst.kind.is_tensor(),
+                }
             }
-            Emit::Literal(value) => {
-                bindings.push(Binding::Inline(float_literal(value, float)));
-                continue;
-            }
+            Emit::Literal(value) => Binding::Inline(float_literal(value, float)),
             Emit::Prefix(op) => {
                 let op: TokenStream = op.parse().expect("operator tokens");
-                let a = operand(args[0]);
-                quote!(#op #a)
+                let a = consumed(args[0], &args);
+                stmts.push(quote!(let #ident = #op #a;));
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
             }
             Emit::Infix(op) => {
                 let op: TokenStream = op.parse().expect("operator tokens");
-                let (a, b) = (operand(args[0]), operand(args[1]));
-                quote!(#a #op #b)
+                let (a, b) = (consumed(args[0], &args), consumed(args[1], &args));
+                stmts.push(quote!(let #ident = #a #op #b;));
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
             }
             Emit::Method { name, extra } => {
                 let method = Ident::new(name, Span::call_site());
                 let recv = receiver(args[0]);
                 let rest = args[1..].iter().map(|&a| by_ref(a));
-                let extra = extra.map(integer_literal);
-                let all = rest.chain(extra);
-                quote!(#recv.#method(#(#all),*))
-            }
-            Emit::KernelView { name } => {
-                let function = Ident::new(name, Span::call_site());
-                let operands = args.iter().map(|&a| by_ref(a));
-                quote!(::autodiff::kernels::#function(#(#operands),*))
+                let all = rest.chain(extra.map(integer_literal));
+                stmts.push(quote!(let #ident = #recv.#method(#(#all),*);));
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
             }
             Emit::Kernel { name, extra } => {
                 let function = Ident::new(name, Span::call_site());
-                let operands = args.iter().map(|&a| by_ref(a));
-                let extra = extra.map(integer_literal);
-                let all = operands.chain(extra);
-                quote!(::autodiff::kernels::#function(#(#all),*))
+                let all = kernel_operands(&args)
+                    .into_iter()
+                    .chain(extra.map(integer_literal));
+                // A scalar result names its type: kernels such as `numel` are generic in it.
+                let annotation = (inst.kind == Kind::Scalar).then(|| quote!(: #float));
+                stmts.push(
+                    quote!(let #ident #annotation = ::autodiff::kernels::#function(#(#all),*);),
+                );
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
+            Emit::KernelView { name } => {
+                // The `Cow` lives in its own binding; the value is a reference into it.
+                let function = Ident::new(name, Span::call_site());
+                let operands = kernel_operands(&args);
+                let cow = format_ident!("{}_view", names[i]);
+                stmts.push(quote!(let #cow = ::autodiff::kernels::#function(#(#operands),*);));
+                stmts.push(quote!(let #ident = &*#cow;));
+                Binding::Named {
+                    ident,
+                    by_ref: true,
+                }
             }
         };
-        let ident = format_ident!("{}", names[i]);
-        if let Emit::KernelView { .. } = inst.op.emit() {
-            // The `Cow` lives in its own binding; the value is a reference to it.
-            let cow = format_ident!("{}_view", names[i]);
-            stmts.push(quote!(let #cow = #expr;));
-            stmts.push(quote!(let #ident = &*#cow;));
-            bindings.push(Binding::Named {
-                ident,
-                by_ref: true,
-            });
-            continue;
-        }
-        stmts.push(quote!(let #ident = #expr;));
-        bindings.push(Binding::Named {
+        // An owned value whose shape is read later keeps its `Dims`, so that its buffer can be
+        // consumed before then. (Borrowed values outlive the function anyway.)
+        if let Binding::Named {
             ident,
             by_ref: false,
-        });
+        } = &binding
+        {
+            if needs_dims[i] && inst.kind.is_tensor() {
+                let d = format_ident!("{}_dims", names[i]);
+                stmts.push(quote!(let #d = ::autodiff::kernels::dims(&#ident);));
+                dims[i] = Some(d);
+            }
+        }
+        bindings.push(binding);
     }
     // A tensor returned twice is cloned except at its last position, where it is moved.
     let outputs = program

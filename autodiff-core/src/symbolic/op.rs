@@ -35,6 +35,11 @@ pub trait Rule {
 
     /// How generated Rust computes it.
     fn emit(&self) -> Emit;
+
+    /// The operands of which only the shape is read (so their values may be freed before).
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[]
+    }
 }
 
 /// How generated Rust computes an op; the macro turns this into tokens uniformly.
@@ -168,6 +173,11 @@ impl Op {
     /// See [`Rule::emit`].
     pub fn emit(&self) -> Emit {
         dispatch!(self, r => r.emit())
+    }
+
+    /// See [`Rule::shape_only_args`].
+    pub fn shape_only_args(&self) -> &'static [usize] {
+        dispatch!(self, r => r.shape_only_args())
     }
 
     /// The scalar literal, if this is one.

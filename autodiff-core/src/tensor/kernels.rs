@@ -9,6 +9,7 @@ use super::matrix::Matrix;
 use super::scalar::Real;
 use super::shape::{broadcast, shape_mismatch, Shape};
 use super::softmax::{self, RowWise};
+use super::vector::Vector;
 
 /// Pullbacks of elementwise functions, one line each: `name(dy, arg) = |dy, arg| dx`.
 macro_rules! elementwise_grads {
@@ -79,17 +80,67 @@ pub fn sum_to<T: Real>(dz: &Matrix<T>, rows: usize, cols: usize) -> Matrix<T> {
 /// [`sum_to`] the shape of `like`, borrowing `dz` instead of copying it when it already has that
 /// shape (the common case: the operand that was not broadcast).
 #[track_caller]
-pub fn sum_to_like<'a, T: Real>(dz: &'a Matrix<T>, like: &Matrix<T>) -> Cow<'a, Matrix<T>> {
-    if dz.shape() == like.shape() {
+pub fn sum_to_like<'a, T: Real>(dz: &'a Matrix<T>, like: &impl Shaped) -> Cow<'a, Matrix<T>> {
+    let (rows, cols) = like.dims();
+    if dz.shape() == (rows, cols) {
         Cow::Borrowed(dz)
     } else {
-        Cow::Owned(sum_to(dz, like.rows(), like.cols()))
+        Cow::Owned(sum_to(dz, rows, cols))
     }
 }
 
 /// The number of elements of `x`, as a float (the `n` of a mean).
-pub fn numel<T: Real, E: Elementwise<T>>(x: &E) -> T {
-    T::from_f64(x.numel() as f64)
+pub fn numel<T: Real>(x: &impl Shaped) -> T {
+    let (rows, cols) = x.dims();
+    T::from_f64((rows * cols) as f64)
+}
+
+/// Anything with a shape, seen as `rows × cols` (a vector of n is n×1, a scalar 1×1). Kernels
+/// that only read an operand's shape take this, so generated code can keep the [`Dims`] of a
+/// value instead of the value itself and free (or reuse) its buffer early.
+pub trait Shaped {
+    /// `(rows, cols)`.
+    fn dims(&self) -> (usize, usize);
+}
+
+/// The shape of a value, kept by generated code in place of the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims(pub usize, pub usize);
+
+/// The [`Dims`] of `x`.
+pub fn dims(x: &impl Shaped) -> Dims {
+    let (rows, cols) = x.dims();
+    Dims(rows, cols)
+}
+
+impl Shaped for Dims {
+    fn dims(&self) -> (usize, usize) {
+        (self.0, self.1)
+    }
+}
+
+impl<T: Real> Shaped for Matrix<T> {
+    fn dims(&self) -> (usize, usize) {
+        self.shape()
+    }
+}
+
+impl<T: Real> Shaped for Vector<T> {
+    fn dims(&self) -> (usize, usize) {
+        (self.len(), 1)
+    }
+}
+
+impl Shaped for f32 {
+    fn dims(&self) -> (usize, usize) {
+        (1, 1)
+    }
+}
+
+impl Shaped for f64 {
+    fn dims(&self) -> (usize, usize) {
+        (1, 1)
+    }
 }
 
 /// Expands a `1×c`, `r×1` or `1×1` matrix to `rows × cols` (the pullback of `sum_axis`).
@@ -113,8 +164,9 @@ pub fn broadcast_to<T: Real>(v: &Matrix<T>, rows: usize, cols: usize) -> Matrix<
 
 /// [`broadcast_to`] the shape of `like`.
 #[track_caller]
-pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &Matrix<T>) -> Matrix<T> {
-    broadcast_to(v, like.rows(), like.cols())
+pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &impl Shaped) -> Matrix<T> {
+    let (rows, cols) = like.dims();
+    broadcast_to(v, rows, cols)
 }
 
 /// Pullback of `softmax` from its output `y`: `y ⊙ (dy − rowsum(dy ⊙ y))`, per row.

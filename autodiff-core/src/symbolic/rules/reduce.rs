@@ -192,6 +192,9 @@ impl Rule for BroadcastTo {
     fn emit(&self) -> Emit {
         kernel("broadcast_like")
     }
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[1]
+    }
 }
 
 // ───────────────────────────── sum_to ─────────────────────────────
@@ -227,6 +230,9 @@ impl Rule for SumTo {
         Emit::KernelView {
             name: "sum_to_like",
         }
+    }
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[1]
     }
 }
 
@@ -302,5 +308,8 @@ impl Rule for Numel {
     }
     fn emit(&self) -> Emit {
         kernel("numel")
+    }
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[0]
     }
 }

@@ -1,0 +1,127 @@
+//! B1: a two-layer MLP's mean cross-entropy loss and its gradient with respect to the weights.
+//!
+//! X (B×784) ~ N(0,1), W1 (784×256) ~ N(0, 2/784), b1 (1×256) ~ N(0, 1e-4),
+//! W2 (256×10) ~ N(0, 1/256), b2 (1×10) ~ N(0, 1e-4), one-hot Y (B×10);
+//! loss = mean over rows of −sum(Y ⊙ log_softmax(relu(X·W1 + b1)·W2 + b2)).
+
+use autodiff::prelude::*;
+
+use super::SplitMix64;
+
+pub const INPUTS: usize = 784;
+pub const HIDDEN: usize = 256;
+pub const CLASSES: usize = 10;
+pub const SEED: u64 = 0x00B1;
+
+/// The inputs of B1 at batch size `batch`, in f64.
+pub struct Inputs {
+    pub x: Matrix<f64>,
+    pub w1: Matrix<f64>,
+    pub b1: Matrix<f64>,
+    pub w2: Matrix<f64>,
+    pub b2: Matrix<f64>,
+    pub y: Matrix<f64>,
+}
+
+impl Inputs {
+    /// Drawn in this order from one generator seeded with [`SEED`]: X, W1, b1, W2, b2, then one
+    /// class per row (`next_u64() % 10`).
+    pub fn new(batch: usize) -> Self {
+        let mut rng = SplitMix64::new(SEED);
+        let x = Matrix::from_vec(batch, INPUTS, rng.normals(batch * INPUTS, 1.0));
+        let w1 = Matrix::from_vec(INPUTS, HIDDEN, rng.normals(INPUTS * HIDDEN, 2.0 / 784.0));
+        let b1 = Matrix::from_vec(1, HIDDEN, rng.normals(HIDDEN, 1e-4));
+        let w2 = Matrix::from_vec(HIDDEN, CLASSES, rng.normals(HIDDEN * CLASSES, 1.0 / 256.0));
+        let b2 = Matrix::from_vec(1, CLASSES, rng.normals(CLASSES, 1e-4));
+        let mut y = Matrix::zeros(batch, CLASSES);
+        for i in 0..batch {
+            y[(i, (rng.next_u64() % CLASSES as u64) as usize)] = 1.0;
+        }
+        Inputs {
+            x,
+            w1,
+            b1,
+            w2,
+            b2,
+            y,
+        }
+    }
+
+    /// The same inputs rounded to f32.
+    pub fn to_f32(&self) -> [Matrix<f32>; 6] {
+        let f = |m: &Matrix<f64>| {
+            Matrix::from_vec(
+                m.rows(),
+                m.cols(),
+                m.as_slice().iter().map(|&v| v as f32).collect(),
+            )
+        };
+        [
+            f(&self.x),
+            f(&self.w1),
+            f(&self.b1),
+            f(&self.w2),
+            f(&self.b2),
+            f(&self.y),
+        ]
+    }
+}
+
+/// The B1 loss, its generated gradient, and a careful hand-written backward pass on the same
+/// runtime, for one float type.
+macro_rules! mlp_for {
+    ($module:ident, $T:ident) => {
+        pub mod $module {
+            use autodiff::prelude::*;
+
+            pub type Grads = (Matrix<$T>, Matrix<$T>, Matrix<$T>, Matrix<$T>);
+
+            #[differentiable(wrt(w1, b1, w2, b2))]
+            pub fn mlp_loss(
+                x: &Matrix<$T>,
+                w1: &Matrix<$T>,
+                b1: &Matrix<$T>,
+                w2: &Matrix<$T>,
+                b2: &Matrix<$T>,
+                y: &Matrix<$T>,
+            ) -> $T {
+                let z1 = x.matmul(w1) + b1;
+                let h = z1.relu();
+                let z2 = h.matmul(w2) + b2;
+                let lp = z2.log_softmax();
+                let row_loss = -(y * &lp).sum_axis(1);
+                let loss = row_loss.mean();
+                loss
+            }
+
+            /// The backward pass as one writes it by hand, knowing that each row of `y` sums to
+            /// 1 (one-hot), so `dz2 = (softmax(z2) − y) / B`.
+            pub fn mlp_loss_hand(
+                x: &Matrix<$T>,
+                w1: &Matrix<$T>,
+                b1: &Matrix<$T>,
+                w2: &Matrix<$T>,
+                b2: &Matrix<$T>,
+                y: &Matrix<$T>,
+            ) -> ($T, Grads) {
+                let batch = x.rows() as $T;
+                let z1 = x.matmul(w1) + b1;
+                let h = z1.relu();
+                let z2 = h.matmul(w2) + b2;
+                let lp = z2.log_softmax();
+                let loss = -(y * &lp).sum() / batch;
+                let dz2 = (lp.exp() - y) / batch;
+                let dw2 = h.t_matmul(&dz2);
+                let db2 = dz2.sum_axis(0);
+                let dh = dz2.matmul_t(w2);
+                let dz1 = autodiff::kernels::relu_grad(&dh, &z1);
+                let dw1 = x.t_matmul(&dz1);
+                let db1 = dz1.sum_axis(0);
+                (loss, (dw1, db1, dw2, db2))
+            }
+        }
+    };
+}
+
+mlp_for!(f64_mlp, f64);
+mlp_for!(f32_mlp, f32);
