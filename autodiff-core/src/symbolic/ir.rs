@@ -180,6 +180,51 @@ impl Program {
         }
     }
 
+    /// A representative of the values that provably have `v`'s shape, given the classes of the
+    /// values before it: shape-preserving ops (elementwise functions, scaling by a scalar, an op
+    /// of two same-shaped operands, and the derivative ops that produce their operand's shape)
+    /// pass their operand's class on; everything else starts a class of its own. Two values of
+    /// one class have the same shape whatever the inputs; values of different classes may too.
+    pub fn shape_class(&self, v: ValueId, classes: &[ValueId]) -> ValueId {
+        let inst = self.inst(v);
+        let class = |a: ValueId| classes[a.index()];
+        match (&inst.op, inst.args.as_slice()) {
+            (
+                Op::Neg(_)
+                | Op::Unary(_)
+                | Op::Powi(_)
+                | Op::Softmax(_)
+                | Op::LogSoftmax(_)
+                | Op::UnaryGrad(_)
+                | Op::PowiGrad(_)
+                | Op::SoftmaxGrad(_)
+                | Op::LogSoftmaxGrad(_),
+                [a, ..],
+            ) => class(*a),
+            (Op::SumTo(_) | Op::BroadcastTo(_) | Op::Fill(_), [_, like]) => class(*like),
+            (Op::Binary(_), [a, b]) => {
+                if self.kind(*b) == Kind::Scalar {
+                    class(*a)
+                } else if self.kind(*a) == Kind::Scalar || class(*a) == class(*b) {
+                    class(*b)
+                } else {
+                    v
+                }
+            }
+            _ => v,
+        }
+    }
+
+    /// [`Program::shape_class`] of every value.
+    pub fn shape_classes(&self) -> Vec<ValueId> {
+        let mut classes = Vec::with_capacity(self.insts.len());
+        for i in 0..self.insts.len() {
+            let class = self.shape_class(ValueId(i as u32), &classes);
+            classes.push(class);
+        }
+        classes
+    }
+
     /// How many times each value is used as an argument or output.
     pub fn use_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.insts.len()];

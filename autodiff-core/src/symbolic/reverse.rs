@@ -142,38 +142,8 @@ impl<'a> ReverseCx<'a> {
         self.shape_root[a.index()] == self.shape_root[b.index()]
     }
 
-    /// A representative of the values that provably share `v`'s shape: shape-preserving ops
-    /// (elementwise functions, scaling by a scalar, an op of two same-shaped operands) pass
-    /// their operand's root on; everything else starts a new class.
     fn compute_shape_root(&self, v: ValueId) -> ValueId {
-        let inst = self.program.inst(v);
-        let root = |a: ValueId| self.shape_root[a.index()];
-        match (&inst.op, inst.args.as_slice()) {
-            (
-                Op::Neg(_)
-                | Op::Unary(_)
-                | Op::Powi(_)
-                | Op::Softmax(_)
-                | Op::LogSoftmax(_)
-                | Op::UnaryGrad(_)
-                | Op::PowiGrad(_)
-                | Op::SoftmaxGrad(_)
-                | Op::LogSoftmaxGrad(_),
-                [a, ..],
-            ) => root(*a),
-            (Op::SumTo(_) | Op::BroadcastTo(_) | Op::Fill(_), [_, like]) => root(*like),
-            (Op::Binary(_), [a, b]) => {
-                let (ka, kb) = (self.kind(*a), self.kind(*b));
-                if kb == Kind::Scalar {
-                    root(*a)
-                } else if ka == Kind::Scalar || root(*a) == root(*b) {
-                    root(*b)
-                } else {
-                    v
-                }
-            }
-            _ => v,
-        }
+        self.program.shape_class(v, &self.shape_root)
     }
 
     /// Adds `contribution` to the adjoint of `v`.

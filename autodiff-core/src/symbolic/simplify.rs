@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::ir::{Inst, Kind, Program, ValueId};
+use super::ir::{Inst, Kind, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
 use super::rules::linalg::{Dot, MatMul, Outer};
@@ -33,17 +33,20 @@ enum Rewrite {
     Inst(Op, Vec<ValueId>),
 }
 
-struct Rebuilder<'a> {
+struct Rebuilder {
     out: Program,
     /// Uses of each value of the *old* program (for rewrites that only pay when single-use).
     old_uses: Vec<usize>,
     /// For each rebuilt value, the old value it came from (to look up its use count).
     origin: Vec<Option<usize>>,
     seen: HashMap<(Op, Vec<ValueId>), ValueId>,
-    _old: &'a Program,
+    /// The shape class of each rebuilt value (see [`Program::shape_class`]).
+    classes: Vec<ValueId>,
+    /// The role given to values that rewrites create.
+    role: Role,
 }
 
-impl Rebuilder<'_> {
+impl Rebuilder {
     fn op(&self, v: ValueId) -> &Op {
         &self.out.inst(v).op
     }
@@ -65,7 +68,7 @@ impl Rebuilder<'_> {
     }
 
     /// The local rules. Each says why it is valid.
-    fn rewrite(&self, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
+    fn rewrite(&mut self, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
         use Rewrite::*;
         match (op, args) {
             // (aᵀ)ᵀ = a
@@ -135,7 +138,7 @@ impl Rebuilder<'_> {
         }
     }
 
-    fn rewrite_binary(&self, bin: BinOp, a: ValueId, b: ValueId) -> Option<Rewrite> {
+    fn rewrite_binary(&mut self, bin: BinOp, a: ValueId, b: ValueId) -> Option<Rewrite> {
         use Rewrite::*;
         let (la, lb) = (self.literal(a), self.literal(b));
         let result_kind = if self.kind(a).is_tensor() {
@@ -155,6 +158,14 @@ impl Rebuilder<'_> {
             // (−1)·b = −b, a·(−1) = −a
             (BinOp::Mul, Some(m), _) if m == -1.0 && keeps(b) => Some(Inst(Neg.into(), vec![b])),
             (BinOp::Mul, _, Some(m)) if m == -1.0 && keeps(a) => Some(Inst(Neg.into(), vec![a])),
+            // x + x = 2·x (the two uses of a value pulled back alike)
+            (BinOp::Add, _, _) if a == b => {
+                let two = self.constant(2.0);
+                Some(Inst(Binary(BinOp::Mul).into(), vec![two, a]))
+            }
+            // Scalar factors go first, so that they meet and fold: a·c = c·a.
+            (BinOp::Mul, None, Some(_)) => Some(Inst(Binary(BinOp::Mul).into(), vec![b, a])),
+            (BinOp::Mul, _, _) => self.rewrite_product(a, b),
             _ => match (bin, self.op(b), self.args(b)) {
                 // a + (−c) = a − c, a − (−c) = a + c
                 (BinOp::Add, Op::Neg(_), &[c]) => Some(Inst(Binary(BinOp::Sub).into(), vec![a, c])),
@@ -162,6 +173,40 @@ impl Rebuilder<'_> {
                 _ => None,
             },
         }
+    }
+
+    /// Products: scalar factors are gathered (`s·(t·x) = (s·t)·x`, so literals fold), and a
+    /// scalar filled to a tensor's shape multiplies as the scalar (`(s·𝟏) ⊙ x = s·x`).
+    fn rewrite_product(&mut self, a: ValueId, b: ValueId) -> Option<Rewrite> {
+        use Rewrite::*;
+        let mul = || Binary(BinOp::Mul).into();
+        if let (Op::Fill(_), &[s, like]) = (self.op(a), self.args(a)) {
+            if self.kind(b).is_tensor() && self.same_shape(like, b) {
+                return Some(Inst(mul(), vec![s, b]));
+            }
+        }
+        if let (Op::Fill(_), &[s, like]) = (self.op(b), self.args(b)) {
+            if self.kind(a).is_tensor() && self.same_shape(like, a) {
+                return Some(Inst(mul(), vec![s, a]));
+            }
+        }
+        if let (Some(ka), Op::Binary(Binary(BinOp::Mul)), &[c, x]) =
+            (self.literal(a), self.op(b), self.args(b))
+        {
+            if let Some(kc) = self.literal(c) {
+                let folded = self.constant(ka * kc);
+                return Some(Inst(mul(), vec![folded, x]));
+            }
+        }
+        if self.kind(a) == Kind::Scalar {
+            if let (Op::Binary(Binary(BinOp::Mul)), &[c, x]) = (self.op(b), self.args(b)) {
+                if self.kind(c) == Kind::Scalar && self.kind(x).is_tensor() {
+                    let factor = self.product(a, c);
+                    return Some(Inst(mul(), vec![factor, x]));
+                }
+            }
+        }
+        None
     }
 
     fn push(&mut self, inst: Inst, origin: Option<usize>) -> ValueId {
@@ -177,7 +222,70 @@ impl Rebuilder<'_> {
         let id = self.out.push_inst(inst);
         self.origin.push(origin);
         self.seen.insert(key, id);
+        let class = self.out.shape_class(id, &self.classes);
+        self.classes.push(class);
         id
+    }
+
+    /// Adds `op(args)` through the local rules and CSE; rewrites use it to build helper values.
+    fn emit(
+        &mut self,
+        op: Op,
+        args: Vec<ValueId>,
+        name: Option<String>,
+        fallback_kind: Kind,
+        origin: Option<usize>,
+    ) -> ValueId {
+        let (mut op, mut args) = (op, args);
+        // Each rule strictly simplifies, so this ends; the bound guards against a rule cycle.
+        for _ in 0..32 {
+            match self.rewrite(&op, &args) {
+                Some(Rewrite::Value(v)) => {
+                    if let Some(name) = &name {
+                        self.out.name_value(v, name);
+                    }
+                    return v;
+                }
+                Some(Rewrite::Inst(o, a)) => {
+                    op = o;
+                    args = a;
+                }
+                None => break,
+            }
+        }
+        let kinds: Vec<Kind> = args.iter().map(|&a| self.kind(a)).collect();
+        // Rewrites preserve kinds; fall back to the old kind if a rule is partial.
+        let kind = op.kind(&kinds).unwrap_or(fallback_kind);
+        let role = self.role;
+        self.push(
+            Inst {
+                op,
+                args,
+                kind,
+                name,
+                role,
+            },
+            origin,
+        )
+    }
+
+    /// A literal value.
+    fn constant(&mut self, value: f64) -> ValueId {
+        self.emit(Literal::new(value).into(), vec![], None, Kind::Scalar, None)
+    }
+
+    /// `a·b` through the rules.
+    fn product(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        let kind = if self.kind(a).is_tensor() {
+            self.kind(a)
+        } else {
+            self.kind(b)
+        };
+        self.emit(Binary(BinOp::Mul).into(), vec![a, b], None, kind, None)
+    }
+
+    fn same_shape(&self, a: ValueId, b: ValueId) -> bool {
+        self.classes[a.index()] == self.classes[b.index()]
     }
 }
 
@@ -192,42 +300,23 @@ fn rebuild(program: &Program) -> Program {
         old_uses: program.use_counts(),
         origin: Vec::new(),
         seen: HashMap::new(),
-        _old: program,
+        classes: Vec::new(),
+        role: Role::Primal,
     };
     let mut map: Vec<ValueId> = Vec::with_capacity(program.insts.len());
     for (i, inst) in program.insts.iter().enumerate() {
         let args: Vec<ValueId> = inst.args.iter().map(|a| map[a.index()]).collect();
-        let mut op = inst.op.clone();
-        let mut args = args;
-        // Apply local rules until none fires (each strictly simplifies).
-        let new = loop {
-            match rb.rewrite(&op, &args) {
-                Some(Rewrite::Value(v)) => {
-                    if let Some(name) = &inst.name {
-                        rb.out.name_value(v, name);
-                    }
-                    break v;
-                }
-                Some(Rewrite::Inst(o, a)) => {
-                    op = o;
-                    args = a;
-                }
-                None => {
-                    let kinds: Vec<Kind> = args.iter().map(|&a| rb.kind(a)).collect();
-                    // Rewrites preserve kinds; fall back to the old kind if a rule is partial.
-                    let kind = op.kind(&kinds).unwrap_or(inst.kind);
-                    break rb.push(
-                        Inst {
-                            op,
-                            args,
-                            kind,
-                            name: inst.name.clone(),
-                            role: inst.role,
-                        },
-                        Some(i),
-                    );
-                }
-            }
+        rb.role = inst.role;
+        let new = if matches!(inst.op, Op::Param(_)) {
+            rb.push(
+                Inst {
+                    args,
+                    ..inst.clone()
+                },
+                Some(i),
+            )
+        } else {
+            rb.emit(inst.op.clone(), args, inst.name.clone(), inst.kind, Some(i))
         };
         map.push(new);
     }
