@@ -2,6 +2,8 @@
 
 use proc_macro2::{Ident, TokenStream};
 use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::Token;
 
 /// The parameters named in `wrt(...)`, or `None` when the attribute has no arguments.
 pub fn parse_wrt(attr: TokenStream) -> syn::Result<Option<Vec<Ident>>> {
@@ -16,15 +18,25 @@ pub fn parse_wrt(attr: TokenStream) -> syn::Result<Option<Vec<Ident>>> {
         if wrt.is_some() {
             return Err(meta.error("`wrt(...)` is given twice; name every parameter in one list"));
         }
-        let mut names = Vec::new();
-        meta.parse_nested_meta(|inner| match inner.path.get_ident() {
-            Some(ident) => {
-                names.push(ident.clone());
-                Ok(())
-            }
-            None => Err(inner.error("`wrt(...)` takes parameter names, such as `wrt(w, b)`")),
+        if !meta.input.peek(syn::token::Paren) {
+            return Err(meta
+                .error("write `wrt(a, b)`: `wrt` takes a parenthesized list of parameter names"));
+        }
+        let content;
+        syn::parenthesized!(content in meta.input);
+        let names = Punctuated::<Ident, Token![,]>::parse_terminated(&content).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "`wrt(...)` takes parameter names separated by commas, such as `wrt(w, b)`",
+            )
         })?;
-        wrt = Some(names);
+        if names.is_empty() {
+            return Err(meta.error(
+                "`wrt()` names no parameter; list the parameters to differentiate with \
+                 respect to, or drop `wrt` to use all of them",
+            ));
+        }
+        wrt = Some(names.into_iter().collect());
         Ok(())
     });
     parser.parse2(attr)?;

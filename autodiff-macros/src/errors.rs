@@ -9,6 +9,7 @@ use std::fmt::Display;
 #[derive(Default)]
 pub struct Errors {
     combined: Option<syn::Error>,
+    count: usize,
 }
 
 impl Errors {
@@ -24,10 +25,16 @@ impl Errors {
 
     /// Records an error.
     pub fn push(&mut self, error: syn::Error) {
+        self.count += 1;
         match &mut self.combined {
             Some(all) => all.combine(error),
             None => self.combined = Some(error),
         }
+    }
+
+    /// How many errors were recorded.
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     /// True when nothing was recorded.

@@ -6,17 +6,25 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::{Item, ItemFn, ReturnType, Type};
 
+use crate::attr;
 use crate::emit::{self, ParamBinding};
 use crate::errors::Errors;
 use crate::lower::{self, Lowered};
 use crate::signature::{self, Signature};
-use crate::{attr, signature::Float};
 
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
 /// emitted together with the user's function as written.
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(f)) => f,
+        Ok(Item::Verbatim(tokens)) if syn::parse2::<syn::TraitItemFn>(tokens.clone()).is_ok() => {
+            let error = syn::Error::new_spanned(
+                tokens,
+                "#[differentiable] needs a function with a body; trait method declarations \
+                 are not supported",
+            );
+            return fallback(item, error);
+        }
         Ok(other) => {
             let error = syn::Error::new_spanned(
                 item_kind_tokens(&other),
@@ -32,14 +40,11 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         errors.push(e);
         None
     });
+    // Every stage runs, even after errors, so that one compile reports every mistake.
     let sig = signature::check(&item_fn, &mut errors);
-    let lowered = sig
-        .as_ref()
-        .and_then(|s| lower::lower(&item_fn, s, &mut errors));
-    let wrt = sig
-        .as_ref()
-        .and_then(|s| resolve_wrt(wrt.as_deref(), s, &mut errors));
-    let (Some(sig), Some(lowered), Some(wrt)) = (sig, lowered, wrt) else {
+    let wrt = resolve_wrt(wrt.as_deref(), &sig, &mut errors);
+    let lowered = lower::lower(&item_fn, &sig, &mut errors);
+    let (Some(lowered), Some(wrt), true) = (lowered, wrt, errors.is_empty()) else {
         let error = errors.finish().err().unwrap_or_else(|| {
             syn::Error::new(Span::call_site(), "internal error in #[differentiable]")
         });
@@ -62,11 +67,41 @@ fn fallback(item: TokenStream, error: syn::Error) -> TokenStream {
 /// The tokens that identify an item for an error: its keyword and name where it has them.
 fn item_kind_tokens(item: &Item) -> TokenStream {
     match item {
-        Item::Struct(s) => quote!(#s),
-        Item::Enum(e) => quote!(#e),
+        Item::Struct(s) => {
+            let (keyword, name) = (&s.struct_token, &s.ident);
+            quote!(#keyword #name)
+        }
+        Item::Enum(e) => {
+            let (keyword, name) = (&e.enum_token, &e.ident);
+            quote!(#keyword #name)
+        }
+        Item::Union(u) => {
+            let (keyword, name) = (&u.union_token, &u.ident);
+            quote!(#keyword #name)
+        }
+        Item::Trait(t) => {
+            let (keyword, name) = (&t.trait_token, &t.ident);
+            quote!(#keyword #name)
+        }
+        Item::Const(c) => {
+            let (keyword, name) = (&c.const_token, &c.ident);
+            quote!(#keyword #name)
+        }
+        Item::Static(st) => {
+            let (keyword, name) = (&st.static_token, &st.ident);
+            quote!(#keyword #name)
+        }
+        Item::Type(t) => {
+            let (keyword, name) = (&t.type_token, &t.ident);
+            quote!(#keyword #name)
+        }
+        Item::Mod(m) => {
+            let (keyword, name) = (&m.mod_token, &m.ident);
+            quote!(#keyword #name)
+        }
         Item::Impl(i) => {
-            let (impl_token, self_ty) = (&i.impl_token, &i.self_ty);
-            quote!(#impl_token #self_ty)
+            let (keyword, self_ty) = (&i.impl_token, &i.self_ty);
+            quote!(#keyword #self_ty)
         }
         other => other.to_token_stream(),
     }
@@ -85,14 +120,6 @@ fn resolve_wrt(
                 .collect(),
         );
     };
-    if names.is_empty() {
-        errors.at(
-            Span::call_site(),
-            "`wrt()` names no parameter; list the parameters to differentiate with respect \
-             to, or drop `wrt` to use all of them",
-        );
-        return None;
-    }
     let mut chosen = Vec::new();
     let mut ok = true;
     for name in names {
@@ -114,6 +141,8 @@ fn resolve_wrt(
                 );
                 ok = false;
             }
+            // Its type was rejected already.
+            Some(i) if sig.params[i].poisoned => ok = false,
             Some(i) if sig.params[i].tensor.is_none() => {
                 let ty = &sig.params[i].ty;
                 errors.spanned(
@@ -121,13 +150,16 @@ fn resolve_wrt(
                     format!(
                         "`{name}` has type `{}`, which cannot be differentiated; `wrt` takes \
                          parameters of type f32/f64, Vector<T> or Matrix<T>",
-                        quote!(#ty)
+                        signature::type_text(ty)
                     ),
                 );
                 ok = false;
             }
             Some(i) if chosen.contains(&i) => {
-                errors.spanned(name, format!("`{name}` is named twice in `wrt`"));
+                errors.spanned(
+                    name,
+                    format!("`{name}` is named twice in `wrt`; name each parameter once"),
+                );
                 ok = false;
             }
             Some(i) => chosen.push(i),
@@ -183,10 +215,15 @@ fn generate(
         })
         .collect();
     let products = derive_reverse(&lowered.program, &ir_wrt).map_err(internal)?;
+    let (Some(float), Some(result)) = (sig.float, sig.result) else {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "internal error in #[differentiable] (please report it): signature without types",
+        ));
+    };
 
     let vis = &item.vis;
     let name = &item.sig.ident;
-    let float = sig.float;
     let result_ty = match &item.sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
         ReturnType::Default => quote!(()),
@@ -239,7 +276,7 @@ fn generate(
     // f_vjp
     let vjp_name = format_ident!("{}_vjp", name);
     let upstream = format_ident!("{}", products.vjp.upstream);
-    let upstream_ty = if sig.result == Kind::Scalar {
+    let upstream_ty = if result == Kind::Scalar {
         quote!(#result_ty)
     } else {
         quote!(&#result_ty)
@@ -247,7 +284,7 @@ fn generate(
     let mut vjp_bindings = bindings;
     vjp_bindings.push(ParamBinding {
         ident: upstream.clone(),
-        by_ref: sig.result.is_tensor(),
+        by_ref: result.is_tensor(),
     });
     let vjp_body = emit_fn(&products.vjp.program, &vjp_bindings);
     let vjp_doc = doc_lines(&format!(
@@ -295,6 +332,5 @@ fn generate(
             #derivation
         }
     };
-    let _: Float = float;
     Ok(quote!(#grad #vjp #derivation_item))
 }

@@ -17,7 +17,7 @@ use quote::ToTokens;
 use syn::{Block, Expr, ExprMethodCall, Lit, Pat, Stmt, UnOp};
 
 use crate::errors::Errors;
-use crate::signature::{classify, Float, Signature};
+use crate::signature::{classify, type_text, Float, Signature};
 
 /// What the language offers, for error messages.
 const SUPPORTED_EXPRESSIONS: &str = "supported: `let` bindings, blocks, parentheses, \
@@ -45,26 +45,29 @@ struct Lowerer<'a> {
     program: Program,
     scopes: Vec<HashMap<String, Binding>>,
     errors: &'a mut Errors,
-    float: Float,
+    /// `None` when the signature named no usable float type (already reported).
+    float: Option<Float>,
 }
 
-/// Lowers the body of `item`; `None` if any error was found.
+/// Lowers the body of `item`, reporting every error; `None` if there was any (in the signature
+/// too), since then no code is generated.
 pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option<Lowered> {
+    let errors_before = errors.count();
     let mut program = Program::new();
     let mut scope = HashMap::new();
     let mut ir_params = Vec::new();
     for (i, p) in sig.params.iter().enumerate() {
         let name = p.ident.to_string();
         let binding = match p.tensor {
+            _ if p.poisoned => Binding::Poisoned,
             Some(t) => {
                 ir_params.push(i);
                 Binding::Value(program.param(&name, t.kind))
             }
-            None => Binding::Constant(p.ty.to_token_stream().to_string()),
+            None => Binding::Constant(type_text(&p.ty)),
         };
         scope.insert(name, binding);
     }
-    let errors_before = errors.is_empty();
     let mut lowerer = Lowerer {
         program,
         scopes: vec![scope],
@@ -72,16 +75,15 @@ pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option
         float: sig.float,
     };
     let output = lowerer.block(&item.block);
-    if let Some(out) = output {
+    if let (Some(out), Some(result)) = (output, sig.result) {
         let kind = lowerer.program.kind(out);
-        if kind != sig.result {
-            let tail = item.block.stmts.last();
+        if kind != result {
             let message = format!(
                 "the body evaluates to {} but the function returns {}",
                 kind.article(),
-                sig.result.article()
+                result.article()
             );
-            match tail {
+            match item.block.stmts.last() {
                 Some(stmt) => lowerer.errors.spanned(stmt, message),
                 None => lowerer.errors.spanned(&item.sig.output, message),
             }
@@ -92,12 +94,48 @@ pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option
         errors,
         ..
     } = lowerer;
-    if !errors.is_empty() || !errors_before {
+    if errors.count() != errors_before || !sig.valid {
         return None;
     }
     program.outputs = vec![output?];
     Some(Lowered { program, ir_params })
 }
+
+/// Every name a pattern binds (to poison them all when the pattern is rejected).
+fn pattern_names(pat: &Pat, names: &mut Vec<syn::Ident>) {
+    match pat {
+        Pat::Ident(p) => {
+            names.push(p.ident.clone());
+            if let Some((_, sub)) = &p.subpat {
+                pattern_names(sub, names);
+            }
+        }
+        Pat::Tuple(t) => t.elems.iter().for_each(|p| pattern_names(p, names)),
+        Pat::TupleStruct(t) => t.elems.iter().for_each(|p| pattern_names(p, names)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| pattern_names(&f.pat, names)),
+        Pat::Slice(s) => s.elems.iter().for_each(|p| pattern_names(p, names)),
+        Pat::Reference(r) => pattern_names(&r.pat, names),
+        Pat::Paren(p) => pattern_names(&p.pat, names),
+        Pat::Type(t) => pattern_names(&t.pat, names),
+        Pat::Or(o) => o.cases.iter().for_each(|p| pattern_names(p, names)),
+        _ => {}
+    }
+}
+
+/// The method name and its parenthesized arguments, without the receiver: what an error about
+/// the call points at (`.matmul(&v)` in `a.matmul(&v)`).
+fn method_tokens(m: &ExprMethodCall) -> proc_macro2::TokenStream {
+    let mut args = proc_macro2::Group::new(
+        proc_macro2::Delimiter::Parenthesis,
+        m.args.to_token_stream(),
+    );
+    args.set_span(m.paren_token.span.join());
+    let method = &m.method;
+    quote::quote!(#method #args)
+}
+
+const RETURN_MESSAGE: &str = "early `return` is not supported; end the function with the result \
+     as its last expression, without `return` or `;`";
 
 impl Lowerer<'_> {
     fn lookup(&self, name: &str) -> Option<Binding> {
@@ -144,22 +182,7 @@ impl Lowerer<'_> {
                     tail_ok = tail.is_some();
                 }
                 Stmt::Expr(expr, _) => {
-                    let message = match expr {
-                        Expr::Return(_) => {
-                            "early `return` is not supported; end the function with the \
-                             result as its last expression, without `return` or `;`"
-                        }
-                        Expr::Assign(_) => {
-                            "assignment is not supported; bind a new value with `let` \
-                             (shadowing is allowed)"
-                        }
-                        _ => {
-                            "a statement other than `let` has no effect here; a \
-                             differentiable function is `let` bindings and a final result \
-                             expression (without `;`)"
-                        }
-                    };
-                    self.errors.spanned(stmt, message);
+                    self.statement(expr);
                     tail_ok = false;
                 }
                 Stmt::Item(item) => {
@@ -190,6 +213,64 @@ impl Lowerer<'_> {
         tail
     }
 
+    /// An expression statement that is not the block's result: the specific error of its
+    /// construct (`if`, loops, assignments, ...), else that it has no effect.
+    fn statement(&mut self, expr: &Expr) {
+        let errors_before = self.errors.count();
+        match expr {
+            Expr::Return(r) => self.errors.spanned(r, RETURN_MESSAGE),
+            Expr::Assign(_) | Expr::Binary(_) if self.assignment(expr) => {}
+            _ => {
+                if self.expr(expr).is_some() || self.errors.count() == errors_before {
+                    self.errors.spanned(
+                        expr,
+                        "this statement has no effect: a differentiable function is `let` \
+                         bindings and a final result expression (without `;`)",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reports `a = b` and `a op= b`; false if `expr` is neither.
+    fn assignment(&mut self, expr: &Expr) -> bool {
+        let op = match expr {
+            Expr::Assign(a) => {
+                self.errors.spanned(
+                    a,
+                    "assignment is not supported; bind a new value with `let` (shadowing is \
+                     allowed: `let y = y * x;`)",
+                );
+                return true;
+            }
+            Expr::Binary(b) => b,
+            _ => return false,
+        };
+        let (symbol, plain) = match op.op {
+            syn::BinOp::AddAssign(_) => ("+=", "+"),
+            syn::BinOp::SubAssign(_) => ("-=", "-"),
+            syn::BinOp::MulAssign(_) => ("*=", "*"),
+            syn::BinOp::DivAssign(_) => ("/=", "/"),
+            syn::BinOp::RemAssign(_) => ("%=", "%"),
+            syn::BinOp::BitXorAssign(_) => ("^=", "^"),
+            syn::BinOp::BitAndAssign(_) => ("&=", "&"),
+            syn::BinOp::BitOrAssign(_) => ("|=", "|"),
+            syn::BinOp::ShlAssign(_) => ("<<=", "<<"),
+            syn::BinOp::ShrAssign(_) => (">>=", ">>"),
+            _ => return false,
+        };
+        let target = &op.left;
+        let target = quote::quote!(#target).to_string();
+        self.errors.spanned(
+            expr,
+            format!(
+                "compound assignment `{symbol}` is not supported; bind a new value with `let` \
+                 (shadowing is allowed: `let {target} = {target} {plain} ...;`)"
+            ),
+        );
+        true
+    }
+
     fn local(&mut self, local: &syn::Local) {
         let (ident, declared) = match &local.pat {
             Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => (Some(&p.ident), None),
@@ -198,22 +279,16 @@ impl Lowerer<'_> {
                     (Some(&p.ident), Some(&*t.ty))
                 }
                 other => {
-                    self.errors.spanned(
-                        other,
-                        "`let` binds one name; destructuring patterns are not supported",
-                    );
+                    self.reject_pattern(other);
                     (None, None)
                 }
             },
             other => {
-                self.errors.spanned(
-                    other,
-                    "`let` binds one name; destructuring patterns are not supported",
-                );
+                self.reject_pattern(other);
                 (None, None)
             }
         };
-        let value = match &local.init {
+        let mut value = match &local.init {
             None => {
                 self.errors.spanned(
                     local,
@@ -223,14 +298,19 @@ impl Lowerer<'_> {
             }
             Some(init) => {
                 if let Some((else_token, _)) = &init.diverge {
-                    self.errors
-                        .spanned(else_token, "`let ... else` is not supported");
+                    self.errors.spanned(
+                        else_token,
+                        "`let ... else` is not supported: a differentiable function cannot \
+                         fail; write `let name = expression;`",
+                    );
                 }
                 self.expr(&init.expr)
             }
         };
         if let (Some(v), Some(ty)) = (value, declared) {
-            self.check_declared_type(v, ty);
+            if !self.check_declared_type(v, ty) {
+                value = None;
+            }
         }
         if let Some(ident) = ident {
             let binding = match value {
@@ -244,40 +324,58 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `let y: Matrix<f64> = ...` must agree with the value's kind.
-    fn check_declared_type(&mut self, v: ValueId, ty: &syn::Type) {
+    /// Reports a `let` pattern other than one name, and poisons the names it binds so that
+    /// their uses stay quiet.
+    fn reject_pattern(&mut self, pat: &Pat) {
+        if let Pat::Wild(w) = pat {
+            self.errors.spanned(
+                w,
+                "`let _` discards the value, so the statement has no effect; bind a name \
+                 (`let y = ...;`) or remove the statement",
+            );
+        } else {
+            self.errors.spanned(
+                pat,
+                "`let` binds one name; destructuring patterns are not supported",
+            );
+        }
+        let mut names = Vec::new();
+        pattern_names(pat, &mut names);
+        for name in names {
+            self.bind(name.to_string(), Binding::Poisoned);
+        }
+    }
+
+    /// `let y: Matrix<f64> = ...` must agree with the value's kind; false (reported) if not.
+    fn check_declared_type(&mut self, v: ValueId, ty: &syn::Type) -> bool {
         let kind = self.program.kind(v);
-        match classify(ty) {
-            Ok(Some(t)) if t.by_ref => self.errors.spanned(
-                ty,
-                "a `let` binding holds an owned value; drop the `&` from the type",
-            ),
-            Ok(Some(t)) if t.kind != kind => self.errors.spanned(
-                ty,
+        let float = self.float.map_or("f64", Float::suffix);
+        let message = match classify(ty) {
+            Ok(Some(t)) if t.by_ref => {
+                "a `let` binding holds an owned value; drop the `&` from the type".to_string()
+            }
+            Ok(Some(t)) if t.kind != kind => {
                 format!(
                     "this declares {} but the value is {}",
                     t.kind.article(),
                     kind.article()
-                ),
+                )
+            }
+            Ok(Some(t)) if self.float.is_some_and(|f| f != t.float) => {
+                format!("this function computes in {float}; declare the same float type")
+            }
+            Ok(Some(_)) => return true,
+            Ok(None) => format!(
+                "a value in a differentiable function is `{float}`, `Vector<{float}>` or \
+                 `Matrix<{float}>`"
             ),
-            Ok(Some(t)) if t.float != self.float => self.errors.spanned(
-                ty,
-                format!(
-                    "this function computes in {}; declare the same float type",
-                    self.float.suffix()
-                ),
-            ),
-            Ok(Some(_)) => {}
-            Ok(None) => self.errors.spanned(
-                ty,
-                format!(
-                    "a value in a differentiable function is `{0}`, `Vector<{0}>` or \
-                     `Matrix<{0}>`",
-                    self.float.suffix()
-                ),
-            ),
-            Err(e) => self.errors.push(e),
-        }
+            Err(e) => {
+                self.errors.push(e);
+                return false;
+            }
+        };
+        self.errors.spanned(ty, message);
+        false
     }
 
     fn expr(&mut self, expr: &Expr) -> Option<ValueId> {
@@ -313,6 +411,7 @@ impl Lowerer<'_> {
                      is `-`",
                 ),
             },
+            Expr::Binary(_) if self.assignment(expr) => None,
             Expr::Binary(b) => {
                 let op = match b.op {
                     syn::BinOp::Add(_) => Some(BinOp::Add),
@@ -335,15 +434,21 @@ impl Lowerer<'_> {
             Expr::MethodCall(m) => self.method(m),
             Expr::Block(b) => {
                 if let Some(label) = &b.label {
-                    self.errors
-                        .spanned(label, "labelled blocks are not supported");
+                    self.errors.spanned(
+                        label,
+                        "labelled blocks are not supported: nothing can `break` out of a \
+                         differentiable block; remove the label",
+                    );
                 }
                 self.block(&b.block)
             }
             Expr::Unsafe(u) => self.unsupported(
                 u.unsafe_token,
-                "`unsafe` blocks are not allowed in a differentiable function",
+                "`unsafe` blocks are not allowed in a differentiable function; write the math \
+                 with the supported safe operations (`+ - * /`, elementwise methods, `matmul`, \
+                 reductions)",
             ),
+            Expr::Call(c) if self.is_poisoned_name(&c.func) => None,
             Expr::Call(c) => self.unsupported(
                 &c.func,
                 format!(
@@ -358,7 +463,8 @@ impl Lowerer<'_> {
             ),
             Expr::Match(m) => self.unsupported(
                 m.match_token,
-                "`match` is not supported; a differentiable function is straight-line code",
+                "`match` is not supported; a differentiable function is straight-line code \
+                 (use `relu`, `abs` or `sigmoid` for piecewise functions)",
             ),
             Expr::ForLoop(f) => self.unsupported(
                 f.for_token,
@@ -388,18 +494,16 @@ impl Lowerer<'_> {
                 t.question_token,
                 "`?` is not supported; a differentiable function cannot fail early",
             ),
-            Expr::Return(r) => self.unsupported(
-                r,
-                "early `return` is not supported; end the function with the result as its last \
-                 expression",
-            ),
+            Expr::Return(r) => self.unsupported(r, RETURN_MESSAGE),
             Expr::Async(a) => self.unsupported(
                 a.async_token,
-                "`async` blocks are not supported in a differentiable function",
+                "`async` blocks are not supported in a differentiable function; compute the \
+                 value directly",
             ),
             Expr::Await(a) => self.unsupported(
                 a.await_token,
-                "`.await` is not supported in a differentiable function",
+                "`.await` is not supported in a differentiable function; pass the awaited value \
+                 in as a parameter",
             ),
             Expr::Cast(c) => self.unsupported(
                 c.as_token,
@@ -410,7 +514,10 @@ impl Lowerer<'_> {
                 i,
                 "indexing is not supported yet; use whole-tensor operations",
             ),
-            Expr::Field(f) => self.unsupported(f, "field access is not supported"),
+            Expr::Field(f) => self.unsupported(
+                f,
+                "field access is not supported; pass the field's value in as a parameter",
+            ),
             Expr::Assign(a) => self.unsupported(
                 a,
                 "assignment is not supported; bind a new value with `let` (shadowing is allowed)",
@@ -436,6 +543,17 @@ impl Lowerer<'_> {
         None
     }
 
+    /// True if `expr` is a name whose binding had an error (a rejected closure, say).
+    fn is_poisoned_name(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .is_some_and(|i| matches!(self.lookup(&i.to_string()), Some(Binding::Poisoned))),
+            _ => false,
+        }
+    }
+
     fn name(&mut self, ident: &syn::Ident) -> Option<ValueId> {
         match self.lookup(&ident.to_string()) {
             Some(Binding::Value(v)) => Some(v),
@@ -445,7 +563,7 @@ impl Lowerer<'_> {
                 format!(
                     "`{ident}` has type `{ty}`, which is a constant here: only `{0}`, \
                      `Vector<{0}>` and `Matrix<{0}>` values take part in differentiable math",
-                    self.float.suffix()
+                    self.float.map_or("f64", Float::suffix)
                 ),
             ),
             None => self.unsupported(
@@ -462,15 +580,17 @@ impl Lowerer<'_> {
         match lit {
             Lit::Float(f) => {
                 let suffix = f.suffix();
-                if !suffix.is_empty() && suffix != self.float.suffix() {
-                    return self.unsupported(
-                        f,
-                        format!(
-                            "this function computes in {0}; write the literal without a suffix \
-                             or as `{0}`",
-                            self.float.suffix()
-                        ),
-                    );
+                if let Some(float) = self.float {
+                    if !suffix.is_empty() && suffix != float.suffix() {
+                        return self.unsupported(
+                            f,
+                            format!(
+                                "this function computes in {0}; write the literal without a \
+                                 suffix or as `{0}`",
+                                float.suffix()
+                            ),
+                        );
+                    }
                 }
                 match f.base10_parse::<f64>() {
                     Ok(value) => self.push(Literal::new(value), &[], f),
@@ -523,7 +643,7 @@ impl Lowerer<'_> {
             let message = format!("`{method}` takes {allowed}");
             match m.args.first() {
                 Some(arg) => self.errors.spanned(arg, message),
-                None => self.errors.spanned(m, message),
+                None => self.errors.spanned(method_tokens(m), message),
             }
         }
         value
@@ -542,7 +662,7 @@ impl Lowerer<'_> {
         };
         let message = format!("`{method}` takes {expected}, found {}", m.args.len());
         if m.args.is_empty() {
-            self.errors.spanned(m, message);
+            self.errors.spanned(method_tokens(m), message);
         } else {
             self.errors.spanned(&m.args, message);
         }
@@ -551,8 +671,10 @@ impl Lowerer<'_> {
 
     fn method(&mut self, m: &ExprMethodCall) -> Option<ValueId> {
         if let Some(t) = &m.turbofish {
-            self.errors
-                .spanned(t, "turbofish arguments are not supported here");
+            self.errors.spanned(
+                t,
+                "turbofish arguments are not supported here; remove the `::<...>`",
+            );
         }
         let name = m.method.to_string();
         let receiver = self.expr(&m.receiver);
@@ -578,7 +700,7 @@ impl Lowerer<'_> {
                 let Ok(n) = i32::try_from(n) else {
                     return self.unsupported(&m.args, "the exponent does not fit in an i32");
                 };
-                return self.push(Powi(n), &[receiver?], m);
+                return self.push(Powi(n), &[receiver?], method_tokens(m));
             }
             "sum_axis" => {
                 if !self.arity(m, 1) {
@@ -595,7 +717,7 @@ impl Lowerer<'_> {
                          the columns, giving r×1)",
                     );
                 }
-                return self.push(SumAxis(axis as u8), &[receiver?], m);
+                return self.push(SumAxis(axis as u8), &[receiver?], method_tokens(m));
             }
             other => match UnaryFn::from_method(other) {
                 Some(f) => (Unary(f).into(), 0),
@@ -619,7 +741,7 @@ impl Lowerer<'_> {
         for a in args {
             operands.push(a?);
         }
-        self.push(op, &operands, m)
+        self.push(op, &operands, method_tokens(m))
     }
 }
 

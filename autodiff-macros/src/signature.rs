@@ -59,13 +59,49 @@ pub struct FnParam {
     pub ty: Type,
     /// `Some` for a differentiable parameter, `None` for a constant.
     pub tensor: Option<TensorType>,
+    /// Its type was rejected (already reported): later checks stay quiet about it.
+    pub poisoned: bool,
 }
 
-/// The checked signature.
+/// The checked signature. Parts that had errors are still there, so that the body and the
+/// attribute are checked too and every mistake is reported in one compile.
 pub struct Signature {
     pub params: Vec<FnParam>,
-    pub result: Kind,
-    pub float: Float,
+    /// `None` if the return type was rejected.
+    pub result: Option<Kind>,
+    /// `None` if no float type could be read off the signature.
+    pub float: Option<Float>,
+    /// True when the signature has no errors, so code can be generated.
+    pub valid: bool,
+}
+
+/// A type as the user wrote it, for messages: `&[usize]`, not `& [usize]`.
+pub fn type_text(ty: &Type) -> String {
+    let mut text = quote!(#ty).to_string();
+    for (from, to) in [
+        ("& ", "&"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ,", ","),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// True if `ty` mentions one of `names` (a generic parameter of the function).
+fn mentions(ty: &Type, names: &[Ident]) -> bool {
+    fn walk(tokens: TokenStream, names: &[Ident]) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => names.contains(&i),
+            proc_macro2::TokenTree::Group(g) => walk(g.stream(), names),
+            _ => false,
+        })
+    }
+    !names.is_empty() && walk(quote!(#ty), names)
 }
 
 /// Classifies a type: `Ok(Some)` for `T`, `Vector<T>`, `Matrix<T>` and references to the
@@ -93,7 +129,14 @@ pub fn classify(ty: &Type) -> Result<Option<TensorType>, syn::Error> {
                     "`&mut` parameters are not supported: a differentiable function has no side \
                      effects; take the input by value or by shared reference",
                 )),
-                _ => Ok(None),
+                Some(t) => Err(syn::Error::new_spanned(
+                    ty,
+                    format!(
+                        "a scalar is taken by value: write `{}` without `&`",
+                        t.float.suffix()
+                    ),
+                )),
+                None => Ok(None),
             }
         }
         Type::Path(p) if p.qself.is_none() => {
@@ -193,21 +236,43 @@ fn check_qualifiers(item: &ItemFn, errors: &mut Errors) {
     if let Some(v) = &sig.variadic {
         errors.spanned(v, "variadic functions cannot be differentiable");
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    if !sig.generics.params.is_empty() {
         errors.spanned(
-            &sig.generics,
+            &sig.generics.params,
             "generic parameters are not supported yet; write the float type out (`f32` or \
              `f64`) and take `Vector<T>`/`Matrix<T>` or references to them",
+        );
+    } else if let Some(w) = &sig.generics.where_clause {
+        errors.spanned(
+            w,
+            "`where` clauses are not supported: a differentiable function is not generic; \
+             remove the clause",
         );
     }
 }
 
-/// Checks the signature, recording every problem; `None` if it cannot be used.
-pub fn check(item: &ItemFn, errors: &mut Errors) -> Option<Signature> {
+/// The names of the function's generic parameters (types, consts and lifetimes).
+fn generic_names(item: &ItemFn) -> Vec<Ident> {
+    item.sig
+        .generics
+        .params
+        .iter()
+        .map(|p| match p {
+            syn::GenericParam::Type(t) => t.ident.clone(),
+            syn::GenericParam::Const(c) => c.ident.clone(),
+            syn::GenericParam::Lifetime(l) => l.lifetime.ident.clone(),
+        })
+        .collect()
+}
+
+/// Checks the signature, recording every problem.
+pub fn check(item: &ItemFn, errors: &mut Errors) -> Signature {
+    let errors_before = errors.count();
     check_qualifiers(item, errors);
+    let generics = generic_names(item);
     let mut float = None;
     let mut params = Vec::new();
-    let mut ok = true;
+    let mut all_params_ok = true;
     for arg in &item.sig.inputs {
         let pat_type = match arg {
             FnArg::Receiver(r) => {
@@ -216,38 +281,46 @@ pub fn check(item: &ItemFn, errors: &mut Errors) -> Option<Signature> {
                     "`self` parameters are not supported: put #[differentiable] on a free \
                      function and pass the value as an ordinary parameter",
                 );
-                ok = false;
+                all_params_ok = false;
                 continue;
             }
             FnArg::Typed(t) => t,
         };
         let ident = match &*pat_type.pat {
-            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(p.ident.clone()),
             other => {
                 errors.spanned(
                     other,
                     "parameter patterns are not supported; name the parameter (`x: &Matrix<f64>`)",
                 );
-                ok = false;
-                continue;
+                None
             }
         };
-        let tensor = match classify(&pat_type.ty) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(e);
-                ok = false;
-                continue;
+        // A type that names a generic parameter was reported with the generics.
+        let (tensor, poisoned) = if mentions(&pat_type.ty, &generics) {
+            (None, true)
+        } else {
+            match classify(&pat_type.ty) {
+                Ok(t) => (t, false),
+                Err(e) => {
+                    errors.push(e);
+                    (None, true)
+                }
             }
         };
         if let Some(t) = tensor {
             check_float(&mut float, t.float, &pat_type.ty, errors);
         }
-        params.push(FnParam {
-            ident,
-            ty: (*pat_type.ty).clone(),
-            tensor,
-        });
+        all_params_ok &= !poisoned;
+        match ident {
+            Some(ident) => params.push(FnParam {
+                ident,
+                ty: (*pat_type.ty).clone(),
+                tensor,
+                poisoned,
+            }),
+            None => all_params_ok = false,
+        }
     }
     let result = match &item.sig.output {
         ReturnType::Default => {
@@ -258,6 +331,7 @@ pub fn check(item: &ItemFn, errors: &mut Errors) -> Option<Signature> {
             );
             None
         }
+        ReturnType::Type(_, ty) if mentions(ty, &generics) => None,
         ReturnType::Type(_, ty) => match classify(ty) {
             Ok(Some(t)) if !t.by_ref => {
                 check_float(&mut float, t.float, ty, errors);
@@ -284,18 +358,18 @@ pub fn check(item: &ItemFn, errors: &mut Errors) -> Option<Signature> {
             }
         },
     };
-    if ok && params.iter().all(|p| p.tensor.is_none()) {
+    if all_params_ok && generics.is_empty() && params.iter().all(|p| p.tensor.is_none()) {
         errors.spanned(
             &item.sig.ident,
             "nothing to differentiate: give the function a parameter of type `f64`, \
              `Vector<f64>` or `Matrix<f64>` (or their f32 versions)",
         );
-        ok = false;
     }
-    Some(Signature {
+    let valid = errors.count() == errors_before;
+    Signature {
         params,
-        result: result?,
-        float: float?,
-    })
-    .filter(|_| ok)
+        result,
+        float,
+        valid,
+    }
 }

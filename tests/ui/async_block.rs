@@ -1,0 +1,9 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn square(x: f64) -> f64 {
+    let _f = async { x * x };
+    x * x
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+enum Activation {
+    Relu,
+    Tanh,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn first(pair: (f64, f64), x: f64) -> f64 {
+    x * pair.0
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn square<T: Real>(x: T) -> T {
+    x * x
+}
+
+fn main() {}

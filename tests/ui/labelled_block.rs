@@ -1,0 +1,9 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn square(x: f64) -> f64 {
+    let y = 'inner: { x * x };
+    y
+}
+
+fn main() {}

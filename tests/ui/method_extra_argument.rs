@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn grow(x: f64) -> f64 {
+    x.exp(1.0)
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn square(x: f64) -> f64 {
+    let y = x * x;
+}
+
+fn main() {}

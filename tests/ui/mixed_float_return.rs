@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn mix(m: &Matrix<f32>) -> f64 {
+    1.0
+}
+
+fn main() {}

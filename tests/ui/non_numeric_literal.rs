@@ -1,0 +1,9 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn double(x: f64) -> f64 {
+    let flag = true;
+    x * 2.0
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn normalized(x: f64) -> f64 {
+    x.softmax()
+}
+
+fn main() {}

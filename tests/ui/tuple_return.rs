@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn both(x: f64) -> (f64, f64) {
+    (x, x * x)
+}
+
+fn main() {}

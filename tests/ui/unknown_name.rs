@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn shifted(x: f64) -> f64 {
+    x + offset
+}
+
+fn main() {}

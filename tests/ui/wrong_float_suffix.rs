@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn double(x: f64) -> f64 {
+    x * 2.0f32
+}
+
+fn main() {}
