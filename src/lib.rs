@@ -1,4 +1,4 @@
-//! Compile-time automatic differentiation of Rust functions over scalars, vectors and matrices.
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
 
 // Generated code names `::autodiff::...`; this lets the crate's own tests use the macro too.

@@ -71,3 +71,20 @@ fn generated_gradient_equals_hand_written_f32() {
         assert!(e < 1e-4, "d{name}: relative error {e:e}");
     }
 }
+
+/// The README shows B1's derivation; it must be what the macro prints.
+#[test]
+fn readme_shows_the_printed_derivation() {
+    let readme = include_str!("../README.md");
+    let printed = f64_mlp::mlp_loss_derivation();
+    let block = format!("```text\n{printed}\n```");
+    assert!(
+        readme.contains(&block),
+        "README's MLP derivation is out of date; it should read:\n{printed}"
+    );
+    // And it has the hand derivation's shape: the weight gradients as products with the
+    // transposed inputs, the relu pullback as an indicator.
+    for line in ["dw2 = hᵀ·", "dz1 = dh ⊙ [z1 > 0]", "dw1 = xᵀ·", "dh = "] {
+        assert!(printed.contains(line), "missing {line:?} in\n{printed}");
+    }
+}
