@@ -156,16 +156,10 @@ pub fn body(
         let args: Vec<usize> = inst.args.iter().map(|a| a.index()).collect();
         let ident = format_ident!("{}", names[i]);
         let binding = match inst.op.emit() {
-            Emit::Param => {
-                let p = match inst.op {
-                    autodiff_core::symbolic::Op::Param(p) => p.0,
-                    _ => unreachable!("only parameters emit as parameters"),
-                };
-                Binding::Named {
-                    ident: params[p].ident.clone(),
-                    by_ref: params[p].by_ref && inst.kind.is_tensor(),
-                }
-            }
+            Emit::Param(p) => Binding::Named {
+                ident: params[p].ident.clone(),
+                by_ref: params[p].by_ref && inst.kind.is_tensor(),
+            },
             Emit::Literal(value) => Binding::Inline(float_literal(value, float)),
             Emit::Prefix(op) => {
                 let op: TokenStream = op.parse().expect("operator tokens");

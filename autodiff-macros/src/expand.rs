@@ -204,15 +204,10 @@ fn generate(
             format!("internal error in #[differentiable] (please report it): {e}"),
         )
     };
+    // `resolve_wrt` admits only differentiable parameters, and each of those is an IR parameter.
     let ir_wrt: Vec<usize> = wrt
         .iter()
-        .map(|w| {
-            lowered
-                .ir_params
-                .iter()
-                .position(|p| p == w)
-                .expect("every wrt parameter is differentiable")
-        })
+        .filter_map(|w| lowered.ir_params.iter().position(|p| p == w))
         .collect();
     let products = derive_reverse(&lowered.program, &ir_wrt).map_err(internal)?;
     let (Some(float), Some(result)) = (sig.float, sig.result) else {

@@ -12,7 +12,7 @@ use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Transpose};
 use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
-use autodiff_core::symbolic::{Kind, Program, ValueId};
+use autodiff_core::symbolic::{Program, ValueId};
 use quote::ToTokens;
 use syn::{Block, Expr, ExprMethodCall, Lit, Pat, Stmt, UnOp};
 
@@ -744,7 +744,3 @@ impl Lowerer<'_> {
         self.push(op, &operands, method_tokens(m))
     }
 }
-
-/// Lets `Kind` be named in this module's docs.
-#[allow(dead_code)]
-fn _kind(_: Kind) {}

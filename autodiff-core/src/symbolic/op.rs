@@ -47,8 +47,8 @@ pub trait Rule {
 /// every operand by reference.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Emit {
-    /// The parameter's own name.
-    Param,
+    /// Parameter `i`, by its own name.
+    Param(usize),
     /// A float literal of the function's float type.
     Literal(f64),
     /// A prefix operator: `-a`.

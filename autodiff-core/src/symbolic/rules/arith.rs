@@ -5,7 +5,7 @@ use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{infix, literal, times, Prec, Printed};
 use crate::symbolic::reverse::ReverseCx;
-use crate::tensor::{Elementwise, Real};
+use crate::tensor::Real;
 
 // ───────────────────────────── parameter ─────────────────────────────
 
@@ -36,7 +36,7 @@ impl Rule for ParamRef {
         unreachable!("the interpreter binds parameters itself")
     }
     fn emit(&self) -> Emit {
-        Emit::Param
+        Emit::Param(self.0)
     }
 }
 
@@ -263,7 +263,3 @@ impl Rule for Binary {
         Emit::Infix(self.0.token())
     }
 }
-
-/// Keeps `Elementwise` in use for the scalar arm of `Value::map`.
-#[allow(dead_code)]
-fn _assert_scalar_elementwise<T: Real + Elementwise<T>>() {}
