@@ -50,3 +50,187 @@ fn mlp_expansion() {
         }
     ));
 }
+
+/// Only the derivation text, for snapshots that are about the mathematics.
+fn derivation(attr: TokenStream, item: TokenStream) -> String {
+    let file: syn::File = syn::parse2(expand(attr, item)).expect("the expansion parses");
+    file.items
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Fn(f) if f.sig.ident.to_string().ends_with("_derivation") => {
+                match f.block.stmts.first() {
+                    Some(syn::Stmt::Expr(syn::Expr::Lit(lit), None)) => match &lit.lit {
+                        syn::Lit::Str(s) => Some(s.value()),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .expect("an f_derivation function returning a string literal")
+}
+
+#[test]
+fn vector_function_expansion() {
+    // A vector result: f_vjp only, the upstream passed by reference.
+    insta::assert_snapshot!(expanded(
+        quote!(),
+        quote! {
+            pub fn layer(w: &Matrix<f32>, x: &Vector<f32>, b: &Vector<f32>) -> Vector<f32> {
+                let y = (w.matmul(x) + b).tanh();
+                y
+            }
+        }
+    ));
+}
+
+#[test]
+fn scalar_function_expansion() {
+    // Scalars by value, literals typed as the function's float, a value used twice.
+    insta::assert_snapshot!(expanded(
+        quote!(),
+        quote! {
+            fn f(x: f64, y: f64) -> f64 {
+                let s = x * y + 2.0;
+                s * s.sin()
+            }
+        }
+    ));
+}
+
+#[test]
+fn derivations_of_the_op_families() {
+    let cases = [
+        (
+            "softmax",
+            quote! {
+                fn f(x: &Vector<f64>, t: &Vector<f64>) -> f64 { let p = x.softmax(); p.dot(t) }
+            },
+        ),
+        (
+            "log_softmax rows",
+            quote! {
+                fn f(z: &Matrix<f64>, y: &Matrix<f64>) -> f64 { let lp = z.log_softmax(); -(y * &lp).sum() }
+            },
+        ),
+        (
+            "sigmoid and powi",
+            quote! {
+                fn f(x: &Vector<f64>) -> f64 { let s = x.sigmoid(); s.powi(3).sum() }
+            },
+        ),
+        (
+            "quadratic form",
+            quote! {
+                fn f(a: &Matrix<f64>, x: &Vector<f64>) -> f64 { let ax = a.matmul(x); x.dot(&ax) }
+            },
+        ),
+        (
+            "transposes",
+            quote! {
+                fn f(a: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> { let c = a.t().matmul(&b.t()); c }
+            },
+        ),
+        (
+            "shadowing",
+            quote! {
+                fn f(x: &Matrix<f64>) -> f64 { let h = x.exp(); let h = h.sqrt(); let h = h.ln(); h.mean() }
+            },
+        ),
+        (
+            "division and broadcast",
+            quote! {
+                fn f(x: &Matrix<f64>, s: &Matrix<f64>) -> Matrix<f64> { let y = x / s; y }
+            },
+        ),
+        (
+            "sum_axis",
+            quote! {
+                fn f(x: &Matrix<f64>) -> f64 { let c = x.sum_axis(0); let r = x.sum_axis(1); c.sum() * r.abs().sum() }
+            },
+        ),
+    ];
+    let text: Vec<String> = cases
+        .into_iter()
+        .map(|(name, item)| format!("── {name}\n{}", derivation(quote!(), item)))
+        .collect();
+    insta::assert_snapshot!(text.join("\n\n"));
+}
+
+/// The expansion of every compile-fail input returns a compile error (never a panic, never
+/// silence), with the user's item still in the output.
+#[test]
+fn every_ui_input_is_an_error_not_a_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ui");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/ui exists") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("readable");
+        let file: syn::File = syn::parse_str(&source).expect("the input parses as Rust");
+        for item in find_differentiable(&file.items) {
+            let (attr, item) = item;
+            let output = std::panic::catch_unwind(|| expand(attr, item).to_string())
+                .unwrap_or_else(|_| panic!("the expansion panicked on {}", path.display()));
+            assert!(
+                output.contains("compile_error"),
+                "{}: no error in the expansion",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 100, "only {checked} inputs found");
+}
+
+/// `(attribute arguments, item)` for every item carrying `#[differentiable]`, at any depth.
+fn find_differentiable(items: &[syn::Item]) -> Vec<(TokenStream, TokenStream)> {
+    let mut found = Vec::new();
+    for item in items {
+        let mut item = item.clone();
+        let attrs = match &mut item {
+            syn::Item::Fn(f) => &mut f.attrs,
+            syn::Item::Struct(s) => &mut s.attrs,
+            syn::Item::Enum(e) => &mut e.attrs,
+            syn::Item::Const(c) => &mut c.attrs,
+            syn::Item::Impl(i) => {
+                for inner in &i.items {
+                    if let syn::ImplItem::Fn(f) = inner {
+                        if let Ok(parsed) = syn::parse2::<syn::ItemFn>(quote!(#f)) {
+                            found.extend(find_differentiable(&[syn::Item::Fn(parsed)]));
+                        }
+                    }
+                }
+                &mut i.attrs
+            }
+            syn::Item::Trait(t) => {
+                for inner in &t.items {
+                    if let syn::TraitItem::Fn(f) = inner {
+                        if f.attrs.iter().any(|a| a.path().is_ident("differentiable")) {
+                            let mut f = f.clone();
+                            f.attrs.retain(|a| !a.path().is_ident("differentiable"));
+                            found.push((TokenStream::new(), quote!(#f)));
+                        }
+                    }
+                }
+                &mut t.attrs
+            }
+            _ => continue,
+        };
+        if let Some(position) = attrs
+            .iter()
+            .position(|a| a.path().is_ident("differentiable"))
+        {
+            let attr = attrs.remove(position);
+            let args = match attr.meta {
+                syn::Meta::List(list) => list.tokens,
+                _ => TokenStream::new(),
+            };
+            found.push((args, quote!(#item)));
+        }
+    }
+    found
+}
