@@ -89,6 +89,15 @@ fn shape_only_uses(program: &Program) -> Vec<bool> {
     needs
 }
 
+/// An identifier for a generated local; a keyword (a user's `r#in`, unraw'd) is written raw.
+fn local_ident(name: &str) -> Ident {
+    if syn::parse_str::<Ident>(name).is_ok() {
+        Ident::new(name, Span::call_site())
+    } else {
+        Ident::new_raw(name, Span::call_site())
+    }
+}
+
 /// The statements computing `program` and the expressions of its outputs.
 ///
 /// `params` binds the program's parameters, in order, to the emitted function's parameters.
@@ -154,7 +163,7 @@ pub fn body(
                 .collect()
         };
         let args: Vec<usize> = inst.args.iter().map(|a| a.index()).collect();
-        let ident = format_ident!("{}", names[i]);
+        let ident = local_ident(&names[i]);
         let binding = match inst.op.emit() {
             Emit::Param(p) => Binding::Named {
                 ident: params[p].ident.clone(),

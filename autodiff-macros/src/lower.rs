@@ -12,8 +12,9 @@ use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Transpose};
 use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
-use autodiff_core::symbolic::{Program, ValueId};
+use autodiff_core::symbolic::{Precision, Program, ValueId};
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::{Block, Expr, ExprMethodCall, Lit, Pat, Stmt, UnOp};
 
 use crate::errors::Errors;
@@ -54,6 +55,10 @@ struct Lowerer<'a> {
 pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option<Lowered> {
     let errors_before = errors.count();
     let mut program = Program::new();
+    program.precision = match sig.float {
+        Some(Float::F32) => Precision::F32,
+        _ => Precision::F64,
+    };
     let mut scope = HashMap::new();
     let mut ir_params = Vec::new();
     for (i, p) in sig.params.iter().enumerate() {
@@ -62,7 +67,8 @@ pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option
             _ if p.poisoned => Binding::Poisoned,
             Some(t) => {
                 ir_params.push(i);
-                Binding::Value(program.param(&name, t.kind))
+                // The engine names values without `r#`: `r#in`'s adjoint is `din`.
+                Binding::Value(program.param(&p.ident.unraw().to_string(), t.kind))
             }
             None => Binding::Constant(type_text(&p.ty)),
         };
@@ -315,7 +321,7 @@ impl Lowerer<'_> {
         if let Some(ident) = ident {
             let binding = match value {
                 Some(v) => {
-                    self.program.name_value(v, &ident.to_string());
+                    self.program.name_value(v, &ident.unraw().to_string());
                     Binding::Value(v)
                 }
                 None => Binding::Poisoned,
@@ -592,7 +598,12 @@ impl Lowerer<'_> {
                         );
                     }
                 }
-                match f.base10_parse::<f64>() {
+                // Parsed in the function's own type, as rustc parses the original.
+                let parsed = match self.float {
+                    Some(Float::F32) => f.base10_parse::<f32>().map(f64::from),
+                    _ => f.base10_parse::<f64>(),
+                };
+                match parsed {
                     Ok(value) => self.push(Literal::new(value), &[], f),
                     Err(e) => {
                         self.errors.push(e);

@@ -78,9 +78,41 @@ pub struct Param {
     pub kind: Kind,
 }
 
+/// The float type a program computes in. Literal arithmetic done by the engine is rounded to it,
+/// so folding `1e8 + 1.0` gives what the generated `f32` code would compute.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    F32,
+    #[default]
+    F64,
+}
+
+impl Precision {
+    /// `x` rounded to this precision (exactly representable in f64 either way).
+    pub fn round(self, x: f64) -> f64 {
+        match self {
+            Precision::F32 => x as f32 as f64,
+            Precision::F64 => x,
+        }
+    }
+
+    /// `op(a, b)` computed in this precision.
+    pub fn apply(self, op: impl Fn(f64, f64) -> f64, a: f64, b: f64) -> f64 {
+        match self {
+            Precision::F32 => {
+                let f = |x: f64| x as f32;
+                // Each f32 operation is exact in f64 and then rounded once, as in f32.
+                f(op(f(a) as f64, f(b) as f64)) as f64
+            }
+            Precision::F64 => op(a, b),
+        }
+    }
+}
+
 /// A straight-line SSA program.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Program {
+    pub precision: Precision,
     pub params: Vec<Param>,
     pub insts: Vec<Inst>,
     /// The returned values, in order.

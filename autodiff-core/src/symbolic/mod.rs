@@ -14,7 +14,7 @@ pub mod rules;
 pub mod simplify;
 
 pub use eval::{eval, Value};
-pub use ir::{Inst, Kind, KindError, Param, Program, Role, ValueId};
+pub use ir::{Inst, Kind, KindError, Param, Precision, Program, Role, ValueId};
 pub use op::{Emit, Op, Rule};
 pub use reverse::{reverse, Reverse, Seed};
 pub use simplify::simplify;

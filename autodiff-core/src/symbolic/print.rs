@@ -84,6 +84,8 @@ pub fn times(kinds: &[Kind]) -> &'static str {
 pub fn literal(value: f64) -> String {
     if value == value.trunc() && value.abs() < 1e15 {
         format!("{}", value as i64)
+    } else if value != 0.0 && (value.abs() < 1e-4 || value.abs() >= 1e15) {
+        format!("{value:e}")
     } else {
         format!("{value}")
     }
@@ -135,7 +137,9 @@ pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)])
         });
     }
     for (name, v) in aliases {
-        if names[v.index()] != *name {
+        // The value may carry `name` and still print as `name_2` when a parameter took the
+        // plain name; that is the same value, not an alias.
+        if program.insts[v.index()].name.as_deref() != Some(name.as_str()) {
             lines.push(format!("{name} = {}", printed[v.index()].text));
         }
     }

@@ -117,12 +117,17 @@ impl Rebuilder {
             // −(−a) = a; −c is a literal.
             (Op::Neg(_), &[a]) => match (self.op(a), self.literal(a)) {
                 (Op::Neg(_), _) => Some(Value(self.args(a)[0])),
-                (_, Some(c)) => Some(Inst(Literal::new(-c).into(), vec![])),
+                (_, Some(c)) => Some(Inst(Literal::new(-c).into(), vec![])), // exact
                 _ => None,
             },
             (Op::Binary(Binary(bin)), &[a, b]) => self.rewrite_binary(*bin, a, b),
             // Σ(u ⊙ v) = uᵀ·v for vectors: one pass, no temporary.
-            (Op::Sum(_), &[p]) if self.kind(p) == Kind::Vector && self.single_use(p) => {
+            // Inexact (another summation order), so only in derived values.
+            (Op::Sum(_), &[p])
+                if self.may_round_differently()
+                    && self.kind(p) == Kind::Vector
+                    && self.single_use(p) =>
+            {
                 match (self.op(p), self.args(p)) {
                     (Op::Binary(Binary(BinOp::Mul)), &[u, v])
                         if self.kind(u) == Kind::Vector && self.kind(v) == Kind::Vector =>
@@ -149,7 +154,11 @@ impl Rebuilder {
         // Rules that drop an operand are valid only if the result keeps that operand's kind.
         let keeps = |v: ValueId| self.kind(v) == result_kind;
         match (bin, la, lb) {
-            (_, Some(x), Some(y)) => Some(Inst(Literal::new(bin.apply(x, y)).into(), vec![])),
+            // In the program's precision, so the value is what the generated code would compute.
+            (_, Some(x), Some(y)) => {
+                let folded = self.out.precision.apply(|p, q| bin.apply(p, q), x, y);
+                Some(Inst(Literal::new(folded).into(), vec![]))
+            }
             // 1·b = b, a·1 = a, a/1 = a, a ± 0 = a, 0 + b = b
             (BinOp::Mul, Some(one), _) if one == 1.0 && keeps(b) => Some(Value(b)),
             (BinOp::Mul | BinOp::Div, _, Some(one)) if one == 1.0 && keeps(a) => Some(Value(a)),
@@ -175,8 +184,16 @@ impl Rebuilder {
         }
     }
 
-    /// Products: scalar factors are gathered (`s·(t·x) = (s·t)·x`, so literals fold), and a
-    /// scalar filled to a tensor's shape multiplies as the scalar (`(s·𝟏) ⊙ x = s·x`).
+    /// Rewrites that reassociate or reorder floating-point work may change the last bits of a
+    /// value. They are kept to derived (adjoint) values: the value a generated function returns
+    /// is computed exactly as the original function computes it.
+    fn may_round_differently(&self) -> bool {
+        self.role == Role::Adjoint
+    }
+
+    /// Products: a scalar filled to a tensor's shape multiplies as the scalar
+    /// (`(s·𝟏) ⊙ x = s·x`, exact), and in derived values scalar factors are gathered
+    /// (`s·(t·x) = (s·t)·x`) so that literals meet and fold.
     fn rewrite_product(&mut self, a: ValueId, b: ValueId) -> Option<Rewrite> {
         use Rewrite::*;
         let mul = || Binary(BinOp::Mul).into();
@@ -190,11 +207,15 @@ impl Rebuilder {
                 return Some(Inst(mul(), vec![s, a]));
             }
         }
+        if !self.may_round_differently() {
+            return None;
+        }
         if let (Some(ka), Op::Binary(Binary(BinOp::Mul)), &[c, x]) =
             (self.literal(a), self.op(b), self.args(b))
         {
             if let Some(kc) = self.literal(c) {
-                let folded = self.constant(ka * kc);
+                let folded = self.out.precision.apply(|p, q| p * q, ka, kc);
+                let folded = self.constant(folded);
                 return Some(Inst(mul(), vec![folded, x]));
             }
         }
@@ -293,6 +314,7 @@ impl Rebuilder {
 fn rebuild(program: &Program) -> Program {
     let mut rb = Rebuilder {
         out: Program {
+            precision: program.precision,
             params: program.params.clone(),
             insts: Vec::with_capacity(program.insts.len()),
             outputs: Vec::new(),
@@ -340,6 +362,7 @@ pub fn eliminate_dead_code(program: &Program) -> Program {
     }
     let mut map = vec![ValueId(u32::MAX); program.insts.len()];
     let mut out = Program {
+        precision: program.precision,
         params: program.params.clone(),
         insts: Vec::new(),
         outputs: Vec::new(),

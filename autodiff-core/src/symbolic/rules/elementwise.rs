@@ -250,10 +250,18 @@ impl Rule for PowiGrad {
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let n = self.0;
+        // The notation's minus sign is U+2212, as everywhere in a derivation.
+        let factor = n.to_string().replace('-', "−");
         let local = match n - 1 {
-            0 => Printed::atom(n.to_string()),
-            1 => Printed::new(format!("{n}·{}", args[1].at(Prec::Atom)), Prec::Product),
-            m => Printed::new(format!("{n}·{}", power(&args[1], m).text), Prec::Product),
+            0 => Printed::atom(factor),
+            1 => Printed::new(
+                format!("{factor}·{}", args[1].at(Prec::Atom)),
+                Prec::Product,
+            ),
+            m => Printed::new(
+                format!("{factor}·{}", power(&args[1], m).text),
+                Prec::Product,
+            ),
         };
         Printed::new(
             format!(

@@ -1,0 +1,431 @@
+//! Helpers shared by the integration tests: a deterministic pseudo-random generator, values seen
+//! as flat `f64` parameters, central finite differences and a tolerance-aware comparison.
+//!
+//! # How gradients are checked
+//!
+//! Every differentiable function under test has an `f64` twin (the same source stamped out for
+//! `f64`). The reference gradient is always a 5-point central difference of the `f64` twin,
+//! evaluated at the test's inputs widened to `f64` (widening `f32 → f64` is exact, so the twin
+//! sees exactly the point the `f32` code saw). With `h = 1e-3·max(1, |x|)` the stencil's
+//! truncation error is `O(h⁴) ≈ 1e-12` and its rounding error `O(ε₆₄/h) ≈ 1e-13` (relative to the
+//! function's magnitude), so the reference is good to ~10 digits for both float types.
+//!
+//! - `f64`: relative tolerance `1e-7`, absolute `1e-8 × scale` (scale = the largest reference
+//!   entry of that parameter, at least 1). That is ~1000× the reference's own error.
+//! - `f32`: the generated code itself rounds at `ε₃₂ ≈ 1.2e-7` per operation, and a gradient
+//!   entry is a sum of a few dozen products of terms up to ~`scale`, so its error is around
+//!   `1e-6 × scale` (the largest seen over the whole op table is `1.2e-6`). Relative `5e-5` and
+//!   absolute `5e-6 × scale` leave a margin of ~40×, while a wrong rule (sign, factor,
+//!   transpose, missing broadcast sum) is off by O(1) and even a stray factor `1.0001` in a
+//!   broadcast sum is caught in `f64`. Differencing the `f32` function itself would need
+//!   `h ≈ 1e-2` and a ~2e-2 tolerance; the `f64` twin is far tighter and more trustworthy.
+#![allow(dead_code)]
+
+use autodiff::prelude::*;
+use autodiff::Real;
+
+// ───────────────────────────── random inputs ─────────────────────────────
+
+/// How to draw each element.
+#[derive(Clone, Copy, Debug)]
+pub enum Dist {
+    /// Uniform in `[lo, hi)`.
+    Uniform(f64, f64),
+    /// Magnitude uniform in `[lo, hi)` with a random sign: keeps inputs away from the kinks of
+    /// `relu`/`abs` and the pole of `x⁻ⁿ` and `1/x`.
+    AwayFromZero(f64, f64),
+}
+
+/// `Uniform(-2, 2)`, the default range.
+pub const U: Dist = Dist::Uniform(-2.0, 2.0);
+/// Positive inputs for `ln`, `sqrt`.
+pub const POS: Dist = Dist::Uniform(0.5, 3.0);
+/// `AwayFromZero(0.5, 1.5)`: safe denominators, moderate products.
+pub const AWAY: Dist = Dist::AwayFromZero(0.5, 1.5);
+
+/// xorshift64* (Vigna): tiny, deterministic, good enough for test inputs.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        // Any seed (including 0) gives a non-zero state.
+        Rng((seed ^ 0x2545_F491_4F6C_DD1D).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `[0, 1)` with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn sample(&mut self, dist: Dist) -> f64 {
+        match dist {
+            Dist::Uniform(lo, hi) => lo + (hi - lo) * self.unit(),
+            Dist::AwayFromZero(lo, hi) => {
+                let m = lo + (hi - lo) * self.unit();
+                if self.next_u64() & 1 == 0 {
+                    m
+                } else {
+                    -m
+                }
+            }
+        }
+    }
+
+    pub fn scalar<T: Real>(&mut self, dist: Dist) -> T {
+        T::from_f64(self.sample(dist))
+    }
+
+    pub fn vector<T: Real>(&mut self, n: usize, dist: Dist) -> Vector<T> {
+        Vector::from_vec((0..n).map(|_| self.scalar(dist)).collect())
+    }
+
+    pub fn matrix<T: Real>(&mut self, rows: usize, cols: usize, dist: Dist) -> Matrix<T> {
+        Matrix::from_vec(
+            rows,
+            cols,
+            (0..rows * cols).map(|_| self.scalar(dist)).collect(),
+        )
+    }
+}
+
+// ───────────────────────────── values as flat f64 parameters ─────────────────────────────
+
+/// A value widened to `f64`, remembering its kind and shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Val {
+    S(f64),
+    V(Vector<f64>),
+    M(Matrix<f64>),
+}
+
+impl Val {
+    pub fn s(&self) -> f64 {
+        match self {
+            Val::S(s) => *s,
+            other => panic!("expected a scalar, found {}", other.describe()),
+        }
+    }
+
+    pub fn v(&self) -> &Vector<f64> {
+        match self {
+            Val::V(v) => v,
+            other => panic!("expected a vector, found {}", other.describe()),
+        }
+    }
+
+    pub fn m(&self) -> &Matrix<f64> {
+        match self {
+            Val::M(m) => m,
+            other => panic!("expected a matrix, found {}", other.describe()),
+        }
+    }
+
+    /// The elements, row-major.
+    pub fn flat(&self) -> Vec<f64> {
+        match self {
+            Val::S(s) => vec![*s],
+            Val::V(v) => v.as_slice().to_vec(),
+            Val::M(m) => m.as_slice().to_vec(),
+        }
+    }
+
+    /// A value of this kind and shape holding `data`.
+    pub fn rebuild(&self, data: &[f64]) -> Val {
+        assert_eq!(data.len(), self.flat().len(), "rebuild: wrong length");
+        match self {
+            Val::S(_) => Val::S(data[0]),
+            Val::V(_) => Val::V(Vector::from_vec(data.to_vec())),
+            Val::M(m) => Val::M(Matrix::from_vec(m.rows(), m.cols(), data.to_vec())),
+        }
+    }
+
+    /// "scalar", "vector of 3", "2×3 matrix".
+    pub fn describe(&self) -> String {
+        match self {
+            Val::S(_) => "scalar".to_string(),
+            Val::V(v) => format!("vector of {}", v.len()),
+            Val::M(m) => format!("{}×{} matrix", m.rows(), m.cols()),
+        }
+    }
+
+    /// Number of columns for element positions in messages (1 for scalars and vectors).
+    fn cols(&self) -> usize {
+        match self {
+            Val::M(m) => m.cols().max(1),
+            _ => 1,
+        }
+    }
+}
+
+/// Scalars, vectors and matrices of either float type, widened to `f64` exactly.
+pub trait Flat {
+    fn widen(&self) -> Val;
+    fn flat(&self) -> Vec<f64> {
+        self.widen().flat()
+    }
+}
+
+macro_rules! impl_flat {
+    ($($t:ty),*) => {$(
+        impl Flat for $t {
+            fn widen(&self) -> Val {
+                Val::S(f64::from(*self))
+            }
+        }
+        impl Flat for Vector<$t> {
+            fn widen(&self) -> Val {
+                Val::V(Vector::from_vec(self.as_slice().iter().map(|&x| f64::from(x)).collect()))
+            }
+        }
+        impl Flat for Matrix<$t> {
+            fn widen(&self) -> Val {
+                Val::M(Matrix::from_vec(
+                    self.rows(),
+                    self.cols(),
+                    self.as_slice().iter().map(|&x| f64::from(x)).collect(),
+                ))
+            }
+        }
+    )*};
+}
+impl_flat!(f32, f64);
+
+/// A gradient as returned by `f_grad`/`f_vjp`: bare for one parameter, else a tuple.
+pub trait Grads {
+    fn vals(&self) -> Vec<Val>;
+}
+
+macro_rules! impl_grads_bare {
+    ($($t:ty),*) => {$(
+        impl Grads for $t {
+            fn vals(&self) -> Vec<Val> {
+                vec![self.widen()]
+            }
+        }
+    )*};
+}
+impl_grads_bare!(f32, f64, Vector<f32>, Vector<f64>, Matrix<f32>, Matrix<f64>);
+
+impl<A: Flat, B: Flat> Grads for (A, B) {
+    fn vals(&self) -> Vec<Val> {
+        vec![self.0.widen(), self.1.widen()]
+    }
+}
+
+impl<A: Flat, B: Flat, C: Flat> Grads for (A, B, C) {
+    fn vals(&self) -> Vec<Val> {
+        vec![self.0.widen(), self.1.widen(), self.2.widen()]
+    }
+}
+
+impl<A: Flat, B: Flat, C: Flat, D: Flat> Grads for (A, B, C, D) {
+    fn vals(&self) -> Vec<Val> {
+        vec![
+            self.0.widen(),
+            self.1.widen(),
+            self.2.widen(),
+            self.3.widen(),
+        ]
+    }
+}
+
+/// `Σ aᵢ·bᵢ` in `f64` over the flattened values: the scalar `sum(u ⊙ f(x))` whose gradient is
+/// the vector-Jacobian product with upstream `u`.
+#[track_caller]
+pub fn dotf(a: &impl Flat, b: &impl Flat) -> f64 {
+    let (a, b) = (a.widen(), b.widen());
+    assert_eq!(
+        a.flat().len(),
+        b.flat().len(),
+        "upstream ({}) and result ({}) differ in size",
+        a.describe(),
+        b.describe()
+    );
+    a.flat().iter().zip(b.flat()).map(|(x, y)| x * y).sum()
+}
+
+// ───────────────────────────── tolerances and comparisons ─────────────────────────────
+
+/// Tolerances for comparing a computed gradient with the finite-difference reference.
+#[derive(Clone, Copy, Debug)]
+pub struct Tol {
+    pub rel: f64,
+    /// Multiplied by the largest reference entry of the parameter (at least 1).
+    pub abs: f64,
+    /// Machine epsilon of the float type under test.
+    pub eps: f64,
+}
+
+/// The float types under test and their tolerances (see the module documentation).
+pub trait TestFloat: Real {
+    const TOL: Tol;
+}
+
+impl TestFloat for f64 {
+    const TOL: Tol = Tol {
+        rel: 1e-7,
+        abs: 1e-8,
+        eps: f64::EPSILON,
+    };
+}
+
+impl TestFloat for f32 {
+    const TOL: Tol = Tol {
+        rel: 5e-5,
+        abs: 5e-6,
+        eps: f32::EPSILON as f64,
+    };
+}
+
+/// Asserts `|actual − expected| ≤ abs_tol + rel_tol·|expected|` element by element, naming
+/// `what` (the parameter), the element index and both values on failure.
+#[track_caller]
+pub fn assert_close(actual: &[f64], expected: &[f64], rel_tol: f64, abs_tol: f64, what: &str) {
+    assert_close_in(actual, expected, rel_tol, abs_tol, what, 1);
+}
+
+/// [`assert_close`] for a matrix with `cols` columns: positions are printed as `(row, col)`.
+#[track_caller]
+pub fn assert_close_in(
+    actual: &[f64],
+    expected: &[f64],
+    rel_tol: f64,
+    abs_tol: f64,
+    what: &str,
+    cols: usize,
+) {
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "{what}: {} elements computed, {} expected",
+        actual.len(),
+        expected.len()
+    );
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let tol = abs_tol + rel_tol * e.abs();
+        let ok = (a - e).abs() <= tol;
+        assert!(
+            ok,
+            "{what}: element {i}{}: actual {a:.12e}, expected {e:.12e} (|diff| {:.3e} > tol {tol:.3e})",
+            if cols > 1 {
+                format!(" = ({}, {})", i / cols, i % cols)
+            } else {
+                String::new()
+            },
+            (a - e).abs(),
+        );
+    }
+}
+
+/// Asserts that a generated function returned exactly the original function's value (same
+/// shape, equal elements), naming the first differing element and how many differ.
+#[track_caller]
+pub fn assert_same_value(actual: &impl Flat, expected: &impl Flat, what: &str) {
+    let (a, e) = (actual.widen(), expected.widen());
+    assert_eq!(a.describe(), e.describe(), "{what}: shapes differ");
+    let (af, ef) = (a.flat(), e.flat());
+    let differing: Vec<usize> = (0..af.len()).filter(|&i| af[i] != ef[i]).collect();
+    if let Some(&i) = differing.first() {
+        panic!(
+            "{what}: {} of {} elements differ; first at element {i}: {:e} (generated) vs {:e} \
+             (original), relative difference {:.1e}",
+            differing.len(),
+            af.len(),
+            af[i],
+            ef[i],
+            ((af[i] - ef[i]) / ef[i]).abs(),
+        );
+    }
+}
+
+/// The 5-point central difference `(−f(x+2h) + 8f(x+h) − 8f(x−h) + f(x−2h)) / 12h` of `loss`
+/// with respect to every element of parameter `k` of `params`.
+pub fn finite_differences(params: &[Val], k: usize, loss: &dyn Fn(&[Val]) -> f64) -> Vec<f64> {
+    let x = params[k].flat();
+    (0..x.len())
+        .map(|i| {
+            let h = 1e-3 * x[i].abs().max(1.0);
+            let at = |delta: f64| {
+                let mut xi = x.clone();
+                xi[i] += delta;
+                let mut p = params.to_vec();
+                p[k] = params[k].rebuild(&xi);
+                loss(&p)
+            };
+            (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h)
+        })
+        .collect()
+}
+
+/// Checks computed gradients `got` (one per entry of `params`, in order) against central
+/// differences of `loss`, which receives the parameters (as `f64` values) in the same order.
+#[track_caller]
+pub fn check_grads(
+    function: &str,
+    got: &[Val],
+    params: &[(&str, Val)],
+    tol: Tol,
+    loss: impl Fn(&[Val]) -> f64,
+) {
+    assert_eq!(
+        got.len(),
+        params.len(),
+        "`{function}`: {} gradients returned for {} parameters",
+        got.len(),
+        params.len()
+    );
+    let values: Vec<Val> = params.iter().map(|(_, v)| v.clone()).collect();
+    for (k, ((name, p), g)) in params.iter().zip(got).enumerate() {
+        assert_eq!(
+            g.describe(),
+            p.describe(),
+            "`{function}`: the gradient of `{name}` has the wrong shape"
+        );
+        let fd = finite_differences(&values, k, &loss);
+        let scale = fd.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        assert_close_in(
+            &g.flat(),
+            &fd,
+            tol.rel,
+            tol.abs * scale,
+            &format!(
+                "`{function}`: d{name} ({}) vs finite differences",
+                p.describe()
+            ),
+            p.cols(),
+        );
+    }
+}
+
+/// Checks `scaled = factor × base` gradient by gradient, to a few ulps (scaling by a power of
+/// two commutes with rounding, so this is exact in practice).
+#[track_caller]
+pub fn assert_scaled(factor: f64, base: &[Val], scaled: &[Val], tol: Tol, what: &str) {
+    assert_eq!(base.len(), scaled.len(), "{what}: gradient counts differ");
+    for (k, (b, s)) in base.iter().zip(scaled).enumerate() {
+        assert_eq!(
+            b.describe(),
+            s.describe(),
+            "{what}: gradient {k} shapes differ"
+        );
+        let expected: Vec<f64> = b.flat().iter().map(|x| factor * x).collect();
+        assert_close_in(
+            &s.flat(),
+            &expected,
+            4.0 * tol.eps,
+            0.0,
+            &format!("{what}: gradient {k} with upstream {factor} vs {factor} × f_grad"),
+            b.cols(),
+        );
+    }
+}

@@ -1,0 +1,1726 @@
+//! The op table: every operation of the supported language, differentiated by
+//! `#[differentiable]` and checked against central finite differences, in `f32` and `f64`.
+//!
+//! Generated functions are not generic, so every function and test is written once inside
+//! [`op_tests!`], which stamps out the module `f32_ops` and the module `f64_ops`. Each function
+//! `f` lives in its own module next to its generated `f_grad`/`f_vjp`; the `f64_ops` copy of a
+//! function is the `f64` twin that the finite-difference reference evaluates (see
+//! `common/mod.rs` for why, and for the tolerances).
+//!
+//! - A tensor-valued `f` is checked through `f_vjp` with a random upstream `u`, against finite
+//!   differences of the scalar `Σ u ⊙ f(x)`.
+//! - A scalar-valued `f` is checked through `f_grad` against finite differences of `f`, and
+//!   `f_vjp` with upstream `2.0` must give the value and twice the gradient.
+//! - In both cases the value returned must equal the original function's value exactly.
+
+mod common;
+
+use autodiff::prelude::*;
+use common::{Rng, TestFloat, Tol, AWAY, POS, U};
+
+/// Matrix shapes for elementwise ops: including `1×n`, `n×1` and `1×1`.
+const SHAPES: [(usize, usize); 5] = [(2, 3), (1, 4), (4, 1), (3, 3), (1, 1)];
+/// Vector lengths.
+const LENS: [usize; 3] = [1, 3, 5];
+/// `(a, b)` shape pairs the contract promises: a matrix with a `1×c` row or an `r×1` column, on
+/// either side.
+const BROADCASTS: [((usize, usize), (usize, usize)); 8] = [
+    ((3, 4), (1, 4)),
+    ((1, 4), (3, 4)),
+    ((3, 4), (3, 1)),
+    ((3, 1), (3, 4)),
+    ((2, 5), (1, 5)),
+    ((1, 1), (4, 1)),
+    ((1, 4), (1, 1)),
+    ((4, 1), (1, 1)),
+];
+/// Both operands broadcast (NumPy's outer broadcast, which the runtime performs too).
+const OUTER_BROADCASTS: [((usize, usize), (usize, usize)); 4] = [
+    ((3, 1), (1, 4)),
+    ((1, 4), (3, 1)),
+    ((1, 1), (3, 4)),
+    ((3, 4), (1, 1)),
+];
+/// `(m, k, n)` for `m×k · k×n` products.
+const MATMUL_SHAPES: [(usize, usize, usize); 6] = [
+    (2, 3, 4),
+    (1, 3, 2),
+    (3, 1, 4),
+    (2, 3, 1),
+    (1, 1, 1),
+    (1, 4, 1),
+];
+
+// ───────────────────────────── checking macros ─────────────────────────────
+//
+// Parameters are listed as `name: kind`. Kinds of differentiable (wrt) parameters: `m`/`v`
+// (`&Matrix`/`&Vector`), `M`/`V` (owned `Matrix`/`Vector`), `s` (scalar). Kinds of parameters
+// that are not differentiated: `cm`/`cv`/`cs` (a tensor or scalar outside the wrt set) and `c`
+// (any other `Copy` constant, such as `usize`).
+
+/// How the parameter is passed to the function under test.
+macro_rules! arg {
+    (m, $x:ident) => {
+        &$x
+    };
+    (v, $x:ident) => {
+        &$x
+    };
+    (cm, $x:ident) => {
+        &$x
+    };
+    (cv, $x:ident) => {
+        &$x
+    };
+    (M, $x:ident) => {
+        $x.clone()
+    };
+    (V, $x:ident) => {
+        $x.clone()
+    };
+    (s, $x:ident) => {
+        $x
+    };
+    (cs, $x:ident) => {
+        $x
+    };
+    (c, $x:ident) => {
+        $x
+    };
+}
+
+/// The parameter as a `common::Val` (constants of other types stay as they are).
+macro_rules! widen {
+    (c, $x:ident) => {
+        $x
+    };
+    ($k:ident, $x:ident) => {
+        common::Flat::widen(&$x)
+    };
+}
+
+/// A wrt parameter for the finite differences (`None` for a constant).
+macro_rules! wrt_entry {
+    (cm, $x:ident) => {
+        None
+    };
+    (cv, $x:ident) => {
+        None
+    };
+    (cs, $x:ident) => {
+        None
+    };
+    (c, $x:ident) => {
+        None
+    };
+    ($k:ident, $x:ident) => {
+        Some((stringify!($x), $x.clone()))
+    };
+}
+
+/// The argument of the `f64` twin inside the finite-difference loss: a perturbed wrt parameter
+/// (the next of `$it`), or the widened constant.
+macro_rules! take {
+    (m, $x:ident, $it:ident) => {
+        $it.next().unwrap().m()
+    };
+    (v, $x:ident, $it:ident) => {
+        $it.next().unwrap().v()
+    };
+    (s, $x:ident, $it:ident) => {
+        $it.next().unwrap().s()
+    };
+    (M, $x:ident, $it:ident) => {
+        $it.next().unwrap().m().clone()
+    };
+    (V, $x:ident, $it:ident) => {
+        $it.next().unwrap().v().clone()
+    };
+    (cm, $x:ident, $it:ident) => {
+        $x.m()
+    };
+    (cv, $x:ident, $it:ident) => {
+        $x.v()
+    };
+    (cs, $x:ident, $it:ident) => {
+        $x.s()
+    };
+    (c, $x:ident, $it:ident) => {
+        $x
+    };
+}
+
+/// Checks `f_vjp` of the tensor-valued function `module::f` with upstream `u` against finite
+/// differences of `Σ u ⊙ twin::module::f` (the `f64` twin), and its value against `f`'s.
+macro_rules! check_vjp {
+    ($($module:ident)::+; u = $u:expr; $($p:ident: $k:ident),+ $(,)?) => {{
+        let name = concat!(module_path!(), "::", stringify!($($module)::+));
+        let u = $u;
+        let (value, grads) = $($module)::+::f_vjp($(arg!($k, $p),)+ &u);
+        let original = $($module)::+::f($(arg!($k, $p)),+);
+        common::assert_same_value(&value, &original, &format!("`{name}`: f_vjp's value vs f's"));
+        $(let $p = widen!($k, $p);)+
+        let params: Vec<(&str, common::Val)> =
+            [$(wrt_entry!($k, $p)),+].into_iter().flatten().collect();
+        common::check_grads(
+            name,
+            &common::Grads::vals(&grads),
+            &params,
+            TOL,
+            |vals: &[common::Val]| {
+                let mut it = vals.iter();
+                $(let $p = take!($k, $p, it);)+
+                common::dotf(&u, &twin::$($module)::+::f($($p),+))
+            },
+        );
+    }};
+}
+
+/// Checks `f_grad` of the scalar-valued function `module::f` against finite differences of the
+/// `f64` twin, `f_vjp` with upstream 2 against twice `f_grad`, and both values against `f`'s.
+macro_rules! check_grad {
+    ($($module:ident)::+; $($p:ident: $k:ident),+ $(,)?) => {{
+        let name = concat!(module_path!(), "::", stringify!($($module)::+));
+        let (value, grads) = $($module)::+::f_grad($(arg!($k, $p)),+);
+        let original = $($module)::+::f($(arg!($k, $p)),+);
+        common::assert_same_value(&value, &original, &format!("`{name}`: f_grad's value vs f's"));
+        let (value2, grads2) = $($module)::+::f_vjp($(arg!($k, $p),)+ 2.0);
+        common::assert_same_value(&value2, &original, &format!("`{name}`: f_vjp's value vs f's"));
+        let grads = common::Grads::vals(&grads);
+        common::assert_scaled(2.0, &grads, &common::Grads::vals(&grads2), TOL, name);
+        $(let $p = widen!($k, $p);)+
+        let params: Vec<(&str, common::Val)> =
+            [$(wrt_entry!($k, $p)),+].into_iter().flatten().collect();
+        common::check_grads(name, &grads, &params, TOL, |vals: &[common::Val]| {
+            let mut it = vals.iter();
+            $(let $p = take!($k, $p, it);)+
+            twin::$($module)::+::f($($p),+)
+        });
+    }};
+}
+
+// ───────────────────────────── per-op module generators ─────────────────────────────
+
+/// `+ - * /` in every combination of kinds, shapes and ownership.
+macro_rules! binary_op {
+    ($T:ident, $twin:ident, $name:ident, $op:tt) => {
+        pub mod $name {
+            use super::*;
+            use crate::$twin::$name as twin;
+
+            pub mod mm {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                    a $op b
+                }
+            }
+            pub mod vv {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Vector<$T>, b: &Vector<$T>) -> Vector<$T> {
+                    a $op b
+                }
+            }
+            pub mod ms {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>, s: $T) -> Matrix<$T> {
+                    a $op s
+                }
+            }
+            pub mod sm {
+                use super::*;
+                #[differentiable]
+                pub fn f(s: $T, a: &Matrix<$T>) -> Matrix<$T> {
+                    s $op a
+                }
+            }
+            pub mod vs {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Vector<$T>, s: $T) -> Vector<$T> {
+                    a $op s
+                }
+            }
+            pub mod sv {
+                use super::*;
+                #[differentiable]
+                pub fn f(s: $T, a: &Vector<$T>) -> Vector<$T> {
+                    s $op a
+                }
+            }
+            pub mod ss {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: $T, b: $T) -> $T {
+                    a $op b
+                }
+            }
+            /// Owned parameters.
+            pub mod owned {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: Matrix<$T>, b: Matrix<$T>) -> Matrix<$T> {
+                    a $op b
+                }
+            }
+            /// Owned tensor with a scalar, on both sides.
+            pub mod owned_scalar {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: Vector<$T>, s: $T) -> Vector<$T> {
+                    let b = a $op s;
+                    s $op b
+                }
+            }
+            /// `&a ⊕ &b`, `&p ⊕ &a`, `p ⊕ &q`, `&b ⊕ r`, `s ⊕ q`: every ownership combination.
+            pub mod forms {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                    let p = a $op b;
+                    let q = &p $op a;
+                    let r = p $op &q;
+                    let s = b $op r;
+                    s $op q
+                }
+            }
+            /// A literal on the left of a borrowed local (`2.0 * &m`) and on the right.
+            pub mod literal {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>) -> Matrix<$T> {
+                    let m = a * a;
+                    let n = 2.0 $op &m;
+                    n $op 0.5
+                }
+            }
+            /// Tensor-valued pieces combined into a scalar.
+            pub mod reduced {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Vector<$T>, s: $T, t: $T) -> $T {
+                    (a $op s).sum() $op (s $op t)
+                }
+            }
+
+            #[test]
+            fn matrix_same_shape() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, AWAY);
+                    let b = rng.matrix::<$T>(r, c, AWAY);
+                    check_vjp!(mm; u = rng.matrix::<$T>(r, c, U); a: m, b: m);
+                }
+            }
+
+            #[test]
+            fn matrix_broadcast_row_or_column() {
+                let mut rng = Rng::new(line!().into());
+                for ((ra, ca), (rb, cb)) in BROADCASTS {
+                    let a = rng.matrix::<$T>(ra, ca, AWAY);
+                    let b = rng.matrix::<$T>(rb, cb, AWAY);
+                    let u = rng.matrix::<$T>(ra.max(rb), ca.max(cb), U);
+                    check_vjp!(mm; u = u; a: m, b: m);
+                }
+            }
+
+            #[test]
+            fn matrix_broadcast_both_operands() {
+                let mut rng = Rng::new(line!().into());
+                for ((ra, ca), (rb, cb)) in OUTER_BROADCASTS {
+                    let a = rng.matrix::<$T>(ra, ca, AWAY);
+                    let b = rng.matrix::<$T>(rb, cb, AWAY);
+                    let u = rng.matrix::<$T>(ra.max(rb), ca.max(cb), U);
+                    check_vjp!(mm; u = u; a: m, b: m);
+                }
+            }
+
+            #[test]
+            fn vector_vector() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let a = rng.vector::<$T>(n, AWAY);
+                    let b = rng.vector::<$T>(n, AWAY);
+                    check_vjp!(vv; u = rng.vector::<$T>(n, U); a: v, b: v);
+                }
+            }
+
+            #[test]
+            fn matrix_scalar_and_scalar_matrix() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, AWAY);
+                    let s: $T = rng.scalar(AWAY);
+                    check_vjp!(ms; u = rng.matrix::<$T>(r, c, U); a: m, s: s);
+                    check_vjp!(sm; u = rng.matrix::<$T>(r, c, U); s: s, a: m);
+                }
+            }
+
+            #[test]
+            fn vector_scalar_and_scalar_vector() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let a = rng.vector::<$T>(n, AWAY);
+                    let s: $T = rng.scalar(AWAY);
+                    check_vjp!(vs; u = rng.vector::<$T>(n, U); a: v, s: s);
+                    check_vjp!(sv; u = rng.vector::<$T>(n, U); s: s, a: v);
+                }
+            }
+
+            #[test]
+            fn scalar_scalar() {
+                let mut rng = Rng::new(line!().into());
+                for _ in 0..5 {
+                    let a: $T = rng.scalar(AWAY);
+                    let b: $T = rng.scalar(AWAY);
+                    check_grad!(ss; a: s, b: s);
+                }
+            }
+
+            #[test]
+            fn owned_operands() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, AWAY);
+                    let b = rng.matrix::<$T>(r, c, AWAY);
+                    check_vjp!(owned; u = rng.matrix::<$T>(r, c, U); a: M, b: M);
+                }
+                for ((ra, ca), (rb, cb)) in BROADCASTS {
+                    let a = rng.matrix::<$T>(ra, ca, AWAY);
+                    let b = rng.matrix::<$T>(rb, cb, AWAY);
+                    let u = rng.matrix::<$T>(ra.max(rb), ca.max(cb), U);
+                    check_vjp!(owned; u = u; a: M, b: M);
+                }
+                for n in LENS {
+                    let a = rng.vector::<$T>(n, AWAY);
+                    let s: $T = rng.scalar(AWAY);
+                    check_vjp!(owned_scalar; u = rng.vector::<$T>(n, U); a: V, s: s);
+                }
+            }
+
+            #[test]
+            fn every_ownership_combination() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, AWAY);
+                    let b = rng.matrix::<$T>(r, c, AWAY);
+                    check_vjp!(forms; u = rng.matrix::<$T>(r, c, U); a: m, b: m);
+                }
+            }
+
+            #[test]
+            fn with_literals() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, AWAY);
+                    check_vjp!(literal; u = rng.matrix::<$T>(r, c, U); a: m);
+                }
+            }
+
+            #[test]
+            fn reduced_to_a_scalar() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let a = rng.vector::<$T>(n, AWAY);
+                    let s: $T = rng.scalar(AWAY);
+                    let t: $T = rng.scalar(AWAY);
+                    check_grad!(reduced; a: v, s: s, t: s);
+                }
+            }
+        }
+    };
+}
+
+/// An elementwise method on a scalar, a vector and a matrix, plus a scalar-valued use.
+macro_rules! unary_op {
+    ($T:ident, $twin:ident, $name:ident, $method:ident($($arg:tt)*), $dist:expr) => {
+        pub mod $name {
+            use super::*;
+            use crate::$twin::$name as twin;
+
+            pub mod s {
+                use super::*;
+                #[differentiable]
+                pub fn f(x: $T) -> $T {
+                    x.$method($($arg)*)
+                }
+            }
+            pub mod v {
+                use super::*;
+                #[differentiable]
+                pub fn f(x: &Vector<$T>) -> Vector<$T> {
+                    x.$method($($arg)*)
+                }
+            }
+            pub mod m {
+                use super::*;
+                #[differentiable]
+                pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                    x.$method($($arg)*)
+                }
+            }
+            /// Composed with other ops, scalar-valued.
+            pub mod composed {
+                use super::*;
+                #[differentiable]
+                pub fn f(x: &Matrix<$T>, w: &Matrix<$T>) -> $T {
+                    let y = x.$method($($arg)*);
+                    (y * w).sum() + x.$method($($arg)*).mean()
+                }
+            }
+
+            #[test]
+            fn scalar() {
+                let mut rng = Rng::new(line!().into());
+                for _ in 0..6 {
+                    let x: $T = rng.scalar($dist);
+                    check_grad!(s; x: s);
+                }
+            }
+
+            #[test]
+            fn vector() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let x = rng.vector::<$T>(n, $dist);
+                    check_vjp!(v; u = rng.vector::<$T>(n, U); x: v);
+                }
+            }
+
+            #[test]
+            fn matrix() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, $dist);
+                    check_vjp!(m; u = rng.matrix::<$T>(r, c, U); x: m);
+                }
+            }
+
+            #[test]
+            fn composed_scalar_result() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, $dist);
+                    let w = rng.matrix::<$T>(r, c, U);
+                    check_grad!(composed; x: m, w: m);
+                }
+            }
+        }
+    };
+}
+
+// ───────────────────────────── the op table ─────────────────────────────
+
+macro_rules! op_tests {
+    ($module:ident, $T:ident, $twin:ident) => {
+        pub mod $module {
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::$twin as twin;
+
+            const TOL: Tol = <$T as TestFloat>::TOL;
+
+            // Arithmetic.
+            binary_op!($T, $twin, add, +);
+            binary_op!($T, $twin, sub, -);
+            binary_op!($T, $twin, mul, *);
+            binary_op!($T, $twin, div, /);
+
+            // Elementwise functions, each on scalars, vectors and matrices.
+            unary_op!($T, $twin, exp, exp(), U);
+            unary_op!($T, $twin, ln, ln(), POS);
+            unary_op!($T, $twin, sqrt, sqrt(), POS);
+            unary_op!($T, $twin, powi0, powi(0), AWAY);
+            unary_op!($T, $twin, powi1, powi(1), AWAY);
+            unary_op!($T, $twin, powi2, powi(2), AWAY);
+            unary_op!($T, $twin, powi3, powi(3), AWAY);
+            unary_op!($T, $twin, powi_minus1, powi(-1), AWAY);
+            unary_op!($T, $twin, powi_minus2, powi(-2), AWAY);
+            unary_op!($T, $twin, tanh, tanh(), U);
+            unary_op!($T, $twin, sigmoid, sigmoid(), common::Dist::Uniform(-4.0, 4.0));
+            unary_op!($T, $twin, relu, relu(), common::Dist::AwayFromZero(0.1, 2.0));
+            unary_op!($T, $twin, abs, abs(), common::Dist::AwayFromZero(0.1, 2.0));
+            unary_op!($T, $twin, sin, sin(), common::Dist::Uniform(-3.0, 3.0));
+            unary_op!($T, $twin, cos, cos(), common::Dist::Uniform(-3.0, 3.0));
+
+            // ─────────── unary minus ───────────
+
+            pub mod neg {
+                use super::*;
+                pub mod s {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: $T) -> $T {
+                        -a
+                    }
+                }
+                pub mod v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Vector<$T>) -> Vector<$T> {
+                        -a
+                    }
+                }
+                pub mod m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>) -> Matrix<$T> {
+                        -a
+                    }
+                }
+                /// Negated expressions, a double negation and `a + (−b)`, `a − (−b)`.
+                pub mod nested {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        let p = -(a * b);
+                        let q = -(-p);
+                        let r = a + (-b);
+                        let s = a - (-q);
+                        -r * s
+                    }
+                }
+                /// Owned negation of a local and of an owned parameter.
+                pub mod owned {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: Vector<$T>, s: $T) -> Vector<$T> {
+                        let b = -a;
+                        -b * (-s)
+                    }
+                }
+            }
+
+            #[test]
+            fn neg_scalar() {
+                let mut rng = Rng::new(line!().into());
+                for _ in 0..4 {
+                    let a: $T = rng.scalar(U);
+                    check_grad!(neg::s; a: s);
+                }
+            }
+
+            #[test]
+            fn neg_vector_and_owned() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let a = rng.vector::<$T>(n, U);
+                    check_vjp!(neg::v; u = rng.vector::<$T>(n, U); a: v);
+                    let s: $T = rng.scalar(U);
+                    check_vjp!(neg::owned; u = rng.vector::<$T>(n, U); a: V, s: s);
+                }
+            }
+
+            #[test]
+            fn neg_matrix() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(neg::m; u = rng.matrix::<$T>(r, c, U); a: m);
+                    let b = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(neg::nested; u = rng.matrix::<$T>(r, c, U); a: m, b: m);
+                }
+            }
+
+            // ─────────── matmul, transpose, dot ───────────
+
+            pub mod matmul {
+                use super::*;
+                pub mod mm {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.matmul(b)
+                    }
+                }
+                pub mod mv {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, x: &Vector<$T>) -> Vector<$T> {
+                        a.matmul(x)
+                    }
+                }
+                pub mod owned {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: Matrix<$T>, b: Matrix<$T>) -> Matrix<$T> {
+                        a.matmul(&b)
+                    }
+                }
+                pub mod owned_mv {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: Matrix<$T>, x: Vector<$T>) -> Vector<$T> {
+                        a.matmul(&x)
+                    }
+                }
+                /// `aᵀ·b`, `a·bᵀ`, `aᵀ·bᵀ` (the simplifier turns these into GEMM flags).
+                pub mod ta {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.t().matmul(b)
+                    }
+                }
+                pub mod tb {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.matmul(&b.t())
+                    }
+                }
+                pub mod tab {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.t().matmul(&b.t())
+                    }
+                }
+                /// `(a·b)ᵀ`
+                pub mod t_of_product {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.matmul(b).t()
+                    }
+                }
+                /// `aᵀ·x`
+                pub mod t_mv {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, x: &Vector<$T>) -> Vector<$T> {
+                        a.t().matmul(x)
+                    }
+                }
+                /// `a·b·c` and `a·(b·x)`
+                pub mod chain {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>, c: &Matrix<$T>) -> Matrix<$T> {
+                        a.matmul(b).matmul(c)
+                    }
+                }
+                pub mod chain_mv {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>, x: &Vector<$T>) -> $T {
+                        a.matmul(&b.matmul(x)).sum()
+                    }
+                }
+            }
+
+            #[test]
+            fn matmul_matrix_matrix() {
+                let mut rng = Rng::new(line!().into());
+                for (m, k, n) in MATMUL_SHAPES {
+                    let a = rng.matrix::<$T>(m, k, U);
+                    let b = rng.matrix::<$T>(k, n, U);
+                    check_vjp!(matmul::mm; u = rng.matrix::<$T>(m, n, U); a: m, b: m);
+                    check_vjp!(matmul::owned; u = rng.matrix::<$T>(m, n, U); a: M, b: M);
+                }
+            }
+
+            #[test]
+            fn matmul_matrix_vector() {
+                let mut rng = Rng::new(line!().into());
+                for (m, k, _) in MATMUL_SHAPES {
+                    let a = rng.matrix::<$T>(m, k, U);
+                    let x = rng.vector::<$T>(k, U);
+                    check_vjp!(matmul::mv; u = rng.vector::<$T>(m, U); a: m, x: v);
+                    check_vjp!(matmul::owned_mv; u = rng.vector::<$T>(m, U); a: M, x: V);
+                    let x = rng.vector::<$T>(m, U);
+                    check_vjp!(matmul::t_mv; u = rng.vector::<$T>(k, U); a: m, x: v);
+                }
+            }
+
+            #[test]
+            fn matmul_with_transposes() {
+                let mut rng = Rng::new(line!().into());
+                for (m, k, n) in MATMUL_SHAPES {
+                    let a = rng.matrix::<$T>(k, m, U);
+                    let b = rng.matrix::<$T>(k, n, U);
+                    check_vjp!(matmul::ta; u = rng.matrix::<$T>(m, n, U); a: m, b: m);
+                    let a = rng.matrix::<$T>(m, k, U);
+                    let b = rng.matrix::<$T>(n, k, U);
+                    check_vjp!(matmul::tb; u = rng.matrix::<$T>(m, n, U); a: m, b: m);
+                    let a = rng.matrix::<$T>(k, m, U);
+                    let b = rng.matrix::<$T>(n, k, U);
+                    check_vjp!(matmul::tab; u = rng.matrix::<$T>(m, n, U); a: m, b: m);
+                    let a = rng.matrix::<$T>(m, k, U);
+                    let b = rng.matrix::<$T>(k, n, U);
+                    check_vjp!(matmul::t_of_product; u = rng.matrix::<$T>(n, m, U); a: m, b: m);
+                }
+            }
+
+            #[test]
+            fn matmul_chains() {
+                let mut rng = Rng::new(line!().into());
+                for (m, k, n) in MATMUL_SHAPES {
+                    let a = rng.matrix::<$T>(m, k, U);
+                    let b = rng.matrix::<$T>(k, n, U);
+                    let c = rng.matrix::<$T>(n, 2, U);
+                    check_vjp!(matmul::chain; u = rng.matrix::<$T>(m, 2, U); a: m, b: m, c: m);
+                    let x = rng.vector::<$T>(n, U);
+                    check_grad!(matmul::chain_mv; a: m, b: m, x: v);
+                }
+            }
+
+            pub mod transpose {
+                use super::*;
+                pub mod plain {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>) -> Matrix<$T> {
+                        a.t()
+                    }
+                }
+                pub mod twice {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>) -> Matrix<$T> {
+                        a.t().t() * 3.0
+                    }
+                }
+                /// `aᵀ ⊙ b` and `(aᵀ + b)ᵀ` with `b` of the transposed shape.
+                pub mod mixed {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        let p = a.t() * b;
+                        (p + b).t()
+                    }
+                }
+                /// A transposed broadcast row: `a + bᵀ` with `b` an `r×1` column.
+                pub mod broadcast {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a + b.t()
+                    }
+                }
+            }
+
+            #[test]
+            fn transposes() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(transpose::plain; u = rng.matrix::<$T>(c, r, U); a: m);
+                    check_vjp!(transpose::twice; u = rng.matrix::<$T>(r, c, U); a: m);
+                    let b = rng.matrix::<$T>(c, r, U);
+                    check_vjp!(transpose::mixed; u = rng.matrix::<$T>(r, c, U); a: m, b: m);
+                    let a = rng.matrix::<$T>(r, c, U);
+                    let b = rng.matrix::<$T>(c, 1, U);
+                    check_vjp!(transpose::broadcast; u = rng.matrix::<$T>(r, c, U); a: m, b: m);
+                }
+            }
+
+            pub mod dot {
+                use super::*;
+                pub mod uv {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(u: &Vector<$T>, v: &Vector<$T>) -> $T {
+                        u.dot(v)
+                    }
+                }
+                pub mod uu {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(u: &Vector<$T>) -> $T {
+                        u.dot(u)
+                    }
+                }
+                pub mod owned {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(u: Vector<$T>, v: Vector<$T>) -> $T {
+                        u.dot(&v)
+                    }
+                }
+                /// `(a·x)ᵀ·y`, and a dot product used as a scalar factor.
+                pub mod composed {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, x: &Vector<$T>, y: &Vector<$T>) -> Vector<$T> {
+                        let s = a.matmul(x).dot(y);
+                        y * s
+                    }
+                }
+            }
+
+            #[test]
+            fn dot_products() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let u = rng.vector::<$T>(n, U);
+                    let v = rng.vector::<$T>(n, U);
+                    check_grad!(dot::uv; u: v, v: v);
+                    check_grad!(dot::uu; u: v);
+                    check_grad!(dot::owned; u: V, v: V);
+                    let a = rng.matrix::<$T>(3, n, U);
+                    let x = rng.vector::<$T>(n, U);
+                    let y = rng.vector::<$T>(3, U);
+                    check_vjp!(dot::composed; u = rng.vector::<$T>(3, U); a: m, x: v, y: v);
+                }
+            }
+
+            // ─────────── reductions ───────────
+
+            pub mod reduce {
+                use super::*;
+                pub mod sum_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> $T {
+                        x.sum()
+                    }
+                }
+                pub mod sum_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> $T {
+                        x.sum()
+                    }
+                }
+                pub mod mean_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> $T {
+                        x.mean()
+                    }
+                }
+                pub mod mean_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> $T {
+                        x.mean()
+                    }
+                }
+                /// Reductions of expressions (`Σ u ⊙ v` becomes a dot product).
+                pub mod of_expressions {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(u: &Vector<$T>, v: &Vector<$T>, m: &Matrix<$T>) -> $T {
+                        (u * v).sum() + (m * m).mean() * (u - v).mean()
+                    }
+                }
+                pub mod axis0 {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        x.sum_axis(0)
+                    }
+                }
+                pub mod axis1 {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        x.sum_axis(1)
+                    }
+                }
+                /// Axis sums broadcast back: centring rows and columns.
+                pub mod axis_broadcast {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        let rows = x - x.sum_axis(1) * 0.5;
+                        let cols = x.sum_axis(0);
+                        rows * cols
+                    }
+                }
+            }
+
+            #[test]
+            fn sums_and_means() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let x = rng.vector::<$T>(n, U);
+                    check_grad!(reduce::sum_v; x: v);
+                    check_grad!(reduce::mean_v; x: v);
+                }
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    check_grad!(reduce::sum_m; x: m);
+                    check_grad!(reduce::mean_m; x: m);
+                    let u = rng.vector::<$T>(c, U);
+                    let v = rng.vector::<$T>(c, U);
+                    check_grad!(reduce::of_expressions; u: v, v: v, x: m);
+                }
+            }
+
+            #[test]
+            fn axis_sums() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(reduce::axis0; u = rng.matrix::<$T>(1, c, U); x: m);
+                    check_vjp!(reduce::axis1; u = rng.matrix::<$T>(r, 1, U); x: m);
+                    check_vjp!(reduce::axis_broadcast; u = rng.matrix::<$T>(r, c, U); x: m);
+                }
+            }
+
+            // ─────────── softmax ───────────
+
+            pub mod softmax {
+                use super::*;
+                pub mod v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> Vector<$T> {
+                        x.softmax()
+                    }
+                }
+                pub mod m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        x.softmax()
+                    }
+                }
+                pub mod log_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> Vector<$T> {
+                        x.log_softmax()
+                    }
+                }
+                pub mod log_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        x.log_softmax()
+                    }
+                }
+                /// Cross-entropy with constant targets (scalar result).
+                pub mod cross_entropy {
+                    use super::*;
+                    #[differentiable(wrt(z))]
+                    pub fn f(z: &Matrix<$T>, y: &Matrix<$T>) -> $T {
+                        let lp = z.log_softmax();
+                        -(y * lp).sum() / 2.0
+                    }
+                }
+                /// Softmax of a shifted input and of a function of the input.
+                pub mod composed {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, w: &Vector<$T>) -> $T {
+                        let p = (x * 3.0 + 10.0).softmax();
+                        p.dot(w) + (x * w).log_softmax().mean()
+                    }
+                }
+            }
+
+            #[test]
+            fn softmax_vector() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let x = rng.vector::<$T>(n, U);
+                    check_vjp!(softmax::v; u = rng.vector::<$T>(n, U); x: v);
+                    check_vjp!(softmax::log_v; u = rng.vector::<$T>(n, U); x: v);
+                    let w = rng.vector::<$T>(n, U);
+                    check_grad!(softmax::composed; x: v, w: v);
+                }
+            }
+
+            #[test]
+            fn softmax_matrix_rows() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(softmax::m; u = rng.matrix::<$T>(r, c, U); x: m);
+                    check_vjp!(softmax::log_m; u = rng.matrix::<$T>(r, c, U); x: m);
+                    let y = rng.matrix::<$T>(r, c, common::Dist::Uniform(0.0, 1.0));
+                    check_grad!(softmax::cross_entropy; x: m, y: cm);
+                }
+            }
+
+            // ─────────── literals, reuse, scoping ───────────
+
+            pub mod lang {
+                use super::*;
+                /// Float literals in every position.
+                pub mod literals_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        let y = 2.0 * x + 1.5;
+                        let z = (2.0 * 3.0 - 1.0) * x - -2.0 * &y;
+                        z / 4.0 + x * 0.0 + 1e-1 * x + 2.5e1
+                    }
+                }
+                pub mod literals_s {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: $T) -> $T {
+                        3.0 / x - 0.5 * x * x + 2.0
+                    }
+                }
+                /// A literal-only subexpression and a literal divided by a vector.
+                pub mod literals_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> Vector<$T> {
+                        let k = 1.0 / 8.0 + 0.375;
+                        k / x + (x - 1.0) * k
+                    }
+                }
+                /// The same value used several times.
+                pub mod reuse_square {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        x * x
+                    }
+                }
+                pub mod reuse_matmul {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        x.matmul(x)
+                    }
+                }
+                pub mod reuse_many {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> $T {
+                        let e = x.tanh();
+                        let p = &e * &e + &e;
+                        let q = p.matmul(&e.t()).matmul(x);
+                        q.sum() + e.sum() * x.mean()
+                    }
+                }
+                pub mod reuse_scalar {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: $T, y: $T) -> $T {
+                        let z = x * y;
+                        z * z * x + z / y
+                    }
+                }
+                /// The bare parameter returned, owned.
+                pub mod identity {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: Matrix<$T>) -> Matrix<$T> {
+                        x
+                    }
+                }
+                pub mod identity_s {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: $T) -> $T {
+                        x
+                    }
+                }
+                /// Shadowed `let`s (also of the parameter) and typed `let`s.
+                pub mod shadowing {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        let y = x * 2.0;
+                        let y = y.sin();
+                        let y: Matrix<$T> = &y + x;
+                        let x = y.tanh();
+                        let s: $T = x.sum();
+                        x * s
+                    }
+                }
+                /// Nested blocks with their own scopes.
+                pub mod blocks {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>) -> Matrix<$T> {
+                        let z = {
+                            let t = x.exp();
+                            let x = {
+                                let s = &t * 2.0;
+                                s + x
+                            };
+                            x.sum()
+                        };
+                        let w = {
+                            let x = x.sin();
+                            x
+                        };
+                        let v = {
+                            let w2 = {
+                                let k = z * 0.5;
+                                &w * k
+                            };
+                            w2 + w
+                        };
+                        v
+                    }
+                }
+                /// Scalar factors: `(0.1·x)·3` and `s·(t·x)` must keep the original rounding.
+                pub mod factors_literal {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> Vector<$T> {
+                        0.1 * x * 3.0
+                    }
+                }
+                pub mod factors_param {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, s: $T, t: $T) -> Vector<$T> {
+                        s * (t * x)
+                    }
+                }
+                /// A `let` whose value is not used.
+                pub mod dead_let {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> $T {
+                        let _e = x.exp();
+                        x.sum()
+                    }
+                }
+                /// Parameter and `let` names that look like the names generated code uses.
+                pub mod names {
+                    use super::*;
+                    /// A parameter named like another parameter's adjoint.
+                    pub mod adjoint_param {
+                        use super::*;
+                        #[differentiable]
+                        pub fn f(x: &Matrix<$T>, dx: &Matrix<$T>) -> Matrix<$T> {
+                            let y = x * dx;
+                            y.exp() * dx
+                        }
+                    }
+                    /// A parameter named like the upstream gradient (`dy` for a tail `y`).
+                    pub mod upstream_param {
+                        use super::*;
+                        #[differentiable]
+                        pub fn f(x: &Matrix<$T>, dy: &Matrix<$T>) -> Matrix<$T> {
+                            let y = x * dy;
+                            y
+                        }
+                    }
+                    pub mod dout_param {
+                        use super::*;
+                        #[differentiable]
+                        pub fn f(dout: &Matrix<$T>, x: &Matrix<$T>) -> Matrix<$T> {
+                            dout * x + x
+                        }
+                    }
+                    /// Temporaries' names (`t1`, `…_view`) with broadcasting (`sum_to` views).
+                    pub mod temporaries {
+                        use super::*;
+                        #[differentiable]
+                        pub fn f(t1: &Matrix<$T>, t2: &Matrix<$T>, t1_view: &Matrix<$T>) -> $T {
+                            let t3 = t1.matmul(t2) + t1_view;
+                            (t3 * t1_view).sum()
+                        }
+                    }
+                    /// `let`s named like adjoints.
+                    pub mod adjoint_lets {
+                        use super::*;
+                        #[differentiable]
+                        pub fn f(x: &Matrix<$T>, b: &Matrix<$T>) -> $T {
+                            let dx = x * 2.0;
+                            let db = b.exp();
+                            let dx_view = dx + db;
+                            dx_view.sum()
+                        }
+                    }
+                    /// Non-ASCII identifiers.
+                    pub mod unicode {
+                        use super::*;
+                        #[differentiable]
+                        pub fn f(λ: $T, θ: &Vector<$T>) -> $T {
+                            (θ * λ).sum()
+                        }
+                    }
+                }
+                /// Parentheses.
+                pub mod parens {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Vector<$T>, b: &Vector<$T>) -> Vector<$T> {
+                        ((a + b) * (a - b)) / ((a * a) + 1.0)
+                    }
+                }
+            }
+
+            #[test]
+            fn float_literals() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(lang::literals_m; u = rng.matrix::<$T>(r, c, U); x: m);
+                }
+                for n in LENS {
+                    let x = rng.vector::<$T>(n, AWAY);
+                    check_vjp!(lang::literals_v; u = rng.vector::<$T>(n, U); x: v);
+                }
+                for _ in 0..4 {
+                    let x: $T = rng.scalar(AWAY);
+                    check_grad!(lang::literals_s; x: s);
+                }
+            }
+
+            #[test]
+            fn values_used_more_than_once() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(lang::reuse_square; u = rng.matrix::<$T>(r, c, U); x: m);
+                }
+                for n in [1, 2, 3] {
+                    let x = rng.matrix::<$T>(n, n, U);
+                    check_vjp!(lang::reuse_matmul; u = rng.matrix::<$T>(n, n, U); x: m);
+                    check_grad!(lang::reuse_many; x: m);
+                }
+                for _ in 0..4 {
+                    let x: $T = rng.scalar(AWAY);
+                    let y: $T = rng.scalar(AWAY);
+                    check_grad!(lang::reuse_scalar; x: s, y: s);
+                }
+            }
+
+            #[test]
+            fn returned_parameter() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(lang::identity; u = rng.matrix::<$T>(r, c, U); x: M);
+                }
+                let x: $T = rng.scalar(U);
+                check_grad!(lang::identity_s; x: s);
+            }
+
+            #[test]
+            fn shadowing_blocks_and_parentheses() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(lang::shadowing; u = rng.matrix::<$T>(r, c, U); x: m);
+                    let x = rng.matrix::<$T>(r, c, common::Dist::Uniform(-1.0, 1.0));
+                    check_vjp!(lang::blocks; u = rng.matrix::<$T>(r, c, U); x: m);
+                }
+                for n in LENS {
+                    let a = rng.vector::<$T>(n, U);
+                    let b = rng.vector::<$T>(n, U);
+                    check_vjp!(lang::parens; u = rng.vector::<$T>(n, U); a: v, b: v);
+                }
+            }
+
+            #[test]
+            fn literal_factors_keep_the_original_rounding() {
+                let mut rng = Rng::new(line!().into());
+                for n in [1, 64] {
+                    let x = rng.vector::<$T>(n, U);
+                    check_vjp!(lang::factors_literal; u = rng.vector::<$T>(n, U); x: v);
+                }
+            }
+
+            #[test]
+            fn scalar_factors_keep_the_original_rounding() {
+                let mut rng = Rng::new(line!().into());
+                for n in [1, 64] {
+                    let x = rng.vector::<$T>(n, U);
+                    let s: $T = rng.scalar(U);
+                    let t: $T = rng.scalar(U);
+                    check_vjp!(lang::factors_param; u = rng.vector::<$T>(n, U); x: v, s: s, t: s);
+                }
+            }
+
+            #[test]
+            fn unused_let() {
+                let mut rng = Rng::new(line!().into());
+                let x = rng.vector::<$T>(3, U);
+                check_grad!(lang::dead_let; x: v);
+            }
+
+            #[test]
+            fn names_that_look_generated() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    let dx = rng.matrix::<$T>(r, c, U);
+                    check_vjp!(lang::names::adjoint_param; u = rng.matrix::<$T>(r, c, U); x: m, dx: m);
+                    check_vjp!(lang::names::upstream_param; u = rng.matrix::<$T>(r, c, U); x: m, dx: m);
+                    check_vjp!(lang::names::dout_param; u = rng.matrix::<$T>(r, c, U); dx: m, x: m);
+                    check_grad!(lang::names::adjoint_lets; x: m, dx: m);
+                }
+                for (m, k, n) in MATMUL_SHAPES {
+                    let t1 = rng.matrix::<$T>(m, k, U);
+                    let t2 = rng.matrix::<$T>(k, n, U);
+                    let t1_view = rng.matrix::<$T>(1, n, U);
+                    check_grad!(lang::names::temporaries; t1: m, t2: m, t1_view: m);
+                }
+                let l: $T = rng.scalar(U);
+                let t = rng.vector::<$T>(3, U);
+                check_grad!(lang::names::unicode; l: s, t: v);
+            }
+
+            #[test]
+            fn empty_tensors() {
+                let mut rng = Rng::new(line!().into());
+                let a = rng.matrix::<$T>(0, 3, U);
+                let b = rng.matrix::<$T>(1, 3, U);
+                check_vjp!(add::mm; u = Matrix::<$T>::zeros(0, 3); a: m, b: m);
+                check_vjp!(mul::mm; u = Matrix::<$T>::zeros(0, 3); a: m, b: m);
+                let a = rng.matrix::<$T>(2, 0, U);
+                let b = rng.matrix::<$T>(0, 3, U);
+                check_vjp!(matmul::mm; u = rng.matrix::<$T>(2, 3, U); a: m, b: m);
+                let a = rng.matrix::<$T>(0, 3, U);
+                let x = rng.vector::<$T>(3, U);
+                check_vjp!(matmul::mv; u = Vector::<$T>::zeros(0); a: m, x: v);
+                let x = rng.matrix::<$T>(0, 4, U);
+                check_grad!(reduce::sum_m; x: m);
+                check_vjp!(reduce::axis0; u = rng.matrix::<$T>(1, 4, U); x: m);
+                check_vjp!(reduce::axis1; u = Matrix::<$T>::zeros(0, 1); x: m);
+                let x = rng.matrix::<$T>(3, 0, U);
+                check_vjp!(softmax::m; u = Matrix::<$T>::zeros(3, 0); x: m);
+                check_vjp!(softmax::log_m; u = Matrix::<$T>::zeros(3, 0); x: m);
+                let x = rng.vector::<$T>(0, U);
+                check_grad!(reduce::sum_v; x: v);
+            }
+
+            /// Products large enough to cross GEMM's blocking: the generated code computes
+            /// transposed products through GEMM flags, and must still return `f`'s value exactly.
+            #[test]
+            fn large_products_keep_the_original_value() {
+                let mut rng = Rng::new(line!().into());
+                let (m, k, n) = (7, 300, 5);
+                let a = rng.matrix::<$T>(k, m, U);
+                let b = rng.matrix::<$T>(n, k, U);
+                let u = rng.matrix::<$T>(m, n, U);
+                assert_eq!(matmul::tab::f_vjp(&a, &b, &u).0, matmul::tab::f(&a, &b));
+                let b2 = rng.matrix::<$T>(k, n, U);
+                assert_eq!(matmul::ta::f_vjp(&a, &b2, &u).0, matmul::ta::f(&a, &b2));
+                let a2 = rng.matrix::<$T>(m, k, U);
+                assert_eq!(matmul::tb::f_vjp(&a2, &b, &u).0, matmul::tb::f(&a2, &b));
+                let ut = rng.matrix::<$T>(n, m, U);
+                assert_eq!(
+                    matmul::t_of_product::f_vjp(&a2, &b2, &ut).0,
+                    matmul::t_of_product::f(&a2, &b2)
+                );
+                // The gradients against the lecture formulas dA = dC·Bᵀ, dB = Aᵀ·dC.
+                let (_, (da, db)) = matmul::mm::f_vjp(&a2, &b2, &u);
+                let close = |x: &Matrix<$T>, y: &Matrix<$T>, what: &str| {
+                    common::assert_close(
+                        &common::Flat::flat(x),
+                        &common::Flat::flat(y),
+                        TOL.rel,
+                        TOL.abs * 100.0,
+                        what,
+                    )
+                };
+                close(&da, &u.matmul(&b2.t()), "dA = dC·Bᵀ");
+                close(&db, &a2.t().matmul(&u), "dB = Aᵀ·dC");
+            }
+
+            // ─────────── wrt subsets and constant parameters ───────────
+
+            pub mod wrt {
+                use super::*;
+                /// One wrt parameter: the gradient is bare; `x` and `b` are constants.
+                pub mod one {
+                    use super::*;
+                    #[differentiable(wrt(w))]
+                    pub fn f(x: &Matrix<$T>, w: &Matrix<$T>, b: &Matrix<$T>) -> $T {
+                        (x.matmul(w) + b).tanh().sum()
+                    }
+                }
+                /// Named out of order: the tuple is still in signature order `(dx, db)`.
+                pub mod two {
+                    use super::*;
+                    #[differentiable(wrt(b, x))]
+                    pub fn f(x: &Matrix<$T>, w: &Matrix<$T>, b: &Matrix<$T>) -> $T {
+                        (x.matmul(w) + b).tanh().sum()
+                    }
+                }
+                /// Tensor result, one wrt parameter.
+                pub mod tensor_result {
+                    use super::*;
+                    #[differentiable(wrt(w))]
+                    pub fn f(x: &Matrix<$T>, w: &Matrix<$T>) -> Matrix<$T> {
+                        x.matmul(w).sigmoid()
+                    }
+                }
+                /// A scalar wrt parameter with a constant vector.
+                pub mod scalar {
+                    use super::*;
+                    #[differentiable(wrt(s))]
+                    pub fn f(s: $T, x: &Vector<$T>) -> Vector<$T> {
+                        s * x + (x * s).exp()
+                    }
+                }
+                /// Constants of other types in the signature (unused in the body).
+                pub mod constants {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>, _n: usize, _flag: bool, _idx: &[usize]) -> $T {
+                        (x * x).mean()
+                    }
+                }
+                pub mod constant_first {
+                    use super::*;
+                    #[differentiable]
+                    #[allow(unused_variables)]
+                    pub fn f(n: usize, s: $T, v: &Vector<$T>, m: &Matrix<$T>) -> $T {
+                        s * v.dot(v) + m.matmul(v).sum() * s
+                    }
+                }
+                /// A differentiable parameter the result does not depend on: zero gradient.
+                pub mod unused {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>, _y: &Vector<$T>, _s: $T) -> $T {
+                        x.sum() * 2.0
+                    }
+                }
+            }
+
+            #[test]
+            fn wrt_one_parameter_is_bare() {
+                let mut rng = Rng::new(line!().into());
+                for (m, k, n) in MATMUL_SHAPES {
+                    let x = rng.matrix::<$T>(m, k, U);
+                    let w = rng.matrix::<$T>(k, n, U);
+                    let b = rng.matrix::<$T>(1, n, U);
+                    let (_, dw): ($T, Matrix<$T>) = wrt::one::f_grad(&x, &w, &b);
+                    assert_eq!(dw.shape(), w.shape());
+                    check_grad!(wrt::one; x: cm, w: m, b: cm);
+                }
+            }
+
+            #[test]
+            fn wrt_tuple_in_signature_order() {
+                let mut rng = Rng::new(line!().into());
+                for (m, k, n) in MATMUL_SHAPES {
+                    let x = rng.matrix::<$T>(m, k, U);
+                    let w = rng.matrix::<$T>(k, n, U);
+                    let b = rng.matrix::<$T>(1, n, U);
+                    let (_, (dx, db)): ($T, (Matrix<$T>, Matrix<$T>)) =
+                        wrt::two::f_grad(&x, &w, &b);
+                    assert_eq!((dx.shape(), db.shape()), (x.shape(), b.shape()));
+                    check_grad!(wrt::two; x: m, w: cm, b: m);
+                }
+            }
+
+            #[test]
+            fn wrt_with_tensor_and_scalar_results() {
+                let mut rng = Rng::new(line!().into());
+                for (m, k, n) in MATMUL_SHAPES {
+                    let x = rng.matrix::<$T>(m, k, U);
+                    let w = rng.matrix::<$T>(k, n, U);
+                    let u = rng.matrix::<$T>(m, n, U);
+                    let (_, dw): (Matrix<$T>, Matrix<$T>) = wrt::tensor_result::f_vjp(&x, &w, &u);
+                    assert_eq!(dw.shape(), w.shape());
+                    check_vjp!(wrt::tensor_result; u = u; x: cm, w: m);
+                }
+                for n in LENS {
+                    let s: $T = rng.scalar(U);
+                    let x = rng.vector::<$T>(n, U);
+                    let u = rng.vector::<$T>(n, U);
+                    let _: (Vector<$T>, $T) = wrt::scalar::f_vjp(s, &x, &u);
+                    check_vjp!(wrt::scalar; u = u; s: s, x: cv);
+                }
+            }
+
+            #[test]
+            fn constant_parameters_of_other_types() {
+                let mut rng = Rng::new(line!().into());
+                let idx: &[usize] = &[2, 0, 1];
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    let n = 7usize;
+                    let flag = true;
+                    let (_, dx): ($T, Matrix<$T>) = wrt::constants::f_grad(&x, n, flag, idx);
+                    assert_eq!(dx.shape(), x.shape());
+                    check_grad!(wrt::constants; x: m, n: c, flag: c, idx: c);
+                }
+                for n in LENS {
+                    let s: $T = rng.scalar(U);
+                    let v = rng.vector::<$T>(n, U);
+                    let m = rng.matrix::<$T>(2, n, U);
+                    let k = 3usize;
+                    let (_, (_, _, _)): ($T, ($T, Vector<$T>, Matrix<$T>)) =
+                        wrt::constant_first::f_grad(k, s, &v, &m);
+                    check_grad!(wrt::constant_first; k: c, s: s, v: v, m: m);
+                }
+            }
+
+            #[test]
+            fn unused_parameter_has_zero_gradient() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let x = rng.matrix::<$T>(r, c, U);
+                    let y = rng.vector::<$T>(c, U);
+                    let s: $T = rng.scalar(U);
+                    let (_, (dx, dy, ds)) = wrt::unused::f_grad(&x, &y, s);
+                    assert_eq!(dx, Matrix::from_vec(r, c, vec![2.0; r * c]));
+                    assert_eq!(dy, Vector::zeros(c));
+                    assert_eq!(ds, 0.0);
+                    check_grad!(wrt::unused; x: m, y: v, s: s);
+                }
+            }
+
+            // ─────────── whole models ───────────
+
+            pub mod models {
+                use super::*;
+                /// The two-layer perceptron of the snapshot tests.
+                pub mod mlp {
+                    use super::*;
+                    #[differentiable(wrt(w1, b1, w2, b2))]
+                    pub fn f(
+                        x: &Matrix<$T>,
+                        w1: &Matrix<$T>,
+                        b1: &Matrix<$T>,
+                        w2: &Matrix<$T>,
+                        b2: &Matrix<$T>,
+                        y: &Matrix<$T>,
+                    ) -> $T {
+                        let z1 = x.matmul(w1) + b1;
+                        let h = z1.relu();
+                        let z2 = h.matmul(w2) + b2;
+                        let lp = z2.log_softmax();
+                        let row_loss = -(y * &lp).sum_axis(1);
+                        let loss = row_loss.mean();
+                        loss
+                    }
+                }
+                /// Logistic regression with an L2 penalty, vector weights.
+                pub mod logistic {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>, w: &Vector<$T>, b: $T, t: &Vector<$T>) -> $T {
+                        let p = (x.matmul(w) + b).sigmoid();
+                        let nll = -(t * p.ln() + (1.0 - t) * (1.0 - p).ln()).mean();
+                        nll + 0.01 * w.dot(w)
+                    }
+                }
+            }
+
+            #[test]
+            fn mlp_loss() {
+                let mut rng = Rng::new(line!().into());
+                let (n, d, h, k) = (4, 3, 5, 3);
+                let mut done = 0;
+                while done < 3 {
+                    let x = rng.matrix::<$T>(n, d, U);
+                    let w1 = rng.matrix::<$T>(d, h, U);
+                    let b1 = rng.matrix::<$T>(1, h, U);
+                    let w2 = rng.matrix::<$T>(h, k, U);
+                    let b2 = rng.matrix::<$T>(1, k, U);
+                    let y = Matrix::<$T>::from_vec(
+                        n,
+                        k,
+                        (0..n * k).map(|e| if (e / k + e % k) % k == 0 { 1.0 } else { 0.0 }).collect(),
+                    );
+                    // Finite differences are only valid away from relu's kink.
+                    let z1 = x.matmul(&w1) + &b1;
+                    if z1.as_slice().iter().any(|z| z.abs() < 0.05) {
+                        continue;
+                    }
+                    check_grad!(models::mlp; x: cm, w1: m, b1: m, w2: m, b2: m, y: cm);
+                    done += 1;
+                }
+            }
+
+            #[test]
+            fn logistic_regression() {
+                let mut rng = Rng::new(line!().into());
+                for n in [1, 4] {
+                    let x = rng.matrix::<$T>(n, 3, U);
+                    let w = rng.vector::<$T>(3, U);
+                    let b: $T = rng.scalar(U);
+                    let t = rng.vector::<$T>(n, common::Dist::Uniform(0.0, 1.0));
+                    check_grad!(models::logistic; x: m, w: v, b: s, t: v);
+                }
+            }
+
+            // ─────────── the generated items' exact types ───────────
+
+            #[test]
+            fn generated_items_are_plain_functions() {
+                let _: fn(&Matrix<$T>, &Matrix<$T>) -> Matrix<$T> = add::mm::f;
+                let _: fn(&Matrix<$T>, &Matrix<$T>, &Matrix<$T>) -> (Matrix<$T>, (Matrix<$T>, Matrix<$T>)) =
+                    add::mm::f_vjp;
+                let _: fn($T, &Vector<$T>, &Vector<$T>) -> (Vector<$T>, ($T, Vector<$T>)) = mul::sv::f_vjp;
+                let _: fn($T, $T) -> ($T, ($T, $T)) = div::ss::f_grad;
+                let _: fn($T, $T, $T) -> ($T, ($T, $T)) = div::ss::f_vjp;
+                let _: fn(Matrix<$T>, Matrix<$T>, &Matrix<$T>) -> (Matrix<$T>, (Matrix<$T>, Matrix<$T>)) =
+                    matmul::owned::f_vjp;
+                let _: fn(&Vector<$T>) -> ($T, Vector<$T>) = reduce::sum_v::f_grad;
+                let _: fn(&Matrix<$T>, usize, bool, &[usize]) -> ($T, Matrix<$T>) = wrt::constants::f_grad;
+                let _: fn() -> &'static str = matmul::mm::f_derivation;
+            }
+
+            #[test]
+            fn derivations_are_equations() {
+                for text in [
+                    add::mm::f_derivation(),
+                    mul::forms::f_derivation(),
+                    matmul::ta::f_derivation(),
+                    softmax::log_m::f_derivation(),
+                    reduce::axis_broadcast::f_derivation(),
+                    models::mlp::f_derivation(),
+                    lang::blocks::f_derivation(),
+                ] {
+                    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                    assert!(!lines.is_empty(), "empty derivation");
+                    for line in lines {
+                        let (lhs, rhs) = line
+                            .split_once(" = ")
+                            .unwrap_or_else(|| panic!("not an equation: {line:?} in\n{text}"));
+                        assert!(
+                            !lhs.is_empty() && !lhs.contains(' ') && !rhs.trim().is_empty(),
+                            "{line:?} in\n{text}"
+                        );
+                    }
+                }
+            }
+        }
+    };
+}
+
+op_tests!(f32_ops, f32, f64_ops);
+op_tests!(f64_ops, f64, f64_ops);
+
+/// Raw identifiers (keywords as names) work: the adjoint of `r#in` is `din`.
+mod raw_identifiers {
+    use super::*;
+
+    #[differentiable]
+    pub fn f(r#in: &Matrix<f64>) -> f64 {
+        let r#type = r#in * 2.0;
+        r#type.sum()
+    }
+
+    #[test]
+    fn raw_identifiers_work() {
+        let x = Matrix::from_vec(1, 2, vec![1.0, 2.0]);
+        assert_eq!(f_grad(&x), (6.0, Matrix::from_vec(1, 2, vec![2.0, 2.0])));
+    }
+}
+
+/// Literal arithmetic happens in the function's float type: in `f32`, `1e8 + 1.0` is `1e8`
+/// (the spacing of `f32` near 1e8 is 8), so `(big + 1.0 - big) * x` is `0·x` with `big = 1e8`.
+mod f32_literal_arithmetic {
+    use super::*;
+
+    #[differentiable]
+    pub fn f(x: f32) -> f32 {
+        let big = 1e8;
+        (big + 1.0 - big) * x
+    }
+
+    #[test]
+    fn folded_in_f32() {
+        let x = 3.0f32;
+        assert_eq!(f(x), 0.0, "precondition: rustc computes the literal in f32");
+        let (value, dx) = f_grad(x);
+        assert_eq!(value, f(x), "f_grad's value differs from f's");
+        assert_eq!(dx, 0.0, "d/dx of 0·x");
+    }
+}
