@@ -52,8 +52,12 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     match generate(&item_fn, &sig, &lowered, &wrt) {
         // `let y = ...; y` is the style that names the upstream gradient `dy` in derivations,
-        // so clippy's `let_and_return` is silenced on the user's function; nothing else changes.
-        Ok(generated) => quote!(#[allow(clippy::let_and_return)] #item_fn #generated),
+        // so clippy's `let_and_return` is silenced on the user's function, and so is
+        // `dead_code`: a function used only through its derivatives is used. Nothing else
+        // about the function changes.
+        Ok(generated) => {
+            quote!(#[allow(clippy::let_and_return, dead_code)] #item_fn #generated)
+        }
         Err(error) => fallback(item, error),
     }
 }
