@@ -58,7 +58,8 @@ impl Printed {
     /// The text as the right operand of a left-associative operator of strength `prec`:
     /// `a − (b − c)` keeps its parentheses.
     pub fn right(&self, prec: Prec) -> String {
-        if self.prec <= prec && self.prec != Prec::Atom {
+        // A negation on the right is parenthesized too: `a + (−b)`, not `a + −b`.
+        if self.prec <= prec || self.prec == Prec::Prefix {
             format!("({})", self.text)
         } else {
             self.text.clone()

@@ -252,7 +252,10 @@ pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, K
             None => {
                 // The result does not depend on this parameter: its gradient is zero.
                 let zero = cx.literal(0.0)?;
-                cx.push(Fill, &[zero, param])?
+                let fill = cx.push(Fill, &[zero, param])?;
+                let name = format!("d{}", cx.program.params[p].name);
+                cx.program.name_value(fill, &name);
+                fill
             }
         };
         adjoint_names.push((format!("d{}", cx.program.params[p].name), adjoint));

@@ -122,6 +122,12 @@ pub struct SumAxis(pub u8);
 impl Rule for SumAxis {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("sum_axis", args, 1)?;
+        if self.0 > 1 {
+            return Err(KindError::new(format!(
+                "`sum_axis` takes the axis 0 (sum the rows) or 1 (sum the columns), found {}",
+                self.0
+            )));
+        }
         match args[0] {
             Kind::Matrix => Ok(Kind::Matrix),
             k => Err(KindError::new(format!(
