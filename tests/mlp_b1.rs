@@ -24,14 +24,31 @@ fn relative_error<T: Into<f64> + Copy>(a: &Matrix<T>, b: &Matrix<T>) -> f64 {
     diff / scale
 }
 
+/// Each generated weight gradient is within `tolerance` (relative) of the hand-written one.
+fn assert_grads_close<T: Into<f64> + Copy>(
+    generated: &(Matrix<T>, Matrix<T>, Matrix<T>, Matrix<T>),
+    hand: &(Matrix<T>, Matrix<T>, Matrix<T>, Matrix<T>),
+    tolerance: f64,
+    context: &str,
+) {
+    let (g, h) = (generated, hand);
+    for (name, a, b) in [
+        ("w1", &g.0, &h.0),
+        ("b1", &g.1, &h.1),
+        ("w2", &g.2, &h.2),
+        ("b2", &g.3, &h.3),
+    ] {
+        let e = relative_error(a, b);
+        assert!(e < tolerance, "d{name} ({context}): relative error {e:e}");
+    }
+}
+
 #[test]
 fn generated_gradient_equals_hand_written_f64() {
     for batch in [1, 64, 257] {
         let i = Inputs::new(batch);
-        let (loss, (dw1, db1, dw2, db2)) =
-            f64_mlp::mlp_loss_grad(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y);
-        let (hand_loss, (hw1, hb1, hw2, hb2)) =
-            f64_mlp::mlp_loss_hand(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y);
+        let (loss, grads) = f64_mlp::mlp_loss_grad(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y);
+        let (hand_loss, hand) = f64_mlp::mlp_loss_hand(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y);
         assert!(
             ((loss - hand_loss) / hand_loss).abs() < 1e-12,
             "{loss} vs {hand_loss}"
@@ -40,17 +57,9 @@ fn generated_gradient_equals_hand_written_f64() {
             loss,
             f64_mlp::mlp_loss(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y)
         );
-        for (name, g, h) in [
-            ("w1", &dw1, &hw1),
-            ("b1", &db1, &hb1),
-            ("w2", &dw2, &hw2),
-            ("b2", &db2, &hb2),
-        ] {
-            let e = relative_error(g, h);
-            assert!(e < 1e-12, "d{name} at B = {batch}: relative error {e:e}");
-        }
+        assert_grads_close(&grads, &hand, 1e-12, &format!("f64, B = {batch}"));
         // A wrong pass would not be close: the gradient is far from zero.
-        assert!(dw1.as_slice().iter().any(|v| v.abs() > 1e-6));
+        assert!(grads.0.as_slice().iter().any(|v| v.abs() > 1e-6));
     }
 }
 
@@ -58,18 +67,10 @@ fn generated_gradient_equals_hand_written_f64() {
 fn generated_gradient_equals_hand_written_f32() {
     let i = Inputs::new(64);
     let [x, w1, b1, w2, b2, y] = i.to_f32();
-    let (loss, (dw1, db1, dw2, db2)) = f32_mlp::mlp_loss_grad(&x, &w1, &b1, &w2, &b2, &y);
-    let (hand_loss, (hw1, hb1, hw2, hb2)) = f32_mlp::mlp_loss_hand(&x, &w1, &b1, &w2, &b2, &y);
+    let (loss, grads) = f32_mlp::mlp_loss_grad(&x, &w1, &b1, &w2, &b2, &y);
+    let (hand_loss, hand) = f32_mlp::mlp_loss_hand(&x, &w1, &b1, &w2, &b2, &y);
     assert!(((loss - hand_loss) / hand_loss).abs() < 1e-5);
-    for (name, g, h) in [
-        ("w1", &dw1, &hw1),
-        ("b1", &db1, &hb1),
-        ("w2", &dw2, &hw2),
-        ("b2", &db2, &hb2),
-    ] {
-        let e = relative_error(g, h);
-        assert!(e < 1e-4, "d{name}: relative error {e:e}");
-    }
+    assert_grads_close(&grads, &hand, 1e-4, "f32, B = 64");
 }
 
 /// The README shows B1's derivation; it must be what the macro prints.

@@ -19,13 +19,21 @@ pub trait Rule {
 
     /// The pullback: given `out = op(args)` and its adjoint `dout`, the contribution to each
     /// argument's adjoint (`None` for a symbolic zero). Only called when some argument is active.
+    ///
+    /// Every op of the language has one. The default is for the derivative kernels, which only
+    /// appear in derived programs: second derivatives are taken forward-over-reverse, so they
+    /// are never pulled back.
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
-        args: &[ValueId],
-        out: ValueId,
-        dout: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError>;
+        _cx: &mut ReverseCx<'_>,
+        _args: &[ValueId],
+        _out: ValueId,
+        _dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(KindError::new(
+            "a derivative kernel has no reverse rule; reverse-over-reverse is not supported",
+        ))
+    }
 
     /// The printed form, in the derivation notation, from the printed arguments.
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed;

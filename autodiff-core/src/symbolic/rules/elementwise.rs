@@ -156,15 +156,6 @@ impl Rule for UnaryGrad {
         expect_arity(self.0.grad_kernel(), args, 2)?;
         same_kind(self.0.grad_kernel(), args[0], args[1])
     }
-    fn reverse(
-        &self,
-        _: &mut ReverseCx<'_>,
-        _: &[ValueId],
-        _: ValueId,
-        _: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError> {
-        Err(second_order(self.0.grad_kernel()))
-    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         self.0.print_grad(&args[0], &args[1], times(kinds))
     }
@@ -239,15 +230,6 @@ impl Rule for PowiGrad {
         expect_arity("powi_grad", args, 2)?;
         same_kind("powi_grad", args[0], args[1])
     }
-    fn reverse(
-        &self,
-        _: &mut ReverseCx<'_>,
-        _: &[ValueId],
-        _: ValueId,
-        _: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError> {
-        Err(second_order("powi_grad"))
-    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let n = self.0;
         // The notation's minus sign is U+2212, as everywhere in a derivation.
@@ -296,12 +278,4 @@ pub(crate) fn same_kind(name: &str, a: Kind, b: Kind) -> Result<Kind, KindError>
             b.article()
         )))
     }
-}
-
-/// Pullback ops are not differentiated again by the reverse transformation (second derivatives
-/// are forward-over-reverse).
-pub(crate) fn second_order(name: &str) -> KindError {
-    KindError::new(format!(
-        "`{name}` is a derivative kernel; reverse-over-reverse is not supported"
-    ))
 }

@@ -8,8 +8,6 @@ use crate::symbolic::print::{Prec, Printed};
 use crate::symbolic::reverse::ReverseCx;
 use crate::tensor::{kernels, Real};
 
-use super::elementwise::second_order;
-
 fn tensor_operand(name: &str, k: Kind) -> Result<Kind, KindError> {
     if k.is_tensor() {
         Ok(k)
@@ -169,15 +167,6 @@ impl Rule for BroadcastTo {
         expect_arity("broadcast", args, 2)?;
         matrix_operands("broadcast", args)
     }
-    fn reverse(
-        &self,
-        _: &mut ReverseCx<'_>,
-        _: &[ValueId],
-        _: ValueId,
-        _: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError> {
-        Err(second_order("broadcast"))
-    }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         let v = args[0].at(Prec::Atom);
         Printed::new(
@@ -217,15 +206,6 @@ impl Rule for SumTo {
         expect_arity("sum_to", args, 2)?;
         matrix_operands("sum_to", args)
     }
-    fn reverse(
-        &self,
-        _: &mut ReverseCx<'_>,
-        _: &[ValueId],
-        _: ValueId,
-        _: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError> {
-        Err(second_order("sum_to"))
-    }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum_to({}, {})", args[0].text, args[1].text))
     }
@@ -259,15 +239,6 @@ impl Rule for Fill {
                 k.article()
             ))),
         }
-    }
-    fn reverse(
-        &self,
-        _: &mut ReverseCx<'_>,
-        _: &[ValueId],
-        _: ValueId,
-        _: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError> {
-        Err(second_order("fill"))
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         if kinds[1].is_tensor() {

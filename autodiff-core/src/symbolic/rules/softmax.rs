@@ -9,7 +9,7 @@ use crate::symbolic::print::{Prec, Printed};
 use crate::symbolic::reverse::ReverseCx;
 use crate::tensor::{kernels, Real};
 
-use super::elementwise::{same_kind, second_order};
+use super::elementwise::same_kind;
 
 fn rowwise_kind(name: &str, args: &[Kind], n: usize) -> Result<Kind, KindError> {
     expect_arity(name, args, n)?;
@@ -87,15 +87,6 @@ impl Rule for SoftmaxGrad {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("softmax_grad", args, 2)
     }
-    fn reverse(
-        &self,
-        _: &mut ReverseCx<'_>,
-        _: &[ValueId],
-        _: ValueId,
-        _: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError> {
-        Err(second_order("softmax_grad"))
-    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dy, y) = (&args[0], &args[1]);
         let inner = row_sum(
@@ -167,15 +158,6 @@ pub struct LogSoftmaxGrad;
 impl Rule for LogSoftmaxGrad {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("log_softmax_grad", args, 2)
-    }
-    fn reverse(
-        &self,
-        _: &mut ReverseCx<'_>,
-        _: &[ValueId],
-        _: ValueId,
-        _: ValueId,
-    ) -> Result<Vec<Option<ValueId>>, KindError> {
-        Err(second_order("log_softmax_grad"))
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dy, y) = (&args[0], &args[1]);
