@@ -1,7 +1,7 @@
 //! The expansion: parse, validate, lower, differentiate, emit. Works on `proc_macro2` tokens so
 //! it can be called (and tested) outside a compiler.
 
-use autodiff_core::symbolic::{derive_reverse, Kind};
+use autodiff_core::symbolic::{derive_forward, derive_reverse, Kind};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::{Item, ItemFn, ReturnType, Type};
@@ -214,6 +214,7 @@ fn generate(
         .filter_map(|w| lowered.ir_params.iter().position(|p| p == w))
         .collect();
     let products = derive_reverse(&lowered.program, &ir_wrt).map_err(internal)?;
+    let forward = derive_forward(&lowered.program, &ir_wrt).map_err(internal)?;
     let (Some(float), Some(result)) = (sig.float, sig.result) else {
         return Err(syn::Error::new(
             Span::call_site(),
@@ -319,6 +320,56 @@ fn generate(
         None => quote!(),
     };
 
+    // f_jvp
+    let jvp_name = format_ident!("{}_jvp", name);
+    let mut jvp_bindings: Vec<ParamBinding> = vjp_bindings[..vjp_bindings.len() - 1]
+        .iter()
+        .map(|b| ParamBinding {
+            ident: b.ident.clone(),
+            by_ref: b.by_ref,
+        })
+        .collect();
+    let mut tangent_params = Vec::new();
+    for (&i, tangent) in wrt.iter().zip(&forward.jvp.tangent_names) {
+        let ident = format_ident!("{}", tangent);
+        let param = &sig.params[i];
+        let ty = owned(&param.ty);
+        let is_tensor = param.tensor.is_some_and(|t| t.kind.is_tensor());
+        tangent_params.push(if is_tensor {
+            quote!(#ident: &#ty)
+        } else {
+            quote!(#ident: #ty)
+        });
+        jvp_bindings.push(ParamBinding {
+            ident,
+            by_ref: is_tensor,
+        });
+    }
+    let (jvp_stmts, jvp_outputs) = emit::body(&forward.jvp.program, &jvp_bindings, float);
+    let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
+    let tangent_list = forward
+        .jvp
+        .tangent_names
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let jvp_doc = doc_lines(&format!(
+        "The value of [`{name}`] and its directional derivative along {tangent_list} (a \
+         Jacobian-vector product), in forward mode.\n\nDerivation (forward mode; `dv` is the \
+         tangent of `v`):\n```text\n{}\n```",
+        forward.derivation
+    ));
+    let jvp = quote! {
+        #jvp_doc
+        #allow
+        #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
+            #prelude
+            #(#jvp_stmts)*
+            (#jvp_value, #jvp_tangent)
+        }
+    };
+
     // f_derivation
     let derivation_name = format_ident!("{}_derivation", name);
     let derivation_fn_doc = doc_lines(&format!(
@@ -331,5 +382,5 @@ fn generate(
             #derivation
         }
     };
-    Ok(quote!(#grad #vjp #derivation_item))
+    Ok(quote!(#grad #vjp #jvp #derivation_item))
 }

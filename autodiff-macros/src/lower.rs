@@ -70,7 +70,10 @@ pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option
                 // The engine names values without `r#`: `r#in`'s adjoint is `din`.
                 Binding::Value(program.param(&p.ident.unraw().to_string(), t.kind))
             }
-            None => Binding::Constant(type_text(&p.ty)),
+            None => {
+                program.reserved_names.push(p.ident.unraw().to_string());
+                Binding::Constant(type_text(&p.ty))
+            }
         };
         scope.insert(name, binding);
     }

@@ -58,6 +58,7 @@ impl ValueId {
 pub enum Role {
     Primal,
     Adjoint,
+    Tangent,
 }
 
 /// One SSA instruction.
@@ -114,6 +115,9 @@ impl Precision {
 pub struct Program {
     pub precision: Precision,
     pub params: Vec<Param>,
+    /// Names the derived programs must not give their new parameters (the function's other,
+    /// non-differentiable parameters, which share the generated signatures).
+    pub reserved_names: Vec<String>,
     pub insts: Vec<Inst>,
     /// The returned values, in order.
     pub outputs: Vec<ValueId>,
@@ -230,10 +234,13 @@ impl Program {
                 | Op::UnaryGrad(_)
                 | Op::PowiGrad(_)
                 | Op::SoftmaxGrad(_)
-                | Op::LogSoftmaxGrad(_),
+                | Op::LogSoftmaxGrad(_)
+                | Op::LogSoftmaxJvp(_),
                 [a, ..],
             ) => class(*a),
-            (Op::SumTo(_) | Op::BroadcastTo(_) | Op::Fill(_), [_, like]) => class(*like),
+            (Op::SumTo(_) | Op::BroadcastTo(_) | Op::Fill(_) | Op::Expand(_), [_, like]) => {
+                class(*like)
+            }
             (Op::Binary(_), [a, b]) => {
                 if self.kind(*b) == Kind::Scalar {
                     class(*a)

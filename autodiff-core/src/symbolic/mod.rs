@@ -1,11 +1,13 @@
 //! The symbolic engine: an SSA IR over scalars, vectors and matrices, one rule per op, the
 //! reverse transformation, a simplifier, a printer to matrix notation and an interpreter.
 //!
-//! [`derive_reverse`] is the entry point the macro uses: from the primal program of a
-//! `#[differentiable]` function it builds the simplified programs behind `f_vjp` and `f_grad` and
-//! the derivation text behind `f_derivation`.
+//! [`derive_reverse`] and [`derive_forward`] are the entry points the macro uses: from the primal
+//! program of a `#[differentiable]` function they build the simplified programs behind `f_vjp`,
+//! `f_grad` and `f_jvp`, and the derivation texts.
 
+pub mod derive;
 pub mod eval;
+pub mod forward;
 pub mod ir;
 pub mod op;
 pub mod print;
@@ -14,6 +16,7 @@ pub mod rules;
 pub mod simplify;
 
 pub use eval::{eval, Value};
+pub use forward::{forward, Forward};
 pub use ir::{Inst, Kind, KindError, Param, Precision, Program, Role, ValueId};
 pub use op::{Emit, Op, Rule};
 pub use reverse::{reverse, Reverse, Seed};
@@ -58,4 +61,36 @@ pub fn derive_reverse(primal: &Program, wrt: &[usize]) -> Result<ReverseProducts
         grad,
         derivation,
     })
+}
+
+/// What forward mode generates for one function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForwardProducts {
+    /// Parameters: the primal ones, then one tangent per wrt parameter. Outputs: the value and
+    /// its directional derivative. Simplified.
+    pub jvp: Forward,
+    /// The forward derivation: the tangent equations of `jvp`, one a line.
+    pub derivation: String,
+}
+
+/// Builds the simplified Jacobian-vector-product program of `primal` along the parameters
+/// numbered in `wrt`, and its derivation.
+pub fn derive_forward(primal: &Program, wrt: &[usize]) -> Result<ForwardProducts, KindError> {
+    let mut jvp = forward(primal, wrt)?;
+    jvp.program = simplify(&jvp.program);
+    let output_tangent = jvp.program.outputs[1];
+    let out_name = primal
+        .outputs
+        .first()
+        .map(|&o| primal.value_names()[o.index()].clone())
+        .unwrap_or_default();
+    // The result's tangent is `d` + its name when it has one, else `dout`, as in reverse mode.
+    let alias = match &primal.inst(primal.outputs[0]).name {
+        Some(_) if !matches!(primal.inst(primal.outputs[0]).op, Op::Param(_)) => {
+            format!("d{out_name}")
+        }
+        _ => "dout".to_string(),
+    };
+    let derivation = print::print_lines(&jvp.program, Role::Tangent, &[(alias, output_tangent)]);
+    Ok(ForwardProducts { jvp, derivation })
 }

@@ -5,10 +5,10 @@
 //! form, the interpreter meaning and how generated Rust computes it. [`Op`] is the closed set of
 //! those structs; it only dispatches.
 
+use super::derive::DeriveCx;
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
-use super::reverse::ReverseCx;
 use super::rules::{arith::*, elementwise::*, linalg::*, reduce::*, softmax::*};
 use crate::tensor::Real;
 
@@ -25,13 +25,28 @@ pub trait Rule {
     /// are never pulled back.
     fn reverse(
         &self,
-        _cx: &mut ReverseCx<'_>,
+        _cx: &mut DeriveCx<'_>,
         _args: &[ValueId],
         _out: ValueId,
         _dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Err(KindError::new(
             "a derivative kernel has no reverse rule; reverse-over-reverse is not supported",
+        ))
+    }
+
+    /// The pushforward: given `out = op(args)` and the tangents of its arguments (`None` for a
+    /// symbolic zero), the tangent of `out` (`None` if it is zero).
+    fn forward(
+        &self,
+        _cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        _tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        Err(KindError::new(
+            "this derivative kernel has no forward rule yet; forward-over-reverse (Hessians) \
+             comes with the second-order rules",
         ))
     }
 
@@ -149,6 +164,10 @@ ops! {
     SoftmaxGrad(SoftmaxGrad),
     /// The fused log-softmax pullback `dy − exp(y) ⊙ rowsum(dy)`.
     LogSoftmaxGrad(LogSoftmaxGrad),
+    /// The fused log-softmax pushforward `dx − rowsum(exp(y) ⊙ dx)`.
+    LogSoftmaxJvp(LogSoftmaxJvp),
+    /// Broadcasts its first operand to the shape of its second (the identity when equal).
+    Expand(Expand),
 }
 
 impl Op {
@@ -160,12 +179,23 @@ impl Op {
     /// See [`Rule::reverse`].
     pub fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         out: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         dispatch!(self, r => r.reverse(cx, args, out, dout))
+    }
+
+    /// See [`Rule::forward`].
+    pub fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        dispatch!(self, r => r.forward(cx, args, tangents, out))
     }
 
     /// See [`Rule::print`].

@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 
+use super::derive::{fresh_param_name, DeriveCx};
 use super::ir::{Kind, KindError, Program, Role, ValueId};
 use super::op::Op;
-use super::rules::arith::{BinOp, Binary, Literal, Neg};
-use super::rules::reduce::{Fill, Sum, SumTo};
+use super::rules::arith::Literal;
+use super::rules::reduce::Fill;
 
 /// What the adjoint of the output starts from.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,142 +34,19 @@ pub struct Reverse {
     pub adjoint_names: Vec<(String, ValueId)>,
 }
 
-/// The builder handed to pullback rules.
-pub struct ReverseCx<'a> {
-    program: &'a mut Program,
-    active: Vec<bool>,
-    shape_root: Vec<ValueId>,
-}
-
-impl<'a> ReverseCx<'a> {
-    fn new(program: &'a mut Program, wrt: &[usize]) -> Self {
-        let mut active = Vec::with_capacity(program.insts.len());
-        for inst in &program.insts {
-            active.push(match inst.op {
-                Op::Param(p) => wrt.contains(&p.0),
-                _ => inst.args.iter().any(|a| active[a.index()]),
-            });
-        }
-        let mut cx = ReverseCx {
-            program,
-            active,
-            shape_root: Vec::new(),
-        };
-        for i in 0..cx.program.insts.len() {
-            let root = cx.compute_shape_root(ValueId(i as u32));
-            cx.shape_root.push(root);
-        }
-        cx
-    }
-
-    /// The kind of `v`.
-    pub fn kind(&self, v: ValueId) -> Kind {
-        self.program.kind(v)
-    }
-
-    /// Whether `v` depends on a wrt parameter (values of the derived part count as inactive).
-    pub fn is_active(&self, v: ValueId) -> bool {
-        self.active.get(v.index()).copied().unwrap_or(false)
-    }
-
-    /// `f(self)` if `v` is active, else a symbolic zero.
-    pub fn when_active(
-        &mut self,
-        v: ValueId,
-        f: impl FnOnce(&mut Self) -> Result<ValueId, KindError>,
-    ) -> Result<Option<ValueId>, KindError> {
-        if self.is_active(v) {
-            f(self).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// Appends an adjoint instruction.
-    pub fn push(&mut self, op: impl Into<Op>, args: &[ValueId]) -> Result<ValueId, KindError> {
-        let id = self
-            .program
-            .push_with_role(op.into(), args, Role::Adjoint)?;
-        let root = self.compute_shape_root(id);
-        self.shape_root.push(root);
-        Ok(id)
-    }
-
-    /// A scalar literal.
-    pub fn literal(&mut self, value: f64) -> Result<ValueId, KindError> {
-        self.push(Literal::new(value), &[])
-    }
-
-    /// `−a`
-    pub fn neg(&mut self, a: ValueId) -> Result<ValueId, KindError> {
-        self.push(Neg, &[a])
-    }
-
-    /// `a + b`
-    pub fn add(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, KindError> {
-        self.push(Binary(BinOp::Add), &[a, b])
-    }
-
-    /// `a ⊙ b` (or a scalar product)
-    pub fn mul(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, KindError> {
-        self.push(Binary(BinOp::Mul), &[a, b])
-    }
-
-    /// `a / b`
-    pub fn div(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, KindError> {
-        self.push(Binary(BinOp::Div), &[a, b])
-    }
-
-    /// Sums the contribution `d` to an operand of an elementwise op with result `out` back to
-    /// that operand's shape: `sum(d)` for a scalar operand of a tensor result, `sum_to(d, a)`
-    /// for a matrix operand that may have been broadcast, `d` itself otherwise.
-    pub fn unbroadcast(
-        &mut self,
-        d: ValueId,
-        operand: ValueId,
-        out: ValueId,
-    ) -> Result<ValueId, KindError> {
-        match (self.kind(operand), self.kind(d)) {
-            (Kind::Scalar, k) if k.is_tensor() => self.push(Sum, &[d]),
-            (Kind::Matrix, Kind::Matrix) if !self.same_shape(operand, out) => {
-                self.push(SumTo, &[d, operand])
-            }
-            _ => Ok(d),
-        }
-    }
-
-    /// True when `a` and `b` provably have the same shape (without knowing the shape).
-    pub fn same_shape(&self, a: ValueId, b: ValueId) -> bool {
-        self.shape_root[a.index()] == self.shape_root[b.index()]
-    }
-
-    fn compute_shape_root(&self, v: ValueId) -> ValueId {
-        self.program.shape_class(v, &self.shape_root)
-    }
-
-    /// Adds `contribution` to the adjoint of `v`.
-    fn accumulate(
-        &mut self,
-        adjoints: &mut HashMap<ValueId, ValueId>,
-        v: ValueId,
-        contribution: ValueId,
-    ) -> Result<(), KindError> {
-        let total = match adjoints.get(&v) {
-            Some(&previous) => self.add(previous, contribution)?,
-            None => contribution,
-        };
-        adjoints.insert(v, total);
-        Ok(())
-    }
-}
-
-/// A name not already used by a parameter of `program`.
-fn fresh_param_name(program: &Program, base: &str) -> String {
-    let mut name = base.to_string();
-    while program.params.iter().any(|p| p.name == name) {
-        name.push('_');
-    }
-    name
+/// Adds `contribution` to the adjoint of `v` (`+=`: a value used twice gets both).
+fn accumulate(
+    cx: &mut DeriveCx<'_>,
+    adjoints: &mut HashMap<ValueId, ValueId>,
+    v: ValueId,
+    contribution: ValueId,
+) -> Result<(), KindError> {
+    let total = match adjoints.get(&v) {
+        Some(&previous) => cx.add(previous, contribution)?,
+        None => contribution,
+    };
+    adjoints.insert(v, total);
+    Ok(())
 }
 
 /// The reverse program of `primal` (which must have exactly one output) with respect to the
@@ -206,9 +84,9 @@ pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, K
         }
     };
 
-    let mut cx = ReverseCx::new(&mut program, wrt);
+    let mut cx = DeriveCx::new(&mut program, wrt, Role::Adjoint);
     // The upstream gradient has the result's shape.
-    cx.shape_root[seed_value.index()] = cx.shape_root[output.index()];
+    cx.share_shape(seed_value, output);
     let mut adjoints: HashMap<ValueId, ValueId> = HashMap::new();
     if cx.is_active(output) {
         adjoints.insert(output, seed_value);
@@ -230,7 +108,7 @@ pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, K
         for (&arg, contribution) in inst.args.iter().zip(contributions) {
             if let Some(c) = contribution {
                 if cx.is_active(arg) {
-                    cx.accumulate(&mut adjoints, arg, c)?;
+                    accumulate(&mut cx, &mut adjoints, arg, c)?;
                 }
             }
         }

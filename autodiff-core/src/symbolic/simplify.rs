@@ -188,7 +188,7 @@ impl Rebuilder {
     /// value. They are kept to derived (adjoint) values: the value a generated function returns
     /// is computed exactly as the original function computes it.
     fn may_round_differently(&self) -> bool {
-        self.role == Role::Adjoint
+        self.role != Role::Primal
     }
 
     /// Products: a scalar filled to a tensor's shape multiplies as the scalar
@@ -316,6 +316,7 @@ fn rebuild(program: &Program) -> Program {
         out: Program {
             precision: program.precision,
             params: program.params.clone(),
+            reserved_names: program.reserved_names.clone(),
             insts: Vec::with_capacity(program.insts.len()),
             outputs: Vec::new(),
         },
@@ -364,6 +365,7 @@ pub fn eliminate_dead_code(program: &Program) -> Program {
     let mut out = Program {
         precision: program.precision,
         params: program.params.clone(),
+        reserved_names: program.reserved_names.clone(),
         insts: Vec::new(),
         outputs: Vec::new(),
     };

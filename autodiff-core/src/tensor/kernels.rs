@@ -162,6 +162,18 @@ pub fn broadcast_to<T: Real>(v: &Matrix<T>, rows: usize, cols: usize) -> Matrix<
     Matrix::from_vec(rows, cols, out)
 }
 
+/// `v` broadcast to the shape of `like` (NumPy rules), borrowing `v` when it already has that
+/// shape: the tangent of an operand that may have been broadcast.
+#[track_caller]
+pub fn expand_like<'a, T: Real>(v: &'a Matrix<T>, like: &impl Shaped) -> Cow<'a, Matrix<T>> {
+    let (rows, cols) = like.dims();
+    if v.shape() == (rows, cols) {
+        Cow::Borrowed(v)
+    } else {
+        Cow::Owned(broadcast_to(v, rows, cols))
+    }
+}
+
 /// [`broadcast_to`] the shape of `like`.
 #[track_caller]
 pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &impl Shaped) -> Matrix<T> {
@@ -173,6 +185,13 @@ pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &impl Shaped) -> Matrix<T> {
 #[track_caller]
 pub fn softmax_grad<T: Real, X: RowWise<T>>(dy: &X, y: &X) -> X {
     softmax::softmax_grad(dy, y)
+}
+
+/// Pushforward of `log_softmax` from its output `y`: `dx − rowsum(exp(y) ⊙ dx)`, per row. (The
+/// pushforward of `softmax` is [`softmax_grad`] itself: its Jacobian is symmetric.)
+#[track_caller]
+pub fn log_softmax_jvp<T: Real, X: RowWise<T>>(dx: &X, y: &X) -> X {
+    softmax::log_softmax_jvp(dx, y)
 }
 
 /// Pullback of `log_softmax` from its output `y`: `dy − exp(y) ⊙ rowsum(dy)`, per row.

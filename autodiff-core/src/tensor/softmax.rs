@@ -135,6 +135,15 @@ pub(crate) fn log_softmax_grad<T: Real, X: RowWise<T>>(dy: &X, y: &X) -> X {
     })
 }
 
+/// Pushforward of `log_softmax`: `dx − rowsum(exp(y) ⊙ dx)`, `y` the log-softmax output.
+#[track_caller]
+pub(crate) fn log_softmax_jvp<T: Real, X: RowWise<T>>(dx: &X, y: &X) -> X {
+    by_row_pairs("log_softmax_jvp", dx, y, |out, dx, y| {
+        let s: T = dx.iter().zip(y).map(|(&d, &l)| l.exp() * d).sum();
+        out.extend(dx.iter().map(|&d| d - s));
+    })
+}
+
 macro_rules! impl_softmax_methods {
     ($($Ty:ident: $what:literal;)*) => {$(
         impl<T: Real> $Ty<T> {

@@ -1,10 +1,10 @@
 //! Parameters, literals and the arithmetic operators `+ − ⊙ /` and unary `−`.
 
+use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{infix, literal, times, Prec, Printed};
-use crate::symbolic::reverse::ReverseCx;
 use crate::tensor::Real;
 
 // ───────────────────────────── parameter ─────────────────────────────
@@ -21,12 +21,21 @@ impl Rule for ParamRef {
     }
     fn reverse(
         &self,
-        _: &mut ReverseCx<'_>,
+        _: &mut DeriveCx<'_>,
         _: &[ValueId],
         _: ValueId,
         _: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![])
+    }
+    fn forward(
+        &self,
+        _cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        _tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        Ok(None)
     }
     fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
         // The printer refers to parameters by name; this is only a fallback.
@@ -66,12 +75,21 @@ impl Rule for Literal {
     }
     fn reverse(
         &self,
-        _: &mut ReverseCx<'_>,
+        _: &mut DeriveCx<'_>,
         _: &[ValueId],
         _: ValueId,
         _: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![])
+    }
+    fn forward(
+        &self,
+        _cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        _tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        Ok(None)
     }
     fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
         let v = self.value();
@@ -100,12 +118,21 @@ impl Rule for Neg {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         _: &[ValueId],
         _: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![Some(cx.neg(dout)?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        tangents[0].map(|d| cx.neg(d)).transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::new(format!("−{}", args[0].at(Prec::Prefix)), Prec::Prefix)
@@ -189,7 +216,7 @@ impl Rule for Binary {
 
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         out: ValueId,
         dout: ValueId,
@@ -222,6 +249,54 @@ impl Rule for Binary {
         Ok(vec![da, db])
     }
 
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // dy = da + db, da − db, da ⊙ b + a ⊙ db, da / b − y ⊙ db / b; a tangent that enters
+        // alone is first expanded to the result's shape.
+        let (a, b) = (args[0], args[1]);
+        let (da, db) = (tangents[0], tangents[1]);
+        match self.0 {
+            // Two tangents broadcast against each other as the operands did.
+            BinOp::Add | BinOp::Sub => match (da, db) {
+                (Some(da), Some(db)) => cx.push(*self, &[da, db]).map(Some),
+                (Some(da), None) => cx.expand(da, a, out).map(Some),
+                (None, Some(db)) => {
+                    let db = cx.expand(db, b, out)?;
+                    if self.0 == BinOp::Sub {
+                        cx.neg(db).map(Some)
+                    } else {
+                        Ok(Some(db))
+                    }
+                }
+                (None, None) => Ok(None),
+            },
+            BinOp::Mul => {
+                let a_part = da.map(|d| cx.mul(d, b)).transpose()?;
+                let b_part = db.map(|d| cx.mul(a, d)).transpose()?;
+                cx.add_opt(a_part, b_part)
+            }
+            BinOp::Div => {
+                let a_part = da.map(|d| cx.div(d, b)).transpose()?;
+                let b_part = match db {
+                    Some(d) => {
+                        let y_db = cx.mul(out, d)?;
+                        Some(cx.div(y_db, b)?)
+                    }
+                    None => None,
+                };
+                match (a_part, b_part) {
+                    (Some(p), Some(q)) => cx.sub(p, q).map(Some),
+                    (None, Some(q)) => cx.neg(q).map(Some),
+                    (p, None) => Ok(p),
+                }
+            }
+        }
+    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (a, b) = (&args[0], &args[1]);
         match self.0 {

@@ -1,11 +1,11 @@
 //! Elementwise functions. Their Jacobians are diagonal, so a pullback is one elementwise product
 //! `dy ⊙ f'(x)`, computed by a fused kernel in one pass; no Jacobian is ever built.
 
+use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::{zip_values, Value};
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{times, Prec, Printed};
-use crate::symbolic::reverse::ReverseCx;
 use crate::tensor::{kernels, Real};
 
 /// Whether a derivative is written in terms of the function's input `x` or its output `y`
@@ -121,7 +121,7 @@ impl Rule for Unary {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         out: ValueId,
         dout: ValueId,
@@ -131,6 +131,23 @@ impl Rule for Unary {
             Uses::Output => out,
         };
         Ok(vec![Some(cx.push(UnaryGrad(self.0), &[dout, read])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // dy = f'(x) ⊙ dx: the same fused kernel as the pullback (a diagonal Jacobian is its
+        // own transpose).
+        let read = match self.0.uses() {
+            Uses::Input => args[0],
+            Uses::Output => out,
+        };
+        tangents[0]
+            .map(|dx| cx.push(UnaryGrad(self.0), &[dx, read]))
+            .transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("{}({})", self.0.method(), args[0].text))
@@ -196,7 +213,7 @@ impl Rule for Powi {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         _: ValueId,
         dout: ValueId,
@@ -205,6 +222,20 @@ impl Rule for Powi {
             return Ok(vec![None]);
         }
         Ok(vec![Some(cx.push(PowiGrad(self.0), &[dout, args[0]])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        if self.0 == 0 {
+            return Ok(None);
+        }
+        tangents[0]
+            .map(|dx| cx.push(PowiGrad(self.0), &[dx, args[0]]))
+            .transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         power(&args[0], self.0)

@@ -3,11 +3,11 @@
 //! Matmul is registered once, as a bilinear op with transpose flags that go to GEMM as strides;
 //! the simplifier folds explicit transposes into the flags, so `Xᵀ·dY` never copies `X`.
 
+use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{infix, Prec, Printed};
-use crate::symbolic::reverse::ReverseCx;
 use crate::tensor::Real;
 
 fn transposed(p: &Printed, flag: bool) -> Printed {
@@ -67,7 +67,7 @@ impl Rule for MatMul {
 
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         _: ValueId,
         dout: ValueId,
@@ -102,6 +102,22 @@ impl Rule for MatMul {
         Ok(vec![da, db])
     }
 
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // dC = op(dA)·op(B) + op(A)·op(dB)
+        let a_part = tangents[0]
+            .map(|d| cx.push(*self, &[d, args[1]]))
+            .transpose()?;
+        let b_part = tangents[1]
+            .map(|d| cx.push(*self, &[args[0], d]))
+            .transpose()?;
+        cx.add_opt(a_part, b_part)
+    }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         infix(
             &transposed(&args[0], self.ta),
@@ -156,7 +172,7 @@ impl Rule for Outer {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         _: ValueId,
         dout: ValueId,
@@ -173,6 +189,22 @@ impl Rule for Outer {
             )
         })?;
         Ok(vec![du, dv])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // dC = du·vᵀ + u·dvᵀ
+        let u_part = tangents[0]
+            .map(|d| cx.push(Outer, &[d, args[1]]))
+            .transpose()?;
+        let v_part = tangents[1]
+            .map(|d| cx.push(Outer, &[args[0], d]))
+            .transpose()?;
+        cx.add_opt(u_part, v_part)
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         infix(&args[0], "·", &transposed(&args[1], true), Prec::Product)
@@ -209,12 +241,21 @@ impl Rule for Transpose {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         _: &[ValueId],
         _: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![Some(cx.push(Transpose, &[dout])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        tangents[0].map(|d| cx.push(Transpose, &[d])).transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         transposed(&args[0], true)
@@ -251,7 +292,7 @@ impl Rule for Dot {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         _: ValueId,
         dout: ValueId,
@@ -260,6 +301,22 @@ impl Rule for Dot {
         let du = cx.when_active(u, |cx| cx.mul(dout, v))?;
         let dv = cx.when_active(v, |cx| cx.mul(dout, u))?;
         Ok(vec![du, dv])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // ds = duᵀ·v + uᵀ·dv
+        let u_part = tangents[0]
+            .map(|d| cx.push(Dot, &[d, args[1]]))
+            .transpose()?;
+        let v_part = tangents[1]
+            .map(|d| cx.push(Dot, &[args[0], d]))
+            .transpose()?;
+        cx.add_opt(u_part, v_part)
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         infix(&transposed(&args[0], true), "·", &args[1], Prec::Product)

@@ -1,11 +1,11 @@
 //! Reductions and their adjoints, broadcasts. A reduction pulls back as a broadcast and a
 //! broadcast as a reduction, so each pair below is the other's pullback.
 
+use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{Prec, Printed};
-use crate::symbolic::reverse::ReverseCx;
 use crate::tensor::{kernels, Real};
 
 fn tensor_operand(name: &str, k: Kind) -> Result<Kind, KindError> {
@@ -48,12 +48,22 @@ impl Rule for Sum {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         _: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![Some(cx.push(Fill, &[dout, args[0]])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Linear in its first operand.
+        tangents[0].map(|d| cx.push(*self, &[d])).transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum({})", args[0].text))
@@ -84,7 +94,7 @@ impl Rule for Mean {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         _: ValueId,
         dout: ValueId,
@@ -92,6 +102,16 @@ impl Rule for Mean {
         let n = cx.push(Numel, &[args[0]])?;
         let scaled = cx.div(dout, n)?;
         Ok(vec![Some(cx.push(Fill, &[scaled, args[0]])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Linear in its first operand.
+        tangents[0].map(|d| cx.push(*self, &[d])).transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("mean({})", args[0].text))
@@ -136,12 +156,22 @@ impl Rule for SumAxis {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         args: &[ValueId],
         _: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![Some(cx.push(BroadcastTo(self.0), &[dout, args[0]])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Linear in its first operand.
+        tangents[0].map(|d| cx.push(*self, &[d])).transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum_axis({}, {})", args[0].text, self.0))
@@ -166,6 +196,18 @@ impl Rule for BroadcastTo {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("broadcast", args, 2)?;
         matrix_operands("broadcast", args)
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Linear in its first operand; the second only gives the shape.
+        tangents[0]
+            .map(|d| cx.push(*self, &[d, args[1]]))
+            .transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         let v = args[0].at(Prec::Atom);
@@ -206,6 +248,18 @@ impl Rule for SumTo {
         expect_arity("sum_to", args, 2)?;
         matrix_operands("sum_to", args)
     }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Linear in its first operand; the second only gives the shape.
+        tangents[0]
+            .map(|d| cx.push(*self, &[d, args[1]]))
+            .transpose()
+    }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum_to({}, {})", args[0].text, args[1].text))
     }
@@ -240,6 +294,18 @@ impl Rule for Fill {
             ))),
         }
     }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Linear in its first operand; the second only gives the shape.
+        tangents[0]
+            .map(|d| cx.push(*self, &[d, args[1]]))
+            .transpose()
+    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         if kinds[1].is_tensor() {
             Printed::new(format!("{}·𝟏", args[0].at(Prec::Atom)), Prec::Product)
@@ -269,13 +335,23 @@ impl Rule for Numel {
     }
     fn reverse(
         &self,
-        _: &mut ReverseCx<'_>,
+        _: &mut DeriveCx<'_>,
         _: &[ValueId],
         _: ValueId,
         _: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         // A count does not depend on the values.
         Ok(vec![None])
+    }
+    fn forward(
+        &self,
+        _cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        _tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // A count does not depend on the values.
+        Ok(None)
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("numel({})", args[0].text))
@@ -288,5 +364,47 @@ impl Rule for Numel {
     }
     fn shape_only_args(&self) -> &'static [usize] {
         &[0]
+    }
+}
+
+// ───────────────────────────── expand ─────────────────────────────
+// E = expand(v, like): v broadcast to the shape of `like` (the identity when they agree). It
+// appears only in derived programs, as the tangent of an operand of a broadcasting `+ −`: the
+// forward counterpart of sum_to.
+
+/// Broadcasts its first operand to the shape of its second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Expand;
+
+impl Rule for Expand {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("expand", args, 2)?;
+        matrix_operands("expand", args)
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Linear in its first operand; the second only gives the shape.
+        tangents[0]
+            .map(|d| cx.push(*self, &[d, args[1]]))
+            .transpose()
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("expand({}, {})", args[0].text, args[1].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(kernels::expand_like(args[0].as_matrix(), args[1].as_matrix()).into_owned())
+    }
+    fn emit(&self) -> Emit {
+        Emit::KernelView {
+            name: "expand_like",
+        }
+    }
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[1]
     }
 }

@@ -2,11 +2,11 @@
 //! stably (the row maximum subtracted first) and pulled back by fused one-pass kernels that read
 //! the forward result, so no exponential is recomputed and no Jacobian is built.
 
+use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{Prec, Printed};
-use crate::symbolic::reverse::ReverseCx;
 use crate::tensor::{kernels, Real};
 
 use super::elementwise::same_kind;
@@ -55,12 +55,24 @@ impl Rule for Softmax {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         _: &[ValueId],
         out: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![Some(cx.push(SoftmaxGrad, &[dout, out])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // The Jacobian diag(y) − y·yᵀ is symmetric: the pushforward is the pullback's formula.
+        tangents[0]
+            .map(|dx| cx.push(SoftmaxGrad, &[dx, out]))
+            .transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("softmax({})", args[0].text))
@@ -127,12 +139,23 @@ impl Rule for LogSoftmax {
     }
     fn reverse(
         &self,
-        cx: &mut ReverseCx<'_>,
+        cx: &mut DeriveCx<'_>,
         _: &[ValueId],
         out: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
         Ok(vec![Some(cx.push(LogSoftmaxGrad, &[dout, out])?)])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        tangents[0]
+            .map(|dx| cx.push(LogSoftmaxJvp, &[dx, out]))
+            .transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("log_softmax({})", args[0].text))
@@ -187,6 +210,39 @@ impl Rule for LogSoftmaxGrad {
     fn emit(&self) -> Emit {
         Emit::Kernel {
             name: "log_softmax_grad",
+            extra: None,
+        }
+    }
+}
+
+/// The fused log-softmax pushforward; operands `(dx, y)` with `y = log_softmax(x)`:
+/// `dx − Σ_row(exp(y) ⊙ dx)` (each row's tangent minus its softmax-weighted mean).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogSoftmaxJvp;
+
+impl Rule for LogSoftmaxJvp {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        rowwise_kind("log_softmax_jvp", args, 2)
+    }
+    fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
+        let (dx, y) = (&args[0], &args[1]);
+        let weighted = match kinds[0] {
+            Kind::Matrix => format!("sum_axis(exp({}) ⊙ {}, 1)", y.text, dx.at(Prec::Product)),
+            _ => format!("exp({})ᵀ·{}", y.text, dx.at(Prec::Atom)),
+        };
+        Printed::new(format!("{} − {weighted}", dx.at(Prec::Sum)), Prec::Sum)
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        by_kind(
+            args[0],
+            args[1],
+            kernels::log_softmax_jvp,
+            kernels::log_softmax_jvp,
+        )
+    }
+    fn emit(&self) -> Emit {
+        Emit::Kernel {
+            name: "log_softmax_jvp",
             extra: None,
         }
     }
