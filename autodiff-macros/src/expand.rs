@@ -1,7 +1,7 @@
 //! The expansion: parse, validate, lower, differentiate, emit. Works on `proc_macro2` tokens so
 //! it can be called (and tested) outside a compiler.
 
-use autodiff_core::symbolic::{derive_forward, derive_reverse, Kind};
+use autodiff_core::symbolic::{derive_forward, derive_hvp, derive_reverse, Kind};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::{Item, ItemFn, ReturnType, Type};
@@ -196,6 +196,50 @@ fn bare_or_tuple(items: Vec<TokenStream>) -> TokenStream {
     }
 }
 
+/// `` `a`, `b` `` for a doc comment.
+fn backticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The direction parameters of `f_jvp` and `f_hvp`, one per wrt parameter (a scalar by value, a
+/// tensor by reference to its owned type), and the bindings of a derived program whose
+/// parameters are the primal ones followed by those directions.
+fn direction_params(
+    sig: &Signature,
+    wrt: &[usize],
+    names: &[String],
+    primal: &[ParamBinding],
+) -> (Vec<TokenStream>, Vec<ParamBinding>) {
+    let mut bindings: Vec<ParamBinding> = primal
+        .iter()
+        .map(|b| ParamBinding {
+            ident: b.ident.clone(),
+            by_ref: b.by_ref,
+        })
+        .collect();
+    let mut params = Vec::new();
+    for (&i, name) in wrt.iter().zip(names) {
+        let ident = format_ident!("{}", name);
+        let param = &sig.params[i];
+        let ty = owned(&param.ty);
+        let is_tensor = param.tensor.is_some_and(|t| t.kind.is_tensor());
+        params.push(if is_tensor {
+            quote!(#ident: &#ty)
+        } else {
+            quote!(#ident: #ty)
+        });
+        bindings.push(ParamBinding {
+            ident,
+            by_ref: is_tensor,
+        });
+    }
+    (params, bindings)
+}
+
 fn generate(
     item: &ItemFn,
     sig: &Signature,
@@ -322,38 +366,12 @@ fn generate(
 
     // f_jvp
     let jvp_name = format_ident!("{}_jvp", name);
-    let mut jvp_bindings: Vec<ParamBinding> = vjp_bindings[..vjp_bindings.len() - 1]
-        .iter()
-        .map(|b| ParamBinding {
-            ident: b.ident.clone(),
-            by_ref: b.by_ref,
-        })
-        .collect();
-    let mut tangent_params = Vec::new();
-    for (&i, tangent) in wrt.iter().zip(&forward.jvp.tangent_names) {
-        let ident = format_ident!("{}", tangent);
-        let param = &sig.params[i];
-        let ty = owned(&param.ty);
-        let is_tensor = param.tensor.is_some_and(|t| t.kind.is_tensor());
-        tangent_params.push(if is_tensor {
-            quote!(#ident: &#ty)
-        } else {
-            quote!(#ident: #ty)
-        });
-        jvp_bindings.push(ParamBinding {
-            ident,
-            by_ref: is_tensor,
-        });
-    }
+    let primal_bindings = &vjp_bindings[..vjp_bindings.len() - 1];
+    let (tangent_params, jvp_bindings) =
+        direction_params(sig, wrt, &forward.jvp.tangent_names, primal_bindings);
     let (jvp_stmts, jvp_outputs) = emit::body(&forward.jvp.program, &jvp_bindings, float);
     let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
-    let tangent_list = forward
-        .jvp
-        .tangent_names
-        .iter()
-        .map(|t| format!("`{t}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let tangent_list = backticked(&forward.jvp.tangent_names);
     let jvp_doc = doc_lines(&format!(
         "The value of [`{name}`] and its directional derivative along {tangent_list} (a \
          Jacobian-vector product), in forward mode.\n\nDerivation (forward mode; `dv` is the \
@@ -370,6 +388,40 @@ fn generate(
         }
     };
 
+    // f_hvp: forward mode over the gradient program.
+    let hvp = match result {
+        Kind::Scalar => {
+            let hvp = derive_hvp(&lowered.program, &ir_wrt).map_err(internal)?;
+            let hvp_name = format_ident!("{}_hvp", name);
+            let (direction_params, hvp_bindings) =
+                direction_params(sig, wrt, &hvp.tangent_names, primal_bindings);
+            let (stmts, outputs) = emit::body(&hvp.program, &hvp_bindings, float);
+            let k = wrt.len();
+            let value = &outputs[0];
+            let gradient = bare_or_tuple(outputs[1..=k].to_vec());
+            let product = bare_or_tuple(outputs[k + 1..].to_vec());
+            let directions = backticked(&hvp.tangent_names);
+            let doc = doc_lines(&format!(
+                "The value of [`{name}`], its gradient with respect to {wrt_list}, and its \
+                 Hessian times the direction {directions} (a Hessian-vector product, forward \
+                 mode over the gradient: about the cost of two gradients, whatever the number \
+                 of parameters)."
+            ));
+            quote! {
+                #doc
+                #allow
+                #vis fn #hvp_name(#(#params,)* #(#direction_params),*)
+                    -> (#result_ty, #gradient_ty, #gradient_ty)
+                {
+                    #prelude
+                    #(#stmts)*
+                    (#value, #gradient, #product)
+                }
+            }
+        }
+        _ => quote!(),
+    };
+
     // f_derivation
     let derivation_name = format_ident!("{}_derivation", name);
     let derivation_fn_doc = doc_lines(&format!(
@@ -382,5 +434,5 @@ fn generate(
             #derivation
         }
     };
-    Ok(quote!(#grad #vjp #jvp #derivation_item))
+    Ok(quote!(#grad #vjp #jvp #hvp #derivation_item))
 }

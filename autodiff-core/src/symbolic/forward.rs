@@ -14,20 +14,21 @@ use super::rules::reduce::Fill;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forward {
     /// Parameters: the primal ones, then one tangent per wrt parameter, in signature order.
-    /// Outputs: the primal result, then its tangent (the Jacobian-vector product).
+    /// Outputs: the primal outputs, then their tangents in the same order (for one output: the
+    /// value and the Jacobian-vector product).
     pub program: Program,
     /// The name of each tangent parameter (`d` + the parameter's name).
     pub tangent_names: Vec<String>,
 }
 
-/// The tangent program of `primal` (which must have exactly one output) along directions for
-/// the parameters whose indices are in `wrt`.
+/// The tangent program of `primal` along directions for the parameters whose indices are in
+/// `wrt`. Applied to a gradient program it gives Hessian-vector products (forward-over-reverse).
 pub fn forward(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
-    let [output] = primal.outputs[..] else {
+    if primal.outputs.is_empty() {
         return Err(KindError::new(
-            "a differentiable program has exactly one output",
+            "a program without outputs has nothing to differentiate",
         ));
-    };
+    }
     let mut program = primal.clone();
     let primal_names = primal.value_names();
     let primal_len = program.insts.len();
@@ -72,15 +73,19 @@ pub fn forward(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
         }
         tangents[i] = t;
     }
-    let tangent = match tangents[output.index()] {
-        Some(t) => t,
-        None => {
-            // The result does not depend on the wrt parameters: its tangent is zero.
-            let zero = cx.push(Literal::new(0.0), &[])?;
-            cx.push(Fill, &[zero, output])?
-        }
-    };
-    program.outputs = vec![output, tangent];
+    let outputs = cx.program.outputs.clone();
+    let mut output_tangents = Vec::with_capacity(outputs.len());
+    for &output in &outputs {
+        output_tangents.push(match tangents[output.index()] {
+            Some(t) => t,
+            None => {
+                // The output does not depend on the wrt parameters: its tangent is zero.
+                let zero = cx.push(Literal::new(0.0), &[])?;
+                cx.push(Fill, &[zero, output])?
+            }
+        });
+    }
+    program.outputs = outputs.into_iter().chain(output_tangents).collect();
     Ok(Forward {
         program,
         tangent_names,

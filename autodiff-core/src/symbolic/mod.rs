@@ -94,3 +94,20 @@ pub fn derive_forward(primal: &Program, wrt: &[usize]) -> Result<ForwardProducts
     let derivation = print::print_lines(&jvp.program, Role::Tangent, &[(alias, output_tangent)]);
     Ok(ForwardProducts { jvp, derivation })
 }
+
+/// Builds the simplified Hessian-vector-product program of `primal` (which must have a scalar
+/// result) along directions for the parameters numbered in `wrt`: forward mode over the
+/// gradient program. Parameters: the primal ones, then one direction per wrt parameter.
+/// Outputs: the value, the gradient (one per wrt parameter), then the Hessian times the
+/// direction (one per wrt parameter, shaped like the gradient).
+pub fn derive_hvp(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
+    let gradient = simplify(&reverse(primal, wrt, Seed::One)?.program);
+    let mut hvp = forward(&gradient, wrt)?;
+    // Outputs now: value, gradients, the value's tangent, the gradients' tangents.
+    let k = gradient.outputs.len();
+    let mut outputs = hvp.program.outputs[..k].to_vec();
+    outputs.extend_from_slice(&hvp.program.outputs[k + 1..]);
+    hvp.program.outputs = outputs;
+    hvp.program = simplify(&hvp.program);
+    Ok(hvp)
+}

@@ -20,7 +20,8 @@ macro_rules! unary_functions {
     ($(
         $(#[$doc:meta])*
         $variant:ident: $method:literal, |$x:ident| $value:expr,
-        $uses:ident, $kernel:ident, |$dy:ident, $arg:ident, $t:ident| $printed:expr;
+        $uses:ident, $kernel:ident, |$dy:ident, $arg:ident, $t:ident| $printed:expr,
+        second |$cx:ident, $a:ident| $second:expr;
     )*) => {
         /// An elementwise function of the language.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,6 +63,15 @@ macro_rules! unary_functions {
                 match self { $(UnaryFn::$variant => zip_values!(dy, arg, |d, a| kernels::$kernel(d, a)),)* }
             }
 
+            /// The derivative of `f'(·)` with respect to what it reads (`x` or `y`), built as IR
+            /// from that value `a`; `None` where it is zero. Second derivatives (Hessians,
+            /// forward-over-reverse) use it.
+            fn second(self, cx: &mut DeriveCx<'_>, a: ValueId) -> Result<Option<ValueId>, KindError> {
+                match self {
+                    $(UnaryFn::$variant => { let ($cx, $a) = (cx, a); $second })*
+                }
+            }
+
             /// `dy ⊙ f'(·)` in the derivation notation; `t` is the product sign.
             fn print_grad(self, dy: &Printed, arg: &Printed, sign: &str) -> Printed {
                 match self {
@@ -76,35 +86,45 @@ fn product(text: String) -> Printed {
     Printed::new(text, Prec::Product)
 }
 
-// The table: method, scalar meaning, what the derivative reads, its kernel, its printed form.
+// The table: method, scalar meaning, what the derivative reads, its kernel, its printed form,
+// and the derivative of f' with respect to what it reads (for second derivatives).
 unary_functions! {
     /// `eˣ`; derivative `y`.
     Exp: "exp", |x| x.exp(),
-        Output, exp_grad, |dy, y, t| product(format!("{}{t}{}", dy.at(Prec::Product), y.at(Prec::Atom)));
+        Output, exp_grad, |dy, y, t| product(format!("{}{t}{}", dy.at(Prec::Product), y.at(Prec::Atom))),
+        second |cx, _a| cx.literal(1.0).map(Some);
     /// natural logarithm; derivative `1/x`.
     Ln: "ln", |x| x.ln(),
-        Input, ln_grad, |dy, x, _t| product(format!("{} / {}", dy.at(Prec::Product), x.at(Prec::Atom)));
+        Input, ln_grad, |dy, x, _t| product(format!("{} / {}", dy.at(Prec::Product), x.at(Prec::Atom))),
+        second |cx, a| { let a2 = cx.mul(a, a)?; let m1 = cx.literal(-1.0)?; cx.div(m1, a2).map(Some) };
     /// `√x`; derivative `1/(2y)`.
     Sqrt: "sqrt", |x| x.sqrt(),
-        Output, sqrt_grad, |dy, y, _t| product(format!("{} / (2·{})", dy.at(Prec::Product), y.at(Prec::Atom)));
+        Output, sqrt_grad, |dy, y, _t| product(format!("{} / (2·{})", dy.at(Prec::Product), y.at(Prec::Atom))),
+        second |cx, a| { let a2 = cx.mul(a, a)?; let m = cx.literal(-0.5)?; cx.div(m, a2).map(Some) };
     /// `tanh x`; derivative `1 − y²`.
     Tanh: "tanh", |x| x.tanh(),
-        Output, tanh_grad, |dy, y, t| product(format!("{}{t}(1 − {}²)", dy.at(Prec::Product), y.at(Prec::Atom)));
+        Output, tanh_grad, |dy, y, t| product(format!("{}{t}(1 − {}²)", dy.at(Prec::Product), y.at(Prec::Atom))),
+        second |cx, a| { let m2 = cx.literal(-2.0)?; cx.mul(m2, a).map(Some) };
     /// logistic sigmoid; derivative `y(1 − y)`.
     Sigmoid: "sigmoid", |x| x.sigmoid(),
-        Output, sigmoid_grad, |dy, y, t| product(format!("{}{t}{}{t}(1 − {})", dy.at(Prec::Product), y.at(Prec::Atom), y.at(Prec::Product)));
+        Output, sigmoid_grad, |dy, y, t| product(format!("{}{t}{}{t}(1 − {})", dy.at(Prec::Product), y.at(Prec::Atom), y.at(Prec::Product))),
+        second |cx, a| { let one = cx.literal(1.0)?; let two = cx.literal(2.0)?; let a2 = cx.mul(two, a)?; cx.sub(one, a2).map(Some) };
     /// `max(x, 0)`; derivative `[x > 0]`.
     Relu: "relu", |x| x.relu(),
-        Input, relu_grad, |dy, x, t| product(format!("{}{t}[{} > 0]", dy.at(Prec::Product), x.text));
+        Input, relu_grad, |dy, x, t| product(format!("{}{t}[{} > 0]", dy.at(Prec::Product), x.text)),
+        second |_cx, _a| Ok(None);
     /// `|x|`; derivative `sign(x)`.
     Abs: "abs", |x| x.abs(),
-        Input, abs_grad, |dy, x, t| product(format!("{}{t}sign({})", dy.at(Prec::Product), x.text));
+        Input, abs_grad, |dy, x, t| product(format!("{}{t}sign({})", dy.at(Prec::Product), x.text)),
+        second |_cx, _a| Ok(None);
     /// `sin x`; derivative `cos x`.
     Sin: "sin", |x| x.sin(),
-        Input, sin_grad, |dy, x, t| product(format!("{}{t}cos({})", dy.at(Prec::Product), x.text));
+        Input, sin_grad, |dy, x, t| product(format!("{}{t}cos({})", dy.at(Prec::Product), x.text)),
+        second |cx, a| { let s = cx.push(Unary(UnaryFn::Sin), &[a])?; cx.neg(s).map(Some) };
     /// `cos x`; derivative `−sin x`.
     Cos: "cos", |x| x.cos(),
-        Input, cos_grad, |dy, x, t| Printed::new(format!("−{}{t}sin({})", dy.at(Prec::Product), x.text), Prec::Prefix);
+        Input, cos_grad, |dy, x, t| Printed::new(format!("−{}{t}sin({})", dy.at(Prec::Product), x.text), Prec::Prefix),
+        second |cx, a| { let c = cx.push(Unary(UnaryFn::Cos), &[a])?; cx.neg(c).map(Some) };
 }
 
 // ───────────────────────────── f(x) ─────────────────────────────
@@ -168,10 +188,35 @@ impl Rule for Unary {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UnaryGrad(pub UnaryFn);
 
+// g = dy ⊙ f'(a)     forward: dg = ddy ⊙ f'(a) + dy ⊙ f''(a) ⊙ da   (a = x or y, as f' reads)
+
 impl Rule for UnaryGrad {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity(self.0.grad_kernel(), args, 2)?;
         same_kind(self.0.grad_kernel(), args[0], args[1])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let (dy, a) = (args[0], args[1]);
+        let linear = tangents[0]
+            .map(|ddy| cx.push(*self, &[ddy, a]))
+            .transpose()?;
+        let curvature = match tangents[1] {
+            Some(da) => match self.0.second(cx, a)? {
+                Some(h) => {
+                    let dy_da = cx.mul(dy, da)?;
+                    Some(cx.mul(dy_da, h)?)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        cx.add_opt(linear, curvature)
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         self.0.print_grad(&args[0], &args[1], times(kinds))
@@ -256,10 +301,35 @@ impl Rule for Powi {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PowiGrad(pub i32);
 
+// g = dy ⊙ n·xⁿ⁻¹   forward: dg = ddy ⊙ n·xⁿ⁻¹ + n·((dy ⊙ dx) ⊙ (n−1)·xⁿ⁻²)
+
 impl Rule for PowiGrad {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("powi_grad", args, 2)?;
         same_kind("powi_grad", args[0], args[1])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let (dy, x) = (args[0], args[1]);
+        let n = self.0;
+        let linear = tangents[0]
+            .map(|ddy| cx.push(*self, &[ddy, x]))
+            .transpose()?;
+        let curvature = match tangents[1] {
+            Some(dx) if n != 0 && n != 1 => {
+                let dy_dx = cx.mul(dy, dx)?;
+                let lower = cx.push(PowiGrad(n - 1), &[dy_dx, x])?;
+                let n = cx.literal(f64::from(n))?;
+                Some(cx.mul(n, lower)?)
+            }
+            _ => None,
+        };
+        cx.add_opt(linear, curvature)
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let n = self.0;

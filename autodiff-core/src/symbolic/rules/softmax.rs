@@ -9,7 +9,8 @@ use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{Prec, Printed};
 use crate::tensor::{kernels, Real};
 
-use super::elementwise::same_kind;
+use super::elementwise::{same_kind, Unary, UnaryFn};
+use super::reduce::{Sum, SumAxis};
 
 fn rowwise_kind(name: &str, args: &[Kind], n: usize) -> Result<Kind, KindError> {
     expect_arity(name, args, n)?;
@@ -27,6 +28,15 @@ fn row_sum(e: &str, kind: Kind) -> String {
     match kind {
         Kind::Matrix => format!("sum_axis({e}, 1)"),
         _ => format!("sum({e})"),
+    }
+}
+
+/// `Σ_row(v)` as IR: the sum of a vector (a scalar) or the row sums of a matrix (r×1), which
+/// broadcast back over `v` in `+ − ⊙`.
+fn row_sum_ir(cx: &mut DeriveCx<'_>, v: ValueId) -> Result<ValueId, KindError> {
+    match cx.kind(v) {
+        Kind::Matrix => cx.push(SumAxis(1), &[v]),
+        _ => cx.push(Sum, &[v]),
     }
 }
 
@@ -95,9 +105,37 @@ impl Rule for Softmax {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SoftmaxGrad;
 
+// g = y ⊙ (dy − Σ_row(dy ⊙ y))
+// forward: dg = y ⊙ (ddy − Σ_row(ddy ⊙ y)) + ẏ ⊙ (dy − Σ_row(dy ⊙ y)) − y ⊙ Σ_row(dy ⊙ ẏ)
 impl Rule for SoftmaxGrad {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("softmax_grad", args, 2)
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let (dy, y) = (args[0], args[1]);
+        let linear = tangents[0]
+            .map(|ddy| cx.push(SoftmaxGrad, &[ddy, y]))
+            .transpose()?;
+        let curvature = match tangents[1] {
+            Some(dot_y) => {
+                let weighted = cx.mul(dy, y)?;
+                let centred_sum = row_sum_ir(cx, weighted)?;
+                let centred = cx.sub(dy, centred_sum)?;
+                let first = cx.mul(dot_y, centred)?;
+                let moved = cx.mul(dy, dot_y)?;
+                let moved_sum = row_sum_ir(cx, moved)?;
+                let second = cx.mul(y, moved_sum)?;
+                Some(cx.sub(first, second)?)
+            }
+            None => None,
+        };
+        cx.add_opt(linear, curvature)
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dy, y) = (&args[0], &args[1]);
@@ -178,9 +216,34 @@ impl Rule for LogSoftmax {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LogSoftmaxGrad;
 
+// g = dy − exp(y) ⊙ Σ_row(dy)
+// forward: dg = ddy − exp(y) ⊙ Σ_row(ddy) − exp(y) ⊙ ẏ ⊙ Σ_row(dy)
 impl Rule for LogSoftmaxGrad {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("log_softmax_grad", args, 2)
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let (dy, y) = (args[0], args[1]);
+        let linear = tangents[0]
+            .map(|ddy| cx.push(LogSoftmaxGrad, &[ddy, y]))
+            .transpose()?;
+        let curvature = match tangents[1] {
+            Some(dot_y) => {
+                let p = cx.push(Unary(UnaryFn::Exp), &[y])?;
+                let p_dot = cx.mul(p, dot_y)?;
+                let total = row_sum_ir(cx, dy)?;
+                let term = cx.mul(p_dot, total)?;
+                Some(cx.neg(term)?)
+            }
+            None => None,
+        };
+        cx.add_opt(linear, curvature)
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dy, y) = (&args[0], &args[1]);
@@ -220,9 +283,34 @@ impl Rule for LogSoftmaxGrad {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LogSoftmaxJvp;
 
+// t = dx − Σ_row(exp(y) ⊙ dx)
+// forward: dt = ddx − Σ_row(exp(y) ⊙ ddx) − Σ_row(exp(y) ⊙ ẏ ⊙ dx)
 impl Rule for LogSoftmaxJvp {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("log_softmax_jvp", args, 2)
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let (dx, y) = (args[0], args[1]);
+        let linear = tangents[0]
+            .map(|ddx| cx.push(LogSoftmaxJvp, &[ddx, y]))
+            .transpose()?;
+        let curvature = match tangents[1] {
+            Some(dot_y) => {
+                let p = cx.push(Unary(UnaryFn::Exp), &[y])?;
+                let p_dot = cx.mul(p, dot_y)?;
+                let weighted = cx.mul(p_dot, dx)?;
+                let total = row_sum_ir(cx, weighted)?;
+                Some(cx.neg(total)?)
+            }
+            None => None,
+        };
+        cx.add_opt(linear, curvature)
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dx, y) = (&args[0], &args[1]);
