@@ -12,6 +12,10 @@
 //! - A scalar-valued `f` is checked through `f_grad` against finite differences of `f`, and
 //!   `f_vjp` with upstream `2.0` must give the value and twice the gradient.
 //! - In both cases the value returned must equal the original function's value exactly.
+//! - In both cases `f_jvp` is checked too, with a random tangent for each wrt parameter: its value
+//!   must equal `f`'s exactly, its directional derivative must agree with a central difference
+//!   of the `f64` twin along the tangents, and the dot-product test `⟨jvp(v), u⟩ = ⟨v, vjp(u)⟩`
+//!   must hold between forward and reverse mode (see `common/mod.rs` for the tolerances).
 
 mod common;
 
@@ -150,8 +154,80 @@ macro_rules! take {
     };
 }
 
+/// The tangent argument of a wrt parameter: tensors by reference, scalars by value (see
+/// `common::tangent_for`, which draws the same tangent wherever it is asked for).
+macro_rules! tangent_arg {
+    (s, $x:ident) => {
+        common::tangent_for(&$x, stringify!($x))
+    };
+    ($k:ident, $x:ident) => {
+        &common::tangent_for(&$x, stringify!($x))
+    };
+}
+
+/// The tangent of a parameter, widened (`None` for a constant).
+macro_rules! tangent_entry {
+    (cm, $x:ident) => {
+        None
+    };
+    (cv, $x:ident) => {
+        None
+    };
+    (cs, $x:ident) => {
+        None
+    };
+    (c, $x:ident) => {
+        None
+    };
+    ($k:ident, $x:ident) => {
+        Some(common::Flat::widen(&common::tangent_for(
+            &$x,
+            stringify!($x),
+        )))
+    };
+}
+
+/// `f_jvp(p1, ..., pn, t1, ..., tk)`: every parameter, then a tangent for each wrt parameter
+/// (constants get none). A muncher over `name: kind` that collects both argument lists.
+macro_rules! call_jvp {
+    ($f:expr; [$($a:expr),*]; [$($t:expr),*];) => {
+        $f($($a,)* $($t),*)
+    };
+    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: c $(, $($rest:tt)*)?) => {
+        call_jvp!($f; [$($a,)* arg!(c, $p)]; [$($t),*]; $($($rest)*)?)
+    };
+    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cm $(, $($rest:tt)*)?) => {
+        call_jvp!($f; [$($a,)* arg!(cm, $p)]; [$($t),*]; $($($rest)*)?)
+    };
+    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cv $(, $($rest:tt)*)?) => {
+        call_jvp!($f; [$($a,)* arg!(cv, $p)]; [$($t),*]; $($($rest)*)?)
+    };
+    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cs $(, $($rest:tt)*)?) => {
+        call_jvp!($f; [$($a,)* arg!(cs, $p)]; [$($t),*]; $($($rest)*)?)
+    };
+    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: $k:ident $(, $($rest:tt)*)?) => {
+        call_jvp!($f; [$($a,)* arg!($k, $p)]; [$($t,)* tangent_arg!($k, $p)]; $($($rest)*)?)
+    };
+}
+
+/// Calls `module::f_jvp` with the tangents of `common::tangent_for` and checks that its value
+/// equals `original` exactly. Evaluates to the directional derivative and the tangents (one per
+/// wrt parameter, in signature order), widened to `f64`, for `check_vjp!`/`check_grad!`.
+macro_rules! jvp_of {
+    ($name:expr, $($module:ident)::+, $original:expr; $($p:ident: $k:ident),+) => {{
+        let (value, jvp) = call_jvp!($($module)::+::f_jvp; []; []; $($p: $k),+);
+        common::assert_same_value(&value, $original, &format!("`{}`: f_jvp's value vs f's", $name));
+        let tangents: Vec<common::Val> =
+            [$(tangent_entry!($k, $p)),+].into_iter().flatten().collect();
+        (common::Flat::widen(&jvp), tangents)
+    }};
+}
+
 /// Checks `f_vjp` of the tensor-valued function `module::f` with upstream `u` against finite
-/// differences of `Σ u ⊙ twin::module::f` (the `f64` twin), and its value against `f`'s.
+/// differences of `Σ u ⊙ twin::module::f` (the `f64` twin), and its value against `f`'s; then
+/// `f_jvp` (see [`jvp_of!`] and `common::check_jvp`/`common::check_dot`): its value, its
+/// directional derivative against finite differences of the twin along the tangents, and the
+/// dot-product test `⟨jvp(v), u⟩ = ⟨v, vjp(u)⟩` with the same `u`.
 macro_rules! check_vjp {
     ($($module:ident)::+; u = $u:expr; $($p:ident: $k:ident),+ $(,)?) => {{
         let name = concat!(module_path!(), "::", stringify!($($module)::+));
@@ -159,25 +235,28 @@ macro_rules! check_vjp {
         let (value, grads) = $($module)::+::f_vjp($(arg!($k, $p),)+ &u);
         let original = $($module)::+::f($(arg!($k, $p)),+);
         common::assert_same_value(&value, &original, &format!("`{name}`: f_vjp's value vs f's"));
+        let (jvp, tangents) = jvp_of!(name, $($module)::+, &original; $($p: $k),+);
+        let grads = common::Grads::vals(&grads);
+        let u = common::Flat::widen(&u);
         $(let $p = widen!($k, $p);)+
         let params: Vec<(&str, common::Val)> =
             [$(wrt_entry!($k, $p)),+].into_iter().flatten().collect();
-        common::check_grads(
-            name,
-            &common::Grads::vals(&grads),
-            &params,
-            TOL,
-            |vals: &[common::Val]| {
-                let mut it = vals.iter();
-                $(let $p = take!($k, $p, it);)+
-                common::dotf(&u, &twin::$($module)::+::f($($p),+))
-            },
-        );
+        let twin_f = |vals: &[common::Val]| -> common::Val {
+            let mut it = vals.iter();
+            $(let $p = take!($k, $p, it);)+
+            common::Flat::widen(&twin::$($module)::+::f($($p),+))
+        };
+        common::check_grads(name, &grads, &params, TOL, |vals: &[common::Val]| {
+            common::dotf(&u, &twin_f(vals))
+        });
+        common::check_jvp(name, &jvp, &params, &tangents, TOL, &twin_f);
+        common::check_dot(name, &jvp, &u, &tangents, &grads, TOL);
     }};
 }
 
 /// Checks `f_grad` of the scalar-valued function `module::f` against finite differences of the
-/// `f64` twin, `f_vjp` with upstream 2 against twice `f_grad`, and both values against `f`'s.
+/// `f64` twin, `f_vjp` with upstream 2 against twice `f_grad`, and both values against `f`'s;
+/// then `f_jvp` as [`check_vjp!`] does, the dot-product test with a random scalar upstream.
 macro_rules! check_grad {
     ($($module:ident)::+; $($p:ident: $k:ident),+ $(,)?) => {{
         let name = concat!(module_path!(), "::", stringify!($($module)::+));
@@ -188,14 +267,22 @@ macro_rules! check_grad {
         common::assert_same_value(&value2, &original, &format!("`{name}`: f_vjp's value vs f's"));
         let grads = common::Grads::vals(&grads);
         common::assert_scaled(2.0, &grads, &common::Grads::vals(&grads2), TOL, name);
+        let (jvp, tangents) = jvp_of!(name, $($module)::+, &original; $($p: $k),+);
+        let u = common::tangent_for(&original, "upstream");
+        let (_, vjp) = $($module)::+::f_vjp($(arg!($k, $p),)+ u);
+        let vjp = common::Grads::vals(&vjp);
+        let u = common::Flat::widen(&u);
         $(let $p = widen!($k, $p);)+
         let params: Vec<(&str, common::Val)> =
             [$(wrt_entry!($k, $p)),+].into_iter().flatten().collect();
-        common::check_grads(name, &grads, &params, TOL, |vals: &[common::Val]| {
+        let twin_f = |vals: &[common::Val]| -> common::Val {
             let mut it = vals.iter();
             $(let $p = take!($k, $p, it);)+
-            twin::$($module)::+::f($($p),+)
-        });
+            common::Val::S(twin::$($module)::+::f($($p),+))
+        };
+        common::check_grads(name, &grads, &params, TOL, |vals: &[common::Val]| twin_f(vals).s());
+        common::check_jvp(name, &jvp, &params, &tangents, TOL, &twin_f);
+        common::check_dot(name, &jvp, &u, &tangents, &vjp, TOL);
     }};
 }
 
@@ -1402,6 +1489,26 @@ macro_rules! op_tests {
                     matmul::t_of_product::f_vjp(&a2, &b2, &ut).0,
                     matmul::t_of_product::f(&a2, &b2)
                 );
+                // The same through f_jvp, whose tangents are products of the same shapes.
+                let (ta, tb) = (rng.matrix::<$T>(k, m, U), rng.matrix::<$T>(n, k, U));
+                assert_eq!(matmul::tab::f_jvp(&a, &b, &ta, &tb).0, matmul::tab::f(&a, &b));
+                let tb2 = rng.matrix::<$T>(k, n, U);
+                assert_eq!(matmul::ta::f_jvp(&a, &b2, &ta, &tb2).0, matmul::ta::f(&a, &b2));
+                let ta2 = rng.matrix::<$T>(m, k, U);
+                assert_eq!(matmul::tb::f_jvp(&a2, &b, &ta2, &tb).0, matmul::tb::f(&a2, &b));
+                assert_eq!(
+                    matmul::t_of_product::f_jvp(&a2, &b2, &ta2, &tb2).0,
+                    matmul::t_of_product::f(&a2, &b2)
+                );
+                // Forward mode against the product rule d(A·B) = dA·B + A·dB.
+                let (_, dc) = matmul::mm::f_jvp(&a2, &b2, &ta2, &tb2);
+                common::assert_close(
+                    &common::Flat::flat(&dc),
+                    &common::Flat::flat(&(ta2.matmul(&b2) + a2.matmul(&tb2))),
+                    TOL.rel,
+                    TOL.abs * 100.0,
+                    "dC = dA·B + A·dB",
+                );
                 // The gradients against the lecture formulas dA = dC·Bᵀ, dB = Aᵀ·dC.
                 let (_, (da, db)) = matmul::mm::f_vjp(&a2, &b2, &u);
                 let close = |x: &Matrix<$T>, y: &Matrix<$T>, what: &str| {
@@ -1560,6 +1667,13 @@ macro_rules! op_tests {
                     assert_eq!(dx, Matrix::from_vec(r, c, vec![2.0; r * c]));
                     assert_eq!(dy, Vector::zeros(c));
                     assert_eq!(ds, 0.0);
+                    // Along the unused parameters only, the directional derivative is zero.
+                    let ty = rng.vector::<$T>(c, U);
+                    let ts: $T = rng.scalar(U);
+                    let (value, tangent) =
+                        wrt::unused::f_jvp(&x, &y, s, &Matrix::zeros(r, c), &ty, ts);
+                    assert_eq!(value, wrt::unused::f(&x, &y, s));
+                    assert_eq!(tangent, 0.0);
                     check_grad!(wrt::unused; x: m, y: v, s: s);
                 }
             }
@@ -1654,6 +1768,26 @@ macro_rules! op_tests {
                 let _: fn(&Vector<$T>) -> ($T, Vector<$T>) = reduce::sum_v::f_grad;
                 let _: fn(&Matrix<$T>, usize, bool, &[usize]) -> ($T, Matrix<$T>) = wrt::constants::f_grad;
                 let _: fn() -> &'static str = matmul::mm::f_derivation;
+                // f_jvp: every parameter, then a tangent per wrt parameter (tensors by reference,
+                // also for owned parameters; scalars by value); the result type twice.
+                let _: fn(&Matrix<$T>, &Matrix<$T>, &Matrix<$T>, &Matrix<$T>) -> (Matrix<$T>, Matrix<$T>) =
+                    add::mm::f_jvp;
+                let _: fn($T, &Vector<$T>, $T, &Vector<$T>) -> (Vector<$T>, Vector<$T>) = mul::sv::f_jvp;
+                let _: fn($T, $T, $T, $T) -> ($T, $T) = div::ss::f_jvp;
+                let _: fn(Matrix<$T>, Matrix<$T>, &Matrix<$T>, &Matrix<$T>) -> (Matrix<$T>, Matrix<$T>) =
+                    matmul::owned::f_jvp;
+                let _: fn(Matrix<$T>, Vector<$T>, &Matrix<$T>, &Vector<$T>) -> (Vector<$T>, Vector<$T>) =
+                    matmul::owned_mv::f_jvp;
+                let _: fn(&Vector<$T>, &Vector<$T>) -> ($T, $T) = reduce::sum_v::f_jvp;
+                let _: fn(&Matrix<$T>, usize, bool, &[usize], &Matrix<$T>) -> ($T, $T) =
+                    wrt::constants::f_jvp;
+                let _: fn(usize, $T, &Vector<$T>, &Matrix<$T>, $T, &Vector<$T>, &Matrix<$T>) -> ($T, $T) =
+                    wrt::constant_first::f_jvp;
+                // wrt subsets: tangents only for the wrt set, in signature order.
+                let _: fn(&Matrix<$T>, &Matrix<$T>, &Matrix<$T>, &Matrix<$T>) -> ($T, $T) = wrt::one::f_jvp;
+                let _: fn(&Matrix<$T>, &Matrix<$T>, &Matrix<$T>, &Matrix<$T>, &Matrix<$T>) -> ($T, $T) =
+                    wrt::two::f_jvp;
+                let _: fn($T, &Vector<$T>, $T) -> (Vector<$T>, Vector<$T>) = wrt::scalar::f_jvp;
             }
 
             #[test]
@@ -1701,6 +1835,8 @@ mod raw_identifiers {
     fn raw_identifiers_work() {
         let x = Matrix::from_vec(1, 2, vec![1.0, 2.0]);
         assert_eq!(f_grad(&x), (6.0, Matrix::from_vec(1, 2, vec![2.0, 2.0])));
+        let v = Matrix::from_vec(1, 2, vec![0.5, -1.5]);
+        assert_eq!(f_jvp(&x, &v), (6.0, -2.0));
     }
 }
 
@@ -1722,5 +1858,6 @@ mod f32_literal_arithmetic {
         let (value, dx) = f_grad(x);
         assert_eq!(value, f(x), "f_grad's value differs from f's");
         assert_eq!(dx, 0.0, "d/dx of 0·x");
+        assert_eq!(f_jvp(x, 1.0), (0.0, 0.0), "f_jvp of 0·x along 1");
     }
 }

@@ -75,6 +75,16 @@ fn last_uses(program: &Program) -> Vec<Option<usize>> {
     for o in &program.outputs {
         last[o.index()] = None;
     }
+    // A view borrows its first operand: that operand lives as long as the view does.
+    for (i, inst) in program.insts.iter().enumerate().rev() {
+        if let (Emit::KernelView { .. }, Some(source)) = (inst.op.emit(), inst.args.first()) {
+            let source = source.index();
+            last[source] = match (last[source], last[i]) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+    }
     last
 }
 

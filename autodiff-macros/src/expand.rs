@@ -10,6 +10,7 @@ use crate::attr;
 use crate::emit::{self, ParamBinding};
 use crate::errors::Errors;
 use crate::lower::{self, Lowered};
+use crate::signature::Float;
 use crate::signature::{self, Signature};
 
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
@@ -240,6 +241,123 @@ fn direction_params(
     (params, bindings)
 }
 
+/// `f_jacobian`: one Matrix per wrt parameter, numel(R) × numel(p), built row by row with one
+/// vector-Jacobian product per output entry when the outputs are fewer, else column by column
+/// with one Jacobian-vector product per input direction.
+fn jacobian_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Float) -> TokenStream {
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let jacobian_name = format_ident!("{}_jacobian", name);
+    let vjp_name = format_ident!("{}_vjp", name);
+    let jvp_name = format_ident!("{}_jvp", name);
+    let kernels = quote!(::autodiff::kernels);
+    let params: Vec<TokenStream> = sig
+        .params
+        .iter()
+        .map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty);
+            quote!(#ident: #ty)
+        })
+        .collect();
+    // Each call gets its own copy of the arguments (a clone of a reference is the reference).
+    let args: Vec<TokenStream> = sig
+        .params
+        .iter()
+        .map(|p| {
+            let ident = &p.ident;
+            quote!(::core::clone::Clone::clone(&#ident))
+        })
+        .collect();
+    // A wrt parameter as a reference to its value, for the shape kernels.
+    let as_ref = |i: usize| {
+        let p = &sig.params[i];
+        let ident = &p.ident;
+        if p.tensor.is_some_and(|t| t.by_ref) {
+            quote!(#ident)
+        } else {
+            quote!(&#ident)
+        }
+    };
+    let result_is_tensor = sig.result.is_some_and(Kind::is_tensor);
+    let k = wrt.len();
+    let jac: Vec<Ident> = (0..k).map(|n| format_ident!("jacobian_{}", n)).collect();
+    let zero: Vec<Ident> = (0..k).map(|n| format_ident!("zero_{}", n)).collect();
+    let refs: Vec<TokenStream> = wrt.iter().map(|&i| as_ref(i)).collect();
+    let tensor_wrt: Vec<bool> = wrt
+        .iter()
+        .map(|&i| sig.params[i].tensor.is_some_and(|t| t.kind.is_tensor()))
+        .collect();
+    let seed = if result_is_tensor {
+        quote!(&seed)
+    } else {
+        quote!(seed)
+    };
+    let gradient_parts: Vec<TokenStream> = if k == 1 {
+        vec![quote!(gradient)]
+    } else {
+        (0..k)
+            .map(|n| {
+                let n = syn::Index::from(n);
+                quote!(gradient.#n)
+            })
+            .collect()
+    };
+    let forward_loops = (0..k).map(|n| {
+        let tangents = (0..k).map(|m| {
+            let zero_m = &zero[m];
+            let value = if m == n {
+                quote!(direction)
+            } else {
+                quote!(#zero_m)
+            };
+            if tensor_wrt[m] {
+                quote!(&#value)
+            } else {
+                quote!(#value)
+            }
+        });
+        let (j, r) = (&jac[n], &refs[n]);
+        quote! {
+            for column in 0..#kernels::element_count(#r) {
+                let direction = #kernels::basis(#r, column);
+                let (_, tangent) = #jvp_name(#(#args,)* #(#tangents),*);
+                #kernels::set_column(&mut #j, column, &tangent);
+            }
+        }
+    });
+    let matrix = quote!(::autodiff::Matrix<#float>);
+    let types: Vec<&TokenStream> = (0..k).map(|_| &matrix).collect();
+    let jacobian_ty = bare_or_tuple(types.into_iter().cloned().collect());
+    let result = bare_or_tuple(jac.iter().map(|j| quote!(#j)).collect());
+    let doc = doc_lines(&format!(
+        "The Jacobian of [`{name}`]: for each differentiated parameter `p`, a matrix of \
+         numel(result) × numel(p) whose entry (i, j) is ∂out_i/∂p_j, both flattened row-major. \
+         Built with one vector-Jacobian product per output entry when the outputs are fewer \
+         than the inputs, else with one Jacobian-vector product per input direction."
+    ));
+    quote! {
+        #doc
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        #vis fn #jacobian_name(#(#params),*) -> #jacobian_ty {
+            let out = #name(#(#args),*);
+            let outputs = #kernels::element_count(&out);
+            let inputs = 0 #(+ #kernels::element_count(#refs))*;
+            #(let mut #jac = <#matrix>::zeros(outputs, #kernels::element_count(#refs));)*
+            if outputs <= inputs {
+                for row in 0..outputs {
+                    let seed = #kernels::basis(&out, row);
+                    let (_, gradient) = #vjp_name(#(#args,)* #seed);
+                    #(#kernels::set_row(&mut #jac, row, &#gradient_parts);)*
+                }
+            } else {
+                #(let #zero = #kernels::zeros_like(#refs);)*
+                #(#forward_loops)*
+            }
+            #result
+        }
+    }
+}
+
 fn generate(
     item: &ItemFn,
     sig: &Signature,
@@ -422,6 +540,9 @@ fn generate(
         _ => quote!(),
     };
 
+    // f_jacobian
+    let jacobian = jacobian_item(item, sig, wrt, float);
+
     // f_derivation
     let derivation_name = format_ident!("{}_derivation", name);
     let derivation_fn_doc = doc_lines(&format!(
@@ -434,5 +555,5 @@ fn generate(
             #derivation
         }
     };
-    Ok(quote!(#grad #vjp #jvp #hvp #derivation_item))
+    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #derivation_item))
 }

@@ -22,6 +22,11 @@ pub trait Elementwise<T: Real>: Clone {
     fn fill_like(&self, value: T) -> Self;
     /// Sum of all elements.
     fn sum_all(&self) -> T;
+    /// The elements, row-major (one for a scalar).
+    fn as_flat(&self) -> &[T];
+    /// A value of the same shape holding `data` (row-major); panics if the length differs.
+    #[track_caller]
+    fn with_flat(&self, data: Vec<T>) -> Self;
 }
 
 impl<T: Real> Elementwise<T> for T {
@@ -48,6 +53,15 @@ impl<T: Real> Elementwise<T> for T {
     #[inline]
     fn sum_all(&self) -> T {
         *self
+    }
+    #[inline]
+    fn as_flat(&self) -> &[T] {
+        std::slice::from_ref(self)
+    }
+    #[track_caller]
+    fn with_flat(&self, data: Vec<T>) -> Self {
+        assert_eq!(data.len(), 1, "autodiff: a scalar holds one element");
+        data[0]
     }
 }
 
@@ -165,6 +179,18 @@ macro_rules! impl_dense_common {
             }
             fn sum_all(&self) -> T {
                 sum_slice(&self.data)
+            }
+            fn as_flat(&self) -> &[T] {
+                &self.data
+            }
+            #[track_caller]
+            fn with_flat(&self, data: Vec<T>) -> Self {
+                assert_eq!(
+                    data.len(),
+                    self.data.len(),
+                    "autodiff: `with_flat` needs as many elements as the value has"
+                );
+                self.with_data(data)
             }
         }
 

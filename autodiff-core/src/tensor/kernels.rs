@@ -181,6 +181,60 @@ pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &impl Shaped) -> Matrix<T> {
     broadcast_to(v, rows, cols)
 }
 
+/// The Jacobian of a scalar function as a 1×n row: its gradient `g`, flattened row-major.
+pub fn jacobian_row<T: Real, E: Elementwise<T>>(g: &E) -> Matrix<T> {
+    Matrix::from_vec(1, g.numel(), g.as_flat().to_vec())
+}
+
+/// The Jacobian with respect to a scalar as an m×1 column: the tangent `t`, flattened row-major.
+pub fn jacobian_column<T: Real, E: Elementwise<T>>(t: &E) -> Matrix<T> {
+    Matrix::from_vec(t.numel(), 1, t.as_flat().to_vec())
+}
+
+/// The `i`-th unit value shaped like `like`: 1 at flat (row-major) position `i`, 0 elsewhere.
+#[track_caller]
+pub fn basis<T: Real, E: Elementwise<T>>(like: &E, i: usize) -> E {
+    let mut data = vec![T::zero(); like.numel()];
+    data[i] = T::one();
+    like.with_flat(data)
+}
+
+/// Zeros shaped like `like`.
+pub fn zeros_like<T: Real, E: Elementwise<T>>(like: &E) -> E {
+    like.fill_like(T::zero())
+}
+
+/// The number of elements of `x` (1 for a scalar).
+pub fn element_count<T: Real, E: Elementwise<T>>(x: &E) -> usize {
+    x.numel()
+}
+
+/// Writes the elements of `e` (row-major) into row `i` of `m`.
+#[track_caller]
+pub fn set_row<T: Real, E: Elementwise<T>>(m: &mut Matrix<T>, i: usize, e: &E) {
+    let cols = m.cols();
+    assert_eq!(
+        e.numel(),
+        cols,
+        "autodiff: `set_row` of a {cols}-column matrix"
+    );
+    m.as_mut_slice()[i * cols..(i + 1) * cols].copy_from_slice(e.as_flat());
+}
+
+/// Writes the elements of `e` (row-major) into column `j` of `m`.
+#[track_caller]
+pub fn set_column<T: Real, E: Elementwise<T>>(m: &mut Matrix<T>, j: usize, e: &E) {
+    let (rows, cols) = m.shape();
+    assert_eq!(
+        e.numel(),
+        rows,
+        "autodiff: `set_column` of a {rows}-row matrix"
+    );
+    for (i, &v) in e.as_flat().iter().enumerate() {
+        m.as_mut_slice()[i * cols + j] = v;
+    }
+}
+
 /// Pullback of `softmax` from its output `y`: `y ⊙ (dy − rowsum(dy ⊙ y))`, per row.
 #[track_caller]
 pub fn softmax_grad<T: Real, X: RowWise<T>>(dy: &X, y: &X) -> X {
