@@ -1,7 +1,7 @@
 //! The expansion: parse, validate, lower, differentiate, emit. Works on `proc_macro2` tokens so
 //! it can be called (and tested) outside a compiler.
 
-use autodiff_core::symbolic::{derive_forward, derive_hvp, derive_reverse, Kind};
+use autodiff_core::symbolic::{derive_forward, derive_hvp, derive_jacobian, derive_reverse, Kind};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::{Item, ItemFn, ReturnType, Type};
@@ -241,10 +241,24 @@ fn direction_params(
     (params, bindings)
 }
 
-/// `f_jacobian`: one Matrix per wrt parameter, numel(R) × numel(p), built row by row with one
-/// vector-Jacobian product per output entry when the outputs are fewer, else column by column
-/// with one Jacobian-vector product per input direction.
-fn jacobian_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Float) -> TokenStream {
+/// How `f_jacobian` computes its matrices.
+enum JacobianBody {
+    /// A scalar result: the Jacobian is the gradient as a row.
+    FromGradient,
+    /// All directions at once: one batched forward-mode block per wrt parameter.
+    Batched(Vec<TokenStream>),
+    /// One vjp per output entry or one jvp per input direction, whichever are fewer.
+    ByDirections,
+}
+
+/// `f_jacobian`: one Matrix per wrt parameter, numel(R) × numel(p) (see [`JacobianBody`]).
+fn jacobian_item(
+    item: &ItemFn,
+    sig: &Signature,
+    wrt: &[usize],
+    float: Float,
+    body: JacobianBody,
+) -> TokenStream {
     let vis = &item.vis;
     let name = &item.sig.ident;
     let jacobian_name = format_ident!("{}_jacobian", name);
@@ -326,19 +340,28 @@ fn jacobian_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Float) ->
         }
     });
     let matrix = quote!(::autodiff::Matrix<#float>);
-    let types: Vec<&TokenStream> = (0..k).map(|_| &matrix).collect();
-    let jacobian_ty = bare_or_tuple(types.into_iter().cloned().collect());
-    let result = bare_or_tuple(jac.iter().map(|j| quote!(#j)).collect());
-    let doc = doc_lines(&format!(
-        "The Jacobian of [`{name}`]: for each differentiated parameter `p`, a matrix of \
-         numel(result) × numel(p) whose entry (i, j) is ∂out_i/∂p_j, both flattened row-major. \
-         Built with one vector-Jacobian product per output entry when the outputs are fewer \
-         than the inputs, else with one Jacobian-vector product per input direction."
-    ));
-    quote! {
-        #doc
-        #[allow(unused_variables, unused_mut, clippy::all)]
-        #vis fn #jacobian_name(#(#params),*) -> #jacobian_ty {
+    let grad_name = format_ident!("{}_grad", name);
+    let body = match body {
+        JacobianBody::FromGradient => quote! {
+            let (_, gradient) = #grad_name(#(#args),*);
+            #(let #jac = #kernels::jacobian_row(&#gradient_parts);)*
+        },
+        JacobianBody::Batched(blocks) => {
+            let rebinds = sig
+                .params
+                .iter()
+                .filter(|p| p.tensor.is_some_and(|t| t.kind.is_tensor() && !t.by_ref))
+                .map(|p| {
+                    let ident = &p.ident;
+                    quote!(let #ident = &#ident;)
+                });
+            quote! {
+                use ::autodiff::ScalarExt as _;
+                #(#rebinds)*
+                #(let #jac = #blocks;)*
+            }
+        }
+        JacobianBody::ByDirections => quote! {
             let out = #name(#(#args),*);
             let outputs = #kernels::element_count(&out);
             let inputs = 0 #(+ #kernels::element_count(#refs))*;
@@ -353,6 +376,26 @@ fn jacobian_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Float) ->
                 #(let #zero = #kernels::zeros_like(#refs);)*
                 #(#forward_loops)*
             }
+        },
+    };
+    let types: Vec<&TokenStream> = (0..k).map(|_| &matrix).collect();
+    let jacobian_ty = bare_or_tuple(types.into_iter().cloned().collect());
+    let result = bare_or_tuple(jac.iter().map(|j| quote!(#j)).collect());
+    let doc = doc_lines(&format!(
+        "The Jacobian of [`{name}`]: for each differentiated parameter `p`, a matrix of \
+         numel(result) × numel(p) whose entry (i, j) is ∂out_i/∂p_j, both flattened row-major. \
+         For a scalar result it is the gradient as a row. For a vector function of vectors all \
+         directions are pushed through at once (forward mode with the identity as the seed, so \
+         `W·x` contributes `W` itself and an elementwise map a diagonal: GEMMs and row \
+         scalings, never more work than the dense result needs). Otherwise it takes one \
+         vector-Jacobian product per output entry when the outputs are fewer than the inputs, \
+         else one Jacobian-vector product per input direction."
+    ));
+    quote! {
+        #doc
+        #[allow(unused_variables, unused_mut, clippy::all)]
+        #vis fn #jacobian_name(#(#params),*) -> #jacobian_ty {
+            #body
             #result
         }
     }
@@ -541,7 +584,32 @@ fn generate(
     };
 
     // f_jacobian
-    let jacobian = jacobian_item(item, sig, wrt, float);
+    let batched = match result {
+        Kind::Scalar => JacobianBody::FromGradient,
+        _ => match derive_jacobian(&lowered.program, &ir_wrt).map_err(internal)? {
+            Some(programs) => JacobianBody::Batched(
+                programs
+                    .iter()
+                    .map(|program| {
+                        // Each block borrows the parameters (owned ones are rebound as
+                        // references first), so no block moves what the next one reads.
+                        let borrowed: Vec<ParamBinding> = primal_bindings
+                            .iter()
+                            .map(|b| ParamBinding {
+                                ident: b.ident.clone(),
+                                by_ref: true,
+                            })
+                            .collect();
+                        let (stmts, outputs) = emit::body(program, &borrowed, float);
+                        let jacobian = &outputs[0];
+                        quote!({ #(#stmts)* #jacobian })
+                    })
+                    .collect(),
+            ),
+            None => JacobianBody::ByDirections,
+        },
+    };
+    let jacobian = jacobian_item(item, sig, wrt, float, batched);
 
     // f_derivation
     let derivation_name = format_ident!("{}_derivation", name);

@@ -81,7 +81,12 @@ pub fn forward(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
             None => {
                 // The output does not depend on the wrt parameters: its tangent is zero.
                 let zero = cx.push(Literal::new(0.0), &[])?;
-                cx.push(Fill, &[zero, output])?
+                let fill = cx.push(Fill, &[zero, output])?;
+                if cx.program.inst(output).name.is_some() {
+                    let name = format!("d{}", primal_names[output.index()]);
+                    cx.program.name_value(fill, &name);
+                }
+                fill
             }
         });
     }

@@ -5,6 +5,7 @@
 //! program of a `#[differentiable]` function they build the simplified programs behind `f_vjp`,
 //! `f_grad` and `f_jvp`, and the derivation texts.
 
+pub mod batch;
 pub mod derive;
 pub mod eval;
 pub mod forward;
@@ -76,6 +77,11 @@ pub struct ForwardProducts {
 /// Builds the simplified Jacobian-vector-product program of `primal` along the parameters
 /// numbered in `wrt`, and its derivation.
 pub fn derive_forward(primal: &Program, wrt: &[usize]) -> Result<ForwardProducts, KindError> {
+    if primal.outputs.len() != 1 {
+        return Err(KindError::new(
+            "a Jacobian-vector product needs a program of exactly one output",
+        ));
+    }
     let mut jvp = forward(primal, wrt)?;
     jvp.program = simplify(&jvp.program);
     let output_tangent = jvp.program.outputs[1];
@@ -110,4 +116,33 @@ pub fn derive_hvp(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError>
     hvp.program.outputs = outputs;
     hvp.program = simplify(&hvp.program);
     Ok(hvp)
+}
+
+/// The Jacobian of `primal` with respect to each parameter numbered in `wrt`, as batched
+/// forward-mode programs (one per parameter, all its directions at once: the identity seed,
+/// kept as structure, so `W·x` gives `W` itself and an elementwise map a diagonal). Each
+/// program has the primal parameters and one output, the numel(R) × numel(p) Jacobian.
+/// `None` when the program has no batched form (a matrix-valued tangent somewhere); callers
+/// then take one directional derivative per direction.
+pub fn derive_jacobian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Program>>, KindError> {
+    let mut programs = Vec::with_capacity(wrt.len());
+    for &p in wrt {
+        let tangent = simplify(&forward(primal, &[p])?.program);
+        let seed = primal.params.len();
+        let Some(like) = tangent
+            .insts
+            .iter()
+            .position(|inst| matches!(inst.op, Op::Param(q) if q.0 == p))
+        else {
+            return Ok(None);
+        };
+        let batched = match batch::batch(&tangent, seed, ValueId(like as u32), false) {
+            Ok(b) if b.batched_outputs.get(1) == Some(&true) => b,
+            _ => return Ok(None),
+        };
+        let mut program = batched.program;
+        program.outputs = vec![program.outputs[1]];
+        programs.push(simplify(&program));
+    }
+    Ok(Some(programs))
 }

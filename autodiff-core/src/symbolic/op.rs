@@ -5,11 +5,12 @@
 //! form, the interpreter meaning and how generated Rust computes it. [`Op`] is the closed set of
 //! those structs; it only dispatches.
 
+use super::batch::{not_batchable, BatchCx, Operand};
 use super::derive::DeriveCx;
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
-use super::rules::{arith::*, elementwise::*, linalg::*, reduce::*, softmax::*};
+use super::rules::{arith::*, elementwise::*, linalg::*, reduce::*, softmax::*, structure::*};
 use crate::tensor::Real;
 
 /// Everything the engine knows about one op.
@@ -48,6 +49,13 @@ pub trait Rule {
             "this derivative kernel has no forward rule yet; forward-over-reverse (Hessians) \
              comes with the second-order rules",
         ))
+    }
+
+    /// The batched form (see [`batch`](super::batch)): the op applied to every direction of the
+    /// operands that are batches, at once. Only ops that derived programs apply to tangents or
+    /// adjoints have one.
+    fn batch(&self, _cx: &mut BatchCx<'_>, _args: &[Operand]) -> Result<ValueId, KindError> {
+        Err(not_batchable("this operation"))
     }
 
     /// The printed form, in the derivation notation, from the printed arguments.
@@ -168,6 +176,14 @@ ops! {
     LogSoftmaxJvp(LogSoftmaxJvp),
     /// Broadcasts its first operand to the shape of its second (the identity when equal).
     Expand(Expand),
+    /// A vector as an n×1 matrix.
+    AsColumn(AsColumn),
+    /// The identity matrix of the size of its operand.
+    Identity(Identity),
+    /// The diagonal matrix of a column.
+    Diag(Diag),
+    /// The number of rows of a matrix.
+    RowCount(RowCount),
 }
 
 impl Op {
@@ -196,6 +212,11 @@ impl Op {
         out: ValueId,
     ) -> Result<Option<ValueId>, KindError> {
         dispatch!(self, r => r.forward(cx, args, tangents, out))
+    }
+
+    /// See [`Rule::batch`].
+    pub fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        dispatch!(self, r => r.batch(cx, args))
     }
 
     /// See [`Rule::print`].

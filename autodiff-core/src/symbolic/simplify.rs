@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use super::ir::{Inst, Kind, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
-use super::rules::linalg::{Dot, MatMul, Outer};
+use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
+use super::rules::structure::Diag;
 
 /// Simplifies `program` until it stops changing (at most a few rounds).
 pub fn simplify(program: &Program) -> Program {
@@ -31,6 +32,16 @@ enum Rewrite {
     Value(ValueId),
     /// The instruction is better computed as this op on these arguments.
     Inst(Op, Vec<ValueId>),
+}
+
+impl Rewrite {
+    /// This rewrite as a value of the rebuilt program (adding the instruction if it is one).
+    fn resolve(self, rb: &mut Rebuilder, kind: Kind) -> Rewrite {
+        match self {
+            Rewrite::Inst(op, args) => Rewrite::Value(rb.emit(op, args, None, kind, None)),
+            value => value,
+        }
+    }
 }
 
 struct Rebuilder {
@@ -90,6 +101,37 @@ impl Rebuilder {
                 (Op::Outer(_), &[u, v]) => Some(Inst(Outer.into(), vec![v, u])),
                 _ => None,
             },
+            // Structure of batched programs: I and diagonals multiply without a GEMM.
+            (Op::MatMul(m), &[a, b]) if self.kind(b) == Kind::Matrix => {
+                if let Some(r) = self.rewrite_structured_product(*m, a, b) {
+                    return Some(r);
+                }
+                if let (Op::Transpose(_), &[inner]) = (self.op(a), self.args(a)) {
+                    return Some(Inst(
+                        MatMul {
+                            ta: !m.ta,
+                            tb: m.tb,
+                        }
+                        .into(),
+                        vec![inner, b],
+                    ));
+                }
+                if let (Op::Transpose(_), &[inner]) = (self.op(b), self.args(b)) {
+                    return Some(Inst(
+                        MatMul {
+                            ta: m.ta,
+                            tb: !m.tb,
+                        }
+                        .into(),
+                        vec![a, inner],
+                    ));
+                }
+                None
+            }
+            // Iᵀ = I, diag(d)ᵀ = diag(d)
+            (Op::Transpose(_), &[a]) if matches!(self.op(a), Op::Identity(_) | Op::Diag(_)) => {
+                Some(Value(a))
+            }
             // A transposed operand of a product becomes a flag: no copy.
             (Op::MatMul(m), &[a, b]) => {
                 if let (Op::Transpose(_), &[inner]) = (self.op(a), self.args(a)) {
@@ -184,6 +226,34 @@ impl Rebuilder {
         }
     }
 
+    /// `op(A)·op(B)` where one side is the identity or a diagonal: `A·I = A`, `diag(d)·B` scales
+    /// B's rows, `A·diag(d)` scales A's columns. Exact.
+    fn rewrite_structured_product(&mut self, m: MatMul, a: ValueId, b: ValueId) -> Option<Rewrite> {
+        use Rewrite::*;
+        let transposed = |rb: &mut Self, v: ValueId, flag: bool| {
+            if flag {
+                let kind = rb.kind(v);
+                Inst(Transpose.into(), vec![v]).resolve(rb, kind)
+            } else {
+                Value(v)
+            }
+        };
+        match (self.op(a), self.op(b)) {
+            (_, Op::Identity(_)) => Some(transposed(self, a, m.ta)),
+            (Op::Identity(_), _) => Some(transposed(self, b, m.tb)),
+            (Op::Diag(_), _) if !m.tb => {
+                let d = self.args(a)[0];
+                Some(Inst(Binary(BinOp::Mul).into(), vec![b, d]))
+            }
+            (_, Op::Diag(_)) if !m.ta => {
+                let d = self.args(b)[0];
+                let row = self.emit(Transpose.into(), vec![d], None, Kind::Matrix, None);
+                Some(Inst(Binary(BinOp::Mul).into(), vec![a, row]))
+            }
+            _ => None,
+        }
+    }
+
     /// Rewrites that reassociate or reorder floating-point work may change the last bits of a
     /// value. They are kept to derived (adjoint) values: the value a generated function returns
     /// is computed exactly as the original function computes it.
@@ -191,11 +261,42 @@ impl Rebuilder {
         self.role != Role::Primal
     }
 
+    /// A row scaling of the identity is a diagonal, and of a diagonal another one:
+    /// `I ⊙ c = diag(c)`, `diag(d) ⊙ c = diag(d ⊙ c)` for columns `c`, `d`. Exact.
+    fn rewrite_diagonal(&mut self, a: ValueId, b: ValueId) -> Option<Rewrite> {
+        use Rewrite::*;
+        let is_column = |rb: &Self, v: ValueId| matches!(rb.op(v), Op::AsColumn(_));
+        let (structured, column) = if is_column(self, b) {
+            (a, b)
+        } else if is_column(self, a) {
+            (b, a)
+        } else {
+            return None;
+        };
+        match (self.op(structured), self.args(structured)) {
+            (Op::Identity(_), _) => Some(Inst(Diag.into(), vec![column])),
+            (Op::Diag(_), &[d]) => {
+                let product = self.emit(
+                    Binary(BinOp::Mul).into(),
+                    vec![d, column],
+                    None,
+                    Kind::Matrix,
+                    None,
+                );
+                Some(Inst(Diag.into(), vec![product]))
+            }
+            _ => None,
+        }
+    }
+
     /// Products: a scalar filled to a tensor's shape multiplies as the scalar
     /// (`(s·𝟏) ⊙ x = s·x`, exact), and in derived values scalar factors are gathered
     /// (`s·(t·x) = (s·t)·x`) so that literals meet and fold.
     fn rewrite_product(&mut self, a: ValueId, b: ValueId) -> Option<Rewrite> {
         use Rewrite::*;
+        if let Some(r) = self.rewrite_diagonal(a, b) {
+            return Some(r);
+        }
         let mul = || Binary(BinOp::Mul).into();
         if let (Op::Fill(_), &[s, like]) = (self.op(a), self.args(a)) {
             if self.kind(b).is_tensor() && self.same_shape(like, b) {

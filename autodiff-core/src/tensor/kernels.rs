@@ -204,6 +204,33 @@ pub fn zeros_like<T: Real, E: Elementwise<T>>(like: &E) -> E {
     like.fill_like(T::zero())
 }
 
+/// `x` as an n×1 column (a scalar as 1×1): the coefficients that scale a batch's rows.
+pub fn as_column<T: Real, E: Elementwise<T>>(x: &E) -> Matrix<T> {
+    Matrix::from_vec(x.numel(), 1, x.as_flat().to_vec())
+}
+
+/// The n×n identity for a value of n elements: the seed of all n directions at once.
+pub fn identity_like<T: Real>(like: &impl Shaped) -> Matrix<T> {
+    let (rows, cols) = like.dims();
+    Matrix::identity(rows * cols)
+}
+
+/// The n×n diagonal matrix of an n×1 (or 1×n) matrix.
+pub fn diag<T: Real>(column: &Matrix<T>) -> Matrix<T> {
+    let values = column.as_slice();
+    let n = values.len();
+    let mut out = Matrix::zeros(n, n);
+    for (i, &v) in values.iter().enumerate() {
+        out[(i, i)] = v;
+    }
+    out
+}
+
+/// The number of rows of `x`, as a float.
+pub fn row_count<T: Real>(x: &impl Shaped) -> T {
+    T::from_f64(x.dims().0 as f64)
+}
+
 /// The number of elements of `x` (1 for a scalar).
 pub fn element_count<T: Real, E: Elementwise<T>>(x: &E) -> usize {
     x.numel()

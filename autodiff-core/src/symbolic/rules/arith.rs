@@ -1,5 +1,6 @@
 //! Parameters, literals and the arithmetic operators `+ − ⊙ /` and unary `−`.
 
+use crate::symbolic::batch::{not_batchable, scale_batch, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
@@ -133,6 +134,9 @@ impl Rule for Neg {
         _out: ValueId,
     ) -> Result<Option<ValueId>, KindError> {
         tangents[0].map(|d| cx.neg(d)).transpose()
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        cx.push(Neg, &[args[0].value])
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::new(format!("−{}", args[0].at(Prec::Prefix)), Prec::Prefix)
@@ -295,6 +299,28 @@ impl Rule for Binary {
                     (p, None) => Ok(p),
                 }
             }
+        }
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // Sums of batches stay sums (a scalar's 1×n row broadcasts over a vector's m×n); a
+        // batch times or over a constant scales its rows. Anything else is not linear.
+        let (a, b) = (args[0], args[1]);
+        let tensor_batches = a.kind != Kind::Matrix && b.kind != Kind::Matrix;
+        match (self.0, a.batched, b.batched) {
+            (BinOp::Add | BinOp::Sub, true, true) if tensor_batches => {
+                cx.push(*self, &[a.value, b.value])
+            }
+            (BinOp::Mul, true, false) => scale_batch(cx, a, b),
+            (BinOp::Mul, false, true) => scale_batch(cx, b, a),
+            (BinOp::Div, true, false) => match (a.kind, b.kind) {
+                (Kind::Vector | Kind::Scalar, Kind::Scalar) => cx.push(*self, &[a.value, b.value]),
+                (Kind::Vector, Kind::Vector) => {
+                    let column = cx.column(b.value)?;
+                    cx.push(*self, &[a.value, column])
+                }
+                _ => Err(not_batchable("this quotient")),
+            },
+            _ => Err(not_batchable("this arithmetic")),
         }
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {

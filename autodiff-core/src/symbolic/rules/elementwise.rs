@@ -1,6 +1,7 @@
 //! Elementwise functions. Their Jacobians are diagonal, so a pullback is one elementwise product
 //! `dy ⊙ f'(x)`, computed by a fused kernel in one pass; no Jacobian is ever built.
 
+use crate::symbolic::batch::{not_batchable, scale_batch, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::{zip_values, Value};
 use crate::symbolic::ir::{Kind, KindError, ValueId};
@@ -218,6 +219,16 @@ impl Rule for UnaryGrad {
         };
         cx.add_opt(linear, curvature)
     }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // dy ⊙ f'(a) for every column of the batch: the rows scaled by f'(a).
+        let (t, a) = (args[0], args[1]);
+        if !t.batched || a.batched {
+            return Err(not_batchable("a derivative kernel with a batched argument"));
+        }
+        let ones = cx.ones_like(a.value)?;
+        let slope = cx.push(*self, &[ones, a.value])?;
+        scale_batch(cx, t, Operand { value: slope, ..a })
+    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         self.0.print_grad(&args[0], &args[1], times(kinds))
     }
@@ -330,6 +341,15 @@ impl Rule for PowiGrad {
             _ => None,
         };
         cx.add_opt(linear, curvature)
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        let (t, x) = (args[0], args[1]);
+        if !t.batched || x.batched {
+            return Err(not_batchable("a derivative kernel with a batched argument"));
+        }
+        let ones = cx.ones_like(x.value)?;
+        let slope = cx.push(*self, &[ones, x.value])?;
+        scale_batch(cx, t, Operand { value: slope, ..x })
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let n = self.0;

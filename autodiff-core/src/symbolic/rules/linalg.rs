@@ -3,6 +3,7 @@
 //! Matmul is registered once, as a bilinear op with transpose flags that go to GEMM as strides;
 //! the simplifier folds explicit transposes into the flags, so `Xᵀ·dY` never copies `X`.
 
+use crate::symbolic::batch::{not_batchable, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
@@ -117,6 +118,19 @@ impl Rule for MatMul {
             .map(|d| cx.push(*self, &[args[0], d]))
             .transpose()?;
         cx.add_opt(a_part, b_part)
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // W·t for every column: one GEMM, W·T.
+        match (args[0], args[1]) {
+            (w, t) if !w.batched && t.batched && t.kind == Kind::Vector => cx.push(
+                MatMul {
+                    ta: self.ta,
+                    tb: false,
+                },
+                &[w.value, t.value],
+            ),
+            _ => Err(not_batchable("a product with a batched matrix")),
+        }
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         infix(
@@ -317,6 +331,22 @@ impl Rule for Dot {
             .map(|d| cx.push(Dot, &[args[0], d]))
             .transpose()?;
         cx.add_opt(u_part, v_part)
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // vᵀ·t for every column: the row vᵀ·T.
+        let (t, v) = match (args[0], args[1]) {
+            (t, v) if t.batched && !v.batched => (t, v),
+            (v, t) if t.batched && !v.batched => (t, v),
+            _ => return Err(not_batchable("a dot product of two batches")),
+        };
+        let column = cx.column(v.value)?;
+        cx.push(
+            MatMul {
+                ta: true,
+                tb: false,
+            },
+            &[column, t.value],
+        )
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         infix(&transposed(&args[0], true), "·", &args[1], Prec::Product)

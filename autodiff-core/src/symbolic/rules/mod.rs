@@ -6,3 +6,4 @@ pub mod elementwise;
 pub mod linalg;
 pub mod reduce;
 pub mod softmax;
+pub mod structure;

@@ -1,6 +1,10 @@
 //! Reductions and their adjoints, broadcasts. A reduction pulls back as a broadcast and a
 //! broadcast as a reduction, so each pair below is the other's pullback.
 
+use super::arith::{BinOp, Binary};
+use super::linalg::MatMul;
+use super::structure::RowCount;
+use crate::symbolic::batch::{not_batchable, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
@@ -65,6 +69,12 @@ impl Rule for Sum {
         // Linear in its first operand.
         tangents[0].map(|d| cx.push(*self, &[d])).transpose()
     }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        match args[0].kind {
+            Kind::Vector => cx.push(SumAxis(0), &[args[0].value]),
+            _ => Err(not_batchable("the sum of a batched matrix")),
+        }
+    }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum({})", args[0].text))
     }
@@ -112,6 +122,16 @@ impl Rule for Mean {
     ) -> Result<Option<ValueId>, KindError> {
         // Linear in its first operand.
         tangents[0].map(|d| cx.push(*self, &[d])).transpose()
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        match args[0].kind {
+            Kind::Vector => {
+                let total = cx.push(SumAxis(0), &[args[0].value])?;
+                let n = cx.push(RowCount, &[args[0].value])?;
+                cx.push(Binary(BinOp::Div), &[total, n])
+            }
+            _ => Err(not_batchable("the mean of a batched matrix")),
+        }
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("mean({})", args[0].text))
@@ -305,6 +325,19 @@ impl Rule for Fill {
         tangents[0]
             .map(|d| cx.push(*self, &[d, args[1]]))
             .transpose()
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // A batched scalar (a 1×n row) repeated over a vector's m elements: 𝟏·row.
+        let (s, like) = (args[0], args[1]);
+        match like.kind {
+            Kind::Scalar if !like.batched => Ok(s.value),
+            Kind::Vector if !like.batched => {
+                let ones = cx.ones_like(like.value)?;
+                let column = cx.column(ones)?;
+                cx.push(MatMul::PLAIN, &[column, s.value])
+            }
+            _ => Err(not_batchable("a fill to a matrix")),
+        }
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         if kinds[1].is_tensor() {

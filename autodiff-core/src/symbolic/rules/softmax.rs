@@ -2,6 +2,9 @@
 //! stably (the row maximum subtracted first) and pulled back by fused one-pass kernels that read
 //! the forward result, so no exponential is recomputed and no Jacobian is built.
 
+use super::arith::{BinOp, Binary};
+use super::linalg::MatMul;
+use crate::symbolic::batch::{not_batchable, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
@@ -137,6 +140,23 @@ impl Rule for SoftmaxGrad {
         };
         cx.add_opt(linear, curvature)
     }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // y ⊙ (t − yᵀ·t) for every column of the batch.
+        let (t, y) = (args[0], args[1]);
+        if !t.batched || y.batched || y.kind != Kind::Vector {
+            return Err(not_batchable("this softmax pullback"));
+        }
+        let column = cx.column(y.value)?;
+        let weighted = cx.push(
+            MatMul {
+                ta: true,
+                tb: false,
+            },
+            &[column, t.value],
+        )?;
+        let centred = cx.push(Binary(BinOp::Sub), &[t.value, weighted])?;
+        cx.push(Binary(BinOp::Mul), &[centred, column])
+    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dy, y) = (&args[0], &args[1]);
         let inner = row_sum(
@@ -245,6 +265,18 @@ impl Rule for LogSoftmaxGrad {
         };
         cx.add_opt(linear, curvature)
     }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // t − exp(y)·𝟏ᵀt for every column of the batch.
+        let (t, y) = (args[0], args[1]);
+        if !t.batched || y.batched || y.kind != Kind::Vector {
+            return Err(not_batchable("this log-softmax pullback"));
+        }
+        let p = cx.push(Unary(UnaryFn::Exp), &[y.value])?;
+        let column = cx.column(p)?;
+        let totals = cx.push(SumAxis(0), &[t.value])?;
+        let spread = cx.push(MatMul::PLAIN, &[column, totals])?;
+        cx.push(Binary(BinOp::Sub), &[t.value, spread])
+    }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dy, y) = (&args[0], &args[1]);
         let sign = if kinds[0] == Kind::Matrix {
@@ -311,6 +343,23 @@ impl Rule for LogSoftmaxJvp {
             None => None,
         };
         cx.add_opt(linear, curvature)
+    }
+    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        // t − exp(y)ᵀ·t for every column of the batch.
+        let (t, y) = (args[0], args[1]);
+        if !t.batched || y.batched || y.kind != Kind::Vector {
+            return Err(not_batchable("this log-softmax pushforward"));
+        }
+        let p = cx.push(Unary(UnaryFn::Exp), &[y.value])?;
+        let column = cx.column(p)?;
+        let weighted = cx.push(
+            MatMul {
+                ta: true,
+                tb: false,
+            },
+            &[column, t.value],
+        )?;
+        cx.push(Binary(BinOp::Sub), &[t.value, weighted])
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         let (dx, y) = (&args[0], &args[1]);

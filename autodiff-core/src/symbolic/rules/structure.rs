@@ -1,0 +1,121 @@
+//! Structural ops of batched derivative programs (Jacobians, Hessians): a vector seen as a
+//! column, the identity that seeds all directions at once, diagonal matrices, row counts. They
+//! let the simplifier keep structure: `W·I` is `W`, and a row scaling of `I` is a diagonal.
+
+use crate::symbolic::eval::Value;
+use crate::symbolic::ir::{Kind, KindError};
+use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::print::Printed;
+use crate::tensor::{kernels, Matrix, Real};
+
+fn kernel(name: &'static str) -> Emit {
+    Emit::Kernel { name, extra: None }
+}
+
+// ───────────────────────────── column ─────────────────────────────
+
+/// A vector of n as an n×1 matrix (a scalar as 1×1), so it scales the rows of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AsColumn;
+
+impl Rule for AsColumn {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("as_column", args, 1)?;
+        match args[0] {
+            Kind::Matrix => Err(KindError::new("`as_column` takes a vector or a scalar")),
+            _ => Ok(Kind::Matrix),
+        }
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        // A column is the vector itself in the notation.
+        args[0].clone()
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(match args[0] {
+            Value::Vector(v) => kernels::as_column(v),
+            Value::Scalar(s) => kernels::as_column(s),
+            Value::Matrix(m) => m.clone(),
+        })
+    }
+    fn emit(&self) -> Emit {
+        kernel("as_column")
+    }
+}
+
+// ───────────────────────────── identity ─────────────────────────────
+
+/// The n×n identity, n the number of elements of its operand: the seed of all n directions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Identity;
+
+impl Rule for Identity {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("identity", args, 1)?;
+        Ok(Kind::Matrix)
+    }
+    fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom("I")
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(Matrix::identity(args[0].numel()))
+    }
+    fn emit(&self) -> Emit {
+        kernel("identity_like")
+    }
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[0]
+    }
+}
+
+// ───────────────────────────── diag ─────────────────────────────
+
+/// The n×n diagonal matrix of an n×1 column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Diag;
+
+impl Rule for Diag {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("diag", args, 1)?;
+        match args[0] {
+            Kind::Matrix => Ok(Kind::Matrix),
+            k => Err(KindError::new(format!(
+                "`diag` takes an n×1 column, found {}",
+                k.article()
+            ))),
+        }
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("diag({})", args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(kernels::diag(args[0].as_matrix()))
+    }
+    fn emit(&self) -> Emit {
+        kernel("diag")
+    }
+}
+
+// ───────────────────────────── row count ─────────────────────────────
+
+/// The number of rows of a matrix, as a scalar (the n of a mean over a batch's rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RowCount;
+
+impl Rule for RowCount {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("rows", args, 1)?;
+        Ok(Kind::Scalar)
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("rows({})", args[0].text))
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Scalar(T::from_f64(args[0].as_matrix().rows() as f64))
+    }
+    fn emit(&self) -> Emit {
+        kernel("row_count")
+    }
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[0]
+    }
+}
