@@ -1,16 +1,18 @@
 //! The expansion: parse, validate, lower, differentiate, emit. Works on `proc_macro2` tokens so
 //! it can be called (and tested) outside a compiler.
 
-use autodiff_core::symbolic::{derive_forward, derive_hvp, derive_jacobian, derive_reverse, Kind};
+use autodiff_core::symbolic::{
+    derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_reverse, Kind,
+};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use syn::{Item, ItemFn, ReturnType, Type};
 
 use crate::attr;
+use crate::dense::{hessian_item, jacobian_item, DenseBody};
 use crate::emit::{self, ParamBinding};
 use crate::errors::Errors;
 use crate::lower::{self, Lowered};
-use crate::signature::Float;
 use crate::signature::{self, Signature};
 
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
@@ -175,7 +177,7 @@ fn resolve_wrt(
 }
 
 /// A type with its outer reference removed: the owned type of a gradient.
-fn owned(ty: &Type) -> &Type {
+pub(crate) fn owned(ty: &Type) -> &Type {
     match ty {
         Type::Reference(r) => &r.elem,
         Type::Paren(p) => owned(&p.elem),
@@ -184,12 +186,12 @@ fn owned(ty: &Type) -> &Type {
 }
 
 /// Text as `///` doc lines.
-fn doc_lines(text: &str) -> TokenStream {
+pub(crate) fn doc_lines(text: &str) -> TokenStream {
     text.lines().map(|line| quote!(#[doc = #line])).collect()
 }
 
 /// `G`: the bare gradient type for one wrt parameter, else a tuple in signature order.
-fn bare_or_tuple(items: Vec<TokenStream>) -> TokenStream {
+pub(crate) fn bare_or_tuple(items: Vec<TokenStream>) -> TokenStream {
     if items.len() == 1 {
         items.into_iter().next().expect("one item")
     } else {
@@ -239,166 +241,6 @@ fn direction_params(
         });
     }
     (params, bindings)
-}
-
-/// How `f_jacobian` computes its matrices.
-enum JacobianBody {
-    /// A scalar result: the Jacobian is the gradient as a row.
-    FromGradient,
-    /// All directions at once: one batched forward-mode block per wrt parameter.
-    Batched(Vec<TokenStream>),
-    /// One vjp per output entry or one jvp per input direction, whichever are fewer.
-    ByDirections,
-}
-
-/// `f_jacobian`: one Matrix per wrt parameter, numel(R) × numel(p) (see [`JacobianBody`]).
-fn jacobian_item(
-    item: &ItemFn,
-    sig: &Signature,
-    wrt: &[usize],
-    float: Float,
-    body: JacobianBody,
-) -> TokenStream {
-    let vis = &item.vis;
-    let name = &item.sig.ident;
-    let jacobian_name = format_ident!("{}_jacobian", name);
-    let vjp_name = format_ident!("{}_vjp", name);
-    let jvp_name = format_ident!("{}_jvp", name);
-    let kernels = quote!(::autodiff::kernels);
-    let params: Vec<TokenStream> = sig
-        .params
-        .iter()
-        .map(|p| {
-            let (ident, ty) = (&p.ident, &p.ty);
-            quote!(#ident: #ty)
-        })
-        .collect();
-    // Each call gets its own copy of the arguments (a clone of a reference is the reference).
-    let args: Vec<TokenStream> = sig
-        .params
-        .iter()
-        .map(|p| {
-            let ident = &p.ident;
-            quote!(::core::clone::Clone::clone(&#ident))
-        })
-        .collect();
-    // A wrt parameter as a reference to its value, for the shape kernels.
-    let as_ref = |i: usize| {
-        let p = &sig.params[i];
-        let ident = &p.ident;
-        if p.tensor.is_some_and(|t| t.by_ref) {
-            quote!(#ident)
-        } else {
-            quote!(&#ident)
-        }
-    };
-    let result_is_tensor = sig.result.is_some_and(Kind::is_tensor);
-    let k = wrt.len();
-    let jac: Vec<Ident> = (0..k).map(|n| format_ident!("jacobian_{}", n)).collect();
-    let zero: Vec<Ident> = (0..k).map(|n| format_ident!("zero_{}", n)).collect();
-    let refs: Vec<TokenStream> = wrt.iter().map(|&i| as_ref(i)).collect();
-    let tensor_wrt: Vec<bool> = wrt
-        .iter()
-        .map(|&i| sig.params[i].tensor.is_some_and(|t| t.kind.is_tensor()))
-        .collect();
-    let seed = if result_is_tensor {
-        quote!(&seed)
-    } else {
-        quote!(seed)
-    };
-    let gradient_parts: Vec<TokenStream> = if k == 1 {
-        vec![quote!(gradient)]
-    } else {
-        (0..k)
-            .map(|n| {
-                let n = syn::Index::from(n);
-                quote!(gradient.#n)
-            })
-            .collect()
-    };
-    let forward_loops = (0..k).map(|n| {
-        let tangents = (0..k).map(|m| {
-            let zero_m = &zero[m];
-            let value = if m == n {
-                quote!(direction)
-            } else {
-                quote!(#zero_m)
-            };
-            if tensor_wrt[m] {
-                quote!(&#value)
-            } else {
-                quote!(#value)
-            }
-        });
-        let (j, r) = (&jac[n], &refs[n]);
-        quote! {
-            for column in 0..#kernels::element_count(#r) {
-                let direction = #kernels::basis(#r, column);
-                let (_, tangent) = #jvp_name(#(#args,)* #(#tangents),*);
-                #kernels::set_column(&mut #j, column, &tangent);
-            }
-        }
-    });
-    let matrix = quote!(::autodiff::Matrix<#float>);
-    let grad_name = format_ident!("{}_grad", name);
-    let body = match body {
-        JacobianBody::FromGradient => quote! {
-            let (_, gradient) = #grad_name(#(#args),*);
-            #(let #jac = #kernels::jacobian_row(&#gradient_parts);)*
-        },
-        JacobianBody::Batched(blocks) => {
-            let rebinds = sig
-                .params
-                .iter()
-                .filter(|p| p.tensor.is_some_and(|t| t.kind.is_tensor() && !t.by_ref))
-                .map(|p| {
-                    let ident = &p.ident;
-                    quote!(let #ident = &#ident;)
-                });
-            quote! {
-                use ::autodiff::ScalarExt as _;
-                #(#rebinds)*
-                #(let #jac = #blocks;)*
-            }
-        }
-        JacobianBody::ByDirections => quote! {
-            let out = #name(#(#args),*);
-            let outputs = #kernels::element_count(&out);
-            let inputs = 0 #(+ #kernels::element_count(#refs))*;
-            #(let mut #jac = <#matrix>::zeros(outputs, #kernels::element_count(#refs));)*
-            if outputs <= inputs {
-                for row in 0..outputs {
-                    let seed = #kernels::basis(&out, row);
-                    let (_, gradient) = #vjp_name(#(#args,)* #seed);
-                    #(#kernels::set_row(&mut #jac, row, &#gradient_parts);)*
-                }
-            } else {
-                #(let #zero = #kernels::zeros_like(#refs);)*
-                #(#forward_loops)*
-            }
-        },
-    };
-    let types: Vec<&TokenStream> = (0..k).map(|_| &matrix).collect();
-    let jacobian_ty = bare_or_tuple(types.into_iter().cloned().collect());
-    let result = bare_or_tuple(jac.iter().map(|j| quote!(#j)).collect());
-    let doc = doc_lines(&format!(
-        "The Jacobian of [`{name}`]: for each differentiated parameter `p`, a matrix of \
-         numel(result) × numel(p) whose entry (i, j) is ∂out_i/∂p_j, both flattened row-major. \
-         For a scalar result it is the gradient as a row. For a vector function of vectors all \
-         directions are pushed through at once (forward mode with the identity as the seed, so \
-         `W·x` contributes `W` itself and an elementwise map a diagonal: GEMMs and row \
-         scalings, never more work than the dense result needs). Otherwise it takes one \
-         vector-Jacobian product per output entry when the outputs are fewer than the inputs, \
-         else one Jacobian-vector product per input direction."
-    ));
-    quote! {
-        #doc
-        #[allow(unused_variables, unused_mut, clippy::all)]
-        #vis fn #jacobian_name(#(#params),*) -> #jacobian_ty {
-            #body
-            #result
-        }
-    }
 }
 
 fn generate(
@@ -583,33 +425,53 @@ fn generate(
         _ => quote!(),
     };
 
-    // f_jacobian
+    // f_jacobian. Its blocks borrow the parameters (owned ones are rebound as references
+    // first), so no block moves what the next one reads.
+    let borrowed_bindings: Vec<ParamBinding> = primal_bindings
+        .iter()
+        .map(|b| ParamBinding {
+            ident: b.ident.clone(),
+            by_ref: true,
+        })
+        .collect();
     let batched = match result {
-        Kind::Scalar => JacobianBody::FromGradient,
+        Kind::Scalar => DenseBody::FromGradient,
         _ => match derive_jacobian(&lowered.program, &ir_wrt).map_err(internal)? {
-            Some(programs) => JacobianBody::Batched(
+            Some(programs) => DenseBody::Batched(
                 programs
                     .iter()
                     .map(|program| {
-                        // Each block borrows the parameters (owned ones are rebound as
-                        // references first), so no block moves what the next one reads.
-                        let borrowed: Vec<ParamBinding> = primal_bindings
-                            .iter()
-                            .map(|b| ParamBinding {
-                                ident: b.ident.clone(),
-                                by_ref: true,
-                            })
-                            .collect();
-                        let (stmts, outputs) = emit::body(program, &borrowed, float);
+                        let (stmts, outputs) = emit::body(program, &borrowed_bindings, float);
                         let jacobian = &outputs[0];
                         quote!({ #(#stmts)* #jacobian })
                     })
                     .collect(),
             ),
-            None => JacobianBody::ByDirections,
+            None => DenseBody::ByDirections,
         },
     };
     let jacobian = jacobian_item(item, sig, wrt, float, batched);
+
+    // f_hessian
+    let hessian = match result {
+        Kind::Scalar => {
+            let body = match derive_hessian(&lowered.program, &ir_wrt).map_err(internal)? {
+                Some(programs) => DenseBody::Batched(
+                    programs
+                        .iter()
+                        .map(|program| {
+                            let (stmts, outputs) = emit::body(program, &borrowed_bindings, float);
+                            let blocks = bare_or_tuple(outputs);
+                            quote!({ #(#stmts)* #blocks })
+                        })
+                        .collect(),
+                ),
+                None => DenseBody::ByDirections,
+            };
+            hessian_item(item, sig, wrt, float, body)
+        }
+        _ => quote!(),
+    };
 
     // f_derivation
     let derivation_name = format_ident!("{}_derivation", name);
@@ -623,5 +485,5 @@ fn generate(
             #derivation
         }
     };
-    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #derivation_item))
+    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #derivation_item))
 }

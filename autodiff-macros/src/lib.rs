@@ -10,6 +10,7 @@
 use proc_macro::TokenStream;
 
 mod attr;
+mod dense;
 mod emit;
 mod errors;
 mod expand;

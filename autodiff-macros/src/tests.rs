@@ -234,3 +234,43 @@ fn find_differentiable(items: &[syn::Item]) -> Vec<(TokenStream, TokenStream)> {
     }
     found
 }
+
+/// The generated items whose names end in `suffix`, pretty-printed.
+fn items_ending_in(attr: TokenStream, item: TokenStream, suffix: &str) -> String {
+    let mut file: syn::File = syn::parse2(expand(attr, item)).expect("the expansion parses");
+    file.items.retain(
+        |item| matches!(item, syn::Item::Fn(f) if f.sig.ident.to_string().ends_with(suffix)),
+    );
+    prettyplease::unparse(&file)
+}
+
+#[test]
+fn jacobian_of_a_tanh_layer_is_a_row_scaling_of_w() {
+    // B4: the batched program is diag(1 − y²)·W as one row scaling, no GEMM with I.
+    insta::assert_snapshot!(items_ending_in(
+        quote!(wrt(x)),
+        quote! {
+            fn layer(w: &Matrix<f64>, x: &Vector<f64>, b: &Vector<f64>) -> Vector<f64> {
+                let y = (w.matmul(x) + b).tanh();
+                y
+            }
+        },
+        "_jacobian"
+    ));
+}
+
+#[test]
+fn hessian_of_logistic_regression_is_gemm_shaped() {
+    // B2: Xᵀ·(X ⊙ s(1 − s)) + λI, not n Hessian-vector products.
+    insta::assert_snapshot!(items_ending_in(
+        quote!(wrt(w)),
+        quote! {
+            fn logistic(x: &Matrix<f64>, w: &Vector<f64>, y: &Vector<f64>) -> f64 {
+                let margins = y * &x.matmul(w);
+                let loss = -margins.sigmoid().ln().sum() + 0.05 * w.dot(w);
+                loss
+            }
+        },
+        "_hessian"
+    ));
+}

@@ -146,3 +146,39 @@ pub fn derive_jacobian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Pro
     }
     Ok(Some(programs))
 }
+
+/// The Hessian of `primal` (a scalar result) over the parameters numbered in `wrt`, as batched
+/// forward-over-reverse programs: for each parameter `q`, one program pushes all of `q`'s
+/// directions through the gradient at once and returns the blocks ∂²f/∂p∂q for every wrt
+/// parameter `p` (numel(p) × numel(q) each, in `wrt` order). For logistic regression this is
+/// `Xᵀ·(X ⊙ s(1 − s)) + λI`: GEMMs, not n Hessian-vector products. `None` when some block has
+/// no batched form; callers then take one Hessian-vector product per direction.
+pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Program>>, KindError> {
+    let gradient = simplify(&reverse(primal, wrt, Seed::One)?.program);
+    let k = gradient.outputs.len() - 1;
+    let mut programs = Vec::with_capacity(wrt.len());
+    for &q in wrt {
+        let hvp = simplify(&forward(&gradient, &[q])?.program);
+        let seed = gradient.params.len();
+        let Some(like) = hvp
+            .insts
+            .iter()
+            .position(|inst| matches!(inst.op, Op::Param(p) if p.0 == q))
+        else {
+            return Ok(None);
+        };
+        let batched = match batch::batch(&hvp, seed, ValueId(like as u32), false) {
+            Ok(b) => b,
+            Err(_) => return Ok(None),
+        };
+        // Outputs: value, gradients, the value's tangent, the gradients' tangents (the blocks).
+        let blocks = k + 2..2 * k + 2;
+        if !batched.batched_outputs[blocks.clone()].iter().all(|&b| b) {
+            return Ok(None);
+        }
+        let mut program = batched.program;
+        program.outputs = program.outputs[blocks].to_vec();
+        programs.push(simplify(&program));
+    }
+    Ok(Some(programs))
+}

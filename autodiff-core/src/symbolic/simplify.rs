@@ -11,7 +11,7 @@ use super::ir::{Inst, Kind, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
 use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
-use super::rules::structure::Diag;
+use super::rules::structure::{AsColumn, Diag};
 
 /// Simplifies `program` until it stops changing (at most a few rounds).
 pub fn simplify(program: &Program) -> Program {
@@ -187,6 +187,9 @@ impl Rebuilder {
 
     fn rewrite_binary(&mut self, bin: BinOp, a: ValueId, b: ValueId) -> Option<Rewrite> {
         use Rewrite::*;
+        if let Some(r) = self.rewrite_row_scalings(bin, a, b) {
+            return Some(r);
+        }
         let (la, lb) = (self.literal(a), self.literal(b));
         let result_kind = if self.kind(a).is_tensor() {
             self.kind(a)
@@ -259,6 +262,70 @@ impl Rebuilder {
     /// is computed exactly as the original function computes it.
     fn may_round_differently(&self) -> bool {
         self.role != Role::Primal
+    }
+
+    /// `Some((M, a))` when `v` is the matrix `M` with its rows scaled by the vector `a`
+    /// (`M ⊙ a` with `a` as a column, either way round).
+    fn row_scaling(&self, v: ValueId) -> Option<(ValueId, ValueId)> {
+        let (Op::Binary(Binary(BinOp::Mul)), &[p, q]) = (self.op(v), self.args(v)) else {
+            return None;
+        };
+        let column = |c: ValueId| match (self.op(c), self.args(c)) {
+            (Op::AsColumn(_), &[a]) if self.kind(a) == Kind::Vector => Some(a),
+            _ => None,
+        };
+        match (column(p), column(q)) {
+            (None, Some(a)) if self.kind(p) == Kind::Matrix => Some((p, a)),
+            (Some(a), None) if self.kind(q) == Kind::Matrix => Some((q, a)),
+            _ => None,
+        }
+    }
+
+    /// Row scalings meet before they touch the matrix: `(M ⊙ a) ⊙ b = M ⊙ (a ⊙ b)` and
+    /// `M ⊙ a ± M ⊙ b = M ⊙ (a ± b)`, so a chain of scalings is one pass over `M` (the
+    /// Hessian of logistic regression scales `X` once). Reassociation: derived values only.
+    fn rewrite_row_scalings(&mut self, bin: BinOp, a: ValueId, b: ValueId) -> Option<Rewrite> {
+        use Rewrite::*;
+        if !self.may_round_differently() {
+            return None;
+        }
+        let column = |rb: &Self, c: ValueId| match (rb.op(c), rb.args(c)) {
+            (Op::AsColumn(_), &[v]) if rb.kind(v) == Kind::Vector => Some(v),
+            _ => None,
+        };
+        let combined = match bin {
+            BinOp::Mul => {
+                let (scaled, by) = match (self.row_scaling(a), column(self, b)) {
+                    (Some(m), Some(v)) => (m, v),
+                    _ => match (self.row_scaling(b), column(self, a)) {
+                        (Some(m), Some(v)) => (m, v),
+                        _ => return None,
+                    },
+                };
+                let (m, inner) = scaled;
+                (
+                    m,
+                    self.emit(
+                        Binary(BinOp::Mul).into(),
+                        vec![inner, by],
+                        None,
+                        Kind::Vector,
+                        None,
+                    ),
+                )
+            }
+            BinOp::Add | BinOp::Sub => match (self.row_scaling(a), self.row_scaling(b)) {
+                (Some((m, x)), Some((n, y))) if m == n => (
+                    m,
+                    self.emit(Binary(bin).into(), vec![x, y], None, Kind::Vector, None),
+                ),
+                _ => return None,
+            },
+            BinOp::Div => return None,
+        };
+        let (m, factors) = combined;
+        let column = self.emit(AsColumn.into(), vec![factors], None, Kind::Matrix, None);
+        Some(Inst(Binary(BinOp::Mul).into(), vec![m, column]))
     }
 
     /// A row scaling of the identity is a diagonal, and of a diagonal another one:

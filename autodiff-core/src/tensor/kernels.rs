@@ -262,6 +262,36 @@ pub fn set_column<T: Real, E: Elementwise<T>>(m: &mut Matrix<T>, j: usize, e: &E
     }
 }
 
+/// Writes `block` into `m` with its top-left corner at (`row`, `col`).
+#[track_caller]
+pub fn set_block<T: Real>(m: &mut Matrix<T>, row: usize, col: usize, block: &Matrix<T>) {
+    let (rows, cols) = block.shape();
+    assert!(
+        row + rows <= m.rows() && col + cols <= m.cols(),
+        "autodiff: a {rows}×{cols} block at ({row}, {col}) does not fit a {}×{} matrix",
+        m.rows(),
+        m.cols()
+    );
+    for i in 0..rows {
+        for j in 0..cols {
+            m[(row + i, col + j)] = block[(i, j)];
+        }
+    }
+}
+
+/// Writes the elements of `e` (row-major) into column `j` of `m`, from row `row` down.
+#[track_caller]
+pub fn set_column_from<T: Real, E: Elementwise<T>>(m: &mut Matrix<T>, j: usize, row: usize, e: &E) {
+    let (rows, cols) = m.shape();
+    assert!(
+        row + e.numel() <= rows,
+        "autodiff: `set_column_from` past the last row"
+    );
+    for (i, &v) in e.as_flat().iter().enumerate() {
+        m.as_mut_slice()[(row + i) * cols + j] = v;
+    }
+}
+
 /// Pullback of `softmax` from its output `y`: `y ⊙ (dy − rowsum(dy ⊙ y))`, per row.
 #[track_caller]
 pub fn softmax_grad<T: Real, X: RowWise<T>>(dy: &X, y: &X) -> X {
