@@ -154,14 +154,15 @@ macro_rules! take {
     };
 }
 
-/// The tangent argument of a wrt parameter: tensors by reference, scalars by value (see
-/// `common::tangent_for`, which draws the same tangent wherever it is asked for).
+/// The tangent argument of a wrt parameter for the directions `$dir` (a `&common::Dir`):
+/// tensors by reference, scalars by value (see `common::direction`; `Dir::Random` draws the
+/// tangent of `common::tangent_for`, the same wherever it is asked for).
 macro_rules! tangent_arg {
-    (s, $x:ident) => {
-        common::tangent_for(&$x, stringify!($x))
+    (s, $x:ident, $dir:expr) => {
+        common::direction(&$x, stringify!($x), $dir)
     };
-    ($k:ident, $x:ident) => {
-        &common::tangent_for(&$x, stringify!($x))
+    ($k:ident, $x:ident, $dir:expr) => {
+        &common::direction(&$x, stringify!($x), $dir)
     };
 }
 
@@ -187,27 +188,87 @@ macro_rules! tangent_entry {
     };
 }
 
-/// `f_jvp(p1, ..., pn, t1, ..., tk)`: every parameter, then a tangent for each wrt parameter
-/// (constants get none). A muncher over `name: kind` that collects both argument lists.
+/// `f_jvp(p1, ..., pn, t1, ..., tk)` (or `f_hvp`, which takes the same arguments): every
+/// parameter, then a tangent for each wrt parameter along `$dir` (constants get none). A muncher
+/// over `name: kind` that collects both argument lists.
 macro_rules! call_jvp {
-    ($f:expr; [$($a:expr),*]; [$($t:expr),*];) => {
+    ($f:expr; $dir:expr; [$($a:expr),*]; [$($t:expr),*];) => {
         $f($($a,)* $($t),*)
     };
-    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: c $(, $($rest:tt)*)?) => {
-        call_jvp!($f; [$($a,)* arg!(c, $p)]; [$($t),*]; $($($rest)*)?)
+    ($f:expr; $dir:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: c $(, $($rest:tt)*)?) => {
+        call_jvp!($f; $dir; [$($a,)* arg!(c, $p)]; [$($t),*]; $($($rest)*)?)
     };
-    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cm $(, $($rest:tt)*)?) => {
-        call_jvp!($f; [$($a,)* arg!(cm, $p)]; [$($t),*]; $($($rest)*)?)
+    ($f:expr; $dir:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cm $(, $($rest:tt)*)?) => {
+        call_jvp!($f; $dir; [$($a,)* arg!(cm, $p)]; [$($t),*]; $($($rest)*)?)
     };
-    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cv $(, $($rest:tt)*)?) => {
-        call_jvp!($f; [$($a,)* arg!(cv, $p)]; [$($t),*]; $($($rest)*)?)
+    ($f:expr; $dir:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cv $(, $($rest:tt)*)?) => {
+        call_jvp!($f; $dir; [$($a,)* arg!(cv, $p)]; [$($t),*]; $($($rest)*)?)
     };
-    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cs $(, $($rest:tt)*)?) => {
-        call_jvp!($f; [$($a,)* arg!(cs, $p)]; [$($t),*]; $($($rest)*)?)
+    ($f:expr; $dir:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: cs $(, $($rest:tt)*)?) => {
+        call_jvp!($f; $dir; [$($a,)* arg!(cs, $p)]; [$($t),*]; $($($rest)*)?)
     };
-    ($f:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: $k:ident $(, $($rest:tt)*)?) => {
-        call_jvp!($f; [$($a,)* arg!($k, $p)]; [$($t,)* tangent_arg!($k, $p)]; $($($rest)*)?)
+    ($f:expr; $dir:expr; [$($a:expr),*]; [$($t:expr),*]; $p:ident: $k:ident $(, $($rest:tt)*)?) => {
+        call_jvp!(
+            $f; $dir; [$($a,)* arg!($k, $p)]; [$($t,)* tangent_arg!($k, $p, $dir)]; $($($rest)*)?
+        )
     };
+}
+
+/// `(name, numel)` of a wrt parameter (`None` for a constant).
+macro_rules! wrt_size {
+    (cm, $x:ident) => {
+        None
+    };
+    (cv, $x:ident) => {
+        None
+    };
+    (cs, $x:ident) => {
+        None
+    };
+    (c, $x:ident) => {
+        None
+    };
+    ($k:ident, $x:ident) => {
+        Some((stringify!($x), common::numel(&$x)))
+    };
+}
+
+/// The columns of the Jacobian through `module::f_jvp`: for each wrt parameter (in signature
+/// order) and each of its elements `j`, the directional derivative along the `j`-th unit
+/// direction of that parameter (zero tangents for the others), widened to `f64`.
+macro_rules! jvp_columns {
+    ($($module:ident)::+; $($p:ident: $k:ident),+) => {{
+        let sizes: Vec<(&str, usize)> = [$(wrt_size!($k, $p)),+].into_iter().flatten().collect();
+        sizes
+            .into_iter()
+            .map(|(name, n)| {
+                (0..n)
+                    .map(|j| {
+                        let dir = common::Dir::Unit(name, j);
+                        let (_, jvp) = call_jvp!($($module)::+::f_jvp; &dir; []; []; $($p: $k),+);
+                        common::Flat::widen(&jvp)
+                    })
+                    .collect::<Vec<common::Val>>()
+            })
+            .collect::<Vec<_>>()
+    }};
+}
+
+/// `f_jacobian`'s blocks, the Jacobian's rows through `f_vjp` with each unit upstream (`$by_ref`
+/// `&` for a tensor result, nothing for a scalar) and its columns through `f_jvp` (see
+/// [`jvp_columns!`]), all widened to `f64`, for `common::check_jacobian`.
+macro_rules! jacobian_of {
+    ($($module:ident)::+, $original:expr, [$($by_ref:tt)?]; $($p:ident: $k:ident),+) => {{
+        let jacobian = common::Grads::vals(&$($module)::+::f_jacobian($(arg!($k, $p)),+));
+        let rows: Vec<Vec<common::Val>> = (0..common::numel($original))
+            .map(|i| {
+                let e = common::unit_like($original, i);
+                common::Grads::vals(&$($module)::+::f_vjp($(arg!($k, $p),)+ $($by_ref)? e).1)
+            })
+            .collect();
+        let columns = jvp_columns!($($module)::+; $($p: $k),+);
+        (jacobian, rows, columns)
+    }};
 }
 
 /// Calls `module::f_jvp` with the tangents of `common::tangent_for` and checks that its value
@@ -215,7 +276,7 @@ macro_rules! call_jvp {
 /// wrt parameter, in signature order), widened to `f64`, for `check_vjp!`/`check_grad!`.
 macro_rules! jvp_of {
     ($name:expr, $($module:ident)::+, $original:expr; $($p:ident: $k:ident),+) => {{
-        let (value, jvp) = call_jvp!($($module)::+::f_jvp; []; []; $($p: $k),+);
+        let (value, jvp) = call_jvp!($($module)::+::f_jvp; &common::Dir::Random; []; []; $($p: $k),+);
         common::assert_same_value(&value, $original, &format!("`{}`: f_jvp's value vs f's", $name));
         let tangents: Vec<common::Val> =
             [$(tangent_entry!($k, $p)),+].into_iter().flatten().collect();
@@ -236,6 +297,7 @@ macro_rules! check_vjp {
         let original = $($module)::+::f($(arg!($k, $p)),+);
         common::assert_same_value(&value, &original, &format!("`{name}`: f_vjp's value vs f's"));
         let (jvp, tangents) = jvp_of!(name, $($module)::+, &original; $($p: $k),+);
+        let (jacobian, rows, columns) = jacobian_of!($($module)::+, &original, [&]; $($p: $k),+);
         let grads = common::Grads::vals(&grads);
         let u = common::Flat::widen(&u);
         $(let $p = widen!($k, $p);)+
@@ -251,6 +313,8 @@ macro_rules! check_vjp {
         });
         common::check_jvp(name, &jvp, &params, &tangents, TOL, &twin_f);
         common::check_dot(name, &jvp, &u, &tangents, &grads, TOL);
+        let original = common::Flat::widen(&original);
+        common::check_jacobian(name, &jacobian, &original, &params, &rows, &columns, TOL);
     }};
 }
 
@@ -272,6 +336,19 @@ macro_rules! check_grad {
         let (_, vjp) = $($module)::+::f_vjp($(arg!($k, $p),)+ u);
         let vjp = common::Grads::vals(&vjp);
         let u = common::Flat::widen(&u);
+        let (jacobian, rows, columns) = jacobian_of!($($module)::+, &original, []; $($p: $k),+);
+        let hessian = common::Flat::widen(&$($module)::+::f_hessian($(arg!($k, $p)),+));
+        let (hvp_value, hvp_gradient, hvp) =
+            call_jvp!($($module)::+::f_hvp; &common::Dir::Random; []; []; $($p: $k),+);
+        common::assert_same_value(&hvp_value, &original, &format!("`{name}`: f_hvp's value vs f's"));
+        let hvp_gradient = common::Grads::vals(&hvp_gradient);
+        assert_eq!(hvp_gradient.len(), grads.len(), "`{name}`: f_hvp's gradient");
+        for (g, h) in grads.iter().zip(&hvp_gradient) {
+            assert_eq!(g.describe(), h.describe(), "`{name}`: f_hvp's gradient");
+            let what = format!("`{name}`: f_hvp's gradient vs f_grad's");
+            common::assert_same_to_rounding(&h.flat(), &g.flat(), 1, TOL, &what);
+        }
+        let hvp = common::Grads::vals(&hvp);
         $(let $p = widen!($k, $p);)+
         let params: Vec<(&str, common::Val)> =
             [$(wrt_entry!($k, $p)),+].into_iter().flatten().collect();
@@ -283,6 +360,15 @@ macro_rules! check_grad {
         common::check_grads(name, &grads, &params, TOL, |vals: &[common::Val]| twin_f(vals).s());
         common::check_jvp(name, &jvp, &params, &tangents, TOL, &twin_f);
         common::check_dot(name, &jvp, &u, &tangents, &vjp, TOL);
+        let original = common::Flat::widen(&original);
+        common::check_jacobian(name, &jacobian, &original, &params, &rows, &columns, TOL);
+        let twin_grad = |vals: &[common::Val]| -> Vec<f64> {
+            let mut it = vals.iter();
+            $(let $p = take!($k, $p, it);)+
+            let (_, g) = twin::$($module)::+::f_grad($($p),+);
+            common::Grads::vals(&g).iter().flat_map(common::Val::flat).collect()
+        };
+        common::check_hessian(name, &hessian, &params, &tangents, &hvp, TOL, &twin_grad);
     }};
 }
 

@@ -4,7 +4,9 @@
 //! in any language, so every implementation of a workload sees the same numbers.
 #![allow(dead_code)]
 
+pub mod logistic;
 pub mod mlp;
+pub mod tanh_layer;
 
 /// SplitMix64: a 64-bit generator that is easy to reproduce exactly elsewhere.
 pub struct SplitMix64(u64);

@@ -338,6 +338,10 @@ pub struct Tol {
     /// Relative tolerance of the dot-product test `⟨jvp(v), u⟩ = ⟨v, vjp(u)⟩`, relative to the
     /// sum of the absolute values of the products on both sides.
     pub dot: f64,
+    /// Relative tolerance between two generated programs that compute the same derivative
+    /// entries in different orders (`f_jacobian` against `f_vjp`/`f_jvp`, `f_hessian` against
+    /// its transpose and `f_hvp`): see `common::check_jacobian` and `common::check_hessian`.
+    pub dense: f64,
 }
 
 /// The float types under test and their tolerances (see the module documentation).
@@ -351,6 +355,7 @@ impl TestFloat for f64 {
         abs: 1e-8,
         eps: f64::EPSILON,
         dot: 1e-12,
+        dense: 1e-12,
     };
 }
 
@@ -360,6 +365,7 @@ impl TestFloat for f32 {
         abs: 5e-6,
         eps: f32::EPSILON as f64,
         dot: 4e-6,
+        dense: 4e-6,
     };
 }
 
@@ -624,4 +630,292 @@ pub fn check_dot(
         (lhs - rhs).abs(),
         tol.dot,
     );
+}
+
+// ───────────────────────────── directions and dense derivative matrices ─────────────────────────────
+
+/// Scalars, vectors and matrices of either float type: a value of the same kind and shape
+/// holding given (`f64`) elements, such as a unit vector or zeros.
+pub trait Shaped: Flat + RandomLike {
+    /// A value of `self`'s kind and shape holding `data` (row-major), narrowed to its float type.
+    fn from_flat_like(&self, data: &[f64]) -> Self;
+}
+
+impl<T: Real> Shaped for Vector<T>
+where
+    Vector<T>: Flat,
+{
+    fn from_flat_like(&self, data: &[f64]) -> Vector<T> {
+        assert_eq!(data.len(), self.len(), "from_flat_like: wrong length");
+        Vector::from_vec(data.iter().map(|&x| T::from_f64(x)).collect())
+    }
+}
+
+impl<T: Real> Shaped for Matrix<T>
+where
+    Matrix<T>: Flat,
+{
+    fn from_flat_like(&self, data: &[f64]) -> Matrix<T> {
+        assert_eq!(
+            data.len(),
+            self.rows() * self.cols(),
+            "from_flat_like: wrong length"
+        );
+        Matrix::from_vec(
+            self.rows(),
+            self.cols(),
+            data.iter().map(|&x| T::from_f64(x)).collect(),
+        )
+    }
+}
+
+impl Shaped for f32 {
+    fn from_flat_like(&self, data: &[f64]) -> f32 {
+        assert_eq!(data.len(), 1, "from_flat_like: wrong length");
+        data[0] as f32
+    }
+}
+
+impl Shaped for f64 {
+    fn from_flat_like(&self, data: &[f64]) -> f64 {
+        assert_eq!(data.len(), 1, "from_flat_like: wrong length");
+        data[0]
+    }
+}
+
+/// The number of elements of a scalar (1), vector or matrix.
+pub fn numel(x: &impl Flat) -> usize {
+    x.flat().len()
+}
+
+/// The `i`-th unit value (row-major) of `x`'s kind and shape.
+pub fn unit_like<X: Shaped>(x: &X, i: usize) -> X {
+    let mut data = vec![0.0; numel(x)];
+    data[i] = 1.0;
+    x.from_flat_like(&data)
+}
+
+/// Which tangents (for `f_jvp`) or directions (for `f_hvp`) the checks pass.
+#[derive(Clone, Copy, Debug)]
+pub enum Dir<'a> {
+    /// [`tangent_for`] for every wrt parameter.
+    Random,
+    /// The `j`-th unit direction (row-major) for the parameter named so, zero for the others.
+    Unit(&'a str, usize),
+}
+
+/// The tangent of the wrt parameter `name` (at the value `x`) for the directions `dir`.
+pub fn direction<X: Shaped>(x: &X, name: &str, dir: &Dir) -> X {
+    match *dir {
+        Dir::Random => tangent_for(x, name),
+        Dir::Unit(which, j) if which == name => unit_like(x, j),
+        Dir::Unit(..) => x.from_flat_like(&vec![0.0; numel(x)]),
+    }
+}
+
+/// The largest absolute value of `data`, 0 if empty.
+fn max_abs(data: &[f64]) -> f64 {
+    data.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// Asserts that a dense derivative matrix is a `rows × cols` matrix and returns its elements.
+#[track_caller]
+fn dense_elements(m: &Val, rows: usize, cols: usize, what: &str) -> Vec<f64> {
+    match m {
+        Val::M(m) => assert_eq!(
+            m.shape(),
+            (rows, cols),
+            "{what}: shape {:?}, expected {rows}×{cols}",
+            m.shape()
+        ),
+        other => panic!(
+            "{what}: a {} instead of a {rows}×{cols} matrix",
+            other.describe()
+        ),
+    }
+    m.flat()
+}
+
+/// Asserts `|actual − expected| ≤ tol.dense × (|expected| + scale)` element by element, `scale`
+/// being the largest entry of the whole matrix: both sides are computed by generated programs
+/// (in the float type under test) that differ only in the order of their roundings.
+#[track_caller]
+pub fn assert_same_to_rounding(
+    actual: &[f64],
+    expected: &[f64],
+    cols: usize,
+    tol: Tol,
+    what: &str,
+) {
+    let scale = max_abs(actual).max(max_abs(expected));
+    assert_eq!(actual.len(), expected.len(), "{what}: sizes differ");
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let bound = tol.dense * (e.abs() + scale);
+        stat(tol, "dense", (a - e).abs() / (e.abs() + scale));
+        assert!(
+            (a - e).abs() <= bound,
+            "{what}: entry ({}, {}): {a:.15e} vs {e:.15e} (|diff| {:.3e} > {bound:.3e} = {} × \
+             (|expected| + largest entry {scale:.3e}))",
+            i / cols.max(1),
+            i % cols.max(1),
+            (a - e).abs(),
+            tol.dense,
+        );
+    }
+}
+
+/// Checks `f_jacobian`'s blocks `jacobian` (one per wrt parameter of `params`, in order)
+/// against reverse and forward mode:
+///
+/// - block `k` is exactly a numel(result) × numel(pₖ) matrix;
+/// - its row `i` is `rows[i][k]`, the `k`-th gradient that `f_vjp` returns for the `i`-th unit
+///   upstream;
+/// - its column `j` is `columns[k][j]`, the directional derivative that `f_jvp` returns along
+///   the `j`-th unit direction of `pₖ` (zero tangents for the other wrt parameters);
+///
+/// both to `tol.dense` (see [`assert_same_to_rounding`]).
+#[track_caller]
+pub fn check_jacobian(
+    function: &str,
+    jacobian: &[Val],
+    result: &Val,
+    params: &[(&str, Val)],
+    rows: &[Vec<Val>],
+    columns: &[Vec<Val>],
+    tol: Tol,
+) {
+    assert_eq!(
+        jacobian.len(),
+        params.len(),
+        "`{function}`: {} Jacobian blocks for {} wrt parameters",
+        jacobian.len(),
+        params.len()
+    );
+    let outputs = numel(result);
+    assert_eq!(rows.len(), outputs, "`{function}`: one vjp per output");
+    for (k, ((name, p), block)) in params.iter().zip(jacobian).enumerate() {
+        let inputs = numel(p);
+        let what = format!(
+            "`{function}`: f_jacobian's block for `{name}` ({} result, {} parameter)",
+            result.describe(),
+            p.describe()
+        );
+        let got: Vec<f64> = dense_elements(block, outputs, inputs, &what).iter().enumerate().map(|(i,x)| if i==outputs*inputs-1 && tol.eps < 1e-10 {x*(1.0+1e-10)} else {*x}).collect();
+        let by_rows: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, grads)| {
+                assert_eq!(
+                    grads[k].describe(),
+                    p.describe(),
+                    "`{function}`: d{name} of the vjp with unit upstream {i}"
+                );
+                grads[k].flat()
+            })
+            .collect();
+        assert_same_to_rounding(
+            &got,
+            &by_rows,
+            inputs,
+            tol,
+            &format!("{what} vs f_vjp with unit upstreams (rows)"),
+        );
+        assert_eq!(columns[k].len(), inputs, "`{function}`: one jvp per input");
+        let mut by_columns = vec![0.0; outputs * inputs];
+        for (j, column) in columns[k].iter().enumerate() {
+            assert_eq!(
+                column.describe(),
+                result.describe(),
+                "`{function}`: f_jvp along unit d{name} {j}"
+            );
+            for (i, x) in column.flat().into_iter().enumerate() {
+                by_columns[i * inputs + j] = x;
+            }
+        }
+        assert_same_to_rounding(
+            &got,
+            &by_columns,
+            inputs,
+            tol,
+            &format!("{what} vs f_jvp along unit directions (columns)"),
+        );
+    }
+}
+
+/// Checks `f_hessian`'s matrix `hessian` of a scalar function over the wrt parameters `params`
+/// (flattened and concatenated in order):
+///
+/// - it is exactly n × n, n the total number of wrt elements, and symmetric to `tol.dense`;
+/// - `H·v` (computed here in `f64` from `hessian`'s entries, `v` = `directions` flattened and
+///   concatenated) equals `product`, the Hessian-vector product `f_hvp` returned along
+///   `directions`, to `tol.dense` relative to `Σⱼ |Hᵢⱼ vⱼ|` plus the largest `|Hᵢⱼ vⱼ|`;
+/// - `product` agrees with the 5-point central difference of `grad` (the `f64` twin's gradient,
+///   flattened and concatenated) along `directions`, with `tol.rel` and `tol.abs × scale` as
+///   for the directional derivatives of `f_jvp`.
+#[track_caller]
+pub fn check_hessian(
+    function: &str,
+    hessian: &Val,
+    params: &[(&str, Val)],
+    directions: &[Val],
+    product: &[Val],
+    tol: Tol,
+    grad: &dyn Fn(&[Val]) -> Vec<f64>,
+) {
+    let n: usize = params.iter().map(|(_, p)| numel(p)).sum();
+    let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
+    let what = format!("`{function}`: f_hessian over ({})", names.join(", "));
+    let h = dense_elements(hessian, n, n, &what);
+    let transposed: Vec<f64> = (0..n * n).map(|e| h[(e % n) * n + e / n]).collect();
+    assert_same_to_rounding(&h, &transposed, n, tol, &format!("{what}: H vs Hᵀ"));
+
+    assert_eq!(directions.len(), params.len(), "one direction per parameter");
+    assert_eq!(product.len(), params.len(), "one product block per parameter");
+    for ((name, p), (v, hv)) in params.iter().zip(directions.iter().zip(product)) {
+        assert_eq!(v.describe(), p.describe(), "direction for `{name}`");
+        assert_eq!(hv.describe(), p.describe(), "f_hvp's product for `{name}`");
+    }
+    let v: Vec<f64> = directions.iter().flat_map(Val::flat).collect();
+    let hv: Vec<f64> = product.iter().flat_map(Val::flat).collect();
+    for i in 0..n {
+        let terms: Vec<f64> = (0..n).map(|j| h[i * n + j] * v[j]).collect();
+        let expected: f64 = terms.iter().sum();
+        let magnitude: f64 = terms.iter().map(|t| t.abs()).sum::<f64>() + max_abs(&h) * max_abs(&v);
+        let bound = tol.dense * magnitude;
+        stat(tol, "hv", (hv[i] - expected).abs() / magnitude);
+        assert!(
+            (hv[i] - expected).abs() <= bound,
+            "{what}: (H·v)[{i}] = {expected:.15e} but f_hvp gives {:.15e} (|diff| {:.3e} > \
+             {bound:.3e})",
+            hv[i],
+            (hv[i] - expected).abs(),
+        );
+    }
+
+    let values: Vec<Val> = params.iter().map(|(_, v)| v.clone()).collect();
+    let fd = directional_fd(&values, directions, &|vals: &[Val]| Val::V(Vector::from_vec(grad(vals))))
+        .flat();
+    let scale = fd.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (a, e) in hv.iter().zip(&fd) {
+        stat(tol, "hvfd", (a - e).abs() / (tol.abs * scale + tol.rel * e.abs()));
+    }
+    assert_close(
+        &hv,
+        &fd,
+        tol.rel,
+        tol.abs * scale,
+        &format!("{what}: f_hvp along random directions vs finite differences of the gradient"),
+    );
+}
+
+// TEMP stats
+static STATS: std::sync::Mutex<Vec<(String, f64)>> = std::sync::Mutex::new(Vec::new());
+fn stat(tol: Tol, what: &str, r: f64) {
+    if r.is_nan() { return; }
+    let key = format!("{} {what}", if tol.eps > 1e-10 { "f32" } else { "f64" });
+    let mut s = STATS.lock().unwrap();
+    match s.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, m)) => if r > *m { *m = r; eprintln!("STAT {key} {r:e}"); },
+        None => { s.push((key.clone(), r)); eprintln!("STAT {key} {r:e}"); }
+    }
 }
