@@ -9,7 +9,11 @@ use workloads::{logistic, tanh_layer};
 
 fn relative_error<T: Into<f64> + Copy>(a: &Matrix<T>, b: &Matrix<T>) -> f64 {
     assert_eq!(a.shape(), b.shape());
-    let scale = b.as_slice().iter().map(|&v| v.into().abs()).fold(0.0, f64::max);
+    let scale = b
+        .as_slice()
+        .iter()
+        .map(|&v| v.into().abs())
+        .fold(0.0, f64::max);
     let diff = a
         .as_slice()
         .iter()

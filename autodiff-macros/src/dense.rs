@@ -241,6 +241,13 @@ pub fn hessian_item(
     let (kernels, matrix) = (&c.kernels, &c.matrix);
     let (params, args, refs) = (c.params(), c.args(), c.refs());
     let k = wrt.len();
+    let doc = doc_lines(&format!(
+        "The Hessian of [`{name}`]: n×n over the differentiated parameters flattened row-major \
+         and concatenated in signature order. Where the engine can, each parameter's directions \
+         go through the gradient all at once (forward over reverse with the identity as the \
+         seed: for logistic regression this is `Xᵀ·(X ⊙ s(1 − s)) + λI`, a GEMM); otherwise \
+         one Hessian-vector product per direction. For large n prefer `{name}_hvp`."
+    ));
     let offsets: Vec<Ident> = (0..k).map(|n| format_ident!("offset_{}", n)).collect();
     let zeros: Vec<Ident> = (0..k).map(|n| format_ident!("zero_{}", n)).collect();
     let offsets_index = 0..k;
@@ -252,6 +259,20 @@ pub fn hessian_item(
         let mut hessian = <#matrix>::zeros(next, next);
     };
     let fill = match body {
+        // One parameter: its single block is the Hessian.
+        DenseBody::Batched(blocks) if k == 1 => {
+            let borrow = c.borrow_owned();
+            let block = &blocks[0];
+            return quote! {
+                #doc
+                #[allow(unused_variables, clippy::all)]
+                #vis fn #hessian_name(#(#params),*) -> #matrix {
+                    use ::autodiff::ScalarExt as _;
+                    #(#borrow)*
+                    #block
+                }
+            };
+        }
         DenseBody::Batched(blocks) => {
             let borrow = c.borrow_owned();
             let per_q = blocks.iter().enumerate().map(|(q, block)| {
@@ -287,13 +308,6 @@ pub fn hessian_item(
             }
         }
     };
-    let doc = doc_lines(&format!(
-        "The Hessian of [`{name}`]: n×n over the differentiated parameters flattened row-major \
-         and concatenated in signature order. Where the engine can, each parameter's directions \
-         go through the gradient all at once (forward over reverse with the identity as the \
-         seed: for logistic regression this is `Xᵀ·(X ⊙ s(1 − s)) + λI`, a GEMM); otherwise \
-         one Hessian-vector product per direction. For large n prefer `{name}_hvp`."
-    ));
     quote! {
         #doc
         #[allow(unused_variables, unused_mut, unused_assignments, clippy::all)]

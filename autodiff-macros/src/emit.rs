@@ -224,6 +224,28 @@ pub fn body(
                     by_ref: false,
                 }
             }
+            Emit::KernelInPlace { name } => {
+                let function = Ident::new(name, Span::call_site());
+                let owned = match &bindings[args[0]] {
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    } if last_use[args[0]] == Some(i) && !args[1..].contains(&args[0]) => {
+                        quote!(#ident)
+                    }
+                    _ => {
+                        let borrowed = by_ref(args[0]);
+                        quote!(::core::clone::Clone::clone(#borrowed))
+                    }
+                };
+                let rest = kernel_operands(&args[1..]);
+                stmts
+                    .push(quote!(let #ident = ::autodiff::kernels::#function(#owned, #(#rest),*);));
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
             Emit::KernelView { name } => {
                 // The `Cow` lives in its own binding; the value is a reference into it.
                 let function = Ident::new(name, Span::call_site());

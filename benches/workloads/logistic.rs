@@ -35,9 +35,14 @@ impl Inputs {
     /// The same inputs rounded to f32.
     pub fn to_f32(&self) -> (Matrix<f32>, Vector<f32>, Vector<f32>) {
         let m = |m: &Matrix<f64>| {
-            Matrix::from_vec(m.rows(), m.cols(), m.as_slice().iter().map(|&v| v as f32).collect())
+            Matrix::from_vec(
+                m.rows(),
+                m.cols(),
+                m.as_slice().iter().map(|&v| v as f32).collect(),
+            )
         };
-        let v = |v: &Vector<f64>| Vector::from_vec(v.as_slice().iter().map(|&e| e as f32).collect());
+        let v =
+            |v: &Vector<f64>| Vector::from_vec(v.as_slice().iter().map(|&e| e as f32).collect());
         (m(&self.x), v(&self.w), v(&self.y))
     }
 }

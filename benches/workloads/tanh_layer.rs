@@ -27,7 +27,8 @@ impl Inputs {
 
     /// The same inputs rounded to f32.
     pub fn to_f32(&self) -> (Matrix<f32>, Vector<f32>, Vector<f32>) {
-        let v = |v: &Vector<f64>| Vector::from_vec(v.as_slice().iter().map(|&e| e as f32).collect());
+        let v =
+            |v: &Vector<f64>| Vector::from_vec(v.as_slice().iter().map(|&e| e as f32).collect());
         let w = Matrix::from_vec(
             self.w.rows(),
             self.w.cols(),

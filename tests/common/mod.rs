@@ -800,7 +800,7 @@ pub fn check_jacobian(
             result.describe(),
             p.describe()
         );
-        let got: Vec<f64> = dense_elements(block, outputs, inputs, &what).iter().enumerate().map(|(i,x)| if i==outputs*inputs-1 && tol.eps < 1e-10 {x*(1.0+1e-10)} else {*x}).collect();
+        let got = dense_elements(block, outputs, inputs, &what);
         let by_rows: Vec<f64> = rows
             .iter()
             .enumerate()
@@ -848,10 +848,11 @@ pub fn check_jacobian(
 /// - it is exactly n × n, n the total number of wrt elements, and symmetric to `tol.dense`;
 /// - `H·v` (computed here in `f64` from `hessian`'s entries, `v` = `directions` flattened and
 ///   concatenated) equals `product`, the Hessian-vector product `f_hvp` returned along
-///   `directions`, to `tol.dense` relative to `Σⱼ |Hᵢⱼ vⱼ|` plus the largest `|Hᵢⱼ vⱼ|`;
-/// - `product` agrees with the 5-point central difference of `grad` (the `f64` twin's gradient,
-///   flattened and concatenated) along `directions`, with `tol.rel` and `tol.abs × scale` as
-///   for the directional derivatives of `f_jvp`.
+///   `directions`, to `tol.dense × (Σⱼ |Hᵢⱼ vⱼ| + maxᵢⱼ |Hᵢⱼ| · maxⱼ |vⱼ|)` (the second term
+///   covers an entry of `H·v` that is small because `f_hvp`'s own terms cancel);
+/// - both `product` and `H·v` agree with the 5-point central difference of `grad` (the `f64`
+///   twin's gradient, flattened and concatenated) along `directions`, with `tol.rel` and
+///   `tol.abs × scale` as for the directional derivatives of `f_jvp`.
 #[track_caller]
 pub fn check_hessian(
     function: &str,
@@ -869,17 +870,27 @@ pub fn check_hessian(
     let transposed: Vec<f64> = (0..n * n).map(|e| h[(e % n) * n + e / n]).collect();
     assert_same_to_rounding(&h, &transposed, n, tol, &format!("{what}: H vs Hᵀ"));
 
-    assert_eq!(directions.len(), params.len(), "one direction per parameter");
-    assert_eq!(product.len(), params.len(), "one product block per parameter");
+    assert_eq!(
+        directions.len(),
+        params.len(),
+        "one direction per parameter"
+    );
+    assert_eq!(
+        product.len(),
+        params.len(),
+        "one product block per parameter"
+    );
     for ((name, p), (v, hv)) in params.iter().zip(directions.iter().zip(product)) {
         assert_eq!(v.describe(), p.describe(), "direction for `{name}`");
         assert_eq!(hv.describe(), p.describe(), "f_hvp's product for `{name}`");
     }
     let v: Vec<f64> = directions.iter().flat_map(Val::flat).collect();
     let hv: Vec<f64> = product.iter().flat_map(Val::flat).collect();
+    let mut h_v = vec![0.0; n];
     for i in 0..n {
         let terms: Vec<f64> = (0..n).map(|j| h[i * n + j] * v[j]).collect();
         let expected: f64 = terms.iter().sum();
+        h_v[i] = expected;
         let magnitude: f64 = terms.iter().map(|t| t.abs()).sum::<f64>() + max_abs(&h) * max_abs(&v);
         let bound = tol.dense * magnitude;
         stat(tol, "hv", (hv[i] - expected).abs() / magnitude);
@@ -893,29 +904,49 @@ pub fn check_hessian(
     }
 
     let values: Vec<Val> = params.iter().map(|(_, v)| v.clone()).collect();
-    let fd = directional_fd(&values, directions, &|vals: &[Val]| Val::V(Vector::from_vec(grad(vals))))
-        .flat();
+    let fd = directional_fd(&values, directions, &|vals: &[Val]| {
+        Val::V(Vector::from_vec(grad(vals)))
+    })
+    .flat();
     let scale = fd.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     for (a, e) in hv.iter().zip(&fd) {
-        stat(tol, "hvfd", (a - e).abs() / (tol.abs * scale + tol.rel * e.abs()));
+        stat(
+            tol,
+            "hvfd",
+            (a - e).abs() / (tol.abs * scale + tol.rel * e.abs()),
+        );
     }
-    assert_close(
-        &hv,
-        &fd,
-        tol.rel,
-        tol.abs * scale,
-        &format!("{what}: f_hvp along random directions vs finite differences of the gradient"),
-    );
+    for (product, by) in [(&hv, "f_hvp"), (&h_v, "f_hessian · v")] {
+        assert_close(
+            product,
+            &fd,
+            tol.rel,
+            tol.abs * scale,
+            &format!(
+                "{what}: {by} along random directions v vs finite differences of the gradient"
+            ),
+        );
+    }
 }
 
 // TEMP stats
 static STATS: std::sync::Mutex<Vec<(String, f64)>> = std::sync::Mutex::new(Vec::new());
 fn stat(tol: Tol, what: &str, r: f64) {
-    if r.is_nan() { return; }
+    if r.is_nan() {
+        return;
+    }
     let key = format!("{} {what}", if tol.eps > 1e-10 { "f32" } else { "f64" });
     let mut s = STATS.lock().unwrap();
     match s.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, m)) => if r > *m { *m = r; eprintln!("STAT {key} {r:e}"); },
-        None => { s.push((key.clone(), r)); eprintln!("STAT {key} {r:e}"); }
+        Some((_, m)) => {
+            if r > *m {
+                *m = r;
+                eprintln!("STAT {key} {r:e}");
+            }
+        }
+        None => {
+            s.push((key.clone(), r));
+            eprintln!("STAT {key} {r:e}");
+        }
     }
 }

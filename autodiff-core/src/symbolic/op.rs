@@ -91,6 +91,9 @@ pub enum Emit {
         name: &'static str,
         extra: Option<i64>,
     },
+    /// A function of `autodiff::kernels` that updates its first operand in place: it takes that
+    /// operand by value (moved at its last use, else a copy) and the others by reference.
+    KernelInPlace { name: &'static str },
     /// A function of `autodiff::kernels` that returns a `Cow`: a borrow of its first operand
     /// when that already is the result, so nothing is copied.
     KernelView { name: &'static str },
@@ -184,6 +187,8 @@ ops! {
     Diag(Diag),
     /// The number of rows of a matrix.
     RowCount(RowCount),
+    /// A square matrix plus a scalar on its diagonal (`M + c·I`).
+    AddToDiagonal(AddToDiagonal),
 }
 
 impl Op {

@@ -11,7 +11,7 @@ use super::ir::{Inst, Kind, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
 use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
-use super::rules::structure::{AsColumn, Diag};
+use super::rules::structure::{AddToDiagonal, AsColumn, Diag};
 
 /// Simplifies `program` until it stops changing (at most a few rounds).
 pub fn simplify(program: &Program) -> Program {
@@ -212,6 +212,19 @@ impl Rebuilder {
             // (−1)·b = −b, a·(−1) = −a
             (BinOp::Mul, Some(m), _) if m == -1.0 && keeps(b) => Some(Inst(Neg.into(), vec![b])),
             (BinOp::Mul, _, Some(m)) if m == -1.0 && keeps(a) => Some(Inst(Neg.into(), vec![a])),
+            // M + c·I = M with c added to its diagonal (n additions, no identity built).
+            (BinOp::Add, _, _)
+                if self.scaled_identity(b).is_some() && self.kind(a) == Kind::Matrix =>
+            {
+                let c = self.scaled_identity(b)?;
+                Some(Inst(AddToDiagonal.into(), vec![a, c]))
+            }
+            (BinOp::Add, _, _)
+                if self.scaled_identity(a).is_some() && self.kind(b) == Kind::Matrix =>
+            {
+                let c = self.scaled_identity(a)?;
+                Some(Inst(AddToDiagonal.into(), vec![b, c]))
+            }
             // x + x = 2·x (the two uses of a value pulled back alike)
             (BinOp::Add, _, _) if a == b => {
                 let two = self.constant(2.0);
@@ -262,6 +275,19 @@ impl Rebuilder {
     /// is computed exactly as the original function computes it.
     fn may_round_differently(&self) -> bool {
         self.role != Role::Primal
+    }
+
+    /// `Some(c)` when `v` is `c·I` for a scalar `c` (or `I` itself, with `c` = 1).
+    fn scaled_identity(&mut self, v: ValueId) -> Option<ValueId> {
+        match (self.op(v), self.args(v)) {
+            (Op::Identity(_), _) => Some(self.constant(1.0)),
+            (Op::Binary(Binary(BinOp::Mul)), &[c, i])
+                if self.kind(c) == Kind::Scalar && matches!(self.op(i), Op::Identity(_)) =>
+            {
+                Some(c)
+            }
+            _ => None,
+        }
     }
 
     /// `Some((M, a))` when `v` is the matrix `M` with its rows scaled by the vector `a`

@@ -226,6 +226,20 @@ pub fn diag<T: Real>(column: &Matrix<T>) -> Matrix<T> {
     out
 }
 
+/// `m + c·I` for a square `m`, in place.
+#[track_caller]
+pub fn add_to_diagonal<T: Real>(mut m: Matrix<T>, c: &T) -> Matrix<T> {
+    let (rows, cols) = m.shape();
+    assert_eq!(
+        rows, cols,
+        "autodiff: `add_to_diagonal` of a {rows}×{cols} matrix"
+    );
+    for i in 0..rows {
+        m[(i, i)] += *c;
+    }
+    m
+}
+
 /// The number of rows of `x`, as a float.
 pub fn row_count<T: Real>(x: &impl Shaped) -> T {
     T::from_f64(x.dims().0 as f64)

@@ -119,3 +119,43 @@ impl Rule for RowCount {
         &[0]
     }
 }
+
+// ───────────────────────────── M + c·I ─────────────────────────────
+
+/// A square matrix plus a scalar times the identity, updating the diagonal in place (the `λI`
+/// of a regularized Hessian costs n additions, not an n×n identity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddToDiagonal;
+
+impl Rule for AddToDiagonal {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("add_to_diagonal", args, 2)?;
+        match (args[0], args[1]) {
+            (Kind::Matrix, Kind::Scalar) => Ok(Kind::Matrix),
+            _ => Err(KindError::new(
+                "`add_to_diagonal` takes a matrix and a scalar",
+            )),
+        }
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::new(
+            format!(
+                "{} + {}·I",
+                args[0].text,
+                args[1].at(crate::symbolic::print::Prec::Atom)
+            ),
+            crate::symbolic::print::Prec::Sum,
+        )
+    }
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(kernels::add_to_diagonal(
+            args[0].as_matrix().clone(),
+            &args[1].as_scalar(),
+        ))
+    }
+    fn emit(&self) -> Emit {
+        Emit::KernelInPlace {
+            name: "add_to_diagonal",
+        }
+    }
+}
