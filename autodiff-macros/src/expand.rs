@@ -2,7 +2,7 @@
 //! it can be called (and tested) outside a compiler.
 
 use autodiff_core::symbolic::{
-    derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_reverse, Kind,
+    derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_reverse, print, Kind, Role,
 };
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -404,11 +404,14 @@ fn generate(
             let gradient = bare_or_tuple(outputs[1..=k].to_vec());
             let product = bare_or_tuple(outputs[k + 1..].to_vec());
             let directions = backticked(&hvp.tangent_names);
+            let program = print::print_lines(&hvp.program, Role::Tangent, &[]);
             let doc = doc_lines(&format!(
                 "The value of [`{name}`], its gradient with respect to {wrt_list}, and its \
                  Hessian times the direction {directions} (a Hessian-vector product, forward \
                  mode over the gradient: about the cost of two gradients, whatever the number \
-                 of parameters)."
+                 of parameters).\n\nDerivation (forward over reverse; `dv` is the tangent \
+                 along {directions} of `v`, so `ddw` is the tangent of the adjoint `dw`):\n\
+                 ```text\n{program}\n```"
             ));
             quote! {
                 #doc
