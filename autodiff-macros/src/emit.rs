@@ -116,13 +116,88 @@ pub fn body(
     params: &[ParamBinding],
     float: Float,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let mut emitted = body_in_parts(program, params, float, &|_| 0, 1);
+    (emitted.parts.remove(0), emitted.outputs)
+}
+
+/// A program emitted in parts, with its outputs.
+struct Emitted {
+    /// The statements of each part, in program order within a part.
+    parts: Vec<Vec<TokenStream>>,
+    /// Each output as returned (moved, or cloned if borrowed or returned again).
+    outputs: Vec<TokenStream>,
+    /// Each output as a reference, for a condition that reads it before it is returned.
+    output_refs: Vec<TokenStream>,
+}
+
+/// For the outputs `[a, b, pivot]` of `program`: `if cond(pivot) { a } else { b }` where
+/// the work both need (and the pivot) runs before the branch and each branch does only its
+/// own. `condition` builds the condition from a reference to the pivot.
+pub fn branched_body(
+    program: &Program,
+    params: &[ParamBinding],
+    float: Float,
+    condition: impl Fn(&TokenStream) -> TokenStream,
+) -> TokenStream {
+    if program.outputs[0] == program.outputs[1] {
+        // Both ways simplified to the same program: nothing to choose.
+        let mut single = program.clone();
+        single.outputs.truncate(1);
+        let (stmts, outputs) = body(&single, params, float);
+        let result = &outputs[0];
+        return quote!(#(#stmts)* #result);
+    }
+    let needed = |output: usize| {
+        let mut live = vec![false; program.insts.len()];
+        live[program.outputs[output].index()] = true;
+        for i in (0..program.insts.len()).rev() {
+            if live[i] {
+                for a in &program.insts[i].args {
+                    live[a.index()] = true;
+                }
+            }
+        }
+        live
+    };
+    let (a, b, pivot) = (needed(0), needed(1), needed(2));
+    let part = |i: usize| match (a[i], b[i]) {
+        _ if pivot[i] => 0,
+        (true, true) => 0,
+        (true, false) => 1,
+        _ => 2,
+    };
+    let emitted = body_in_parts(program, params, float, &part, 3);
+    let (common, only_a, only_b) = (&emitted.parts[0], &emitted.parts[1], &emitted.parts[2]);
+    let (result_a, result_b) = (&emitted.outputs[0], &emitted.outputs[1]);
+    let condition = condition(&emitted.output_refs[2]);
+    quote! {
+        #(#common)*
+        if #condition {
+            #(#only_a)*
+            #result_a
+        } else {
+            #(#only_b)*
+            #result_b
+        }
+    }
+}
+
+/// The statements computing `program`, each instruction's in part `part(i)` of `parts`.
+fn body_in_parts(
+    program: &Program,
+    params: &[ParamBinding],
+    float: Float,
+    part: &dyn Fn(usize) -> usize,
+    parts: usize,
+) -> Emitted {
     let names = program.value_names();
     let last_use = last_uses(program);
     let needs_dims = shape_only_uses(program);
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
     let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];
-    let mut stmts = Vec::new();
+    let mut all_stmts: Vec<Vec<TokenStream>> = vec![Vec::new(); parts];
     for (i, inst) in program.insts.iter().enumerate() {
+        let stmts = &mut all_stmts[part(i)];
         let is_tensor = |v: usize| program.insts[v].kind.is_tensor();
         // An operand where a reference is wanted (`&t`), and where a value is wanted.
         let by_ref = |v: usize| match &bindings[v] {
@@ -300,5 +375,21 @@ pub fn body(
             }
         })
         .collect();
-    (stmts, outputs)
+    let output_refs = program
+        .outputs
+        .iter()
+        .map(|o| match &bindings[o.index()] {
+            Binding::Inline(e) => quote!(&#e),
+            Binding::Named {
+                ident,
+                by_ref: true,
+            } => quote!(#ident),
+            Binding::Named { ident, .. } => quote!(&#ident),
+        })
+        .collect();
+    Emitted {
+        parts: all_stmts,
+        outputs,
+        output_refs,
+    }
 }

@@ -2,7 +2,8 @@
 //! it can be called (and tested) outside a compiler.
 
 use autodiff_core::symbolic::{
-    derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_reverse, print, Kind, Role,
+    derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_jacobian_either,
+    derive_reverse, print, Kind, Role,
 };
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
@@ -437,8 +438,24 @@ fn generate(
             by_ref: true,
         })
         .collect();
+    let either = match (result, ir_wrt.as_slice()) {
+        (Kind::Scalar, _) => None,
+        (_, &[p]) => derive_jacobian_either(&lowered.program, p).map_err(internal)?,
+        _ => None,
+    };
     let batched = match result {
         Kind::Scalar => DenseBody::FromGradient,
+        _ if either.is_some() => {
+            let program = either.as_ref().expect("checked just above");
+            let parameter = &sig.params[wrt[0]].ident;
+            let body = emit::branched_body(program, &borrowed_bindings, float, |result| {
+                quote! {
+                    ::autodiff::kernels::element_count(#result)
+                        < ::autodiff::kernels::element_count(#parameter)
+                }
+            });
+            DenseBody::Batched(vec![quote!({ #body })])
+        }
         _ => match derive_jacobian(&lowered.program, &ir_wrt).map_err(internal)? {
             Some(programs) => DenseBody::Batched(
                 programs

@@ -182,3 +182,41 @@ pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Prog
     }
     Ok(Some(programs))
 }
+
+/// The Jacobian of `primal` (a tensor result) with respect to its parameter number `p`, both
+/// ways at once: one program whose outputs are the Jacobian by batched reverse mode (all output
+/// seeds at once, then transposed), the Jacobian by batched forward mode (all input directions
+/// at once), and the result. The generated code computes the primal part once and then only
+/// the mode that is cheaper for the sizes at hand: reverse when the outputs are fewer.
+/// `None` when either mode has no batched form.
+pub fn derive_jacobian_either(primal: &Program, p: usize) -> Result<Option<Program>, KindError> {
+    let n_params = primal.params.len();
+    let reverse = reverse(primal, &[p], Seed::Upstream)?;
+    let mut both = forward(&reverse.program, &[p])?.program;
+    // Outputs now: result, adjoint of p, their tangents. Keep the adjoint, the result's
+    // tangent and the result.
+    let (result, adjoint, tangent) = (both.outputs[0], both.outputs[1], both.outputs[2]);
+    both.outputs = vec![adjoint, tangent, result];
+    let both = simplify(&both);
+    let result = both.outputs[2];
+    // Parameters: primal ones, the upstream (n_params), the tangent (n_params + 1).
+    let Ok(by_reverse) = batch::batch(&both, n_params, result, true) else {
+        return Ok(None);
+    };
+    let Some(param) = by_reverse
+        .program
+        .insts
+        .iter()
+        .position(|inst| matches!(inst.op, Op::Param(q) if q.0 == p))
+    else {
+        return Ok(None);
+    };
+    let Ok(by_both) = batch::batch(&by_reverse.program, n_params, ValueId(param as u32), false)
+    else {
+        return Ok(None);
+    };
+    if !(by_reverse.batched_outputs[0] && by_both.batched_outputs[1]) {
+        return Ok(None);
+    }
+    Ok(Some(simplify(&by_both.program)))
+}
