@@ -5,9 +5,11 @@
 extern crate self as autodiff;
 
 pub use autodiff_core::{kernels, symbolic, Matrix, Real, ScalarExt, Vector};
-pub use autodiff_macros::differentiable;
+#[doc(hidden)]
+pub use autodiff_macros::__differentiable_with;
+pub use autodiff_macros::{derivative, differentiable};
 
 /// `use autodiff::prelude::*;` brings the tensor types, the attribute and the scalar methods.
 pub mod prelude {
-    pub use crate::{differentiable, Matrix, ScalarExt, Vector};
+    pub use crate::{derivative, differentiable, Matrix, ScalarExt, Vector};
 }

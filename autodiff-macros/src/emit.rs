@@ -5,6 +5,8 @@
 //! literals are written inline. Tensors are passed by reference, scalars by value, and each
 //! returned tensor is moved out of its binding (or cloned if it is borrowed).
 
+use autodiff_core::symbolic::op::CallPart;
+use autodiff_core::symbolic::rules::call::CalleeParam;
 use autodiff_core::symbolic::{Emit, Kind, Program};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -196,6 +198,8 @@ fn body_in_parts(
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
     let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];
     let mut all_stmts: Vec<Vec<TokenStream>> = vec![Vec::new(); parts];
+    let mut shared_calls: std::collections::HashMap<(String, Vec<usize>), Ident> =
+        std::collections::HashMap::new();
     for (i, inst) in program.insts.iter().enumerate() {
         let stmts = &mut all_stmts[part(i)];
         let is_tensor = |v: usize| program.insts[v].kind.is_tensor();
@@ -294,6 +298,66 @@ fn body_in_parts(
                 stmts.push(
                     quote!(let #ident #annotation = ::autodiff::kernels::#function(#(#all),*);),
                 );
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
+            Emit::Call {
+                function,
+                callee,
+                part,
+            } => {
+                let function = local_ident(&function);
+                let n_values = callee.value_kinds().len();
+                let mut values = args[..n_values].iter();
+                let mut call_args = Vec::new();
+                for param in &callee.params {
+                    call_args.push(match param {
+                        CalleeParam::Value { kind, by_ref: true } if kind.is_tensor() => {
+                            values.next().map(|&v| by_ref(v)).unwrap_or_default()
+                        }
+                        CalleeParam::Value { kind, .. } if kind.is_tensor() => values
+                            .next()
+                            .map(|&v| {
+                                let borrowed = by_ref(v);
+                                quote!(::core::clone::Clone::clone(#borrowed))
+                            })
+                            .unwrap_or_default(),
+                        CalleeParam::Value { .. } => {
+                            values.next().map(|&v| operand(v)).unwrap_or_default()
+                        }
+                        CalleeParam::Constant(text) => text.parse().unwrap_or_else(|_| {
+                            quote!(::core::compile_error!(
+                                "a constant argument could not be read"
+                            ))
+                        }),
+                    });
+                }
+                // The upstream gradient or the tangents: tensors by reference.
+                call_args.extend(args[n_values..].iter().map(|&v| operand(v)));
+                match part {
+                    CallPart::Whole => {
+                        stmts.push(quote!(let #ident = #function(#(#call_args),*);));
+                    }
+                    CallPart::Tangent => {
+                        stmts.push(quote!(let #ident = #function(#(#call_args),*).1;));
+                    }
+                    CallPart::Gradient(k) => {
+                        // One pullback call serves every gradient part with the same operands.
+                        let key = (function.to_string(), args.clone());
+                        let call = match shared_calls.get(&key) {
+                            Some(call) => call,
+                            None => {
+                                let call = format_ident!("{}_pullback", names[i]);
+                                stmts.push(quote!(let #call = #function(#(#call_args),*);));
+                                shared_calls.entry(key).or_insert(call)
+                            }
+                        };
+                        let k = syn::Index::from(k);
+                        stmts.push(quote!(let #ident = #call.1.#k;));
+                    }
+                }
                 Binding::Named {
                     ident,
                     by_ref: false,

@@ -10,15 +10,32 @@ use quote::{format_ident, quote, ToTokens};
 use syn::{Item, ItemFn, ReturnType, Type};
 
 use crate::attr;
+use crate::calls::{self, CalleeSig, Handshake, SigParam};
 use crate::dense::{hessian_item, jacobian_item, DenseBody};
 use crate::emit::{self, ParamBinding};
 use crate::errors::Errors;
 use crate::lower::{self, Lowered};
 use crate::signature::{self, Signature};
+use autodiff_core::symbolic::Op;
+use syn::ext::IdentExt;
 
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
 /// emitted together with the user's function as written.
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand_knowing(attr, item, Vec::new())
+}
+
+/// The caller's expansion again, now with its callees' signatures (see [`calls`]).
+pub fn expand_handshake(input: TokenStream) -> TokenStream {
+    match syn::parse2::<Handshake>(input) {
+        Ok(state) => expand_knowing(state.attr, state.item, state.known),
+        Err(e) => e.to_compile_error(),
+    }
+}
+
+/// [`expand`] with the signatures of some callees known.
+fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -> TokenStream {
+    let attr_tokens = attr.clone();
     let item_fn = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(f)) => f,
         Ok(Item::Verbatim(tokens)) if syn::parse2::<syn::TraitItemFn>(tokens.clone()).is_ok() => {
@@ -47,8 +64,17 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     // Every stage runs, even after errors, so that one compile reports every mistake.
     let sig = signature::check(&item_fn, &mut errors);
     let wrt = resolve_wrt(wrt.as_deref(), &sig, &mut errors);
-    let lowered = lower::lower(&item_fn, &sig, &mut errors);
-    let (Some(lowered), Some(wrt), true) = (lowered, wrt, errors.is_empty()) else {
+    let lowering = lower::lower(&item_fn, &sig, &mut errors, &known);
+    if let (Some(callee), true) = (lowering.unknown.first(), errors.is_empty()) {
+        // Ask the first unknown callee's macro for its signature; it expands us again.
+        let state = Handshake {
+            attr: attr_tokens,
+            known,
+            item,
+        };
+        return calls::ask(callee, &state);
+    }
+    let (Some(lowered), Some(wrt), true) = (lowering.lowered, wrt, errors.is_empty()) else {
         let error = errors.finish().err().unwrap_or_else(|| {
             syn::Error::new(Span::call_site(), "internal error in #[differentiable]")
         });
@@ -198,6 +224,117 @@ pub(crate) fn bare_or_tuple(items: Vec<TokenStream>) -> TokenStream {
     } else {
         quote!((#(#items),*))
     }
+}
+
+/// What a caller of this function uses: `__autodiff_f_vjp` and `__autodiff_f_jvp` over every
+/// differentiable parameter (the gradient always a tuple), and the signature macro.
+#[allow(clippy::too_many_arguments)]
+fn callee_items(
+    item: &ItemFn,
+    sig: &Signature,
+    lowered: &Lowered,
+    products: &autodiff_core::symbolic::ReverseProducts,
+    forward: &autodiff_core::symbolic::ForwardProducts,
+    ir_wrt: &[usize],
+    float: crate::signature::Float,
+) -> Result<TokenStream, autodiff_core::symbolic::KindError> {
+    let all: Vec<usize> = (0..lowered.ir_params.len()).collect();
+    let (reverse_all, forward_all);
+    let (reverse_all, forward_all) = if ir_wrt == all.as_slice() {
+        (products, forward)
+    } else {
+        reverse_all = derive_reverse(&lowered.program, &all)?;
+        forward_all = derive_forward(&lowered.program, &all)?;
+        (&reverse_all, &forward_all)
+    };
+    let (vis, name) = (&item.vis, &item.sig.ident);
+    let (vjp_name, jvp_name) = calls::block_names(name);
+    let result_ty = match &item.sig.output {
+        ReturnType::Type(_, ty) => quote!(#ty),
+        ReturnType::Default => quote!(()),
+    };
+    let params: Vec<TokenStream> = sig
+        .params
+        .iter()
+        .map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty);
+            quote!(#ident: #ty)
+        })
+        .collect();
+    let bindings: Vec<ParamBinding> = lowered
+        .ir_params
+        .iter()
+        .map(|&i| ParamBinding {
+            ident: sig.params[i].ident.clone(),
+            by_ref: sig.params[i].tensor.is_some_and(|t| t.by_ref),
+        })
+        .collect();
+    let gradient_types = lowered.ir_params.iter().map(|&i| {
+        let ty = owned(&sig.params[i].ty);
+        quote!(#ty)
+    });
+    let result = lowered.program.kind(lowered.program.outputs[0]);
+    let upstream = format_ident!("{}", reverse_all.vjp.upstream);
+    let upstream_ty = if result.is_tensor() {
+        quote!(&#result_ty)
+    } else {
+        quote!(#result_ty)
+    };
+    let mut vjp_bindings: Vec<ParamBinding> = bindings
+        .iter()
+        .map(|b| ParamBinding {
+            ident: b.ident.clone(),
+            by_ref: b.by_ref,
+        })
+        .collect();
+    vjp_bindings.push(ParamBinding {
+        ident: upstream.clone(),
+        by_ref: result.is_tensor(),
+    });
+    let (stmts, outputs) = emit::body(&reverse_all.vjp.program, &vjp_bindings, float);
+    let (value, gradients) = (&outputs[0], &outputs[1..]);
+    let (tangent_params, jvp_bindings) = direction_params(
+        sig,
+        &lowered.ir_params,
+        &forward_all.jvp.tangent_names,
+        &bindings,
+    );
+    let (jvp_stmts, jvp_outputs) = emit::body(&forward_all.jvp.program, &jvp_bindings, float);
+    let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
+    let signature = CalleeSig {
+        name: name.unraw().to_string(),
+        params: sig
+            .params
+            .iter()
+            .map(|p| match p.tensor {
+                Some(t) => SigParam::Value {
+                    kind: t.kind,
+                    by_ref: t.by_ref,
+                },
+                None => SigParam::Constant,
+            })
+            .collect(),
+        result,
+    };
+    let signature_macro = calls::signature_macro(&signature);
+    let allow = quote!(#[allow(unused_variables, unused_parens, dead_code, clippy::all)]);
+    Ok(quote! {
+        #[doc(hidden)]
+        #allow
+        #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
+            use ::autodiff::ScalarExt as _;
+            #(#stmts)*
+            (#value, (#(#gradients,)*))
+        }
+        #[doc(hidden)]
+        #allow
+        #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
+            use ::autodiff::ScalarExt as _;
+            #(#jvp_stmts)*
+            (#jvp_value, #jvp_tangent)
+        }
+        #signature_macro
+    })
 }
 
 /// `` `a`, `b` `` for a doc comment.
@@ -393,8 +530,15 @@ fn generate(
     };
 
     // f_hvp: forward mode over the gradient program.
+    // Second derivatives through calls need the callees' second-order blocks, which are not
+    // generated yet: a function with calls has no f_hvp and no f_hessian (see the README).
+    let has_calls = lowered
+        .program
+        .insts
+        .iter()
+        .any(|inst| matches!(inst.op, Op::Call(_)));
     let hvp = match result {
-        Kind::Scalar => {
+        Kind::Scalar if !has_calls => {
             let hvp = derive_hvp(&lowered.program, &ir_wrt).map_err(internal)?;
             let hvp_name = format_ident!("{}_hvp", name);
             let (direction_params, hvp_bindings) =
@@ -474,7 +618,7 @@ fn generate(
 
     // f_hessian
     let hessian = match result {
-        Kind::Scalar => {
+        Kind::Scalar if !has_calls => {
             let body = match derive_hessian(&lowered.program, &ir_wrt).map_err(internal)? {
                 Some(programs) => DenseBody::Batched(
                     programs
@@ -493,6 +637,10 @@ fn generate(
         _ => quote!(),
     };
 
+    // The building blocks and the signature for callers (see `calls`).
+    let callee =
+        callee_items(item, sig, lowered, &products, &forward, &ir_wrt, float).map_err(internal)?;
+
     // f_derivation
     let derivation_name = format_ident!("{}_derivation", name);
     let derivation_fn_doc = doc_lines(&format!(
@@ -505,5 +653,5 @@ fn generate(
             #derivation
         }
     };
-    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #derivation_item))
+    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #derivation_item #callee))
 }

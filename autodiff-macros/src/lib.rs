@@ -10,6 +10,8 @@
 use proc_macro::TokenStream;
 
 mod attr;
+mod calls;
+mod custom;
 mod dense;
 mod emit;
 mod errors;
@@ -22,6 +24,23 @@ mod signature;
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(attr.into(), item.into()).into()
+}
+
+/// A user-written pullback for the function `f`: `#[derivative(of = f)]` on
+/// `fn f_vjp(p1, ..., pn, dy) -> (value, gradient)`. Differentiable functions that call `f`
+/// (defined after this) use it instead of looking inside `f`. See the `autodiff` crate docs.
+#[proc_macro_attribute]
+pub fn derivative(attr: TokenStream, item: TokenStream) -> TokenStream {
+    custom::expand(attr.into(), item.into()).into()
+}
+
+/// The second step of a call between differentiable functions: a callee's signature macro
+/// hands the caller back here with the callee's signature (see the `calls` module). Not for
+/// direct use.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __differentiable_with(input: TokenStream) -> TokenStream {
+    expand::expand_handshake(input.into()).into()
 }
 
 #[cfg(test)]

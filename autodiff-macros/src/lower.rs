@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
+use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Transpose};
 use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
@@ -17,6 +18,7 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::{Block, Expr, ExprMethodCall, Lit, Pat, Stmt, UnOp};
 
+use crate::calls::{CalleeSig, SigParam};
 use crate::errors::Errors;
 use crate::signature::{classify, type_text, Float, Signature};
 
@@ -48,11 +50,20 @@ struct Lowerer<'a> {
     errors: &'a mut Errors,
     /// `None` when the signature named no usable float type (already reported).
     float: Option<Float>,
+    /// The signatures of the callees known so far.
+    known: &'a [CalleeSig],
+    /// Functions called whose signatures are not known yet (see `calls`).
+    unknown: Vec<syn::Ident>,
 }
 
 /// Lowers the body of `item`, reporting every error; `None` if there was any (in the signature
 /// too), since then no code is generated.
-pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option<Lowered> {
+pub fn lower(
+    item: &syn::ItemFn,
+    sig: &Signature,
+    errors: &mut Errors,
+    known: &[CalleeSig],
+) -> Lowering {
     let errors_before = errors.count();
     let mut program = Program::new();
     program.precision = match sig.float {
@@ -82,6 +93,8 @@ pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option
         scopes: vec![scope],
         errors,
         float: sig.float,
+        known,
+        unknown: Vec::new(),
     };
     let output = lowerer.block(&item.block);
     if let (Some(out), Some(result)) = (output, sig.result) {
@@ -101,13 +114,28 @@ pub fn lower(item: &syn::ItemFn, sig: &Signature, errors: &mut Errors) -> Option
     let Lowerer {
         mut program,
         errors,
+        unknown,
         ..
     } = lowerer;
-    if errors.count() != errors_before || !sig.valid {
-        return None;
+    if errors.count() != errors_before || !sig.valid || !unknown.is_empty() {
+        return Lowering {
+            lowered: None,
+            unknown,
+        };
     }
-    program.outputs = vec![output?];
-    Some(Lowered { program, ir_params })
+    program.outputs = output.into_iter().collect();
+    Lowering {
+        lowered: (!program.outputs.is_empty()).then_some(Lowered { program, ir_params }),
+        unknown,
+    }
+}
+
+/// The outcome of lowering.
+pub struct Lowering {
+    /// The program, if the body had no error and every callee's signature was known.
+    pub lowered: Option<Lowered>,
+    /// The callees whose signatures are still needed, in order of first call.
+    pub unknown: Vec<syn::Ident>,
 }
 
 /// Every name a pattern binds (to poison them all when the pattern is rejected).
@@ -458,13 +486,7 @@ impl Lowerer<'_> {
                  reductions)",
             ),
             Expr::Call(c) if self.is_poisoned_name(&c.func) => None,
-            Expr::Call(c) => self.unsupported(
-                &c.func,
-                format!(
-                    "function calls are not supported yet (calling other differentiable \
-                     functions comes in a later release); {SUPPORTED_EXPRESSIONS}"
-                ),
-            ),
+            Expr::Call(c) => self.call(c),
             Expr::If(i) => self.unsupported(
                 i.if_token,
                 "`if` is not supported yet; a differentiable function is straight-line code \
@@ -550,6 +572,91 @@ impl Lowerer<'_> {
     ) -> Option<ValueId> {
         self.errors.spanned(tokens, message);
         None
+    }
+
+    /// A call of another differentiable function (or one with a user-supplied derivative).
+    fn call(&mut self, c: &syn::ExprCall) -> Option<ValueId> {
+        let callee = match &*c.func {
+            Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+            _ => None,
+        };
+        let Some(callee) = callee else {
+            return self.unsupported(
+                &c.func,
+                format!(
+                    "only functions named directly can be called (`f(x)`), and they must be \
+                     #[differentiable] or have a #[derivative]; {SUPPORTED_EXPRESSIONS}"
+                ),
+            );
+        };
+        if self.lookup(&callee.to_string()).is_some() {
+            return self.unsupported(
+                &callee,
+                format!("`{callee}` is a value, not a function: it cannot be called"),
+            );
+        }
+        let name = callee.unraw().to_string();
+        let Some(sig) = self.known.iter().find(|k| k.name == name).cloned() else {
+            // Its signature comes through a handshake with its macro (see `calls`); the
+            // arguments are still checked now.
+            for arg in &c.args {
+                self.expr(arg);
+            }
+            if !self.unknown.contains(&callee) {
+                self.unknown.push(callee);
+            }
+            return None;
+        };
+        if c.args.len() != sig.params.len() {
+            return self.unsupported(
+                c,
+                format!(
+                    "`{name}` takes {} argument(s), found {}",
+                    sig.params.len(),
+                    c.args.len()
+                ),
+            );
+        }
+        let mut values = Vec::new();
+        let mut params = Vec::new();
+        let mut ok = true;
+        for (arg, param) in c.args.iter().zip(&sig.params) {
+            match param {
+                SigParam::Value { kind, by_ref } => match self.expr(arg) {
+                    Some(v) if self.program.kind(v) == *kind => {
+                        values.push(v);
+                        params.push(CalleeParam::Value {
+                            kind: *kind,
+                            by_ref: *by_ref,
+                        });
+                    }
+                    Some(v) => {
+                        self.errors.spanned(
+                            arg,
+                            format!(
+                                "`{name}` takes {} here, found {}",
+                                kind.article(),
+                                self.program.kind(v).article()
+                            ),
+                        );
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
+                SigParam::Constant => {
+                    params.push(CalleeParam::Constant(arg.to_token_stream().to_string()));
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let callee = Callee {
+            name,
+            params,
+            result: sig.result,
+        };
+        self.push(Call(callee), &values, c)
     }
 
     /// True if `expr` is a name whose binding had an error (a rejected closure, say).

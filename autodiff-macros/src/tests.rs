@@ -158,8 +158,9 @@ fn derivations_of_the_op_families() {
     insta::assert_snapshot!(text.join("\n\n"));
 }
 
-/// The expansion of every compile-fail input returns a compile error (never a panic, never
-/// silence), with the user's item still in the output.
+/// The expansion of every compile-fail input never panics, and for each file either reports a
+/// compile error or asks a callee for its signature (a callee that has none, or comes later,
+/// is then reported by rustc at the call).
 #[test]
 fn every_ui_input_is_an_error_not_a_panic() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ui");
@@ -171,17 +172,24 @@ fn every_ui_input_is_an_error_not_a_panic() {
         }
         let source = std::fs::read_to_string(&path).expect("readable");
         let file: syn::File = syn::parse_str(&source).expect("the input parses as Rust");
-        for item in find_differentiable(&file.items) {
-            let (attr, item) = item;
-            let output = std::panic::catch_unwind(|| expand(attr, item).to_string())
-                .unwrap_or_else(|_| panic!("the expansion panicked on {}", path.display()));
-            assert!(
-                output.contains("compile_error"),
-                "{}: no error in the expansion",
-                path.display()
-            );
-            checked += 1;
+        let expansions: Vec<String> = find_differentiable(&file.items)
+            .into_iter()
+            .map(|(attr, item)| {
+                std::panic::catch_unwind(|| expand(attr, item).to_string())
+                    .unwrap_or_else(|_| panic!("the expansion panicked on {}", path.display()))
+            })
+            .collect();
+        if expansions.is_empty() {
+            continue; // a misuse of another attribute (`#[derivative]`)
         }
+        assert!(
+            expansions
+                .iter()
+                .any(|e| e.contains("compile_error") || e.contains("__autodiff_callee_")),
+            "{}: no error in the expansion",
+            path.display()
+        );
+        checked += 1;
     }
     assert!(checked >= 100, "only {checked} inputs found");
 }

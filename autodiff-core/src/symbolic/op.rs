@@ -10,7 +10,9 @@ use super::derive::DeriveCx;
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
-use super::rules::{arith::*, elementwise::*, linalg::*, reduce::*, softmax::*, structure::*};
+use super::rules::{
+    arith::*, call::*, elementwise::*, linalg::*, reduce::*, softmax::*, structure::*,
+};
 use crate::tensor::Real;
 
 /// Everything the engine knows about one op.
@@ -73,6 +75,18 @@ pub trait Rule {
     }
 }
 
+/// Which part of a callee's building block an op is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallPart {
+    /// The call's result itself.
+    Whole,
+    /// The tangent of a `(value, tangent)` pair.
+    Tangent,
+    /// Gradient `i` of a `(value, (g₀, g₁, ..))` pair; calls with the same operands share one
+    /// call.
+    Gradient(usize),
+}
+
 /// How generated Rust computes an op; the macro turns this into tokens uniformly.
 /// Tensor operands are passed by reference and scalars by value, except to kernels, which take
 /// every operand by reference.
@@ -90,6 +104,14 @@ pub enum Emit {
     Method {
         name: &'static str,
         extra: Option<i64>,
+    },
+    /// A call of a function of the user's (a differentiable callee or one of its building
+    /// blocks): differentiable arguments as the callee takes them, constants as written at the
+    /// call, then any further operands (an upstream gradient, tangents).
+    Call {
+        function: String,
+        callee: Callee,
+        part: CallPart,
     },
     /// A function of `autodiff::kernels` that updates its first operand in place: it takes that
     /// operand by value (moved at its last use, else a copy) and the others by reference.
@@ -189,6 +211,12 @@ ops! {
     RowCount(RowCount),
     /// A square matrix plus a scalar on its diagonal (`M + c·I`).
     AddToDiagonal(AddToDiagonal),
+    /// A call of another differentiable function.
+    Call(Call),
+    /// Part of a callee's pullback.
+    CallVjp(CallVjp),
+    /// A callee's pushforward.
+    CallJvp(CallJvp),
 }
 
 impl Op {

@@ -245,6 +245,27 @@ pub fn row_count<T: Real>(x: &impl Shaped) -> T {
     T::from_f64(x.dims().0 as f64)
 }
 
+/// `Σ aᵢ·bᵢ` over the elements of two values of the same shape.
+#[track_caller]
+pub fn dot_flat<T: Real, E: Elementwise<T>>(a: &E, b: &E) -> T {
+    assert_eq!(
+        a.numel(),
+        b.numel(),
+        "autodiff: `dot_flat` of values of different sizes"
+    );
+    a.as_flat()
+        .iter()
+        .zip(b.as_flat())
+        .map(|(&x, &y)| x * y)
+        .sum()
+}
+
+/// A value shaped like `like` holding `data` (row-major).
+#[track_caller]
+pub fn with_flat_like<T: Real, E: Elementwise<T>>(like: &E, data: Vec<T>) -> E {
+    like.with_flat(data)
+}
+
 /// The number of elements of `x` (1 for a scalar).
 pub fn element_count<T: Real, E: Elementwise<T>>(x: &E) -> usize {
     x.numel()

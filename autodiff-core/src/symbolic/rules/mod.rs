@@ -2,6 +2,7 @@
 //! pullback, printed form, meaning and emitted form side by side.
 
 pub mod arith;
+pub mod call;
 pub mod elementwise;
 pub mod linalg;
 pub mod reduce;

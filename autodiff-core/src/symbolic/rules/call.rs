@@ -1,0 +1,225 @@
+//! Calls to other differentiable functions (and to functions with user-supplied derivatives).
+//!
+//! The engine does not see inside a callee: its value is the callee itself, its pullback and
+//! pushforward are the callee's generated building blocks, called by name with a fixed
+//! convention (every differentiable parameter, in signature order):
+//! `__autodiff_{f}_vjp(args.., upstream) -> (value, (g₀, g₁, ..))` and
+//! `__autodiff_{f}_jvp(args.., t₀, t₁, ..) -> (value, tangent)`. The interpreter cannot run
+//! them (they are user code), so programs with calls are checked through the macro.
+
+use crate::symbolic::derive::DeriveCx;
+use crate::symbolic::eval::Value;
+use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::op::{CallPart, Emit, Rule};
+use crate::symbolic::print::Printed;
+use crate::tensor::Real;
+
+use super::arith::Literal;
+use super::reduce::Fill;
+
+/// How a callee takes one parameter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CalleeParam {
+    /// A differentiable parameter: a value of the program.
+    Value { kind: Kind, by_ref: bool },
+    /// A constant parameter: the caller's source text for it.
+    Constant(String),
+}
+
+/// What a call site knows of its callee.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Callee {
+    /// The callee's name, as written at the call.
+    pub name: String,
+    /// Its parameters, in order.
+    pub params: Vec<CalleeParam>,
+    /// The kind of its result.
+    pub result: Kind,
+}
+
+impl Callee {
+    /// The kinds of its differentiable parameters, in order.
+    pub fn value_kinds(&self) -> Vec<Kind> {
+        self.params
+            .iter()
+            .filter_map(|p| match p {
+                CalleeParam::Value { kind, .. } => Some(*kind),
+                CalleeParam::Constant(_) => None,
+            })
+            .collect()
+    }
+
+    fn check_args(&self, args: &[Kind]) -> Result<(), KindError> {
+        let expected = self.value_kinds();
+        if expected.as_slice() == args {
+            Ok(())
+        } else {
+            Err(KindError::new(format!(
+                "`{}` takes {} differentiable argument(s) of kinds {:?}, found {:?}",
+                self.name,
+                expected.len(),
+                expected,
+                args
+            )))
+        }
+    }
+
+    /// `f(a, b, n)` from printed differentiable arguments, constants as written.
+    fn print_call(&self, function: &str, values: &[Printed], extra: &[Printed]) -> Printed {
+        let mut values = values.iter();
+        let mut parts: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| match p {
+                CalleeParam::Value { .. } => {
+                    values.next().map(|v| v.text.clone()).unwrap_or_default()
+                }
+                CalleeParam::Constant(text) => text.clone(),
+            })
+            .collect();
+        parts.extend(extra.iter().map(|e| e.text.clone()));
+        Printed::atom(format!("{function}({})", parts.join(", ")))
+    }
+}
+
+// ───────────────────────────── call ─────────────────────────────
+// y = f(a, b)       reverse: (da, db) = f_vjp(a, b, dy)     forward: dy = f_jvp(a, b, da, db)
+
+/// A call of a differentiable function; operands: its differentiable arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Call(pub Callee);
+
+impl Rule for Call {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        self.0.check_args(args)?;
+        Ok(self.0.result)
+    }
+    fn reverse(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        _out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        let mut operands = args.to_vec();
+        operands.push(dout);
+        args.iter()
+            .enumerate()
+            .map(|(part, &arg)| {
+                cx.when_active(arg, |cx| {
+                    cx.push(
+                        CallVjp {
+                            callee: self.0.clone(),
+                            part,
+                        },
+                        &operands,
+                    )
+                })
+            })
+            .collect()
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let mut operands = args.to_vec();
+        for (&arg, tangent) in args.iter().zip(tangents) {
+            operands.push(match tangent {
+                Some(t) => *t,
+                None => {
+                    let zero = cx.push(Literal::new(0.0), &[])?;
+                    cx.push(Fill, &[zero, arg])?
+                }
+            });
+        }
+        cx.push(CallJvp(self.0.clone()), &operands).map(Some)
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        self.0.print_call(&self.0.name, args, &[])
+    }
+    fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
+        panic!(
+            "autodiff interpreter: a call of `{}` runs only in generated code",
+            self.0.name
+        )
+    }
+    fn emit(&self) -> Emit {
+        Emit::Call {
+            function: self.0.name.clone(),
+            callee: self.0.clone(),
+            part: CallPart::Whole,
+        }
+    }
+}
+
+/// Part `part` (the adjoint of the callee's differentiable argument number `part`) of the
+/// callee's pullback; operands: the differentiable arguments, then the upstream gradient.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallVjp {
+    pub callee: Callee,
+    pub part: usize,
+}
+
+impl Rule for CallVjp {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        let n = args.len().saturating_sub(1);
+        self.callee.check_args(&args[..n])?;
+        args.get(self.part)
+            .copied()
+            .ok_or_else(|| KindError::new("a pullback part past the callee's arguments"))
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        let n = args.len() - 1;
+        let call =
+            self.callee
+                .print_call(&format!("{}_vjp", self.callee.name), &args[..n], &args[n..]);
+        Printed::atom(format!("{}[{}]", call.text, self.part))
+    }
+    fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
+        panic!(
+            "autodiff interpreter: a call of `{}` runs only in generated code",
+            self.callee.name
+        )
+    }
+    fn emit(&self) -> Emit {
+        Emit::Call {
+            function: format!("__autodiff_{}_vjp", self.callee.name),
+            callee: self.callee.clone(),
+            part: CallPart::Gradient(self.part),
+        }
+    }
+}
+
+/// The callee's pushforward; operands: the differentiable arguments, then one tangent each.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallJvp(pub Callee);
+
+impl Rule for CallJvp {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        let n = args.len() / 2;
+        self.0.check_args(&args[..n])?;
+        self.0.check_args(&args[n..])?;
+        Ok(self.0.result)
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        let n = args.len() / 2;
+        self.0
+            .print_call(&format!("{}_jvp", self.0.name), &args[..n], &args[n..])
+    }
+    fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
+        panic!(
+            "autodiff interpreter: a call of `{}` runs only in generated code",
+            self.0.name
+        )
+    }
+    fn emit(&self) -> Emit {
+        Emit::Call {
+            function: format!("__autodiff_{}_jvp", self.0.name),
+            callee: self.0.clone(),
+            part: CallPart::Tangent,
+        }
+    }
+}
