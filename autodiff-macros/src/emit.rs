@@ -13,6 +13,13 @@ use quote::{format_ident, quote};
 
 use crate::signature::Float;
 
+/// What every emitted body shares: the float type, and the function's constant (not
+/// differentiable) parameters, which calls pass on by their original names.
+pub struct Frame {
+    pub float: Float,
+    pub constants: Vec<Ident>,
+}
+
 /// How a parameter of the emitted function is bound.
 pub struct ParamBinding {
     pub ident: Ident,
@@ -116,9 +123,9 @@ fn local_ident(name: &str) -> Ident {
 pub fn body(
     program: &Program,
     params: &[ParamBinding],
-    float: Float,
+    frame: &Frame,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    let mut emitted = body_in_parts(program, params, float, &|_| 0, 1);
+    let mut emitted = body_in_parts(program, params, frame, &|_| 0, 1);
     (emitted.parts.remove(0), emitted.outputs)
 }
 
@@ -138,14 +145,14 @@ struct Emitted {
 pub fn branched_body(
     program: &Program,
     params: &[ParamBinding],
-    float: Float,
+    frame: &Frame,
     condition: impl Fn(&TokenStream) -> TokenStream,
 ) -> TokenStream {
     if program.outputs[0] == program.outputs[1] {
         // Both ways simplified to the same program: nothing to choose.
         let mut single = program.clone();
         single.outputs.truncate(1);
-        let (stmts, outputs) = body(&single, params, float);
+        let (stmts, outputs) = body(&single, params, frame);
         let result = &outputs[0];
         return quote!(#(#stmts)* #result);
     }
@@ -168,7 +175,7 @@ pub fn branched_body(
         (true, false) => 1,
         _ => 2,
     };
-    let emitted = body_in_parts(program, params, float, &part, 3);
+    let emitted = body_in_parts(program, params, frame, &part, 3);
     let (common, only_a, only_b) = (&emitted.parts[0], &emitted.parts[1], &emitted.parts[2]);
     let (result_a, result_b) = (&emitted.outputs[0], &emitted.outputs[1]);
     let condition = condition(&emitted.output_refs[2]);
@@ -188,10 +195,11 @@ pub fn branched_body(
 fn body_in_parts(
     program: &Program,
     params: &[ParamBinding],
-    float: Float,
+    frame: &Frame,
     part: &dyn Fn(usize) -> usize,
     parts: usize,
 ) -> Emitted {
+    let float = frame.float;
     let names = program.value_names();
     let last_use = last_uses(program);
     let needs_dims = shape_only_uses(program);
@@ -327,11 +335,18 @@ fn body_in_parts(
                         CalleeParam::Value { .. } => {
                             values.next().map(|&v| operand(v)).unwrap_or_default()
                         }
-                        CalleeParam::Constant(text) => text.parse().unwrap_or_else(|_| {
-                            quote!(::core::compile_error!(
-                                "a constant argument could not be read"
-                            ))
-                        }),
+                        // A constant parameter of ours passed on keeps its own identifier (and
+                        // so its hygiene); any other constant expression is re-read.
+                        CalleeParam::Constant(text) => {
+                            match frame.constants.iter().find(|c| c.to_string() == *text) {
+                                Some(ident) => quote!(::core::clone::Clone::clone(&#ident)),
+                                None => text.parse().unwrap_or_else(|_| {
+                                    quote!(::core::compile_error!(
+                                        "a constant argument could not be read"
+                                    ))
+                                }),
+                            }
+                        }
                     });
                 }
                 // The upstream gradient or the tangents: tensors by reference.

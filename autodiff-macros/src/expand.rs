@@ -239,6 +239,7 @@ fn callee_items(
     float: crate::signature::Float,
 ) -> Result<TokenStream, autodiff_core::symbolic::KindError> {
     let all: Vec<usize> = (0..lowered.ir_params.len()).collect();
+    let frame = frame(sig, float);
     let (reverse_all, forward_all);
     let (reverse_all, forward_all) = if ir_wrt == all.as_slice() {
         (products, forward)
@@ -291,7 +292,7 @@ fn callee_items(
         ident: upstream.clone(),
         by_ref: result.is_tensor(),
     });
-    let (stmts, outputs) = emit::body(&reverse_all.vjp.program, &vjp_bindings, float);
+    let (stmts, outputs) = emit::body(&reverse_all.vjp.program, &vjp_bindings, &frame);
     let (value, gradients) = (&outputs[0], &outputs[1..]);
     let (tangent_params, jvp_bindings) = direction_params(
         sig,
@@ -299,7 +300,7 @@ fn callee_items(
         &forward_all.jvp.tangent_names,
         &bindings,
     );
-    let (jvp_stmts, jvp_outputs) = emit::body(&forward_all.jvp.program, &jvp_bindings, float);
+    let (jvp_stmts, jvp_outputs) = emit::body(&forward_all.jvp.program, &jvp_bindings, &frame);
     let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
     let signature = CalleeSig {
         name: name.unraw().to_string(),
@@ -335,6 +336,19 @@ fn callee_items(
         }
         #signature_macro
     })
+}
+
+/// The emitted bodies' shared context.
+fn frame(sig: &Signature, float: crate::signature::Float) -> emit::Frame {
+    emit::Frame {
+        float,
+        constants: sig
+            .params
+            .iter()
+            .filter(|p| p.tensor.is_none())
+            .map(|p| p.ident.clone())
+            .collect(),
+    }
 }
 
 /// `` `a`, `b` `` for a doc comment.
@@ -406,6 +420,7 @@ fn generate(
             "internal error in #[differentiable] (please report it): signature without types",
         ));
     };
+    let frame = frame(sig, float);
 
     let vis = &item.vis;
     let name = &item.sig.ident;
@@ -452,7 +467,7 @@ fn generate(
     );
 
     let emit_fn = |program: &autodiff_core::symbolic::Program, bindings: &[ParamBinding]| {
-        let (stmts, outputs) = emit::body(program, bindings, float);
+        let (stmts, outputs) = emit::body(program, bindings, &frame);
         let value = &outputs[0];
         let gradient = bare_or_tuple(outputs[1..].to_vec());
         quote!(#prelude #(#stmts)* (#value, #gradient))
@@ -510,7 +525,7 @@ fn generate(
     let primal_bindings = &vjp_bindings[..vjp_bindings.len() - 1];
     let (tangent_params, jvp_bindings) =
         direction_params(sig, wrt, &forward.jvp.tangent_names, primal_bindings);
-    let (jvp_stmts, jvp_outputs) = emit::body(&forward.jvp.program, &jvp_bindings, float);
+    let (jvp_stmts, jvp_outputs) = emit::body(&forward.jvp.program, &jvp_bindings, &frame);
     let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
     let tangent_list = backticked(&forward.jvp.tangent_names);
     let jvp_doc = doc_lines(&format!(
@@ -543,7 +558,7 @@ fn generate(
             let hvp_name = format_ident!("{}_hvp", name);
             let (direction_params, hvp_bindings) =
                 direction_params(sig, wrt, &hvp.tangent_names, primal_bindings);
-            let (stmts, outputs) = emit::body(&hvp.program, &hvp_bindings, float);
+            let (stmts, outputs) = emit::body(&hvp.program, &hvp_bindings, &frame);
             let k = wrt.len();
             let value = &outputs[0];
             let gradient = bare_or_tuple(outputs[1..=k].to_vec());
@@ -592,7 +607,7 @@ fn generate(
         _ if either.is_some() => {
             let program = either.as_ref().expect("checked just above");
             let parameter = &sig.params[wrt[0]].ident;
-            let body = emit::branched_body(program, &borrowed_bindings, float, |result| {
+            let body = emit::branched_body(program, &borrowed_bindings, &frame, |result| {
                 quote! {
                     ::autodiff::kernels::element_count(#result)
                         < ::autodiff::kernels::element_count(#parameter)
@@ -605,7 +620,7 @@ fn generate(
                 programs
                     .iter()
                     .map(|program| {
-                        let (stmts, outputs) = emit::body(program, &borrowed_bindings, float);
+                        let (stmts, outputs) = emit::body(program, &borrowed_bindings, &frame);
                         let jacobian = &outputs[0];
                         quote!({ #(#stmts)* #jacobian })
                     })
@@ -624,7 +639,7 @@ fn generate(
                     programs
                         .iter()
                         .map(|program| {
-                            let (stmts, outputs) = emit::body(program, &borrowed_bindings, float);
+                            let (stmts, outputs) = emit::body(program, &borrowed_bindings, &frame);
                             let blocks = bare_or_tuple(outputs);
                             quote!({ #(#stmts)* #blocks })
                         })

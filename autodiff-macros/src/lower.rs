@@ -598,10 +598,7 @@ impl Lowerer<'_> {
         let name = callee.unraw().to_string();
         let Some(sig) = self.known.iter().find(|k| k.name == name).cloned() else {
             // Its signature comes through a handshake with its macro (see `calls`); the
-            // arguments are still checked now.
-            for arg in &c.args {
-                self.expr(arg);
-            }
+            // arguments are checked then, when it is known which of them are constants.
             if !self.unknown.contains(&callee) {
                 self.unknown.push(callee);
             }
