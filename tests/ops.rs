@@ -16,6 +16,13 @@
 //!   must equal `f`'s exactly, its directional derivative must agree with a central difference
 //!   of the `f64` twin along the tangents, and the dot-product test `⟨jvp(v), u⟩ = ⟨v, vjp(u)⟩`
 //!   must hold between forward and reverse mode (see `common/mod.rs` for the tolerances).
+//! - In both cases `f_jacobian` is checked: each wrt parameter's block is exactly
+//!   numel(result) × numel(p), its row `i` is `f_vjp` with the `i`-th unit upstream and its
+//!   column `j` is `f_jvp` along the `j`-th unit direction of `p` (zero tangents for the others).
+//! - For a scalar `f`, `f_hessian` is checked too: n × n over the wrt parameters, symmetric,
+//!   `H·v` equal to the product `f_hvp` returns along the random tangents `v` (whose value must
+//!   be `f`'s and whose gradient `f_grad`'s), and both agreeing with a central difference of the
+//!   `f64` twin's `f_grad` along `v`.
 
 mod common;
 
@@ -276,7 +283,8 @@ macro_rules! jacobian_of {
 /// wrt parameter, in signature order), widened to `f64`, for `check_vjp!`/`check_grad!`.
 macro_rules! jvp_of {
     ($name:expr, $($module:ident)::+, $original:expr; $($p:ident: $k:ident),+) => {{
-        let (value, jvp) = call_jvp!($($module)::+::f_jvp; &common::Dir::Random; []; []; $($p: $k),+);
+        let (value, jvp) =
+            call_jvp!($($module)::+::f_jvp; &common::Dir::Random; []; []; $($p: $k),+);
         common::assert_same_value(&value, $original, &format!("`{}`: f_jvp's value vs f's", $name));
         let tangents: Vec<common::Val> =
             [$(tangent_entry!($k, $p)),+].into_iter().flatten().collect();
@@ -340,7 +348,8 @@ macro_rules! check_grad {
         let hessian = common::Flat::widen(&$($module)::+::f_hessian($(arg!($k, $p)),+));
         let (hvp_value, hvp_gradient, hvp) =
             call_jvp!($($module)::+::f_hvp; &common::Dir::Random; []; []; $($p: $k),+);
-        common::assert_same_value(&hvp_value, &original, &format!("`{name}`: f_hvp's value vs f's"));
+        let what = format!("`{name}`: f_hvp's value vs f's");
+        common::assert_same_value(&hvp_value, &original, &what);
         let hvp_gradient = common::Grads::vals(&hvp_gradient);
         assert_eq!(hvp_gradient.len(), grads.len(), "`{name}`: f_hvp's gradient");
         for (g, h) in grads.iter().zip(&hvp_gradient) {
@@ -1874,6 +1883,38 @@ macro_rules! op_tests {
                 let _: fn(&Matrix<$T>, &Matrix<$T>, &Matrix<$T>, &Matrix<$T>, &Matrix<$T>) -> ($T, $T) =
                     wrt::two::f_jvp;
                 let _: fn($T, &Vector<$T>, $T) -> (Vector<$T>, Vector<$T>) = wrt::scalar::f_jvp;
+                // f_jacobian: a Matrix per wrt parameter, bare or a tuple as the gradient.
+                let _: fn(&Matrix<$T>, &Matrix<$T>) -> (Matrix<$T>, Matrix<$T>) =
+                    add::mm::f_jacobian;
+                let _: fn(&Vector<$T>) -> Matrix<$T> = reduce::sum_v::f_jacobian;
+                let _: fn($T, $T) -> (Matrix<$T>, Matrix<$T>) = div::ss::f_jacobian;
+                let _: fn(Matrix<$T>, Matrix<$T>) -> (Matrix<$T>, Matrix<$T>) =
+                    matmul::owned::f_jacobian;
+                let _: fn(&Matrix<$T>, &Matrix<$T>, &Matrix<$T>) -> Matrix<$T> =
+                    wrt::one::f_jacobian;
+                let _: fn($T, &Vector<$T>) -> Matrix<$T> = wrt::scalar::f_jacobian;
+                // f_hessian: one matrix; f_hvp: the directions as f_jvp's tangents, then
+                // (value, gradient, H·v).
+                let _: fn($T, $T) -> Matrix<$T> = div::ss::f_hessian;
+                let _: fn(Vector<$T>, Vector<$T>) -> Matrix<$T> = dot::owned::f_hessian;
+                let _: fn(&Matrix<$T>, usize, bool, &[usize]) -> Matrix<$T> =
+                    wrt::constants::f_hessian;
+                let _: fn($T, $T, $T, $T) -> ($T, ($T, $T), ($T, $T)) = div::ss::f_hvp;
+                let _: fn(&Vector<$T>, &Vector<$T>) -> ($T, Vector<$T>, Vector<$T>) =
+                    reduce::sum_v::f_hvp;
+                let _: fn(
+                    Vector<$T>,
+                    Vector<$T>,
+                    &Vector<$T>,
+                    &Vector<$T>,
+                ) -> ($T, (Vector<$T>, Vector<$T>), (Vector<$T>, Vector<$T>)) = dot::owned::f_hvp;
+                let _: fn(
+                    &Matrix<$T>,
+                    usize,
+                    bool,
+                    &[usize],
+                    &Matrix<$T>,
+                ) -> ($T, Matrix<$T>, Matrix<$T>) = wrt::constants::f_hvp;
             }
 
             #[test]

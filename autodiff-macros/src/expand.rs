@@ -606,7 +606,16 @@ fn generate(
         Kind::Scalar => DenseBody::FromGradient,
         _ if either.is_some() => {
             let program = either.as_ref().expect("checked just above");
+            // Tensor parameters are references in these blocks (owned ones are rebound).
             let parameter = &sig.params[wrt[0]].ident;
+            let parameter = if sig.params[wrt[0]]
+                .tensor
+                .is_some_and(|t| t.kind.is_tensor())
+            {
+                quote!(#parameter)
+            } else {
+                quote!(&#parameter)
+            };
             let body = emit::branched_body(program, &borrowed_bindings, &frame, |result| {
                 quote! {
                     ::autodiff::kernels::element_count(#result)

@@ -216,14 +216,14 @@ impl Rebuilder {
             (BinOp::Add, _, _)
                 if self.scaled_identity(b).is_some() && self.kind(a) == Kind::Matrix =>
             {
-                let c = self.scaled_identity(b)?;
-                Some(Inst(AddToDiagonal.into(), vec![a, c]))
+                let (c, like) = self.scaled_identity(b)?;
+                Some(Inst(AddToDiagonal.into(), vec![a, c, like]))
             }
             (BinOp::Add, _, _)
                 if self.scaled_identity(a).is_some() && self.kind(b) == Kind::Matrix =>
             {
-                let c = self.scaled_identity(a)?;
-                Some(Inst(AddToDiagonal.into(), vec![b, c]))
+                let (c, like) = self.scaled_identity(a)?;
+                Some(Inst(AddToDiagonal.into(), vec![b, c, like]))
             }
             // x + x = 2·x (the two uses of a value pulled back alike)
             (BinOp::Add, _, _) if a == b => {
@@ -277,14 +277,15 @@ impl Rebuilder {
         self.role != Role::Primal
     }
 
-    /// `Some(c)` when `v` is `c·I` for a scalar `c` (or `I` itself, with `c` = 1).
-    fn scaled_identity(&mut self, v: ValueId) -> Option<ValueId> {
+    /// `Some((c, like))` when `v` is `c·I` for a scalar `c` (or `I` itself, with `c` = 1), `I`
+    /// the identity of the size of `like`.
+    fn scaled_identity(&mut self, v: ValueId) -> Option<(ValueId, ValueId)> {
         match (self.op(v), self.args(v)) {
-            (Op::Identity(_), _) => Some(self.constant(1.0)),
+            (Op::Identity(_), &[like]) => Some((self.constant(1.0), like)),
             (Op::Binary(Binary(BinOp::Mul)), &[c, i])
                 if self.kind(c) == Kind::Scalar && matches!(self.op(i), Op::Identity(_)) =>
             {
-                Some(c)
+                Some((c, self.args(i)[0]))
             }
             _ => None,
         }

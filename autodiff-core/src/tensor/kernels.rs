@@ -226,18 +226,22 @@ pub fn diag<T: Real>(column: &Matrix<T>) -> Matrix<T> {
     out
 }
 
-/// `m + c·I` for a square `m`, in place.
+/// `m + c·I`, with `I` the n×n identity for a value `like` of n elements: in place when `m` is
+/// n×n (the common case, a Hessian's `λI`), else as the broadcasting `+` (`m` 1×1, say).
 #[track_caller]
-pub fn add_to_diagonal<T: Real>(mut m: Matrix<T>, c: &T) -> Matrix<T> {
-    let (rows, cols) = m.shape();
-    assert_eq!(
-        rows, cols,
-        "autodiff: `add_to_diagonal` of a {rows}×{cols} matrix"
-    );
-    for i in 0..rows {
-        m[(i, i)] += *c;
+pub fn add_to_diagonal<T: Real>(mut m: Matrix<T>, c: &T, like: &impl Shaped) -> Matrix<T> {
+    let (rows, cols) = like.dims();
+    let n = rows * cols;
+    if m.shape() == (n, n) {
+        for i in 0..n {
+            m[(i, i)] += *c;
+        }
+        m
+    } else {
+        let mut scaled = Matrix::identity(n);
+        scaled.as_mut_slice().iter_mut().for_each(|v| *v *= *c);
+        m + scaled
     }
-    m
 }
 
 /// The number of rows of `x`, as a float.

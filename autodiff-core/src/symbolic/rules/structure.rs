@@ -129,7 +129,7 @@ pub struct AddToDiagonal;
 
 impl Rule for AddToDiagonal {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
-        expect_arity("add_to_diagonal", args, 2)?;
+        expect_arity("add_to_diagonal", args, 3)?;
         match (args[0], args[1]) {
             (Kind::Matrix, Kind::Scalar) => Ok(Kind::Matrix),
             _ => Err(KindError::new(
@@ -151,11 +151,15 @@ impl Rule for AddToDiagonal {
         Value::Matrix(kernels::add_to_diagonal(
             args[0].as_matrix().clone(),
             &args[1].as_scalar(),
+            &kernels::Dims(args[2].numel(), 1),
         ))
     }
     fn emit(&self) -> Emit {
         Emit::KernelInPlace {
             name: "add_to_diagonal",
         }
+    }
+    fn shape_only_args(&self) -> &'static [usize] {
+        &[2]
     }
 }
