@@ -157,6 +157,41 @@ macro_rules! call_tests {
             }
 
             #[test]
+            fn hessians_through_calls_equal_the_inline_ones() {
+                let (w, x, m) = inputs();
+                let composed_h = composed_hessian(&w, &x, &m, 2);
+                let inline_h = inline_hessian(&w, &x, &m, 2);
+                assert_eq!(composed_h.shape(), (9 + 3 + 4, 9 + 3 + 4));
+                close(composed_h.as_slice(), inline_h.as_slice(), "hessian");
+                // And through two levels of calls, against the Hessian-vector product.
+                let v = (
+                    Matrix::from_fn(3, 3, |i, j| (i + 2 * j) as $T * 0.1),
+                    Vector::from_vec(vec![0.5, -0.5, 1.0]),
+                    Matrix::from_fn(2, 2, |i, j| (i * j) as $T - 0.5),
+                );
+                let (_, _, (hw, hx, hm)) = twice_hvp(&w, &x, &m, 2, &v.0, &v.1, &v.2);
+                let h = twice_hessian(&w, &x, &m, 2);
+                let flat: Vec<$T> =
+                    v.0.as_slice()
+                        .iter()
+                        .chain(v.1.as_slice())
+                        .chain(v.2.as_slice())
+                        .copied()
+                        .collect();
+                let product: Vec<$T> = (0..16)
+                    .map(|i| (0..16).map(|j| h[(i, j)] * flat[j]).sum())
+                    .collect();
+                let hvp: Vec<$T> = hw
+                    .as_slice()
+                    .iter()
+                    .chain(hx.as_slice())
+                    .chain(hm.as_slice())
+                    .copied()
+                    .collect();
+                close(&hvp, &product, "H·v");
+            }
+
+            #[test]
             fn the_derivation_names_the_callees_pullbacks() {
                 let text = composed_derivation();
                 assert!(text.contains("layer_vjp("), "{text}");

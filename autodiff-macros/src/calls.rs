@@ -30,6 +30,8 @@ pub struct CalleeSig {
     pub name: String,
     pub params: Vec<SigParam>,
     pub result: Kind,
+    /// Whether the callee has the second-order block (`#[derivative]` callees do not).
+    pub second_order: bool,
 }
 
 fn kind_word(kind: Kind) -> Ident {
@@ -68,7 +70,12 @@ impl CalleeSig {
             SigParam::Constant => quote!(constant),
         });
         let result = kind_word(self.result);
-        quote!(#name [#(#params)*] -> #result)
+        let order = if self.second_order {
+            quote!(second)
+        } else {
+            quote!(first)
+        };
+        quote!(#name [#(#params)*] -> #result #order)
     }
 }
 
@@ -96,10 +103,12 @@ impl Parse for CalleeSig {
         }
         input.parse::<Token![->]>()?;
         let result = parse_kind(&input.parse()?)?;
+        let order: Ident = input.parse()?;
         Ok(CalleeSig {
             name: name.to_string(),
             params,
             result,
+            second_order: order == "second",
         })
     }
 }
@@ -189,10 +198,11 @@ pub fn signature_macro(sig: &CalleeSig) -> TokenStream {
     }
 }
 
-/// The building blocks' names for `name`.
-pub fn block_names(name: &Ident) -> (Ident, Ident) {
+/// The building blocks' names for `name`: pullback, pushforward, pushforward of the pullback.
+pub fn block_names(name: &Ident) -> (Ident, Ident, Ident) {
     (
         format_ident!("__autodiff_{}_vjp", name),
         format_ident!("__autodiff_{}_jvp", name),
+        format_ident!("__autodiff_{}_vjp_jvp", name),
     )
 }

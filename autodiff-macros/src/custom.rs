@@ -149,7 +149,7 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
 
     let user_vjp = &item.sig.ident;
     let vis = &item.vis;
-    let (vjp_name, jvp_name) = calls::block_names(of);
+    let (vjp_name, jvp_name, _) = calls::block_names(of);
     let param_decls: Vec<TokenStream> = params
         .iter()
         .map(|p| {
@@ -218,6 +218,7 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
         name: of.unraw().to_string(),
         params: params.iter().map(|p| p.sig.clone()).collect(),
         result,
+        second_order: false,
     };
     let signature_macro = calls::signature_macro(&signature);
     let allow = quote!(#[allow(unused_variables, dead_code, clippy::all)]);

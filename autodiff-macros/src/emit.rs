@@ -358,7 +358,7 @@ fn body_in_parts(
                     CallPart::Tangent => {
                         stmts.push(quote!(let #ident = #function(#(#call_args),*).1;));
                     }
-                    CallPart::Gradient(k) => {
+                    CallPart::Gradient(k) | CallPart::GradientTangent(k) => {
                         // One pullback call serves every gradient part with the same operands.
                         let key = (function.to_string(), args.clone());
                         let call = match shared_calls.get(&key) {
@@ -369,8 +369,12 @@ fn body_in_parts(
                                 shared_calls.entry(key).or_insert(call)
                             }
                         };
+                        let field = syn::Index::from(match part {
+                            CallPart::GradientTangent(_) => 2,
+                            _ => 1,
+                        });
                         let k = syn::Index::from(k);
-                        stmts.push(quote!(let #ident = #call.1.#k;));
+                        stmts.push(quote!(let #ident = #call.#field.#k;));
                     }
                 }
                 Binding::Named {

@@ -249,7 +249,7 @@ fn callee_items(
         (&reverse_all, &forward_all)
     };
     let (vis, name) = (&item.vis, &item.sig.ident);
-    let (vjp_name, jvp_name) = calls::block_names(name);
+    let (vjp_name, jvp_name, vjp_jvp_name) = calls::block_names(name);
     let result_ty = match &item.sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
         ReturnType::Default => quote!(()),
@@ -270,10 +270,14 @@ fn callee_items(
             by_ref: sig.params[i].tensor.is_some_and(|t| t.by_ref),
         })
         .collect();
-    let gradient_types = lowered.ir_params.iter().map(|&i| {
-        let ty = owned(&sig.params[i].ty);
-        quote!(#ty)
-    });
+    let gradient_types: Vec<TokenStream> = lowered
+        .ir_params
+        .iter()
+        .map(|&i| {
+            let ty = owned(&sig.params[i].ty);
+            quote!(#ty)
+        })
+        .collect();
     let result = lowered.program.kind(lowered.program.outputs[0]);
     let upstream = format_ident!("{}", reverse_all.vjp.upstream);
     let upstream_ty = if result.is_tensor() {
@@ -302,6 +306,70 @@ fn callee_items(
     );
     let (jvp_stmts, jvp_outputs) = emit::body(&forward_all.jvp.program, &jvp_bindings, &frame);
     let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
+    // Forward mode over the pullback, along every parameter and the upstream gradient: what a
+    // caller's Hessian needs of this function. A callee with only a user-supplied pullback has
+    // none, and then this function has none either.
+    let second_block = (|| -> Option<TokenStream> {
+        let n = lowered.ir_params.len();
+        let mut with_upstream: Vec<usize> = (0..n).collect();
+        with_upstream.push(n);
+        let mut second =
+            autodiff_core::symbolic::forward(&reverse_all.vjp.program, &with_upstream).ok()?;
+        let outputs = second.program.outputs.clone();
+        let k = n + 1; // value and n gradients
+        second.program.outputs = outputs[..k]
+            .iter()
+            .chain(&outputs[k + 1..])
+            .copied()
+            .collect();
+        second.program = autodiff_core::symbolic::simplify(&second.program);
+        let mut second_bindings: Vec<ParamBinding> = vjp_bindings
+            .iter()
+            .map(|b| ParamBinding {
+                ident: b.ident.clone(),
+                by_ref: b.by_ref,
+            })
+            .collect();
+        let mut second_tangents = Vec::new();
+        for (i, name) in second.tangent_names.iter().enumerate() {
+            let ident = format_ident!("{}", name);
+            let (ty, is_tensor) = match lowered.ir_params.get(i) {
+                Some(&p) => (
+                    {
+                        let ty = owned(&sig.params[p].ty);
+                        quote!(#ty)
+                    },
+                    sig.params[p].tensor.is_some_and(|t| t.kind.is_tensor()),
+                ),
+                None => (result_ty.clone(), result.is_tensor()),
+            };
+            second_tangents.push(if is_tensor {
+                quote!(#ident: &#ty)
+            } else {
+                quote!(#ident: #ty)
+            });
+            second_bindings.push(ParamBinding {
+                ident,
+                by_ref: is_tensor,
+            });
+        }
+        let (second_stmts, second_outputs) = emit::body(&second.program, &second_bindings, &frame);
+        let second_value = &second_outputs[0];
+        let second_gradients = &second_outputs[1..=n];
+        let second_tangent_outputs = &second_outputs[n + 1..];
+        let gradient_types = &gradient_types;
+        Some(quote! {
+            #[doc(hidden)]
+            #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
+            #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#second_tangents),*)
+                -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))
+            {
+                use ::autodiff::ScalarExt as _;
+                #(#second_stmts)*
+                (#second_value, (#(#second_gradients,)*), (#(#second_tangent_outputs,)*))
+            }
+        })
+    })();
     let signature = CalleeSig {
         name: name.unraw().to_string(),
         params: sig
@@ -316,6 +384,7 @@ fn callee_items(
             })
             .collect(),
         result,
+        second_order: second_block.is_some(),
     };
     let signature_macro = calls::signature_macro(&signature);
     let allow = quote!(#[allow(unused_variables, unused_parens, dead_code, clippy::all)]);
@@ -327,6 +396,7 @@ fn callee_items(
             #(#stmts)*
             (#value, (#(#gradients,)*))
         }
+        #second_block
         #[doc(hidden)]
         #allow
         #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
@@ -545,16 +615,24 @@ fn generate(
     };
 
     // f_hvp: forward mode over the gradient program.
-    // Second derivatives through calls need the callees' second-order blocks, which are not
-    // generated yet: a function with calls has no f_hvp and no f_hessian (see the README).
+    // Second derivatives through calls use the callees' second-order blocks; a callee with a
+    // user-supplied pullback has none, and then neither f_hvp nor f_hessian is generated.
     let has_calls = lowered
         .program
         .insts
         .iter()
         .any(|inst| matches!(inst.op, Op::Call(_)));
-    let hvp = match result {
-        Kind::Scalar if !has_calls => {
-            let hvp = derive_hvp(&lowered.program, &ir_wrt).map_err(internal)?;
+    let hvp_program = match result {
+        Kind::Scalar => match derive_hvp(&lowered.program, &ir_wrt) {
+            Ok(h) => Some(h),
+            // A callee with a user-supplied pullback has no second derivative to offer.
+            Err(_) if has_calls => None,
+            Err(e) => return Err(internal(e)),
+        },
+        _ => None,
+    };
+    let hvp = match hvp_program {
+        Some(hvp) => {
             let hvp_name = format_ident!("{}_hvp", name);
             let (direction_params, hvp_bindings) =
                 direction_params(sig, wrt, &hvp.tangent_names, primal_bindings);
@@ -585,8 +663,9 @@ fn generate(
                 }
             }
         }
-        _ => quote!(),
+        None => quote!(),
     };
+    let hvp_exists = !hvp.is_empty();
 
     // f_jacobian. Its blocks borrow the parameters (owned ones are rebound as references
     // first), so no block moves what the next one reads.
@@ -642,7 +721,7 @@ fn generate(
 
     // f_hessian
     let hessian = match result {
-        Kind::Scalar if !has_calls => {
+        Kind::Scalar if hvp_exists => {
             let body = match derive_hessian(&lowered.program, &ir_wrt).map_err(internal)? {
                 Some(programs) => DenseBody::Batched(
                     programs

@@ -652,6 +652,7 @@ impl Lowerer<'_> {
             name,
             params,
             result: sig.result,
+            second_order: sig.second_order,
         };
         self.push(Call(callee), &values, c)
     }

@@ -85,6 +85,8 @@ pub enum CallPart {
     /// Gradient `i` of a `(value, (g₀, g₁, ..))` pair; calls with the same operands share one
     /// call.
     Gradient(usize),
+    /// Tangent `i` of the gradients of a `(value, (g..), (ġ₀, ġ₁, ..))` triple; shared as above.
+    GradientTangent(usize),
 }
 
 /// How generated Rust computes an op; the macro turns this into tokens uniformly.
@@ -217,6 +219,8 @@ ops! {
     CallVjp(CallVjp),
     /// A callee's pushforward.
     CallJvp(CallJvp),
+    /// Part of the tangent of a callee's pullback.
+    CallVjpJvp(CallVjpJvp),
 }
 
 impl Op {

@@ -4,7 +4,9 @@
 //! pushforward are the callee's generated building blocks, called by name with a fixed
 //! convention (every differentiable parameter, in signature order):
 //! `__autodiff_{f}_vjp(args.., upstream) -> (value, (g₀, g₁, ..))` and
-//! `__autodiff_{f}_jvp(args.., t₀, t₁, ..) -> (value, tangent)`. The interpreter cannot run
+//! `__autodiff_{f}_jvp(args.., t₀, t₁, ..) -> (value, tangent)`, and for second derivatives
+//! `__autodiff_{f}_vjp_jvp(args.., upstream, t₀, t₁, .., t_upstream) -> (value, (g..), (ġ..))`
+//! (forward mode over the pullback). The interpreter cannot run
 //! them (they are user code), so programs with calls are checked through the macro.
 
 use crate::symbolic::derive::DeriveCx;
@@ -35,6 +37,9 @@ pub struct Callee {
     pub params: Vec<CalleeParam>,
     /// The kind of its result.
     pub result: Kind,
+    /// Whether it has the second-order block `__autodiff_{f}_vjp_jvp` (a `#[derivative]`
+    /// supplies only a pullback).
+    pub second_order: bool,
 }
 
 impl Callee {
@@ -171,6 +176,40 @@ impl Rule for CallVjp {
             .copied()
             .ok_or_else(|| KindError::new("a pullback part past the callee's arguments"))
     }
+    // dg = ġ from the callee's forward-over-reverse block, with zero tangents where none.
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        if !self.callee.second_order {
+            return Err(KindError::new(format!(
+                "`{}` has a user-supplied pullback only; second derivatives through it are not \
+                 available",
+                self.callee.name
+            )));
+        }
+        let mut operands = args.to_vec();
+        for (&arg, tangent) in args.iter().zip(tangents) {
+            operands.push(match tangent {
+                Some(t) => *t,
+                None => {
+                    let zero = cx.push(Literal::new(0.0), &[])?;
+                    cx.push(Fill, &[zero, arg])?
+                }
+            });
+        }
+        cx.push(
+            CallVjpJvp {
+                callee: self.callee.clone(),
+                part: self.part,
+            },
+            &operands,
+        )
+        .map(Some)
+    }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         let n = args.len() - 1;
         let call =
@@ -220,6 +259,46 @@ impl Rule for CallJvp {
             function: format!("__autodiff_{}_jvp", self.0.name),
             callee: self.0.clone(),
             part: CallPart::Tangent,
+        }
+    }
+}
+
+/// Part `part` of the tangent of the callee's pullback (forward over reverse); operands: the
+/// differentiable arguments and the upstream gradient, then one tangent for each of those.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallVjpJvp {
+    pub callee: Callee,
+    pub part: usize,
+}
+
+impl Rule for CallVjpJvp {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        let n = args.len() / 2;
+        self.callee.check_args(&args[..n.saturating_sub(1)])?;
+        args.get(self.part)
+            .copied()
+            .ok_or_else(|| KindError::new("a pullback part past the callee's arguments"))
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        let n = args.len() / 2;
+        let call = self.callee.print_call(
+            &format!("{}_vjp_jvp", self.callee.name),
+            &args[..n - 1],
+            &args[n - 1..],
+        );
+        Printed::atom(format!("{}[{}]", call.text, self.part))
+    }
+    fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
+        panic!(
+            "autodiff interpreter: a call of `{}` runs only in generated code",
+            self.callee.name
+        )
+    }
+    fn emit(&self) -> Emit {
+        Emit::Call {
+            function: format!("__autodiff_{}_vjp_jvp", self.callee.name),
+            callee: self.callee.clone(),
+            part: CallPart::GradientTangent(self.part),
         }
     }
 }
