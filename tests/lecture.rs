@@ -2,8 +2,9 @@
 //! numbers worked out by hand. Every expected number is a literal below, with its arithmetic in
 //! a comment; none is computed by this crate.
 //!
-//! The notes' vector→vector (Jacobian) example needs `f_jacobian`, which a later release adds;
-//! it is not tested here.
+//! The notes' vector→vector example, f(x) = [x0²·x1, 5·x0 + sin x1], is written without
+//! indexing (which the language does not have yet): the components are picked out with the
+//! constant unit vectors e0, e1 and put back the same way.
 
 mod common;
 
@@ -163,4 +164,38 @@ fn x11_collects_row_one_of_w() {
     let dy = Matrix::from_vec(2, 4, vec![1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
     let (_, (dx, _)) = linear_vjp(&x, &w, &dy);
     assert_eq!(dx[(0, 0)], 5.0);
+}
+
+/// f(x) = [x0²·x1, 5·x0 + sin x1]: row i of the Jacobian holds the partials of output i,
+/// column j those with respect to input j.
+#[differentiable(wrt(x))]
+fn notes_vector_function(x: &Vector<f64>, e0: &Vector<f64>, e1: &Vector<f64>) -> Vector<f64> {
+    let x0 = x.dot(e0);
+    let x1 = x.dot(e1);
+    let f = e0 * (x0 * x0 * x1) + e1 * (5.0 * x0 + x1.sin());
+    f
+}
+
+#[test]
+fn the_notes_jacobian_of_a_vector_function() {
+    let e0 = Vector::from_vec(vec![1.0, 0.0]);
+    let e1 = Vector::from_vec(vec![0.0, 1.0]);
+    let x = Vector::from_vec(vec![2.0, 3.0]);
+    let j = notes_vector_function_jacobian(&x, &e0, &e1);
+    assert_eq!(j.shape(), (2, 2));
+    // [[2·x0·x1, x0²], [5, cos x1]] at x = (2, 3): [[2·2·3, 2²], [5, cos 3]].
+    // cos 3 = −0.98999249660044545727... (worked from the series, to 16 digits).
+    let expected = [12.0, 4.0, 5.0, -0.989_992_496_600_445_5];
+    for (k, e) in expected.iter().enumerate() {
+        assert!(
+            (j.as_slice()[k] - e).abs() < 1e-14,
+            "J[{k}] = {} vs {e}",
+            j.as_slice()[k]
+        );
+    }
+    // The same rows from the vector-Jacobian product and columns from the Jacobian-vector one.
+    let (_, row1) = notes_vector_function_vjp(&x, &e0, &e1, &e1);
+    assert!((row1[0] - 5.0).abs() < 1e-14 && (row1[1] + 0.989_992_496_600_445_5).abs() < 1e-14);
+    let (_, column0) = notes_vector_function_jvp(&x, &e0, &e1, &e0);
+    assert!((column0[0] - 12.0).abs() < 1e-14 && (column0[1] - 5.0).abs() < 1e-14);
 }
