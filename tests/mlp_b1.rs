@@ -6,23 +6,7 @@ mod workloads;
 
 use autodiff::Matrix;
 use workloads::mlp::{f32_mlp, f64_mlp, Inputs};
-
-/// The largest elementwise |a − b| relative to the largest |b|.
-fn relative_error<T: Into<f64> + Copy>(a: &Matrix<T>, b: &Matrix<T>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    let scale = b
-        .as_slice()
-        .iter()
-        .map(|&v| v.into().abs())
-        .fold(0.0, f64::max);
-    let diff = a
-        .as_slice()
-        .iter()
-        .zip(b.as_slice())
-        .map(|(&p, &q)| (p.into() - q.into()).abs())
-        .fold(0.0, f64::max);
-    diff / scale
-}
+use workloads::relative_error;
 
 /// Each generated weight gradient is within `tolerance` (relative) of the hand-written one.
 fn assert_grads_close<T: Into<f64> + Copy>(

@@ -4,24 +4,8 @@
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
-use autodiff::Matrix;
+use workloads::relative_error;
 use workloads::{logistic, tanh_layer};
-
-fn relative_error<T: Into<f64> + Copy>(a: &Matrix<T>, b: &Matrix<T>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    let scale = b
-        .as_slice()
-        .iter()
-        .map(|&v| v.into().abs())
-        .fold(0.0, f64::max);
-    let diff = a
-        .as_slice()
-        .iter()
-        .zip(b.as_slice())
-        .map(|(&p, &q)| (p.into() - q.into()).abs())
-        .fold(0.0, f64::max);
-    diff / scale
-}
 
 #[test]
 fn logistic_hessian_equals_the_closed_form() {

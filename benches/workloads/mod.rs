@@ -42,3 +42,24 @@ impl SplitMix64 {
         (0..n).map(|_| sd * self.normal()).collect()
     }
 }
+
+/// The largest elementwise |a − b| relative to the largest |b| (to compare a generated result
+/// with a hand-written one).
+pub fn relative_error<T: Into<f64> + Copy>(
+    a: &autodiff::Matrix<T>,
+    b: &autodiff::Matrix<T>,
+) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    let scale = b
+        .as_slice()
+        .iter()
+        .map(|&v| v.into().abs())
+        .fold(0.0, f64::max);
+    let diff = a
+        .as_slice()
+        .iter()
+        .zip(b.as_slice())
+        .map(|(&p, &q)| (p.into() - q.into()).abs())
+        .fold(0.0, f64::max);
+    diff / scale
+}

@@ -101,58 +101,24 @@ impl Rebuilder {
                 (Op::Outer(_), &[u, v]) => Some(Inst(Outer.into(), vec![v, u])),
                 _ => None,
             },
-            // Structure of batched programs: I and diagonals multiply without a GEMM.
-            (Op::MatMul(m), &[a, b]) if self.kind(b) == Kind::Matrix => {
-                if let Some(r) = self.rewrite_structured_product(*m, a, b) {
-                    return Some(r);
-                }
-                if let (Op::Transpose(_), &[inner]) = (self.op(a), self.args(a)) {
-                    return Some(Inst(
-                        MatMul {
-                            ta: !m.ta,
-                            tb: m.tb,
-                        }
-                        .into(),
-                        vec![inner, b],
-                    ));
-                }
-                if let (Op::Transpose(_), &[inner]) = (self.op(b), self.args(b)) {
-                    return Some(Inst(
-                        MatMul {
-                            ta: m.ta,
-                            tb: !m.tb,
-                        }
-                        .into(),
-                        vec![a, inner],
-                    ));
-                }
-                None
-            }
             // Iᵀ = I, diag(d)ᵀ = diag(d)
             (Op::Transpose(_), &[a]) if matches!(self.op(a), Op::Identity(_) | Op::Diag(_)) => {
                 Some(Value(a))
             }
-            // A transposed operand of a product becomes a flag: no copy.
+            // Identities and diagonals multiply without a GEMM (batched programs), and a
+            // transposed operand of a product becomes a flag: no copy.
             (Op::MatMul(m), &[a, b]) => {
+                if self.kind(b) == Kind::Matrix {
+                    if let Some(r) = self.rewrite_structured_product(*m, a, b) {
+                        return Some(r);
+                    }
+                }
+                let flipped = |ta, tb| MatMul { ta, tb }.into();
                 if let (Op::Transpose(_), &[inner]) = (self.op(a), self.args(a)) {
-                    return Some(Inst(
-                        MatMul {
-                            ta: !m.ta,
-                            tb: m.tb,
-                        }
-                        .into(),
-                        vec![inner, b],
-                    ));
+                    return Some(Inst(flipped(!m.ta, m.tb), vec![inner, b]));
                 }
                 if let (Op::Transpose(_), &[inner]) = (self.op(b), self.args(b)) {
-                    return Some(Inst(
-                        MatMul {
-                            ta: m.ta,
-                            tb: !m.tb,
-                        }
-                        .into(),
-                        vec![a, inner],
-                    ));
+                    return Some(Inst(flipped(m.ta, !m.tb), vec![a, inner]));
                 }
                 None
             }

@@ -87,6 +87,26 @@ impl Callee {
     }
 }
 
+/// The operands of a callee's pushforward block: the arguments, then a tangent for each (a zero
+/// of its shape where the tangent is a symbolic zero: the block takes every one).
+fn with_tangents(
+    cx: &mut DeriveCx<'_>,
+    args: &[ValueId],
+    tangents: &[Option<ValueId>],
+) -> Result<Vec<ValueId>, KindError> {
+    let mut operands = args.to_vec();
+    for (&arg, tangent) in args.iter().zip(tangents) {
+        operands.push(match tangent {
+            Some(t) => *t,
+            None => {
+                let zero = cx.push(Literal::new(0.0), &[])?;
+                cx.push(Fill, &[zero, arg])?
+            }
+        });
+    }
+    Ok(operands)
+}
+
 // ───────────────────────────── call ─────────────────────────────
 // y = f(a, b)       reverse: (da, db) = f_vjp(a, b, dy)     forward: dy = f_jvp(a, b, da, db)
 
@@ -130,16 +150,7 @@ impl Rule for Call {
         tangents: &[Option<ValueId>],
         _out: ValueId,
     ) -> Result<Option<ValueId>, KindError> {
-        let mut operands = args.to_vec();
-        for (&arg, tangent) in args.iter().zip(tangents) {
-            operands.push(match tangent {
-                Some(t) => *t,
-                None => {
-                    let zero = cx.push(Literal::new(0.0), &[])?;
-                    cx.push(Fill, &[zero, arg])?
-                }
-            });
-        }
+        let operands = with_tangents(cx, args, tangents)?;
         cx.push(CallJvp(self.0.clone()), &operands).map(Some)
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
@@ -191,16 +202,7 @@ impl Rule for CallVjp {
                 self.callee.name
             )));
         }
-        let mut operands = args.to_vec();
-        for (&arg, tangent) in args.iter().zip(tangents) {
-            operands.push(match tangent {
-                Some(t) => *t,
-                None => {
-                    let zero = cx.push(Literal::new(0.0), &[])?;
-                    cx.push(Fill, &[zero, arg])?
-                }
-            });
-        }
+        let operands = with_tangents(cx, args, tangents)?;
         cx.push(
             CallVjpJvp {
                 callee: self.callee.clone(),
