@@ -282,3 +282,18 @@ fn hessian_of_logistic_regression_is_gemm_shaped() {
         "_hessian"
     ));
 }
+
+#[test]
+fn jacobian_of_an_elementwise_map_is_a_diagonal() {
+    // Structure kept: the identity seed scaled row by row becomes diag(f'(x)), never a GEMM.
+    insta::assert_snapshot!(items_ending_in(
+        quote!(),
+        quote! {
+            fn soft(x: &Vector<f64>) -> Vector<f64> {
+                let y = x.exp() * 2.0;
+                y
+            }
+        },
+        "_jacobian"
+    ));
+}

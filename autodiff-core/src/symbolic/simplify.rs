@@ -82,6 +82,10 @@ impl Rebuilder {
     fn rewrite(&mut self, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
         use Rewrite::*;
         match (op, args) {
+            // Iᵀ = I, diag(d)ᵀ = diag(d)
+            (Op::Transpose(_), &[a]) if matches!(self.op(a), Op::Identity(_) | Op::Diag(_)) => {
+                Some(Value(a))
+            }
             // (aᵀ)ᵀ = a
             (Op::Transpose(_), &[a]) if matches!(self.op(a), Op::Transpose(_)) => {
                 Some(Value(self.args(a)[0]))
@@ -101,10 +105,6 @@ impl Rebuilder {
                 (Op::Outer(_), &[u, v]) => Some(Inst(Outer.into(), vec![v, u])),
                 _ => None,
             },
-            // Iᵀ = I, diag(d)ᵀ = diag(d)
-            (Op::Transpose(_), &[a]) if matches!(self.op(a), Op::Identity(_) | Op::Diag(_)) => {
-                Some(Value(a))
-            }
             // Identities and diagonals multiply without a GEMM (batched programs), and a
             // transposed operand of a product becomes a flag: no copy.
             (Op::MatMul(m), &[a, b]) => {
@@ -344,6 +344,19 @@ impl Rebuilder {
                     None,
                 );
                 Some(Inst(Diag.into(), vec![product]))
+            }
+            // (c·I) ⊙ col = diag(c·col)
+            (Op::Binary(Binary(BinOp::Mul)), &[c, i])
+                if self.kind(c) == Kind::Scalar && matches!(self.op(i), Op::Identity(_)) =>
+            {
+                let scaled = self.emit(
+                    Binary(BinOp::Mul).into(),
+                    vec![c, column],
+                    None,
+                    Kind::Matrix,
+                    None,
+                );
+                Some(Inst(Diag.into(), vec![scaled]))
             }
             _ => None,
         }
