@@ -88,6 +88,12 @@ fn main() {
     show("dw", dw.as_slice(), &[-9.0, -13.5]);
     show("db", db.as_slice(), &[-4.5]);
     println!("  derivation:\n{}", indent(squared_error_derivation()));
+
+    println!("\n4. Checking the generated derivatives against finite differences");
+    let report = squared_error_gradcheck(&x, &w, &b, &t);
+    print!("{}", indent(&report.to_string()));
+    println!();
+    report.assert_within(1e-6);
 }
 
 fn indent(text: &str) -> String {

@@ -1,10 +1,14 @@
-//! The dense derivative matrices, `f_jacobian` and `f_hessian`. Each is either a batched program
-//! from the engine (all directions at once: GEMMs) or, where the engine has no batched form,
-//! one call per direction of the generated `f_vjp`, `f_jvp` or `f_hvp`.
+//! The dense derivative matrices, `f_jacobian` and `f_hessian`, and `f_gradcheck`. Each
+//! matrix is either a batched program from the engine (all directions at once: GEMMs) or,
+//! where the engine has no batched form, one call per direction of the generated `f_vjp`,
+//! `f_jvp` or `f_hvp`.
+//!
+//! Their bodies are spanned at `Span::mixed_site()`: the locals they introduce (`value`,
+//! `gradient`, `t`, ...) cannot capture or shadow the user's parameters of the same names.
 
 use autodiff_core::symbolic::Kind;
-use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote_spanned};
 use syn::ItemFn;
 
 use crate::expand::{bare_or_tuple, doc_lines};
@@ -36,7 +40,7 @@ impl Calls<'_> {
             .iter()
             .map(|p| {
                 let (ident, ty) = (&p.ident, &p.ty);
-                quote!(#ident: #ty)
+                quote_spanned!(Span::mixed_site()=> #ident: #ty)
             })
             .collect()
     }
@@ -49,7 +53,7 @@ impl Calls<'_> {
             .iter()
             .map(|p| {
                 let ident = &p.ident;
-                quote!(::core::clone::Clone::clone(&#ident))
+                quote_spanned!(Span::mixed_site()=> ::core::clone::Clone::clone(&#ident))
             })
             .collect()
     }
@@ -62,9 +66,9 @@ impl Calls<'_> {
                 let p = &self.sig.params[i];
                 let ident = &p.ident;
                 if p.tensor.is_some_and(|t| t.by_ref) {
-                    quote!(#ident)
+                    quote_spanned!(Span::mixed_site()=> #ident)
                 } else {
-                    quote!(&#ident)
+                    quote_spanned!(Span::mixed_site()=> &#ident)
                 }
             })
             .collect()
@@ -78,7 +82,7 @@ impl Calls<'_> {
             .filter(|p| p.tensor.is_some_and(|t| t.kind.is_tensor() && !t.by_ref))
             .map(|p| {
                 let ident = &p.ident;
-                quote!(let #ident = &#ident;)
+                quote_spanned!(Span::mixed_site()=> let #ident = &#ident;)
             })
             .collect()
     }
@@ -86,12 +90,12 @@ impl Calls<'_> {
     /// The parts of a gradient-shaped value `g`: `g` for one wrt parameter, else `g.0`, `g.1`...
     fn parts(&self, g: &Ident) -> Vec<TokenStream> {
         if self.wrt.len() == 1 {
-            vec![quote!(#g)]
+            vec![quote_spanned!(Span::mixed_site()=> #g)]
         } else {
             (0..self.wrt.len())
                 .map(|n| {
                     let n = syn::Index::from(n);
-                    quote!(#g.#n)
+                    quote_spanned!(Span::mixed_site()=> #g.#n)
                 })
                 .collect()
         }
@@ -103,16 +107,16 @@ impl Calls<'_> {
         (0..self.wrt.len())
             .map(|m| {
                 let value = if m == n {
-                    quote!(direction)
+                    quote_spanned!(Span::mixed_site()=> direction)
                 } else {
                     let zero = &zeros[m];
-                    quote!(#zero)
+                    quote_spanned!(Span::mixed_site()=> #zero)
                 };
                 let tensor = self.sig.params[self.wrt[m]]
                     .tensor
                     .is_some_and(|t| t.kind.is_tensor());
                 if tensor {
-                    quote!(&#value)
+                    quote_spanned!(Span::mixed_site()=> &#value)
                 } else {
                     value
                 }
@@ -125,8 +129,8 @@ fn calls<'a>(sig: &'a Signature, wrt: &'a [usize], float: Float) -> Calls<'a> {
     Calls {
         sig,
         wrt,
-        kernels: quote!(::autodiff::kernels),
-        matrix: quote!(::autodiff::Matrix<#float>),
+        kernels: quote_spanned!(Span::mixed_site()=> ::autodiff::kernels),
+        matrix: quote_spanned!(Span::mixed_site()=> ::autodiff::Matrix<#float>),
     }
 }
 
@@ -149,17 +153,21 @@ pub fn jacobian_item(
     let (kernels, matrix) = (&c.kernels, &c.matrix);
     let (params, args, refs) = (c.params(), c.args(), c.refs());
     let k = wrt.len();
-    let jac: Vec<Ident> = (0..k).map(|n| format_ident!("jacobian_{}", n)).collect();
-    let zeros: Vec<Ident> = (0..k).map(|n| format_ident!("zero_{}", n)).collect();
-    let gradient = c.parts(&format_ident!("gradient"));
+    let jac: Vec<Ident> = (0..k)
+        .map(|n| format_ident!("jacobian_{}", n, span = Span::mixed_site()))
+        .collect();
+    let zeros: Vec<Ident> = (0..k)
+        .map(|n| format_ident!("zero_{}", n, span = Span::mixed_site()))
+        .collect();
+    let gradient = c.parts(&Ident::new("gradient", Span::mixed_site()));
     let body = match body {
-        DenseBody::FromGradient => quote! {
+        DenseBody::FromGradient => quote_spanned! {Span::mixed_site()=>
             let (_, gradient) = #grad_name(#(#args),*);
             #(let #jac = #kernels::jacobian_row(&#gradient);)*
         },
         DenseBody::Batched(blocks) => {
             let borrow = c.borrow_owned();
-            quote! {
+            quote_spanned! {Span::mixed_site()=>
                 use ::autodiff::ScalarExt as _;
                 #(#borrow)*
                 #(let #jac = #blocks;)*
@@ -167,14 +175,14 @@ pub fn jacobian_item(
         }
         DenseBody::ByDirections => {
             let seed = if sig.result.is_some_and(Kind::is_tensor) {
-                quote!(&seed)
+                quote_spanned!(Span::mixed_site()=> &seed)
             } else {
-                quote!(seed)
+                quote_spanned!(Span::mixed_site()=> seed)
             };
             let forward_loops = (0..k).map(|n| {
                 let directions = c.directions(n, &zeros);
                 let (j, r) = (&jac[n], &refs[n]);
-                quote! {
+                quote_spanned! {Span::mixed_site()=>
                     for column in 0..#kernels::element_count(#r) {
                         let direction = #kernels::basis(#r, column);
                         let (_, tangent) = #jvp_name(#(#args,)* #(#directions),*);
@@ -182,7 +190,7 @@ pub fn jacobian_item(
                     }
                 }
             });
-            quote! {
+            quote_spanned! {Span::mixed_site()=>
                 let out = #name(#(#args),*);
                 let outputs = #kernels::element_count(&out);
                 let inputs = 0 #(+ #kernels::element_count(#refs))*;
@@ -201,7 +209,11 @@ pub fn jacobian_item(
         }
     };
     let jacobian_ty = bare_or_tuple((0..k).map(|_| matrix.clone()).collect());
-    let result = bare_or_tuple(jac.iter().map(|j| quote!(#j)).collect());
+    let result = bare_or_tuple(
+        jac.iter()
+            .map(|j| quote_spanned!(Span::mixed_site()=> #j))
+            .collect(),
+    );
     let doc = doc_lines(&format!(
         "The Jacobian of [`{name}`]: for each differentiated parameter `p`, a matrix of \
          numel(result) × numel(p) whose entry (i, j) is ∂out_i/∂p_j, both flattened row-major. \
@@ -212,7 +224,7 @@ pub fn jacobian_item(
          vector-Jacobian product per output entry when the outputs are fewer than the inputs, \
          else one Jacobian-vector product per input direction."
     ));
-    quote! {
+    quote_spanned! {Span::mixed_site()=>
         #doc
         #[allow(unused_variables, unused_mut, clippy::all)]
         #vis fn #jacobian_name(#(#params),*) -> #jacobian_ty {
@@ -248,11 +260,17 @@ pub fn hessian_item(
          seed: for logistic regression this is `Xᵀ·(X ⊙ s(1 − s)) + λI`, a GEMM); otherwise \
          one Hessian-vector product per direction. For large n prefer `{name}_hvp`."
     ));
-    let offsets: Vec<Ident> = (0..k).map(|n| format_ident!("offset_{}", n)).collect();
-    let zeros: Vec<Ident> = (0..k).map(|n| format_ident!("zero_{}", n)).collect();
+    let offsets: Vec<Ident> = (0..k)
+        .map(|n| format_ident!("offset_{}", n, span = Span::mixed_site()))
+        .collect();
+    let zeros: Vec<Ident> = (0..k)
+        .map(|n| format_ident!("zero_{}", n, span = Span::mixed_site()))
+        .collect();
     let offsets_index = 0..k;
-    let sizes = refs.iter().map(|r| quote!(#kernels::element_count(#r)));
-    let layout = quote! {
+    let sizes = refs
+        .iter()
+        .map(|r| quote_spanned!(Span::mixed_site()=> #kernels::element_count(#r)));
+    let layout = quote_spanned! {Span::mixed_site()=>
         let sizes = [#(#sizes),*];
         let mut next = 0;
         #(let #offsets = next; next += sizes[#offsets_index];)*
@@ -263,7 +281,7 @@ pub fn hessian_item(
         DenseBody::Batched(blocks) if k == 1 => {
             let borrow = c.borrow_owned();
             let block = &blocks[0];
-            return quote! {
+            return quote_spanned! {Span::mixed_site()=>
                 #doc
                 #[allow(unused_variables, clippy::all)]
                 #vis fn #hessian_name(#(#params),*) -> #matrix {
@@ -277,24 +295,24 @@ pub fn hessian_item(
             let borrow = c.borrow_owned();
             let per_q = blocks.iter().enumerate().map(|(q, block)| {
                 let column = &offsets[q];
-                let parts = c.parts(&format_ident!("blocks"));
-                quote! {
+                let parts = c.parts(&Ident::new("blocks", Span::mixed_site()));
+                quote_spanned! {Span::mixed_site()=>
                     let blocks = #block;
                     #(#kernels::set_block(&mut hessian, #offsets, #column, &#parts);)*
                 }
             });
-            quote! {
+            quote_spanned! {Span::mixed_site()=>
                 use ::autodiff::ScalarExt as _;
                 #(#borrow)*
                 #(#per_q)*
             }
         }
         DenseBody::FromGradient | DenseBody::ByDirections => {
-            let products = c.parts(&format_ident!("product"));
+            let products = c.parts(&Ident::new("product", Span::mixed_site()));
             let per_q = (0..k).map(|q| {
                 let directions = c.directions(q, &zeros);
                 let (r, column) = (&refs[q], &offsets[q]);
-                quote! {
+                quote_spanned! {Span::mixed_site()=>
                     for j in 0..#kernels::element_count(#r) {
                         let direction = #kernels::basis(#r, j);
                         let (_, _, product) = #hvp_name(#(#args,)* #(#directions),*);
@@ -302,19 +320,121 @@ pub fn hessian_item(
                     }
                 }
             });
-            quote! {
+            quote_spanned! {Span::mixed_site()=>
                 #(let #zeros = #kernels::zeros_like(#refs);)*
                 #(#per_q)*
             }
         }
     };
-    quote! {
+    quote_spanned! {Span::mixed_site()=>
         #doc
         #[allow(unused_variables, unused_mut, unused_assignments, clippy::all)]
         #vis fn #hessian_name(#(#params),*) -> #matrix {
             #layout
             #fill
             hessian
+        }
+    }
+}
+
+/// `f_gradcheck`: the generated gradient (of ⟨u, f⟩ for a fixed probe `u`) of each wrt
+/// parameter against 5-point differences of `f`, element by element, and `f_jvp` along probe
+/// directions against a directional difference (see `autodiff::gradcheck`).
+pub fn gradcheck_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Float) -> TokenStream {
+    let c = calls(sig, wrt, float);
+    let (vis, name) = (&item.vis, &item.sig.ident);
+    let (vjp_name, jvp_name, check_name) = (
+        format_ident!("{}_vjp", name),
+        format_ident!("{}_jvp", name),
+        format_ident!("{}_gradcheck", name),
+    );
+    let check = quote_spanned!(Span::mixed_site()=> ::autodiff::gradcheck);
+    let (params, args, refs) = (c.params(), c.args(), c.refs());
+    let tensor_result = sig.result.is_some_and(Kind::is_tensor);
+    let upstream = if tensor_result {
+        quote_spanned!(Span::mixed_site()=> &upstream)
+    } else {
+        quote_spanned!(Span::mixed_site()=> upstream)
+    };
+    let gradient = c.parts(&Ident::new("gradient", Span::mixed_site()));
+    let function_name = name.to_string();
+    // The call of `f` with parameter `i` replaced by `replacement` (an owned value).
+    let call_with = |replaced: &[(usize, TokenStream)]| {
+        let args = sig.params.iter().enumerate().map(|(j, p)| {
+            let ident = &p.ident;
+            match replaced.iter().find(|(i, _)| *i == j) {
+                Some((_, value)) => match p.tensor {
+                    Some(t) if t.by_ref => quote_spanned!(Span::mixed_site()=> &#value),
+                    _ => quote_spanned!(Span::mixed_site()=> #value),
+                },
+                None => quote_spanned!(Span::mixed_site()=> ::core::clone::Clone::clone(&#ident)),
+            }
+        });
+        quote_spanned!(Span::mixed_site()=> #name(#(#args),*))
+    };
+    let per_parameter = wrt.iter().enumerate().map(|(k, &i)| {
+        let label = sig.params[i].ident.to_string();
+        let r = &refs[k];
+        let part = &gradient[k];
+        let call = call_with(&[(
+            i,
+            quote_spanned!(Span::mixed_site()=> ::core::clone::Clone::clone(moved)),
+        )]);
+        quote_spanned! {Span::mixed_site()=>
+            {
+                let point = ::core::clone::Clone::clone(#r);
+                let numeric = #check::gradient(&point, &|moved| #check::inner(&upstream, &#call));
+                report.compare(#label, &#check::flat_f64(&#part), &numeric);
+            }
+        }
+    });
+    let directions: Vec<Ident> = (0..wrt.len())
+        .map(|k| format_ident!("direction_{}", k, span = Span::mixed_site()))
+        .collect();
+    let direction_values = refs
+        .iter()
+        .enumerate()
+        .map(|(k, r)| quote_spanned!(Span::mixed_site()=> #check::probe(#r, #k + 1)));
+    let tangent_args = wrt.iter().zip(&directions).map(|(&i, d)| {
+        if sig.params[i].tensor.is_some_and(|t| t.kind.is_tensor()) {
+            quote_spanned!(Span::mixed_site()=> &#d)
+        } else {
+            quote_spanned!(Span::mixed_site()=> #d)
+        }
+    });
+    let moved_call = call_with(
+        &wrt.iter()
+            .zip(&refs)
+            .zip(&directions)
+            .map(|((&i, r), d)| {
+                (
+                    i,
+                    quote_spanned!(Span::mixed_site()=> #check::moved(#r, &#d, t)),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let doc = doc_lines(&format!(
+        "Checks the generated derivatives of [`{name}`] at this point against finite differences \
+         of `{name}` itself: the gradient of each differentiated parameter element by element \
+         (of ⟨u, {name}⟩ for a fixed probe `u` when the result is a tensor), and forward mode \
+         along a probe direction. Use `.assert_within(1e-6)` (f64) or `.assert_within(1e-2)` \
+         (f32) in tests, or print the report."
+    ));
+    quote_spanned! {Span::mixed_site()=>
+        #doc
+        #[allow(unused_variables, clippy::all)]
+        #vis fn #check_name(#(#params),*) -> #check::GradcheckReport {
+            let mut report = #check::GradcheckReport::new(#function_name);
+            let value = #name(#(#args),*);
+            let upstream = #check::probe(&value, 0);
+            let (_, gradient) = #vjp_name(#(#args,)* #upstream);
+            #(#per_parameter)*
+            #(let #directions = #direction_values;)*
+            let (_, tangent) = #jvp_name(#(#args,)* #(#tangent_args),*);
+            let numeric = #check::directional(&|t| #check::inner(&upstream, &#moved_call));
+            report.compare("directional", &[#check::inner(&upstream, &tangent)], &[numeric]);
+            report
         }
     }
 }

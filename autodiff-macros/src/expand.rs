@@ -11,7 +11,7 @@ use syn::{Item, ItemFn, ReturnType, Type};
 
 use crate::attr;
 use crate::calls::{self, CalleeSig, Handshake, SigParam};
-use crate::dense::{hessian_item, jacobian_item, DenseBody};
+use crate::dense::{gradcheck_item, hessian_item, jacobian_item, DenseBody};
 use crate::emit::{self, ParamBinding};
 use crate::errors::Errors;
 use crate::lower::{self, Lowered};
@@ -744,6 +744,9 @@ fn generate(
     let callee =
         callee_items(item, sig, lowered, &products, &forward, &ir_wrt, float).map_err(internal)?;
 
+    // f_gradcheck
+    let gradcheck = gradcheck_item(item, sig, wrt, float);
+
     // f_derivation
     let derivation_name = format_ident!("{}_derivation", name);
     let derivation_fn_doc = doc_lines(&format!(
@@ -756,5 +759,5 @@ fn generate(
             #derivation
         }
     };
-    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #derivation_item #callee))
+    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation_item #callee))
 }

@@ -284,8 +284,13 @@ impl Program {
     /// `let` agree.
     pub fn value_names(&self) -> Vec<String> {
         let mut taken = std::collections::HashSet::new();
-        for p in &self.params {
-            taken.insert(p.name.clone());
+        for name in self
+            .params
+            .iter()
+            .map(|p| &p.name)
+            .chain(&self.reserved_names)
+        {
+            taken.insert(name.clone());
         }
         let mut temp_counter = 0;
         self.insts
