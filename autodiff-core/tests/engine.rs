@@ -2914,11 +2914,11 @@ fn elementwise_functions_and_their_pullbacks_by_hand() {
         ),
         Value::Scalar(1.5)
     );
-    // sigmoid from its output s = 0.25: 1·0.25·0.75.
+    // sigmoid from its input x = ln 3: σ(x)·σ(−x) = 3/4·1/4 = 3/16.
     assert_eq!(
         apply(
             UnaryGrad(UnaryFn::Sigmoid),
-            &[Value::Scalar(1.0), Value::Scalar(0.25)]
+            &[Value::Scalar(1.0), Value::Scalar(3.0f64.ln())]
         ),
         Value::Scalar(0.1875)
     );

@@ -497,12 +497,13 @@ fn elementwise_kernels_by_hand() {
             &[2.0, -3.0, 0.0],
             0.0,
         );
-        let s = vec_of::<F>(&[0.5, 0.25, 1.0]);
-        assert_close(
-            kernels::sigmoid_grad(&dy, &s).as_slice(),
-            &[0.5, 0.5625, 0.0],
-            tol,
-        );
+        // From the input: σ(0)·σ(0) = 1/4, σ(ln 3)·σ(−ln 3) = 3/4·1/4, and at 40, where σ
+        // rounds to 1, still the tiny σ(40)·σ(−40) rather than 0.
+        let x3 = vec_of::<F>(&[0.0, 3.0f64.ln(), 40.0]);
+        let slopes = kernels::sigmoid_grad(&dy, &x3);
+        assert_close(&slopes.as_slice()[..2], &[0.5, 0.5625], tol);
+        // dy = −1 there: a tiny negative slope, not a rounded-away zero.
+        assert!(slopes[2] < 0.0 && slopes[2] > -1e-15);
         let t = vec_of::<F>(&[0.5, -0.5, 1.0]);
         assert_close(
             kernels::tanh_grad(&dy, &t).as_slice(),

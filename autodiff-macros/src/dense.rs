@@ -11,7 +11,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote_spanned};
 use syn::ItemFn;
 
-use crate::expand::{bare_or_tuple, doc_lines};
+use crate::expand::{bare_or_tuple, doc_lines, prelude};
 use crate::signature::{Float, Signature};
 
 /// How a dense matrix is computed.
@@ -144,6 +144,7 @@ pub fn jacobian_item(
 ) -> TokenStream {
     let c = calls(sig, wrt, float);
     let (vis, name) = (&item.vis, &item.sig.ident);
+    let prelude = prelude(name);
     let (grad_name, vjp_name, jvp_name, jacobian_name) = (
         format_ident!("{}_grad", name),
         format_ident!("{}_vjp", name),
@@ -168,7 +169,7 @@ pub fn jacobian_item(
         DenseBody::Batched(blocks) => {
             let borrow = c.borrow_owned();
             quote_spanned! {Span::mixed_site()=>
-                use ::autodiff::ScalarExt as _;
+                #prelude
                 #(#borrow)*
                 #(let #jac = #blocks;)*
             }
@@ -246,6 +247,7 @@ pub fn hessian_item(
 ) -> TokenStream {
     let c = calls(sig, wrt, float);
     let (vis, name) = (&item.vis, &item.sig.ident);
+    let prelude = prelude(name);
     let (hvp_name, hessian_name) = (
         format_ident!("{}_hvp", name),
         format_ident!("{}_hessian", name),
@@ -285,7 +287,7 @@ pub fn hessian_item(
                 #doc
                 #[allow(unused_variables, clippy::all)]
                 #vis fn #hessian_name(#(#params),*) -> #matrix {
-                    use ::autodiff::ScalarExt as _;
+                    #prelude
                     #(#borrow)*
                     #block
                 }
@@ -302,7 +304,7 @@ pub fn hessian_item(
                 }
             });
             quote_spanned! {Span::mixed_site()=>
-                use ::autodiff::ScalarExt as _;
+                #prelude
                 #(#borrow)*
                 #(#per_q)*
             }

@@ -208,8 +208,22 @@ fn body_in_parts(
     let mut all_stmts: Vec<Vec<TokenStream>> = vec![Vec::new(); parts];
     let mut shared_calls: std::collections::HashMap<(String, Vec<usize>), Ident> =
         std::collections::HashMap::new();
+    let mut last_source: Vec<Option<&str>> = vec![None; parts];
     for (i, inst) in program.insts.iter().enumerate() {
         let stmts = &mut all_stmts[part(i)];
+        // Before an operation that can find its operands' shapes mismatched, say which one of
+        // the user's it is, for the panic message (once per run of the same operation).
+        let tensor_operands = inst
+            .args
+            .iter()
+            .filter(|a| program.insts[a.index()].kind.is_tensor())
+            .count();
+        if let (Some(source), true) = (inst.source.as_deref(), tensor_operands >= 2) {
+            if last_source[part(i)] != Some(source) {
+                stmts.push(quote!(::autodiff::kernels::at(#source);));
+                last_source[part(i)] = Some(source);
+            }
+        }
         let is_tensor = |v: usize| program.insts[v].kind.is_tensor();
         // An operand where a reference is wanted (`&t`), and where a value is wanted.
         let by_ref = |v: usize| match &bindings[v] {

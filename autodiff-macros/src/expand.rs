@@ -249,6 +249,7 @@ fn callee_items(
         (&reverse_all, &forward_all)
     };
     let (vis, name) = (&item.vis, &item.sig.ident);
+    let prelude = prelude(name);
     let (vjp_name, jvp_name, vjp_jvp_name) = calls::block_names(name);
     let result_ty = match &item.sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
@@ -364,7 +365,7 @@ fn callee_items(
             #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#second_tangents),*)
                 -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))
             {
-                use ::autodiff::ScalarExt as _;
+                #prelude
                 #(#second_stmts)*
                 (#second_value, (#(#second_gradients,)*), (#(#second_tangent_outputs,)*))
             }
@@ -392,7 +393,7 @@ fn callee_items(
         #[doc(hidden)]
         #allow
         #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
-            use ::autodiff::ScalarExt as _;
+            #prelude
             #(#stmts)*
             (#value, (#(#gradients,)*))
         }
@@ -400,7 +401,7 @@ fn callee_items(
         #[doc(hidden)]
         #allow
         #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
-            use ::autodiff::ScalarExt as _;
+            #prelude
             #(#jvp_stmts)*
             (#jvp_value, #jvp_tangent)
         }
@@ -418,6 +419,17 @@ fn frame(sig: &Signature, float: crate::signature::Float) -> emit::Frame {
             .filter(|p| p.tensor.is_none())
             .map(|p| p.ident.clone())
             .collect(),
+    }
+}
+
+/// What every generated body starts with: the scalar methods in scope, and the context that
+/// run-time shape errors report (the user's function and, updated as the body runs, the
+/// operation as written in its source). The guard's name is hygienic (mixed site).
+pub(crate) fn prelude(name: &Ident) -> TokenStream {
+    let function = name.to_string();
+    quote::quote_spanned! {Span::mixed_site()=>
+        use ::autodiff::ScalarExt as _;
+        let _context = ::autodiff::kernels::enter(#function);
     }
 }
 
@@ -532,9 +544,7 @@ fn generate(
         "\nDerivation (reverse mode; `dv` is the adjoint of `v`):\n```text\n{derivation}\n```"
     ));
     let allow = quote!(#[allow(unused_variables, unused_parens, clippy::all)]);
-    let prelude = quote!(
-        use ::autodiff::ScalarExt as _;
-    );
+    let prelude = prelude(name);
 
     let emit_fn = |program: &autodiff_core::symbolic::Program, bindings: &[ParamBinding]| {
         let (stmts, outputs) = emit::body(program, bindings, &frame);

@@ -130,6 +130,23 @@ pub fn lower(
     }
 }
 
+/// An expression as the user wrote it, near enough: tokens joined without the spaces that
+/// token streams put around punctuation (`x.matmul(w) + b`).
+fn source_text(expr: &Expr) -> String {
+    let mut text = expr.to_token_stream().to_string();
+    for (from, to) in [
+        (" . ", "."),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" ,", ","),
+        ("& ", "&"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
 /// The outcome of lowering.
 pub struct Lowering {
     /// The program, if the body had no error and every callee's signature was known.
@@ -415,7 +432,21 @@ impl Lowerer<'_> {
         false
     }
 
+    /// Lowers `expr`, and records its text on the instruction it created (for run-time shape
+    /// errors that name the operation as written).
     fn expr(&mut self, expr: &Expr) -> Option<ValueId> {
+        let before = self.program.insts.len();
+        let value = self.expr_inner(expr);
+        if let Some(v) = value {
+            let inst = &mut self.program.insts[v.index()];
+            if v.index() >= before && inst.source.is_none() {
+                inst.source = Some(source_text(expr));
+            }
+        }
+        value
+    }
+
+    fn expr_inner(&mut self, expr: &Expr) -> Option<ValueId> {
         match expr {
             Expr::Paren(p) => self.expr(&p.expr),
             Expr::Group(g) => self.expr(&g.expr),

@@ -11,6 +11,9 @@ use super::rules::reduce::{Expand, Fill, Sum, SumTo};
 pub struct DeriveCx<'a> {
     pub(crate) program: &'a mut Program,
     role: Role,
+    /// The source text of the primal instruction being differentiated, given to what the
+    /// rules push for it.
+    pub(crate) source: Option<String>,
     active: Vec<bool>,
     shape_root: Vec<ValueId>,
 }
@@ -28,6 +31,7 @@ impl<'a> DeriveCx<'a> {
         let mut cx = DeriveCx {
             program,
             role,
+            source: None,
             active,
             shape_root: Vec::new(),
         };
@@ -64,6 +68,7 @@ impl<'a> DeriveCx<'a> {
     /// Appends an instruction of the builder's role.
     pub fn push(&mut self, op: impl Into<Op>, args: &[ValueId]) -> Result<ValueId, KindError> {
         let id = self.program.push_with_role(op.into(), args, self.role)?;
+        self.program.insts[id.index()].source = self.source.clone();
         let root = self.compute_shape_root(id);
         self.shape_root.push(root);
         Ok(id)

@@ -65,6 +65,7 @@ pub fn forward(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
         if arg_tangents.iter().all(Option::is_none) {
             continue;
         }
+        cx.source = inst.source.clone();
         let t = inst.op.forward(&mut cx, &inst.args, &arg_tangents, v)?;
         if let Some(t) = t {
             if inst.name.is_some() && cx.program.inst(t).role == Role::Tangent {

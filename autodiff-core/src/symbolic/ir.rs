@@ -70,6 +70,9 @@ pub struct Inst {
     /// The user's name for the value (a `let` binding, a parameter, or `d` + name for an adjoint).
     pub name: Option<String>,
     pub role: Role,
+    /// The operation as written in the user's source (`x.matmul(w)`), for run-time shape
+    /// errors; derived instructions carry the source of the operation they differentiate.
+    pub source: Option<String>,
 }
 
 /// A parameter of a program.
@@ -175,6 +178,7 @@ impl Program {
             kind,
             name: Some(name.to_string()),
             role: Role::Primal,
+            source: None,
         })
     }
 
@@ -198,6 +202,7 @@ impl Program {
             kind,
             name: None,
             role,
+            source: None,
         }))
     }
 

@@ -104,6 +104,7 @@ pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, K
         if inst.args.is_empty() {
             continue;
         }
+        cx.source = inst.source.clone();
         let contributions = inst.op.reverse(&mut cx, &inst.args, v, dv)?;
         for (&arg, contribution) in inst.args.iter().zip(contributions) {
             if let Some(c) = contribution {

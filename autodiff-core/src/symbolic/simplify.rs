@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use super::ir::{Inst, Kind, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
+use super::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
 use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
 use super::rules::structure::{AddToDiagonal, AsColumn, Diag};
 
@@ -55,6 +56,8 @@ struct Rebuilder {
     classes: Vec<ValueId>,
     /// The role given to values that rewrites create.
     role: Role,
+    /// The source text given to them: that of the instruction being rebuilt.
+    source: Option<String>,
 }
 
 impl Rebuilder {
@@ -144,6 +147,13 @@ impl Rebuilder {
                     }
                     _ => None,
                 }
+            }
+            // The pullback and pushforward of ln(σ(x)): (d / σ(x)) ⊙ σ(x)σ(−x) = d ⊙ σ(−x), which
+            // stays finite where 1/σ(x) overflows (x ≲ −709 in f64). Derived values only.
+            (Op::UnaryGrad(UnaryGrad(f)), &[inner, read])
+                if self.may_round_differently() && matches!(f, UnaryFn::Sigmoid | UnaryFn::Ln) =>
+            {
+                self.rewrite_log_sigmoid(*f, inner, read)
             }
             // A scalar "filled" to a scalar's shape is itself.
             (Op::Fill(_), &[s, like]) if self.kind(like) == Kind::Scalar => Some(Value(s)),
@@ -321,6 +331,36 @@ impl Rebuilder {
         Some(Inst(Binary(BinOp::Mul).into(), vec![m, column]))
     }
 
+    /// `sigmoid_grad(ln_grad(d, σ(x)), x)` (reverse) or `ln_grad(sigmoid_grad(d, x), σ(x))`
+    /// (forward) is `d ⊙ σ(−x)`.
+    fn rewrite_log_sigmoid(
+        &mut self,
+        outer: UnaryFn,
+        inner: ValueId,
+        read: ValueId,
+    ) -> Option<Rewrite> {
+        let (Op::UnaryGrad(UnaryGrad(f)), &[d, inner_read]) = (self.op(inner), self.args(inner))
+        else {
+            return None;
+        };
+        let is_sigmoid_of = |rb: &Self, s: ValueId, x: ValueId| matches!((rb.op(s), rb.args(s)), (Op::Unary(Unary(UnaryFn::Sigmoid)), &[a]) if a == x);
+        let x = match (outer, *f) {
+            (UnaryFn::Sigmoid, UnaryFn::Ln) if is_sigmoid_of(self, inner_read, read) => read,
+            (UnaryFn::Ln, UnaryFn::Sigmoid) if is_sigmoid_of(self, read, inner_read) => inner_read,
+            _ => return None,
+        };
+        let kind = self.kind(x);
+        let minus = self.emit(Neg.into(), vec![x], None, kind, None);
+        let other = self.emit(
+            Unary(UnaryFn::Sigmoid).into(),
+            vec![minus],
+            None,
+            kind,
+            None,
+        );
+        Some(Rewrite::Inst(Binary(BinOp::Mul).into(), vec![d, other]))
+    }
+
     /// A row scaling of the identity is a diagonal, and of a diagonal another one:
     /// `I ⊙ c = diag(c)`, `diag(d) ⊙ c = diag(d ⊙ c)` for columns `c`, `d`. Exact.
     fn rewrite_diagonal(&mut self, a: ValueId, b: ValueId) -> Option<Rewrite> {
@@ -452,6 +492,7 @@ impl Rebuilder {
         // Rewrites preserve kinds; fall back to the old kind if a rule is partial.
         let kind = op.kind(&kinds).unwrap_or(fallback_kind);
         let role = self.role;
+        let source = self.source.clone();
         self.push(
             Inst {
                 op,
@@ -459,6 +500,7 @@ impl Rebuilder {
                 kind,
                 name,
                 role,
+                source,
             },
             origin,
         )
@@ -499,11 +541,13 @@ fn rebuild(program: &Program) -> Program {
         seen: HashMap::new(),
         classes: Vec::new(),
         role: Role::Primal,
+        source: None,
     };
     let mut map: Vec<ValueId> = Vec::with_capacity(program.insts.len());
     for (i, inst) in program.insts.iter().enumerate() {
         let args: Vec<ValueId> = inst.args.iter().map(|a| map[a.index()]).collect();
         rb.role = inst.role;
+        rb.source = inst.source.clone();
         let new = if matches!(inst.op, Op::Param(_)) {
             rb.push(
                 Inst {

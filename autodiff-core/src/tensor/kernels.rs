@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use super::elementwise::Elementwise;
 use super::matrix::Matrix;
 use super::scalar::Real;
+pub use super::shape::{at, enter, ContextGuard};
 use super::shape::{broadcast, shape_mismatch, Shape};
 use super::softmax::{self, RowWise};
 use super::vector::Vector;
@@ -25,8 +26,9 @@ macro_rules! elementwise_grads {
 elementwise_grads! {
     /// Pullback of `relu`: `dy` where `x > 0`, else 0.
     relu_grad(x) = |d, x| if x > T::zero() { d } else { T::zero() };
-    /// Pullback of `sigmoid` from its output `s`: `dy·s·(1 − s)`.
-    sigmoid_grad(s) = |d, s| d * s * (T::one() - s);
+    /// Pullback of `sigmoid` from its input `x`: `dy·σ(x)·σ(−x)` (from the output, `s·(1 − s)`
+    /// would round to 0 once σ(x) rounds to 1).
+    sigmoid_grad(x) = |d, x| d * x.sigmoid() * (-x).sigmoid();
     /// Pullback of `tanh` from its output `t`: `dy·(1 − t²)`.
     tanh_grad(t) = |d, t| d * (T::one() - t * t);
     /// Pullback of `exp` from its output `y`: `dy·y`.

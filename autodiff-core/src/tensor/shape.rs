@@ -20,12 +20,68 @@ impl fmt::Display for Shape {
     }
 }
 
-/// Panics with a message naming the operation and both operand shapes.
+/// Panics with a message naming the operation and both operand shapes, and, inside generated
+/// code, the function and the operation as written in its source.
 #[cold]
 #[inline(never)]
 #[track_caller]
 pub(crate) fn shape_mismatch(op: &str, left: Shape, right: Shape) -> ! {
-    panic!("autodiff: shape mismatch in `{op}`: left is {left}, right is {right}")
+    let place = CONTEXT.with(|c| match *c.borrow() {
+        Some(Context {
+            function,
+            source: Some(source),
+        }) => format!(" (in `{function}`, at `{source}`)"),
+        Some(Context {
+            function,
+            source: None,
+        }) => format!(" (in `{function}`)"),
+        None => String::new(),
+    });
+    panic!("autodiff: shape mismatch in `{op}`: left is {left}, right is {right}{place}")
+}
+
+/// Where generated code is: the function, and the operation as written in the user's source.
+#[derive(Clone, Copy)]
+struct Context {
+    function: &'static str,
+    source: Option<&'static str>,
+}
+
+thread_local! {
+    static CONTEXT: std::cell::RefCell<Option<Context>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Marks the start of a generated function for shape-error messages, until the guard drops.
+pub fn enter(function: &'static str) -> ContextGuard {
+    let previous = CONTEXT.with(|c| {
+        c.borrow_mut().replace(Context {
+            function,
+            source: None,
+        })
+    });
+    ContextGuard { previous }
+}
+
+/// Records the operation (as written in the user's source) that generated code runs next.
+#[inline]
+pub fn at(source: &'static str) {
+    CONTEXT.with(|c| {
+        if let Some(context) = c.borrow_mut().as_mut() {
+            context.source = Some(source);
+        }
+    });
+}
+
+/// Restores the enclosing context when a generated function returns (or unwinds).
+pub struct ContextGuard {
+    previous: Option<Context>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        CONTEXT.with(|c| *c.borrow_mut() = previous);
+    }
 }
 
 /// The NumPy broadcast of two matrix shapes: along each axis equal, or one side 1.

@@ -22,7 +22,7 @@ macro_rules! unary_functions {
         $(#[$doc:meta])*
         $variant:ident: $method:literal, |$x:ident| $value:expr,
         $uses:ident, $kernel:ident, |$dy:ident, $arg:ident, $t:ident| $printed:expr,
-        second |$cx:ident, $a:ident| $second:expr;
+        second |$cx:ident, $a:ident, $p:ident| $second:expr;
     )*) => {
         /// An elementwise function of the language.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,12 +64,18 @@ macro_rules! unary_functions {
                 match self { $(UnaryFn::$variant => zip_values!(dy, arg, |d, a| kernels::$kernel(d, a)),)* }
             }
 
-            /// The derivative of `f'(·)` with respect to what it reads (`x` or `y`), built as IR
-            /// from that value `a`; `None` where it is zero. Second derivatives (Hessians,
-            /// forward-over-reverse) use it.
-            fn second(self, cx: &mut DeriveCx<'_>, a: ValueId) -> Result<Option<ValueId>, KindError> {
+            /// `p ⊙ f''(a)`, the derivative of `f'(·)` with respect to what it reads (`a`, the
+            /// input or the output) applied to `p`, built as IR; `None` where it is zero. Second
+            /// derivatives (Hessians, forward-over-reverse) use it. Applying it to `p` rather
+            /// than forming `f''(a)` keeps it finite where `f''` alone would overflow (`1/a²`).
+            fn second(
+                self,
+                cx: &mut DeriveCx<'_>,
+                a: ValueId,
+                p: ValueId,
+            ) -> Result<Option<ValueId>, KindError> {
                 match self {
-                    $(UnaryFn::$variant => { let ($cx, $a) = (cx, a); $second })*
+                    $(UnaryFn::$variant => { let ($cx, $a, $p) = (cx, a, p); $second })*
                 }
             }
 
@@ -88,44 +94,45 @@ fn product(text: String) -> Printed {
 }
 
 // The table: method, scalar meaning, what the derivative reads, its kernel, its printed form,
-// and the derivative of f' with respect to what it reads (for second derivatives).
+// and f'' (with respect to what f' reads) applied to a product (for second derivatives).
 unary_functions! {
     /// `eˣ`; derivative `y`.
     Exp: "exp", |x| x.exp(),
         Output, exp_grad, |dy, y, t| product(format!("{}{t}{}", dy.at(Prec::Product), y.at(Prec::Atom))),
-        second |cx, _a| cx.literal(1.0).map(Some);
+        second |_cx, _a, p| Ok(Some(p));
     /// natural logarithm; derivative `1/x`.
     Ln: "ln", |x| x.ln(),
         Input, ln_grad, |dy, x, _t| product(format!("{} / {}", dy.at(Prec::Product), x.at(Prec::Atom))),
-        second |cx, a| { let a2 = cx.mul(a, a)?; let m1 = cx.literal(-1.0)?; cx.div(m1, a2).map(Some) };
+        second |cx, a, p| { let q = cx.div(p, a)?; let q = cx.div(q, a)?; cx.neg(q).map(Some) };
     /// `√x`; derivative `1/(2y)`.
     Sqrt: "sqrt", |x| x.sqrt(),
         Output, sqrt_grad, |dy, y, _t| product(format!("{} / (2·{})", dy.at(Prec::Product), y.at(Prec::Atom))),
-        second |cx, a| { let a2 = cx.mul(a, a)?; let m = cx.literal(-0.5)?; cx.div(m, a2).map(Some) };
+        second |cx, a, p| { let q = cx.div(p, a)?; let q = cx.div(q, a)?; let half = cx.literal(-0.5)?; cx.mul(half, q).map(Some) };
     /// `tanh x`; derivative `1 − y²`.
     Tanh: "tanh", |x| x.tanh(),
         Output, tanh_grad, |dy, y, t| product(format!("{}{t}(1 − {}²)", dy.at(Prec::Product), y.at(Prec::Atom))),
-        second |cx, a| { let m2 = cx.literal(-2.0)?; cx.mul(m2, a).map(Some) };
-    /// logistic sigmoid; derivative `y(1 − y)`.
+        second |cx, a, p| { let m2 = cx.literal(-2.0)?; let q = cx.mul(p, a)?; cx.mul(m2, q).map(Some) };
+    /// logistic sigmoid; derivative `σ(x)·σ(−x)`, from the input: `y(1 − y)` would round to 0
+    /// once σ(x) rounds to 1.
     Sigmoid: "sigmoid", |x| x.sigmoid(),
-        Output, sigmoid_grad, |dy, y, t| product(format!("{}{t}{}{t}(1 − {})", dy.at(Prec::Product), y.at(Prec::Atom), y.at(Prec::Product))),
-        second |cx, a| { let one = cx.literal(1.0)?; let two = cx.literal(2.0)?; let a2 = cx.mul(two, a)?; cx.sub(one, a2).map(Some) };
+        Input, sigmoid_grad, |dy, x, t| product(format!("{}{t}sigmoid({}){t}sigmoid(−{})", dy.at(Prec::Product), x.text, x.at(Prec::Atom))),
+        second |cx, a, p| { let s = cx.push(Unary(UnaryFn::Sigmoid), &[a])?; let minus = cx.neg(a)?; let r = cx.push(Unary(UnaryFn::Sigmoid), &[minus])?; let spread = cx.sub(r, s)?; let q = cx.mul(p, s)?; let q = cx.mul(q, r)?; cx.mul(q, spread).map(Some) };
     /// `max(x, 0)`; derivative `[x > 0]`.
     Relu: "relu", |x| x.relu(),
         Input, relu_grad, |dy, x, t| product(format!("{}{t}[{} > 0]", dy.at(Prec::Product), x.text)),
-        second |_cx, _a| Ok(None);
+        second |_cx, _a, _p| Ok(None);
     /// `|x|`; derivative `sign(x)`.
     Abs: "abs", |x| x.abs(),
         Input, abs_grad, |dy, x, t| product(format!("{}{t}sign({})", dy.at(Prec::Product), x.text)),
-        second |_cx, _a| Ok(None);
+        second |_cx, _a, _p| Ok(None);
     /// `sin x`; derivative `cos x`.
     Sin: "sin", |x| x.sin(),
         Input, sin_grad, |dy, x, t| product(format!("{}{t}cos({})", dy.at(Prec::Product), x.text)),
-        second |cx, a| { let s = cx.push(Unary(UnaryFn::Sin), &[a])?; cx.neg(s).map(Some) };
+        second |cx, a, p| { let s = cx.push(Unary(UnaryFn::Sin), &[a])?; let q = cx.mul(p, s)?; cx.neg(q).map(Some) };
     /// `cos x`; derivative `−sin x`.
     Cos: "cos", |x| x.cos(),
         Input, cos_grad, |dy, x, t| Printed::new(format!("−{}{t}sin({})", dy.at(Prec::Product), x.text), Prec::Prefix),
-        second |cx, a| { let c = cx.push(Unary(UnaryFn::Cos), &[a])?; cx.neg(c).map(Some) };
+        second |cx, a, p| { let c = cx.push(Unary(UnaryFn::Cos), &[a])?; let q = cx.mul(p, c)?; cx.neg(q).map(Some) };
 }
 
 // ───────────────────────────── f(x) ─────────────────────────────
@@ -208,13 +215,10 @@ impl Rule for UnaryGrad {
             .map(|ddy| cx.push(*self, &[ddy, a]))
             .transpose()?;
         let curvature = match tangents[1] {
-            Some(da) => match self.0.second(cx, a)? {
-                Some(h) => {
-                    let dy_da = cx.mul(dy, da)?;
-                    Some(cx.mul(dy_da, h)?)
-                }
-                None => None,
-            },
+            Some(da) => {
+                let dy_da = cx.mul(dy, da)?;
+                self.0.second(cx, a, dy_da)?
+            }
             None => None,
         };
         cx.add_opt(linear, curvature)
