@@ -7,12 +7,38 @@
 mod workloads;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use std::alloc::System;
 use std::hint::black_box;
 use workloads::mlp::{f32_mlp, f64_mlp, Inputs};
+
+/// The system allocator, counting allocations (a few relaxed atomic adds each: the same small
+/// cost for the generated and the hand-written pass). `stats_alloc` keeps the `unsafe` of a
+/// global allocator out of this crate.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The number of allocations `f` makes, after one call to warm up (the GEMM thread pool starts
+/// on first use).
+fn allocations<R>(f: impl Fn() -> R) -> usize {
+    black_box(f());
+    let region = Region::new(GLOBAL);
+    black_box(f());
+    region.change().allocations
+}
 
 fn b1(c: &mut Criterion) {
     for batch in [64, 1024] {
         let i = Inputs::new(batch);
+        // Allocations per call (GEMM threading may add a few of its own, alike for both).
+        let generated =
+            allocations(|| f64_mlp::mlp_loss_grad(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y));
+        let hand = allocations(|| f64_mlp::mlp_loss_hand(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y));
+        let forward = allocations(|| f64_mlp::mlp_loss(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y));
+        println!(
+            "b1_mlp/f64/B={batch}: allocations per call: generated {generated}, hand {hand}, \
+             forward {forward}"
+        );
         let mut group = c.benchmark_group(format!("b1_mlp/f64/B={batch}"));
         group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
             b.iter(|| f64_mlp::mlp_loss_hand(black_box(&i.x), &i.w1, &i.b1, &i.w2, &i.b2, &i.y))

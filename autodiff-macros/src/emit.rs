@@ -208,6 +208,8 @@ fn body_in_parts(
     let mut all_stmts: Vec<Vec<TokenStream>> = vec![Vec::new(); parts];
     let mut shared_calls: std::collections::HashMap<(String, Vec<usize>), Ident> =
         std::collections::HashMap::new();
+    // The `Cow` behind each view, so a returned view is moved out rather than copied.
+    let mut views: std::collections::HashMap<usize, Ident> = std::collections::HashMap::new();
     let mut last_source: Vec<Option<&str>> = vec![None; parts];
     for (i, inst) in program.insts.iter().enumerate() {
         let stmts = &mut all_stmts[part(i)];
@@ -424,6 +426,7 @@ fn body_in_parts(
                 let operands = kernel_operands(&args);
                 let cow = format_ident!("{}_view", names[i]);
                 stmts.push(quote!(let #cow = ::autodiff::kernels::#function(#(#operands),*);));
+                views.insert(i, cow.clone());
                 stmts.push(quote!(let #ident = &*#cow;));
                 Binding::Named {
                     ident,
@@ -458,6 +461,11 @@ fn body_in_parts(
                 Binding::Inline(e) => quote!(#e),
                 Binding::Named { ident, .. } if program.insts[v].kind == Kind::Scalar => {
                     quote!(#ident)
+                }
+                // A returned view owns its data already when it reduced something: move it out.
+                Binding::Named { .. } if views.contains_key(&v) && !used_later => {
+                    let cow = &views[&v];
+                    quote!(::std::borrow::Cow::into_owned(#cow))
                 }
                 Binding::Named {
                     ident,
