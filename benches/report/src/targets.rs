@@ -1,0 +1,354 @@
+//! The project's performance targets, checked against the measurements.
+//!
+//! Each target lists the cases it covers up front, so a case that was not measured shows as
+//! "not measured" instead of quietly disappearing from the verdict.
+
+use crate::format;
+use crate::results::{ratio, Case, Results, GENERATED, HAND};
+
+const PRECISIONS: [&str; 2] = ["f64", "f32"];
+
+/// One target and its verdict on every case it covers.
+#[derive(Debug)]
+pub struct Target {
+    pub description: &'static str,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug)]
+pub struct Check {
+    /// e.g. `B1 f64 B=64 vs jax-jit`.
+    pub case: String,
+    pub measured: Option<f64>,
+    pub bound: Bound,
+}
+
+/// What a measured value must satisfy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    RatioAtMost(f64),
+    RatioAbove(f64),
+    RatioAtLeast(f64),
+    PercentAtLeast(f64),
+}
+
+impl Bound {
+    fn holds(self, value: f64) -> bool {
+        match self {
+            Bound::RatioAtMost(limit) => value <= limit,
+            Bound::RatioAbove(limit) => value > limit,
+            Bound::RatioAtLeast(limit) | Bound::PercentAtLeast(limit) => value >= limit,
+        }
+    }
+
+    /// The requirement as written in the table: `≤ 1.05×`, `≥ 95 %`.
+    pub fn describe(self) -> String {
+        match self {
+            Bound::RatioAtMost(limit) => format!("≤ {limit}×"),
+            Bound::RatioAbove(limit) => format!("> {limit}×"),
+            Bound::RatioAtLeast(limit) => format!("≥ {limit}×"),
+            Bound::PercentAtLeast(limit) => format!("≥ {limit} %"),
+        }
+    }
+
+    fn show(self, value: f64) -> String {
+        match self {
+            Bound::PercentAtLeast(_) => format::percent(value),
+            _ => format::ratio(value),
+        }
+    }
+}
+
+impl Check {
+    /// `Some(true)` pass, `Some(false)` fail, `None` not measured.
+    pub fn passed(&self) -> Option<bool> {
+        self.measured.map(|value| self.bound.holds(value))
+    }
+
+    pub fn shown(&self) -> String {
+        self.measured
+            .map_or_else(|| "not measured".to_string(), |v| self.bound.show(v))
+    }
+}
+
+/// How many checks of a set passed, failed, or could not be judged.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub not_measured: usize,
+}
+
+pub fn tally<'a>(checks: impl IntoIterator<Item = &'a Check>) -> Tally {
+    let mut tally = Tally::default();
+    for check in checks {
+        match check.passed() {
+            Some(true) => tally.passed += 1,
+            Some(false) => tally.failed += 1,
+            None => tally.not_measured += 1,
+        }
+    }
+    tally
+}
+
+pub fn evaluate(results: &Results) -> Vec<Target> {
+    vec![
+        generated_matches_hand(results),
+        b1_beats_peers(results),
+        speedup_over_jax(
+            results,
+            "B2: at least 1.5× faster than jax-jit (jax.hessian)",
+            "b2_hessian",
+            &["n=100", "n=500"],
+            1.5,
+        ),
+        speedup_over_jax(
+            results,
+            "B4 at n=1000: at least 10× faster than jax-jit (jax.jacrev)",
+            "b4_jacobian",
+            &["n=1000"],
+            10.0,
+        ),
+        gemm_keeps_up_with_numpy(results),
+    ]
+}
+
+/// The generated code is meant to be indistinguishable from the hand-written reference.
+fn generated_matches_hand(results: &Results) -> Target {
+    let mut checks = Vec::new();
+    for (workload, sizes) in [
+        ("b1_mlp", ["B=64", "B=1024"]),
+        ("b2_hessian", ["n=100", "n=500"]),
+        ("b4_jacobian", ["n=100", "n=1000"]),
+    ] {
+        for_each_case(results, workload, &sizes, |label, case| {
+            checks.push(Check {
+                case: label,
+                measured: case.and_then(|c| ratio(c.rust_ns(GENERATED), c.rust_ns(HAND))),
+                bound: Bound::RatioAtMost(1.05),
+            });
+        });
+    }
+    Target {
+        description: "Generated within 5 % of hand-written (B1, B2, B4): generated ÷ hand",
+        checks,
+    }
+}
+
+fn b1_beats_peers(results: &Results) -> Target {
+    let mut checks = Vec::new();
+    for tool in ["jax-jit", "pytorch-eager"] {
+        for_each_case(results, "b1_mlp", &["B=64", "B=1024"], |label, case| {
+            checks.push(Check {
+                case: format!("{label} vs {tool}"),
+                measured: case.and_then(|c| ratio(c.peer_ns(tool), c.rust_ns(GENERATED))),
+                bound: Bound::RatioAbove(1.0),
+            });
+        });
+    }
+    Target {
+        description: "B1: generated faster than jax-jit and pytorch-eager: peer ÷ generated",
+        checks,
+    }
+}
+
+fn speedup_over_jax(
+    results: &Results,
+    description: &'static str,
+    workload: &str,
+    sizes: &[&str],
+    factor: f64,
+) -> Target {
+    let mut checks = Vec::new();
+    for_each_case(results, workload, sizes, |label, case| {
+        checks.push(Check {
+            case: label,
+            measured: case.and_then(|c| ratio(c.peer_ns("jax-jit"), c.rust_ns(GENERATED))),
+            bound: Bound::RatioAtLeast(factor),
+        });
+    });
+    Target {
+        description,
+        checks,
+    }
+}
+
+/// Our default kernel (function id = precision, e.g. `f64`) against numpy on the same product;
+/// same n, so the GF/s ratio is the inverse time ratio.
+fn gemm_keeps_up_with_numpy(results: &Results) -> Target {
+    let mut checks = Vec::new();
+    for param in ["n=512", "n=1024"] {
+        for precision in PRECISIONS {
+            for variant in ["A·B", "A·Bᵀ"] {
+                let case = results.find("b5_gemm", precision, param, Some(variant));
+                let measured = case
+                    .and_then(|c| ratio(c.peer_ns("numpy"), c.rust_ns(precision)))
+                    .map(|r| 100.0 * r);
+                checks.push(Check {
+                    case: format!("B5 {precision} {param} {variant}"),
+                    measured,
+                    bound: Bound::PercentAtLeast(95.0),
+                });
+            }
+        }
+    }
+    Target {
+        description: "B5 at n=512 and 1024: GEMM GF/s at least 95 % of numpy's, same product",
+        checks,
+    }
+}
+
+/// Calls `check` with a label and the case (if measured) for every precision × size.
+fn for_each_case(
+    results: &Results,
+    workload: &str,
+    sizes: &[&str],
+    mut check: impl FnMut(String, Option<&Case>),
+) {
+    for precision in PRECISIONS {
+        for size in sizes {
+            let label = format!("{} {precision} {size}", short_name(workload));
+            check(label, results.find(workload, precision, size, None));
+        }
+    }
+}
+
+/// `b1_mlp` → `B1`.
+pub fn short_name(workload: &str) -> String {
+    workload
+        .split('_')
+        .next()
+        .unwrap_or(workload)
+        .to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::criterion::Measurement;
+    use crate::peers::{PeerResult, PeersFile};
+
+    fn rust(group: &str, function: Option<&str>, value: &str, ns: f64) -> Measurement {
+        Measurement {
+            group_id: group.into(),
+            function_id: function.map(Into::into),
+            value_str: Some(value.into()),
+            median_ns: ns,
+        }
+    }
+
+    fn peer(workload: &str, precision: &str, param: &str, tool: &str, ns: f64) -> PeerResult {
+        PeerResult {
+            workload: workload.into(),
+            precision: precision.into(),
+            param: param.into(),
+            variant: None,
+            tool: tool.into(),
+            median_ns: Some(ns),
+            samples: None,
+            note: String::new(),
+        }
+    }
+
+    /// The check of `case` in target number `target` (the order of `evaluate`).
+    fn check<'a>(targets: &'a [Target], target: usize, case: &str) -> &'a Check {
+        targets[target]
+            .checks
+            .iter()
+            .find(|c| c.case == case)
+            .unwrap_or_else(|| panic!("no check for {case}"))
+    }
+
+    #[test]
+    fn generated_within_five_percent_of_hand() {
+        let results = Results::merge(
+            &[
+                rust("b1_mlp/f64/B=64", None, "hand", 100.0),
+                rust("b1_mlp/f64/B=64", None, "generated", 105.0),
+                rust("b1_mlp/f32/B=64", None, "hand", 100.0),
+                rust("b1_mlp/f32/B=64", None, "generated", 106.0),
+            ],
+            None,
+        );
+        let targets = evaluate(&results);
+        assert_eq!(check(&targets, 0, "B1 f64 B=64").passed(), Some(true));
+        assert_eq!(check(&targets, 0, "B1 f32 B=64").passed(), Some(false));
+        assert_eq!(check(&targets, 0, "B1 f32 B=64").shown(), "1.06×");
+        assert_eq!(check(&targets, 0, "B2 f64 n=100").passed(), None);
+        assert_eq!(check(&targets, 0, "B2 f64 n=100").shown(), "not measured");
+        assert_eq!(
+            tally(&targets[0].checks),
+            Tally {
+                passed: 1,
+                failed: 1,
+                not_measured: 10
+            }
+        );
+    }
+
+    #[test]
+    fn speedups_over_the_peers() {
+        let peers = PeersFile {
+            results: vec![
+                peer("b1_mlp", "f64", "B=1024", "jax-jit", 300.0),
+                peer("b1_mlp", "f64", "B=1024", "pytorch-eager", 200.0),
+                peer("b2_hessian", "f32", "n=500", "jax-jit", 140.0),
+                peer("b4_jacobian", "f64", "n=1000", "jax-jit", 1000.0),
+            ],
+            ..Default::default()
+        };
+        let results = Results::merge(
+            &[
+                rust("b1_mlp/f64/B=1024", None, "generated", 250.0),
+                rust("b2_hessian/f32/n=500", None, "generated", 100.0),
+                rust("b4_jacobian/f64/n=1000", None, "generated", 100.0),
+            ],
+            Some(&peers),
+        );
+        let targets = evaluate(&results);
+        assert_eq!(
+            check(&targets, 1, "B1 f64 B=1024 vs jax-jit").passed(),
+            Some(true)
+        );
+        // 200 ns vs our 250 ns: PyTorch is faster, the target fails.
+        let torch = check(&targets, 1, "B1 f64 B=1024 vs pytorch-eager");
+        assert_eq!(torch.passed(), Some(false));
+        assert_eq!(torch.shown(), "0.800×");
+        assert_eq!(check(&targets, 2, "B2 f32 n=500").passed(), Some(false));
+        assert_eq!(check(&targets, 3, "B4 f64 n=1000").passed(), Some(true));
+        // B4 is held to 10× at n=1000 only.
+        assert!(targets[3].checks.iter().all(|c| c.case.ends_with("n=1000")));
+    }
+
+    #[test]
+    fn gemm_compares_the_default_kernel_with_numpy_on_the_same_product() {
+        let mut numpy = peer("b5_gemm", "f64", "n=512", "numpy", 1.0e6);
+        numpy.variant = Some("A·Bᵀ".into());
+        let peers = PeersFile {
+            results: vec![numpy],
+            ..Default::default()
+        };
+        let results = Results::merge(
+            &[
+                rust("b5_gemm/n=512", Some("f64"), "A·Bᵀ", 1.04e6),
+                // A faster per-kernel variant must not stand in for the default kernel.
+                rust("b5_gemm/n=512", Some("f64-other"), "A·Bᵀ", 0.5e6),
+            ],
+            Some(&peers),
+        );
+        let targets = evaluate(&results);
+        let gemm = check(&targets, 4, "B5 f64 n=512 A·Bᵀ");
+        assert_eq!(gemm.shown(), "96.2 %");
+        assert_eq!(gemm.passed(), Some(true));
+        assert_eq!(check(&targets, 4, "B5 f64 n=512 A·B").passed(), None);
+    }
+
+    #[test]
+    fn bounds_read_as_written() {
+        assert_eq!(Bound::RatioAtMost(1.05).describe(), "≤ 1.05×");
+        assert_eq!(Bound::PercentAtLeast(95.0).describe(), "≥ 95 %");
+        assert!(!Bound::RatioAbove(1.0).holds(1.0));
+        assert!(Bound::RatioAtLeast(10.0).holds(10.0));
+        assert_eq!(short_name("b4_jacobian"), "B4");
+    }
+}
