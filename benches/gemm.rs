@@ -1,52 +1,108 @@
 //! B5 (DESIGN.md): GEMM throughput of the runtime, C = A·B and C = A·Bᵀ (Bᵀ passed as strides,
 //! no copy), square n = 256, 512, 1024, f32 and f64. Criterion reports time per product; the
-//! GFLOP/s figure is 2n³ / time (criterion's throughput line shows elements; see the comment
-//! at `throughput`). Run with `cargo bench --bench gemm`.
+//! GFLOP/s figure is 2n³ / time (criterion's elements/s with one element per FLOP).
+//!
+//! Function ids: `f64`/`f32` is what `Matrix::matmul` runs (the dispatching `gemm`);
+//! `f64-gemm`, `f64-matrixmultiply`, … force one kernel. The `gemm_shapes` groups time each
+//! kernel on the products of the workloads (B1's layers and their transposes, B2's Xᵀ·X): the
+//! measurements behind `Kernel::for_product`. Run with `cargo bench --bench gemm`.
 
 mod workloads;
 
-use autodiff::Matrix;
+use autodiff::gemm::{gemm_with, Kernel, MatRef};
+use autodiff::{Matrix, Real};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use workloads::SplitMix64;
 
-/// Deterministic square inputs.
-fn inputs(n: usize) -> (Matrix<f64>, Matrix<f64>) {
-    let mut rng = SplitMix64::new(0x00B5);
-    let a = Matrix::from_vec(n, n, rng.normals(n * n, 1.0));
-    let b = Matrix::from_vec(n, n, rng.normals(n * n, 1.0));
-    (a, b)
+/// A deterministic `rows × cols` matrix of N(0, 1) draws.
+fn normal_matrix<T: Real>(rng: &mut SplitMix64, rows: usize, cols: usize) -> Matrix<T> {
+    let data = rng.normals(rows * cols, 1.0);
+    Matrix::from_vec(rows, cols, data.into_iter().map(T::from_f64).collect())
 }
 
-fn to_f32(m: &Matrix<f64>) -> Matrix<f32> {
-    Matrix::from_vec(
-        m.rows(),
-        m.cols(),
-        m.as_slice().iter().map(|&v| v as f32).collect(),
-    )
+/// One product on one kernel, into a preallocated output (the output allocation is the same
+/// for every kernel, so it stays out of the comparison).
+fn product_on<T: Real>(kernel: Kernel, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T]) {
+    gemm_with(kernel, T::one(), a, b, T::zero(), c);
 }
 
-fn b5(c: &mut Criterion) {
+fn b5_for<T: Real>(c: &mut Criterion, precision: &str) {
     for n in [256, 512, 1024] {
-        let (a, b) = inputs(n);
-        let (a32, b32) = (to_f32(&a), to_f32(&b));
+        let mut rng = SplitMix64::new(0x00B5);
+        let a = normal_matrix::<T>(&mut rng, n, n);
+        let b = normal_matrix::<T>(&mut rng, n, n);
         let mut group = c.benchmark_group(format!("b5_gemm/n={n}"));
         // One "element" per floating-point operation: criterion's elements/s is FLOP/s.
         group.throughput(Throughput::Elements(2 * (n as u64).pow(3)));
-        group.bench_function(BenchmarkId::new("f64", "A·B"), |bench| {
+        group.bench_function(BenchmarkId::new(precision, "A·B"), |bench| {
             bench.iter(|| black_box(&a).matmul(&b))
         });
-        group.bench_function(BenchmarkId::new("f64", "A·Bᵀ"), |bench| {
+        group.bench_function(BenchmarkId::new(precision, "A·Bᵀ"), |bench| {
             bench.iter(|| black_box(&a).matmul_t(&b))
         });
-        group.bench_function(BenchmarkId::new("f32", "A·B"), |bench| {
-            bench.iter(|| black_box(&a32).matmul(&b32))
-        });
-        group.bench_function(BenchmarkId::new("f32", "A·Bᵀ"), |bench| {
-            bench.iter(|| black_box(&a32).matmul_t(&b32))
-        });
+        let mut out = vec![T::zero(); n * n];
+        for kernel in Kernel::ALL {
+            for (label, bv) in [("A·B", b.view()), ("A·Bᵀ", b.view().t())] {
+                let id = BenchmarkId::new(format!("{precision}-{}", kernel.name()), label);
+                group.bench_function(id, |bench| {
+                    bench.iter(|| product_on(kernel, black_box(a.view()), bv, &mut out))
+                });
+            }
+        }
         group.finish();
     }
+}
+
+/// The products the workloads run, as (label, m, k, n, A transposed, B transposed).
+const WORKLOAD_SHAPES: [(&str, usize, usize, usize, bool, bool); 9] = [
+    ("B1 X·W1, B=64", 64, 784, 256, false, false),
+    ("B1 Xᵀ·dZ1, B=64", 784, 64, 256, true, false),
+    ("B1 X·W1, B=1024", 1024, 784, 256, false, false),
+    ("B1 Xᵀ·dZ1, B=1024", 784, 1024, 256, true, false),
+    ("B1 H·W2, B=1024", 1024, 256, 10, false, false),
+    ("B1 dZ2·W2ᵀ, B=1024", 1024, 10, 256, false, true),
+    ("B1 Hᵀ·dZ2, B=1024", 256, 1024, 10, true, false),
+    ("B2 Xᵀ·X, n=100", 100, 1000, 100, true, false),
+    ("B2 Xᵀ·X, n=500", 500, 1000, 500, true, false),
+];
+
+fn shapes_for<T: Real>(c: &mut Criterion, precision: &str) {
+    for (label, m, k, n, a_transposed, b_transposed) in WORKLOAD_SHAPES {
+        let mut rng = SplitMix64::new(0x00B5);
+        // Stored as the operand's transpose when the product reads it transposed.
+        let a = if a_transposed {
+            normal_matrix::<T>(&mut rng, k, m)
+        } else {
+            normal_matrix::<T>(&mut rng, m, k)
+        };
+        let b = if b_transposed {
+            normal_matrix::<T>(&mut rng, n, k)
+        } else {
+            normal_matrix::<T>(&mut rng, k, n)
+        };
+        let av = if a_transposed { a.view().t() } else { a.view() };
+        let bv = if b_transposed { b.view().t() } else { b.view() };
+        let mut out = vec![T::zero(); m * n];
+        let mut group = c.benchmark_group(format!("gemm_shapes/{precision}/{label}"));
+        group.throughput(Throughput::Elements(2 * (m * k * n) as u64));
+        for kernel in Kernel::ALL {
+            group.bench_function(BenchmarkId::from_parameter(kernel.name()), |bench| {
+                bench.iter(|| product_on(kernel, black_box(av), bv, &mut out))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn b5(c: &mut Criterion) {
+    b5_for::<f64>(c, "f64");
+    b5_for::<f32>(c, "f32");
+}
+
+fn shapes(c: &mut Criterion) {
+    shapes_for::<f64>(c, "f64");
+    shapes_for::<f32>(c, "f32");
 }
 
 criterion_group! {
@@ -54,7 +110,7 @@ criterion_group! {
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(3));
-    targets = b5
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = b5, shapes
 }
 criterion_main!(benches);

@@ -94,20 +94,23 @@ impl Rebuilder {
                 Some(Value(self.args(a)[0]))
             }
             // (op(a)·op(b))ᵀ = op(b)ᵀ·op(a)ᵀ: the transpose becomes GEMM flags. Only when the
-            // product has no other use, or the GEMM would run twice.
-            (Op::Transpose(_), &[p]) if self.single_use(p) => match (self.op(p), self.args(p)) {
-                (Op::MatMul(m), &[a, b]) if self.kind(b) == Kind::Matrix => Some(Inst(
-                    MatMul {
-                        ta: !m.tb,
-                        tb: !m.ta,
-                    }
-                    .into(),
-                    vec![b, a],
-                )),
-                // (u·vᵀ)ᵀ = v·uᵀ
-                (Op::Outer(_), &[u, v]) => Some(Inst(Outer.into(), vec![v, u])),
-                _ => None,
-            },
+            // product has no other use, or the GEMM would run twice. Inexact, as are the flags
+            // below: a GEMM kernel may sum in another order for other strides.
+            (Op::Transpose(_), &[p]) if self.single_use(p) && self.may_round_differently() => {
+                match (self.op(p), self.args(p)) {
+                    (Op::MatMul(m), &[a, b]) if self.kind(b) == Kind::Matrix => Some(Inst(
+                        MatMul {
+                            ta: !m.tb,
+                            tb: !m.ta,
+                        }
+                        .into(),
+                        vec![b, a],
+                    )),
+                    // (u·vᵀ)ᵀ = v·uᵀ
+                    (Op::Outer(_), &[u, v]) => Some(Inst(Outer.into(), vec![v, u])),
+                    _ => None,
+                }
+            }
             // Identities and diagonals multiply without a GEMM (batched programs), and a
             // transposed operand of a product becomes a flag: no copy.
             (Op::MatMul(m), &[a, b]) => {
@@ -115,6 +118,9 @@ impl Rebuilder {
                     if let Some(r) = self.rewrite_structured_product(*m, a, b) {
                         return Some(r);
                     }
+                }
+                if !self.may_round_differently() {
+                    return None;
                 }
                 let flipped = |ta, tb| MatMul { ta, tb }.into();
                 if let (Op::Transpose(_), &[inner]) = (self.op(a), self.args(a)) {

@@ -29,10 +29,12 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Converts to `f64` (exact).
     fn to_f64(self) -> f64;
-    /// GEMM dispatch hook: `c ← alpha·a·b + beta·c` through `sgemm`/`dgemm`, with `c` row-major.
+    /// GEMM dispatch hook: `c ← alpha·a·b + beta·c` on `kernel`, with `c` row-major and every
+    /// dimension non-zero.
     ///
-    /// Prefer [`gemm::gemm`], which calls this.
+    /// Prefer [`gemm::gemm`], which checks the operands and calls this.
     fn gemm_kernel(
+        kernel: gemm::Kernel,
         alpha: Self,
         a: MatRef<'_, Self>,
         b: MatRef<'_, Self>,
@@ -61,8 +63,15 @@ macro_rules! impl_real {
                 self as f64
             }
             #[inline]
-            fn gemm_kernel(alpha: Self, a: MatRef<'_, Self>, b: MatRef<'_, Self>, beta: Self, c: &mut [Self]) {
-                $gemm(alpha, a, b, beta, c)
+            fn gemm_kernel(
+                kernel: gemm::Kernel,
+                alpha: Self,
+                a: MatRef<'_, Self>,
+                b: MatRef<'_, Self>,
+                beta: Self,
+                c: &mut [Self],
+            ) {
+                $gemm(kernel, alpha, a, b, beta, c)
             }
         }
 
