@@ -2,14 +2,13 @@
 //! no copy), square n = 256, 512, 1024, f32 and f64. Criterion reports time per product; the
 //! GFLOP/s figure is 2n³ / time (criterion's elements/s with one element per FLOP).
 //!
-//! Function ids: `f64`/`f32` is what `Matrix::matmul` runs (the dispatching `gemm`);
-//! `f64-gemm`, `f64-matrixmultiply`, … force one kernel. The `gemm_shapes` groups time each
-//! kernel on the products of the workloads (B1's layers and their transposes, B2's Xᵀ·X): the
-//! measurements behind `Kernel::for_product`. Run with `cargo bench --bench gemm`.
+//! The `gemm_shapes` groups time the same kernel on the products the workloads run (B1's layers
+//! and their transposes, B2's Xᵀ·X), which are thinner than B5's squares. Run with
+//! `cargo bench --bench gemm`.
 
 mod workloads;
 
-use autodiff::gemm::{gemm_with, Kernel, MatRef};
+use autodiff::gemm::{gemm, MatRef};
 use autodiff::{Matrix, Real};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -21,10 +20,9 @@ fn normal_matrix<T: Real>(rng: &mut SplitMix64, rows: usize, cols: usize) -> Mat
     Matrix::from_vec(rows, cols, data.into_iter().map(T::from_f64).collect())
 }
 
-/// One product on one kernel, into a preallocated output (the output allocation is the same
-/// for every kernel, so it stays out of the comparison).
-fn product_on<T: Real>(kernel: Kernel, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T]) {
-    gemm_with(kernel, T::one(), a, b, T::zero(), c);
+/// One product into a preallocated output, so only the kernel is timed.
+fn product_into<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T]) {
+    gemm(T::one(), a, b, T::zero(), c);
 }
 
 fn b5_for<T: Real>(c: &mut Criterion, precision: &str) {
@@ -41,15 +39,6 @@ fn b5_for<T: Real>(c: &mut Criterion, precision: &str) {
         group.bench_function(BenchmarkId::new(precision, "A·Bᵀ"), |bench| {
             bench.iter(|| black_box(&a).matmul_t(&b))
         });
-        let mut out = vec![T::zero(); n * n];
-        for kernel in Kernel::ALL {
-            for (label, bv) in [("A·B", b.view()), ("A·Bᵀ", b.view().t())] {
-                let id = BenchmarkId::new(format!("{precision}-{}", kernel.name()), label);
-                group.bench_function(id, |bench| {
-                    bench.iter(|| product_on(kernel, black_box(a.view()), bv, &mut out))
-                });
-            }
-        }
         group.finish();
     }
 }
@@ -84,13 +73,11 @@ fn shapes_for<T: Real>(c: &mut Criterion, precision: &str) {
         let av = if a_transposed { a.view().t() } else { a.view() };
         let bv = if b_transposed { b.view().t() } else { b.view() };
         let mut out = vec![T::zero(); m * n];
-        let mut group = c.benchmark_group(format!("gemm_shapes/{precision}/{label}"));
+        let mut group = c.benchmark_group("gemm_shapes");
         group.throughput(Throughput::Elements(2 * (m * k * n) as u64));
-        for kernel in Kernel::ALL {
-            group.bench_function(BenchmarkId::from_parameter(kernel.name()), |bench| {
-                bench.iter(|| product_on(kernel, black_box(av), bv, &mut out))
-            });
-        }
+        group.bench_function(BenchmarkId::new(precision, label), |bench| {
+            bench.iter(|| product_into(black_box(av), bv, &mut out))
+        });
         group.finish();
     }
 }

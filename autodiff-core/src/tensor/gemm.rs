@@ -1,10 +1,15 @@
 //! Strided GEMM: `C ← α·A·B + β·C` where `A` and `B` are [`MatRef`] views whose row and column
 //! strides are arbitrary, so a transpose is a stride swap, never a copy.
 //!
-//! Two kernels sit behind one entry point, picked per product by [`Kernel::for_product`]: the
-//! `gemm` crate in general, `matrixmultiply` when the inner dimension is short.
+//! The kernel is the `gemm` crate's (faer's): AVX2+FMA or AVX-512 micro-kernels picked by
+//! run-time CPU detection. It was chosen by measurement against `matrixmultiply` on B5's squares
+//! and on the workloads' own products (`cargo bench --bench gemm`; docs/BENCHMARKS.md): with the
+//! threading below it was as fast or faster on every shape tried, from 2×2 to 1024³, thin
+//! (k = 10, n = 10) and transposed, in f32 and f64, so there is nothing to dispatch on.
+//! Threading is ours: [`run_in_blocks`] cuts the output in one block per core.
 //!
-//! This is the only module with `unsafe`: the calls into `matrixmultiply` and the `gemm` crate.
+//! This is the only module with `unsafe`: the call into the `gemm` crate, and the `Send` of the
+//! output blocks that threads write.
 #![allow(unsafe_code)]
 
 use super::scalar::Real;
@@ -83,70 +88,12 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
-/// A GEMM implementation the runtime can call. [`gemm`] picks one per call with
-/// [`Kernel::for_product`]; [`gemm_with`] forces one (the B5 bench compares them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    /// The `gemm` crate (faer's kernels): AVX2+FMA or AVX-512 micro-kernels picked by run-time CPU
-    /// detection, threaded on rayon's pool above a size threshold.
-    Gemm,
-    /// `matrixmultiply`, threaded: less set-up per call, so it wins when the inner dimension is
-    /// short.
-    MatrixMultiply,
-}
-
-impl Kernel {
-    /// Every kernel, for benches and tests that compare them.
-    pub const ALL: [Kernel; 2] = [Kernel::Gemm, Kernel::MatrixMultiply];
-
-    /// The kernel [`gemm`] uses for an `m×k · k×n` product.
-    ///
-    /// Chosen by measurement (`cargo bench --bench gemm`, 2-core AVX2 machine, f32 and f64, with
-    /// and without transposed strides; docs/BENCHMARKS.md): the `gemm` crate is 15–40% faster on
-    /// every product with a long inner dimension, square or thin (n = 10 included).
-    /// `matrixmultiply` is ahead, and steadier under load, when the inner dimension is short
-    /// (`Xᵀ·dZ` over a batch of 64: 784×64·64×256), where packing and threading set-up dominate.
-    pub fn for_product(_m: usize, k: usize, _n: usize) -> Kernel {
-        if k < Self::SHORT_INNER {
-            Kernel::MatrixMultiply
-        } else {
-            Kernel::Gemm
-        }
-    }
-
-    /// An inner dimension below this counts as short.
-    pub const SHORT_INNER: usize = 128;
-
-    /// The kernel's name as the benches print it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Gemm => "gemm",
-            Kernel::MatrixMultiply => "matrixmultiply",
-        }
-    }
-}
-
-/// `c ← alpha·a·b + beta·c` with `c` a row-major `a.rows() × b.cols()` buffer, on the kernel
-/// [`Kernel::for_product`] picks.
+/// `c ← alpha·a·b + beta·c` with `c` a row-major `a.rows() × b.cols()` buffer.
 ///
 /// When `beta` is zero, `c` is only written (its old contents, even NaN, are ignored). An inner
 /// dimension of zero gives `beta·c`. Panics if `a.cols() != b.rows()` or `c` has the wrong length.
 #[track_caller]
 pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
-    let kernel = Kernel::for_product(a.rows, a.cols, b.cols);
-    gemm_with(kernel, alpha, a, b, beta, c);
-}
-
-/// [`gemm`] on the given kernel.
-#[track_caller]
-pub fn gemm_with<T: Real>(
-    kernel: Kernel,
-    alpha: T,
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    beta: T,
-    c: &mut [T],
-) {
     let (m, k, n) = dims(&a, &b, c);
     if m == 0 || n == 0 {
         return;
@@ -159,7 +106,7 @@ pub fn gemm_with<T: Real>(
         }
         return;
     }
-    T::gemm_kernel(kernel, alpha, a, b, beta, c);
+    T::gemm_kernel(alpha, a, b, beta, c);
 }
 
 /// Checks the operands of a GEMM and returns `(m, k, n)`.
@@ -174,63 +121,155 @@ fn dims<T>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &[T]) -> (usize, usize, usiz
     (a.rows, a.cols, b.cols)
 }
 
-/// The `gemm` crate's threading: rayon's pool (one thread per core) for products large enough
-/// that splitting pays; the crate itself stays serial below its own threshold.
-fn parallelism() -> ::gemm::Parallelism {
-    ::gemm::Parallelism::Rayon(0)
+/// A block of the output that one kernel call writes: `rows × cols` elements from `ptr`, with
+/// row stride `row_stride` and column stride 1.
+#[derive(Clone, Copy)]
+struct OutBlock<T> {
+    ptr: *mut T,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+}
+
+// SAFETY: an `OutBlock` only comes from `OutBlock::whole` on a uniquely borrowed buffer, which
+// outlives every use (all of them finish inside the call that holds the borrow), and the blocks
+// that reach different threads come from `split_rows`/`split_cols`, which never overlap. So no
+// element is written from two threads, and none is read while another thread writes it.
+unsafe impl<T: Send> Send for OutBlock<T> {}
+// SAFETY: as above; a shared `OutBlock` is only ever copied, never written through, by the
+// splitting code.
+unsafe impl<T: Send> Sync for OutBlock<T> {}
+
+impl<T> OutBlock<T> {
+    /// The whole row-major `rows × cols` buffer `c`.
+    fn whole(c: &mut [T], rows: usize, cols: usize) -> Self {
+        debug_assert_eq!(c.len(), rows * cols);
+        OutBlock {
+            ptr: c.as_mut_ptr(),
+            rows,
+            cols,
+            row_stride: cols,
+        }
+    }
+
+    /// Rows `..at` and `at..`.
+    fn split_rows(self, at: usize) -> (Self, Self) {
+        let rest = OutBlock {
+            ptr: self.ptr.wrapping_add(at * self.row_stride),
+            rows: self.rows - at,
+            ..self
+        };
+        (OutBlock { rows: at, ..self }, rest)
+    }
+
+    /// Columns `..at` and `at..`.
+    fn split_cols(self, at: usize) -> (Self, Self) {
+        let rest = OutBlock {
+            ptr: self.ptr.wrapping_add(at),
+            cols: self.cols - at,
+            ..self
+        };
+        (OutBlock { cols: at, ..self }, rest)
+    }
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// Rows `..at` and `at..` (`0 < at < rows`).
+    fn split_rows(self, at: usize) -> (Self, Self) {
+        let rest = MatRef {
+            data: &self.data[at * self.row_stride..],
+            rows: self.rows - at,
+            ..self
+        };
+        (MatRef { rows: at, ..self }, rest)
+    }
+
+    /// Columns `..at` and `at..` (`0 < at < cols`).
+    fn split_cols(self, at: usize) -> (Self, Self) {
+        let rest = MatRef {
+            data: &self.data[at * self.col_stride..],
+            cols: self.cols - at,
+            ..self
+        };
+        (MatRef { cols: at, ..self }, rest)
+    }
+}
+
+/// Work (multiply-adds) below which a product stays on one thread: about 20 µs on one core, so
+/// waking a second thread would cost more than it saves.
+const MIN_WORK_PER_THREAD: usize = 1 << 20;
+
+/// Blocks are cut at multiples of this, so every thread's block is a whole number of
+/// micro-kernel tiles (AVX-512 f32 tiles are 16 wide).
+const SPLIT_ALIGN: usize = 16;
+
+/// How many blocks to cut an `m×k · k×n` product into: one per rayon thread, fewer when the
+/// product is small.
+fn parts_for(m: usize, k: usize, n: usize) -> usize {
+    let work = m.saturating_mul(k).saturating_mul(n);
+    rayon::current_num_threads()
+        .min(work / MIN_WORK_PER_THREAD)
+        .max(1)
+}
+
+/// Runs `leaf` on `parts` disjoint blocks of `out = a·b`, in parallel on rayon's pool. The longer
+/// side of the output is cut, so each thread packs only its own share of `a` or `b`.
+///
+/// The `gemm` crate's own threading measured 5–40% slower than this on the workloads' products
+/// (B1's X·W1 at B = 64 most of all) with 2 threads; each block here runs its serial kernel.
+fn run_in_blocks<T: Copy + Sync + Send>(
+    parts: usize,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    out: OutBlock<T>,
+    leaf: &(impl Fn(MatRef<'_, T>, MatRef<'_, T>, OutBlock<T>) + Sync),
+) {
+    let (m, n) = (a.rows, b.cols);
+    let long = m.max(n);
+    let first = parts / 2;
+    let at = (long * first / parts.max(1)).next_multiple_of(SPLIT_ALIGN);
+    if parts < 2 || at == 0 || at >= long {
+        return leaf(a, b, out);
+    }
+    let ((a0, a1), (b0, b1), (out0, out1)) = if m >= n {
+        (a.split_rows(at), (b, b), out.split_rows(at))
+    } else {
+        ((a, a), b.split_cols(at), out.split_cols(at))
+    };
+    rayon::join(
+        || run_in_blocks(first, a0, b0, out0, leaf),
+        || run_in_blocks(parts - first, a1, b1, out1, leaf),
+    );
 }
 
 macro_rules! strided_gemm {
-    ($($name:ident: $t:ty => $matrixmultiply:path;)*) => {$(
-        /// Strided GEMM for this element type on `kernel`, once [`gemm_with`] has checked the
-        /// operands and handled the empty cases.
-        pub(crate) fn $name(
-            kernel: Kernel,
-            alpha: $t,
-            a: MatRef<'_, $t>,
-            b: MatRef<'_, $t>,
-            beta: $t,
-            c: &mut [$t],
-        ) {
+    ($($name:ident: $t:ty;)*) => {$(
+        /// Strided GEMM for this element type, once [`gemm`] has checked the operands and
+        /// handled the empty cases.
+        pub(crate) fn $name(alpha: $t, a: MatRef<'_, $t>, b: MatRef<'_, $t>, beta: $t, c: &mut [$t]) {
             let (m, k, n) = (a.rows, a.cols, b.cols);
             debug_assert!(m > 0 && k > 0 && n > 0 && c.len() == m * n);
-            match kernel {
+            let leaf = |a: MatRef<'_, $t>, b: MatRef<'_, $t>, out: OutBlock<$t>| {
+                debug_assert!(out.rows == a.rows && out.cols == b.cols && a.cols == b.rows);
                 // SAFETY: `MatRef::new` checked that every element (i, j) with i < rows,
                 // j < cols of `a` and `b` lies inside their slices and that the strides fit in
-                // `isize`; `dims` (via `gemm_with`) checked `a.cols == b.rows == k` and
-                // `c.len() == m * n`, so with row stride `n` and column stride 1 every write to
-                // `c` is in bounds. `c` is a unique borrow, so it does not alias `a` or `b`.
-                // m, k, n > 0 here, and `m*n`, `n` fit in isize since `c` is a live slice.
-                Kernel::MatrixMultiply => unsafe {
-                    $matrixmultiply(
-                        m,
-                        k,
-                        n,
-                        alpha,
-                        a.data.as_ptr(),
-                        a.row_stride as isize,
-                        a.col_stride as isize,
-                        b.data.as_ptr(),
-                        b.row_stride as isize,
-                        b.col_stride as isize,
-                        beta,
-                        c.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    )
-                },
-                // SAFETY: the same bounds as above (the `gemm` crate takes column stride before
-                // row stride, and computes dst ← alpha_dst·dst + beta_prod·lhs·rhs; with
-                // `read_dst` false it never reads `c`, so NaN there cannot leak in). No
-                // conjugation applies to real types.
-                Kernel::Gemm => unsafe {
+                // `isize`; `split_rows`/`split_cols` keep that true of the blocks. `gemm`
+                // checked `a.cols == b.rows` and `c.len() == m * n`; `out` is the whole of `c`
+                // or one of the disjoint blocks `run_in_blocks` cut from it, `out.rows ×
+                // out.cols` with row stride `n` and column stride 1, so every write stays in
+                // `c` and no other thread touches it. `c` is a unique borrow, so it aliases
+                // neither `a` nor `b`. The `gemm` crate takes the column stride before the row
+                // stride and computes dst ← alpha_dst·dst + beta_prod·lhs·rhs; with `read_dst`
+                // false it never reads `c`, so NaN there cannot leak in. No conjugation
+                // applies to real types.
+                unsafe {
                     ::gemm::gemm(
-                        m,
-                        n,
-                        k,
-                        c.as_mut_ptr(),
+                        out.rows,
+                        out.cols,
+                        a.cols,
+                        out.ptr,
                         1,
-                        n as isize,
+                        out.row_stride as isize,
                         beta != 0.0,
                         a.data.as_ptr(),
                         a.col_stride as isize,
@@ -243,17 +282,18 @@ macro_rules! strided_gemm {
                         false,
                         false,
                         false,
-                        parallelism(),
+                        ::gemm::Parallelism::None,
                     )
-                },
-            }
+                }
+            };
+            run_in_blocks(parts_for(m, k, n), a, b, OutBlock::whole(c, m, n), &leaf);
         }
     )*};
 }
 
 strided_gemm! {
-    sgemm: f32 => matrixmultiply::sgemm;
-    dgemm: f64 => matrixmultiply::dgemm;
+    sgemm: f32;
+    dgemm: f64;
 }
 
 #[cfg(test)]
@@ -325,8 +365,8 @@ mod tests {
     }
 
     #[test]
-    fn every_kernel_matches_the_definition_on_strided_operands() {
-        // Shapes on both sides of `SHORT_INNER`, thin outputs, and every transpose combination;
+    fn gemm_matches_the_definition_on_strided_operands() {
+        // Square, thin and single-element outputs, and every transpose combination;
         // values are small integers so every product is exact in f64 and f32.
         let shapes = [
             (3, 5, 4),
@@ -356,16 +396,13 @@ mod tests {
                 };
                 for (alpha, beta) in [(1.0, 0.0), (2.0, -1.0)] {
                     let expected = reference(alpha, a, b, beta, &c_start);
-                    for kernel in Kernel::ALL {
+                    {
                         let mut c = c_start.clone();
                         if beta == 0.0 {
                             c.fill(f64::NAN); // never read when beta is zero
                         }
-                        gemm_with(kernel, alpha, a, b, beta, &mut c);
-                        assert_eq!(
-                            c, expected,
-                            "{kernel:?} {m}×{k}·{k}×{n} a_t={a_t} b_t={b_t}"
-                        );
+                        gemm(alpha, a, b, beta, &mut c);
+                        assert_eq!(c, expected, "{m}×{k}·{k}×{n} a_t={a_t} b_t={b_t}");
 
                         let a32: Vec<f32> = a_data.iter().map(|&v| v as f32).collect();
                         let b32: Vec<f32> = b_data.iter().map(|&v| v as f32).collect();
@@ -380,9 +417,9 @@ mod tests {
                             MatRef::row_major(&b32, k, n)
                         };
                         let mut c32: Vec<f32> = c_start.iter().map(|&v| v as f32).collect();
-                        gemm_with(kernel, alpha as f32, a_f, b_f, beta as f32, &mut c32);
+                        gemm(alpha as f32, a_f, b_f, beta as f32, &mut c32);
                         let expected32: Vec<f32> = expected.iter().map(|&v| v as f32).collect();
-                        assert_eq!(c32, expected32, "f32 {kernel:?} {m}×{k}·{k}×{n}");
+                        assert_eq!(c32, expected32, "f32 {m}×{k}·{k}×{n}");
                     }
                 }
             }
@@ -390,10 +427,53 @@ mod tests {
     }
 
     #[test]
-    fn the_choice_follows_the_inner_dimension() {
-        assert_eq!(Kernel::for_product(784, 64, 256), Kernel::MatrixMultiply);
-        assert_eq!(Kernel::for_product(1024, 1024, 1024), Kernel::Gemm);
-        assert_eq!(Kernel::for_product(1024, 256, 10), Kernel::Gemm);
+    fn blocks_tile_the_output_exactly_once() {
+        use std::sync::Mutex;
+        let (m, k, n) = (70, 3, 200);
+        let a_data = vec![0.0f64; m * k];
+        let b_data = vec![0.0f64; k * n];
+        let mut c = vec![0.0f64; m * n];
+        let base = c.as_mut_ptr() as usize;
+        for parts in [1, 2, 3, 5] {
+            let (a, b) = (
+                MatRef::row_major(&a_data, m, k),
+                MatRef::row_major(&b_data, k, n),
+            );
+            let seen = Mutex::new(vec![0u8; m * n]);
+            let leaf = |a: MatRef<'_, f64>, b: MatRef<'_, f64>, out: OutBlock<f64>| {
+                assert_eq!((out.rows, out.cols), (a.rows, b.cols));
+                let start = (out.ptr as usize - base) / std::mem::size_of::<f64>();
+                let mut seen = seen.lock().unwrap();
+                for i in 0..out.rows {
+                    for j in 0..out.cols {
+                        seen[start + i * out.row_stride + j] += 1;
+                    }
+                }
+            };
+            run_in_blocks(parts, a, b, OutBlock::whole(&mut c, m, n), &leaf);
+            assert!(
+                seen.into_inner().unwrap().iter().all(|&count| count == 1),
+                "parts = {parts}"
+            );
+        }
+    }
+
+    #[test]
+    fn products_large_enough_to_run_in_blocks_are_exact() {
+        // Above MIN_WORK_PER_THREAD, cut by rows (m ≥ n) and by columns (m < n).
+        for (m, k, n) in [(200, 130, 100), (40, 130, 500)] {
+            let a: Vec<f64> = (0..m * k)
+                .map(|i| ((i * 7 + 3) % 11) as f64 - 5.0)
+                .collect();
+            let b: Vec<f64> = (0..k * n)
+                .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
+                .collect();
+            let (av, bv) = (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+            let expected = reference(1.0, av, bv, 0.0, &[]);
+            let mut c = vec![f64::NAN; m * n];
+            gemm(1.0, av, bv, 0.0, &mut c);
+            assert_eq!(c, expected, "{m}×{k}·{k}×{n}");
+        }
     }
 
     #[test]

@@ -29,12 +29,11 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Converts to `f64` (exact).
     fn to_f64(self) -> f64;
-    /// GEMM dispatch hook: `c ← alpha·a·b + beta·c` on `kernel`, with `c` row-major and every
-    /// dimension non-zero.
+    /// GEMM dispatch hook: `c ← alpha·a·b + beta·c`, with `c` row-major and every dimension
+    /// non-zero.
     ///
     /// Prefer [`gemm::gemm`], which checks the operands and calls this.
     fn gemm_kernel(
-        kernel: gemm::Kernel,
         alpha: Self,
         a: MatRef<'_, Self>,
         b: MatRef<'_, Self>,
@@ -64,14 +63,13 @@ macro_rules! impl_real {
             }
             #[inline]
             fn gemm_kernel(
-                kernel: gemm::Kernel,
                 alpha: Self,
                 a: MatRef<'_, Self>,
                 b: MatRef<'_, Self>,
                 beta: Self,
                 c: &mut [Self],
             ) {
-                $gemm(kernel, alpha, a, b, beta, c)
+                $gemm(alpha, a, b, beta, c)
             }
         }
 
