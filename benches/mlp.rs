@@ -27,18 +27,40 @@ fn allocations<R>(f: impl Fn() -> R) -> usize {
     region.change().allocations
 }
 
+/// Writes the allocation counts where `benches/run` picks them up for docs/BENCHMARKS.md.
+fn write_allocation_notes(rows: &[String]) {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("b1_allocations.md");
+    let table = format!(
+        "Heap allocations per B1 call (counted with `stats_alloc` in `benches/mlp.rs`; the GEMM \
+         kernels' own packing buffers included):\n\n\
+         | case | generated value+grad | hand-written value+grad | forward alone |\n\
+         |---|---|---|---|\n{}\n",
+        rows.join("\n")
+    );
+    if let Err(e) = std::fs::write(&path, table) {
+        eprintln!("could not write {}: {e}", path.display());
+    }
+}
+
 fn b1(c: &mut Criterion) {
+    let mut allocation_rows = Vec::new();
     for batch in [64, 1024] {
         let i = Inputs::new(batch);
-        // Allocations per call (GEMM threading may add a few of its own, alike for both).
-        let generated =
-            allocations(|| f64_mlp::mlp_loss_grad(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y));
-        let hand = allocations(|| f64_mlp::mlp_loss_hand(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y));
-        let forward = allocations(|| f64_mlp::mlp_loss(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y));
-        println!(
-            "b1_mlp/f64/B={batch}: allocations per call: generated {generated}, hand {hand}, \
-             forward {forward}"
-        );
+        let [x, w1, b1, w2, b2, y] = i.to_f32();
+        // Allocations per call, generated / hand / forward, f64 then f32.
+        let counts = [
+            allocations(|| f64_mlp::mlp_loss_grad(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y)),
+            allocations(|| f64_mlp::mlp_loss_hand(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y)),
+            allocations(|| f64_mlp::mlp_loss(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y)),
+            allocations(|| f32_mlp::mlp_loss_grad(&x, &w1, &b1, &w2, &b2, &y)),
+            allocations(|| f32_mlp::mlp_loss_hand(&x, &w1, &b1, &w2, &b2, &y)),
+            allocations(|| f32_mlp::mlp_loss(&x, &w1, &b1, &w2, &b2, &y)),
+        ];
+        for (precision, c) in [("f64", &counts[..3]), ("f32", &counts[3..])] {
+            let row = format!("| {precision} B={batch} | {} | {} | {} |", c[0], c[1], c[2]);
+            println!("b1_mlp allocations per call {row}");
+            allocation_rows.push(row);
+        }
         let mut group = c.benchmark_group(format!("b1_mlp/f64/B={batch}"));
         group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
             b.iter(|| f64_mlp::mlp_loss_hand(black_box(&i.x), &i.w1, &i.b1, &i.w2, &i.b2, &i.y))
@@ -51,7 +73,6 @@ fn b1(c: &mut Criterion) {
         });
         group.finish();
 
-        let [x, w1, b1, w2, b2, y] = i.to_f32();
         let mut group = c.benchmark_group(format!("b1_mlp/f32/B={batch}"));
         group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
             b.iter(|| f32_mlp::mlp_loss_hand(black_box(&x), &w1, &b1, &w2, &b2, &y))
@@ -64,10 +85,11 @@ fn b1(c: &mut Criterion) {
         });
         group.finish();
     }
+    write_allocation_notes(&allocation_rows);
 }
 
 // Long warm-up and measurement: on a shared 2-core machine the 2-thread GEMM makes single
-// samples noisy. For the steadiest ratio, run with `MATMUL_NUM_THREADS=1`.
+// samples noisy.
 criterion_group! {
     name = benches;
     config = Criterion::default()
