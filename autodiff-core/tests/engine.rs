@@ -37,6 +37,7 @@ use autodiff_core::symbolic::rules::reduce::{
 use autodiff_core::symbolic::rules::softmax::{
     LogSoftmax, LogSoftmaxGrad, LogSoftmaxJvp, Softmax, SoftmaxGrad,
 };
+use autodiff_core::symbolic::rules::structure::AsColumn;
 use autodiff_core::symbolic::simplify::eliminate_dead_code;
 use autodiff_core::symbolic::{
     derive_forward, derive_reverse, eval, forward, print, reverse, simplify, Forward, Inst, Kind,
@@ -1610,6 +1611,41 @@ fn param_value(p: &Program, i: usize) -> ValueId {
 
 fn output_inst(p: &Program) -> &Inst {
     p.inst(p.outputs[0])
+}
+
+#[test]
+fn negated_row_scaling_negates_the_vector_and_merges() {
+    // −(−(M ⊙ a) ⊙ b) is M ⊙ (a ⊙ b) up to signs on vectors: one pass over M, bit for bit the
+    // same values (negation is exact, and only the vector products are regrouped).
+    let mut p = Program::new();
+    let m = p.param("m", Kind::Matrix);
+    let a = p.param("a", Kind::Vector);
+    let b = p.param("b", Kind::Vector);
+    let ca = push(&mut p, AsColumn, &[a]);
+    let scaled = push(&mut p, Binary(BinOp::Mul), &[m, ca]);
+    let minus = push(&mut p, Neg, &[scaled]);
+    let cb = push(&mut p, AsColumn, &[b]);
+    let rescaled = push(&mut p, Binary(BinOp::Mul), &[minus, cb]);
+    let out = push(&mut p, Neg, &[rescaled]);
+    p.outputs = vec![out];
+    as_derived(&mut p);
+    let s = simplify(&p);
+    let matrix_passes = s
+        .insts
+        .iter()
+        .filter(|i| i.kind == Kind::Matrix && matches!(i.op, Op::Binary(_) | Op::Neg(_)))
+        .count();
+    assert_eq!(matrix_passes, 1, "{s:#?}");
+    let inputs = vec![
+        Value::Matrix(Matrix::from_vec(
+            2,
+            3,
+            vec![1.5, -2.0, 0.25, 3.0, -0.5, 4.0],
+        )),
+        Value::Vector(Vector::from_vec(vec![0.5, -3.0])),
+        Value::Vector(Vector::from_vec(vec![-2.0, 0.75])),
+    ];
+    assert_eq!(eval(&s, &inputs), eval(&p, &inputs));
 }
 
 #[test]

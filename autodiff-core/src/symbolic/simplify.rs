@@ -131,11 +131,22 @@ impl Rebuilder {
                 }
                 None
             }
-            // −(−a) = a; −c is a literal.
+            // −(−a) = a; −c is a literal; −(M ⊙ a) = M ⊙ (−a) for a row scaling, so the sign
+            // flips on the vector, not over the matrix, and the scaling can merge with the next
+            // (the logistic Hessian's chain of signs and scalings becomes one pass over X).
+            // All exact.
             (Op::Neg(_), &[a]) => match (self.op(a), self.literal(a)) {
                 (Op::Neg(_), _) => Some(Value(self.args(a)[0])),
-                (_, Some(c)) => Some(Inst(Literal::new(-c).into(), vec![])), // exact
-                _ => None,
+                (_, Some(c)) => Some(Inst(Literal::new(-c).into(), vec![])),
+                _ => match self.row_scaling(a) {
+                    Some((m, by)) if self.single_use(a) => {
+                        let minus = self.emit(Neg.into(), vec![by], None, Kind::Vector, None);
+                        let column =
+                            self.emit(AsColumn.into(), vec![minus], None, Kind::Matrix, None);
+                        Some(Inst(Binary(BinOp::Mul).into(), vec![m, column]))
+                    }
+                    _ => None,
+                },
             },
             (Op::Binary(Binary(bin)), &[a, b]) => self.rewrite_binary(*bin, a, b),
             // Σ(u ⊙ v) = uᵀ·v for vectors: one pass, no temporary.
