@@ -691,3 +691,56 @@ fn elementwise_trait_zip_map3() {
     assert_eq!(a.numel(), 2);
     assert_eq!(b.sum_all(), 7.0);
 }
+
+/// The `_owned` pullback kernels write into the upstream's buffer: same values, bit for bit,
+/// as the allocating ones, for matrices, vectors and scalars, and the same shape check.
+#[test]
+fn owned_pullback_kernels_equal_the_allocating_ones() {
+    type Pair = (
+        fn(&Matrix<f64>, &Matrix<f64>) -> Matrix<f64>,
+        fn(Matrix<f64>, &Matrix<f64>) -> Matrix<f64>,
+    );
+    let pairs: [Pair; 9] = [
+        (kernels::relu_grad, kernels::relu_grad_owned),
+        (kernels::sigmoid_grad, kernels::sigmoid_grad_owned),
+        (kernels::tanh_grad, kernels::tanh_grad_owned),
+        (kernels::exp_grad, kernels::exp_grad_owned),
+        (kernels::ln_grad, kernels::ln_grad_owned),
+        (kernels::sqrt_grad, kernels::sqrt_grad_owned),
+        (kernels::abs_grad, kernels::abs_grad_owned),
+        (kernels::sin_grad, kernels::sin_grad_owned),
+        (kernels::cos_grad, kernels::cos_grad_owned),
+    ];
+    let dy = Matrix::from_vec(2, 3, vec![0.5, -1.25, 2.0, 3.5, -0.75, 1.0]);
+    let x = Matrix::from_vec(2, 3, vec![-2.0, 0.0, 0.3, 1.7, 4.0, -0.1]);
+    for (allocating, owned) in pairs {
+        let expected = allocating(&dy, &x);
+        let upstream = dy.clone();
+        let buffer = upstream.as_slice().as_ptr();
+        let result = owned(upstream, &x);
+        assert_eq!(result, expected);
+        assert_eq!(
+            result.as_slice().as_ptr(),
+            buffer,
+            "the result reuses dy's buffer"
+        );
+    }
+    let v = Vector::from_vec(vec![1.0f32, -2.0, 3.0]);
+    let at = Vector::from_vec(vec![0.5f32, -0.5, 0.0]);
+    assert_eq!(
+        kernels::relu_grad_owned(v.clone(), &at),
+        kernels::relu_grad(&v, &at)
+    );
+    assert_eq!(
+        kernels::tanh_grad_owned(2.0f64, &0.5),
+        kernels::tanh_grad(&2.0f64, &0.5)
+    );
+}
+
+#[test]
+#[should_panic(expected = "relu_grad")]
+fn owned_pullback_kernels_check_shapes() {
+    let dy = Matrix::from_vec(1, 2, vec![1.0f64, 2.0]);
+    let x = Matrix::from_vec(2, 1, vec![1.0f64, 2.0]);
+    kernels::relu_grad_owned(dy, &x);
+}

@@ -71,13 +71,22 @@ fn integer_literal(value: i64) -> TokenStream {
 /// For each value, the instruction that reads its elements last, or `None` if it is returned (a
 /// returned value must stay alive to the end) or unused. Reading only the shape does not count:
 /// that goes through the value's kept [`Dims`](autodiff_core::kernels::Dims).
-fn last_uses(program: &Program) -> Vec<Option<usize>> {
+///
+/// "Last" is in the order the statements are written: by part (`part(i)`: the work before a
+/// branch, then each branch), then by position, so a value read in a branch is not consumed
+/// before the branch.
+fn last_uses(program: &Program, part: &dyn Fn(usize) -> usize) -> Vec<Option<usize>> {
+    let written_order = |i: usize| (part(i), i);
+    let later = |a: Option<usize>, b: usize| match a {
+        Some(a) if written_order(a) > written_order(b) => Some(a),
+        _ => Some(b),
+    };
     let mut last = vec![None; program.insts.len()];
     for (i, inst) in program.insts.iter().enumerate() {
         let shape_only = inst.op.shape_only_args();
         for (position, a) in inst.args.iter().enumerate() {
             if !shape_only.contains(&position) {
-                last[a.index()] = Some(i);
+                last[a.index()] = later(last[a.index()], i);
             }
         }
     }
@@ -89,7 +98,7 @@ fn last_uses(program: &Program) -> Vec<Option<usize>> {
         if let (Emit::KernelView { .. }, Some(source)) = (inst.op.emit(), inst.args.first()) {
             let source = source.index();
             last[source] = match (last[source], last[i]) {
-                (Some(a), Some(b)) => Some(a.max(b)),
+                (Some(a), Some(b)) => later(Some(a), b),
                 _ => None,
             };
         }
@@ -201,7 +210,7 @@ fn body_in_parts(
 ) -> Emitted {
     let float = frame.float;
     let names = program.value_names();
-    let last_use = last_uses(program);
+    let last_use = last_uses(program, part);
     let needs_dims = shape_only_uses(program);
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
     let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];
@@ -393,6 +402,31 @@ fn body_in_parts(
                         stmts.push(quote!(let #ident = #call.#field.#k;));
                     }
                 }
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
+            Emit::KernelReusing { name, reusing } => {
+                let rest = kernel_operands(&args[1..]);
+                let call = match &bindings[args[0]] {
+                    // The upstream dies here: the result takes its buffer.
+                    Binding::Named {
+                        ident: owned,
+                        by_ref: false,
+                    } if last_use[args[0]] == Some(i) && !args[1..].contains(&args[0]) => {
+                        let function = Ident::new(reusing, Span::call_site());
+                        quote!(::autodiff::kernels::#function(#owned, #(#rest),*))
+                    }
+                    _ => {
+                        let function = Ident::new(name, Span::call_site());
+                        let first = by_ref(args[0]);
+                        quote!(::autodiff::kernels::#function(#first, #(#rest),*))
+                    }
+                };
+                // A scalar result names its type, as for `Kernel`.
+                let annotation = (inst.kind == Kind::Scalar).then(|| quote!(: #float));
+                stmts.push(quote!(let #ident #annotation = #call;));
                 Binding::Named {
                     ident,
                     by_ref: false,

@@ -118,6 +118,13 @@ pub enum Emit {
     /// A function of `autodiff::kernels` that updates its first operand in place: it takes that
     /// operand by value (moved at its last use, else a copy) and the others by reference.
     KernelInPlace { name: &'static str },
+    /// A function of `autodiff::kernels`, `kernels::name(&a, &b)`, whose result has its first
+    /// operand's shape: when that operand is owned and dies here, `kernels::reusing(a, &b)`
+    /// writes the result into its buffer instead (no allocation, one pass).
+    KernelReusing {
+        name: &'static str,
+        reusing: &'static str,
+    },
     /// A function of `autodiff::kernels` that returns a `Cow`: a borrow of its first operand
     /// when that already is the result, so nothing is copied.
     KernelView { name: &'static str },

@@ -13,6 +13,9 @@ pub trait Elementwise<T: Real>: Clone {
     /// Combines two values of the same shape elementwise; panics naming `op` on a shape mismatch.
     #[track_caller]
     fn zip_map(&self, other: &Self, op: &'static str, f: impl Fn(T, T) -> T) -> Self;
+    /// [`zip_map`](Self::zip_map) into `self`'s own buffer.
+    #[track_caller]
+    fn zip_map_in_place(self, other: &Self, op: &'static str, f: impl Fn(T, T) -> T) -> Self;
     /// Combines three values of the same shape elementwise; panics naming `op` on a mismatch.
     #[track_caller]
     fn zip_map3(&self, b: &Self, c: &Self, op: &'static str, f: impl Fn(T, T, T) -> T) -> Self;
@@ -37,6 +40,10 @@ impl<T: Real> Elementwise<T> for T {
     #[inline]
     fn zip_map(&self, other: &Self, _op: &'static str, f: impl Fn(T, T) -> T) -> Self {
         f(*self, *other)
+    }
+    #[inline]
+    fn zip_map_in_place(self, other: &Self, _op: &'static str, f: impl Fn(T, T) -> T) -> Self {
+        f(self, *other)
     }
     #[inline]
     fn zip_map3(&self, b: &Self, c: &Self, _op: &'static str, f: impl Fn(T, T, T) -> T) -> Self {
@@ -155,6 +162,19 @@ macro_rules! impl_dense_common {
                     shape_mismatch(op, self.layout(), other.layout());
                 }
                 self.with_data(zip_slice(&self.data, &other.data, f))
+            }
+            #[track_caller]
+            fn zip_map_in_place(
+                mut self,
+                other: &Self,
+                op: &'static str,
+                f: impl Fn(T, T) -> T,
+            ) -> Self {
+                if self.layout() != other.layout() {
+                    shape_mismatch(op, self.layout(), other.layout());
+                }
+                zip_in_place(&mut self.data, &other.data, f);
+                self
             }
             #[track_caller]
             fn zip_map3(

@@ -12,37 +12,49 @@ use super::shape::{broadcast, shape_mismatch, Shape};
 use super::softmax::{self, RowWise};
 use super::vector::Vector;
 
-/// Pullbacks of elementwise functions, one line each: `name(dy, arg) = |dy, arg| dx`.
+/// Pullbacks of elementwise functions, one line each:
+/// `name / name_owned (arg) = |dy, arg| dx`. `name(&dy, &arg)` allocates its result;
+/// `name_owned(dy, &arg)` writes it into `dy`'s buffer (generated code calls it when `dy` dies
+/// there).
 macro_rules! elementwise_grads {
-    ($($(#[$doc:meta])* $name:ident($arg:ident) = |$d:ident, $v:ident| $dx:expr;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident / $owned:ident ($arg:ident) = |$d:ident, $v:ident| $dx:expr;)*) => {$(
         $(#[$doc])*
         #[track_caller]
         pub fn $name<T: Real, E: Elementwise<T>>(dy: &E, $arg: &E) -> E {
             dy.zip_map($arg, stringify!($name), |$d, $v| $dx)
+        }
+
+        $(#[$doc])*
+        ///
+        /// In place: the result takes `dy`'s buffer.
+        #[track_caller]
+        pub fn $owned<T: Real, E: Elementwise<T>>(dy: E, $arg: &E) -> E {
+            dy.zip_map_in_place($arg, stringify!($name), |$d, $v| $dx)
         }
     )*};
 }
 
 elementwise_grads! {
     /// Pullback of `relu`: `dy` where `x > 0`, else 0.
-    relu_grad(x) = |d, x| if x > T::zero() { d } else { T::zero() };
+    relu_grad / relu_grad_owned (x) = |d, x| if x > T::zero() { d } else { T::zero() };
     /// Pullback of `sigmoid` from its input `x`: `dy·σ(x)·σ(−x)` (from the output, `s·(1 − s)`
     /// would round to 0 once σ(x) rounds to 1).
-    sigmoid_grad(x) = |d, x| d * x.sigmoid() * (-x).sigmoid();
+    sigmoid_grad / sigmoid_grad_owned (x) = |d, x| d * x.sigmoid() * (-x).sigmoid();
     /// Pullback of `tanh` from its output `t`: `dy·(1 − t²)`.
-    tanh_grad(t) = |d, t| d * (T::one() - t * t);
+    tanh_grad / tanh_grad_owned (t) = |d, t| d * (T::one() - t * t);
     /// Pullback of `exp` from its output `y`: `dy·y`.
-    exp_grad(y) = |d, y| d * y;
+    exp_grad / exp_grad_owned (y) = |d, y| d * y;
     /// Pullback of `ln`: `dy / x`.
-    ln_grad(x) = |d, x| d / x;
+    ln_grad / ln_grad_owned (x) = |d, x| d / x;
     /// Pullback of `sqrt` from its output `y`: `dy / (2y)`.
-    sqrt_grad(y) = |d, y| d / (y + y);
+    sqrt_grad / sqrt_grad_owned (y) = |d, y| d / (y + y);
     /// Pullback of `abs`: `dy·sign(x)`, with `sign(0) = 0`.
-    abs_grad(x) = |d, x| if x > T::zero() { d } else if x < T::zero() { -d } else { T::zero() };
+    abs_grad / abs_grad_owned (x) =
+        |d, x| if x > T::zero() { d } else if x < T::zero() { -d } else { T::zero() };
     /// Pullback of `sin`: `dy·cos x`.
-    sin_grad(x) = |d, x| d * x.cos();
+    sin_grad / sin_grad_owned (x) = |d, x| d * x.cos();
     /// Pullback of `cos`: `−dy·sin x`.
-    cos_grad(x) = |d, x| -d * x.sin();
+    cos_grad / cos_grad_owned (x) = |d, x| -d * x.sin();
 }
 
 /// Pullback of `powi(n)`: `dy·n·x^(n−1)` (zero for `n = 0`).

@@ -3,7 +3,7 @@
 use std::ops::{Index, IndexMut};
 
 use super::elementwise::{
-    impl_dense_common, map_slice, sum_slice, zip3_slice, zip_slice, Elementwise,
+    impl_dense_common, map_slice, sum_slice, zip3_slice, zip_in_place, zip_slice, Elementwise,
 };
 use super::gemm::MatRef;
 use super::scalar::Real;

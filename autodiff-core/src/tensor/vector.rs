@@ -3,7 +3,8 @@
 use std::ops::{Index, IndexMut};
 
 use super::elementwise::{
-    dot_slice, impl_dense_common, map_slice, sum_slice, zip3_slice, zip_slice, Elementwise,
+    dot_slice, impl_dense_common, map_slice, sum_slice, zip3_slice, zip_in_place, zip_slice,
+    Elementwise,
 };
 use super::matrix::Matrix;
 use super::scalar::Real;

@@ -59,6 +59,11 @@ macro_rules! unary_functions {
                 match self { $(UnaryFn::$variant => stringify!($kernel),)* }
             }
 
+            /// The same pullback kernel writing into its upstream's buffer (`relu_grad_owned`).
+            pub fn grad_kernel_reusing(self) -> &'static str {
+                match self { $(UnaryFn::$variant => concat!(stringify!($kernel), "_owned"),)* }
+            }
+
             /// `dy ⊙ f'(·)` evaluated by the kernel.
             fn eval_grad<T: Real>(self, dy: &Value<T>, arg: &Value<T>) -> Value<T> {
                 match self { $(UnaryFn::$variant => zip_values!(dy, arg, |d, a| kernels::$kernel(d, a)),)* }
@@ -240,9 +245,9 @@ impl Rule for UnaryGrad {
         self.0.eval_grad(args[0], args[1])
     }
     fn emit(&self) -> Emit {
-        Emit::Kernel {
+        Emit::KernelReusing {
             name: self.0.grad_kernel(),
-            extra: None,
+            reusing: self.0.grad_kernel_reusing(),
         }
     }
 }
