@@ -136,9 +136,6 @@ struct OutBlock<T> {
 // that reach different threads come from `split_rows`/`split_cols`, which never overlap. So no
 // element is written from two threads, and none is read while another thread writes it.
 unsafe impl<T: Send> Send for OutBlock<T> {}
-// SAFETY: as above; a shared `OutBlock` is only ever copied, never written through, by the
-// splitting code.
-unsafe impl<T: Send> Sync for OutBlock<T> {}
 
 impl<T> OutBlock<T> {
     /// The whole row-major `rows × cols` buffer `c`.
@@ -237,8 +234,8 @@ fn run_in_blocks<T: Copy + Sync + Send>(
         ((a, a), b.split_cols(at), out.split_cols(at))
     };
     rayon::join(
-        || run_in_blocks(first, a0, b0, out0, leaf),
-        || run_in_blocks(parts - first, a1, b1, out1, leaf),
+        move || run_in_blocks(first, a0, b0, out0, leaf),
+        move || run_in_blocks(parts - first, a1, b1, out1, leaf),
     );
 }
 
@@ -368,6 +365,14 @@ mod tests {
     fn gemm_matches_the_definition_on_strided_operands() {
         // Square, thin and single-element outputs, and every transpose combination;
         // values are small integers so every product is exact in f64 and f32.
+        /// `data` as a `rows × cols` view, stored transposed when `transposed`.
+        fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> MatRef<'_, T> {
+            if transposed {
+                MatRef::row_major(data, cols, rows).t()
+            } else {
+                MatRef::row_major(data, rows, cols)
+            }
+        }
         let shapes = [
             (3, 5, 4),
             (17, 130, 9),
@@ -382,45 +387,25 @@ mod tests {
             let b_data: Vec<f64> = (0..k * n)
                 .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
                 .collect();
+            let a32: Vec<f32> = a_data.iter().map(|&v| v as f32).collect();
+            let b32: Vec<f32> = b_data.iter().map(|&v| v as f32).collect();
             let c_start: Vec<f64> = (0..m * n).map(|i| (i % 3) as f64).collect();
             for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
-                let a = if a_t {
-                    MatRef::row_major(&a_data, k, m).t()
-                } else {
-                    MatRef::row_major(&a_data, m, k)
-                };
-                let b = if b_t {
-                    MatRef::row_major(&b_data, n, k).t()
-                } else {
-                    MatRef::row_major(&b_data, k, n)
-                };
+                let (a, b) = (view(&a_data, m, k, a_t), view(&b_data, k, n, b_t));
                 for (alpha, beta) in [(1.0, 0.0), (2.0, -1.0)] {
                     let expected = reference(alpha, a, b, beta, &c_start);
-                    {
-                        let mut c = c_start.clone();
-                        if beta == 0.0 {
-                            c.fill(f64::NAN); // never read when beta is zero
-                        }
-                        gemm(alpha, a, b, beta, &mut c);
-                        assert_eq!(c, expected, "{m}×{k}·{k}×{n} a_t={a_t} b_t={b_t}");
-
-                        let a32: Vec<f32> = a_data.iter().map(|&v| v as f32).collect();
-                        let b32: Vec<f32> = b_data.iter().map(|&v| v as f32).collect();
-                        let a_f = if a_t {
-                            MatRef::row_major(&a32, k, m).t()
-                        } else {
-                            MatRef::row_major(&a32, m, k)
-                        };
-                        let b_f = if b_t {
-                            MatRef::row_major(&b32, n, k).t()
-                        } else {
-                            MatRef::row_major(&b32, k, n)
-                        };
-                        let mut c32: Vec<f32> = c_start.iter().map(|&v| v as f32).collect();
-                        gemm(alpha as f32, a_f, b_f, beta as f32, &mut c32);
-                        let expected32: Vec<f32> = expected.iter().map(|&v| v as f32).collect();
-                        assert_eq!(c32, expected32, "f32 {m}×{k}·{k}×{n}");
+                    let mut c = c_start.clone();
+                    if beta == 0.0 {
+                        c.fill(f64::NAN); // never read when beta is zero
                     }
+                    gemm(alpha, a, b, beta, &mut c);
+                    assert_eq!(c, expected, "{m}×{k}·{k}×{n} a_t={a_t} b_t={b_t}");
+
+                    let (a_f, b_f) = (view(&a32, m, k, a_t), view(&b32, k, n, b_t));
+                    let mut c32: Vec<f32> = c_start.iter().map(|&v| v as f32).collect();
+                    gemm(alpha as f32, a_f, b_f, beta as f32, &mut c32);
+                    let expected32: Vec<f32> = expected.iter().map(|&v| v as f32).collect();
+                    assert_eq!(c32, expected32, "f32 {m}×{k}·{k}×{n}");
                 }
             }
         }
