@@ -12,4 +12,4 @@ pub mod gradcheck;
 pub mod symbolic;
 pub mod tensor;
 
-pub use tensor::{gemm, kernels, Matrix, Real, ScalarExt, Vector};
+pub use tensor::{buffer, gemm, kernels, Matrix, Real, ScalarExt, Vector};

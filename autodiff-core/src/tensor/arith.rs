@@ -9,6 +9,7 @@
 use std::iter::repeat_n;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use super::buffer;
 use super::elementwise::{map_in_place, zip_in_place, zip_slice, Elementwise};
 use super::matrix::Matrix;
 use super::scalar::Real;
@@ -32,7 +33,7 @@ trait Grid<T>: Sized {
     fn build(dims: (usize, usize), data: Vec<T>) -> Self;
 }
 
-impl<T> Grid<T> for Matrix<T> {
+impl<T: Real> Grid<T> for Matrix<T> {
     fn dims(&self) -> (usize, usize) {
         self.shape()
     }
@@ -50,11 +51,11 @@ impl<T> Grid<T> for Matrix<T> {
         broadcast(op, a.shape(), b.shape())
     }
     fn build((rows, cols): (usize, usize), data: Vec<T>) -> Self {
-        Matrix::from_vec(rows, cols, data)
+        Matrix::from_buffer(rows, cols, data)
     }
 }
 
-impl<T> Grid<T> for Vector<T> {
+impl<T: Real> Grid<T> for Vector<T> {
     fn dims(&self) -> (usize, usize) {
         (1, self.len())
     }
@@ -75,7 +76,7 @@ impl<T> Grid<T> for Vector<T> {
         (1, a.len())
     }
     fn build(_: (usize, usize), data: Vec<T>) -> Self {
-        Vector::from_vec(data)
+        Vector::from_buffer(data)
     }
 }
 
@@ -133,13 +134,13 @@ fn update<T: Copy, G: Grid<T>>(dst: &mut G, src: &G, f: impl Fn(T, T) -> T) {
 
 /// `f(a, b)` with broadcasting into a new tensor (one allocation, one pass).
 #[track_caller]
-fn zip_ref_ref<T: Copy, G: Grid<T>>(op: &str, a: &G, b: &G, f: impl Fn(T, T) -> T) -> G {
+fn zip_ref_ref<T: Real, G: Grid<T>>(op: &str, a: &G, b: &G, f: impl Fn(T, T) -> T) -> G {
     let dims = G::out_dims(op, a, b);
     if a.dims() == b.dims() {
         return G::build(dims, zip_slice(a.buf(), b.buf(), f));
     }
     let (rows, cols) = dims;
-    let mut out = Vec::with_capacity(rows * cols);
+    let mut out = buffer::alloc(rows * cols);
     for i in 0..rows {
         push_row(&mut out, row_of(a, i, cols), row_of(b, i, cols), cols, &f);
     }
@@ -148,7 +149,7 @@ fn zip_ref_ref<T: Copy, G: Grid<T>>(op: &str, a: &G, b: &G, f: impl Fn(T, T) -> 
 
 /// `f(a, b)`, reusing `a`'s buffer when it has the result shape.
 #[track_caller]
-fn zip_owned_ref<T: Copy, G: Grid<T>>(op: &str, mut a: G, b: &G, f: impl Fn(T, T) -> T) -> G {
+fn zip_owned_ref<T: Real, G: Grid<T>>(op: &str, mut a: G, b: &G, f: impl Fn(T, T) -> T) -> G {
     if G::out_dims(op, &a, b) == a.dims() {
         update(&mut a, b, f);
         a
@@ -159,7 +160,7 @@ fn zip_owned_ref<T: Copy, G: Grid<T>>(op: &str, mut a: G, b: &G, f: impl Fn(T, T
 
 /// `f(a, b)`, reusing `b`'s buffer when it has the result shape.
 #[track_caller]
-fn zip_ref_owned<T: Copy, G: Grid<T>>(op: &str, a: &G, mut b: G, f: impl Fn(T, T) -> T) -> G {
+fn zip_ref_owned<T: Real, G: Grid<T>>(op: &str, a: &G, mut b: G, f: impl Fn(T, T) -> T) -> G {
     if G::out_dims(op, a, &b) == b.dims() {
         update(&mut b, a, |y, x| f(x, y));
         b
@@ -170,7 +171,7 @@ fn zip_ref_owned<T: Copy, G: Grid<T>>(op: &str, a: &G, mut b: G, f: impl Fn(T, T
 
 /// `f(a, b)`, reusing whichever buffer has the result shape (`a`'s first).
 #[track_caller]
-fn zip_owned_owned<T: Copy, G: Grid<T>>(op: &str, a: G, b: G, f: impl Fn(T, T) -> T) -> G {
+fn zip_owned_owned<T: Real, G: Grid<T>>(op: &str, a: G, b: G, f: impl Fn(T, T) -> T) -> G {
     if G::out_dims(op, &a, &b) == a.dims() {
         zip_owned_ref(op, a, &b, f)
     } else {

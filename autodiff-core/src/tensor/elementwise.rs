@@ -1,6 +1,7 @@
 //! The [`Elementwise`] trait shared by scalars, vectors and matrices, the slice kernels every
 //! elementwise method is built from, and the methods common to `Matrix` and `Vector`.
 
+use super::buffer;
 use super::scalar::Real;
 
 /// Values that elementwise kernels work on: a scalar `T` itself, a `Vector<T>` or a `Matrix<T>`.
@@ -74,8 +75,8 @@ impl<T: Real> Elementwise<T> for T {
 
 /// `f` of every element, into a new buffer (one allocation, one pass).
 #[inline]
-pub(crate) fn map_slice<T: Copy>(x: &[T], f: impl Fn(T) -> T) -> Vec<T> {
-    x.iter().map(|&a| f(a)).collect()
+pub(crate) fn map_slice<T: Real>(x: &[T], f: impl Fn(T) -> T) -> Vec<T> {
+    buffer::collect(x.len(), x.iter().map(|&a| f(a)))
 }
 
 /// `f` of every element, in place.
@@ -86,9 +87,9 @@ pub(crate) fn map_in_place<T: Copy>(x: &mut [T], f: impl Fn(T) -> T) {
 
 /// `f` of corresponding elements of two slices of equal length.
 #[inline]
-pub(crate) fn zip_slice<T: Copy>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> Vec<T> {
+pub(crate) fn zip_slice<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> Vec<T> {
     debug_assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+    buffer::collect(a.len(), a.iter().zip(b).map(|(&x, &y)| f(x, y)))
 }
 
 /// `dst[i] = f(dst[i], src[i])` over two slices of equal length.
@@ -100,13 +101,10 @@ pub(crate) fn zip_in_place<T: Copy>(dst: &mut [T], src: &[T], f: impl Fn(T, T) -
 
 /// `f` of corresponding elements of three slices of equal length.
 #[inline]
-pub(crate) fn zip3_slice<T: Copy>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) -> Vec<T> {
+pub(crate) fn zip3_slice<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) -> Vec<T> {
     debug_assert!(a.len() == b.len() && b.len() == c.len());
-    a.iter()
-        .zip(b)
-        .zip(c)
-        .map(|((&x, &y), &z)| f(x, y, z))
-        .collect()
+    let elements = a.iter().zip(b).zip(c).map(|((&x, &y), &z)| f(x, y, z));
+    buffer::collect(a.len(), elements)
 }
 
 /// Number of independent accumulators in reductions, so they vectorize.
@@ -149,7 +147,7 @@ pub(crate) fn axpy<T: Real>(alpha: T, x: &[T], y: &mut [T]) {
 }
 
 /// Implements [`Elementwise`], the elementwise methods, `sum` and `mean` for a dense tensor type
-/// that has `data: Vec<T>` and `pub(crate) fn layout(&self) -> Shape`.
+/// that has `data: Buffer<T>`, `fn with_data(&self, Vec<T>) -> Self` and `pub(crate) fn layout(&self) -> Shape`.
 macro_rules! impl_dense_common {
     ($Ty:ident) => {
         impl<T: Real> Elementwise<T> for $Ty<T> {
@@ -195,7 +193,7 @@ macro_rules! impl_dense_common {
                 self.data.len()
             }
             fn fill_like(&self, value: T) -> Self {
-                self.with_data(vec![value; self.data.len()])
+                self.with_data(buffer::filled(self.data.len(), value))
             }
             fn sum_all(&self) -> T {
                 sum_slice(&self.data)

@@ -12,6 +12,9 @@
 //! output blocks that threads write.
 #![allow(unsafe_code)]
 
+use std::mem::MaybeUninit;
+
+use super::buffer;
 use super::scalar::Real;
 
 /// A read-only strided view of a `rows × cols` matrix: element `(i, j)` is
@@ -106,7 +109,30 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &
         }
         return;
     }
+    // SAFETY: the kernel stores only initialized `T` values into `c` (see `strided_gemm!`), so
+    // `c` stays initialized; the cast only lets the same kernel also serve `product`.
+    let c = unsafe { &mut *(c as *mut [T] as *mut [MaybeUninit<T>]) };
     T::gemm_kernel(alpha, a, b, beta, c);
+}
+
+/// `alpha·a·b` as a new row-major `a.rows() × b.cols()` buffer (from the thread's
+/// [cache](super::buffer)), written once by the kernel instead of zero-filled first.
+/// Panics if `a.cols() != b.rows()`.
+#[track_caller]
+pub(crate) fn product<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>) -> Vec<T> {
+    assert_eq!(a.cols, b.rows, "autodiff: gemm inner dimensions differ");
+    let len = a.rows * b.cols;
+    let mut out = buffer::alloc(len);
+    if len == 0 || a.cols == 0 {
+        out.resize(len, T::zero());
+        return out;
+    }
+    T::gemm_kernel(alpha, a, b, T::zero(), &mut out.spare_capacity_mut()[..len]);
+    // SAFETY: with `beta` zero and every dimension non-zero the kernel writes each of the `len`
+    // elements of the output (`strided_gemm!`: `read_dst` false, `dst ← beta_prod·lhs·rhs` over
+    // the whole `m × n` block, cut into blocks that tile it exactly), and `len <= capacity`.
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// Checks the operands of a GEMM and returns `(m, k, n)`.
@@ -138,11 +164,11 @@ struct OutBlock<T> {
 unsafe impl<T: Send> Send for OutBlock<T> {}
 
 impl<T> OutBlock<T> {
-    /// The whole row-major `rows × cols` buffer `c`.
-    fn whole(c: &mut [T], rows: usize, cols: usize) -> Self {
+    /// The whole row-major `rows × cols` buffer `c` (which may be uninitialized).
+    fn whole(c: &mut [MaybeUninit<T>], rows: usize, cols: usize) -> Self {
         debug_assert_eq!(c.len(), rows * cols);
         OutBlock {
-            ptr: c.as_mut_ptr(),
+            ptr: c.as_mut_ptr().cast(),
             rows,
             cols,
             row_stride: cols,
@@ -243,7 +269,14 @@ macro_rules! strided_gemm {
     ($($name:ident: $t:ty;)*) => {$(
         /// Strided GEMM for this element type, once [`gemm`] has checked the operands and
         /// handled the empty cases.
-        pub(crate) fn $name(alpha: $t, a: MatRef<'_, $t>, b: MatRef<'_, $t>, beta: $t, c: &mut [$t]) {
+        /// When `beta` is zero `c` may be uninitialized: it is only written, every element.
+        pub(crate) fn $name(
+            alpha: $t,
+            a: MatRef<'_, $t>,
+            b: MatRef<'_, $t>,
+            beta: $t,
+            c: &mut [MaybeUninit<$t>],
+        ) {
             let (m, k, n) = (a.rows, a.cols, b.cols);
             debug_assert!(m > 0 && k > 0 && n > 0 && c.len() == m * n);
             let leaf = |a: MatRef<'_, $t>, b: MatRef<'_, $t>, out: OutBlock<$t>| {
@@ -257,8 +290,9 @@ macro_rules! strided_gemm {
                 // `c` and no other thread touches it. `c` is a unique borrow, so it aliases
                 // neither `a` nor `b`. The `gemm` crate takes the column stride before the row
                 // stride and computes dst ← alpha_dst·dst + beta_prod·lhs·rhs; with `read_dst`
-                // false it never reads `c`, so NaN there cannot leak in. No conjugation
-                // applies to real types.
+                // false it never reads `c`, so NaN or uninitialized memory there cannot leak
+                // in, and it writes every element of the block. No conjugation applies to real
+                // types.
                 unsafe {
                     ::gemm::gemm(
                         out.rows,
@@ -296,6 +330,7 @@ strided_gemm! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::Matrix;
 
     #[test]
     fn gemm_with_transposed_views() {
@@ -417,7 +452,7 @@ mod tests {
         let (m, k, n) = (70, 3, 200);
         let a_data = vec![0.0f64; m * k];
         let b_data = vec![0.0f64; k * n];
-        let mut c = vec![0.0f64; m * n];
+        let mut c = vec![MaybeUninit::<f64>::uninit(); m * n];
         let base = c.as_mut_ptr() as usize;
         for parts in [1, 2, 3, 5] {
             let (a, b) = (
@@ -457,6 +492,41 @@ mod tests {
             let expected = reference(1.0, av, bv, 0.0, &[]);
             let mut c = vec![f64::NAN; m * n];
             gemm(1.0, av, bv, 0.0, &mut c);
+            assert_eq!(c, expected, "{m}×{k}·{k}×{n}");
+        }
+    }
+
+    #[test]
+    fn product_writes_every_element_of_a_reused_buffer() {
+        // The output comes from the buffer cache uninitialized; seed the cache with NaN so an
+        // element the kernel skipped would show.
+        for (m, k, n, transposed) in [
+            (200, 130, 100, false),
+            (40, 130, 500, true),
+            (97, 3, 101, true),
+        ] {
+            let a: Vec<f64> = (0..m * k)
+                .map(|i| ((i * 7 + 3) % 11) as f64 - 5.0)
+                .collect();
+            let b: Vec<f64> = (0..k * n)
+                .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
+                .collect();
+            let av = MatRef::row_major(&a, m, k);
+            let bv = if transposed {
+                MatRef::row_major(&b, n, k).t()
+            } else {
+                MatRef::row_major(&b, k, n)
+            };
+            let expected = reference(1.0, av, bv, 0.0, &[]);
+            let stale = Matrix::from_elem(m, n, f64::NAN);
+            let stale_address = stale.as_slice().as_ptr();
+            drop(stale);
+            let c = product(1.0, av, bv);
+            assert_eq!(
+                c.as_ptr(),
+                stale_address,
+                "{m}×{k}·{k}×{n} reuses the cached buffer"
+            );
             assert_eq!(c, expected, "{m}×{k}·{k}×{n}");
         }
     }

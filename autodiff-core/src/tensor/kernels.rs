@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use super::buffer;
 use super::elementwise::Elementwise;
 use super::matrix::Matrix;
 use super::scalar::Real;
@@ -86,7 +87,7 @@ pub fn sum_to<T: Real>(dz: &Matrix<T>, rows: usize, cols: usize) -> Matrix<T> {
         _ if (r, c) == (rows, cols) => dz.clone(),
         (1, _) if cols == c => dz.sum_axis(0),
         (_, 1) if rows == r => dz.sum_axis(1),
-        (1, 1) => Matrix::from_vec(1, 1, vec![dz.sum()]),
+        (1, 1) => Matrix::from_buffer(1, 1, vec![dz.sum()]),
         _ => shape_mismatch("sum_to", dz.layout(), Shape::Matrix(rows, cols)),
     }
 }
@@ -164,7 +165,7 @@ pub fn broadcast_to<T: Real>(v: &Matrix<T>, rows: usize, cols: usize) -> Matrix<
     if broadcast("broadcast_to", (r, c), (rows, cols)) != (rows, cols) {
         shape_mismatch("broadcast_to", v.layout(), Shape::Matrix(rows, cols));
     }
-    let mut out = Vec::with_capacity(rows * cols);
+    let mut out = buffer::alloc(rows * cols);
     for i in 0..rows {
         let row = v.row(if r == 1 { 0 } else { i });
         if c == cols {
@@ -173,7 +174,7 @@ pub fn broadcast_to<T: Real>(v: &Matrix<T>, rows: usize, cols: usize) -> Matrix<
             out.extend(std::iter::repeat_n(row[0], cols));
         }
     }
-    Matrix::from_vec(rows, cols, out)
+    Matrix::from_buffer(rows, cols, out)
 }
 
 /// `v` broadcast to the shape of `like` (NumPy rules), borrowing `v` when it already has that
@@ -197,18 +198,23 @@ pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &impl Shaped) -> Matrix<T> {
 
 /// The Jacobian of a scalar function as a 1×n row: its gradient `g`, flattened row-major.
 pub fn jacobian_row<T: Real, E: Elementwise<T>>(g: &E) -> Matrix<T> {
-    Matrix::from_vec(1, g.numel(), g.as_flat().to_vec())
+    Matrix::from_buffer(1, g.numel(), copy(g.as_flat()))
 }
 
 /// The Jacobian with respect to a scalar as an m×1 column: the tangent `t`, flattened row-major.
 pub fn jacobian_column<T: Real, E: Elementwise<T>>(t: &E) -> Matrix<T> {
-    Matrix::from_vec(t.numel(), 1, t.as_flat().to_vec())
+    Matrix::from_buffer(t.numel(), 1, copy(t.as_flat()))
+}
+
+/// `x`'s elements in a runtime buffer.
+fn copy<T: Real>(x: &[T]) -> Vec<T> {
+    buffer::collect(x.len(), x.iter().copied())
 }
 
 /// The `i`-th unit value shaped like `like`: 1 at flat (row-major) position `i`, 0 elsewhere.
 #[track_caller]
 pub fn basis<T: Real, E: Elementwise<T>>(like: &E, i: usize) -> E {
-    let mut data = vec![T::zero(); like.numel()];
+    let mut data = buffer::filled(like.numel(), T::zero());
     data[i] = T::one();
     like.with_flat(data)
 }
@@ -220,7 +226,7 @@ pub fn zeros_like<T: Real, E: Elementwise<T>>(like: &E) -> E {
 
 /// `x` as an n×1 column (a scalar as 1×1): the coefficients that scale a batch's rows.
 pub fn as_column<T: Real, E: Elementwise<T>>(x: &E) -> Matrix<T> {
-    Matrix::from_vec(x.numel(), 1, x.as_flat().to_vec())
+    Matrix::from_buffer(x.numel(), 1, copy(x.as_flat()))
 }
 
 /// The n×n identity for a value of n elements: the seed of all n directions at once.

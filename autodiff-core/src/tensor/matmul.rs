@@ -2,8 +2,9 @@
 //! ([`MatRef::t`]); nothing is copied. Matrix·vector products are direct loops (contiguous dot
 //! products or axpys), which beat a GEMM call with `n = 1`.
 
+use super::buffer;
 use super::elementwise::{axpy, dot_slice};
-use super::gemm::{gemm, MatRef};
+use super::gemm::{self, MatRef};
 use super::matrix::Matrix;
 use super::scalar::Real;
 use super::shape::shape_mismatch;
@@ -35,9 +36,7 @@ impl<T: Real, R: MatMulRhs<T> + ?Sized> MatMulRhs<T> for &R {
 
 /// `a · b` for strided views, as a new `a.rows() × b.cols()` matrix.
 fn product<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Matrix<T> {
-    let mut c = Matrix::zeros(a.rows(), b.cols());
-    gemm(T::one(), a, b, T::zero(), c.as_mut_slice());
-    c
+    Matrix::from_buffer(a.rows(), b.cols(), gemm::product(T::one(), a, b))
 }
 
 impl<T: Real> MatMulRhs<T> for Matrix<T> {
@@ -69,12 +68,11 @@ impl<T: Real> MatMulRhs<T> for Vector<T> {
             return Vector::zeros(lhs.rows());
         }
         let x = self.as_slice();
-        Vector::from_vec(
-            lhs.as_slice()
-                .chunks_exact(lhs.cols())
-                .map(|row| dot_slice(row, x))
-                .collect(),
-        )
+        let rows = lhs.as_slice().chunks_exact(lhs.cols());
+        Vector::from_buffer(buffer::collect(
+            lhs.rows(),
+            rows.map(|row| dot_slice(row, x)),
+        ))
     }
     #[track_caller]
     fn left_t_matmul(&self, lhs: &Matrix<T>) -> Vector<T> {

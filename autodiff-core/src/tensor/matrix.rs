@@ -2,6 +2,7 @@
 
 use std::ops::{Index, IndexMut};
 
+use super::buffer::{self, Buffer};
 use super::elementwise::{
     impl_dense_common, map_slice, sum_slice, zip3_slice, zip_in_place, zip_slice, Elementwise,
 };
@@ -14,20 +15,19 @@ use super::shape::{shape_mismatch, Shape};
 pub struct Matrix<T> {
     rows: usize,
     cols: usize,
-    data: Vec<T>,
+    data: Buffer<T>,
 }
 
 impl<T> Matrix<T> {
     /// A matrix from its row-major elements; panics unless `data.len() == rows * cols`.
     #[track_caller]
     pub fn from_vec(rows: usize, cols: usize, data: Vec<T>) -> Self {
-        if rows.checked_mul(cols) != Some(data.len()) {
-            panic!(
-                "autodiff: `Matrix::from_vec` needs rows × cols = {rows} × {cols} elements, got {}",
-                data.len()
-            );
+        check_len(rows, cols, data.len());
+        Matrix {
+            rows,
+            cols,
+            data: Buffer::plain(data),
         }
-        Matrix { rows, cols, data }
     }
 
     /// `(rows, cols)`.
@@ -72,7 +72,7 @@ impl<T> Matrix<T> {
 
     /// The row-major buffer, without copying.
     pub fn into_vec(self) -> Vec<T> {
-        self.data
+        self.data.into_vec()
     }
 
     /// Row `i` as a slice; panics if `i >= rows`.
@@ -96,14 +96,26 @@ impl<T> Matrix<T> {
     pub(crate) fn layout(&self) -> Shape {
         Shape::Matrix(self.rows, self.cols)
     }
-
-    /// A matrix of the same shape holding `data`.
-    fn with_data(&self, data: Vec<T>) -> Self {
-        Matrix { data, ..*self }
-    }
 }
 
 impl<T: Real> Matrix<T> {
+    /// A matrix of runtime-allocated elements (see [`from_vec`](Self::from_vec)), whose buffer
+    /// goes back to the thread's [cache](super::buffer) when dropped.
+    #[track_caller]
+    pub(crate) fn from_buffer(rows: usize, cols: usize, data: Vec<T>) -> Self {
+        check_len(rows, cols, data.len());
+        Matrix {
+            rows,
+            cols,
+            data: Buffer::cached(data),
+        }
+    }
+
+    /// A matrix of the same shape holding `data`.
+    fn with_data(&self, data: Vec<T>) -> Self {
+        Self::from_buffer(self.rows, self.cols, data)
+    }
+
     /// A `rows × cols` matrix of zeros.
     pub fn zeros(rows: usize, cols: usize) -> Self {
         Self::from_elem(rows, cols, T::zero())
@@ -111,11 +123,7 @@ impl<T: Real> Matrix<T> {
 
     /// A `rows × cols` matrix with every element `value`.
     pub fn from_elem(rows: usize, cols: usize, value: T) -> Self {
-        Matrix {
-            rows,
-            cols,
-            data: vec![value; rows * cols],
-        }
+        Self::from_buffer(rows, cols, buffer::filled(rows * cols, value))
     }
 
     /// The `n × n` identity matrix.
@@ -125,20 +133,16 @@ impl<T: Real> Matrix<T> {
 
     /// A matrix whose element `(i, j)` is `f(i, j)`.
     pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> T) -> Self {
-        let data = (0..rows)
+        let elements = (0..rows)
             .flat_map(|i| (0..cols).map(move |j| (i, j)))
-            .map(|(i, j)| f(i, j))
-            .collect();
-        Matrix { rows, cols, data }
+            .map(|(i, j)| f(i, j));
+        Self::from_buffer(rows, cols, buffer::collect(rows * cols, elements))
     }
 
     /// A matrix from an array of rows, e.g. `Matrix::from_rows(&[[1.0, 2.0], [3.0, 4.0]])`.
     pub fn from_rows<const C: usize>(rows: &[[T; C]]) -> Self {
-        Matrix {
-            rows: rows.len(),
-            cols: C,
-            data: rows.iter().flatten().copied().collect(),
-        }
+        let elements = rows.iter().flatten().copied();
+        Self::from_buffer(rows.len(), C, buffer::collect(rows.len() * C, elements))
     }
 
     /// The transpose, as a new matrix (blocked copy). Products with a transpose should use
@@ -151,7 +155,7 @@ impl<T: Real> Matrix<T> {
         let (r, c) = self.shape();
         let (r4, c4) = (r / TILE * TILE, c / TILE * TILE);
         let src = &self.data;
-        let mut out = vec![T::zero(); r * c];
+        let mut out = buffer::filled(r * c, T::zero());
         for i0 in (0..r4).step_by(BLOCK) {
             for j0 in (0..c4).step_by(BLOCK) {
                 for i in (i0..(i0 + BLOCK).min(r4)).step_by(TILE) {
@@ -174,15 +178,20 @@ impl<T: Real> Matrix<T> {
                 out[j * r + i] = src[i * c + j];
             }
         }
-        Matrix {
-            rows: c,
-            cols: r,
-            data: out,
-        }
+        Self::from_buffer(c, r, out)
     }
 }
 
 impl_dense_common!(Matrix);
+
+#[track_caller]
+fn check_len(rows: usize, cols: usize, len: usize) {
+    if rows.checked_mul(cols) != Some(len) {
+        panic!(
+            "autodiff: `Matrix::from_vec` needs rows × cols = {rows} × {cols} elements, got {len}"
+        );
+    }
+}
 
 impl<T> Index<(usize, usize)> for Matrix<T> {
     type Output = T;

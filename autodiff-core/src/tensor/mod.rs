@@ -6,6 +6,7 @@
 //! is 4×5``.
 
 mod arith;
+pub mod buffer;
 mod elementwise;
 pub mod gemm;
 pub mod kernels;

@@ -1,5 +1,6 @@
 //! Axis reductions of a [`Matrix`] (whole-tensor `sum`/`mean` live with the elementwise methods).
 
+use super::buffer;
 use super::elementwise::{sum_slice, zip_in_place};
 use super::matrix::Matrix;
 use super::scalar::Real;
@@ -12,21 +13,21 @@ impl<T: Real> Matrix<T> {
         let (rows, cols) = self.shape();
         match axis {
             0 => {
-                let mut out = vec![T::zero(); cols];
+                let mut out = buffer::filled(cols, T::zero());
                 if cols > 0 {
                     for row in self.as_slice().chunks_exact(cols) {
                         zip_in_place(&mut out, row, |s, x| s + x);
                     }
                 }
-                Matrix::from_vec(1, cols, out)
+                Matrix::from_buffer(1, cols, out)
             }
             1 => {
                 let out = if cols == 0 {
-                    vec![T::zero(); rows]
+                    buffer::filled(rows, T::zero())
                 } else {
-                    self.as_slice().chunks_exact(cols).map(sum_slice).collect()
+                    buffer::collect(rows, self.as_slice().chunks_exact(cols).map(sum_slice))
                 };
-                Matrix::from_vec(rows, 1, out)
+                Matrix::from_buffer(rows, 1, out)
             }
             _ => bad_axis(axis),
         }

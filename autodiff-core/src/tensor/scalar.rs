@@ -1,11 +1,14 @@
 //! The element types `f32` and `f64`: the [`Real`] bound and the [`ScalarExt`] methods.
 
+use std::cell::RefCell;
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
+use std::mem::MaybeUninit;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use num_traits::Float;
 
+use super::buffer::BufferCache;
 use super::gemm::{self, MatRef};
 
 /// An element type of [`Matrix`](super::Matrix) and [`Vector`](super::Vector): `f32` or `f64`.
@@ -30,7 +33,7 @@ pub trait Real:
     /// Converts to `f64` (exact).
     fn to_f64(self) -> f64;
     /// GEMM dispatch hook: `c ← alpha·a·b + beta·c`, with `c` row-major and every dimension
-    /// non-zero.
+    /// non-zero. `c` must be initialized unless `beta` is zero; the kernel writes every element.
     ///
     /// Prefer [`gemm::gemm`], which checks the operands and calls this.
     fn gemm_kernel(
@@ -38,8 +41,12 @@ pub trait Real:
         a: MatRef<'_, Self>,
         b: MatRef<'_, Self>,
         beta: Self,
-        c: &mut [Self],
+        c: &mut [MaybeUninit<Self>],
     );
+    /// Runs `f` on this thread's cache of large buffers of this type (`None` once the thread is
+    /// tearing down). See [`buffer`](super::buffer).
+    #[doc(hidden)]
+    fn with_buffer_cache<R>(f: impl FnOnce(&mut BufferCache<Self>) -> R) -> Option<R>;
 }
 
 /// Scalar methods that `f32` and `f64` lack: `relu` and `sigmoid`.
@@ -67,9 +74,15 @@ macro_rules! impl_real {
                 a: MatRef<'_, Self>,
                 b: MatRef<'_, Self>,
                 beta: Self,
-                c: &mut [Self],
+                c: &mut [MaybeUninit<Self>],
             ) {
                 $gemm(alpha, a, b, beta, c)
+            }
+            fn with_buffer_cache<R>(f: impl FnOnce(&mut BufferCache<Self>) -> R) -> Option<R> {
+                thread_local! {
+                    static CACHE: RefCell<BufferCache<$t>> = const { RefCell::new(BufferCache::new()) };
+                }
+                CACHE.try_with(|cache| f(&mut cache.borrow_mut())).ok()
             }
         }
 

@@ -1,6 +1,7 @@
 //! Numerically stable `softmax` and `log_softmax` (a `Vector` as a whole, a `Matrix` row by row)
 //! and their pullbacks, written once over the [`RowWise`] trait.
 
+use super::buffer;
 use super::elementwise::{sum_slice, Elementwise};
 use super::matrix::Matrix;
 use super::scalar::Real;
@@ -28,7 +29,7 @@ impl<T: Real> RowWise<T> for Vector<T> {
         self.as_slice()
     }
     fn same_shape(&self, data: Vec<T>) -> Self {
-        Vector::from_vec(data)
+        Vector::from_buffer(data)
     }
     #[track_caller]
     fn check_same_shape(&self, op: &str, other: &Self) {
@@ -46,7 +47,7 @@ impl<T: Real> RowWise<T> for Matrix<T> {
         self.as_slice()
     }
     fn same_shape(&self, data: Vec<T>) -> Self {
-        Matrix::from_vec(self.rows(), self.cols(), data)
+        Matrix::from_buffer(self.rows(), self.cols(), data)
     }
     #[track_caller]
     fn check_same_shape(&self, op: &str, other: &Self) {
@@ -59,7 +60,7 @@ impl<T: Real> RowWise<T> for Matrix<T> {
 /// Builds a tensor of `x`'s shape row by row: `row_fn(out, row)` appends one output row.
 fn by_rows<T: Real, X: RowWise<T>>(x: &X, mut row_fn: impl FnMut(&mut Vec<T>, &[T])) -> X {
     let width = x.row_len();
-    let mut out = Vec::with_capacity(x.elements().len());
+    let mut out = buffer::alloc(x.elements().len());
     if width > 0 {
         x.elements()
             .chunks_exact(width)
@@ -78,7 +79,7 @@ fn by_row_pairs<T: Real, X: RowWise<T>>(
 ) -> X {
     a.check_same_shape(op, b);
     let width = a.row_len();
-    let mut out = Vec::with_capacity(a.elements().len());
+    let mut out = buffer::alloc(a.elements().len());
     if width > 0 {
         let rows = a
             .elements()

@@ -2,6 +2,7 @@
 
 use std::ops::{Index, IndexMut};
 
+use super::buffer::{self, Buffer};
 use super::elementwise::{
     dot_slice, impl_dense_common, map_slice, sum_slice, zip3_slice, zip_in_place, zip_slice,
     Elementwise,
@@ -13,13 +14,15 @@ use super::shape::{shape_mismatch, Shape};
 /// A dense column vector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Vector<T> {
-    data: Vec<T>,
+    data: Buffer<T>,
 }
 
 impl<T> Vector<T> {
     /// A vector holding `data`.
     pub fn from_vec(data: Vec<T>) -> Self {
-        Vector { data }
+        Vector {
+            data: Buffer::plain(data),
+        }
     }
 
     /// Number of entries.
@@ -49,21 +52,29 @@ impl<T> Vector<T> {
 
     /// The buffer, without copying.
     pub fn into_vec(self) -> Vec<T> {
-        self.data
+        self.data.into_vec()
     }
 
     /// The shape for error messages.
     pub(crate) fn layout(&self) -> Shape {
         Shape::Vector(self.data.len())
     }
-
-    /// A vector holding `data` (the shape is the length).
-    fn with_data(&self, data: Vec<T>) -> Self {
-        Vector { data }
-    }
 }
 
 impl<T: Real> Vector<T> {
+    /// A vector of runtime-allocated entries, whose buffer goes back to the thread's
+    /// [cache](super::buffer) when dropped.
+    pub(crate) fn from_buffer(data: Vec<T>) -> Self {
+        Vector {
+            data: Buffer::cached(data),
+        }
+    }
+
+    /// A vector holding `data` (the shape is the length).
+    fn with_data(&self, data: Vec<T>) -> Self {
+        Self::from_buffer(data)
+    }
+
     /// A vector of `n` zeros.
     pub fn zeros(n: usize) -> Self {
         Self::from_elem(n, T::zero())
@@ -71,16 +82,12 @@ impl<T: Real> Vector<T> {
 
     /// A vector of `n` entries equal to `value`.
     pub fn from_elem(n: usize, value: T) -> Self {
-        Vector {
-            data: vec![value; n],
-        }
+        Self::from_buffer(buffer::filled(n, value))
     }
 
     /// A vector whose entry `i` is `f(i)`.
     pub fn from_fn(n: usize, f: impl FnMut(usize) -> T) -> Self {
-        Vector {
-            data: (0..n).map(f).collect(),
-        }
+        Self::from_buffer(buffer::collect(n, (0..n).map(f)))
     }
 
     /// The dot product `uᵀ·v`; panics if the lengths differ.
@@ -94,11 +101,11 @@ impl<T: Real> Vector<T> {
 
     /// The outer product `u·vᵀ`, a `len(u) × len(v)` matrix.
     pub fn outer(&self, other: &Vector<T>) -> Matrix<T> {
-        let mut data = Vec::with_capacity(self.len() * other.len());
-        for &u in &self.data {
+        let mut data = buffer::alloc(self.len() * other.len());
+        for &u in self.data.iter() {
             data.extend(other.data.iter().map(|&v| u * v));
         }
-        Matrix::from_vec(self.len(), other.len(), data)
+        Matrix::from_buffer(self.len(), other.len(), data)
     }
 }
 
@@ -106,7 +113,7 @@ impl_dense_common!(Vector);
 
 impl<T> From<Vec<T>> for Vector<T> {
     fn from(data: Vec<T>) -> Self {
-        Vector { data }
+        Self::from_vec(data)
     }
 }
 
