@@ -6,9 +6,10 @@ pub const USAGE: &str = "\
 usage: autodiff-bench-report [--criterion DIR] [--peers FILE] [--out DIR] [--notes FILE]
                              [--rustc-version TEXT]
 
-  --criterion DIR        criterion's output tree (default target/criterion)
+  --criterion DIR        criterion's output tree (default target/criterion); repeat it for
+                         several rounds: each benchmark gets its fastest round's median
   --peers FILE           the Python peers' JSON; a missing file means peers were not run
-                         (default target/peers.json)
+                         (default target/peers.json); repeat it as --criterion
   --out DIR              where BENCHMARKS.md and benchmarks.svg go (default docs)
   --notes FILE           Markdown inserted verbatim in a Notes section
   --rustc-version TEXT   the compiler to name (default: what `rustc --version` says)
@@ -16,8 +17,10 @@ usage: autodiff-bench-report [--criterion DIR] [--peers FILE] [--out DIR] [--not
 
 #[derive(Debug, PartialEq)]
 pub struct Options {
-    pub criterion: PathBuf,
-    pub peers: PathBuf,
+    /// One tree per round.
+    pub criterion: Vec<PathBuf>,
+    /// One file per round.
+    pub peers: Vec<PathBuf>,
     pub out: PathBuf,
     pub notes: Option<PathBuf>,
     pub rustc_version: Option<String>,
@@ -26,8 +29,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            criterion: "target/criterion".into(),
-            peers: "target/peers.json".into(),
+            criterion: vec!["target/criterion".into()],
+            peers: vec!["target/peers.json".into()],
             out: "docs".into(),
             notes: None,
             rustc_version: None,
@@ -38,6 +41,7 @@ impl Default for Options {
 /// `Ok(None)` when help was asked for.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
     let mut options = Options::default();
+    let (mut criterion, mut peers) = (Vec::new(), Vec::new());
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
@@ -45,13 +49,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, 
         }
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--criterion" => options.criterion = value()?.into(),
-            "--peers" => options.peers = value()?.into(),
+            "--criterion" => criterion.push(value()?.into()),
+            "--peers" => peers.push(value()?.into()),
             "--out" => options.out = value()?.into(),
             "--notes" => options.notes = Some(value()?.into()),
             "--rustc-version" => options.rustc_version = Some(value()?),
             other => return Err(format!("unknown argument `{other}`")),
         }
+    }
+    // Given flags replace the default; each one given is a round.
+    if !criterion.is_empty() {
+        options.criterion = criterion;
+    }
+    if !peers.is_empty() {
+        options.peers = peers;
     }
     Ok(Some(options))
 }
@@ -88,13 +99,25 @@ mod tests {
         assert_eq!(
             options,
             Options {
-                criterion: "c".into(),
-                peers: "p.json".into(),
+                criterion: vec!["c".into()],
+                peers: vec!["p.json".into()],
                 out: "o".into(),
                 notes: Some("n.md".into()),
                 rustc_version: Some("rustc 1.0".into()),
             }
         );
+    }
+
+    #[test]
+    fn repeated_inputs_are_rounds() {
+        let options = parse_strs(&["--criterion", "r1", "--peers", "p1", "--criterion", "r2"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            options.criterion,
+            [PathBuf::from("r1"), PathBuf::from("r2")]
+        );
+        assert_eq!(options.peers, [PathBuf::from("p1")]);
     }
 
     #[test]

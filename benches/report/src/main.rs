@@ -10,6 +10,7 @@ mod markdown;
 mod peers;
 mod plot;
 mod results;
+mod rounds;
 mod targets;
 
 use args::Options;
@@ -41,11 +42,23 @@ fn main() -> ExitCode {
 }
 
 fn run(options: &Options) -> Result<(), String> {
-    let tree = criterion::read_tree(&options.criterion);
+    let tree = rounds::fastest_criterion(
+        options
+            .criterion
+            .iter()
+            .map(|dir| criterion::read_tree(dir))
+            .collect(),
+    );
     for skipped in &tree.skipped {
         eprintln!("warning: skipped {skipped}");
     }
-    let peers = peers::read(&options.peers)?;
+    let peers = rounds::fastest_peers(
+        options
+            .peers
+            .iter()
+            .map(|path| peers::read(path))
+            .collect::<Result<_, _>>()?,
+    );
     let results = results::Results::merge(&tree.measurements, peers.as_ref());
     for id in &results.ignored {
         eprintln!("warning: criterion id {id} fits no known shape, left out");
@@ -68,7 +81,7 @@ fn run(options: &Options) -> Result<(), String> {
         targets: &targets,
         machine: &machine,
         peers: peers.as_ref(),
-        peers_path: &options.peers.display().to_string(),
+        peers_path: &peer_files(&options.peers),
         generated_at: machine::utc_minute(SystemTime::now()),
         measured_at: tree.newest.map(machine::utc_minute),
         notes,
@@ -88,6 +101,12 @@ fn run(options: &Options) -> Result<(), String> {
         tally.not_measured
     );
     Ok(())
+}
+
+/// The peers' files as the page names them: `a.json` or `a.json, b.json`.
+fn peer_files(paths: &[std::path::PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }
 
 /// e.g. `autodiff benchmarks — AMD EPYC, 2 logical CPUs (AVX2, FMA), rustc 1.95.0`.
