@@ -86,8 +86,9 @@ fn render_machine(page: &mut String, report: &Report) {
     }
     let _ = writeln!(
         page,
-        "- **Regenerate**: `benches/run` runs the criterion benches, the Python peers (when a \
-         Python with numpy is found, `PEERS_PYTHON`) and rebuilds this page; \
+        "- **Regenerate**: `benches/run` runs the criterion benches and the Python peers (when a \
+         Python with numpy is found, `PEERS_PYTHON`) in rounds (`BENCH_ROUNDS`, default 4; each \
+         case keeps its fastest round) and rebuilds this page; \
          `benches/run --report-only` rebuilds the page and the plot from the last results.\n\
          - Page generated {}.\n",
         report.generated_at
