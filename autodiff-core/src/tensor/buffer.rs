@@ -12,7 +12,7 @@
 //!
 //! `Matrix<T>` and `Vector<T>` put no bound on `T`, and a `Drop` impl cannot add one, so a
 //! buffer built where `T: Real` is known carries plain function pointers to its type's cache
-//! ([`Buffer::cached`]); one built from a caller's `Vec` ([`Buffer::plain`]) does not, and is
+//! (`Buffer::cached`); one built from a caller's `Vec` (`Buffer::plain`) does not, and is
 //! freed as usual.
 
 use std::fmt;

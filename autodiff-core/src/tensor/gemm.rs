@@ -6,7 +6,7 @@
 //! and on the workloads' own products (`cargo bench --bench gemm`; docs/BENCHMARKS.md): with the
 //! threading below it was as fast or faster on every shape tried, from 2×2 to 1024³, thin
 //! (k = 10, n = 10) and transposed, in f32 and f64, so there is nothing to dispatch on.
-//! Threading is ours: [`run_in_blocks`] cuts the output in one block per core.
+//! Threading is ours: `run_in_blocks` cuts the output in one block per core.
 //!
 //! This is the only module with `unsafe`: the call into the `gemm` crate, and the `Send` of the
 //! output blocks that threads write.
