@@ -4,6 +4,8 @@
 
 mod args;
 mod criterion;
+#[cfg(test)]
+mod fixtures;
 mod format;
 mod machine;
 mod markdown;

@@ -405,17 +405,8 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criterion::Measurement;
+    use crate::fixtures::rust;
     use crate::peers::PeerResult;
-
-    fn rust(group: &str, function: Option<&str>, value: &str, ns: f64) -> Measurement {
-        Measurement {
-            group_id: group.into(),
-            function_id: function.map(Into::into),
-            value_str: Some(value.into()),
-            median_ns: ns,
-        }
-    }
 
     fn machine() -> Machine {
         Machine {

@@ -394,38 +394,16 @@ fn draw_empty(area: &Area, caption: &str) -> Result<(), Box<dyn Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criterion::Measurement;
-    use crate::peers::{PeerResult, PeersFile};
-
-    fn rust(group: &str, function: Option<&str>, value: &str, ns: f64) -> Measurement {
-        Measurement {
-            group_id: group.into(),
-            function_id: function.map(Into::into),
-            value_str: Some(value.into()),
-            median_ns: ns,
-        }
-    }
-
-    fn peer(workload: &str, param: &str, variant: Option<&str>, tool: &str, ns: f64) -> PeerResult {
-        PeerResult {
-            workload: workload.into(),
-            precision: "f64".into(),
-            param: param.into(),
-            variant: variant.map(Into::into),
-            tool: tool.into(),
-            median_ns: Some(ns),
-            samples: None,
-            note: String::new(),
-        }
-    }
+    use crate::fixtures::{peer, rust};
+    use crate::peers::PeersFile;
 
     fn sample() -> Results {
         let peers = PeersFile {
             results: vec![
-                peer("b1_mlp", "B=64", None, "pytorch-eager", 300.0),
-                peer("b1_mlp", "B=64", None, "jax-jit", 200.0),
-                peer("b2_hessian", "n=100", None, "jax-jit", 50.0),
-                peer("b5_gemm", "n=256", Some("A·B"), "numpy", 1.0e6),
+                peer("b1_mlp", "f64", "B=64", None, "pytorch-eager", 300.0),
+                peer("b1_mlp", "f64", "B=64", None, "jax-jit", 200.0),
+                peer("b2_hessian", "f64", "n=100", None, "jax-jit", 50.0),
+                peer("b5_gemm", "f64", "n=256", Some("A·B"), "numpy", 1.0e6),
             ],
             ..Default::default()
         };

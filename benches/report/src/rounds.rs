@@ -75,27 +75,19 @@ fn faster(candidate: &PeerResult, kept: &PeerResult) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures;
     use std::time::{Duration, SystemTime};
 
     fn measurement(group: &str, value: &str, median_ns: f64) -> Measurement {
-        Measurement {
-            group_id: group.into(),
-            function_id: None,
-            value_str: Some(value.into()),
-            median_ns,
-        }
+        fixtures::rust(group, None, value, median_ns)
     }
 
+    /// B1 f64 at `param`, possibly failed (`None`), with a note saying which round it came from.
     fn peer(tool: &str, param: &str, median_ns: Option<f64>, note: &str) -> PeerResult {
         PeerResult {
-            workload: "b1_mlp".into(),
-            precision: "f64".into(),
-            param: param.into(),
-            variant: None,
-            tool: tool.into(),
             median_ns,
-            samples: Some(10),
             note: note.into(),
+            ..fixtures::peer("b1_mlp", "f64", param, None, tool, 0.0)
         }
     }
 

@@ -225,30 +225,8 @@ pub fn short_name(workload: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criterion::Measurement;
-    use crate::peers::{PeerResult, PeersFile};
-
-    fn rust(group: &str, function: Option<&str>, value: &str, ns: f64) -> Measurement {
-        Measurement {
-            group_id: group.into(),
-            function_id: function.map(Into::into),
-            value_str: Some(value.into()),
-            median_ns: ns,
-        }
-    }
-
-    fn peer(workload: &str, precision: &str, param: &str, tool: &str, ns: f64) -> PeerResult {
-        PeerResult {
-            workload: workload.into(),
-            precision: precision.into(),
-            param: param.into(),
-            variant: None,
-            tool: tool.into(),
-            median_ns: Some(ns),
-            samples: None,
-            note: String::new(),
-        }
-    }
+    use crate::fixtures::{peer, rust};
+    use crate::peers::PeersFile;
 
     /// The check of `case` in target number `target` (the order of `evaluate`).
     fn check<'a>(targets: &'a [Target], target: usize, case: &str) -> &'a Check {
@@ -290,10 +268,10 @@ mod tests {
     fn speedups_over_the_peers() {
         let peers = PeersFile {
             results: vec![
-                peer("b1_mlp", "f64", "B=1024", "jax-jit", 300.0),
-                peer("b1_mlp", "f64", "B=1024", "pytorch-eager", 200.0),
-                peer("b2_hessian", "f32", "n=500", "jax-jit", 140.0),
-                peer("b4_jacobian", "f64", "n=1000", "jax-jit", 1000.0),
+                peer("b1_mlp", "f64", "B=1024", None, "jax-jit", 300.0),
+                peer("b1_mlp", "f64", "B=1024", None, "pytorch-eager", 200.0),
+                peer("b2_hessian", "f32", "n=500", None, "jax-jit", 140.0),
+                peer("b4_jacobian", "f64", "n=1000", None, "jax-jit", 1000.0),
             ],
             ..Default::default()
         };
@@ -322,7 +300,7 @@ mod tests {
 
     #[test]
     fn gemm_compares_the_default_kernel_with_numpy_on_the_same_product() {
-        let mut numpy = peer("b5_gemm", "f64", "n=512", "numpy", 1.0e6);
+        let mut numpy = peer("b5_gemm", "f64", "n=512", None, "numpy", 1.0e6);
         numpy.variant = Some("A·Bᵀ".into());
         let peers = PeersFile {
             results: vec![numpy],
