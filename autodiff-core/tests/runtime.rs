@@ -545,6 +545,43 @@ fn elementwise_kernels_by_hand() {
     });
 }
 
+/// The sigmoid pullback's slope against σ(x)·σ(−x) evaluated in f64 from the closed form
+/// σ(x) = 1/(1 + e^(−x)): a few ulps everywhere, the same at −x bit for bit, and out where σ
+/// rounds to 1 the tiny true slope, not 0.
+#[test]
+fn sigmoid_slope_matches_the_two_sigmoid_product_everywhere() {
+    fn reference(x: f64) -> f64 {
+        let s = |t: f64| 1.0 / (1.0 + (-t).exp());
+        s(x) * s(-x)
+    }
+    for_both_floats!(|F| {
+        let ulp = F::EPSILON.to_f64();
+        // Underflows to 0 past ~104 (f32) and ~745 (f64); stop before the subnormals.
+        let far = if std::mem::size_of::<F>() == 4 {
+            80.0
+        } else {
+            700.0
+        };
+        let points: Vec<f64> = (0..=400)
+            .map(|i| -far + 2.0 * far * i as f64 / 400.0)
+            .collect();
+        let xs = vec_of::<F>(&points);
+        let ones = kernels::fill(1.0 as F, &xs);
+        let slopes = kernels::sigmoid_grad(&ones, &xs);
+        let mirrored = kernels::sigmoid_grad(&ones, &-&xs);
+        for (i, &x) in xs.as_slice().iter().enumerate() {
+            let (got, want) = (slopes[i].to_f64(), reference(x.to_f64()));
+            assert!(
+                (got - want).abs() <= 4.0 * ulp * want,
+                "x = {x}: slope {got}, σ(x)σ(−x) = {want}"
+            );
+            assert_eq!(slopes[i], mirrored[i], "even at x = {x}");
+        }
+        let big: F = F::from_f64(far);
+        assert!(kernels::sigmoid_grad(&(1.0 as F), &big) > 0.0);
+    });
+}
+
 #[test]
 fn kernels_on_scalars_and_matrices() {
     for_both_floats!(|F| {
