@@ -39,7 +39,7 @@ elementwise_grads! {
     /// Pullback of `relu`: `dy` where `x > 0`, else 0.
     relu_grad / relu_grad_owned (x) = |d, x| if x > T::zero() { d } else { T::zero() };
     /// Pullback of `sigmoid` from its input `x`: `dy·σ(x)·σ(−x)` (from the output, `s·(1 − s)`
-    /// would round to 0 once σ(x) rounds to 1), with one `exp` (see [`sigmoid_slope`]).
+    /// would round to 0 once σ(x) rounds to 1), as `e/(1 + e)²` with `e = e^(−|x|)`: one `exp`.
     sigmoid_grad / sigmoid_grad_owned (x) = |d, x| d * sigmoid_slope(x);
     /// Pullback of `tanh` from its output `t`: `dy·(1 − t²)`.
     tanh_grad / tanh_grad_owned (t) = |d, t| d * (T::one() - t * t);
