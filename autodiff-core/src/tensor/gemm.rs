@@ -5,12 +5,17 @@
 //! run-time CPU detection. It was chosen by measurement against `matrixmultiply` on B5's squares
 //! and on the workloads' own products (`cargo bench --bench gemm`; docs/BENCHMARKS.md): with the
 //! threading below it was as fast or faster on every shape tried, from 2×2 to 1024³, thin
-//! (k = 10, n = 10) and transposed, in f32 and f64, so there is nothing to dispatch on.
-//! Threading is ours: `run_in_blocks` cuts the output in one block per core.
+//! (k = 10, n = 10) and transposed, in f32 and f64. One exception is dispatched by shape and
+//! CPU: f32 products with every side ≥ 768 on AVX2 machines without AVX-512 run our own kernel,
+//! [`sgemm_avx2`], 2–7% faster there. Threading is ours: `run_in_blocks` cuts the output in
+//! one block per core (`sgemm_avx2` threads itself).
 //!
-//! This is the only module with `unsafe`: the call into the `gemm` crate, and the `Send` of the
-//! output blocks that threads write.
+//! This module and its child `sgemm_avx2` are the only ones with `unsafe`: the call into the
+//! `gemm` crate, the `Send` of the output blocks that threads write, and our f32 kernel.
 #![allow(unsafe_code)]
+
+#[cfg(target_arch = "x86_64")]
+mod sgemm_avx2;
 
 use std::mem::MaybeUninit;
 
@@ -278,8 +283,38 @@ fn run_in_blocks<T: Copy + Sync + Send>(
     );
 }
 
+/// Runs the f32 products that our own kernel computes faster than the `gemm` crate on this CPU
+/// (see [`sgemm_avx2`]); returns whether it took this one.
+fn own_f32_kernel(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: &mut [MaybeUninit<f32>],
+) -> bool {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    #[cfg(target_arch = "x86_64")]
+    if sgemm_avx2::suits(m, k, n) {
+        sgemm_avx2::sgemm(alpha, a, b, beta, c, parts_for(m, k, n));
+        return true;
+    }
+    let _ = (alpha, m, k, n, beta, c);
+    false
+}
+
+/// For element types that always run the `gemm` crate.
+fn no_own_kernel<T>(
+    _: T,
+    _: MatRef<'_, T>,
+    _: MatRef<'_, T>,
+    _: T,
+    _: &mut [MaybeUninit<T>],
+) -> bool {
+    false
+}
+
 macro_rules! strided_gemm {
-    ($($name:ident: $t:ty;)*) => {$(
+    ($($name:ident: $t:ty, own kernel $own:ident;)*) => {$(
         /// Strided GEMM for this element type, once [`gemm`] has checked the operands and
         /// handled the empty cases.
         /// When `beta` is zero `c` may be uninitialized: it is only written, every element.
@@ -292,6 +327,9 @@ macro_rules! strided_gemm {
         ) {
             let (m, k, n) = (a.rows, a.cols, b.cols);
             debug_assert!(m > 0 && k > 0 && n > 0 && c.len() == m * n);
+            if $own(alpha, a, b, beta, c) {
+                return;
+            }
             let leaf = |a: MatRef<'_, $t>, b: MatRef<'_, $t>, out: OutBlock<$t>| {
                 debug_assert!(out.rows == a.rows && out.cols == b.cols && a.cols == b.rows);
                 // SAFETY: `MatRef::new` checked that every element (i, j) with i < rows,
@@ -336,8 +374,8 @@ macro_rules! strided_gemm {
 }
 
 strided_gemm! {
-    sgemm: f32;
-    dgemm: f64;
+    sgemm: f32, own kernel own_f32_kernel;
+    dgemm: f64, own kernel no_own_kernel;
 }
 
 #[cfg(test)]
