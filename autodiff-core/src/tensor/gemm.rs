@@ -7,7 +7,7 @@
 //! threading below it was as fast or faster on every shape tried, from 2×2 to 1024³, thin
 //! (k = 10, n = 10) and transposed, in f32 and f64. One exception is dispatched by shape and
 //! CPU: f32 products with every side ≥ 768 on AVX2 machines without AVX-512 run our own kernel,
-//! [`sgemm_avx2`], 2–7% faster there. Threading is ours: `run_in_blocks` cuts the output in
+//! `sgemm_avx2`, 2–7% faster there. Threading is ours: `run_in_blocks` cuts the output in
 //! one block per core (`sgemm_avx2` threads itself).
 //!
 //! This module and its child `sgemm_avx2` are the only ones with `unsafe`: the call into the
@@ -283,38 +283,8 @@ fn run_in_blocks<T: Copy + Sync + Send>(
     );
 }
 
-/// Runs the f32 products that our own kernel computes faster than the `gemm` crate on this CPU
-/// (see [`sgemm_avx2`]); returns whether it took this one.
-fn own_f32_kernel(
-    alpha: f32,
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
-    beta: f32,
-    c: &mut [MaybeUninit<f32>],
-) -> bool {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    #[cfg(target_arch = "x86_64")]
-    if sgemm_avx2::suits(m, k, n) {
-        sgemm_avx2::sgemm(alpha, a, b, beta, c, parts_for(m, k, n));
-        return true;
-    }
-    let _ = (alpha, m, k, n, beta, c);
-    false
-}
-
-/// For element types that always run the `gemm` crate.
-fn no_own_kernel<T>(
-    _: T,
-    _: MatRef<'_, T>,
-    _: MatRef<'_, T>,
-    _: T,
-    _: &mut [MaybeUninit<T>],
-) -> bool {
-    false
-}
-
 macro_rules! strided_gemm {
-    ($($name:ident: $t:ty, own kernel $own:ident;)*) => {$(
+    ($($name:ident: $t:ty;)*) => {$(
         /// Strided GEMM for this element type, once [`gemm`] has checked the operands and
         /// handled the empty cases.
         /// When `beta` is zero `c` may be uninitialized: it is only written, every element.
@@ -327,9 +297,6 @@ macro_rules! strided_gemm {
         ) {
             let (m, k, n) = (a.rows, a.cols, b.cols);
             debug_assert!(m > 0 && k > 0 && n > 0 && c.len() == m * n);
-            if $own(alpha, a, b, beta, c) {
-                return;
-            }
             let leaf = |a: MatRef<'_, $t>, b: MatRef<'_, $t>, out: OutBlock<$t>| {
                 debug_assert!(out.rows == a.rows && out.cols == b.cols && a.cols == b.rows);
                 // SAFETY: `MatRef::new` checked that every element (i, j) with i < rows,
@@ -374,8 +341,25 @@ macro_rules! strided_gemm {
 }
 
 strided_gemm! {
-    sgemm: f32, own kernel own_f32_kernel;
-    dgemm: f64, own kernel no_own_kernel;
+    crate_sgemm: f32;
+    dgemm: f64;
+}
+
+/// Strided f32 GEMM: our own kernel on the shapes and CPUs where it measured faster than the
+/// `gemm` crate (see `sgemm_avx2`), the crate's otherwise.
+pub(crate) fn sgemm(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: &mut [MaybeUninit<f32>],
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    #[cfg(target_arch = "x86_64")]
+    if sgemm_avx2::suits(m, k, n) {
+        return sgemm_avx2::sgemm(alpha, a, b, beta, c, parts_for(m, k, n));
+    }
+    crate_sgemm(alpha, a, b, beta, c)
 }
 
 #[cfg(test)]
@@ -421,16 +405,25 @@ mod tests {
         assert_eq!(c, [3.0; 6]);
     }
 
-    /// `alpha·a·b + beta·c` by the definition, in f64.
-    fn reference(
+    /// A (`m×k`) and B (`k×n`) filled with small integers in a fixed pattern, so that every
+    /// product and sum is exact in f32 and f64 (also for `sgemm_avx2`'s tests).
+    pub(super) fn exact_operands<T: Real>(m: usize, k: usize, n: usize) -> (Vec<T>, Vec<T>) {
+        let a = (0..m * k).map(|i| T::from_f64(((i * 7 + 3) % 11) as f64 - 5.0));
+        let b = (0..k * n).map(|i| T::from_f64(((i * 5 + 1) % 13) as f64 - 6.0));
+        (a.collect(), b.collect())
+    }
+
+    /// `alpha·a·b + beta·c` by the definition, in f64 (also for `sgemm_avx2`'s tests).
+    pub(super) fn reference<T: Real>(
         alpha: f64,
-        a: MatRef<'_, f64>,
-        b: MatRef<'_, f64>,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
         beta: f64,
-        c: &[f64],
+        c: &[T],
     ) -> Vec<f64> {
-        let at =
-            |m: &MatRef<'_, f64>, i: usize, j: usize| m.data[i * m.row_stride + j * m.col_stride];
+        let at = |m: &MatRef<'_, T>, i: usize, j: usize| {
+            m.data[i * m.row_stride + j * m.col_stride].to_f64()
+        };
         let (m, k, n) = (a.rows, a.cols, b.cols);
         let mut out = vec![0.0; m * n];
         for i in 0..m {
@@ -439,7 +432,7 @@ mod tests {
                 let old = if beta == 0.0 {
                     0.0
                 } else {
-                    beta * c[i * n + j]
+                    beta * c[i * n + j].to_f64()
                 };
                 out[i * n + j] = alpha * dot + old;
             }
@@ -467,12 +460,7 @@ mod tests {
             (40, 129, 2),
         ];
         for (m, k, n) in shapes {
-            let a_data: Vec<f64> = (0..m * k)
-                .map(|i| ((i * 7 + 3) % 11) as f64 - 5.0)
-                .collect();
-            let b_data: Vec<f64> = (0..k * n)
-                .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
-                .collect();
+            let (a_data, b_data) = exact_operands::<f64>(m, k, n);
             let a32: Vec<f32> = a_data.iter().map(|&v| v as f32).collect();
             let b32: Vec<f32> = b_data.iter().map(|&v| v as f32).collect();
             let c_start: Vec<f64> = (0..m * n).map(|i| (i % 3) as f64).collect();
@@ -556,12 +544,7 @@ mod tests {
         // Above MIN_WORK_PER_THREAD, cut by rows (tall), by columns (wide, and square with a
         // row-major A), and by rows again for a square with a transposed A.
         for (m, k, n) in [(200, 130, 100), (40, 130, 500), (150, 130, 150)] {
-            let a: Vec<f64> = (0..m * k)
-                .map(|i| ((i * 7 + 3) % 11) as f64 - 5.0)
-                .collect();
-            let b: Vec<f64> = (0..k * n)
-                .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
-                .collect();
+            let (a, b) = exact_operands::<f64>(m, k, n);
             for a_transposed in [false, true] {
                 let av = if a_transposed {
                     MatRef::row_major(&a, k, m).t()
@@ -586,12 +569,7 @@ mod tests {
             (40, 130, 500, true),
             (97, 3, 101, true),
         ] {
-            let a: Vec<f64> = (0..m * k)
-                .map(|i| ((i * 7 + 3) % 11) as f64 - 5.0)
-                .collect();
-            let b: Vec<f64> = (0..k * n)
-                .map(|i| ((i * 5 + 1) % 13) as f64 - 6.0)
-                .collect();
+            let (a, b) = exact_operands::<f64>(m, k, n);
             let av = MatRef::row_major(&a, m, k);
             let bv = if transposed {
                 MatRef::row_major(&b, n, k).t()

@@ -396,33 +396,8 @@ pub(super) fn sgemm(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{exact_operands, reference};
     use super::*;
-
-    /// `alpha·a·b + beta·c` by the definition, in f64.
-    fn reference(
-        alpha: f64,
-        a: MatRef<'_, f32>,
-        b: MatRef<'_, f32>,
-        beta: f64,
-        c: &[f32],
-    ) -> Vec<f32> {
-        let at = |v: &MatRef<'_, f32>, i: usize, j: usize| {
-            f64::from(v.data[i * v.row_stride + j * v.col_stride])
-        };
-        let (m, k, n) = (a.rows, a.cols, b.cols);
-        (0..m * n)
-            .map(|e| {
-                let (i, j) = (e / n, e % n);
-                let dot: f64 = (0..k).map(|p| at(&a, i, p) * at(&b, p, j)).sum();
-                let old = if beta == 0.0 {
-                    0.0
-                } else {
-                    beta * f64::from(c[e])
-                };
-                (alpha * dot + old) as f32
-            })
-            .collect()
-    }
 
     #[test]
     fn matches_the_definition_on_edges_transposes_and_thread_counts() {
@@ -440,12 +415,7 @@ mod tests {
             (37, 20, 1100),
             (150, 64, 48),
         ] {
-            let a_data: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7 + 3) % 11) as f32 - 5.0)
-                .collect();
-            let b_data: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 5 + 1) % 13) as f32 - 6.0)
-                .collect();
+            let (a_data, b_data) = exact_operands::<f32>(m, k, n);
             let c_start: Vec<f32> = (0..m * n).map(|i| (i % 3) as f32).collect();
             for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
                 let a = if a_t {
@@ -459,7 +429,11 @@ mod tests {
                     MatRef::row_major(&b_data, k, n)
                 };
                 for (alpha, beta, parts) in [(1.0, 0.0, 1), (2.0, -1.0, 2), (1.0, 0.0, 3)] {
-                    let expected = reference(alpha, a, b, beta, &c_start);
+                    // Exact in f32 too: every value is a small integer.
+                    let expected: Vec<f32> = reference(alpha, a, b, beta, &c_start)
+                        .into_iter()
+                        .map(|v| v as f32)
+                        .collect();
                     // NaN where C must not be read, so a read would show.
                     let start = if beta == 0.0 { f32::NAN } else { 1.0 };
                     let mut c: Vec<MaybeUninit<f32>> = c_start
