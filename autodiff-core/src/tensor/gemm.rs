@@ -413,6 +413,16 @@ mod tests {
         (a.collect(), b.collect())
     }
 
+    /// `data` as a `rows × cols` view, stored transposed when `transposed` (also for
+    /// `sgemm_avx2`'s tests).
+    pub(super) fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> MatRef<'_, T> {
+        if transposed {
+            MatRef::row_major(data, cols, rows).t()
+        } else {
+            MatRef::row_major(data, rows, cols)
+        }
+    }
+
     /// `alpha·a·b + beta·c` by the definition, in f64 (also for `sgemm_avx2`'s tests).
     pub(super) fn reference<T: Real>(
         alpha: f64,
@@ -444,14 +454,6 @@ mod tests {
     fn gemm_matches_the_definition_on_strided_operands() {
         // Square, thin and single-element outputs, and every transpose combination;
         // values are small integers so every product is exact in f64 and f32.
-        /// `data` as a `rows × cols` view, stored transposed when `transposed`.
-        fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> MatRef<'_, T> {
-            if transposed {
-                MatRef::row_major(data, cols, rows).t()
-            } else {
-                MatRef::row_major(data, rows, cols)
-            }
-        }
         let shapes = [
             (3, 5, 4),
             (17, 130, 9),

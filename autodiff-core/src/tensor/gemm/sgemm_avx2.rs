@@ -396,7 +396,7 @@ pub(super) fn sgemm(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{exact_operands, reference};
+    use super::super::tests::{exact_operands, reference, view};
     use super::*;
 
     #[test]
@@ -418,27 +418,17 @@ mod tests {
             let (a_data, b_data) = exact_operands::<f32>(m, k, n);
             let c_start: Vec<f32> = (0..m * n).map(|i| (i % 3) as f32).collect();
             for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
-                let a = if a_t {
-                    MatRef::row_major(&a_data, k, m).t()
-                } else {
-                    MatRef::row_major(&a_data, m, k)
-                };
-                let b = if b_t {
-                    MatRef::row_major(&b_data, n, k).t()
-                } else {
-                    MatRef::row_major(&b_data, k, n)
-                };
+                let (a, b) = (view(&a_data, m, k, a_t), view(&b_data, k, n, b_t));
                 for (alpha, beta, parts) in [(1.0, 0.0, 1), (2.0, -1.0, 2), (1.0, 0.0, 3)] {
                     // Exact in f32 too: every value is a small integer.
                     let expected: Vec<f32> = reference(alpha, a, b, beta, &c_start)
                         .into_iter()
                         .map(|v| v as f32)
                         .collect();
-                    // NaN where C must not be read, so a read would show.
-                    let start = if beta == 0.0 { f32::NAN } else { 1.0 };
+                    // NaN where C must not be read (beta zero), so a read would show.
                     let mut c: Vec<MaybeUninit<f32>> = c_start
                         .iter()
-                        .map(|&v| MaybeUninit::new(if beta == 0.0 { start } else { v }))
+                        .map(|&v| MaybeUninit::new(if beta == 0.0 { f32::NAN } else { v }))
                         .collect();
                     sgemm(alpha as f32, a, b, beta as f32, &mut c, parts);
                     // SAFETY: `sgemm` wrote every element (and they were initialized anyway).
