@@ -32,12 +32,135 @@ fn a_broadcast_names_the_function_and_the_operation() {
 fn forward_mode_names_them_too() {
     layer_jvp(
         &matrix(2, 3),
-        &matrix(3, 5),
+        &matrix(4, 5),
         &matrix(1, 5),
         &matrix(2, 3),
-        &matrix(3, 4),
+        &matrix(4, 5),
         &matrix(1, 5),
     );
+}
+
+#[differentiable]
+fn scale(x: &Matrix<f64>) -> Matrix<f64> {
+    x * 2.0
+}
+
+#[differentiable]
+fn affine(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
+    x.matmul(w) + b
+}
+
+#[differentiable]
+fn quadratic(w: &Vector<f64>, c: f64) -> f64 {
+    c * w.dot(w)
+}
+
+/// The message of the panic `f` raises.
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let payload = std::panic::catch_unwind(f).expect_err("a wrong shape panics");
+    *payload.downcast::<String>().expect("a formatted message")
+}
+
+#[test]
+fn an_upstream_of_the_wrong_shape_is_named_on_entry() {
+    // Before, this returned a 1×1 "gradient" for a 2×3 `x`.
+    let message = panic_message(|| {
+        scale_vjp(&matrix(2, 3), &matrix(1, 1));
+    });
+    assert_eq!(
+        message,
+        "autodiff: shape mismatch in `scale_vjp`: argument `dout` is 1×1, expected 2×3 (the \
+         shape of the result)"
+    );
+    let message = panic_message(|| {
+        affine_vjp(&matrix(2, 3), &matrix(3, 4), &matrix(1, 4), &matrix(1, 4));
+    });
+    assert!(
+        message.contains("`affine_vjp`: argument `dout` is 1×4, expected 2×4"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_tangent_of_the_wrong_shape_is_named_on_entry() {
+    // Before, this returned a 7×1 tangent.
+    let message = panic_message(|| {
+        scale_jvp(&matrix(2, 3), &matrix(7, 1));
+    });
+    assert_eq!(
+        message,
+        "autodiff: shape mismatch in `scale_jvp`: argument `dx` is 7×1, expected 2×3 (the shape \
+         of `x`)"
+    );
+    // Before, a 2×4 tangent for the 1×4 `b` broadcast silently.
+    let message = panic_message(|| {
+        let (x, w, b) = (matrix(2, 3), matrix(3, 4), matrix(1, 4));
+        affine_jvp(&x, &w, &b, &matrix(2, 3), &matrix(3, 4), &matrix(2, 4));
+    });
+    assert!(
+        message.contains("`affine_jvp`: argument `db` is 2×4, expected 1×4 (the shape of `b`)"),
+        "{message}"
+    );
+    // A Hessian-vector product's direction too.
+    let message = panic_message(|| {
+        let w = Vector::from_vec(vec![1.0, 2.0]);
+        quadratic_hvp(&w, 3.0, &Vector::from_vec(vec![1.0, 0.0, 0.0]), 0.0);
+    });
+    assert!(
+        message.contains("argument `dw` is vector of 3, expected vector of 2 (the shape of `w`)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn arguments_of_the_right_shape_pass_the_checks() {
+    let (x, w, b) = (matrix(2, 3), matrix(3, 4), matrix(1, 4));
+    let (_, (dx, dw, db)) = affine_vjp(&x, &w, &b, &matrix(2, 4));
+    assert_eq!(
+        (dx.shape(), dw.shape(), db.shape()),
+        ((2, 3), (3, 4), (1, 4))
+    );
+    let (y, dy) = affine_jvp(&x, &w, &b, &x, &w, &b);
+    assert_eq!((y.shape(), dy.shape()), ((2, 4), (2, 4)));
+}
+
+/// Where the panic that `f` raises is reported, as `file:line`.
+fn panic_location(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+    // One hook for the whole binary, recording the location on the panicking thread (tests run
+    // on several threads at once).
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            LOCATION.with(|cell| *cell.borrow_mut() = location);
+            default(info);
+        }));
+    });
+    std::panic::catch_unwind(f).expect_err("panics");
+    LOCATION
+        .with(|cell| cell.borrow_mut().take())
+        .expect("the hook saw the panic")
+}
+
+#[test]
+fn a_panic_in_generated_code_is_reported_where_it_was_called() {
+    let line = line!() + 2;
+    let location = panic_location(|| {
+        layer_grad(&matrix(2, 3), &matrix(4, 5), &matrix(1, 5));
+    });
+    assert_eq!(location, format!("{}:{line}", file!()));
+    let line = line!() + 2;
+    let location = panic_location(|| {
+        scale_jvp(&matrix(2, 3), &matrix(7, 1));
+    });
+    assert_eq!(location, format!("{}:{line}", file!()));
 }
 
 #[test]

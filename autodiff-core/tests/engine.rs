@@ -3044,9 +3044,21 @@ fn literals_evaluate_in_either_float_type() {
         eval(&p, &[Value::Scalar(8.0f32)]),
         vec![Value::Scalar(2.0f32)]
     );
-    // Literals are compared by value; there is one zero.
-    assert_eq!(Literal::new(-0.0), Literal::new(0.0));
+    // Literals are compared by value, and the two zeros differ (`x / -0.0` is −∞).
+    assert_ne!(Literal::new(-0.0), Literal::new(0.0));
+    assert!(Literal::new(-0.0).value().is_sign_negative());
     assert_eq!(Literal::new(1.5).value(), 1.5);
+    let mut p = Program::new();
+    let x = p.param("x", Kind::Scalar);
+    let zero = lit(&mut p, 0.0);
+    let minus_zero = push(&mut p, Neg, &[zero]);
+    let y = bin(&mut p, BinOp::Div, x, minus_zero);
+    p.outputs = vec![y];
+    let simplified = simplify(&p);
+    assert_eq!(
+        eval(&simplified, &[Value::Scalar(1.0f64)]),
+        vec![Value::Scalar(f64::NEG_INFINITY)]
+    );
 }
 
 // ═════════════════════════════════════════════════════════════════════════════════════════════

@@ -81,7 +81,8 @@ impl CalleeSig {
 
 impl Parse for CalleeSig {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let name: Ident = input.parse()?;
+        // Any identifier: a callee declared `fn r#match` travels as `match`.
+        let name: Ident = input.call(syn::ext::IdentExt::parse_any)?;
         let content;
         bracketed!(content in input);
         let mut params = Vec::new();

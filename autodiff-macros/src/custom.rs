@@ -9,8 +9,10 @@
 //! caller of `f` needs (see [`calls`](crate::calls)): the building blocks and `f`'s signature.
 //! Forward mode through `f` is derived from the pullback (one pullback per output element).
 
-use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use proc_macro2::{Ident, Span, TokenStream};
+
+use crate::emit::{hygienic, FreshNames};
+use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 
@@ -153,31 +155,40 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
     let param_decls: Vec<TokenStream> = params
         .iter()
         .map(|p| {
-            let (ident, ty) = (&p.ident, &p.ty);
+            let (ident, ty) = (hygienic(&p.ident), &p.ty);
             quote!(#ident: #ty)
         })
         .collect();
-    let moved: Vec<&Ident> = params.iter().map(|p| &p.ident).collect();
+    let moved: Vec<Ident> = params.iter().map(|p| hygienic(&p.ident)).collect();
     let cloned: Vec<TokenStream> = params
         .iter()
         .map(|p| {
-            let ident = &p.ident;
+            let ident = hygienic(&p.ident);
             quote!(::core::clone::Clone::clone(&#ident))
         })
         .collect();
-    let (up_ident, up_ty) = (&upstream.ident, &upstream.ty);
+    let (up_ident, up_ty) = (hygienic(&upstream.ident), &upstream.ty);
     let k = differentiable.len();
     let gradient_types = differentiable.iter().map(|p| {
         let ty = crate::expand::owned(&p.ty);
         quote!(#ty)
     });
+    // Every name bound here is mixed-site, like the parameters, and kept apart from them.
+    let mut fresh = FreshNames::new(params.iter().map(|p| p.ident.unraw().to_string()));
+    // `d` + the parameter's name (`dx_2` if a parameter is called `dx` already).
+    let tangents: Vec<Ident> = differentiable
+        .iter()
+        .map(|p| fresh.fresh(format!("d{}", p.ident.unraw())))
+        .collect();
+    let [value, gradient, tangent, seed, i] =
+        ["value", "gradient", "tangent", "seed", "i"].map(|base| fresh.fresh(base.to_string()));
     let parts: Vec<TokenStream> = if k == 1 {
-        vec![quote!(gradient)]
+        vec![quote_spanned!(Span::mixed_site()=> #gradient)]
     } else {
         (0..k)
             .map(|n| {
                 let n = syn::Index::from(n);
-                quote!(gradient.#n)
+                quote_spanned!(Span::mixed_site()=> #gradient.#n)
             })
             .collect()
     };
@@ -185,10 +196,6 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
     let tensor: Vec<bool> = differentiable
         .iter()
         .map(|p| matches!(p.sig, SigParam::Value { kind, .. } if kind.is_tensor()))
-        .collect();
-    let tangents: Vec<Ident> = differentiable
-        .iter()
-        .map(|p| format_ident!("d{}", p.ident))
         .collect();
     let tangent_decls =
         differentiable
@@ -209,10 +216,10 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
         .map(|(t, &is_tensor)| if is_tensor { quote!(#t) } else { quote!(&#t) })
         .collect();
     let kernels = quote!(::autodiff::kernels);
-    let seed = if result.is_tensor() {
-        quote!(&seed)
+    let seed_arg = if result.is_tensor() {
+        quote_spanned!(Span::mixed_site()=> &#seed)
     } else {
-        quote!(seed)
+        quote_spanned!(Span::mixed_site()=> #seed)
     };
     let signature = CalleeSig {
         name: of.unraw().to_string(),
@@ -221,28 +228,31 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
         second_order: false,
     };
     let signature_macro = calls::signature_macro(&signature);
-    let allow = quote!(#[allow(unused_variables, dead_code, clippy::all)]);
-    Ok(quote! {
+    let allow = quote! {
+        #[allow(unused_variables, dead_code, clippy::all)]
+        #[track_caller]
+    };
+    Ok(quote_spanned! {Span::mixed_site()=>
         #[doc(hidden)]
         #allow
         #vis fn #vjp_name(#(#param_decls,)* #up_ident: #up_ty) -> (#value_ty, (#(#gradient_types,)*)) {
-            let (value, gradient) = #user_vjp(#(#moved,)* #up_ident);
-            (value, (#(#parts,)*))
+            let (#value, #gradient) = #user_vjp(#(#moved,)* #up_ident);
+            (#value, (#(#parts,)*))
         }
         /// Forward mode through the user's pullback: entry i of J·t is ⟨row i of J, t⟩, one
         /// pullback per element of the value.
         #[doc(hidden)]
         #allow
         #vis fn #jvp_name(#(#param_decls,)* #(#tangent_decls),*) -> (#value_ty, #value_ty) {
-            let value = #of(#(#cloned),*);
-            let mut tangent = ::std::vec::Vec::with_capacity(#kernels::element_count(&value));
-            for i in 0..#kernels::element_count(&value) {
-                let seed = #kernels::basis(&value, i);
-                let (_, gradient) = #user_vjp(#(#cloned,)* #seed);
-                tangent.push(#(#kernels::dot_flat(&#parts, #tangent_refs))+*);
+            let #value = #of(#(#cloned),*);
+            let mut #tangent = ::std::vec::Vec::with_capacity(#kernels::element_count(&#value));
+            for #i in 0..#kernels::element_count(&#value) {
+                let #seed = #kernels::basis(&#value, #i);
+                let (_, #gradient) = #user_vjp(#(#cloned,)* #seed_arg);
+                #tangent.push(#(#kernels::dot_flat(&#parts, #tangent_refs))+*);
             }
-            let tangent = #kernels::with_flat_like(&value, tangent);
-            (value, tangent)
+            let #tangent = #kernels::with_flat_like(&#value, #tangent);
+            (#value, #tangent)
         }
         #signature_macro
     })

@@ -11,6 +11,11 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote_spanned};
 use syn::ItemFn;
 
+use std::cell::RefCell;
+
+use syn::ext::IdentExt;
+
+use crate::emit::{hygienic, FreshNames};
 use crate::expand::{bare_or_tuple, doc_lines, prelude};
 use crate::signature::{Float, Signature};
 
@@ -30,16 +35,30 @@ struct Calls<'a> {
     wrt: &'a [usize],
     kernels: TokenStream,
     matrix: TokenStream,
+    /// Names for the body's locals: mixed-site like the parameters, so kept apart from them.
+    locals: RefCell<FreshNames>,
 }
 
 impl Calls<'_> {
+    /// A local named `base`, or `base_2`, ... if a parameter has that name. Each base once.
+    fn local(&self, base: &str) -> Ident {
+        self.locals.borrow_mut().fresh(base.to_string())
+    }
+
+    /// [`local`](Self::local) `base_0`, `base_1`, ... one per wrt parameter.
+    fn locals(&self, base: &str) -> Vec<Ident> {
+        (0..self.wrt.len())
+            .map(|n| self.local(&format!("{base}_{n}")))
+            .collect()
+    }
+
     /// `x: Ty` for every parameter.
     fn params(&self) -> Vec<TokenStream> {
         self.sig
             .params
             .iter()
             .map(|p| {
-                let (ident, ty) = (&p.ident, &p.ty);
+                let (ident, ty) = (hygienic(&p.ident), &p.ty);
                 quote_spanned!(Span::mixed_site()=> #ident: #ty)
             })
             .collect()
@@ -52,7 +71,7 @@ impl Calls<'_> {
             .params
             .iter()
             .map(|p| {
-                let ident = &p.ident;
+                let ident = hygienic(&p.ident);
                 quote_spanned!(Span::mixed_site()=> ::core::clone::Clone::clone(&#ident))
             })
             .collect()
@@ -64,7 +83,7 @@ impl Calls<'_> {
             .iter()
             .map(|&i| {
                 let p = &self.sig.params[i];
-                let ident = &p.ident;
+                let ident = hygienic(&p.ident);
                 if p.tensor.is_some_and(|t| t.by_ref) {
                     quote_spanned!(Span::mixed_site()=> #ident)
                 } else {
@@ -81,7 +100,7 @@ impl Calls<'_> {
             .iter()
             .filter(|p| p.tensor.is_some_and(|t| t.kind.is_tensor() && !t.by_ref))
             .map(|p| {
-                let ident = &p.ident;
+                let ident = hygienic(&p.ident);
                 quote_spanned!(Span::mixed_site()=> let #ident = &#ident;)
             })
             .collect()
@@ -103,22 +122,17 @@ impl Calls<'_> {
 
     /// The direction arguments of a jvp or hvp call along `direction` for wrt parameter `n`, the
     /// zero values `zeros` for the others (tensors by reference).
-    fn directions(&self, n: usize, zeros: &[Ident]) -> Vec<TokenStream> {
+    fn directions(&self, n: usize, direction: &Ident, zeros: &[Ident]) -> Vec<TokenStream> {
         (0..self.wrt.len())
             .map(|m| {
-                let value = if m == n {
-                    quote_spanned!(Span::mixed_site()=> direction)
-                } else {
-                    let zero = &zeros[m];
-                    quote_spanned!(Span::mixed_site()=> #zero)
-                };
+                let value = if m == n { direction } else { &zeros[m] };
                 let tensor = self.sig.params[self.wrt[m]]
                     .tensor
                     .is_some_and(|t| t.kind.is_tensor());
                 if tensor {
                     quote_spanned!(Span::mixed_site()=> &#value)
                 } else {
-                    value
+                    quote_spanned!(Span::mixed_site()=> #value)
                 }
             })
             .collect()
@@ -131,6 +145,9 @@ fn calls<'a>(sig: &'a Signature, wrt: &'a [usize], float: Float) -> Calls<'a> {
         wrt,
         kernels: quote_spanned!(Span::mixed_site()=> ::autodiff::kernels),
         matrix: quote_spanned!(Span::mixed_site()=> ::autodiff::Matrix<#float>),
+        locals: RefCell::new(FreshNames::new(
+            sig.params.iter().map(|p| p.ident.unraw().to_string()),
+        )),
     }
 }
 
@@ -144,7 +161,7 @@ pub fn jacobian_item(
 ) -> TokenStream {
     let c = calls(sig, wrt, float);
     let (vis, name) = (&item.vis, &item.sig.ident);
-    let prelude = prelude(name);
+    let prelude = prelude(name, sig);
     let (grad_name, vjp_name, jvp_name, jacobian_name) = (
         format_ident!("{}_grad", name),
         format_ident!("{}_vjp", name),
@@ -153,18 +170,24 @@ pub fn jacobian_item(
     );
     let (kernels, matrix) = (&c.kernels, &c.matrix);
     let (params, args, refs) = (c.params(), c.args(), c.refs());
-    let k = wrt.len();
-    let jac: Vec<Ident> = (0..k)
-        .map(|n| format_ident!("jacobian_{}", n, span = Span::mixed_site()))
-        .collect();
-    let zeros: Vec<Ident> = (0..k)
-        .map(|n| format_ident!("zero_{}", n, span = Span::mixed_site()))
-        .collect();
-    let gradient = c.parts(&Ident::new("gradient", Span::mixed_site()));
+    let (jac, zeros) = (c.locals("jacobian"), c.locals("zero"));
+    let [gradient, direction, tangent, column, out, outputs, inputs, row, seed] = [
+        "gradient",
+        "direction",
+        "tangent",
+        "column",
+        "out",
+        "outputs",
+        "inputs",
+        "row",
+        "seed",
+    ]
+    .map(|base| c.local(base));
+    let gradient_parts = c.parts(&gradient);
     let body = match body {
         DenseBody::FromGradient => quote_spanned! {Span::mixed_site()=>
-            let (_, gradient) = #grad_name(#(#args),*);
-            #(let #jac = #kernels::jacobian_row(&#gradient);)*
+            let (_, #gradient) = #grad_name(#(#args),*);
+            #(let #jac = #kernels::jacobian_row(&#gradient_parts);)*
         },
         DenseBody::Batched(blocks) => {
             let borrow = c.borrow_owned();
@@ -175,32 +198,32 @@ pub fn jacobian_item(
             }
         }
         DenseBody::ByDirections => {
-            let seed = if sig.result.is_some_and(Kind::is_tensor) {
-                quote_spanned!(Span::mixed_site()=> &seed)
+            let seed_arg = if sig.result.is_some_and(Kind::is_tensor) {
+                quote_spanned!(Span::mixed_site()=> &#seed)
             } else {
-                quote_spanned!(Span::mixed_site()=> seed)
+                quote_spanned!(Span::mixed_site()=> #seed)
             };
-            let forward_loops = (0..k).map(|n| {
-                let directions = c.directions(n, &zeros);
+            let forward_loops = (0..wrt.len()).map(|n| {
+                let directions = c.directions(n, &direction, &zeros);
                 let (j, r) = (&jac[n], &refs[n]);
                 quote_spanned! {Span::mixed_site()=>
-                    for column in 0..#kernels::element_count(#r) {
-                        let direction = #kernels::basis(#r, column);
-                        let (_, tangent) = #jvp_name(#(#args,)* #(#directions),*);
-                        #kernels::set_column(&mut #j, column, &tangent);
+                    for #column in 0..#kernels::element_count(#r) {
+                        let #direction = #kernels::basis(#r, #column);
+                        let (_, #tangent) = #jvp_name(#(#args,)* #(#directions),*);
+                        #kernels::set_column(&mut #j, #column, &#tangent);
                     }
                 }
             });
             quote_spanned! {Span::mixed_site()=>
-                let out = #name(#(#args),*);
-                let outputs = #kernels::element_count(&out);
-                let inputs = 0 #(+ #kernels::element_count(#refs))*;
-                #(let mut #jac = <#matrix>::zeros(outputs, #kernels::element_count(#refs));)*
-                if outputs <= inputs {
-                    for row in 0..outputs {
-                        let seed = #kernels::basis(&out, row);
-                        let (_, gradient) = #vjp_name(#(#args,)* #seed);
-                        #(#kernels::set_row(&mut #jac, row, &#gradient);)*
+                let #out = #name(#(#args),*);
+                let #outputs = #kernels::element_count(&#out);
+                let #inputs = 0 #(+ #kernels::element_count(#refs))*;
+                #(let mut #jac = <#matrix>::zeros(#outputs, #kernels::element_count(#refs));)*
+                if #outputs <= #inputs {
+                    for #row in 0..#outputs {
+                        let #seed = #kernels::basis(&#out, #row);
+                        let (_, #gradient) = #vjp_name(#(#args,)* #seed_arg);
+                        #(#kernels::set_row(&mut #jac, #row, &#gradient_parts);)*
                     }
                 } else {
                     #(let #zeros = #kernels::zeros_like(#refs);)*
@@ -209,7 +232,7 @@ pub fn jacobian_item(
             }
         }
     };
-    let jacobian_ty = bare_or_tuple((0..k).map(|_| matrix.clone()).collect());
+    let jacobian_ty = bare_or_tuple((0..wrt.len()).map(|_| matrix.clone()).collect());
     let result = bare_or_tuple(
         jac.iter()
             .map(|j| quote_spanned!(Span::mixed_site()=> #j))
@@ -227,7 +250,8 @@ pub fn jacobian_item(
     ));
     quote_spanned! {Span::mixed_site()=>
         #doc
-        #[allow(unused_variables, unused_mut, clippy::all)]
+        #[allow(dead_code, unused_variables, unused_mut, clippy::all)]
+        #[track_caller]
         #vis fn #jacobian_name(#(#params),*) -> #jacobian_ty {
             #body
             #result
@@ -247,7 +271,7 @@ pub fn hessian_item(
 ) -> TokenStream {
     let c = calls(sig, wrt, float);
     let (vis, name) = (&item.vis, &item.sig.ident);
-    let prelude = prelude(name);
+    let prelude = prelude(name, sig);
     let (hvp_name, hessian_name) = (
         format_ident!("{}_hvp", name),
         format_ident!("{}_hessian", name),
@@ -262,21 +286,26 @@ pub fn hessian_item(
          seed: for logistic regression this is `Xᵀ·(X ⊙ s(1 − s)) + λI`, a GEMM); otherwise \
          one Hessian-vector product per direction. For large n prefer `{name}_hvp`."
     ));
-    let offsets: Vec<Ident> = (0..k)
-        .map(|n| format_ident!("offset_{}", n, span = Span::mixed_site()))
-        .collect();
-    let zeros: Vec<Ident> = (0..k)
-        .map(|n| format_ident!("zero_{}", n, span = Span::mixed_site()))
-        .collect();
+    let (offsets, zeros) = (c.locals("offset"), c.locals("zero"));
+    let [sizes, next, hessian, blocks, product, j, direction] = [
+        "sizes",
+        "next",
+        "hessian",
+        "blocks",
+        "product",
+        "j",
+        "direction",
+    ]
+    .map(|base| c.local(base));
     let offsets_index = 0..k;
-    let sizes = refs
+    let size_of = refs
         .iter()
         .map(|r| quote_spanned!(Span::mixed_site()=> #kernels::element_count(#r)));
     let layout = quote_spanned! {Span::mixed_site()=>
-        let sizes = [#(#sizes),*];
-        let mut next = 0;
-        #(let #offsets = next; next += sizes[#offsets_index];)*
-        let mut hessian = <#matrix>::zeros(next, next);
+        let #sizes = [#(#size_of),*];
+        let mut #next = 0;
+        #(let #offsets = #next; #next += #sizes[#offsets_index];)*
+        let mut #hessian = <#matrix>::zeros(#next, #next);
     };
     let fill = match body {
         // One parameter: its single block is the Hessian.
@@ -285,7 +314,8 @@ pub fn hessian_item(
             let block = &blocks[0];
             return quote_spanned! {Span::mixed_site()=>
                 #doc
-                #[allow(unused_variables, clippy::all)]
+                #[allow(dead_code, unused_variables, clippy::all)]
+                #[track_caller]
                 #vis fn #hessian_name(#(#params),*) -> #matrix {
                     #prelude
                     #(#borrow)*
@@ -293,14 +323,14 @@ pub fn hessian_item(
                 }
             };
         }
-        DenseBody::Batched(blocks) => {
+        DenseBody::Batched(block_values) => {
             let borrow = c.borrow_owned();
-            let per_q = blocks.iter().enumerate().map(|(q, block)| {
+            let parts = c.parts(&blocks);
+            let per_q = block_values.iter().enumerate().map(|(q, block)| {
                 let column = &offsets[q];
-                let parts = c.parts(&Ident::new("blocks", Span::mixed_site()));
                 quote_spanned! {Span::mixed_site()=>
-                    let blocks = #block;
-                    #(#kernels::set_block(&mut hessian, #offsets, #column, &#parts);)*
+                    let #blocks = #block;
+                    #(#kernels::set_block(&mut #hessian, #offsets, #column, &#parts);)*
                 }
             });
             quote_spanned! {Span::mixed_site()=>
@@ -310,15 +340,15 @@ pub fn hessian_item(
             }
         }
         DenseBody::FromGradient | DenseBody::ByDirections => {
-            let products = c.parts(&Ident::new("product", Span::mixed_site()));
+            let products = c.parts(&product);
             let per_q = (0..k).map(|q| {
-                let directions = c.directions(q, &zeros);
+                let directions = c.directions(q, &direction, &zeros);
                 let (r, column) = (&refs[q], &offsets[q]);
                 quote_spanned! {Span::mixed_site()=>
-                    for j in 0..#kernels::element_count(#r) {
-                        let direction = #kernels::basis(#r, j);
-                        let (_, _, product) = #hvp_name(#(#args,)* #(#directions),*);
-                        #(#kernels::set_column_from(&mut hessian, #column + j, #offsets, &#products);)*
+                    for #j in 0..#kernels::element_count(#r) {
+                        let #direction = #kernels::basis(#r, #j);
+                        let (_, _, #product) = #hvp_name(#(#args,)* #(#directions),*);
+                        #(#kernels::set_column_from(&mut #hessian, #column + #j, #offsets, &#products);)*
                     }
                 }
             });
@@ -330,11 +360,12 @@ pub fn hessian_item(
     };
     quote_spanned! {Span::mixed_site()=>
         #doc
-        #[allow(unused_variables, unused_mut, unused_assignments, clippy::all)]
+        #[allow(dead_code, unused_variables, unused_mut, unused_assignments, clippy::all)]
+        #[track_caller]
         #vis fn #hessian_name(#(#params),*) -> #matrix {
             #layout
             #fill
-            hessian
+            #hessian
         }
     }
 }
@@ -352,18 +383,23 @@ pub fn gradcheck_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Floa
     );
     let check = quote_spanned!(Span::mixed_site()=> ::autodiff::gradcheck);
     let (params, args, refs) = (c.params(), c.args(), c.refs());
+    let [report, value, upstream, gradient, point, numeric, moved, tangent, t] = [
+        "report", "value", "upstream", "gradient", "point", "numeric", "moved", "tangent", "t",
+    ]
+    .map(|base| c.local(base));
+    let directions = c.locals("direction");
     let tensor_result = sig.result.is_some_and(Kind::is_tensor);
-    let upstream = if tensor_result {
-        quote_spanned!(Span::mixed_site()=> &upstream)
+    let upstream_arg = if tensor_result {
+        quote_spanned!(Span::mixed_site()=> &#upstream)
     } else {
-        quote_spanned!(Span::mixed_site()=> upstream)
+        quote_spanned!(Span::mixed_site()=> #upstream)
     };
-    let gradient = c.parts(&Ident::new("gradient", Span::mixed_site()));
-    let function_name = name.to_string();
+    let gradient_parts = c.parts(&gradient);
+    let function_name = name.unraw().to_string();
     // The call of `f` with parameter `i` replaced by `replacement` (an owned value).
     let call_with = |replaced: &[(usize, TokenStream)]| {
         let args = sig.params.iter().enumerate().map(|(j, p)| {
-            let ident = &p.ident;
+            let ident = hygienic(&p.ident);
             match replaced.iter().find(|(i, _)| *i == j) {
                 Some((_, value)) => match p.tensor {
                     Some(t) if t.by_ref => quote_spanned!(Span::mixed_site()=> &#value),
@@ -375,24 +411,21 @@ pub fn gradcheck_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Floa
         quote_spanned!(Span::mixed_site()=> #name(#(#args),*))
     };
     let per_parameter = wrt.iter().enumerate().map(|(k, &i)| {
-        let label = sig.params[i].ident.to_string();
+        let label = sig.params[i].ident.unraw().to_string();
         let r = &refs[k];
-        let part = &gradient[k];
+        let part = &gradient_parts[k];
         let call = call_with(&[(
             i,
-            quote_spanned!(Span::mixed_site()=> ::core::clone::Clone::clone(moved)),
+            quote_spanned!(Span::mixed_site()=> ::core::clone::Clone::clone(#moved)),
         )]);
         quote_spanned! {Span::mixed_site()=>
             {
-                let point = ::core::clone::Clone::clone(#r);
-                let numeric = #check::gradient(&point, &|moved| #check::inner(&upstream, &#call));
-                report.compare(#label, &#check::flat_f64(&#part), &numeric);
+                let #point = ::core::clone::Clone::clone(#r);
+                let #numeric = #check::gradient(&#point, &|#moved| #check::inner(&#upstream, &#call));
+                #report.compare(#label, &#check::flat_f64(&#part), &#numeric);
             }
         }
     });
-    let directions: Vec<Ident> = (0..wrt.len())
-        .map(|k| format_ident!("direction_{}", k, span = Span::mixed_site()))
-        .collect();
     let direction_values = refs
         .iter()
         .enumerate()
@@ -411,7 +444,7 @@ pub fn gradcheck_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Floa
             .map(|((&i, r), d)| {
                 (
                     i,
-                    quote_spanned!(Span::mixed_site()=> #check::moved(#r, &#d, t)),
+                    quote_spanned!(Span::mixed_site()=> #check::moved(#r, &#d, #t)),
                 )
             })
             .collect::<Vec<_>>(),
@@ -425,18 +458,19 @@ pub fn gradcheck_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Floa
     ));
     quote_spanned! {Span::mixed_site()=>
         #doc
-        #[allow(unused_variables, clippy::all)]
+        #[allow(dead_code, unused_variables, clippy::all)]
+        #[track_caller]
         #vis fn #check_name(#(#params),*) -> #check::GradcheckReport {
-            let mut report = #check::GradcheckReport::new(#function_name);
-            let value = #name(#(#args),*);
-            let upstream = #check::probe(&value, 0);
-            let (_, gradient) = #vjp_name(#(#args,)* #upstream);
+            let mut #report = #check::GradcheckReport::new(#function_name);
+            let #value = #name(#(#args),*);
+            let #upstream = #check::probe(&#value, 0);
+            let (_, #gradient) = #vjp_name(#(#args,)* #upstream_arg);
             #(#per_parameter)*
             #(let #directions = #direction_values;)*
-            let (_, tangent) = #jvp_name(#(#args,)* #(#tangent_args),*);
-            let numeric = #check::directional(&|t| #check::inner(&upstream, &#moved_call));
-            report.compare("directional", &[#check::inner(&upstream, &tangent)], &[numeric]);
-            report
+            let (_, #tangent) = #jvp_name(#(#args,)* #(#tangent_args),*);
+            let #numeric = #check::directional(&|#t| #check::inner(&#upstream, &#moved_call));
+            #report.compare("directional", &[#check::inner(&#upstream, &#tangent)], &[#numeric]);
+            #report
         }
     }
 }

@@ -9,7 +9,8 @@ use autodiff_core::symbolic::op::CallPart;
 use autodiff_core::symbolic::rules::call::CalleeParam;
 use autodiff_core::symbolic::{Emit, Kind, Program};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
+use syn::ext::IdentExt;
 
 use crate::signature::Float;
 
@@ -21,10 +22,32 @@ pub struct Frame {
 }
 
 /// How a parameter of the emitted function is bound.
+#[derive(Clone)]
 pub struct ParamBinding {
     pub ident: Ident,
     /// The parameter is a reference (`&Matrix<T>`), so it is passed on as it is.
     pub by_ref: bool,
+    /// The shape this (tensor) parameter must have, checked as soon as it is known.
+    pub check: Option<ArgumentCheck>,
+}
+
+/// A tensor argument's shape checked on entry: an upstream gradient against the result, a
+/// tangent against its parameter. A wrong one would otherwise broadcast silently into a
+/// gradient of the wrong shape, or fail later in an operation the user did not write.
+#[derive(Clone)]
+pub struct ArgumentCheck {
+    /// The generated function, for the message.
+    pub function: String,
+    pub expected: Expected,
+}
+
+/// What an argument's shape must equal.
+#[derive(Clone, Copy)]
+pub enum Expected {
+    /// The program parameter at this position.
+    Param(usize),
+    /// The program output at this position (computed before the check runs).
+    Output(usize),
 }
 
 /// How emitted code refers to one value.
@@ -52,7 +75,8 @@ fn float_literal(value: f64, float: Float) -> TokenStream {
         Float::F32 => Literal::f32_suffixed(value.abs() as f32),
         Float::F64 => Literal::f64_suffixed(value.abs()),
     };
-    if value.is_sign_negative() && value != 0.0 {
+    // −0.0 too: `x / -0.0` is −∞ where `x / 0.0` is +∞.
+    if value.is_sign_negative() {
         quote!((-#magnitude))
     } else {
         quote!(#magnitude)
@@ -118,11 +142,68 @@ fn shape_only_uses(program: &Program) -> Vec<bool> {
 }
 
 /// An identifier for a generated local; a keyword (a user's `r#in`, unraw'd) is written raw.
-fn local_ident(name: &str) -> Ident {
+///
+/// Mixed-site, like every name generated code binds: a local can then neither shadow nor be
+/// shadowed by a name of the user's (a parameter called `f_grad`, a `let db_view`), while the
+/// items it calls still resolve where the user wrote the function.
+pub fn local_ident(name: &str) -> Ident {
+    ident_at(name, Span::mixed_site())
+}
+
+/// `name` as an identifier at `span`, raw if it is a keyword.
+fn ident_at(name: &str, span: Span) -> Ident {
     if syn::parse_str::<Ident>(name).is_ok() {
-        Ident::new(name, Span::call_site())
+        Ident::new(name, span)
     } else {
-        Ident::new_raw(name, Span::call_site())
+        Ident::new_raw(name, span)
+    }
+}
+
+/// The user's `ident` (a parameter) as generated code binds and reads it: where the user wrote
+/// it, for messages, but resolved at the mixed site (see [`local_ident`]).
+pub fn hygienic(ident: &Ident) -> Ident {
+    let mut ident = ident.clone();
+    ident.set_span(ident.span().resolved_at(Span::mixed_site()));
+    ident
+}
+
+/// `tokens` (an expression re-read from its text) with every identifier resolved at the mixed
+/// site, so that it reads the generated function's (hygienic) parameters.
+fn hygienic_tokens(tokens: TokenStream) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => hygienic(&ident).into(),
+            proc_macro2::TokenTree::Group(group) => {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), hygienic_tokens(group.stream()));
+                inner.set_span(group.span());
+                inner.into()
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// Names for the helpers a value needs (`{name}_view`, `{name}_dims`, `{name}_pullback`), kept
+/// apart from every value's name and each other: a user's `let db_view` is a value name.
+pub struct FreshNames(std::collections::HashSet<String>);
+
+impl FreshNames {
+    pub fn new(taken: impl IntoIterator<Item = String>) -> Self {
+        FreshNames(taken.into_iter().collect())
+    }
+
+    /// `base`, or `base_2`, `base_3`, ... whichever is free first.
+    pub fn fresh(&mut self, base: String) -> Ident {
+        let mut name = base.clone();
+        let mut suffix = 1;
+        while self.0.contains(&name) {
+            suffix += 1;
+            name = format!("{base}_{suffix}");
+        }
+        self.0.insert(name.clone());
+        local_ident(&name)
     }
 }
 
@@ -200,6 +281,18 @@ pub fn branched_body(
     }
 }
 
+/// A reference to a bound value.
+fn reference(binding: &Binding) -> TokenStream {
+    match binding {
+        Binding::Inline(e) => quote!(&#e),
+        Binding::Named {
+            ident,
+            by_ref: true,
+        } => quote!(#ident),
+        Binding::Named { ident, .. } => quote!(&#ident),
+    }
+}
+
 /// The statements computing `program`, each instruction's in part `part(i)` of `parts`.
 fn body_in_parts(
     program: &Program,
@@ -210,6 +303,12 @@ fn body_in_parts(
 ) -> Emitted {
     let float = frame.float;
     let names = program.value_names();
+    let mut helpers = FreshNames::new(
+        names
+            .iter()
+            .cloned()
+            .chain(params.iter().map(|p| p.ident.unraw().to_string())),
+    );
     let last_use = last_uses(program, part);
     let needs_dims = shape_only_uses(program);
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
@@ -288,7 +387,7 @@ fn body_in_parts(
         let ident = local_ident(&names[i]);
         let binding = match inst.op.emit() {
             Emit::Param(p) => Binding::Named {
-                ident: params[p].ident.clone(),
+                ident: hygienic(&params[p].ident),
                 by_ref: params[p].by_ref && inst.kind.is_tensor(),
             },
             Emit::Literal(value) => Binding::Inline(float_literal(value, float)),
@@ -341,7 +440,8 @@ fn body_in_parts(
                 callee,
                 part,
             } => {
-                let function = local_ident(&function);
+                // An item (a callee's building block): resolved where the user's function is.
+                let function = ident_at(&function, Span::call_site());
                 let n_values = callee.value_kinds().len();
                 let mut values = args[..n_values].iter();
                 let mut call_args = Vec::new();
@@ -364,8 +464,11 @@ fn body_in_parts(
                         // so its hygiene); any other constant expression is re-read.
                         CalleeParam::Constant(text) => {
                             match frame.constants.iter().find(|c| c.to_string() == *text) {
-                                Some(ident) => quote!(::core::clone::Clone::clone(&#ident)),
-                                None => text.parse().unwrap_or_else(|_| {
+                                Some(ident) => {
+                                    let ident = hygienic(ident);
+                                    quote!(::core::clone::Clone::clone(&#ident))
+                                }
+                                None => text.parse().map(hygienic_tokens).unwrap_or_else(|_| {
                                     quote!(::core::compile_error!(
                                         "a constant argument could not be read"
                                     ))
@@ -389,7 +492,7 @@ fn body_in_parts(
                         let call = match shared_calls.get(&key) {
                             Some(call) => call,
                             None => {
-                                let call = format_ident!("{}_pullback", names[i]);
+                                let call = helpers.fresh(format!("{}_pullback", names[i]));
                                 stmts.push(quote!(let #call = #function(#(#call_args),*);));
                                 shared_calls.entry(key).or_insert(call)
                             }
@@ -458,7 +561,7 @@ fn body_in_parts(
                 // The `Cow` lives in its own binding; the value is a reference into it.
                 let function = Ident::new(name, Span::call_site());
                 let operands = kernel_operands(&args);
-                let cow = format_ident!("{}_view", names[i]);
+                let cow = helpers.fresh(format!("{}_view", names[i]));
                 stmts.push(quote!(let #cow = ::autodiff::kernels::#function(#(#operands),*);));
                 views.insert(i, cow.clone());
                 stmts.push(quote!(let #ident = &*#cow;));
@@ -476,12 +579,43 @@ fn body_in_parts(
         } = &binding
         {
             if needs_dims[i] && inst.kind.is_tensor() {
-                let d = format_ident!("{}_dims", names[i]);
+                let d = helpers.fresh(format!("{}_dims", names[i]));
                 stmts.push(quote!(let #d = ::autodiff::kernels::dims(&#ident);));
                 dims[i] = Some(d);
             }
         }
         bindings.push(binding);
+        // Argument checks whose expected shape is known now: parameters' at the start, the
+        // result's once it is computed.
+        for param in params {
+            let Some(check) = &param.check else { continue };
+            let (expected, what) = match check.expected {
+                Expected::Param(q) if i == 0 => {
+                    let ident = hygienic(&params[q].ident);
+                    let what = format!("`{}`", params[q].ident.unraw());
+                    let reference = if params[q].by_ref {
+                        quote!(#ident)
+                    } else {
+                        quote!(&#ident)
+                    };
+                    (reference, what)
+                }
+                Expected::Output(k) if program.outputs[k].index() == i => {
+                    (reference(&bindings[i]), "the result".to_string())
+                }
+                _ => continue,
+            };
+            let ident = hygienic(&param.ident);
+            let given = if param.by_ref {
+                quote!(#ident)
+            } else {
+                quote!(&#ident)
+            };
+            let (function, argument) = (&check.function, param.ident.unraw().to_string());
+            all_stmts[part(i)].push(quote! {
+                ::autodiff::kernels::check_argument(#function, #argument, #given, #expected, #what);
+            });
+        }
     }
     // A tensor returned twice is cloned except at its last position, where it is moved.
     let outputs = program
@@ -517,14 +651,7 @@ fn body_in_parts(
     let output_refs = program
         .outputs
         .iter()
-        .map(|o| match &bindings[o.index()] {
-            Binding::Inline(e) => quote!(&#e),
-            Binding::Named {
-                ident,
-                by_ref: true,
-            } => quote!(#ident),
-            Binding::Named { ident, .. } => quote!(&#ident),
-        })
+        .map(|o| reference(&bindings[o.index()]))
         .collect();
     Emitted {
         parts: all_stmts,

@@ -12,7 +12,7 @@ use syn::{Item, ItemFn, ReturnType, Type};
 use crate::attr;
 use crate::calls::{self, CalleeSig, Handshake, SigParam};
 use crate::dense::{gradcheck_item, hessian_item, jacobian_item, DenseBody};
-use crate::emit::{self, ParamBinding};
+use crate::emit::{self, hygienic, local_ident, ArgumentCheck, Expected, FreshNames, ParamBinding};
 use crate::errors::Errors;
 use crate::lower::{self, Lowered};
 use crate::signature::{self, Signature};
@@ -249,7 +249,7 @@ fn callee_items(
         (&reverse_all, &forward_all)
     };
     let (vis, name) = (&item.vis, &item.sig.ident);
-    let prelude = prelude(name);
+    let prelude = prelude(name, sig);
     let (vjp_name, jvp_name, vjp_jvp_name) = calls::block_names(name);
     let result_ty = match &item.sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
@@ -259,7 +259,7 @@ fn callee_items(
         .params
         .iter()
         .map(|p| {
-            let (ident, ty) = (&p.ident, &p.ty);
+            let (ident, ty) = (hygienic(&p.ident), &p.ty);
             quote!(#ident: #ty)
         })
         .collect();
@@ -267,8 +267,9 @@ fn callee_items(
         .ir_params
         .iter()
         .map(|&i| ParamBinding {
-            ident: sig.params[i].ident.clone(),
+            ident: hygienic(&sig.params[i].ident),
             by_ref: sig.params[i].tensor.is_some_and(|t| t.by_ref),
+            check: None,
         })
         .collect();
     let gradient_types: Vec<TokenStream> = lowered
@@ -280,22 +281,17 @@ fn callee_items(
         })
         .collect();
     let result = lowered.program.kind(lowered.program.outputs[0]);
-    let upstream = format_ident!("{}", reverse_all.vjp.upstream);
+    let upstream = local_ident(&reverse_all.vjp.upstream);
     let upstream_ty = if result.is_tensor() {
         quote!(&#result_ty)
     } else {
         quote!(#result_ty)
     };
-    let mut vjp_bindings: Vec<ParamBinding> = bindings
-        .iter()
-        .map(|b| ParamBinding {
-            ident: b.ident.clone(),
-            by_ref: b.by_ref,
-        })
-        .collect();
+    let mut vjp_bindings = bindings.to_vec();
     vjp_bindings.push(ParamBinding {
         ident: upstream.clone(),
         by_ref: result.is_tensor(),
+        check: None,
     });
     let (stmts, outputs) = emit::body(&reverse_all.vjp.program, &vjp_bindings, &frame);
     let (value, gradients) = (&outputs[0], &outputs[1..]);
@@ -304,6 +300,7 @@ fn callee_items(
         &lowered.ir_params,
         &forward_all.jvp.tangent_names,
         &bindings,
+        None,
     );
     let (jvp_stmts, jvp_outputs) = emit::body(&forward_all.jvp.program, &jvp_bindings, &frame);
     let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
@@ -324,16 +321,10 @@ fn callee_items(
             .copied()
             .collect();
         second.program = autodiff_core::symbolic::simplify(&second.program);
-        let mut second_bindings: Vec<ParamBinding> = vjp_bindings
-            .iter()
-            .map(|b| ParamBinding {
-                ident: b.ident.clone(),
-                by_ref: b.by_ref,
-            })
-            .collect();
+        let mut second_bindings = vjp_bindings.to_vec();
         let mut second_tangents = Vec::new();
         for (i, name) in second.tangent_names.iter().enumerate() {
-            let ident = format_ident!("{}", name);
+            let ident = local_ident(name);
             let (ty, is_tensor) = match lowered.ir_params.get(i) {
                 Some(&p) => (
                     {
@@ -352,6 +343,7 @@ fn callee_items(
             second_bindings.push(ParamBinding {
                 ident,
                 by_ref: is_tensor,
+                check: None,
             });
         }
         let (second_stmts, second_outputs) = emit::body(&second.program, &second_bindings, &frame);
@@ -362,6 +354,7 @@ fn callee_items(
         Some(quote! {
             #[doc(hidden)]
             #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
+            #[track_caller]
             #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#second_tangents),*)
                 -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))
             {
@@ -388,7 +381,10 @@ fn callee_items(
         second_order: second_block.is_some(),
     };
     let signature_macro = calls::signature_macro(&signature);
-    let allow = quote!(#[allow(unused_variables, unused_parens, dead_code, clippy::all)]);
+    let allow = quote! {
+        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
+        #[track_caller]
+    };
     Ok(quote! {
         #[doc(hidden)]
         #allow
@@ -425,11 +421,14 @@ fn frame(sig: &Signature, float: crate::signature::Float) -> emit::Frame {
 /// What every generated body starts with: the scalar methods in scope, and the context that
 /// run-time shape errors report (the user's function and, updated as the body runs, the
 /// operation as written in its source). The guard's name is hygienic (mixed site).
-pub(crate) fn prelude(name: &Ident) -> TokenStream {
-    let function = name.to_string();
+pub(crate) fn prelude(name: &Ident, sig: &Signature) -> TokenStream {
+    let function = name.unraw().to_string();
+    // Apart from the parameters, which are mixed-site too.
+    let guard = FreshNames::new(sig.params.iter().map(|p| p.ident.unraw().to_string()))
+        .fresh("_context".to_string());
     quote::quote_spanned! {Span::mixed_site()=>
         use ::autodiff::ScalarExt as _;
-        let _context = ::autodiff::kernels::enter(#function);
+        let #guard = ::autodiff::kernels::enter(#function);
     }
 }
 
@@ -444,23 +443,19 @@ fn backticked(names: &[String]) -> String {
 
 /// The direction parameters of `f_jvp` and `f_hvp`, one per wrt parameter (a scalar by value, a
 /// tensor by reference to its owned type), and the bindings of a derived program whose
-/// parameters are the primal ones followed by those directions.
+/// parameters are the primal ones followed by those directions. With `checked_in`, the
+/// function of that name checks each tensor direction's shape against its parameter's on entry.
 fn direction_params(
     sig: &Signature,
     wrt: &[usize],
     names: &[String],
     primal: &[ParamBinding],
+    checked_in: Option<&Ident>,
 ) -> (Vec<TokenStream>, Vec<ParamBinding>) {
-    let mut bindings: Vec<ParamBinding> = primal
-        .iter()
-        .map(|b| ParamBinding {
-            ident: b.ident.clone(),
-            by_ref: b.by_ref,
-        })
-        .collect();
+    let mut bindings = primal.to_vec();
     let mut params = Vec::new();
     for (&i, name) in wrt.iter().zip(names) {
-        let ident = format_ident!("{}", name);
+        let ident = local_ident(name);
         let param = &sig.params[i];
         let ty = owned(&param.ty);
         let is_tensor = param.tensor.is_some_and(|t| t.kind.is_tensor());
@@ -469,9 +464,18 @@ fn direction_params(
         } else {
             quote!(#ident: #ty)
         });
+        let primal_ident = hygienic(&param.ident).to_string();
+        let check = checked_in.filter(|_| is_tensor).and_then(|function| {
+            let position = primal.iter().position(|p| p.ident == primal_ident)?;
+            Some(ArgumentCheck {
+                function: function.to_string(),
+                expected: Expected::Param(position),
+            })
+        });
         bindings.push(ParamBinding {
             ident,
             by_ref: is_tensor,
+            check,
         });
     }
     (params, bindings)
@@ -514,7 +518,7 @@ fn generate(
         .params
         .iter()
         .map(|p| {
-            let (ident, ty) = (&p.ident, &p.ty);
+            let (ident, ty) = (hygienic(&p.ident), &p.ty);
             quote!(#ident: #ty)
         })
         .collect();
@@ -522,8 +526,9 @@ fn generate(
         .ir_params
         .iter()
         .map(|&i| ParamBinding {
-            ident: sig.params[i].ident.clone(),
+            ident: hygienic(&sig.params[i].ident),
             by_ref: sig.params[i].tensor.is_some_and(|t| t.by_ref),
+            check: None,
         })
         .collect();
     let gradient_ty = bare_or_tuple(
@@ -543,8 +548,14 @@ fn generate(
     let derivation_doc = doc_lines(&format!(
         "\nDerivation (reverse mode; `dv` is the adjoint of `v`):\n```text\n{derivation}\n```"
     ));
-    let allow = quote!(#[allow(unused_variables, unused_parens, clippy::all)]);
-    let prelude = prelude(name);
+    // `dead_code`: a user need not call every generated item (and rustc would not silence it
+    // for a name that came through a `macro_rules!`). `track_caller`: a panic (a shape error)
+    // is reported where the user called the generated function.
+    let allow = quote! {
+        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
+        #[track_caller]
+    };
+    let prelude = prelude(name, sig);
 
     let emit_fn = |program: &autodiff_core::symbolic::Program, bindings: &[ParamBinding]| {
         let (stmts, outputs) = emit::body(program, bindings, &frame);
@@ -555,7 +566,7 @@ fn generate(
 
     // f_vjp
     let vjp_name = format_ident!("{}_vjp", name);
-    let upstream = format_ident!("{}", products.vjp.upstream);
+    let upstream = local_ident(&products.vjp.upstream);
     let upstream_ty = if result == Kind::Scalar {
         quote!(#result_ty)
     } else {
@@ -565,6 +576,10 @@ fn generate(
     vjp_bindings.push(ParamBinding {
         ident: upstream.clone(),
         by_ref: result.is_tensor(),
+        check: result.is_tensor().then(|| ArgumentCheck {
+            function: vjp_name.to_string(),
+            expected: Expected::Output(0),
+        }),
     });
     let vjp_body = emit_fn(&products.vjp.program, &vjp_bindings);
     let vjp_doc = doc_lines(&format!(
@@ -603,8 +618,13 @@ fn generate(
     // f_jvp
     let jvp_name = format_ident!("{}_jvp", name);
     let primal_bindings = &vjp_bindings[..vjp_bindings.len() - 1];
-    let (tangent_params, jvp_bindings) =
-        direction_params(sig, wrt, &forward.jvp.tangent_names, primal_bindings);
+    let (tangent_params, jvp_bindings) = direction_params(
+        sig,
+        wrt,
+        &forward.jvp.tangent_names,
+        primal_bindings,
+        Some(&jvp_name),
+    );
     let (jvp_stmts, jvp_outputs) = emit::body(&forward.jvp.program, &jvp_bindings, &frame);
     let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
     let tangent_list = backticked(&forward.jvp.tangent_names);
@@ -644,8 +664,13 @@ fn generate(
     let hvp = match hvp_program {
         Some(hvp) => {
             let hvp_name = format_ident!("{}_hvp", name);
-            let (direction_params, hvp_bindings) =
-                direction_params(sig, wrt, &hvp.tangent_names, primal_bindings);
+            let (direction_params, hvp_bindings) = direction_params(
+                sig,
+                wrt,
+                &hvp.tangent_names,
+                primal_bindings,
+                Some(&hvp_name),
+            );
             let (stmts, outputs) = emit::body(&hvp.program, &hvp_bindings, &frame);
             let k = wrt.len();
             let value = &outputs[0];
@@ -684,6 +709,7 @@ fn generate(
         .map(|b| ParamBinding {
             ident: b.ident.clone(),
             by_ref: true,
+            check: None,
         })
         .collect();
     let either = match (result, ir_wrt.as_slice()) {
@@ -696,7 +722,7 @@ fn generate(
         _ if either.is_some() => {
             let program = either.as_ref().expect("checked just above");
             // Tensor parameters are references in these blocks (owned ones are rebound).
-            let parameter = &sig.params[wrt[0]].ident;
+            let parameter = hygienic(&sig.params[wrt[0]].ident);
             let parameter = if sig.params[wrt[0]]
                 .tensor
                 .is_some_and(|t| t.kind.is_tensor())
@@ -765,6 +791,7 @@ fn generate(
     let derivation_item = quote! {
         #derivation_fn_doc
         #derivation_doc
+        #[allow(dead_code)]
         #vis fn #derivation_name() -> &'static str {
             #derivation
         }

@@ -83,7 +83,9 @@ pub fn times(kinds: &[Kind]) -> &'static str {
 
 /// Formats a literal the way a reader writes it: `2`, `0.5`, `1e-8`.
 pub fn literal(value: f64) -> String {
-    if value == value.trunc() && value.abs() < 1e15 {
+    if value == 0.0 && value.is_sign_negative() {
+        "-0".to_string()
+    } else if value == value.trunc() && value.abs() < 1e15 {
         format!("{}", value as i64)
     } else if value != 0.0 && (value.abs() < 1e-4 || value.abs() >= 1e15) {
         format!("{value:e}")

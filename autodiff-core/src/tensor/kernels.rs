@@ -301,6 +301,59 @@ pub fn with_flat_like<T: Real, E: Elementwise<T>>(like: &E, data: Vec<T>) -> E {
     like.with_flat(data)
 }
 
+/// A tensor argument of a generated function whose shape another value fixes: an upstream
+/// gradient has the result's shape, a tangent its parameter's.
+pub trait ArgumentShape: Shaped {
+    /// The shape as messages print it (`2×3`, `vector of 3`).
+    #[doc(hidden)]
+    fn shape_text(&self) -> String;
+}
+
+impl<T: Real> ArgumentShape for Matrix<T> {
+    fn shape_text(&self) -> String {
+        self.layout().to_string()
+    }
+}
+
+impl<T: Real> ArgumentShape for Vector<T> {
+    fn shape_text(&self) -> String {
+        self.layout().to_string()
+    }
+}
+
+/// Checks, on entry to the generated `function`, that its `argument` has the shape of
+/// `expected` (`what`: "the result", "`x`"); panics naming both shapes otherwise. Without it a
+/// wrong upstream or tangent would broadcast silently into a gradient of the wrong shape.
+#[track_caller]
+#[inline]
+pub fn check_argument<X: ArgumentShape>(
+    function: &'static str,
+    argument: &'static str,
+    given: &X,
+    expected: &X,
+    what: &'static str,
+) {
+    if given.dims() != expected.dims() {
+        argument_mismatch(
+            function,
+            argument,
+            &given.shape_text(),
+            &expected.shape_text(),
+            what,
+        );
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn argument_mismatch(function: &str, argument: &str, given: &str, expected: &str, what: &str) -> ! {
+    panic!(
+        "autodiff: shape mismatch in `{function}`: argument `{argument}` is {given}, expected \
+         {expected} (the shape of {what})"
+    )
+}
+
 /// The number of elements of `x` (1 for a scalar).
 pub fn element_count<T: Real, E: Elementwise<T>>(x: &E) -> usize {
     x.numel()

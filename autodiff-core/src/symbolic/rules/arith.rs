@@ -59,8 +59,8 @@ pub struct Literal(u64);
 impl Literal {
     /// The literal `value`.
     pub fn new(value: f64) -> Self {
-        // One zero: `-0.0` and `0.0` behave alike in every rule here.
-        Literal(if value == 0.0 { 0 } else { value.to_bits() })
+        // Both zeros, as written: `x / -0.0` is −∞ where `x / 0.0` is +∞.
+        Literal(value.to_bits())
     }
 
     /// Its value.
@@ -94,7 +94,11 @@ impl Rule for Literal {
     }
     fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
         let v = self.value();
-        let prec = if v < 0.0 { Prec::Prefix } else { Prec::Atom };
+        let prec = if v.is_sign_negative() {
+            Prec::Prefix
+        } else {
+            Prec::Atom
+        };
         Printed::new(literal(v).replace('-', "−"), prec)
     }
     fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
