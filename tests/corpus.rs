@@ -16,6 +16,9 @@
 //!
 //! The inputs keep `relu`/`abs` arguments away from their kinks, `ln`/`sqrt` arguments positive,
 //! denominators away from zero and every intermediate value moderate (checked by the generator).
+//! About a third of the names are hostile: parameters named like the locals and items generated
+//! code makes (`value`, `seed`, `_context`, `fN_grad`, ...) and `let`s named like the helpers it
+//! makes for another value (`db_view`, `h_dims`, `dq_pullback`), which must not collide.
 //!
 //! Results: 117 scalar, 18 vector, 85 matrix; 66 with a `wrt(...)` subset. Ops covered:
 //! *, +, -, /, abs, broadcast, cos, dot, exp, literal, ln, log_softmax, matmul M·M, matmul M·V,
@@ -242,67 +245,67 @@ fn run(checks: &[(&str, fn())]) {
 // ── f0 ──
 
 #[differentiable]
-fn f0(x: &Vector<f64>, w: &Matrix<f64>) -> Matrix<f64> {
-    -w + w.sum().sin()
+fn f0(x: &Vector<f64>, dw: &Matrix<f64>) -> Matrix<f64> {
+    -dw + dw.sum().sin()
 }
 
 fn ir_f0() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    ir.finish(ir.add(ir.neg(w), ir.un(U::Sin, ir.sum(w))))
+    let dw = ir.param("dw", Kind::Matrix);
+    ir.finish(ir.add(ir.neg(dw), ir.un(U::Sin, ir.sum(dw))))
 }
 
 fn check_f0() {
-    let x = v(&[-0.56, -0.24, -0.17]);
-    let w = m(2, 1, &[0.12, 1.26]);
+    let arg_x = v(&[-0.56, -0.24, -0.17]);
+    let arg_dw = m(2, 1, &[0.12, 1.26]);
     let u = m(2, 1, &[0.63, -0.1]);
-    let (value, grads) = f0_vjp(&x, &w, &u);
+    let (value, grads) = f0_vjp(&arg_x, &arg_dw, &u);
     check(
         "f0",
         &ir_f0(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_dw.val()],
         Some(u.val()),
         value.val(),
-        f0(&x, &w).val(),
+        f0(&arg_x, &arg_dw).val(),
         grads.vals(),
         1e-12,
     );
-    f0_gradcheck(&x, &w).assert_within(1e-6);
+    f0_gradcheck(&arg_x, &arg_dw).assert_within(1e-6);
 }
 
 // ── f0_f32 ──
 
 #[differentiable]
-fn f0_f32(x: &Vector<f32>, w: &Matrix<f32>) -> Matrix<f32> {
-    -w + w.sum().sin()
+fn f0_f32(x: &Vector<f32>, dw: &Matrix<f32>) -> Matrix<f32> {
+    -dw + dw.sum().sin()
 }
 
 fn ir_f0_f32() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    ir.finish(ir.add(ir.neg(w), ir.un(U::Sin, ir.sum(w))))
+    let dw = ir.param("dw", Kind::Matrix);
+    ir.finish(ir.add(ir.neg(dw), ir.un(U::Sin, ir.sum(dw))))
 }
 
 fn check_f0_f32() {
-    let x = v32(&[-0.56, -0.24, -0.17]);
-    let w = m32(2, 1, &[0.12, 1.26]);
+    let arg_x = v32(&[-0.56, -0.24, -0.17]);
+    let arg_dw = m32(2, 1, &[0.12, 1.26]);
     let u = m32(2, 1, &[0.63, -0.1]);
-    let (value, grads) = f0_f32_vjp(&x, &w, &u);
+    let (value, grads) = f0_f32_vjp(&arg_x, &arg_dw, &u);
     check(
         "f0_f32",
         &ir_f0_f32(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_dw.val()],
         Some(u.val()),
         value.val(),
-        f0_f32(&x, &w).val(),
+        f0_f32(&arg_x, &arg_dw).val(),
         grads.vals(),
         1e-4,
     );
-    f0_f32_gradcheck(&x, &w).assert_within(1e-2);
+    f0_f32_gradcheck(&arg_x, &arg_dw).assert_within(1e-2);
 }
 
 // ── f1 ──
@@ -320,34 +323,34 @@ fn ir_f1() -> Program {
 }
 
 fn check_f1() {
-    let x = 1.41_f64;
-    let w = m(1, 2, &[-0.86, 1.35]);
-    let (value, grads) = f1_grad(x, w.clone());
+    let arg_x = 1.41_f64;
+    let arg_w = m(1, 2, &[-0.86, 1.35]);
+    let (value, grads) = f1_grad(arg_x, arg_w.clone());
     check(
         "f1",
         &ir_f1(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f1(x, w.clone()).val(),
+        f1(arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f1_gradcheck(x, w.clone()).assert_within(1e-6);
+    f1_gradcheck(arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f2 ──
 
 #[differentiable]
-fn f2(x: &Vector<f64>, w: &Matrix<f64>, b: f64) -> f64 {
+fn f2(report: &Vector<f64>, w: &Matrix<f64>, b: f64) -> f64 {
     let h = w.sum_axis(1).exp();
     h.cos().mean()
 }
 
 fn ir_f2() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let report = ir.param("report", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Scalar);
     let h = ir.name("h", ir.un(U::Exp, ir.sum_axis(w, 1)));
@@ -355,22 +358,22 @@ fn ir_f2() -> Program {
 }
 
 fn check_f2() {
-    let x = v(&[1.31, 0.44, -1.07]);
-    let w = m(2, 2, &[-0.52, 0.61, -1.04, -0.2]);
-    let b = -0.91_f64;
-    let (value, grads) = f2_grad(&x, &w, b);
+    let arg_report = v(&[1.31, 0.44, -1.07]);
+    let arg_w = m(2, 2, &[-0.52, 0.61, -1.04, -0.2]);
+    let arg_b = -0.91_f64;
+    let (value, grads) = f2_grad(&arg_report, &arg_w, arg_b);
     check(
         "f2",
         &ir_f2(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_report.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f2(&x, &w, b).val(),
+        f2(&arg_report, &arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f2_gradcheck(&x, &w, b).assert_within(1e-6);
+    f2_gradcheck(&arg_report, &arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f3 ──
@@ -393,35 +396,35 @@ fn ir_f3() -> Program {
 }
 
 fn check_f3() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[-0.63, -0.35, 0.66, 0.05, 0.33, -0.0, -1.19, -0.22, -1.11],
     );
-    let w = m(2, 3, &[0.29, -0.05, 0.49, -0.12, 0.73, 0.92]);
-    let b = m(1, 3, &[1.31, -0.92, 1.22]);
-    let (value, grads) = f3_grad(&x, w.clone(), &b);
+    let arg_w = m(2, 3, &[0.29, -0.05, 0.49, -0.12, 0.73, 0.92]);
+    let arg_b = m(1, 3, &[1.31, -0.92, 1.22]);
+    let (value, grads) = f3_grad(&arg_x, arg_w.clone(), &arg_b);
     check(
         "f3",
         &ir_f3(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f3(&x, w.clone(), &b).val(),
+        f3(&arg_x, arg_w.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f3_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f3_gradcheck(&arg_x, arg_w.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f4 ──
 
-#[differentiable(wrt(w))]
-fn f4(x: &Vector<f64>, w: &Vector<f64>, b: f64) -> f64 {
-    let b: Vector<f64> = (x.cos().cos() * b).sigmoid().ln();
+#[differentiable(wrt(out))]
+fn f4(x: &Vector<f64>, out: &Vector<f64>, f4_vjp: f64) -> f64 {
+    let f4_vjp: Vector<f64> = (x.cos().cos() * f4_vjp).sigmoid().ln();
     {
-        let h: Vector<f64> = b.abs();
+        let h: Vector<f64> = f4_vjp.abs();
         (&h - 0.75).dot(&(0.5 / &h + 1.5))
     }
 }
@@ -429,16 +432,16 @@ fn f4(x: &Vector<f64>, w: &Vector<f64>, b: f64) -> f64 {
 fn ir_f4() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Scalar);
-    let b = ir.name(
-        "b",
+    let out = ir.param("out", Kind::Vector);
+    let f4_vjp = ir.param("f4_vjp", Kind::Scalar);
+    let f4_vjp = ir.name(
+        "f4_vjp",
         ir.un(
             U::Ln,
-            ir.un(U::Sigmoid, ir.mul(ir.un(U::Cos, ir.un(U::Cos, x)), b)),
+            ir.un(U::Sigmoid, ir.mul(ir.un(U::Cos, ir.un(U::Cos, x)), f4_vjp)),
         ),
     );
-    let h = ir.name("h", ir.un(U::Abs, b));
+    let h = ir.name("h", ir.un(U::Abs, f4_vjp));
     ir.finish(ir.dot(
         ir.sub(h, ir.lit(0.75)),
         ir.add(ir.div(ir.lit(0.5), h), ir.lit(1.5)),
@@ -446,22 +449,22 @@ fn ir_f4() -> Program {
 }
 
 fn check_f4() {
-    let x = v(&[1.44, 0.43, 0.4]);
-    let w = v(&[-1.05, 1.34, -1.21]);
-    let b = 0.32_f64;
-    let (value, grads) = f4_grad(&x, &w, b);
+    let arg_x = v(&[1.44, 0.43, 0.4]);
+    let arg_out = v(&[-1.05, 1.34, -1.21]);
+    let arg_f4_vjp = 0.32_f64;
+    let (value, grads) = f4_grad(&arg_x, &arg_out, arg_f4_vjp);
     check(
         "f4",
         &ir_f4(),
         &[1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_out.val(), arg_f4_vjp.val()],
         None,
         value.val(),
-        f4(&x, &w, b).val(),
+        f4(&arg_x, &arg_out, arg_f4_vjp).val(),
         grads.vals(),
         1e-12,
     );
-    f4_gradcheck(&x, &w, b).assert_within(1e-6);
+    f4_gradcheck(&arg_x, &arg_out, arg_f4_vjp).assert_within(1e-6);
 }
 
 // ── f5 ──
@@ -479,27 +482,27 @@ fn ir_f5() -> Program {
 }
 
 fn check_f5() {
-    let x = -0.4_f64;
-    let w = m(3, 2, &[-0.26, 0.37, 0.22, 0.11, 0.32, -0.42]);
-    let (value, grads) = f5_grad(x, w.clone());
+    let arg_x = -0.4_f64;
+    let arg_w = m(3, 2, &[-0.26, 0.37, 0.22, 0.11, 0.32, -0.42]);
+    let (value, grads) = f5_grad(arg_x, arg_w.clone());
     check(
         "f5",
         &ir_f5(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f5(x, w.clone()).val(),
+        f5(arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f5_gradcheck(x, w.clone()).assert_within(1e-6);
+    f5_gradcheck(arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f6 ──
 
 #[differentiable]
-fn f6(x: &Matrix<f64>, w: Vector<f64>, b: &Matrix<f64>) -> Matrix<f64> {
+fn f6(x: &Matrix<f64>, w: Vector<f64>, direction_0: &Matrix<f64>) -> Matrix<f64> {
     x.log_softmax()
 }
 
@@ -507,49 +510,49 @@ fn ir_f6() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Matrix);
+    let direction_0 = ir.param("direction_0", Kind::Matrix);
     ir.finish(ir.log_softmax(x))
 }
 
 fn check_f6() {
-    let x = m(1, 2, &[-0.53, -0.22]);
-    let w = v(&[0.44, -0.71, -0.86]);
-    let b = m(1, 2, &[-0.39, -0.86]);
+    let arg_x = m(1, 2, &[-0.53, -0.22]);
+    let arg_w = v(&[0.44, -0.71, -0.86]);
+    let arg_direction_0 = m(1, 2, &[-0.39, -0.86]);
     let u = m(1, 2, &[0.94, -0.82]);
-    let (value, grads) = f6_vjp(&x, w.clone(), &b, &u);
+    let (value, grads) = f6_vjp(&arg_x, arg_w.clone(), &arg_direction_0, &u);
     check(
         "f6",
         &ir_f6(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_direction_0.val()],
         Some(u.val()),
         value.val(),
-        f6(&x, w.clone(), &b).val(),
+        f6(&arg_x, arg_w.clone(), &arg_direction_0).val(),
         grads.vals(),
         1e-12,
     );
-    f6_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f6_gradcheck(&arg_x, arg_w.clone(), &arg_direction_0).assert_within(1e-6);
 }
 
 // ── f7 ──
 
-#[differentiable(wrt(x, b))]
-fn f7(x: Vector<f64>, w: &Matrix<f64>, b: &Vector<f64>, y: &Matrix<f64>) -> f64 {
-    let b: Matrix<f64> = (0.25 + w.sum_axis(1).abs()).ln();
+#[differentiable(wrt(dw, b))]
+fn f7(dw: Vector<f64>, gradient: &Matrix<f64>, b: &Vector<f64>, y: &Matrix<f64>) -> f64 {
+    let b: Matrix<f64> = (0.25 + gradient.sum_axis(1).abs()).ln();
     y.mean().sin().relu().exp().sqrt()
 }
 
 fn ir_f7() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
+    let dw = ir.param("dw", Kind::Vector);
+    let gradient = ir.param("gradient", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
     let y = ir.param("y", Kind::Matrix);
     let b = ir.name(
         "b",
         ir.un(
             U::Ln,
-            ir.add(ir.lit(0.25), ir.un(U::Abs, ir.sum_axis(w, 1))),
+            ir.add(ir.lit(0.25), ir.un(U::Abs, ir.sum_axis(gradient, 1))),
         ),
     );
     ir.finish(ir.un(
@@ -559,27 +562,27 @@ fn ir_f7() -> Program {
 }
 
 fn check_f7() {
-    let x = v(&[0.94, -0.98, 1.43]);
-    let w = m(2, 2, &[-0.66, -1.38, -0.29, 0.09]);
-    let b = v(&[-0.8, -0.31, 0.37]);
-    let y = m(
+    let arg_dw = v(&[0.94, -0.98, 1.43]);
+    let arg_gradient = m(2, 2, &[-0.66, -1.38, -0.29, 0.09]);
+    let arg_b = v(&[-0.8, -0.31, 0.37]);
+    let arg_y = m(
         3,
         3,
         &[-0.89, 0.62, -0.09, -0.22, -1.41, -0.07, -0.23, 0.3, -0.42],
     );
-    let (value, grads) = f7_grad(x.clone(), &w, &b, &y);
+    let (value, grads) = f7_grad(arg_dw.clone(), &arg_gradient, &arg_b, &arg_y);
     check(
         "f7",
         &ir_f7(),
         &[0, 2],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_dw.val(), arg_gradient.val(), arg_b.val(), arg_y.val()],
         None,
         value.val(),
-        f7(x.clone(), &w, &b, &y).val(),
+        f7(arg_dw.clone(), &arg_gradient, &arg_b, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f7_gradcheck(x.clone(), &w, &b, &y).assert_within(1e-6);
+    f7_gradcheck(arg_dw.clone(), &arg_gradient, &arg_b, &arg_y).assert_within(1e-6);
 }
 
 // ── f8 ──
@@ -602,110 +605,118 @@ fn ir_f8() -> Program {
 }
 
 fn check_f8() {
-    let x = 0.39_f64;
-    let (value, grads) = f8_grad(x);
+    let arg_x = 0.39_f64;
+    let (value, grads) = f8_grad(arg_x);
     check(
         "f8",
         &ir_f8(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f8(x).val(),
+        f8(arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f8_gradcheck(x).assert_within(1e-6);
+    f8_gradcheck(arg_x).assert_within(1e-6);
 }
 
 // ── f9 ──
 
 #[differentiable(wrt(x))]
-fn f9(x: &Vector<f64>, w: &Matrix<f64>) -> f64 {
-    let h = w.sum().sigmoid();
+fn f9(x: &Vector<f64>, dw: &Matrix<f64>) -> f64 {
+    let h = dw.sum().sigmoid();
     2.0 - h
 }
 
 fn ir_f9() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    let h = ir.name("h", ir.un(U::Sigmoid, ir.sum(w)));
+    let dw = ir.param("dw", Kind::Matrix);
+    let h = ir.name("h", ir.un(U::Sigmoid, ir.sum(dw)));
     ir.finish(ir.sub(ir.lit(2.0), h))
 }
 
 fn check_f9() {
-    let x = v(&[-0.64, -0.23]);
-    let w = m(2, 3, &[-1.14, -0.11, 0.23, 0.13, 1.23, -1.17]);
-    let (value, grads) = f9_grad(&x, &w);
+    let arg_x = v(&[-0.64, -0.23]);
+    let arg_dw = m(2, 3, &[-1.14, -0.11, 0.23, 0.13, 1.23, -1.17]);
+    let (value, grads) = f9_grad(&arg_x, &arg_dw);
     check(
         "f9",
         &ir_f9(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_dw.val()],
         None,
         value.val(),
-        f9(&x, &w).val(),
+        f9(&arg_x, &arg_dw).val(),
         grads.vals(),
         1e-12,
     );
-    f9_gradcheck(&x, &w).assert_within(1e-6);
+    f9_gradcheck(&arg_x, &arg_dw).assert_within(1e-6);
 }
 
 // ── f10 ──
 
 #[differentiable]
-fn f10(x: Vector<f64>, w: &Matrix<f64>) -> f64 {
-    let h = x.mean().exp().powi(2).powi(0);
-    let e = h.exp();
-    e.tanh()
+fn f10(hessian: Vector<f64>, row: &Matrix<f64>) -> f64 {
+    let t1_dims = hessian.mean().exp().powi(2).powi(0);
+    let h = t1_dims.exp();
+    h.tanh()
 }
 
 fn ir_f10() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    let h = ir.name("h", ir.powi(ir.powi(ir.un(U::Exp, ir.mean(x)), 2), 0));
-    let e = ir.name("e", ir.un(U::Exp, h));
-    ir.finish(ir.un(U::Tanh, e))
+    let hessian = ir.param("hessian", Kind::Vector);
+    let row = ir.param("row", Kind::Matrix);
+    let t1_dims = ir.name(
+        "t1_dims",
+        ir.powi(ir.powi(ir.un(U::Exp, ir.mean(hessian)), 2), 0),
+    );
+    let h = ir.name("h", ir.un(U::Exp, t1_dims));
+    ir.finish(ir.un(U::Tanh, h))
 }
 
 fn check_f10() {
-    let x = v(&[0.19, -0.41]);
-    let w = m(1, 3, &[0.74, -0.44, -1.17]);
-    let (value, grads) = f10_grad(x.clone(), &w);
+    let arg_hessian = v(&[0.19, -0.41]);
+    let arg_row = m(1, 3, &[0.74, -0.44, -1.17]);
+    let (value, grads) = f10_grad(arg_hessian.clone(), &arg_row);
     check(
         "f10",
         &ir_f10(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_hessian.val(), arg_row.val()],
         None,
         value.val(),
-        f10(x.clone(), &w).val(),
+        f10(arg_hessian.clone(), &arg_row).val(),
         grads.vals(),
         1e-12,
     );
-    f10_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f10_gradcheck(arg_hessian.clone(), &arg_row).assert_within(1e-6);
 }
 
 // ── f11 ──
 
 #[differentiable]
-fn f11(x: Matrix<f64>, w: &Matrix<f64>, b: Matrix<f64>, y: &Vector<f64>) -> Vector<f64> {
-    let b = (x.relu() - x.t().matmul(&x).powi(2)).abs();
-    let h: Matrix<f64> = b.sin().matmul(&w.matmul(&x).t()) * w.matmul(&x).t();
-    let b = -h.t().matmul(&h.matmul(y).abs());
-    b.sin() * b.dot(y).exp()
+fn f11(
+    x: Matrix<f64>,
+    hessian: &Matrix<f64>,
+    direction_0: Matrix<f64>,
+    y: &Vector<f64>,
+) -> Vector<f64> {
+    let direction_0 = (x.relu() - x.t().matmul(&x).powi(2)).abs();
+    let h: Matrix<f64> = direction_0.sin().matmul(&hessian.matmul(&x).t()) * hessian.matmul(&x).t();
+    let direction_0 = -h.t().matmul(&h.matmul(y).abs());
+    direction_0.sin() * direction_0.dot(y).exp()
 }
 
 fn ir_f11() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
+    let hessian = ir.param("hessian", Kind::Matrix);
+    let direction_0 = ir.param("direction_0", Kind::Matrix);
     let y = ir.param("y", Kind::Vector);
-    let b = ir.name(
-        "b",
+    let direction_0 = ir.name(
+        "direction_0",
         ir.un(
             U::Abs,
             ir.sub(ir.un(U::Relu, x), ir.powi(ir.mm(ir.t(x), x), 2)),
@@ -714,37 +725,54 @@ fn ir_f11() -> Program {
     let h = ir.name(
         "h",
         ir.mul(
-            ir.mm(ir.un(U::Sin, b), ir.t(ir.mm(w, x))),
-            ir.t(ir.mm(w, x)),
+            ir.mm(ir.un(U::Sin, direction_0), ir.t(ir.mm(hessian, x))),
+            ir.t(ir.mm(hessian, x)),
         ),
     );
-    let b = ir.name("b", ir.neg(ir.mm(ir.t(h), ir.un(U::Abs, ir.mm(h, y)))));
-    ir.finish(ir.mul(ir.un(U::Sin, b), ir.un(U::Exp, ir.dot(b, y))))
+    let direction_0 = ir.name(
+        "direction_0",
+        ir.neg(ir.mm(ir.t(h), ir.un(U::Abs, ir.mm(h, y)))),
+    );
+    ir.finish(ir.mul(
+        ir.un(U::Sin, direction_0),
+        ir.un(U::Exp, ir.dot(direction_0, y)),
+    ))
 }
 
 fn check_f11() {
-    let x = m(1, 2, &[0.46, 0.47]);
-    let w = m(3, 1, &[1.11, -0.98, -0.25]);
-    let b = m(
+    let arg_x = m(1, 2, &[0.46, 0.47]);
+    let arg_hessian = m(3, 1, &[1.11, -0.98, -0.25]);
+    let arg_direction_0 = m(
         3,
         3,
         &[0.79, -0.33, -0.02, 1.38, -0.7, -0.51, -0.13, 0.4, -1.49],
     );
-    let y = v(&[-0.86, -0.47, 0.03]);
+    let arg_y = v(&[-0.86, -0.47, 0.03]);
     let u = v(&[0.67, 0.37, 0.79]);
-    let (value, grads) = f11_vjp(x.clone(), &w, b.clone(), &y, &u);
+    let (value, grads) = f11_vjp(
+        arg_x.clone(),
+        &arg_hessian,
+        arg_direction_0.clone(),
+        &arg_y,
+        &u,
+    );
     check(
         "f11",
         &ir_f11(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[
+            arg_x.val(),
+            arg_hessian.val(),
+            arg_direction_0.val(),
+            arg_y.val(),
+        ],
         Some(u.val()),
         value.val(),
-        f11(x.clone(), &w, b.clone(), &y).val(),
+        f11(arg_x.clone(), &arg_hessian, arg_direction_0.clone(), &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f11_gradcheck(x.clone(), &w, b.clone(), &y).assert_within(1e-6);
+    f11_gradcheck(arg_x.clone(), &arg_hessian, arg_direction_0.clone(), &arg_y).assert_within(1e-6);
 }
 
 // ── f12 ──
@@ -763,22 +791,22 @@ fn ir_f12() -> Program {
 }
 
 fn check_f12() {
-    let x = m(2, 3, &[0.4, -0.45, 0.52, -0.92, 0.91, 0.59]);
-    let w = v(&[1.28, 0.12]);
-    let b = -0.51_f64;
-    let (value, grads) = f12_grad(&x, &w, b);
+    let arg_x = m(2, 3, &[0.4, -0.45, 0.52, -0.92, 0.91, 0.59]);
+    let arg_w = v(&[1.28, 0.12]);
+    let arg_b = -0.51_f64;
+    let (value, grads) = f12_grad(&arg_x, &arg_w, arg_b);
     check(
         "f12",
         &ir_f12(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f12(&x, &w, b).val(),
+        f12(&arg_x, &arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f12_gradcheck(&x, &w, b).assert_within(1e-6);
+    f12_gradcheck(&arg_x, &arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f12_f32 ──
@@ -797,71 +825,79 @@ fn ir_f12_f32() -> Program {
 }
 
 fn check_f12_f32() {
-    let x = m32(2, 3, &[0.4, -0.45, 0.52, -0.92, 0.91, 0.59]);
-    let w = v32(&[1.28, 0.12]);
-    let b = -0.51_f32;
-    let (value, grads) = f12_f32_grad(&x, &w, b);
+    let arg_x = m32(2, 3, &[0.4, -0.45, 0.52, -0.92, 0.91, 0.59]);
+    let arg_w = v32(&[1.28, 0.12]);
+    let arg_b = -0.51_f32;
+    let (value, grads) = f12_f32_grad(&arg_x, &arg_w, arg_b);
     check(
         "f12_f32",
         &ir_f12_f32(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f12_f32(&x, &w, b).val(),
+        f12_f32(&arg_x, &arg_w, arg_b).val(),
         grads.vals(),
         1e-4,
     );
-    f12_f32_gradcheck(&x, &w, b).assert_within(1e-2);
+    f12_f32_gradcheck(&arg_x, &arg_w, arg_b).assert_within(1e-2);
 }
 
 // ── f13 ──
 
 #[differentiable]
-fn f13(x: &Vector<f64>, w: f64, b: &Vector<f64>, y: &Vector<f64>) -> Vector<f64> {
+fn f13(x: &Vector<f64>, outputs: f64, zero_0: &Vector<f64>, y: &Vector<f64>) -> Vector<f64> {
     let h = y + y - (y * y + y);
-    let b = (0.25 + h.sum().abs()).ln().abs();
-    let e = (b - x).relu().sin();
-    &e / &(e.powi(2) + 1.0)
+    let zero_0 = (0.25 + h.sum().abs()).ln().abs();
+    let dy_pullback = (zero_0 - x).relu().sin();
+    &dy_pullback / &(dy_pullback.powi(2) + 1.0)
 }
 
 fn ir_f13() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Scalar);
-    let b = ir.param("b", Kind::Vector);
+    let outputs = ir.param("outputs", Kind::Scalar);
+    let zero_0 = ir.param("zero_0", Kind::Vector);
     let y = ir.param("y", Kind::Vector);
     let h = ir.name("h", ir.sub(ir.add(y, y), ir.add(ir.mul(y, y), y)));
-    let b = ir.name(
-        "b",
+    let zero_0 = ir.name(
+        "zero_0",
         ir.un(
             U::Abs,
             ir.un(U::Ln, ir.add(ir.lit(0.25), ir.un(U::Abs, ir.sum(h)))),
         ),
     );
-    let e = ir.name("e", ir.un(U::Sin, ir.un(U::Relu, ir.sub(b, x))));
-    ir.finish(ir.div(e, ir.add(ir.powi(e, 2), ir.lit(1.0))))
+    let dy_pullback = ir.name(
+        "dy_pullback",
+        ir.un(U::Sin, ir.un(U::Relu, ir.sub(zero_0, x))),
+    );
+    ir.finish(ir.div(dy_pullback, ir.add(ir.powi(dy_pullback, 2), ir.lit(1.0))))
 }
 
 fn check_f13() {
-    let x = v(&[-0.67, 0.79, 1.36]);
-    let w = -0.61_f64;
-    let b = v(&[-0.66, 0.62, -1.05]);
-    let y = v(&[-0.26, 0.22]);
+    let arg_x = v(&[-0.67, 0.79, 1.36]);
+    let arg_outputs = -0.61_f64;
+    let arg_zero_0 = v(&[-0.66, 0.62, -1.05]);
+    let arg_y = v(&[-0.26, 0.22]);
     let u = v(&[0.58, -0.36, 0.0]);
-    let (value, grads) = f13_vjp(&x, w, &b, &y, &u);
+    let (value, grads) = f13_vjp(&arg_x, arg_outputs, &arg_zero_0, &arg_y, &u);
     check(
         "f13",
         &ir_f13(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[
+            arg_x.val(),
+            arg_outputs.val(),
+            arg_zero_0.val(),
+            arg_y.val(),
+        ],
         Some(u.val()),
         value.val(),
-        f13(&x, w, &b, &y).val(),
+        f13(&arg_x, arg_outputs, &arg_zero_0, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f13_gradcheck(&x, w, &b, &y).assert_within(1e-6);
+    f13_gradcheck(&arg_x, arg_outputs, &arg_zero_0, &arg_y).assert_within(1e-6);
 }
 
 // ── f14 ──
@@ -879,67 +915,67 @@ fn ir_f14() -> Program {
 }
 
 fn check_f14() {
-    let x = m(3, 2, &[-0.82, -1.27, 0.97, -0.82, -0.28, -1.03]);
-    let w = m(3, 1, &[-0.74, -0.71, 0.24]);
-    let (value, grads) = f14_grad(&x, w.clone());
+    let arg_x = m(3, 2, &[-0.82, -1.27, 0.97, -0.82, -0.28, -1.03]);
+    let arg_w = m(3, 1, &[-0.74, -0.71, 0.24]);
+    let (value, grads) = f14_grad(&arg_x, arg_w.clone());
     check(
         "f14",
         &ir_f14(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f14(&x, w.clone()).val(),
+        f14(&arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f14_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f14_gradcheck(&arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f15 ──
 
 #[differentiable]
-fn f15(x: &Matrix<f64>, w: &Vector<f64>, b: Matrix<f64>) -> f64 {
+fn f15(x: &Matrix<f64>, column: &Vector<f64>, b: Matrix<f64>) -> f64 {
     x.sum_axis(0).softmax().mean()
 }
 
 fn ir_f15() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Vector);
+    let column = ir.param("column", Kind::Vector);
     let b = ir.param("b", Kind::Matrix);
     ir.finish(ir.mean(ir.softmax(ir.sum_axis(x, 0))))
 }
 
 fn check_f15() {
-    let x = m(2, 3, &[-0.84, 1.31, 0.71, 1.31, -0.03, 1.39]);
-    let w = v(&[0.62, -0.83, -1.14]);
-    let b = m(2, 2, &[0.84, 1.21, 0.19, 1.1]);
-    let (value, grads) = f15_grad(&x, &w, b.clone());
+    let arg_x = m(2, 3, &[-0.84, 1.31, 0.71, 1.31, -0.03, 1.39]);
+    let arg_column = v(&[0.62, -0.83, -1.14]);
+    let arg_b = m(2, 2, &[0.84, 1.21, 0.19, 1.1]);
+    let (value, grads) = f15_grad(&arg_x, &arg_column, arg_b.clone());
     check(
         "f15",
         &ir_f15(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_column.val(), arg_b.val()],
         None,
         value.val(),
-        f15(&x, &w, b.clone()).val(),
+        f15(&arg_x, &arg_column, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f15_gradcheck(&x, &w, b.clone()).assert_within(1e-6);
+    f15_gradcheck(&arg_x, &arg_column, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f16 ──
 
 #[differentiable]
-fn f16(x: &Vector<f64>, w: Matrix<f64>) -> Matrix<f64> {
+fn f16(t1: &Vector<f64>, w: Matrix<f64>) -> Matrix<f64> {
     (0.1 - &w.matmul(&w.t())).exp().sqrt()
 }
 
 fn ir_f16() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let t1 = ir.param("t1", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     ir.finish(ir.un(
         U::Sqrt,
@@ -948,41 +984,43 @@ fn ir_f16() -> Program {
 }
 
 fn check_f16() {
-    let x = v(&[0.27, 0.61, -0.02]);
-    let w = m(2, 3, &[1.21, -0.17, 0.66, -0.04, 1.26, -0.73]);
+    let arg_t1 = v(&[0.27, 0.61, -0.02]);
+    let arg_w = m(2, 3, &[1.21, -0.17, 0.66, -0.04, 1.26, -0.73]);
     let u = m(2, 2, &[-1.0, 0.12, 0.29, -0.76]);
-    let (value, grads) = f16_vjp(&x, w.clone(), &u);
+    let (value, grads) = f16_vjp(&arg_t1, arg_w.clone(), &u);
     check(
         "f16",
         &ir_f16(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_t1.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f16(&x, w.clone()).val(),
+        f16(&arg_t1, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f16_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f16_gradcheck(&arg_t1, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f17 ──
 
 #[differentiable]
-fn f17(x: Matrix<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
-    let w: Matrix<f64> = w
+fn f17(x: Matrix<f64>, direction_0: &Matrix<f64>, hessian: f64) -> Matrix<f64> {
+    let direction_0: Matrix<f64> = direction_0
         .sum_axis(1)
         .matmul(&x)
-        .matmul(&(&w.sum_axis(1).matmul(&x).t() + x.t().matmul(&w.sum_axis(0))))
+        .matmul(&(&direction_0.sum_axis(1).matmul(&x).t() + x.t().matmul(&direction_0.sum_axis(0))))
         .exp()
         .sigmoid()
         .sqrt();
     {
-        let b = w.sum_axis(1) + w.sum() / w.matmul(&w.sum_axis(1));
-        b.matmul(&x)
+        let hessian = direction_0.sum_axis(1)
+            + direction_0.sum() / direction_0.matmul(&direction_0.sum_axis(1));
+        hessian
+            .matmul(&x)
             .t()
             .cos()
-            .matmul(&(b.matmul(&x) * b.matmul(&x)))
+            .matmul(&(hessian.matmul(&x) * hessian.matmul(&x)))
             .exp()
             .ln()
     }
@@ -991,10 +1029,10 @@ fn f17(x: Matrix<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
 fn ir_f17() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Scalar);
-    let w = ir.name(
-        "w",
+    let direction_0 = ir.param("direction_0", Kind::Matrix);
+    let hessian = ir.param("hessian", Kind::Scalar);
+    let direction_0 = ir.name(
+        "direction_0",
         ir.un(
             U::Sqrt,
             ir.un(
@@ -1002,21 +1040,24 @@ fn ir_f17() -> Program {
                 ir.un(
                     U::Exp,
                     ir.mm(
-                        ir.mm(ir.sum_axis(w, 1), x),
+                        ir.mm(ir.sum_axis(direction_0, 1), x),
                         ir.add(
-                            ir.t(ir.mm(ir.sum_axis(w, 1), x)),
-                            ir.mm(ir.t(x), ir.sum_axis(w, 0)),
+                            ir.t(ir.mm(ir.sum_axis(direction_0, 1), x)),
+                            ir.mm(ir.t(x), ir.sum_axis(direction_0, 0)),
                         ),
                     ),
                 ),
             ),
         ),
     );
-    let b = ir.name(
-        "b",
+    let hessian = ir.name(
+        "hessian",
         ir.add(
-            ir.sum_axis(w, 1),
-            ir.div(ir.sum(w), ir.mm(w, ir.sum_axis(w, 1))),
+            ir.sum_axis(direction_0, 1),
+            ir.div(
+                ir.sum(direction_0),
+                ir.mm(direction_0, ir.sum_axis(direction_0, 1)),
+            ),
         ),
     );
     ir.finish(ir.un(
@@ -1024,72 +1065,75 @@ fn ir_f17() -> Program {
         ir.un(
             U::Exp,
             ir.mm(
-                ir.un(U::Cos, ir.t(ir.mm(b, x))),
-                ir.mul(ir.mm(b, x), ir.mm(b, x)),
+                ir.un(U::Cos, ir.t(ir.mm(hessian, x))),
+                ir.mul(ir.mm(hessian, x), ir.mm(hessian, x)),
             ),
         ),
     ))
 }
 
 fn check_f17() {
-    let x = m(1, 3, &[0.03, -0.08, 0.2]);
-    let w = m(2, 2, &[-1.21, 0.96, -0.57, 0.69]);
-    let b = 0.76_f64;
+    let arg_x = m(1, 3, &[0.03, -0.08, 0.2]);
+    let arg_direction_0 = m(2, 2, &[-1.21, 0.96, -0.57, 0.69]);
+    let arg_hessian = 0.76_f64;
     let u = m(
         3,
         3,
         &[0.66, 0.19, -0.08, -0.8, -0.07, 0.47, -0.02, 0.78, -0.33],
     );
-    let (value, grads) = f17_vjp(x.clone(), &w, b, &u);
+    let (value, grads) = f17_vjp(arg_x.clone(), &arg_direction_0, arg_hessian, &u);
     check(
         "f17",
         &ir_f17(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_direction_0.val(), arg_hessian.val()],
         Some(u.val()),
         value.val(),
-        f17(x.clone(), &w, b).val(),
+        f17(arg_x.clone(), &arg_direction_0, arg_hessian).val(),
         grads.vals(),
         1e-12,
     );
-    f17_gradcheck(x.clone(), &w, b).assert_within(1e-6);
+    f17_gradcheck(arg_x.clone(), &arg_direction_0, arg_hessian).assert_within(1e-6);
 }
 
 // ── f18 ──
 
 #[differentiable]
-fn f18(x: Matrix<f64>, w: Matrix<f64>, b: Matrix<f64>) -> Matrix<f64> {
-    let h: Matrix<f64> = -(0.75 + w.sin()).t();
-    b * h.abs().matmul(&h.sum_axis(1))
+fn f18(outputs: Matrix<f64>, w: Matrix<f64>, b: Matrix<f64>) -> Matrix<f64> {
+    let b_dims: Matrix<f64> = -(0.75 + w.sin()).t();
+    b * b_dims.abs().matmul(&b_dims.sum_axis(1))
 }
 
 fn ir_f18() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let outputs = ir.param("outputs", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name("h", ir.neg(ir.t(ir.add(ir.lit(0.75), ir.un(U::Sin, w)))));
-    ir.finish(ir.mul(b, ir.mm(ir.un(U::Abs, h), ir.sum_axis(h, 1))))
+    let b_dims = ir.name(
+        "b_dims",
+        ir.neg(ir.t(ir.add(ir.lit(0.75), ir.un(U::Sin, w)))),
+    );
+    ir.finish(ir.mul(b, ir.mm(ir.un(U::Abs, b_dims), ir.sum_axis(b_dims, 1))))
 }
 
 fn check_f18() {
-    let x = m(2, 3, &[-1.2, 1.04, 0.29, -0.84, -0.45, -1.27]);
-    let w = m(2, 2, &[-1.43, -1.37, -1.26, 1.01]);
-    let b = m(2, 3, &[-0.38, 0.66, -1.43, 0.96, -0.83, -0.53]);
+    let arg_outputs = m(2, 3, &[-1.2, 1.04, 0.29, -0.84, -0.45, -1.27]);
+    let arg_w = m(2, 2, &[-1.43, -1.37, -1.26, 1.01]);
+    let arg_b = m(2, 3, &[-0.38, 0.66, -1.43, 0.96, -0.83, -0.53]);
     let u = m(2, 3, &[-0.92, -0.1, -0.42, 0.99, 0.95, 0.56]);
-    let (value, grads) = f18_vjp(x.clone(), w.clone(), b.clone(), &u);
+    let (value, grads) = f18_vjp(arg_outputs.clone(), arg_w.clone(), arg_b.clone(), &u);
     check(
         "f18",
         &ir_f18(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_outputs.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f18(x.clone(), w.clone(), b.clone()).val(),
+        f18(arg_outputs.clone(), arg_w.clone(), arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f18_gradcheck(x.clone(), w.clone(), b.clone()).assert_within(1e-6);
+    f18_gradcheck(arg_outputs.clone(), arg_w.clone(), arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f19 ──
@@ -1107,28 +1151,28 @@ fn ir_f19() -> Program {
 }
 
 fn check_f19() {
-    let x = m(3, 1, &[-0.87, -1.34, 0.39]);
-    let w = m(1, 3, &[-0.77, 0.25, 0.78]);
+    let arg_x = m(3, 1, &[-0.87, -1.34, 0.39]);
+    let arg_w = m(1, 3, &[-0.77, 0.25, 0.78]);
     let u = m(3, 1, &[0.15, 0.9, -0.15]);
-    let (value, grads) = f19_vjp(x.clone(), &w, &u);
+    let (value, grads) = f19_vjp(arg_x.clone(), &arg_w, &u);
     check(
         "f19",
         &ir_f19(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f19(x.clone(), &w).val(),
+        f19(arg_x.clone(), &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f19_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f19_gradcheck(arg_x.clone(), &arg_w).assert_within(1e-6);
 }
 
 // ── f20 ──
 
 #[differentiable]
-fn f20(x: &Vector<f64>, w: Vector<f64>, b: f64) -> Vector<f64> {
+fn f20(x: &Vector<f64>, w: Vector<f64>, offset_0: f64) -> Vector<f64> {
     let h = x.log_softmax();
     let e = (&h.powi(2) + 0.25).ln().abs();
     e.sin()
@@ -1138,7 +1182,7 @@ fn ir_f20() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Scalar);
+    let offset_0 = ir.param("offset_0", Kind::Scalar);
     let h = ir.name("h", ir.log_softmax(x));
     let e = ir.name(
         "e",
@@ -1148,23 +1192,23 @@ fn ir_f20() -> Program {
 }
 
 fn check_f20() {
-    let x = v(&[0.12, -1.44, -1.01]);
-    let w = v(&[-1.23, 0.59, -0.89]);
-    let b = 1.42_f64;
+    let arg_x = v(&[0.12, -1.44, -1.01]);
+    let arg_w = v(&[-1.23, 0.59, -0.89]);
+    let arg_offset_0 = 1.42_f64;
     let u = v(&[-0.62, 0.31, 0.09]);
-    let (value, grads) = f20_vjp(&x, w.clone(), b, &u);
+    let (value, grads) = f20_vjp(&arg_x, arg_w.clone(), arg_offset_0, &u);
     check(
         "f20",
         &ir_f20(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_offset_0.val()],
         Some(u.val()),
         value.val(),
-        f20(&x, w.clone(), b).val(),
+        f20(&arg_x, arg_w.clone(), arg_offset_0).val(),
         grads.vals(),
         1e-12,
     );
-    f20_gradcheck(&x, w.clone(), b).assert_within(1e-6);
+    f20_gradcheck(&arg_x, arg_w.clone(), arg_offset_0).assert_within(1e-6);
 }
 
 // ── f21 ──
@@ -1196,22 +1240,22 @@ fn ir_f21() -> Program {
 }
 
 fn check_f21() {
-    let x = m(3, 2, &[0.92, -0.69, 0.19, 0.95, -1.04, -0.06]);
-    let w = v(&[1.12, -1.29]);
+    let arg_x = m(3, 2, &[0.92, -0.69, 0.19, 0.95, -1.04, -0.06]);
+    let arg_w = v(&[1.12, -1.29]);
     let u = v(&[0.03, 0.92, -0.76]);
-    let (value, grads) = f21_vjp(&x, &w, &u);
+    let (value, grads) = f21_vjp(&arg_x, &arg_w, &u);
     check(
         "f21",
         &ir_f21(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f21(&x, &w).val(),
+        f21(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f21_gradcheck(&x, &w).assert_within(1e-6);
+    f21_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f22 ──
@@ -1247,120 +1291,120 @@ fn ir_f22() -> Program {
 }
 
 fn check_f22() {
-    let x = m(3, 2, &[0.27, 0.03, 0.38, -0.81, 0.25, -0.98]);
-    let w = m(1, 3, &[-1.41, -0.6, -0.52]);
+    let arg_x = m(3, 2, &[0.27, 0.03, 0.38, -0.81, 0.25, -0.98]);
+    let arg_w = m(1, 3, &[-1.41, -0.6, -0.52]);
     let u = m(2, 1, &[0.01, 0.39]);
-    let (value, grads) = f22_vjp(&x, w.clone(), &u);
+    let (value, grads) = f22_vjp(&arg_x, arg_w.clone(), &u);
     check(
         "f22",
         &ir_f22(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f22(&x, w.clone()).val(),
+        f22(&arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f22_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f22_gradcheck(&arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f23 ──
 
 #[differentiable(wrt(x, w))]
-fn f23(x: &Matrix<f64>, w: &Vector<f64>, b: &Vector<f64>) -> Matrix<f64> {
-    let h = x.t().tanh();
-    let e = -x;
-    (&h.matmul(&e).tanh().exp().powi(2) + 0.5).sqrt()
+fn f23(x: &Matrix<f64>, w: &Vector<f64>, dw: &Vector<f64>) -> Matrix<f64> {
+    let t2_view = x.t().tanh();
+    let t1_dims = -x;
+    (&t2_view.matmul(&t1_dims).tanh().exp().powi(2) + 0.5).sqrt()
 }
 
 fn ir_f23() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Tanh, ir.t(x)));
-    let e = ir.name("e", ir.neg(x));
+    let dw = ir.param("dw", Kind::Vector);
+    let t2_view = ir.name("t2_view", ir.un(U::Tanh, ir.t(x)));
+    let t1_dims = ir.name("t1_dims", ir.neg(x));
     ir.finish(ir.un(
         U::Sqrt,
         ir.add(
-            ir.powi(ir.un(U::Exp, ir.un(U::Tanh, ir.mm(h, e))), 2),
+            ir.powi(ir.un(U::Exp, ir.un(U::Tanh, ir.mm(t2_view, t1_dims))), 2),
             ir.lit(0.5),
         ),
     ))
 }
 
 fn check_f23() {
-    let x = m(1, 3, &[1.47, -0.17, -1.11]);
-    let w = v(&[-0.71, -1.26]);
-    let b = v(&[-0.41, 0.08]);
+    let arg_x = m(1, 3, &[1.47, -0.17, -1.11]);
+    let arg_w = v(&[-0.71, -1.26]);
+    let arg_dw = v(&[-0.41, 0.08]);
     let u = m(
         3,
         3,
         &[0.4, -0.58, -0.7, 0.49, -0.92, -0.6, 0.71, 0.72, -0.98],
     );
-    let (value, grads) = f23_vjp(&x, &w, &b, &u);
+    let (value, grads) = f23_vjp(&arg_x, &arg_w, &arg_dw, &u);
     check(
         "f23",
         &ir_f23(),
         &[0, 1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_dw.val()],
         Some(u.val()),
         value.val(),
-        f23(&x, &w, &b).val(),
+        f23(&arg_x, &arg_w, &arg_dw).val(),
         grads.vals(),
         1e-12,
     );
-    f23_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f23_gradcheck(&arg_x, &arg_w, &arg_dw).assert_within(1e-6);
 }
 
 // ── f23_f32 ──
 
 #[differentiable(wrt(x, w))]
-fn f23_f32(x: &Matrix<f32>, w: &Vector<f32>, b: &Vector<f32>) -> Matrix<f32> {
-    let h = x.t().tanh();
-    let e = -x;
-    (h.matmul(&e).tanh().exp().powi(2) + 0.5).sqrt()
+fn f23_f32(x: &Matrix<f32>, w: &Vector<f32>, dw: &Vector<f32>) -> Matrix<f32> {
+    let t2_view = x.t().tanh();
+    let t1_dims = -x;
+    (t2_view.matmul(&t1_dims).tanh().exp().powi(2) + 0.5).sqrt()
 }
 
 fn ir_f23_f32() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Tanh, ir.t(x)));
-    let e = ir.name("e", ir.neg(x));
+    let dw = ir.param("dw", Kind::Vector);
+    let t2_view = ir.name("t2_view", ir.un(U::Tanh, ir.t(x)));
+    let t1_dims = ir.name("t1_dims", ir.neg(x));
     ir.finish(ir.un(
         U::Sqrt,
         ir.add(
-            ir.powi(ir.un(U::Exp, ir.un(U::Tanh, ir.mm(h, e))), 2),
+            ir.powi(ir.un(U::Exp, ir.un(U::Tanh, ir.mm(t2_view, t1_dims))), 2),
             ir.lit(0.5),
         ),
     ))
 }
 
 fn check_f23_f32() {
-    let x = m32(1, 3, &[1.47, -0.17, -1.11]);
-    let w = v32(&[-0.71, -1.26]);
-    let b = v32(&[-0.41, 0.08]);
+    let arg_x = m32(1, 3, &[1.47, -0.17, -1.11]);
+    let arg_w = v32(&[-0.71, -1.26]);
+    let arg_dw = v32(&[-0.41, 0.08]);
     let u = m32(
         3,
         3,
         &[0.4, -0.58, -0.7, 0.49, -0.92, -0.6, 0.71, 0.72, -0.98],
     );
-    let (value, grads) = f23_f32_vjp(&x, &w, &b, &u);
+    let (value, grads) = f23_f32_vjp(&arg_x, &arg_w, &arg_dw, &u);
     check(
         "f23_f32",
         &ir_f23_f32(),
         &[0, 1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_dw.val()],
         Some(u.val()),
         value.val(),
-        f23_f32(&x, &w, &b).val(),
+        f23_f32(&arg_x, &arg_w, &arg_dw).val(),
         grads.vals(),
         1e-4,
     );
-    f23_f32_gradcheck(&x, &w, &b).assert_within(1e-2);
+    f23_f32_gradcheck(&arg_x, &arg_w, &arg_dw).assert_within(1e-2);
 }
 
 // ── f24 ──
@@ -1393,69 +1437,69 @@ fn ir_f24() -> Program {
 }
 
 fn check_f24() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[-0.05, -0.49, 1.2, 1.01, -0.86, 0.03, -0.5, 1.1, 0.55],
     );
-    let w = m(3, 2, &[-0.54, -0.31, -0.66, -1.14, -1.34, 1.14]);
-    let b = v(&[0.79, 1.29, 0.68]);
+    let arg_w = m(3, 2, &[-0.54, -0.31, -0.66, -1.14, -1.34, 1.14]);
+    let arg_b = v(&[0.79, 1.29, 0.68]);
     let u = v(&[0.55, -0.9, 0.04]);
-    let (value, grads) = f24_vjp(x.clone(), &w, &b, &u);
+    let (value, grads) = f24_vjp(arg_x.clone(), &arg_w, &arg_b, &u);
     check(
         "f24",
         &ir_f24(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f24(x.clone(), &w, &b).val(),
+        f24(arg_x.clone(), &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f24_gradcheck(x.clone(), &w, &b).assert_within(1e-6);
+    f24_gradcheck(arg_x.clone(), &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f25 ──
 
 #[differentiable]
 fn f25(x: &Matrix<f64>, w: &Vector<f64>) -> Matrix<f64> {
-    let h = 0.25 * x.sum_axis(0);
-    &h / (w.mean().tanh().powi(2) + 2.0)
+    let dx_view = 0.25 * x.sum_axis(0);
+    &dx_view / (w.mean().tanh().powi(2) + 2.0)
 }
 
 fn ir_f25() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let h = ir.name("h", ir.mul(ir.lit(0.25), ir.sum_axis(x, 0)));
+    let dx_view = ir.name("dx_view", ir.mul(ir.lit(0.25), ir.sum_axis(x, 0)));
     ir.finish(ir.div(
-        h,
+        dx_view,
         ir.add(ir.powi(ir.un(U::Tanh, ir.mean(w)), 2), ir.lit(2.0)),
     ))
 }
 
 fn check_f25() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[-1.23, -0.99, -0.81, -0.05, -0.25, -0.41, 0.56, 0.53, 0.95],
     );
-    let w = v(&[-0.04, 1.3, -0.27]);
+    let arg_w = v(&[-0.04, 1.3, -0.27]);
     let u = m(1, 3, &[0.93, -0.43, -0.5]);
-    let (value, grads) = f25_vjp(&x, &w, &u);
+    let (value, grads) = f25_vjp(&arg_x, &arg_w, &u);
     check(
         "f25",
         &ir_f25(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f25(&x, &w).val(),
+        f25(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f25_gradcheck(&x, &w).assert_within(1e-6);
+    f25_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f26 ──
@@ -1474,20 +1518,20 @@ fn ir_f26() -> Program {
 }
 
 fn check_f26() {
-    let x = v(&[0.72, -0.07]);
-    let (value, grads) = f26_grad(&x);
+    let arg_x = v(&[0.72, -0.07]);
+    let (value, grads) = f26_grad(&arg_x);
     check(
         "f26",
         &ir_f26(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f26(&x).val(),
+        f26(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f26_gradcheck(&x).assert_within(1e-6);
+    f26_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f27 ──
@@ -1510,103 +1554,103 @@ fn ir_f27() -> Program {
 }
 
 fn check_f27() {
-    let x = m(2, 3, &[1.13, -1.24, -1.37, -1.25, -0.43, -0.15]);
+    let arg_x = m(2, 3, &[1.13, -1.24, -1.37, -1.25, -0.43, -0.15]);
     let u = m(1, 2, &[0.39, -0.04]);
-    let (value, grads) = f27_vjp(&x, &u);
+    let (value, grads) = f27_vjp(&arg_x, &u);
     check(
         "f27",
         &ir_f27(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         Some(u.val()),
         value.val(),
-        f27(&x).val(),
+        f27(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f27_gradcheck(&x).assert_within(1e-6);
+    f27_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f28 ──
 
 #[differentiable]
-fn f28(x: &Matrix<f64>, w: Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    let h = x.powi(4);
-    w.matmul(b).matmul(&h).relu()
+fn f28(upstream: &Matrix<f64>, w: Matrix<f64>, row: &Matrix<f64>) -> Matrix<f64> {
+    let t2_view = upstream.powi(4);
+    w.matmul(row).matmul(&t2_view).relu()
 }
 
 fn ir_f28() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let upstream = ir.param("upstream", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    let h = ir.name("h", ir.powi(x, 4));
-    ir.finish(ir.un(U::Relu, ir.mm(ir.mm(w, b), h)))
+    let row = ir.param("row", Kind::Matrix);
+    let t2_view = ir.name("t2_view", ir.powi(upstream, 4));
+    ir.finish(ir.un(U::Relu, ir.mm(ir.mm(w, row), t2_view)))
 }
 
 fn check_f28() {
-    let x = m(2, 3, &[1.13, 0.6, -1.37, 1.07, -1.18, -1.05]);
-    let w = m(3, 1, &[1.23, 1.06, -0.81]);
-    let b = m(1, 2, &[1.13, -1.16]);
+    let arg_upstream = m(2, 3, &[1.13, 0.6, -1.37, 1.07, -1.18, -1.05]);
+    let arg_w = m(3, 1, &[1.23, 1.06, -0.81]);
+    let arg_row = m(1, 2, &[1.13, -1.16]);
     let u = m(
         3,
         3,
         &[0.31, 0.97, 0.42, -0.97, 0.5, 0.0, 0.26, -0.29, -0.35],
     );
-    let (value, grads) = f28_vjp(&x, w.clone(), &b, &u);
+    let (value, grads) = f28_vjp(&arg_upstream, arg_w.clone(), &arg_row, &u);
     check(
         "f28",
         &ir_f28(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_upstream.val(), arg_w.val(), arg_row.val()],
         Some(u.val()),
         value.val(),
-        f28(&x, w.clone(), &b).val(),
+        f28(&arg_upstream, arg_w.clone(), &arg_row).val(),
         grads.vals(),
         1e-12,
     );
-    f28_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f28_gradcheck(&arg_upstream, arg_w.clone(), &arg_row).assert_within(1e-6);
 }
 
 // ── f29 ──
 
 #[differentiable]
-fn f29(x: f64, w: &Vector<f64>, b: &Vector<f64>) -> Vector<f64> {
-    let h = x * b;
-    let e = h.relu().cos();
-    let b: f64 = e.mean();
-    b * h.log_softmax()
+fn f29(blocks: f64, w: &Vector<f64>, f29_hvp: &Vector<f64>) -> Vector<f64> {
+    let f29_hvp_pullback = blocks * f29_hvp;
+    let h = f29_hvp_pullback.relu().cos();
+    let f29_hvp: f64 = h.mean();
+    f29_hvp * f29_hvp_pullback.log_softmax()
 }
 
 fn ir_f29() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
+    let blocks = ir.param("blocks", Kind::Scalar);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.mul(x, b));
-    let e = ir.name("e", ir.un(U::Cos, ir.un(U::Relu, h)));
-    let b = ir.name("b", ir.mean(e));
-    ir.finish(ir.mul(b, ir.log_softmax(h)))
+    let f29_hvp = ir.param("f29_hvp", Kind::Vector);
+    let f29_hvp_pullback = ir.name("f29_hvp_pullback", ir.mul(blocks, f29_hvp));
+    let h = ir.name("h", ir.un(U::Cos, ir.un(U::Relu, f29_hvp_pullback)));
+    let f29_hvp = ir.name("f29_hvp", ir.mean(h));
+    ir.finish(ir.mul(f29_hvp, ir.log_softmax(f29_hvp_pullback)))
 }
 
 fn check_f29() {
-    let x = -0.97_f64;
-    let w = v(&[0.04, -1.39, -0.87]);
-    let b = v(&[-0.27, 0.56, -1.35]);
+    let arg_blocks = -0.97_f64;
+    let arg_w = v(&[0.04, -1.39, -0.87]);
+    let arg_f29_hvp = v(&[-0.27, 0.56, -1.35]);
     let u = v(&[-0.96, -0.37, 0.42]);
-    let (value, grads) = f29_vjp(x, &w, &b, &u);
+    let (value, grads) = f29_vjp(arg_blocks, &arg_w, &arg_f29_hvp, &u);
     check(
         "f29",
         &ir_f29(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_blocks.val(), arg_w.val(), arg_f29_hvp.val()],
         Some(u.val()),
         value.val(),
-        f29(x, &w, &b).val(),
+        f29(arg_blocks, &arg_w, &arg_f29_hvp).val(),
         grads.vals(),
         1e-12,
     );
-    f29_gradcheck(x, &w, &b).assert_within(1e-6);
+    f29_gradcheck(arg_blocks, &arg_w, &arg_f29_hvp).assert_within(1e-6);
 }
 
 // ── f30 ──
@@ -1624,132 +1668,132 @@ fn ir_f30() -> Program {
 }
 
 fn check_f30() {
-    let x = 0.49_f64;
-    let w = v(&[1.03, 0.6, 0.77]);
-    let (value, grads) = f30_grad(x, w.clone());
+    let arg_x = 0.49_f64;
+    let arg_w = v(&[1.03, 0.6, 0.77]);
+    let (value, grads) = f30_grad(arg_x, arg_w.clone());
     check(
         "f30",
         &ir_f30(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f30(x, w.clone()).val(),
+        f30(arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f30_gradcheck(x, w.clone()).assert_within(1e-6);
+    f30_gradcheck(arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f31 ──
 
 #[differentiable]
-fn f31(x: &Vector<f64>, w: &Matrix<f64>) -> f64 {
+fn f31(x: &Vector<f64>, zero_0: &Matrix<f64>) -> f64 {
     3.0 * x.mean().sin()
 }
 
 fn ir_f31() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
+    let zero_0 = ir.param("zero_0", Kind::Matrix);
     ir.finish(ir.mul(ir.lit(3.0), ir.un(U::Sin, ir.mean(x))))
 }
 
 fn check_f31() {
-    let x = v(&[1.46, 1.19, -1.05]);
-    let w = m(2, 1, &[-0.34, -1.38]);
-    let (value, grads) = f31_grad(&x, &w);
+    let arg_x = v(&[1.46, 1.19, -1.05]);
+    let arg_zero_0 = m(2, 1, &[-0.34, -1.38]);
+    let (value, grads) = f31_grad(&arg_x, &arg_zero_0);
     check(
         "f31",
         &ir_f31(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_zero_0.val()],
         None,
         value.val(),
-        f31(&x, &w).val(),
+        f31(&arg_x, &arg_zero_0).val(),
         grads.vals(),
         1e-12,
     );
-    f31_gradcheck(&x, &w).assert_within(1e-6);
+    f31_gradcheck(&arg_x, &arg_zero_0).assert_within(1e-6);
 }
 
 // ── f32 ──
 
 #[differentiable]
-fn f32(x: &Vector<f64>, w: f64) -> f64 {
-    (-w.abs()).tanh()
+fn f32(f32_jacobian: &Vector<f64>, j: f64) -> f64 {
+    (-j.abs()).tanh()
 }
 
 fn ir_f32() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Scalar);
-    ir.finish(ir.un(U::Tanh, ir.neg(ir.un(U::Abs, w))))
+    let f32_jacobian = ir.param("f32_jacobian", Kind::Vector);
+    let j = ir.param("j", Kind::Scalar);
+    ir.finish(ir.un(U::Tanh, ir.neg(ir.un(U::Abs, j))))
 }
 
 fn check_f32() {
-    let x = v(&[0.83, -1.45]);
-    let w = 1.24_f64;
-    let (value, grads) = f32_grad(&x, w);
+    let arg_f32_jacobian = v(&[0.83, -1.45]);
+    let arg_j = 1.24_f64;
+    let (value, grads) = f32_grad(&arg_f32_jacobian, arg_j);
     check(
         "f32",
         &ir_f32(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_f32_jacobian.val(), arg_j.val()],
         None,
         value.val(),
-        f32(&x, w).val(),
+        f32(&arg_f32_jacobian, arg_j).val(),
         grads.vals(),
         1e-12,
     );
-    f32_gradcheck(&x, w).assert_within(1e-6);
+    f32_gradcheck(&arg_f32_jacobian, arg_j).assert_within(1e-6);
 }
 
 // ── f33 ──
 
-#[differentiable(wrt(x, w, b))]
-fn f33(x: f64, w: &Matrix<f64>, b: &Vector<f64>, y: &Vector<f64>) -> Matrix<f64> {
-    let y = w.t().matmul(w).matmul(&w.t());
+#[differentiable(wrt(x, numeric, b))]
+fn f33(x: f64, numeric: &Matrix<f64>, b: &Vector<f64>, y: &Vector<f64>) -> Matrix<f64> {
+    let y = numeric.t().matmul(numeric).matmul(&numeric.t());
     let x = y.sin();
-    (&x * &x).relu().matmul(&w.sum_axis(1))
+    (&x * &x).relu().matmul(&numeric.sum_axis(1))
 }
 
 fn ir_f33() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
-    let w = ir.param("w", Kind::Matrix);
+    let numeric = ir.param("numeric", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
     let y = ir.param("y", Kind::Vector);
-    let y = ir.name("y", ir.mm(ir.mm(ir.t(w), w), ir.t(w)));
+    let y = ir.name("y", ir.mm(ir.mm(ir.t(numeric), numeric), ir.t(numeric)));
     let x = ir.name("x", ir.un(U::Sin, y));
-    ir.finish(ir.mm(ir.un(U::Relu, ir.mul(x, x)), ir.sum_axis(w, 1)))
+    ir.finish(ir.mm(ir.un(U::Relu, ir.mul(x, x)), ir.sum_axis(numeric, 1)))
 }
 
 fn check_f33() {
-    let x = -0.76_f64;
-    let w = m(2, 3, &[0.75, -1.14, -1.25, -1.29, 0.94, -0.24]);
-    let b = v(&[-0.53, -1.14, -1.15]);
-    let y = v(&[-1.35, 0.35, 0.52]);
+    let arg_x = -0.76_f64;
+    let arg_numeric = m(2, 3, &[0.75, -1.14, -1.25, -1.29, 0.94, -0.24]);
+    let arg_b = v(&[-0.53, -1.14, -1.15]);
+    let arg_y = v(&[-1.35, 0.35, 0.52]);
     let u = m(3, 1, &[-0.5, 0.48, -0.08]);
-    let (value, grads) = f33_vjp(x, &w, &b, &y, &u);
+    let (value, grads) = f33_vjp(arg_x, &arg_numeric, &arg_b, &arg_y, &u);
     check(
         "f33",
         &ir_f33(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_numeric.val(), arg_b.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f33(x, &w, &b, &y).val(),
+        f33(arg_x, &arg_numeric, &arg_b, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f33_gradcheck(x, &w, &b, &y).assert_within(1e-6);
+    f33_gradcheck(arg_x, &arg_numeric, &arg_b, &arg_y).assert_within(1e-6);
 }
 
 // ── f34 ──
 
-#[differentiable(wrt(w, b))]
-fn f34(x: &Vector<f64>, w: &Matrix<f64>, b: Vector<f64>) -> Matrix<f64> {
+#[differentiable(wrt(w, f34_hvp))]
+fn f34(x: &Vector<f64>, w: &Matrix<f64>, f34_hvp: Vector<f64>) -> Matrix<f64> {
     w.sum_axis(0).exp().matmul(&w.t().matmul(w))
 }
 
@@ -1757,166 +1801,172 @@ fn ir_f34() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Vector);
+    let f34_hvp = ir.param("f34_hvp", Kind::Vector);
     ir.finish(ir.mm(ir.un(U::Exp, ir.sum_axis(w, 0)), ir.mm(ir.t(w), w)))
 }
 
 fn check_f34() {
-    let x = v(&[1.2, -0.51, 0.98]);
-    let w = m(2, 3, &[0.89, 0.0, 0.2, -0.53, 0.81, 0.54]);
-    let b = v(&[-0.92, 1.39, -0.31]);
+    let arg_x = v(&[1.2, -0.51, 0.98]);
+    let arg_w = m(2, 3, &[0.89, 0.0, 0.2, -0.53, 0.81, 0.54]);
+    let arg_f34_hvp = v(&[-0.92, 1.39, -0.31]);
     let u = m(1, 3, &[0.69, 0.88, -0.09]);
-    let (value, grads) = f34_vjp(&x, &w, b.clone(), &u);
+    let (value, grads) = f34_vjp(&arg_x, &arg_w, arg_f34_hvp.clone(), &u);
     check(
         "f34",
         &ir_f34(),
         &[1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_f34_hvp.val()],
         Some(u.val()),
         value.val(),
-        f34(&x, &w, b.clone()).val(),
+        f34(&arg_x, &arg_w, arg_f34_hvp.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f34_gradcheck(&x, &w, b.clone()).assert_within(1e-6);
+    f34_gradcheck(&arg_x, &arg_w, arg_f34_hvp.clone()).assert_within(1e-6);
 }
 
 // ── f35 ──
 
 #[differentiable]
-fn f35(x: Vector<f64>, w: Matrix<f64>, b: Matrix<f64>) -> f64 {
-    b.matmul(&b.t()).sum().tanh()
+fn f35(upstream: Vector<f64>, w: Matrix<f64>, zero_0: Matrix<f64>) -> f64 {
+    zero_0.matmul(&zero_0.t()).sum().tanh()
 }
 
 fn ir_f35() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let upstream = ir.param("upstream", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.un(U::Tanh, ir.sum(ir.mm(b, ir.t(b)))))
+    let zero_0 = ir.param("zero_0", Kind::Matrix);
+    ir.finish(ir.un(U::Tanh, ir.sum(ir.mm(zero_0, ir.t(zero_0)))))
 }
 
 fn check_f35() {
-    let x = v(&[0.69, 0.31]);
-    let w = m(
+    let arg_upstream = v(&[0.69, 0.31]);
+    let arg_w = m(
         3,
         3,
         &[-1.46, -0.24, -1.02, -0.06, 0.84, 0.09, -1.19, -1.35, -1.35],
     );
-    let b = m(2, 3, &[-0.13, 0.67, 0.51, -0.28, 1.1, 0.14]);
-    let (value, grads) = f35_grad(x.clone(), w.clone(), b.clone());
+    let arg_zero_0 = m(2, 3, &[-0.13, 0.67, 0.51, -0.28, 1.1, 0.14]);
+    let (value, grads) = f35_grad(arg_upstream.clone(), arg_w.clone(), arg_zero_0.clone());
     check(
         "f35",
         &ir_f35(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_upstream.val(), arg_w.val(), arg_zero_0.val()],
         None,
         value.val(),
-        f35(x.clone(), w.clone(), b.clone()).val(),
+        f35(arg_upstream.clone(), arg_w.clone(), arg_zero_0.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f35_gradcheck(x.clone(), w.clone(), b.clone()).assert_within(1e-6);
+    f35_gradcheck(arg_upstream.clone(), arg_w.clone(), arg_zero_0.clone()).assert_within(1e-6);
 }
 
 // ── f36 ──
 
-#[differentiable(wrt(x))]
-fn f36(x: &Matrix<f64>) -> f64 {
-    let h = (x * x + 2.0).ln();
+#[differentiable(wrt(f36_hvp))]
+fn f36(f36_hvp: &Matrix<f64>) -> f64 {
+    let h = (f36_hvp * f36_hvp + 2.0).ln();
     h.mean().cos()
 }
 
 fn ir_f36() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let h = ir.name("h", ir.un(U::Ln, ir.add(ir.mul(x, x), ir.lit(2.0))));
+    let f36_hvp = ir.param("f36_hvp", Kind::Matrix);
+    let h = ir.name(
+        "h",
+        ir.un(U::Ln, ir.add(ir.mul(f36_hvp, f36_hvp), ir.lit(2.0))),
+    );
     ir.finish(ir.un(U::Cos, ir.mean(h)))
 }
 
 fn check_f36() {
-    let x = m(2, 2, &[-1.03, -0.69, -0.45, -0.59]);
-    let (value, grads) = f36_grad(&x);
+    let arg_f36_hvp = m(2, 2, &[-1.03, -0.69, -0.45, -0.59]);
+    let (value, grads) = f36_grad(&arg_f36_hvp);
     check(
         "f36",
         &ir_f36(),
         &[0],
-        &[x.val()],
+        &[arg_f36_hvp.val()],
         None,
         value.val(),
-        f36(&x).val(),
+        f36(&arg_f36_hvp).val(),
         grads.vals(),
         1e-12,
     );
-    f36_gradcheck(&x).assert_within(1e-6);
+    f36_gradcheck(&arg_f36_hvp).assert_within(1e-6);
 }
 
 // ── f36_f32 ──
 
-#[differentiable(wrt(x))]
-fn f36_f32(x: &Matrix<f32>) -> f32 {
-    let h = (&(x * x) + 2.0).ln();
+#[differentiable(wrt(f36_hvp))]
+fn f36_f32(f36_hvp: &Matrix<f32>) -> f32 {
+    let h = (&(f36_hvp * f36_hvp) + 2.0).ln();
     h.mean().cos()
 }
 
 fn ir_f36_f32() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let h = ir.name("h", ir.un(U::Ln, ir.add(ir.mul(x, x), ir.lit(2.0))));
+    let f36_hvp = ir.param("f36_hvp", Kind::Matrix);
+    let h = ir.name(
+        "h",
+        ir.un(U::Ln, ir.add(ir.mul(f36_hvp, f36_hvp), ir.lit(2.0))),
+    );
     ir.finish(ir.un(U::Cos, ir.mean(h)))
 }
 
 fn check_f36_f32() {
-    let x = m32(2, 2, &[-1.03, -0.69, -0.45, -0.59]);
-    let (value, grads) = f36_f32_grad(&x);
+    let arg_f36_hvp = m32(2, 2, &[-1.03, -0.69, -0.45, -0.59]);
+    let (value, grads) = f36_f32_grad(&arg_f36_hvp);
     check(
         "f36_f32",
         &ir_f36_f32(),
         &[0],
-        &[x.val()],
+        &[arg_f36_hvp.val()],
         None,
         value.val(),
-        f36_f32(&x).val(),
+        f36_f32(&arg_f36_hvp).val(),
         grads.vals(),
         1e-4,
     );
-    f36_f32_gradcheck(&x).assert_within(1e-2);
+    f36_f32_gradcheck(&arg_f36_hvp).assert_within(1e-2);
 }
 
 // ── f37 ──
 
 #[differentiable(wrt(x))]
-fn f37(x: f64, w: &Matrix<f64>, b: &Vector<f64>, y: &Matrix<f64>) -> f64 {
+fn f37(x: f64, f37_jvp: &Matrix<f64>, b: &Vector<f64>, y: &Matrix<f64>) -> f64 {
     x.relu()
 }
 
 fn ir_f37() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
-    let w = ir.param("w", Kind::Matrix);
+    let f37_jvp = ir.param("f37_jvp", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
     let y = ir.param("y", Kind::Matrix);
     ir.finish(ir.un(U::Relu, x))
 }
 
 fn check_f37() {
-    let x = 0.58_f64;
-    let w = m(3, 2, &[0.5, 1.38, -0.44, -0.05, 0.65, -0.83]);
-    let b = v(&[0.07, 0.55, -0.16]);
-    let y = m(2, 1, &[-0.06, 1.13]);
-    let (value, grads) = f37_grad(x, &w, &b, &y);
+    let arg_x = 0.58_f64;
+    let arg_f37_jvp = m(3, 2, &[0.5, 1.38, -0.44, -0.05, 0.65, -0.83]);
+    let arg_b = v(&[0.07, 0.55, -0.16]);
+    let arg_y = m(2, 1, &[-0.06, 1.13]);
+    let (value, grads) = f37_grad(arg_x, &arg_f37_jvp, &arg_b, &arg_y);
     check(
         "f37",
         &ir_f37(),
         &[0],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_f37_jvp.val(), arg_b.val(), arg_y.val()],
         None,
         value.val(),
-        f37(x, &w, &b, &y).val(),
+        f37(arg_x, &arg_f37_jvp, &arg_b, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f37_gradcheck(x, &w, &b, &y).assert_within(1e-6);
+    f37_gradcheck(arg_x, &arg_f37_jvp, &arg_b, &arg_y).assert_within(1e-6);
 }
 
 // ── f38 ──
@@ -1933,58 +1983,63 @@ fn ir_f38() -> Program {
 }
 
 fn check_f38() {
-    let x = m(3, 2, &[-0.19, -1.1, -1.11, -1.21, -0.32, -1.41]);
+    let arg_x = m(3, 2, &[-0.19, -1.1, -1.11, -1.21, -0.32, -1.41]);
     let u = m(1, 2, &[-0.18, 0.61]);
-    let (value, grads) = f38_vjp(&x, &u);
+    let (value, grads) = f38_vjp(&arg_x, &u);
     check(
         "f38",
         &ir_f38(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         Some(u.val()),
         value.val(),
-        f38(&x).val(),
+        f38(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f38_gradcheck(&x).assert_within(1e-6);
+    f38_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f39 ──
 
-#[differentiable(wrt(x, w, b, y))]
-fn f39(x: f64, w: &Vector<f64>, b: &Matrix<f64>, y: Matrix<f64>) -> Matrix<f64> {
-    y.powi(-1)
+#[differentiable(wrt(x, w, tangent, outputs))]
+fn f39(x: f64, w: &Vector<f64>, tangent: &Matrix<f64>, outputs: Matrix<f64>) -> Matrix<f64> {
+    outputs.powi(-1)
 }
 
 fn ir_f39() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Matrix);
-    let y = ir.param("y", Kind::Matrix);
-    ir.finish(ir.powi(y, -1))
+    let tangent = ir.param("tangent", Kind::Matrix);
+    let outputs = ir.param("outputs", Kind::Matrix);
+    ir.finish(ir.powi(outputs, -1))
 }
 
 fn check_f39() {
-    let x = -0.14_f64;
-    let w = v(&[0.16, -0.19]);
-    let b = m(2, 3, &[1.41, 0.19, 0.36, 1.45, -1.27, 0.12]);
-    let y = m(1, 2, &[0.91, 0.49]);
+    let arg_x = -0.14_f64;
+    let arg_w = v(&[0.16, -0.19]);
+    let arg_tangent = m(2, 3, &[1.41, 0.19, 0.36, 1.45, -1.27, 0.12]);
+    let arg_outputs = m(1, 2, &[0.91, 0.49]);
     let u = m(1, 2, &[0.97, -0.26]);
-    let (value, grads) = f39_vjp(x, &w, &b, y.clone(), &u);
+    let (value, grads) = f39_vjp(arg_x, &arg_w, &arg_tangent, arg_outputs.clone(), &u);
     check(
         "f39",
         &ir_f39(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[
+            arg_x.val(),
+            arg_w.val(),
+            arg_tangent.val(),
+            arg_outputs.val(),
+        ],
         Some(u.val()),
         value.val(),
-        f39(x, &w, &b, y.clone()).val(),
+        f39(arg_x, &arg_w, &arg_tangent, arg_outputs.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f39_gradcheck(x, &w, &b, y.clone()).assert_within(1e-6);
+    f39_gradcheck(arg_x, &arg_w, &arg_tangent, arg_outputs.clone()).assert_within(1e-6);
 }
 
 // ── f40 ──
@@ -2002,62 +2057,62 @@ fn ir_f40() -> Program {
 }
 
 fn check_f40() {
-    let x = m(1, 3, &[-0.08, -0.81, -0.99]);
-    let w = v(&[0.02, -0.44, -0.55]);
+    let arg_x = m(1, 3, &[-0.08, -0.81, -0.99]);
+    let arg_w = v(&[0.02, -0.44, -0.55]);
     let u = m(1, 3, &[-0.43, 0.56, 0.98]);
-    let (value, grads) = f40_vjp(&x, &w, &u);
+    let (value, grads) = f40_vjp(&arg_x, &arg_w, &u);
     check(
         "f40",
         &ir_f40(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f40(&x, &w).val(),
+        f40(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f40_gradcheck(&x, &w).assert_within(1e-6);
+    f40_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f41 ──
 
 #[differentiable]
-fn f41(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> f64 {
+fn f41(f41_vjp: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> f64 {
     b.matmul(&w.t()).sigmoid().sum().powi(3)
 }
 
 fn ir_f41() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let f41_vjp = ir.param("f41_vjp", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
     ir.finish(ir.powi(ir.sum(ir.un(U::Sigmoid, ir.mm(b, ir.t(w)))), 3))
 }
 
 fn check_f41() {
-    let x = m(3, 2, &[-0.98, 0.7, 0.77, 1.39, 0.12, 0.74]);
-    let w = m(3, 1, &[0.04, 0.12, 1.23]);
-    let b = m(2, 1, &[0.8, -1.19]);
-    let (value, grads) = f41_grad(&x, &w, &b);
+    let arg_f41_vjp = m(3, 2, &[-0.98, 0.7, 0.77, 1.39, 0.12, 0.74]);
+    let arg_w = m(3, 1, &[0.04, 0.12, 1.23]);
+    let arg_b = m(2, 1, &[0.8, -1.19]);
+    let (value, grads) = f41_grad(&arg_f41_vjp, &arg_w, &arg_b);
     check(
         "f41",
         &ir_f41(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_f41_vjp.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f41(&x, &w, &b).val(),
+        f41(&arg_f41_vjp, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f41_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f41_gradcheck(&arg_f41_vjp, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f42 ──
 
 #[differentiable]
-fn f42(x: &Matrix<f64>, w: f64, b: &Matrix<f64>) -> Matrix<f64> {
+fn f42(x: &Matrix<f64>, w: f64, seed: &Matrix<f64>) -> Matrix<f64> {
     (x.t().sum_axis(0).exp().tanh().powi(2) + 2.0).ln().relu()
 }
 
@@ -2065,7 +2120,7 @@ fn ir_f42() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Scalar);
-    let b = ir.param("b", Kind::Matrix);
+    let seed = ir.param("seed", Kind::Matrix);
     ir.finish(ir.un(
         U::Relu,
         ir.un(
@@ -2079,44 +2134,44 @@ fn ir_f42() -> Program {
 }
 
 fn check_f42() {
-    let x = m(3, 2, &[0.02, -1.14, -1.23, 0.44, -0.04, 0.8]);
-    let w = -1.42_f64;
-    let b = m(2, 1, &[-0.32, -0.63]);
+    let arg_x = m(3, 2, &[0.02, -1.14, -1.23, 0.44, -0.04, 0.8]);
+    let arg_w = -1.42_f64;
+    let arg_seed = m(2, 1, &[-0.32, -0.63]);
     let u = m(1, 3, &[0.18, -0.78, 0.14]);
-    let (value, grads) = f42_vjp(&x, w, &b, &u);
+    let (value, grads) = f42_vjp(&arg_x, arg_w, &arg_seed, &u);
     check(
         "f42",
         &ir_f42(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_seed.val()],
         Some(u.val()),
         value.val(),
-        f42(&x, w, &b).val(),
+        f42(&arg_x, arg_w, &arg_seed).val(),
         grads.vals(),
         1e-12,
     );
-    f42_gradcheck(&x, w, &b).assert_within(1e-6);
+    f42_gradcheck(&arg_x, arg_w, &arg_seed).assert_within(1e-6);
 }
 
 // ── f43 ──
 
-#[differentiable(wrt(x, w, b))]
-fn f43(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    b.cos().matmul(b)
+#[differentiable(wrt(column, w, row))]
+fn f43(column: &Matrix<f64>, w: &Matrix<f64>, row: &Matrix<f64>) -> Matrix<f64> {
+    row.cos().matmul(row)
 }
 
 fn ir_f43() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let column = ir.param("column", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.mm(ir.un(U::Cos, b), b))
+    let row = ir.param("row", Kind::Matrix);
+    ir.finish(ir.mm(ir.un(U::Cos, row), row))
 }
 
 fn check_f43() {
-    let x = m(1, 2, &[-0.25, -0.37]);
-    let w = m(3, 1, &[-0.17, -0.65, 1.41]);
-    let b = m(
+    let arg_column = m(1, 2, &[-0.25, -0.37]);
+    let arg_w = m(3, 1, &[-0.17, -0.65, 1.41]);
+    let arg_row = m(
         3,
         3,
         &[0.69, -0.54, 0.54, -0.36, 0.48, -0.57, 0.62, 0.98, -0.39],
@@ -2126,19 +2181,19 @@ fn check_f43() {
         3,
         &[0.22, 0.75, 0.26, -0.11, 0.4, -0.09, 0.3, -0.53, 0.94],
     );
-    let (value, grads) = f43_vjp(&x, &w, &b, &u);
+    let (value, grads) = f43_vjp(&arg_column, &arg_w, &arg_row, &u);
     check(
         "f43",
         &ir_f43(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_column.val(), arg_w.val(), arg_row.val()],
         Some(u.val()),
         value.val(),
-        f43(&x, &w, &b).val(),
+        f43(&arg_column, &arg_w, &arg_row).val(),
         grads.vals(),
         1e-12,
     );
-    f43_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f43_gradcheck(&arg_column, &arg_w, &arg_row).assert_within(1e-6);
 }
 
 // ── f44 ──
@@ -2157,22 +2212,22 @@ fn ir_f44() -> Program {
 }
 
 fn check_f44() {
-    let x = -0.85_f64;
-    let w = v(&[0.55, 1.0, 1.32]);
-    let b = m(2, 3, &[-1.43, 0.47, -0.57, 1.07, 1.32, -0.08]);
-    let (value, grads) = f44_grad(x, &w, b.clone());
+    let arg_x = -0.85_f64;
+    let arg_w = v(&[0.55, 1.0, 1.32]);
+    let arg_b = m(2, 3, &[-1.43, 0.47, -0.57, 1.07, 1.32, -0.08]);
+    let (value, grads) = f44_grad(arg_x, &arg_w, arg_b.clone());
     check(
         "f44",
         &ir_f44(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f44(x, &w, b.clone()).val(),
+        f44(arg_x, &arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f44_gradcheck(x, &w, b.clone()).assert_within(1e-6);
+    f44_gradcheck(arg_x, &arg_w, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f45 ──
@@ -2180,8 +2235,8 @@ fn check_f44() {
 #[differentiable(wrt(x, w))]
 fn f45(x: &Matrix<f64>, w: f64, b: f64) -> Matrix<f64> {
     {
-        let h = x.t().tanh().matmul(&x.matmul(&x.t()).tanh());
-        x.matmul(&h).abs().cos().powi(2)
+        let t2_view = x.t().tanh().matmul(&x.matmul(&x.t()).tanh());
+        x.matmul(&t2_view).abs().cos().powi(2)
     }
 }
 
@@ -2190,35 +2245,35 @@ fn ir_f45() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Scalar);
     let b = ir.param("b", Kind::Scalar);
-    let h = ir.name(
-        "h",
+    let t2_view = ir.name(
+        "t2_view",
         ir.mm(ir.un(U::Tanh, ir.t(x)), ir.un(U::Tanh, ir.mm(x, ir.t(x)))),
     );
-    ir.finish(ir.powi(ir.un(U::Cos, ir.un(U::Abs, ir.mm(x, h))), 2))
+    ir.finish(ir.powi(ir.un(U::Cos, ir.un(U::Abs, ir.mm(x, t2_view))), 2))
 }
 
 fn check_f45() {
-    let x = m(3, 1, &[0.55, -1.37, -1.3]);
-    let w = -0.5_f64;
-    let b = -0.68_f64;
+    let arg_x = m(3, 1, &[0.55, -1.37, -1.3]);
+    let arg_w = -0.5_f64;
+    let arg_b = -0.68_f64;
     let u = m(
         3,
         3,
         &[1.0, 0.87, 0.39, -0.15, -0.12, -0.83, 0.26, -0.68, 0.55],
     );
-    let (value, grads) = f45_vjp(&x, w, b, &u);
+    let (value, grads) = f45_vjp(&arg_x, arg_w, arg_b, &u);
     check(
         "f45",
         &ir_f45(),
         &[0, 1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f45(&x, w, b).val(),
+        f45(&arg_x, arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f45_gradcheck(&x, w, b).assert_within(1e-6);
+    f45_gradcheck(&arg_x, arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f46 ──
@@ -2236,27 +2291,27 @@ fn ir_f46() -> Program {
 }
 
 fn check_f46() {
-    let x = v(&[-1.47, -1.46]);
-    let w = m(1, 3, &[-1.23, 0.02, -1.25]);
-    let (value, grads) = f46_grad(&x, &w);
+    let arg_x = v(&[-1.47, -1.46]);
+    let arg_w = m(1, 3, &[-1.23, 0.02, -1.25]);
+    let (value, grads) = f46_grad(&arg_x, &arg_w);
     check(
         "f46",
         &ir_f46(),
         &[1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f46(&x, &w).val(),
+        f46(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f46_gradcheck(&x, &w).assert_within(1e-6);
+    f46_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f47 ──
 
 #[differentiable]
-fn f47(x: &Matrix<f64>, w: &Vector<f64>, b: &Matrix<f64>) -> f64 {
+fn f47(x: &Matrix<f64>, w: &Vector<f64>, direction_0: &Matrix<f64>) -> f64 {
     w.relu().abs().sum()
 }
 
@@ -2264,35 +2319,35 @@ fn ir_f47() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Matrix);
+    let direction_0 = ir.param("direction_0", Kind::Matrix);
     ir.finish(ir.sum(ir.un(U::Abs, ir.un(U::Relu, w))))
 }
 
 fn check_f47() {
-    let x = m(2, 1, &[-0.44, -0.66]);
-    let w = v(&[1.4, 0.78, 0.21]);
-    let b = m(2, 1, &[-1.11, -1.43]);
-    let (value, grads) = f47_grad(&x, &w, &b);
+    let arg_x = m(2, 1, &[-0.44, -0.66]);
+    let arg_w = v(&[1.4, 0.78, 0.21]);
+    let arg_direction_0 = m(2, 1, &[-1.11, -1.43]);
+    let (value, grads) = f47_grad(&arg_x, &arg_w, &arg_direction_0);
     check(
         "f47",
         &ir_f47(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_direction_0.val()],
         None,
         value.val(),
-        f47(&x, &w, &b).val(),
+        f47(&arg_x, &arg_w, &arg_direction_0).val(),
         grads.vals(),
         1e-12,
     );
-    f47_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f47_gradcheck(&arg_x, &arg_w, &arg_direction_0).assert_within(1e-6);
 }
 
 // ── f48 ──
 
 #[differentiable]
 fn f48(x: f64, w: &Vector<f64>, b: &Vector<f64>) -> f64 {
-    let h = x.relu();
-    h.tanh().tanh().abs()
+    let dy_view = x.relu();
+    dy_view.tanh().tanh().abs()
 }
 
 fn ir_f48() -> Program {
@@ -2300,35 +2355,35 @@ fn ir_f48() -> Program {
     let x = ir.param("x", Kind::Scalar);
     let w = ir.param("w", Kind::Vector);
     let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Relu, x));
-    ir.finish(ir.un(U::Abs, ir.un(U::Tanh, ir.un(U::Tanh, h))))
+    let dy_view = ir.name("dy_view", ir.un(U::Relu, x));
+    ir.finish(ir.un(U::Abs, ir.un(U::Tanh, ir.un(U::Tanh, dy_view))))
 }
 
 fn check_f48() {
-    let x = 1.13_f64;
-    let w = v(&[-1.08, -1.41]);
-    let b = v(&[1.46, 1.34, -0.45]);
-    let (value, grads) = f48_grad(x, &w, &b);
+    let arg_x = 1.13_f64;
+    let arg_w = v(&[-1.08, -1.41]);
+    let arg_b = v(&[1.46, 1.34, -0.45]);
+    let (value, grads) = f48_grad(arg_x, &arg_w, &arg_b);
     check(
         "f48",
         &ir_f48(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f48(x, &w, &b).val(),
+        f48(arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f48_gradcheck(x, &w, &b).assert_within(1e-6);
+    f48_gradcheck(arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f49 ──
 
 #[differentiable(wrt(x))]
-fn f49(x: &Matrix<f64>, w: Matrix<f64>) -> f64 {
+fn f49(x: &Matrix<f64>, dw: Matrix<f64>) -> f64 {
     {
-        let x = (w.sum_axis(1) * w.matmul(&w.sum_axis(1))).t();
+        let x = (dw.sum_axis(1) * dw.matmul(&dw.sum_axis(1))).t();
         x.mean().sigmoid()
     }
 }
@@ -2336,42 +2391,42 @@ fn f49(x: &Matrix<f64>, w: Matrix<f64>) -> f64 {
 fn ir_f49() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let dw = ir.param("dw", Kind::Matrix);
     let x = ir.name(
         "x",
-        ir.t(ir.mul(ir.sum_axis(w, 1), ir.mm(w, ir.sum_axis(w, 1)))),
+        ir.t(ir.mul(ir.sum_axis(dw, 1), ir.mm(dw, ir.sum_axis(dw, 1)))),
     );
     ir.finish(ir.un(U::Sigmoid, ir.mean(x)))
 }
 
 fn check_f49() {
-    let x = m(2, 2, &[0.4, 0.43, -0.34, 0.8]);
-    let w = m(
+    let arg_x = m(2, 2, &[0.4, 0.43, -0.34, 0.8]);
+    let arg_dw = m(
         3,
         3,
         &[0.51, -0.64, -0.26, -0.34, 1.02, -0.42, 0.92, -0.87, -0.44],
     );
-    let (value, grads) = f49_grad(&x, w.clone());
+    let (value, grads) = f49_grad(&arg_x, arg_dw.clone());
     check(
         "f49",
         &ir_f49(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_dw.val()],
         None,
         value.val(),
-        f49(&x, w.clone()).val(),
+        f49(&arg_x, arg_dw.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f49_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f49_gradcheck(&arg_x, arg_dw.clone()).assert_within(1e-6);
 }
 
 // ── f49_f32 ──
 
 #[differentiable(wrt(x))]
-fn f49_f32(x: &Matrix<f32>, w: Matrix<f32>) -> f32 {
+fn f49_f32(x: &Matrix<f32>, dw: Matrix<f32>) -> f32 {
     {
-        let x = (&w.sum_axis(1) * w.matmul(&w.sum_axis(1))).t();
+        let x = (&dw.sum_axis(1) * dw.matmul(&dw.sum_axis(1))).t();
         x.mean().sigmoid()
     }
 }
@@ -2379,77 +2434,83 @@ fn f49_f32(x: &Matrix<f32>, w: Matrix<f32>) -> f32 {
 fn ir_f49_f32() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let dw = ir.param("dw", Kind::Matrix);
     let x = ir.name(
         "x",
-        ir.t(ir.mul(ir.sum_axis(w, 1), ir.mm(w, ir.sum_axis(w, 1)))),
+        ir.t(ir.mul(ir.sum_axis(dw, 1), ir.mm(dw, ir.sum_axis(dw, 1)))),
     );
     ir.finish(ir.un(U::Sigmoid, ir.mean(x)))
 }
 
 fn check_f49_f32() {
-    let x = m32(2, 2, &[0.4, 0.43, -0.34, 0.8]);
-    let w = m32(
+    let arg_x = m32(2, 2, &[0.4, 0.43, -0.34, 0.8]);
+    let arg_dw = m32(
         3,
         3,
         &[0.51, -0.64, -0.26, -0.34, 1.02, -0.42, 0.92, -0.87, -0.44],
     );
-    let (value, grads) = f49_f32_grad(&x, w.clone());
+    let (value, grads) = f49_f32_grad(&arg_x, arg_dw.clone());
     check(
         "f49_f32",
         &ir_f49_f32(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_dw.val()],
         None,
         value.val(),
-        f49_f32(&x, w.clone()).val(),
+        f49_f32(&arg_x, arg_dw.clone()).val(),
         grads.vals(),
         1e-4,
     );
-    f49_f32_gradcheck(&x, w.clone()).assert_within(1e-2);
+    f49_f32_gradcheck(&arg_x, arg_dw.clone()).assert_within(1e-2);
 }
 
 // ── f50 ──
 
 #[differentiable]
-fn f50(x: f64, w: Matrix<f64>, b: &Matrix<f64>) -> f64 {
-    let h = w.t().matmul(&w).matmul(&w.t().matmul(&w));
-    h.sum().sin() * x
+fn f50(jacobian_0: f64, f50_vjp: Matrix<f64>, b: &Matrix<f64>) -> f64 {
+    let h = f50_vjp
+        .t()
+        .matmul(&f50_vjp)
+        .matmul(&f50_vjp.t().matmul(&f50_vjp));
+    h.sum().sin() * jacobian_0
 }
 
 fn ir_f50() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
-    let w = ir.param("w", Kind::Matrix);
+    let jacobian_0 = ir.param("jacobian_0", Kind::Scalar);
+    let f50_vjp = ir.param("f50_vjp", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name("h", ir.mm(ir.mm(ir.t(w), w), ir.mm(ir.t(w), w)));
-    ir.finish(ir.mul(ir.un(U::Sin, ir.sum(h)), x))
+    let h = ir.name(
+        "h",
+        ir.mm(ir.mm(ir.t(f50_vjp), f50_vjp), ir.mm(ir.t(f50_vjp), f50_vjp)),
+    );
+    ir.finish(ir.mul(ir.un(U::Sin, ir.sum(h)), jacobian_0))
 }
 
 fn check_f50() {
-    let x = 0.64_f64;
-    let w = m(3, 2, &[-0.77, 1.48, -0.16, -0.02, -0.3, 0.28]);
-    let b = m(3, 1, &[-0.28, -0.6, -1.06]);
-    let (value, grads) = f50_grad(x, w.clone(), &b);
+    let arg_jacobian_0 = 0.64_f64;
+    let arg_f50_vjp = m(3, 2, &[-0.77, 1.48, -0.16, -0.02, -0.3, 0.28]);
+    let arg_b = m(3, 1, &[-0.28, -0.6, -1.06]);
+    let (value, grads) = f50_grad(arg_jacobian_0, arg_f50_vjp.clone(), &arg_b);
     check(
         "f50",
         &ir_f50(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_jacobian_0.val(), arg_f50_vjp.val(), arg_b.val()],
         None,
         value.val(),
-        f50(x, w.clone(), &b).val(),
+        f50(arg_jacobian_0, arg_f50_vjp.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f50_gradcheck(x, w.clone(), &b).assert_within(1e-6);
+    f50_gradcheck(arg_jacobian_0, arg_f50_vjp.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f51 ──
 
 #[differentiable]
-fn f51(x: &Vector<f64>, w: Vector<f64>, b: Matrix<f64>, y: &Vector<f64>) -> f64 {
-    let h = b.sigmoid();
+fn f51(x: &Vector<f64>, w: Vector<f64>, f51_jvp: Matrix<f64>, y: &Vector<f64>) -> f64 {
+    let h = f51_jvp.sigmoid();
     h.matmul(&h.t()).sum_axis(0).sum().relu()
 }
 
@@ -2457,93 +2518,101 @@ fn ir_f51() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Matrix);
+    let f51_jvp = ir.param("f51_jvp", Kind::Matrix);
     let y = ir.param("y", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Sigmoid, b));
+    let h = ir.name("h", ir.un(U::Sigmoid, f51_jvp));
     ir.finish(ir.un(U::Relu, ir.sum(ir.sum_axis(ir.mm(h, ir.t(h)), 0))))
 }
 
 fn check_f51() {
-    let x = v(&[-1.03, -1.41, -0.69]);
-    let w = v(&[-0.97, -0.14, 1.24]);
-    let b = m(2, 3, &[0.74, -1.41, -0.35, 0.34, -0.02, -0.37]);
-    let y = v(&[-0.37, 0.69, 0.78]);
-    let (value, grads) = f51_grad(&x, w.clone(), b.clone(), &y);
+    let arg_x = v(&[-1.03, -1.41, -0.69]);
+    let arg_w = v(&[-0.97, -0.14, 1.24]);
+    let arg_f51_jvp = m(2, 3, &[0.74, -1.41, -0.35, 0.34, -0.02, -0.37]);
+    let arg_y = v(&[-0.37, 0.69, 0.78]);
+    let (value, grads) = f51_grad(&arg_x, arg_w.clone(), arg_f51_jvp.clone(), &arg_y);
     check(
         "f51",
         &ir_f51(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_f51_jvp.val(), arg_y.val()],
         None,
         value.val(),
-        f51(&x, w.clone(), b.clone(), &y).val(),
+        f51(&arg_x, arg_w.clone(), arg_f51_jvp.clone(), &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f51_gradcheck(&x, w.clone(), b.clone(), &y).assert_within(1e-6);
+    f51_gradcheck(&arg_x, arg_w.clone(), arg_f51_jvp.clone(), &arg_y).assert_within(1e-6);
 }
 
 // ── f52 ──
 
 #[differentiable]
-fn f52(x: Vector<f64>, w: &Matrix<f64>, b: f64, y: &Matrix<f64>) -> Matrix<f64> {
-    let w: Matrix<f64> =
-        (y.sum_axis(1).t() + &y.sum_axis(0)).matmul(&y.sum_axis(1).matmul(&w.t()).cos());
+fn f52(x: Vector<f64>, jacobian_0: &Matrix<f64>, tangent: f64, y: &Matrix<f64>) -> Matrix<f64> {
+    let jacobian_0: Matrix<f64> =
+        (y.sum_axis(1).t() + &y.sum_axis(0)).matmul(&y.sum_axis(1).matmul(&jacobian_0.t()).cos());
     y.sum_axis(0)
-        .matmul(&(-y.sum_axis(1).matmul(&w)).relu().sin())
+        .matmul(&(-y.sum_axis(1).matmul(&jacobian_0)).relu().sin())
 }
 
 fn ir_f52() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Scalar);
+    let jacobian_0 = ir.param("jacobian_0", Kind::Matrix);
+    let tangent = ir.param("tangent", Kind::Scalar);
     let y = ir.param("y", Kind::Matrix);
-    let w = ir.name(
-        "w",
+    let jacobian_0 = ir.name(
+        "jacobian_0",
         ir.mm(
             ir.add(ir.t(ir.sum_axis(y, 1)), ir.sum_axis(y, 0)),
-            ir.un(U::Cos, ir.mm(ir.sum_axis(y, 1), ir.t(w))),
+            ir.un(U::Cos, ir.mm(ir.sum_axis(y, 1), ir.t(jacobian_0))),
         ),
     );
     ir.finish(ir.mm(
         ir.sum_axis(y, 0),
-        ir.un(U::Sin, ir.un(U::Relu, ir.neg(ir.mm(ir.sum_axis(y, 1), w)))),
+        ir.un(
+            U::Sin,
+            ir.un(U::Relu, ir.neg(ir.mm(ir.sum_axis(y, 1), jacobian_0))),
+        ),
     ))
 }
 
 fn check_f52() {
-    let x = v(&[0.31, -0.51, -0.44]);
-    let w = m(2, 1, &[0.1, 0.76]);
-    let b = 0.65_f64;
-    let y = m(
+    let arg_x = v(&[0.31, -0.51, -0.44]);
+    let arg_jacobian_0 = m(2, 1, &[0.1, 0.76]);
+    let arg_tangent = 0.65_f64;
+    let arg_y = m(
         3,
         3,
         &[-1.03, -0.29, -0.1, 0.01, 0.36, -1.49, 1.33, -1.38, -1.35],
     );
     let u = m(1, 2, &[-0.73, -0.95]);
-    let (value, grads) = f52_vjp(x.clone(), &w, b, &y, &u);
+    let (value, grads) = f52_vjp(arg_x.clone(), &arg_jacobian_0, arg_tangent, &arg_y, &u);
     check(
         "f52",
         &ir_f52(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[
+            arg_x.val(),
+            arg_jacobian_0.val(),
+            arg_tangent.val(),
+            arg_y.val(),
+        ],
         Some(u.val()),
         value.val(),
-        f52(x.clone(), &w, b, &y).val(),
+        f52(arg_x.clone(), &arg_jacobian_0, arg_tangent, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f52_gradcheck(x.clone(), &w, b, &y).assert_within(1e-6);
+    f52_gradcheck(arg_x.clone(), &arg_jacobian_0, arg_tangent, &arg_y).assert_within(1e-6);
 }
 
 // ── f53 ──
 
 #[differentiable(wrt(x))]
 fn f53(x: &Vector<f64>, w: Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    let b = b.powi(-2);
+    let dw_view = b.powi(-2);
     let w = w.softmax();
-    (&w * b.t()).sigmoid().sum_axis(1)
+    (&w * dw_view.t()).sigmoid().sum_axis(1)
 }
 
 fn ir_f53() -> Program {
@@ -2551,38 +2620,38 @@ fn ir_f53() -> Program {
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let b = ir.name("b", ir.powi(b, -2));
+    let dw_view = ir.name("dw_view", ir.powi(b, -2));
     let w = ir.name("w", ir.softmax(w));
-    ir.finish(ir.sum_axis(ir.un(U::Sigmoid, ir.mul(w, ir.t(b))), 1))
+    ir.finish(ir.sum_axis(ir.un(U::Sigmoid, ir.mul(w, ir.t(dw_view))), 1))
 }
 
 fn check_f53() {
-    let x = v(&[0.42, -0.42, 1.49]);
-    let w = m(2, 2, &[-0.8, -0.85, 0.74, 1.16]);
-    let b = m(1, 2, &[0.75, -0.72]);
+    let arg_x = v(&[0.42, -0.42, 1.49]);
+    let arg_w = m(2, 2, &[-0.8, -0.85, 0.74, 1.16]);
+    let arg_b = m(1, 2, &[0.75, -0.72]);
     let u = m(2, 1, &[-0.62, 0.51]);
-    let (value, grads) = f53_vjp(&x, w.clone(), &b, &u);
+    let (value, grads) = f53_vjp(&arg_x, arg_w.clone(), &arg_b, &u);
     check(
         "f53",
         &ir_f53(),
         &[0],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f53(&x, w.clone(), &b).val(),
+        f53(&arg_x, arg_w.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f53_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f53_gradcheck(&arg_x, arg_w.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f54 ──
 
 #[differentiable]
 fn f54(x: Vector<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
-    let h: Matrix<f64> = w.matmul(&w.t()).log_softmax().softmax().abs();
+    let b_pullback: Matrix<f64> = w.matmul(&w.t()).log_softmax().softmax().abs();
     let b = 1.5 * b.exp();
-    b.sin() - &(h.sum_axis(0) * w.t()).sin()
+    b.sin() - &(b_pullback.sum_axis(0) * w.t()).sin()
 }
 
 fn ir_f54() -> Program {
@@ -2590,35 +2659,35 @@ fn ir_f54() -> Program {
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Scalar);
-    let h = ir.name(
-        "h",
+    let b_pullback = ir.name(
+        "b_pullback",
         ir.un(U::Abs, ir.softmax(ir.log_softmax(ir.mm(w, ir.t(w))))),
     );
     let b = ir.name("b", ir.mul(ir.lit(1.5), ir.un(U::Exp, b)));
     ir.finish(ir.sub(
         ir.un(U::Sin, b),
-        ir.un(U::Sin, ir.mul(ir.sum_axis(h, 0), ir.t(w))),
+        ir.un(U::Sin, ir.mul(ir.sum_axis(b_pullback, 0), ir.t(w))),
     ))
 }
 
 fn check_f54() {
-    let x = v(&[-0.82, 1.36, 0.64]);
-    let w = m(3, 1, &[-0.9, -0.87, -0.39]);
-    let b = 1.23_f64;
+    let arg_x = v(&[-0.82, 1.36, 0.64]);
+    let arg_w = m(3, 1, &[-0.9, -0.87, -0.39]);
+    let arg_b = 1.23_f64;
     let u = m(1, 3, &[0.23, -0.46, 0.78]);
-    let (value, grads) = f54_vjp(x.clone(), &w, b, &u);
+    let (value, grads) = f54_vjp(arg_x.clone(), &arg_w, arg_b, &u);
     check(
         "f54",
         &ir_f54(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f54(x.clone(), &w, b).val(),
+        f54(arg_x.clone(), &arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f54_gradcheck(x.clone(), &w, b).assert_within(1e-6);
+    f54_gradcheck(arg_x.clone(), &arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f55 ──
@@ -2639,22 +2708,22 @@ fn ir_f55() -> Program {
 }
 
 fn check_f55() {
-    let x = v(&[-1.43, -1.4, 0.97]);
-    let w = m(2, 1, &[-0.13, 0.73]);
-    let b = m(1, 2, &[-0.02, -1.38]);
-    let (value, grads) = f55_grad(&x, &w, &b);
+    let arg_x = v(&[-1.43, -1.4, 0.97]);
+    let arg_w = m(2, 1, &[-0.13, 0.73]);
+    let arg_b = m(1, 2, &[-0.02, -1.38]);
+    let (value, grads) = f55_grad(&arg_x, &arg_w, &arg_b);
     check(
         "f55",
         &ir_f55(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f55(&x, &w, &b).val(),
+        f55(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f55_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f55_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f56 ──
@@ -2680,22 +2749,22 @@ fn ir_f56() -> Program {
 }
 
 fn check_f56() {
-    let x = m(2, 2, &[0.36, -1.26, 0.61, 0.68]);
-    let w = m(2, 2, &[0.62, 1.04, 0.56, -0.75]);
+    let arg_x = m(2, 2, &[0.36, -1.26, 0.61, 0.68]);
+    let arg_w = m(2, 2, &[0.62, 1.04, 0.56, -0.75]);
     let u = m(1, 2, &[-0.08, 0.72]);
-    let (value, grads) = f56_vjp(&x, &w, &u);
+    let (value, grads) = f56_vjp(&arg_x, &arg_w, &u);
     check(
         "f56",
         &ir_f56(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f56(&x, &w).val(),
+        f56(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f56_gradcheck(&x, &w).assert_within(1e-6);
+    f56_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f57 ──
@@ -2712,24 +2781,24 @@ fn ir_f57() -> Program {
 }
 
 fn check_f57() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[0.12, 1.27, -0.76, -1.01, -0.56, -0.67, -0.91, -0.86, -1.31],
     );
-    let (value, grads) = f57_grad(x.clone());
+    let (value, grads) = f57_grad(arg_x.clone());
     check(
         "f57",
         &ir_f57(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f57(x.clone()).val(),
+        f57(arg_x.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f57_gradcheck(x.clone()).assert_within(1e-6);
+    f57_gradcheck(arg_x.clone()).assert_within(1e-6);
 }
 
 // ── f58 ──
@@ -2746,21 +2815,21 @@ fn ir_f58() -> Program {
 }
 
 fn check_f58() {
-    let x = m(2, 3, &[-0.54, -0.0, 1.32, 1.26, -1.43, 0.28]);
+    let arg_x = m(2, 3, &[-0.54, -0.0, 1.32, 1.26, -1.43, 0.28]);
     let u = m(3, 1, &[0.31, -0.66, -0.73]);
-    let (value, grads) = f58_vjp(x.clone(), &u);
+    let (value, grads) = f58_vjp(arg_x.clone(), &u);
     check(
         "f58",
         &ir_f58(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         Some(u.val()),
         value.val(),
-        f58(x.clone()).val(),
+        f58(arg_x.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f58_gradcheck(x.clone()).assert_within(1e-6);
+    f58_gradcheck(arg_x.clone()).assert_within(1e-6);
 }
 
 // ── f59 ──
@@ -2778,144 +2847,149 @@ fn ir_f59() -> Program {
 }
 
 fn check_f59() {
-    let x = m(3, 1, &[-0.82, 0.68, 1.13]);
-    let w = v(&[-1.0, -0.14, 0.33]);
-    let (value, grads) = f59_grad(x.clone(), &w);
+    let arg_x = m(3, 1, &[-0.82, 0.68, 1.13]);
+    let arg_w = v(&[-1.0, -0.14, 0.33]);
+    let (value, grads) = f59_grad(arg_x.clone(), &arg_w);
     check(
         "f59",
         &ir_f59(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f59(x.clone(), &w).val(),
+        f59(arg_x.clone(), &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f59_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f59_gradcheck(arg_x.clone(), &arg_w).assert_within(1e-6);
 }
 
 // ── f60 ──
 
 #[differentiable]
-fn f60(x: &Vector<f64>, w: &Matrix<f64>, b: &Matrix<f64>, y: &Vector<f64>) -> Matrix<f64> {
+fn f60(x: &Vector<f64>, jacobian_0: &Matrix<f64>, b: &Matrix<f64>, y: &Vector<f64>) -> Matrix<f64> {
     b.sum_axis(1).matmul(&b.sum_axis(0)).sum_axis(0)
 }
 
 fn ir_f60() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
+    let jacobian_0 = ir.param("jacobian_0", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
     let y = ir.param("y", Kind::Vector);
     ir.finish(ir.sum_axis(ir.mm(ir.sum_axis(b, 1), ir.sum_axis(b, 0)), 0))
 }
 
 fn check_f60() {
-    let x = v(&[1.26, 1.04, -1.49]);
-    let w = m(2, 3, &[0.77, 0.11, -0.77, -0.12, 0.2, -1.44]);
-    let b = m(2, 3, &[0.25, -0.25, -1.31, -1.47, 0.56, 0.3]);
-    let y = v(&[-0.02, 0.24, 0.67]);
+    let arg_x = v(&[1.26, 1.04, -1.49]);
+    let arg_jacobian_0 = m(2, 3, &[0.77, 0.11, -0.77, -0.12, 0.2, -1.44]);
+    let arg_b = m(2, 3, &[0.25, -0.25, -1.31, -1.47, 0.56, 0.3]);
+    let arg_y = v(&[-0.02, 0.24, 0.67]);
     let u = m(1, 3, &[0.15, 0.04, 0.03]);
-    let (value, grads) = f60_vjp(&x, &w, &b, &y, &u);
+    let (value, grads) = f60_vjp(&arg_x, &arg_jacobian_0, &arg_b, &arg_y, &u);
     check(
         "f60",
         &ir_f60(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_jacobian_0.val(), arg_b.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f60(&x, &w, &b, &y).val(),
+        f60(&arg_x, &arg_jacobian_0, &arg_b, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f60_gradcheck(&x, &w, &b, &y).assert_within(1e-6);
+    f60_gradcheck(&arg_x, &arg_jacobian_0, &arg_b, &arg_y).assert_within(1e-6);
 }
 
 // ── f60_f32 ──
 
 #[differentiable]
-fn f60_f32(x: &Vector<f32>, w: &Matrix<f32>, b: &Matrix<f32>, y: &Vector<f32>) -> Matrix<f32> {
+fn f60_f32(
+    x: &Vector<f32>,
+    jacobian_0: &Matrix<f32>,
+    b: &Matrix<f32>,
+    y: &Vector<f32>,
+) -> Matrix<f32> {
     b.sum_axis(1).matmul(&b.sum_axis(0)).sum_axis(0)
 }
 
 fn ir_f60_f32() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
+    let jacobian_0 = ir.param("jacobian_0", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
     let y = ir.param("y", Kind::Vector);
     ir.finish(ir.sum_axis(ir.mm(ir.sum_axis(b, 1), ir.sum_axis(b, 0)), 0))
 }
 
 fn check_f60_f32() {
-    let x = v32(&[1.26, 1.04, -1.49]);
-    let w = m32(2, 3, &[0.77, 0.11, -0.77, -0.12, 0.2, -1.44]);
-    let b = m32(2, 3, &[0.25, -0.25, -1.31, -1.47, 0.56, 0.3]);
-    let y = v32(&[-0.02, 0.24, 0.67]);
+    let arg_x = v32(&[1.26, 1.04, -1.49]);
+    let arg_jacobian_0 = m32(2, 3, &[0.77, 0.11, -0.77, -0.12, 0.2, -1.44]);
+    let arg_b = m32(2, 3, &[0.25, -0.25, -1.31, -1.47, 0.56, 0.3]);
+    let arg_y = v32(&[-0.02, 0.24, 0.67]);
     let u = m32(1, 3, &[0.15, 0.04, 0.03]);
-    let (value, grads) = f60_f32_vjp(&x, &w, &b, &y, &u);
+    let (value, grads) = f60_f32_vjp(&arg_x, &arg_jacobian_0, &arg_b, &arg_y, &u);
     check(
         "f60_f32",
         &ir_f60_f32(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_jacobian_0.val(), arg_b.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f60_f32(&x, &w, &b, &y).val(),
+        f60_f32(&arg_x, &arg_jacobian_0, &arg_b, &arg_y).val(),
         grads.vals(),
         1e-4,
     );
-    f60_f32_gradcheck(&x, &w, &b, &y).assert_within(1e-2);
+    f60_f32_gradcheck(&arg_x, &arg_jacobian_0, &arg_b, &arg_y).assert_within(1e-2);
 }
 
 // ── f61 ──
 
-#[differentiable(wrt(x, w))]
-fn f61(x: Matrix<f64>, w: Matrix<f64>, b: Vector<f64>) -> Matrix<f64> {
+#[differentiable(wrt(x, f61_hvp))]
+fn f61(x: Matrix<f64>, f61_hvp: Matrix<f64>, b: Vector<f64>) -> Matrix<f64> {
     x.matmul(&x)
 }
 
 fn ir_f61() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let f61_hvp = ir.param("f61_hvp", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
     ir.finish(ir.mm(x, x))
 }
 
 fn check_f61() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[1.5, -0.31, -0.0, 1.49, -0.98, -1.02, -1.4, 1.32, 1.48],
     );
-    let w = m(2, 3, &[-0.33, -0.08, -0.47, -0.43, 0.88, 0.32]);
-    let b = v(&[-0.93, 1.42]);
+    let arg_f61_hvp = m(2, 3, &[-0.33, -0.08, -0.47, -0.43, 0.88, 0.32]);
+    let arg_b = v(&[-0.93, 1.42]);
     let u = m(
         3,
         3,
         &[-0.88, 0.83, -0.94, -0.3, 0.49, 0.5, -0.47, 0.98, -0.38],
     );
-    let (value, grads) = f61_vjp(x.clone(), w.clone(), b.clone(), &u);
+    let (value, grads) = f61_vjp(arg_x.clone(), arg_f61_hvp.clone(), arg_b.clone(), &u);
     check(
         "f61",
         &ir_f61(),
         &[0, 1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_f61_hvp.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f61(x.clone(), w.clone(), b.clone()).val(),
+        f61(arg_x.clone(), arg_f61_hvp.clone(), arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f61_gradcheck(x.clone(), w.clone(), b.clone()).assert_within(1e-6);
+    f61_gradcheck(arg_x.clone(), arg_f61_hvp.clone(), arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f62 ──
 
 #[differentiable]
-fn f62(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
+fn f62(x: &Matrix<f64>, w: &Matrix<f64>, direction: &Matrix<f64>) -> Matrix<f64> {
     (w * 0.5).relu().exp().cos()
 }
 
@@ -2923,7 +2997,7 @@ fn ir_f62() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
+    let direction = ir.param("direction", Kind::Matrix);
     ir.finish(ir.un(
         U::Cos,
         ir.un(U::Exp, ir.un(U::Relu, ir.mul(w, ir.lit(0.5)))),
@@ -2931,141 +3005,145 @@ fn ir_f62() -> Program {
 }
 
 fn check_f62() {
-    let x = m(3, 2, &[1.37, -0.39, -1.41, 0.8, -0.66, 0.8]);
-    let w = m(3, 1, &[-1.09, 1.15, -1.41]);
-    let b = m(1, 3, &[-0.93, -0.24, 0.67]);
+    let arg_x = m(3, 2, &[1.37, -0.39, -1.41, 0.8, -0.66, 0.8]);
+    let arg_w = m(3, 1, &[-1.09, 1.15, -1.41]);
+    let arg_direction = m(1, 3, &[-0.93, -0.24, 0.67]);
     let u = m(3, 1, &[0.18, 0.34, 0.73]);
-    let (value, grads) = f62_vjp(&x, &w, &b, &u);
+    let (value, grads) = f62_vjp(&arg_x, &arg_w, &arg_direction, &u);
     check(
         "f62",
         &ir_f62(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_direction.val()],
         Some(u.val()),
         value.val(),
-        f62(&x, &w, &b).val(),
+        f62(&arg_x, &arg_w, &arg_direction).val(),
         grads.vals(),
         1e-12,
     );
-    f62_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f62_gradcheck(&arg_x, &arg_w, &arg_direction).assert_within(1e-6);
 }
 
 // ── f63 ──
 
 #[differentiable]
-fn f63(x: &Matrix<f64>, w: Matrix<f64>, b: &Matrix<f64>, y: &Matrix<f64>) -> Matrix<f64> {
-    let w = x.matmul(&w).sigmoid().ln().abs();
-    (&w + x) * x
+fn f63(j: &Matrix<f64>, w: Matrix<f64>, b: &Matrix<f64>, moved: &Matrix<f64>) -> Matrix<f64> {
+    let w = j.matmul(&w).sigmoid().ln().abs();
+    (&w + j) * j
 }
 
 fn ir_f63() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let j = ir.param("j", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let y = ir.param("y", Kind::Matrix);
+    let moved = ir.param("moved", Kind::Matrix);
     let w = ir.name(
         "w",
-        ir.un(U::Abs, ir.un(U::Ln, ir.un(U::Sigmoid, ir.mm(x, w)))),
+        ir.un(U::Abs, ir.un(U::Ln, ir.un(U::Sigmoid, ir.mm(j, w)))),
     );
-    ir.finish(ir.mul(ir.add(w, x), x))
+    ir.finish(ir.mul(ir.add(w, j), j))
 }
 
 fn check_f63() {
-    let x = m(3, 2, &[0.79, 0.05, -0.68, 0.8, -1.07, 1.38]);
-    let w = m(2, 1, &[1.04, 0.34]);
-    let b = m(2, 1, &[0.77, -1.05]);
-    let y = m(1, 2, &[0.66, -1.06]);
+    let arg_j = m(3, 2, &[0.79, 0.05, -0.68, 0.8, -1.07, 1.38]);
+    let arg_w = m(2, 1, &[1.04, 0.34]);
+    let arg_b = m(2, 1, &[0.77, -1.05]);
+    let arg_moved = m(1, 2, &[0.66, -1.06]);
     let u = m(3, 2, &[0.28, 0.79, -0.88, -0.37, -0.29, -0.05]);
-    let (value, grads) = f63_vjp(&x, w.clone(), &b, &y, &u);
+    let (value, grads) = f63_vjp(&arg_j, arg_w.clone(), &arg_b, &arg_moved, &u);
     check(
         "f63",
         &ir_f63(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_j.val(), arg_w.val(), arg_b.val(), arg_moved.val()],
         Some(u.val()),
         value.val(),
-        f63(&x, w.clone(), &b, &y).val(),
+        f63(&arg_j, arg_w.clone(), &arg_b, &arg_moved).val(),
         grads.vals(),
         1e-12,
     );
-    f63_gradcheck(&x, w.clone(), &b, &y).assert_within(1e-6);
+    f63_gradcheck(&arg_j, arg_w.clone(), &arg_b, &arg_moved).assert_within(1e-6);
 }
 
 // ── f64 ──
 
 #[differentiable]
-fn f64(x: Matrix<f64>, w: &Matrix<f64>) -> f64 {
-    let h = w.t().sum_axis(1).matmul(&w.t().sum_axis(0)) * &w.t().matmul(w).sum_axis(1).tanh();
-    let e = (&h + &h + &h.sum_axis(0)).t();
-    e.mean().sin().sigmoid()
+fn f64(x: Matrix<f64>, report: &Matrix<f64>) -> f64 {
+    let t2_view = report.t().sum_axis(1).matmul(&report.t().sum_axis(0))
+        * &report.t().matmul(report).sum_axis(1).tanh();
+    let h = (&t2_view + &t2_view + &t2_view.sum_axis(0)).t();
+    h.mean().sin().sigmoid()
 }
 
 fn ir_f64() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let h = ir.name(
-        "h",
+    let report = ir.param("report", Kind::Matrix);
+    let t2_view = ir.name(
+        "t2_view",
         ir.mul(
-            ir.mm(ir.sum_axis(ir.t(w), 1), ir.sum_axis(ir.t(w), 0)),
-            ir.un(U::Tanh, ir.sum_axis(ir.mm(ir.t(w), w), 1)),
+            ir.mm(ir.sum_axis(ir.t(report), 1), ir.sum_axis(ir.t(report), 0)),
+            ir.un(U::Tanh, ir.sum_axis(ir.mm(ir.t(report), report), 1)),
         ),
     );
-    let e = ir.name("e", ir.t(ir.add(ir.add(h, h), ir.sum_axis(h, 0))));
-    ir.finish(ir.un(U::Sigmoid, ir.un(U::Sin, ir.mean(e))))
+    let h = ir.name(
+        "h",
+        ir.t(ir.add(ir.add(t2_view, t2_view), ir.sum_axis(t2_view, 0))),
+    );
+    ir.finish(ir.un(U::Sigmoid, ir.un(U::Sin, ir.mean(h))))
 }
 
 fn check_f64() {
-    let x = m(3, 2, &[-1.06, -0.09, -0.12, 0.71, 0.94, -0.95]);
-    let w = m(3, 2, &[-0.63, 0.51, -0.85, 0.76, -0.27, 1.23]);
-    let (value, grads) = f64_grad(x.clone(), &w);
+    let arg_x = m(3, 2, &[-1.06, -0.09, -0.12, 0.71, 0.94, -0.95]);
+    let arg_report = m(3, 2, &[-0.63, 0.51, -0.85, 0.76, -0.27, 1.23]);
+    let (value, grads) = f64_grad(arg_x.clone(), &arg_report);
     check(
         "f64",
         &ir_f64(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_report.val()],
         None,
         value.val(),
-        f64(x.clone(), &w).val(),
+        f64(arg_x.clone(), &arg_report).val(),
         grads.vals(),
         1e-12,
     );
-    f64_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f64_gradcheck(arg_x.clone(), &arg_report).assert_within(1e-6);
 }
 
 // ── f65 ──
 
 #[differentiable]
-fn f65(x: &Matrix<f64>, w: f64) -> f64 {
-    let x = w.exp();
+fn f65(x: &Matrix<f64>, jacobian_0: f64) -> f64 {
+    let x = jacobian_0.exp();
     x.sin()
 }
 
 fn ir_f65() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Scalar);
-    let x = ir.name("x", ir.un(U::Exp, w));
+    let jacobian_0 = ir.param("jacobian_0", Kind::Scalar);
+    let x = ir.name("x", ir.un(U::Exp, jacobian_0));
     ir.finish(ir.un(U::Sin, x))
 }
 
 fn check_f65() {
-    let x = m(1, 2, &[0.38, 1.19]);
-    let w = 0.72_f64;
-    let (value, grads) = f65_grad(&x, w);
+    let arg_x = m(1, 2, &[0.38, 1.19]);
+    let arg_jacobian_0 = 0.72_f64;
+    let (value, grads) = f65_grad(&arg_x, arg_jacobian_0);
     check(
         "f65",
         &ir_f65(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_jacobian_0.val()],
         None,
         value.val(),
-        f65(&x, w).val(),
+        f65(&arg_x, arg_jacobian_0).val(),
         grads.vals(),
         1e-12,
     );
-    f65_gradcheck(&x, w).assert_within(1e-6);
+    f65_gradcheck(&arg_x, arg_jacobian_0).assert_within(1e-6);
 }
 
 // ── f66 ──
@@ -3085,32 +3163,32 @@ fn ir_f66() -> Program {
 }
 
 fn check_f66() {
-    let x = m(2, 3, &[-1.41, 0.02, 0.0, -0.11, 0.29, 0.84]);
-    let w = m(
+    let arg_x = m(2, 3, &[-1.41, 0.02, 0.0, -0.11, 0.29, 0.84]);
+    let arg_w = m(
         3,
         3,
         &[-0.91, 0.71, -0.59, -0.91, 1.2, -0.84, 1.08, 0.5, 0.09],
     );
-    let b = m(
+    let arg_b = m(
         3,
         3,
         &[-0.97, -0.29, -1.17, -1.23, 0.81, -0.94, 0.87, 0.12, 0.55],
     );
-    let y = m(2, 2, &[-0.67, 0.79, 1.1, -0.46]);
+    let arg_y = m(2, 2, &[-0.67, 0.79, 1.1, -0.46]);
     let u = m(2, 2, &[-0.42, 0.41, -0.72, 0.51]);
-    let (value, grads) = f66_vjp(&x, w.clone(), &b, y.clone(), &u);
+    let (value, grads) = f66_vjp(&arg_x, arg_w.clone(), &arg_b, arg_y.clone(), &u);
     check(
         "f66",
         &ir_f66(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f66(&x, w.clone(), &b, y.clone()).val(),
+        f66(&arg_x, arg_w.clone(), &arg_b, arg_y.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f66_gradcheck(&x, w.clone(), &b, y.clone()).assert_within(1e-6);
+    f66_gradcheck(&arg_x, arg_w.clone(), &arg_b, arg_y.clone()).assert_within(1e-6);
 }
 
 // ── f67 ──
@@ -3136,31 +3214,31 @@ fn ir_f67() -> Program {
 }
 
 fn check_f67() {
-    let x = v(&[-0.12, -1.49, 0.07]);
-    let w = 0.03_f64;
-    let (value, grads) = f67_grad(&x, w);
+    let arg_x = v(&[-0.12, -1.49, 0.07]);
+    let arg_w = 0.03_f64;
+    let (value, grads) = f67_grad(&arg_x, arg_w);
     check(
         "f67",
         &ir_f67(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f67(&x, w).val(),
+        f67(&arg_x, arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f67_gradcheck(&x, w).assert_within(1e-6);
+    f67_gradcheck(&arg_x, arg_w).assert_within(1e-6);
 }
 
 // ── f68 ──
 
 #[differentiable]
-fn f68(x: f64, w: f64, b: &Vector<f64>, y: Matrix<f64>) -> Vector<f64> {
-    let h = y
+fn f68(x: f64, w: f64, b: &Vector<f64>, f68_grad: Matrix<f64>) -> Vector<f64> {
+    let h = f68_grad
         .t()
-        .matmul(&(0.25 + &y.matmul(b).abs()).sqrt().log_softmax());
-    y.matmul(&h)
+        .matmul(&(0.25 + &f68_grad.matmul(b).abs()).sqrt().log_softmax());
+    f68_grad.matmul(&h)
 }
 
 fn ir_f68() -> Program {
@@ -3168,91 +3246,98 @@ fn ir_f68() -> Program {
     let x = ir.param("x", Kind::Scalar);
     let w = ir.param("w", Kind::Scalar);
     let b = ir.param("b", Kind::Vector);
-    let y = ir.param("y", Kind::Matrix);
+    let f68_grad = ir.param("f68_grad", Kind::Matrix);
     let h = ir.name(
         "h",
         ir.mm(
-            ir.t(y),
-            ir.log_softmax(ir.un(U::Sqrt, ir.add(ir.lit(0.25), ir.un(U::Abs, ir.mm(y, b))))),
+            ir.t(f68_grad),
+            ir.log_softmax(ir.un(
+                U::Sqrt,
+                ir.add(ir.lit(0.25), ir.un(U::Abs, ir.mm(f68_grad, b))),
+            )),
         ),
     );
-    ir.finish(ir.mm(y, h))
+    ir.finish(ir.mm(f68_grad, h))
 }
 
 fn check_f68() {
-    let x = -0.73_f64;
-    let w = 1.31_f64;
-    let b = v(&[-0.36, -1.48]);
-    let y = m(3, 2, &[-0.81, 0.57, 0.32, -0.53, 0.07, 0.93]);
+    let arg_x = -0.73_f64;
+    let arg_w = 1.31_f64;
+    let arg_b = v(&[-0.36, -1.48]);
+    let arg_f68_grad = m(3, 2, &[-0.81, 0.57, 0.32, -0.53, 0.07, 0.93]);
     let u = v(&[-0.59, -0.72, -0.51]);
-    let (value, grads) = f68_vjp(x, w, &b, y.clone(), &u);
+    let (value, grads) = f68_vjp(arg_x, arg_w, &arg_b, arg_f68_grad.clone(), &u);
     check(
         "f68",
         &ir_f68(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val(), arg_f68_grad.val()],
         Some(u.val()),
         value.val(),
-        f68(x, w, &b, y.clone()).val(),
+        f68(arg_x, arg_w, &arg_b, arg_f68_grad.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f68_gradcheck(x, w, &b, y.clone()).assert_within(1e-6);
+    f68_gradcheck(arg_x, arg_w, &arg_b, arg_f68_grad.clone()).assert_within(1e-6);
 }
 
 // ── f69 ──
 
 #[differentiable]
-fn f69(x: Matrix<f64>, w: &Matrix<f64>) -> f64 {
-    let h: Matrix<f64> = w.t().matmul(&x.sum_axis(1)).matmul(&w.sum_axis(0)).t();
+fn f69(x: Matrix<f64>, seed: &Matrix<f64>) -> f64 {
+    let h: Matrix<f64> = seed
+        .t()
+        .matmul(&x.sum_axis(1))
+        .matmul(&seed.sum_axis(0))
+        .t();
     -h.sum_axis(0).sum()
 }
 
 fn ir_f69() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let seed = ir.param("seed", Kind::Matrix);
     let h = ir.name(
         "h",
-        ir.t(ir.mm(ir.mm(ir.t(w), ir.sum_axis(x, 1)), ir.sum_axis(w, 0))),
+        ir.t(ir.mm(ir.mm(ir.t(seed), ir.sum_axis(x, 1)), ir.sum_axis(seed, 0))),
     );
     ir.finish(ir.neg(ir.sum(ir.sum_axis(h, 0))))
 }
 
 fn check_f69() {
-    let x = m(2, 2, &[-0.67, 0.48, 0.51, 0.58]);
-    let w = m(2, 3, &[-0.16, -0.66, 1.49, -0.96, 0.33, -0.79]);
-    let (value, grads) = f69_grad(x.clone(), &w);
+    let arg_x = m(2, 2, &[-0.67, 0.48, 0.51, 0.58]);
+    let arg_seed = m(2, 3, &[-0.16, -0.66, 1.49, -0.96, 0.33, -0.79]);
+    let (value, grads) = f69_grad(arg_x.clone(), &arg_seed);
     check(
         "f69",
         &ir_f69(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_seed.val()],
         None,
         value.val(),
-        f69(x.clone(), &w).val(),
+        f69(arg_x.clone(), &arg_seed).val(),
         grads.vals(),
         1e-12,
     );
-    f69_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f69_gradcheck(arg_x.clone(), &arg_seed).assert_within(1e-6);
 }
 
 // ── f70 ──
 
 #[differentiable]
-fn f70(x: f64, w: &Matrix<f64>) -> f64 {
-    let x = -(0.5 + (w.t().sum_axis(1) / w.t().sum_axis(1)).abs())
+fn f70(_context: f64, w: &Matrix<f64>) -> f64 {
+    let _context = -(0.5 + (w.t().sum_axis(1) / w.t().sum_axis(1)).abs())
         .sqrt()
         .sin();
-    w.matmul(&x).sum()
+    w.matmul(&_context).sum()
 }
 
 fn ir_f70() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
+    let _context = ir.param("_context", Kind::Scalar);
     let w = ir.param("w", Kind::Matrix);
-    let x = ir.name(
-        "x",
+    let _context = ir.name(
+        "_context",
         ir.neg(ir.un(
             U::Sin,
             ir.un(
@@ -3267,25 +3352,25 @@ fn ir_f70() -> Program {
             ),
         )),
     );
-    ir.finish(ir.sum(ir.mm(w, x)))
+    ir.finish(ir.sum(ir.mm(w, _context)))
 }
 
 fn check_f70() {
-    let x = 0.33_f64;
-    let w = m(2, 3, &[0.95, -0.13, -1.01, 0.7, -0.29, -0.16]);
-    let (value, grads) = f70_grad(x, &w);
+    let arg_context = 0.33_f64;
+    let arg_w = m(2, 3, &[0.95, -0.13, -1.01, 0.7, -0.29, -0.16]);
+    let (value, grads) = f70_grad(arg_context, &arg_w);
     check(
         "f70",
         &ir_f70(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_context.val(), arg_w.val()],
         None,
         value.val(),
-        f70(x, &w).val(),
+        f70(arg_context, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f70_gradcheck(x, &w).assert_within(1e-6);
+    f70_gradcheck(arg_context, &arg_w).assert_within(1e-6);
 }
 
 // ── f71 ──
@@ -3308,22 +3393,22 @@ fn ir_f71() -> Program {
 }
 
 fn check_f71() {
-    let x = -0.29_f64;
-    let w = m(1, 2, &[0.91, 0.47]);
+    let arg_x = -0.29_f64;
+    let arg_w = m(1, 2, &[0.91, 0.47]);
     let u = m(1, 2, &[-0.2, -0.97]);
-    let (value, grads) = f71_vjp(x, &w, &u);
+    let (value, grads) = f71_vjp(arg_x, &arg_w, &u);
     check(
         "f71",
         &ir_f71(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f71(x, &w).val(),
+        f71(arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f71_gradcheck(x, &w).assert_within(1e-6);
+    f71_gradcheck(arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f72 ──
@@ -3345,22 +3430,22 @@ fn ir_f72() -> Program {
 }
 
 fn check_f72() {
-    let x = m(1, 2, &[0.91, 1.41]);
-    let w = m(2, 1, &[1.37, -0.4]);
+    let arg_x = m(1, 2, &[0.91, 1.41]);
+    let arg_w = m(2, 1, &[1.37, -0.4]);
     let u = m(2, 1, &[-0.04, 0.08]);
-    let (value, grads) = f72_vjp(&x, &w, &u);
+    let (value, grads) = f72_vjp(&arg_x, &arg_w, &u);
     check(
         "f72",
         &ir_f72(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f72(&x, &w).val(),
+        f72(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f72_gradcheck(&x, &w).assert_within(1e-6);
+    f72_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f73 ──
@@ -3385,26 +3470,26 @@ fn ir_f73() -> Program {
 }
 
 fn check_f73() {
-    let x = m(2, 2, &[-0.97, -1.1, 1.27, -0.34]);
-    let (value, grads) = f73_grad(x.clone());
+    let arg_x = m(2, 2, &[-0.97, -1.1, 1.27, -0.34]);
+    let (value, grads) = f73_grad(arg_x.clone());
     check(
         "f73",
         &ir_f73(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f73(x.clone()).val(),
+        f73(arg_x.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f73_gradcheck(x.clone()).assert_within(1e-6);
+    f73_gradcheck(arg_x.clone()).assert_within(1e-6);
 }
 
 // ── f74 ──
 
 #[differentiable]
-fn f74(x: &Matrix<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
+fn f74(x: &Matrix<f64>, w: &Matrix<f64>, outputs: f64) -> Matrix<f64> {
     x.matmul(&w.sum_axis(0))
         .matmul(&w.matmul(&(w.sum_axis(1).matmul(&x.t()) / &w.sum_axis(1))))
         .sigmoid()
@@ -3415,7 +3500,7 @@ fn ir_f74() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Scalar);
+    let outputs = ir.param("outputs", Kind::Scalar);
     ir.finish(ir.un(
         U::Sqrt,
         ir.un(
@@ -3432,33 +3517,33 @@ fn ir_f74() -> Program {
 }
 
 fn check_f74() {
-    let x = m(3, 1, &[-0.99, -0.65, 0.68]);
-    let w = m(2, 2, &[1.39, -0.4, -0.27, -0.17]);
-    let b = -0.78_f64;
+    let arg_x = m(3, 1, &[-0.99, -0.65, 0.68]);
+    let arg_w = m(2, 2, &[1.39, -0.4, -0.27, -0.17]);
+    let arg_outputs = -0.78_f64;
     let u = m(
         3,
         3,
         &[0.97, 0.11, 0.47, 0.98, -0.43, 0.22, -0.7, 0.29, -0.03],
     );
-    let (value, grads) = f74_vjp(&x, &w, b, &u);
+    let (value, grads) = f74_vjp(&arg_x, &arg_w, arg_outputs, &u);
     check(
         "f74",
         &ir_f74(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_outputs.val()],
         Some(u.val()),
         value.val(),
-        f74(&x, &w, b).val(),
+        f74(&arg_x, &arg_w, arg_outputs).val(),
         grads.vals(),
         1e-12,
     );
-    f74_gradcheck(&x, &w, b).assert_within(1e-6);
+    f74_gradcheck(&arg_x, &arg_w, arg_outputs).assert_within(1e-6);
 }
 
 // ── f74_f32 ──
 
 #[differentiable]
-fn f74_f32(x: &Matrix<f32>, w: &Matrix<f32>, b: f32) -> Matrix<f32> {
+fn f74_f32(x: &Matrix<f32>, w: &Matrix<f32>, outputs: f32) -> Matrix<f32> {
     x.matmul(&w.sum_axis(0))
         .matmul(&w.matmul(&(w.sum_axis(1).matmul(&x.t()) / w.sum_axis(1))))
         .sigmoid()
@@ -3469,7 +3554,7 @@ fn ir_f74_f32() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Scalar);
+    let outputs = ir.param("outputs", Kind::Scalar);
     ir.finish(ir.un(
         U::Sqrt,
         ir.un(
@@ -3486,73 +3571,78 @@ fn ir_f74_f32() -> Program {
 }
 
 fn check_f74_f32() {
-    let x = m32(3, 1, &[-0.99, -0.65, 0.68]);
-    let w = m32(2, 2, &[1.39, -0.4, -0.27, -0.17]);
-    let b = -0.78_f32;
+    let arg_x = m32(3, 1, &[-0.99, -0.65, 0.68]);
+    let arg_w = m32(2, 2, &[1.39, -0.4, -0.27, -0.17]);
+    let arg_outputs = -0.78_f32;
     let u = m32(
         3,
         3,
         &[0.97, 0.11, 0.47, 0.98, -0.43, 0.22, -0.7, 0.29, -0.03],
     );
-    let (value, grads) = f74_f32_vjp(&x, &w, b, &u);
+    let (value, grads) = f74_f32_vjp(&arg_x, &arg_w, arg_outputs, &u);
     check(
         "f74_f32",
         &ir_f74_f32(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_outputs.val()],
         Some(u.val()),
         value.val(),
-        f74_f32(&x, &w, b).val(),
+        f74_f32(&arg_x, &arg_w, arg_outputs).val(),
         grads.vals(),
         1e-4,
     );
-    f74_f32_gradcheck(&x, &w, b).assert_within(1e-2);
+    f74_f32_gradcheck(&arg_x, &arg_w, arg_outputs).assert_within(1e-2);
 }
 
 // ── f75 ──
 
 #[differentiable]
-fn f75(x: Matrix<f64>, w: &Matrix<f64>, b: Vector<f64>) -> Vector<f64> {
-    x.matmul(w).matmul(&x.matmul(w).t().matmul(&b).abs()).relu()
+fn f75(x: Matrix<f64>, w: &Matrix<f64>, f75_jacobian: Vector<f64>) -> Vector<f64> {
+    x.matmul(w)
+        .matmul(&x.matmul(w).t().matmul(&f75_jacobian).abs())
+        .relu()
 }
 
 fn ir_f75() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Vector);
+    let f75_jacobian = ir.param("f75_jacobian", Kind::Vector);
     ir.finish(ir.un(
         U::Relu,
-        ir.mm(ir.mm(x, w), ir.un(U::Abs, ir.mm(ir.t(ir.mm(x, w)), b))),
+        ir.mm(
+            ir.mm(x, w),
+            ir.un(U::Abs, ir.mm(ir.t(ir.mm(x, w)), f75_jacobian)),
+        ),
     ))
 }
 
 fn check_f75() {
-    let x = m(2, 1, &[1.48, 1.27]);
-    let w = m(1, 3, &[-0.41, -1.23, -0.6]);
-    let b = v(&[-0.98, 0.88]);
+    let arg_x = m(2, 1, &[1.48, 1.27]);
+    let arg_w = m(1, 3, &[-0.41, -1.23, -0.6]);
+    let arg_f75_jacobian = v(&[-0.98, 0.88]);
     let u = v(&[-0.87, -0.78]);
-    let (value, grads) = f75_vjp(x.clone(), &w, b.clone(), &u);
+    let (value, grads) = f75_vjp(arg_x.clone(), &arg_w, arg_f75_jacobian.clone(), &u);
     check(
         "f75",
         &ir_f75(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_f75_jacobian.val()],
         Some(u.val()),
         value.val(),
-        f75(x.clone(), &w, b.clone()).val(),
+        f75(arg_x.clone(), &arg_w, arg_f75_jacobian.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f75_gradcheck(x.clone(), &w, b.clone()).assert_within(1e-6);
+    f75_gradcheck(arg_x.clone(), &arg_w, arg_f75_jacobian.clone()).assert_within(1e-6);
 }
 
 // ── f76 ──
 
 #[differentiable(wrt(x, b))]
 fn f76(x: &Vector<f64>, w: Vector<f64>, b: Matrix<f64>) -> f64 {
-    let h = (-(&b.matmul(&b.t()) + 1.0)).matmul(&b.tanh());
-    let b = (0.25 + h.matmul(&h.t()).abs()).sqrt().sin();
+    let dy_view = (-(&b.matmul(&b.t()) + 1.0)).matmul(&b.tanh());
+    let b = (0.25 + dy_view.matmul(&dy_view.t()).abs()).sqrt().sin();
     let x = b.sin();
     x.mean().abs()
 }
@@ -3562,8 +3652,8 @@ fn ir_f76() -> Program {
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Vector);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name(
-        "h",
+    let dy_view = ir.name(
+        "dy_view",
         ir.mm(
             ir.neg(ir.add(ir.mm(b, ir.t(b)), ir.lit(1.0))),
             ir.un(U::Tanh, b),
@@ -3575,7 +3665,7 @@ fn ir_f76() -> Program {
             U::Sin,
             ir.un(
                 U::Sqrt,
-                ir.add(ir.lit(0.25), ir.un(U::Abs, ir.mm(h, ir.t(h)))),
+                ir.add(ir.lit(0.25), ir.un(U::Abs, ir.mm(dy_view, ir.t(dy_view)))),
             ),
         ),
     );
@@ -3584,22 +3674,22 @@ fn ir_f76() -> Program {
 }
 
 fn check_f76() {
-    let x = v(&[-0.27, -0.45]);
-    let w = v(&[-0.1, -0.94]);
-    let b = m(3, 1, &[-0.57, 0.76, -1.02]);
-    let (value, grads) = f76_grad(&x, w.clone(), b.clone());
+    let arg_x = v(&[-0.27, -0.45]);
+    let arg_w = v(&[-0.1, -0.94]);
+    let arg_b = m(3, 1, &[-0.57, 0.76, -1.02]);
+    let (value, grads) = f76_grad(&arg_x, arg_w.clone(), arg_b.clone());
     check(
         "f76",
         &ir_f76(),
         &[0, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f76(&x, w.clone(), b.clone()).val(),
+        f76(&arg_x, arg_w.clone(), arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f76_gradcheck(&x, w.clone(), b.clone()).assert_within(1e-6);
+    f76_gradcheck(&arg_x, arg_w.clone(), arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f77 ──
@@ -3617,63 +3707,63 @@ fn ir_f77() -> Program {
 }
 
 fn check_f77() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[-0.43, -0.31, -1.29, 0.63, -0.44, -1.4, 0.53, -0.74, 0.81],
     );
-    let w = 1.14_f64;
+    let arg_w = 1.14_f64;
     let u = m(
         3,
         3,
         &[0.97, -0.55, 0.13, 0.99, -0.37, -0.53, 0.21, 0.28, -0.83],
     );
-    let (value, grads) = f77_vjp(&x, w, &u);
+    let (value, grads) = f77_vjp(&arg_x, arg_w, &u);
     check(
         "f77",
         &ir_f77(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f77(&x, w).val(),
+        f77(&arg_x, arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f77_gradcheck(&x, w).assert_within(1e-6);
+    f77_gradcheck(&arg_x, arg_w).assert_within(1e-6);
 }
 
 // ── f78 ──
 
 #[differentiable]
-fn f78(x: &Matrix<f64>, w: &Vector<f64>) -> Matrix<f64> {
+fn f78(x: &Matrix<f64>, hessian: &Vector<f64>) -> Matrix<f64> {
     x - x
 }
 
 fn ir_f78() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Vector);
+    let hessian = ir.param("hessian", Kind::Vector);
     ir.finish(ir.sub(x, x))
 }
 
 fn check_f78() {
-    let x = m(2, 1, &[-0.62, 0.41]);
-    let w = v(&[-0.22, -0.98]);
+    let arg_x = m(2, 1, &[-0.62, 0.41]);
+    let arg_hessian = v(&[-0.22, -0.98]);
     let u = m(2, 1, &[0.55, 0.01]);
-    let (value, grads) = f78_vjp(&x, &w, &u);
+    let (value, grads) = f78_vjp(&arg_x, &arg_hessian, &u);
     check(
         "f78",
         &ir_f78(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_hessian.val()],
         Some(u.val()),
         value.val(),
-        f78(&x, &w).val(),
+        f78(&arg_x, &arg_hessian).val(),
         grads.vals(),
         1e-12,
     );
-    f78_gradcheck(&x, &w).assert_within(1e-6);
+    f78_gradcheck(&arg_x, &arg_hessian).assert_within(1e-6);
 }
 
 // ── f79 ──
@@ -3692,26 +3782,26 @@ fn ir_f79() -> Program {
 }
 
 fn check_f79() {
-    let x = v(&[-0.03, -0.97, -1.28]);
-    let w = 0.11_f64;
-    let b = m(
+    let arg_x = v(&[-0.03, -0.97, -1.28]);
+    let arg_w = 0.11_f64;
+    let arg_b = m(
         3,
         3,
         &[0.01, -1.2, -0.98, 0.68, 0.0, 0.66, -0.94, 0.49, 1.37],
     );
-    let (value, grads) = f79_grad(x.clone(), w, &b);
+    let (value, grads) = f79_grad(arg_x.clone(), arg_w, &arg_b);
     check(
         "f79",
         &ir_f79(),
         &[0, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f79(x.clone(), w, &b).val(),
+        f79(arg_x.clone(), arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f79_gradcheck(x.clone(), w, &b).assert_within(1e-6);
+    f79_gradcheck(arg_x.clone(), arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f80 ──
@@ -3732,75 +3822,75 @@ fn ir_f80() -> Program {
 }
 
 fn check_f80() {
-    let x = v(&[-0.21, 0.94]);
-    let w = -1.05_f64;
-    let b = v(&[-0.82, 0.39]);
-    let (value, grads) = f80_grad(&x, w, &b);
+    let arg_x = v(&[-0.21, 0.94]);
+    let arg_w = -1.05_f64;
+    let arg_b = v(&[-0.82, 0.39]);
+    let (value, grads) = f80_grad(&arg_x, arg_w, &arg_b);
     check(
         "f80",
         &ir_f80(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f80(&x, w, &b).val(),
+        f80(&arg_x, arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f80_gradcheck(&x, w, &b).assert_within(1e-6);
+    f80_gradcheck(&arg_x, arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f81 ──
 
 #[differentiable]
-fn f81(x: &Vector<f64>, w: &Matrix<f64>) -> f64 {
-    let h = w.sin().t() * 1.5;
-    h.sum_axis(1).sum().sigmoid()
+fn f81(x: &Vector<f64>, dw: &Matrix<f64>) -> f64 {
+    let ddw_dims = dw.sin().t() * 1.5;
+    ddw_dims.sum_axis(1).sum().sigmoid()
 }
 
 fn ir_f81() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    let h = ir.name("h", ir.mul(ir.t(ir.un(U::Sin, w)), ir.lit(1.5)));
-    ir.finish(ir.un(U::Sigmoid, ir.sum(ir.sum_axis(h, 1))))
+    let dw = ir.param("dw", Kind::Matrix);
+    let ddw_dims = ir.name("ddw_dims", ir.mul(ir.t(ir.un(U::Sin, dw)), ir.lit(1.5)));
+    ir.finish(ir.un(U::Sigmoid, ir.sum(ir.sum_axis(ddw_dims, 1))))
 }
 
 fn check_f81() {
-    let x = v(&[0.12, 0.97]);
-    let w = m(2, 2, &[-0.96, 0.89, -0.01, 0.73]);
-    let (value, grads) = f81_grad(&x, &w);
+    let arg_x = v(&[0.12, 0.97]);
+    let arg_dw = m(2, 2, &[-0.96, 0.89, -0.01, 0.73]);
+    let (value, grads) = f81_grad(&arg_x, &arg_dw);
     check(
         "f81",
         &ir_f81(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_dw.val()],
         None,
         value.val(),
-        f81(&x, &w).val(),
+        f81(&arg_x, &arg_dw).val(),
         grads.vals(),
         1e-12,
     );
-    f81_gradcheck(&x, &w).assert_within(1e-6);
+    f81_gradcheck(&arg_x, &arg_dw).assert_within(1e-6);
 }
 
 // ── f82 ──
 
-#[differentiable(wrt(x))]
-fn f82(x: Matrix<f64>) -> f64 {
-    let h = &x.sum_axis(1) + x.sum_axis(1).matmul(&x.sum_axis(0));
+#[differentiable(wrt(f82_hvp))]
+fn f82(f82_hvp: Matrix<f64>) -> f64 {
+    let h = &f82_hvp.sum_axis(1) + f82_hvp.sum_axis(1).matmul(&f82_hvp.sum_axis(0));
     let h: f64 = h.sum_axis(1).abs().mean();
     h.relu()
 }
 
 fn ir_f82() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let f82_hvp = ir.param("f82_hvp", Kind::Matrix);
     let h = ir.name(
         "h",
         ir.add(
-            ir.sum_axis(x, 1),
-            ir.mm(ir.sum_axis(x, 1), ir.sum_axis(x, 0)),
+            ir.sum_axis(f82_hvp, 1),
+            ir.mm(ir.sum_axis(f82_hvp, 1), ir.sum_axis(f82_hvp, 0)),
         ),
     );
     let h = ir.name("h", ir.mean(ir.un(U::Abs, ir.sum_axis(h, 1))));
@@ -3808,24 +3898,24 @@ fn ir_f82() -> Program {
 }
 
 fn check_f82() {
-    let x = m(
+    let arg_f82_hvp = m(
         3,
         3,
         &[-0.86, 1.08, 0.77, -1.18, -0.15, -1.04, 1.46, 0.8, 0.13],
     );
-    let (value, grads) = f82_grad(x.clone());
+    let (value, grads) = f82_grad(arg_f82_hvp.clone());
     check(
         "f82",
         &ir_f82(),
         &[0],
-        &[x.val()],
+        &[arg_f82_hvp.val()],
         None,
         value.val(),
-        f82(x.clone()).val(),
+        f82(arg_f82_hvp.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f82_gradcheck(x.clone()).assert_within(1e-6);
+    f82_gradcheck(arg_f82_hvp.clone()).assert_within(1e-6);
 }
 
 // ── f83 ──
@@ -3844,58 +3934,58 @@ fn ir_f83() -> Program {
 }
 
 fn check_f83() {
-    let x = 0.69_f64;
-    let w = 0.36_f64;
-    let b = -1.28_f64;
-    let (value, grads) = f83_grad(x, w, b);
+    let arg_x = 0.69_f64;
+    let arg_w = 0.36_f64;
+    let arg_b = -1.28_f64;
+    let (value, grads) = f83_grad(arg_x, arg_w, arg_b);
     check(
         "f83",
         &ir_f83(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f83(x, w, b).val(),
+        f83(arg_x, arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f83_gradcheck(x, w, b).assert_within(1e-6);
+    f83_gradcheck(arg_x, arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f84 ──
 
 #[differentiable]
-fn f84(x: &Vector<f64>, w: &Vector<f64>) -> f64 {
-    let h = (w + x).sigmoid();
-    let w = h.relu().relu();
-    w.dot(&h).abs()
+fn f84(point: &Vector<f64>, w: &Vector<f64>) -> f64 {
+    let dy_view = (w + point).sigmoid();
+    let w = dy_view.relu().relu();
+    w.dot(&dy_view).abs()
 }
 
 fn ir_f84() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let point = ir.param("point", Kind::Vector);
     let w = ir.param("w", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Sigmoid, ir.add(w, x)));
-    let w = ir.name("w", ir.un(U::Relu, ir.un(U::Relu, h)));
-    ir.finish(ir.un(U::Abs, ir.dot(w, h)))
+    let dy_view = ir.name("dy_view", ir.un(U::Sigmoid, ir.add(w, point)));
+    let w = ir.name("w", ir.un(U::Relu, ir.un(U::Relu, dy_view)));
+    ir.finish(ir.un(U::Abs, ir.dot(w, dy_view)))
 }
 
 fn check_f84() {
-    let x = v(&[0.8, -0.43, 1.11]);
-    let w = v(&[0.92, -1.17, -0.17]);
-    let (value, grads) = f84_grad(&x, &w);
+    let arg_point = v(&[0.8, -0.43, 1.11]);
+    let arg_w = v(&[0.92, -1.17, -0.17]);
+    let (value, grads) = f84_grad(&arg_point, &arg_w);
     check(
         "f84",
         &ir_f84(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_point.val(), arg_w.val()],
         None,
         value.val(),
-        f84(&x, &w).val(),
+        f84(&arg_point, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f84_gradcheck(&x, &w).assert_within(1e-6);
+    f84_gradcheck(&arg_point, &arg_w).assert_within(1e-6);
 }
 
 // ── f85 ──
@@ -3922,21 +4012,21 @@ fn ir_f85() -> Program {
 }
 
 fn check_f85() {
-    let x = v(&[0.32, -0.25, 1.41]);
+    let arg_x = v(&[0.32, -0.25, 1.41]);
     let u = v(&[-0.83, 0.52, -0.93]);
-    let (value, grads) = f85_vjp(&x, &u);
+    let (value, grads) = f85_vjp(&arg_x, &u);
     check(
         "f85",
         &ir_f85(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         Some(u.val()),
         value.val(),
-        f85(&x).val(),
+        f85(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f85_gradcheck(&x).assert_within(1e-6);
+    f85_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f86 ──
@@ -3955,22 +4045,22 @@ fn ir_f86() -> Program {
 }
 
 fn check_f86() {
-    let x = v(&[-1.39, -1.03, 0.55]);
-    let w = 0.89_f64;
-    let b = v(&[-0.49, -0.28]);
-    let (value, grads) = f86_grad(&x, w, &b);
+    let arg_x = v(&[-1.39, -1.03, 0.55]);
+    let arg_w = 0.89_f64;
+    let arg_b = v(&[-0.49, -0.28]);
+    let (value, grads) = f86_grad(&arg_x, arg_w, &arg_b);
     check(
         "f86",
         &ir_f86(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f86(&x, w, &b).val(),
+        f86(&arg_x, arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f86_gradcheck(&x, w, &b).assert_within(1e-6);
+    f86_gradcheck(&arg_x, arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f87 ──
@@ -3993,23 +4083,23 @@ fn ir_f87() -> Program {
 }
 
 fn check_f87() {
-    let x = m(2, 1, &[-0.95, 0.26]);
-    let w = m(2, 2, &[0.72, -0.24, 0.66, -0.05]);
-    let b = v(&[0.77, 0.28, -0.91]);
+    let arg_x = m(2, 1, &[-0.95, 0.26]);
+    let arg_w = m(2, 2, &[0.72, -0.24, 0.66, -0.05]);
+    let arg_b = v(&[0.77, 0.28, -0.91]);
     let u = v(&[0.12, 0.57, -0.3]);
-    let (value, grads) = f87_vjp(&x, &w, &b, &u);
+    let (value, grads) = f87_vjp(&arg_x, &arg_w, &arg_b, &u);
     check(
         "f87",
         &ir_f87(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f87(&x, &w, &b).val(),
+        f87(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f87_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f87_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f88 ──
@@ -4031,79 +4121,79 @@ fn ir_f88() -> Program {
 }
 
 fn check_f88() {
-    let x = m(2, 3, &[-0.76, -1.44, -0.33, -0.47, -0.83, -1.17]);
-    let w = m(2, 1, &[-1.45, -0.07]);
-    let b = -0.54_f64;
-    let y = m(1, 3, &[0.68, -0.0, -0.73]);
+    let arg_x = m(2, 3, &[-0.76, -1.44, -0.33, -0.47, -0.83, -1.17]);
+    let arg_w = m(2, 1, &[-1.45, -0.07]);
+    let arg_b = -0.54_f64;
+    let arg_y = m(1, 3, &[0.68, -0.0, -0.73]);
     let u = m(2, 1, &[-0.2, 0.32]);
-    let (value, grads) = f88_vjp(&x, &w, b, &y, &u);
+    let (value, grads) = f88_vjp(&arg_x, &arg_w, arg_b, &arg_y, &u);
     check(
         "f88",
         &ir_f88(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f88(&x, &w, b, &y).val(),
+        f88(&arg_x, &arg_w, arg_b, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f88_gradcheck(&x, &w, b, &y).assert_within(1e-6);
+    f88_gradcheck(&arg_x, &arg_w, arg_b, &arg_y).assert_within(1e-6);
 }
 
 // ── f89 ──
 
 #[differentiable]
-fn f89(x: &Matrix<f64>, w: &Matrix<f64>, b: &Vector<f64>) -> f64 {
-    let w = (b.dot(b) - b).relu();
-    w.mean().exp().tanh()
+fn f89(x: &Matrix<f64>, _context: &Matrix<f64>, b: &Vector<f64>) -> f64 {
+    let _context = (b.dot(b) - b).relu();
+    _context.mean().exp().tanh()
 }
 
 fn ir_f89() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let _context = ir.param("_context", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
-    let w = ir.name("w", ir.un(U::Relu, ir.sub(ir.dot(b, b), b)));
-    ir.finish(ir.un(U::Tanh, ir.un(U::Exp, ir.mean(w))))
+    let _context = ir.name("_context", ir.un(U::Relu, ir.sub(ir.dot(b, b), b)));
+    ir.finish(ir.un(U::Tanh, ir.un(U::Exp, ir.mean(_context))))
 }
 
 fn check_f89() {
-    let x = m(2, 1, &[-1.17, -0.98]);
-    let w = m(2, 2, &[-0.98, -0.69, -1.05, 0.88]);
-    let b = v(&[-0.93, 1.04, -0.14]);
-    let (value, grads) = f89_grad(&x, &w, &b);
+    let arg_x = m(2, 1, &[-1.17, -0.98]);
+    let arg_context = m(2, 2, &[-0.98, -0.69, -1.05, 0.88]);
+    let arg_b = v(&[-0.93, 1.04, -0.14]);
+    let (value, grads) = f89_grad(&arg_x, &arg_context, &arg_b);
     check(
         "f89",
         &ir_f89(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_context.val(), arg_b.val()],
         None,
         value.val(),
-        f89(&x, &w, &b).val(),
+        f89(&arg_x, &arg_context, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f89_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f89_gradcheck(&arg_x, &arg_context, &arg_b).assert_within(1e-6);
 }
 
 // ── f90 ──
 
 #[differentiable(wrt(x))]
-fn f90(x: Matrix<f64>, w: f64) -> Matrix<f64> {
+fn f90(x: Matrix<f64>, t1: f64) -> Matrix<f64> {
     let h = x.t().matmul(&x).sum_axis(1).matmul(&x);
     let x: Matrix<f64> = h.softmax();
-    let h: f64 = w.tanh();
+    let h: f64 = t1.tanh();
     (x.sum_axis(1).cos() + h).exp().ln()
 }
 
 fn ir_f90() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Scalar);
+    let t1 = ir.param("t1", Kind::Scalar);
     let h = ir.name("h", ir.mm(ir.sum_axis(ir.mm(ir.t(x), x), 1), x));
     let x = ir.name("x", ir.softmax(h));
-    let h = ir.name("h", ir.un(U::Tanh, w));
+    let h = ir.name("h", ir.un(U::Tanh, t1));
     ir.finish(ir.un(
         U::Ln,
         ir.un(U::Exp, ir.add(ir.un(U::Cos, ir.sum_axis(x, 1)), h)),
@@ -4111,136 +4201,139 @@ fn ir_f90() -> Program {
 }
 
 fn check_f90() {
-    let x = m(1, 3, &[1.42, -0.53, -0.5]);
-    let w = 0.59_f64;
+    let arg_x = m(1, 3, &[1.42, -0.53, -0.5]);
+    let arg_t1 = 0.59_f64;
     let u = m(3, 1, &[0.22, -0.69, 0.66]);
-    let (value, grads) = f90_vjp(x.clone(), w, &u);
+    let (value, grads) = f90_vjp(arg_x.clone(), arg_t1, &u);
     check(
         "f90",
         &ir_f90(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_t1.val()],
         Some(u.val()),
         value.val(),
-        f90(x.clone(), w).val(),
+        f90(arg_x.clone(), arg_t1).val(),
         grads.vals(),
         1e-12,
     );
-    f90_gradcheck(x.clone(), w).assert_within(1e-6);
+    f90_gradcheck(arg_x.clone(), arg_t1).assert_within(1e-6);
 }
 
 // ── f91 ──
 
 #[differentiable]
-fn f91(x: &Matrix<f64>, w: &Matrix<f64>) -> Matrix<f64> {
-    let h = w.t().matmul(w) + w.sum().cos().relu();
+fn f91(x: &Matrix<f64>, f91_vjp: &Matrix<f64>) -> Matrix<f64> {
+    let h = f91_vjp.t().matmul(f91_vjp) + f91_vjp.sum().cos().relu();
     let e = h.sum_axis(1).tanh();
-    e.matmul(x).matmul(&w.matmul(&e.matmul(x)).cos())
+    e.matmul(x).matmul(&f91_vjp.matmul(&e.matmul(x)).cos())
 }
 
 fn ir_f91() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let f91_vjp = ir.param("f91_vjp", Kind::Matrix);
     let h = ir.name(
         "h",
-        ir.add(ir.mm(ir.t(w), w), ir.un(U::Relu, ir.un(U::Cos, ir.sum(w)))),
+        ir.add(
+            ir.mm(ir.t(f91_vjp), f91_vjp),
+            ir.un(U::Relu, ir.un(U::Cos, ir.sum(f91_vjp))),
+        ),
     );
     let e = ir.name("e", ir.un(U::Tanh, ir.sum_axis(h, 1)));
-    ir.finish(ir.mm(ir.mm(e, x), ir.un(U::Cos, ir.mm(w, ir.mm(e, x)))))
+    ir.finish(ir.mm(ir.mm(e, x), ir.un(U::Cos, ir.mm(f91_vjp, ir.mm(e, x)))))
 }
 
 fn check_f91() {
-    let x = m(1, 2, &[0.26, 1.07]);
-    let w = m(2, 3, &[-0.97, -0.91, 0.95, -0.18, -1.08, 0.88]);
+    let arg_x = m(1, 2, &[0.26, 1.07]);
+    let arg_f91_vjp = m(2, 3, &[-0.97, -0.91, 0.95, -0.18, -1.08, 0.88]);
     let u = m(3, 2, &[0.94, -0.7, -0.07, -0.04, -0.62, -0.17]);
-    let (value, grads) = f91_vjp(&x, &w, &u);
+    let (value, grads) = f91_vjp(&arg_x, &arg_f91_vjp, &u);
     check(
         "f91",
         &ir_f91(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_f91_vjp.val()],
         Some(u.val()),
         value.val(),
-        f91(&x, &w).val(),
+        f91(&arg_x, &arg_f91_vjp).val(),
         grads.vals(),
         1e-12,
     );
-    f91_gradcheck(&x, &w).assert_within(1e-6);
+    f91_gradcheck(&arg_x, &arg_f91_vjp).assert_within(1e-6);
 }
 
 // ── f92 ──
 
 #[differentiable]
-fn f92(x: &Matrix<f64>, w: &Matrix<f64>, b: f64) -> f64 {
-    ((w.matmul(x) / &w.matmul(x).exp()).log_softmax() + 3.0).mean()
+fn f92(x: &Matrix<f64>, f92_jvp: &Matrix<f64>, b: f64) -> f64 {
+    ((f92_jvp.matmul(x) / &f92_jvp.matmul(x).exp()).log_softmax() + 3.0).mean()
 }
 
 fn ir_f92() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let f92_jvp = ir.param("f92_jvp", Kind::Matrix);
     let b = ir.param("b", Kind::Scalar);
     ir.finish(ir.mean(ir.add(
-        ir.log_softmax(ir.div(ir.mm(w, x), ir.un(U::Exp, ir.mm(w, x)))),
+        ir.log_softmax(ir.div(ir.mm(f92_jvp, x), ir.un(U::Exp, ir.mm(f92_jvp, x)))),
         ir.lit(3.0),
     )))
 }
 
 fn check_f92() {
-    let x = m(2, 3, &[-1.48, -0.43, -0.65, -0.41, -0.41, 0.24]);
-    let w = m(3, 2, &[-1.45, 1.32, -0.01, -1.12, -0.36, 0.59]);
-    let b = 1.3_f64;
-    let (value, grads) = f92_grad(&x, &w, b);
+    let arg_x = m(2, 3, &[-1.48, -0.43, -0.65, -0.41, -0.41, 0.24]);
+    let arg_f92_jvp = m(3, 2, &[-1.45, 1.32, -0.01, -1.12, -0.36, 0.59]);
+    let arg_b = 1.3_f64;
+    let (value, grads) = f92_grad(&arg_x, &arg_f92_jvp, arg_b);
     check(
         "f92",
         &ir_f92(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_f92_jvp.val(), arg_b.val()],
         None,
         value.val(),
-        f92(&x, &w, b).val(),
+        f92(&arg_x, &arg_f92_jvp, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f92_gradcheck(&x, &w, b).assert_within(1e-6);
+    f92_gradcheck(&arg_x, &arg_f92_jvp, arg_b).assert_within(1e-6);
 }
 
 // ── f92_f32 ──
 
 #[differentiable]
-fn f92_f32(x: &Matrix<f32>, w: &Matrix<f32>, b: f32) -> f32 {
-    ((w.matmul(x) / &w.matmul(x).exp()).log_softmax() + 3.0).mean()
+fn f92_f32(x: &Matrix<f32>, f92_jvp: &Matrix<f32>, b: f32) -> f32 {
+    ((f92_jvp.matmul(x) / &f92_jvp.matmul(x).exp()).log_softmax() + 3.0).mean()
 }
 
 fn ir_f92_f32() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let f92_jvp = ir.param("f92_jvp", Kind::Matrix);
     let b = ir.param("b", Kind::Scalar);
     ir.finish(ir.mean(ir.add(
-        ir.log_softmax(ir.div(ir.mm(w, x), ir.un(U::Exp, ir.mm(w, x)))),
+        ir.log_softmax(ir.div(ir.mm(f92_jvp, x), ir.un(U::Exp, ir.mm(f92_jvp, x)))),
         ir.lit(3.0),
     )))
 }
 
 fn check_f92_f32() {
-    let x = m32(2, 3, &[-1.48, -0.43, -0.65, -0.41, -0.41, 0.24]);
-    let w = m32(3, 2, &[-1.45, 1.32, -0.01, -1.12, -0.36, 0.59]);
-    let b = 1.3_f32;
-    let (value, grads) = f92_f32_grad(&x, &w, b);
+    let arg_x = m32(2, 3, &[-1.48, -0.43, -0.65, -0.41, -0.41, 0.24]);
+    let arg_f92_jvp = m32(3, 2, &[-1.45, 1.32, -0.01, -1.12, -0.36, 0.59]);
+    let arg_b = 1.3_f32;
+    let (value, grads) = f92_f32_grad(&arg_x, &arg_f92_jvp, arg_b);
     check(
         "f92_f32",
         &ir_f92_f32(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_f92_jvp.val(), arg_b.val()],
         None,
         value.val(),
-        f92_f32(&x, &w, b).val(),
+        f92_f32(&arg_x, &arg_f92_jvp, arg_b).val(),
         grads.vals(),
         1e-4,
     );
-    f92_f32_gradcheck(&x, &w, b).assert_within(1e-2);
+    f92_f32_gradcheck(&arg_x, &arg_f92_jvp, arg_b).assert_within(1e-2);
 }
 
 // ── f93 ──
@@ -4259,27 +4352,27 @@ fn ir_f93() -> Program {
 }
 
 fn check_f93() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[-0.98, -0.18, -0.39, 1.39, -0.24, 0.31, 0.7, 0.88, 1.06],
     );
-    let w = m(1, 3, &[0.35, 0.78, 0.67]);
-    let b = v(&[0.46, -0.52, 1.0]);
+    let arg_w = m(1, 3, &[0.35, 0.78, 0.67]);
+    let arg_b = v(&[0.46, -0.52, 1.0]);
     let u = m(1, 3, &[0.29, 0.04, -0.84]);
-    let (value, grads) = f93_vjp(x.clone(), &w, b.clone(), &u);
+    let (value, grads) = f93_vjp(arg_x.clone(), &arg_w, arg_b.clone(), &u);
     check(
         "f93",
         &ir_f93(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f93(x.clone(), &w, b.clone()).val(),
+        f93(arg_x.clone(), &arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f93_gradcheck(x.clone(), &w, b.clone()).assert_within(1e-6);
+    f93_gradcheck(arg_x.clone(), &arg_w, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f94 ──
@@ -4302,22 +4395,22 @@ fn ir_f94() -> Program {
 }
 
 fn check_f94() {
-    let x = v(&[0.93, 0.1, 0.8]);
-    let w = v(&[0.87, 1.31]);
+    let arg_x = v(&[0.93, 0.1, 0.8]);
+    let arg_w = v(&[0.87, 1.31]);
     let u = v(&[0.84, -0.76]);
-    let (value, grads) = f94_vjp(&x, &w, &u);
+    let (value, grads) = f94_vjp(&arg_x, &arg_w, &u);
     check(
         "f94",
         &ir_f94(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f94(&x, &w).val(),
+        f94(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f94_gradcheck(&x, &w).assert_within(1e-6);
+    f94_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f95 ──
@@ -4335,120 +4428,136 @@ fn ir_f95() -> Program {
 }
 
 fn check_f95() {
-    let x = m(3, 1, &[0.41, 1.03, 1.4]);
-    let w = m(
+    let arg_x = m(3, 1, &[0.41, 1.03, 1.4]);
+    let arg_w = m(
         3,
         3,
         &[0.36, 0.74, 0.68, 0.7, -0.61, 0.93, -1.4, 0.57, 1.33],
     );
     let u = m(1, 3, &[-0.61, -0.73, -0.83]);
-    let (value, grads) = f95_vjp(x.clone(), &w, &u);
+    let (value, grads) = f95_vjp(arg_x.clone(), &arg_w, &u);
     check(
         "f95",
         &ir_f95(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f95(x.clone(), &w).val(),
+        f95(arg_x.clone(), &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f95_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f95_gradcheck(arg_x.clone(), &arg_w).assert_within(1e-6);
 }
 
 // ── f96 ──
 
 #[differentiable(wrt(x))]
-fn f96(x: &Matrix<f64>, w: &Matrix<f64>) -> Matrix<f64> {
-    let h = w
-        .matmul(&w.t())
-        .matmul(&w.matmul(&w.t()))
+fn f96(x: &Matrix<f64>, moved: &Matrix<f64>) -> Matrix<f64> {
+    let dmoved_view = moved
+        .matmul(&moved.t())
+        .matmul(&moved.matmul(&moved.t()))
         .powi(4)
         .sum_axis(0);
-    (&(w.matmul(&h).matmul(w) - w).sigmoid().powi(2) + 1.0).ln()
+    (&(moved.matmul(&dmoved_view).matmul(moved) - moved)
+        .sigmoid()
+        .powi(2)
+        + 1.0)
+        .ln()
 }
 
 fn ir_f96() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let h = ir.name(
-        "h",
-        ir.sum_axis(ir.powi(ir.mm(ir.mm(w, ir.t(w)), ir.mm(w, ir.t(w))), 4), 0),
+    let moved = ir.param("moved", Kind::Matrix);
+    let dmoved_view = ir.name(
+        "dmoved_view",
+        ir.sum_axis(
+            ir.powi(
+                ir.mm(ir.mm(moved, ir.t(moved)), ir.mm(moved, ir.t(moved))),
+                4,
+            ),
+            0,
+        ),
     );
     ir.finish(ir.un(
         U::Ln,
         ir.add(
-            ir.powi(ir.un(U::Sigmoid, ir.sub(ir.mm(ir.mm(w, h), w), w)), 2),
+            ir.powi(
+                ir.un(
+                    U::Sigmoid,
+                    ir.sub(ir.mm(ir.mm(moved, dmoved_view), moved), moved),
+                ),
+                2,
+            ),
             ir.lit(1.0),
         ),
     ))
 }
 
 fn check_f96() {
-    let x = m(2, 1, &[-0.2, 0.08]);
-    let w = m(3, 1, &[0.83, 0.25, 0.51]);
+    let arg_x = m(2, 1, &[-0.2, 0.08]);
+    let arg_moved = m(3, 1, &[0.83, 0.25, 0.51]);
     let u = m(3, 1, &[0.52, -0.63, -0.46]);
-    let (value, grads) = f96_vjp(&x, &w, &u);
+    let (value, grads) = f96_vjp(&arg_x, &arg_moved, &u);
     check(
         "f96",
         &ir_f96(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_moved.val()],
         Some(u.val()),
         value.val(),
-        f96(&x, &w).val(),
+        f96(&arg_x, &arg_moved).val(),
         grads.vals(),
         1e-12,
     );
-    f96_gradcheck(&x, &w).assert_within(1e-6);
+    f96_gradcheck(&arg_x, &arg_moved).assert_within(1e-6);
 }
 
 // ── f97 ──
 
 #[differentiable]
-fn f97(x: &Vector<f64>, w: &Matrix<f64>) -> f64 {
+fn f97(out: &Vector<f64>, w: &Matrix<f64>) -> f64 {
     {
-        let x = w.sum_axis(0).relu().matmul(&w.softmax().sin());
-        x.sum()
+        let out = w.sum_axis(0).relu().matmul(&w.softmax().sin());
+        out.sum()
     }
 }
 
 fn ir_f97() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let out = ir.param("out", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
-    let x = ir.name(
-        "x",
+    let out = ir.name(
+        "out",
         ir.mm(
             ir.un(U::Relu, ir.sum_axis(w, 0)),
             ir.un(U::Sin, ir.softmax(w)),
         ),
     );
-    ir.finish(ir.sum(x))
+    ir.finish(ir.sum(out))
 }
 
 fn check_f97() {
-    let x = v(&[-0.54, 0.3]);
-    let w = m(
+    let arg_out = v(&[-0.54, 0.3]);
+    let arg_w = m(
         3,
         3,
         &[-1.42, -0.99, 0.45, 0.92, -0.35, -1.24, 0.67, 0.08, -0.93],
     );
-    let (value, grads) = f97_grad(&x, &w);
+    let (value, grads) = f97_grad(&arg_out, &arg_w);
     check(
         "f97",
         &ir_f97(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_out.val(), arg_w.val()],
         None,
         value.val(),
-        f97(&x, &w).val(),
+        f97(&arg_out, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f97_gradcheck(&x, &w).assert_within(1e-6);
+    f97_gradcheck(&arg_out, &arg_w).assert_within(1e-6);
 }
 
 // ── f98 ──
@@ -4466,93 +4575,96 @@ fn ir_f98() -> Program {
 }
 
 fn check_f98() {
-    let x = -1.42_f64;
-    let w = m(1, 2, &[-0.16, -1.42]);
+    let arg_x = -1.42_f64;
+    let arg_w = m(1, 2, &[-0.16, -1.42]);
     let u = m(1, 2, &[-0.71, -0.48]);
-    let (value, grads) = f98_vjp(x, &w, &u);
+    let (value, grads) = f98_vjp(arg_x, &arg_w, &u);
     check(
         "f98",
         &ir_f98(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f98(x, &w).val(),
+        f98(arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f98_gradcheck(x, &w).assert_within(1e-6);
+    f98_gradcheck(arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f99 ──
 
 #[differentiable]
-fn f99(x: &Vector<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
-    let h = w.sum_axis(0).abs();
-    let e = (0.5 + b).sin().cos();
-    (h - e).abs()
+fn f99(x: &Vector<f64>, f99_jacobian: &Matrix<f64>, _context: f64) -> Matrix<f64> {
+    let h = f99_jacobian.sum_axis(0).abs();
+    let h_dims = (0.5 + _context).sin().cos();
+    (h - h_dims).abs()
 }
 
 fn ir_f99() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Scalar);
-    let h = ir.name("h", ir.un(U::Abs, ir.sum_axis(w, 0)));
-    let e = ir.name("e", ir.un(U::Cos, ir.un(U::Sin, ir.add(ir.lit(0.5), b))));
-    ir.finish(ir.un(U::Abs, ir.sub(h, e)))
+    let f99_jacobian = ir.param("f99_jacobian", Kind::Matrix);
+    let _context = ir.param("_context", Kind::Scalar);
+    let h = ir.name("h", ir.un(U::Abs, ir.sum_axis(f99_jacobian, 0)));
+    let h_dims = ir.name(
+        "h_dims",
+        ir.un(U::Cos, ir.un(U::Sin, ir.add(ir.lit(0.5), _context))),
+    );
+    ir.finish(ir.un(U::Abs, ir.sub(h, h_dims)))
 }
 
 fn check_f99() {
-    let x = v(&[-1.09, -0.95]);
-    let w = m(2, 2, &[0.94, -0.19, -0.04, -0.85]);
-    let b = 0.54_f64;
+    let arg_x = v(&[-1.09, -0.95]);
+    let arg_f99_jacobian = m(2, 2, &[0.94, -0.19, -0.04, -0.85]);
+    let arg_context = 0.54_f64;
     let u = m(1, 2, &[-0.9, -0.76]);
-    let (value, grads) = f99_vjp(&x, &w, b, &u);
+    let (value, grads) = f99_vjp(&arg_x, &arg_f99_jacobian, arg_context, &u);
     check(
         "f99",
         &ir_f99(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_f99_jacobian.val(), arg_context.val()],
         Some(u.val()),
         value.val(),
-        f99(&x, &w, b).val(),
+        f99(&arg_x, &arg_f99_jacobian, arg_context).val(),
         grads.vals(),
         1e-12,
     );
-    f99_gradcheck(&x, &w, b).assert_within(1e-6);
+    f99_gradcheck(&arg_x, &arg_f99_jacobian, arg_context).assert_within(1e-6);
 }
 
 // ── f100 ──
 
-#[differentiable(wrt(x))]
-fn f100(x: Vector<f64>) -> f64 {
-    let x = x.dot(&x).tanh().tanh();
-    x.relu().exp()
+#[differentiable(wrt(out))]
+fn f100(out: Vector<f64>) -> f64 {
+    let out = out.dot(&out).tanh().tanh();
+    out.relu().exp()
 }
 
 fn ir_f100() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
-    let x = ir.name("x", ir.un(U::Tanh, ir.un(U::Tanh, ir.dot(x, x))));
-    ir.finish(ir.un(U::Exp, ir.un(U::Relu, x)))
+    let out = ir.param("out", Kind::Vector);
+    let out = ir.name("out", ir.un(U::Tanh, ir.un(U::Tanh, ir.dot(out, out))));
+    ir.finish(ir.un(U::Exp, ir.un(U::Relu, out)))
 }
 
 fn check_f100() {
-    let x = v(&[-0.34, -0.51, -1.24]);
-    let (value, grads) = f100_grad(x.clone());
+    let arg_out = v(&[-0.34, -0.51, -1.24]);
+    let (value, grads) = f100_grad(arg_out.clone());
     check(
         "f100",
         &ir_f100(),
         &[0],
-        &[x.val()],
+        &[arg_out.val()],
         None,
         value.val(),
-        f100(x.clone()).val(),
+        f100(arg_out.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f100_gradcheck(x.clone()).assert_within(1e-6);
+    f100_gradcheck(arg_out.clone()).assert_within(1e-6);
 }
 
 // ── f101 ──
@@ -4585,20 +4697,20 @@ fn ir_f101() -> Program {
 }
 
 fn check_f101() {
-    let x = m(1, 2, &[1.13, 0.26]);
-    let (value, grads) = f101_grad(&x);
+    let arg_x = m(1, 2, &[1.13, 0.26]);
+    let (value, grads) = f101_grad(&arg_x);
     check(
         "f101",
         &ir_f101(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f101(&x).val(),
+        f101(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f101_gradcheck(&x).assert_within(1e-6);
+    f101_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f102 ──
@@ -4633,60 +4745,60 @@ fn ir_f102() -> Program {
 }
 
 fn check_f102() {
-    let x = 0.2_f64;
-    let w = -0.31_f64;
-    let b = v(&[-0.42, -0.12]);
-    let (value, grads) = f102_grad(x, w, &b);
+    let arg_x = 0.2_f64;
+    let arg_w = -0.31_f64;
+    let arg_b = v(&[-0.42, -0.12]);
+    let (value, grads) = f102_grad(arg_x, arg_w, &arg_b);
     check(
         "f102",
         &ir_f102(),
         &[1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f102(x, w, &b).val(),
+        f102(arg_x, arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f102_gradcheck(x, w, &b).assert_within(1e-6);
+    f102_gradcheck(arg_x, arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f103 ──
 
-#[differentiable(wrt(x))]
-fn f103(x: f64) -> f64 {
-    let h = x + x;
+#[differentiable(wrt(upstream))]
+fn f103(upstream: f64) -> f64 {
+    let h = upstream + upstream;
     1.5 / h.sigmoid()
 }
 
 fn ir_f103() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
-    let h = ir.name("h", ir.add(x, x));
+    let upstream = ir.param("upstream", Kind::Scalar);
+    let h = ir.name("h", ir.add(upstream, upstream));
     ir.finish(ir.div(ir.lit(1.5), ir.un(U::Sigmoid, h)))
 }
 
 fn check_f103() {
-    let x = -0.07_f64;
-    let (value, grads) = f103_grad(x);
+    let arg_upstream = -0.07_f64;
+    let (value, grads) = f103_grad(arg_upstream);
     check(
         "f103",
         &ir_f103(),
         &[0],
-        &[x.val()],
+        &[arg_upstream.val()],
         None,
         value.val(),
-        f103(x).val(),
+        f103(arg_upstream).val(),
         grads.vals(),
         1e-12,
     );
-    f103_gradcheck(x).assert_within(1e-6);
+    f103_gradcheck(arg_upstream).assert_within(1e-6);
 }
 
 // ── f104 ──
 
 #[differentiable]
-fn f104(x: f64, w: &Matrix<f64>, b: &Matrix<f64>) -> f64 {
+fn f104(x: f64, w: &Matrix<f64>, moved: &Matrix<f64>) -> f64 {
     let w = 0.25 - x.sin();
     (0.25 + (x * w).abs()).sqrt()
 }
@@ -4695,28 +4807,28 @@ fn ir_f104() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
+    let moved = ir.param("moved", Kind::Matrix);
     let w = ir.name("w", ir.sub(ir.lit(0.25), ir.un(U::Sin, x)));
     ir.finish(ir.un(U::Sqrt, ir.add(ir.lit(0.25), ir.un(U::Abs, ir.mul(x, w)))))
 }
 
 fn check_f104() {
-    let x = 0.55_f64;
-    let w = m(2, 2, &[0.49, 1.29, -0.47, 1.14]);
-    let b = m(1, 2, &[0.5, 0.07]);
-    let (value, grads) = f104_grad(x, &w, &b);
+    let arg_x = 0.55_f64;
+    let arg_w = m(2, 2, &[0.49, 1.29, -0.47, 1.14]);
+    let arg_moved = m(1, 2, &[0.5, 0.07]);
+    let (value, grads) = f104_grad(arg_x, &arg_w, &arg_moved);
     check(
         "f104",
         &ir_f104(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_moved.val()],
         None,
         value.val(),
-        f104(x, &w, &b).val(),
+        f104(arg_x, &arg_w, &arg_moved).val(),
         grads.vals(),
         1e-12,
     );
-    f104_gradcheck(x, &w, &b).assert_within(1e-6);
+    f104_gradcheck(arg_x, &arg_w, &arg_moved).assert_within(1e-6);
 }
 
 // ── f105 ──
@@ -4734,56 +4846,56 @@ fn ir_f105() -> Program {
 }
 
 fn check_f105() {
-    let x = -0.5_f64;
-    let w = v(&[1.41, 0.52]);
-    let (value, grads) = f105_grad(x, w.clone());
+    let arg_x = -0.5_f64;
+    let arg_w = v(&[1.41, 0.52]);
+    let (value, grads) = f105_grad(arg_x, arg_w.clone());
     check(
         "f105",
         &ir_f105(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f105(x, w.clone()).val(),
+        f105(arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f105_gradcheck(x, w.clone()).assert_within(1e-6);
+    f105_gradcheck(arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f106 ──
 
 #[differentiable(wrt(x))]
-fn f106(x: &Matrix<f64>, w: Matrix<f64>) -> Matrix<f64> {
-    let w = x.sum_axis(0).relu().powi(2);
-    w.tanh()
+fn f106(x: &Matrix<f64>, _context: Matrix<f64>) -> Matrix<f64> {
+    let _context = x.sum_axis(0).relu().powi(2);
+    _context.tanh()
 }
 
 fn ir_f106() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let w = ir.name("w", ir.powi(ir.un(U::Relu, ir.sum_axis(x, 0)), 2));
-    ir.finish(ir.un(U::Tanh, w))
+    let _context = ir.param("_context", Kind::Matrix);
+    let _context = ir.name("_context", ir.powi(ir.un(U::Relu, ir.sum_axis(x, 0)), 2));
+    ir.finish(ir.un(U::Tanh, _context))
 }
 
 fn check_f106() {
-    let x = m(3, 2, &[-1.41, -0.24, 1.08, 0.68, -0.29, -0.08]);
-    let w = m(3, 1, &[-0.65, -1.21, 0.91]);
+    let arg_x = m(3, 2, &[-1.41, -0.24, 1.08, 0.68, -0.29, -0.08]);
+    let arg_context = m(3, 1, &[-0.65, -1.21, 0.91]);
     let u = m(1, 2, &[-0.04, 0.11]);
-    let (value, grads) = f106_vjp(&x, w.clone(), &u);
+    let (value, grads) = f106_vjp(&arg_x, arg_context.clone(), &u);
     check(
         "f106",
         &ir_f106(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_context.val()],
         Some(u.val()),
         value.val(),
-        f106(&x, w.clone()).val(),
+        f106(&arg_x, arg_context.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f106_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f106_gradcheck(&arg_x, arg_context.clone()).assert_within(1e-6);
 }
 
 // ── f107 ──
@@ -4803,97 +4915,97 @@ fn ir_f107() -> Program {
 }
 
 fn check_f107() {
-    let x = v(&[0.97, 0.72]);
-    let w = -0.76_f64;
-    let (value, grads) = f107_grad(&x, w);
+    let arg_x = v(&[0.97, 0.72]);
+    let arg_w = -0.76_f64;
+    let (value, grads) = f107_grad(&arg_x, arg_w);
     check(
         "f107",
         &ir_f107(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f107(&x, w).val(),
+        f107(&arg_x, arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f107_gradcheck(&x, w).assert_within(1e-6);
+    f107_gradcheck(&arg_x, arg_w).assert_within(1e-6);
 }
 
 // ── f108 ──
 
 #[differentiable(wrt(b))]
-fn f108(x: Vector<f64>, w: &Matrix<f64>, b: Matrix<f64>) -> f64 {
-    x.log_softmax().dot(&w.matmul(&x))
+fn f108(value: Vector<f64>, w: &Matrix<f64>, b: Matrix<f64>) -> f64 {
+    value.log_softmax().dot(&w.matmul(&value))
 }
 
 fn ir_f108() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let value = ir.param("value", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.dot(ir.log_softmax(x), ir.mm(w, x)))
+    ir.finish(ir.dot(ir.log_softmax(value), ir.mm(w, value)))
 }
 
 fn check_f108() {
-    let x = v(&[0.69, 0.8, -1.32]);
-    let w = m(
+    let arg_value = v(&[0.69, 0.8, -1.32]);
+    let arg_w = m(
         3,
         3,
         &[-0.18, -0.79, -1.5, 1.26, 1.31, 0.81, 0.79, -0.03, -0.48],
     );
-    let b = m(2, 2, &[0.07, -0.74, -1.1, 0.38]);
-    let (value, grads) = f108_grad(x.clone(), &w, b.clone());
+    let arg_b = m(2, 2, &[0.07, -0.74, -1.1, 0.38]);
+    let (value, grads) = f108_grad(arg_value.clone(), &arg_w, arg_b.clone());
     check(
         "f108",
         &ir_f108(),
         &[2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_value.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f108(x.clone(), &w, b.clone()).val(),
+        f108(arg_value.clone(), &arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f108_gradcheck(x.clone(), &w, b.clone()).assert_within(1e-6);
+    f108_gradcheck(arg_value.clone(), &arg_w, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f108_f32 ──
 
 #[differentiable(wrt(b))]
-fn f108_f32(x: Vector<f32>, w: &Matrix<f32>, b: Matrix<f32>) -> f32 {
-    x.log_softmax().dot(&w.matmul(&x))
+fn f108_f32(value: Vector<f32>, w: &Matrix<f32>, b: Matrix<f32>) -> f32 {
+    value.log_softmax().dot(&w.matmul(&value))
 }
 
 fn ir_f108_f32() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let value = ir.param("value", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.dot(ir.log_softmax(x), ir.mm(w, x)))
+    ir.finish(ir.dot(ir.log_softmax(value), ir.mm(w, value)))
 }
 
 fn check_f108_f32() {
-    let x = v32(&[0.69, 0.8, -1.32]);
-    let w = m32(
+    let arg_value = v32(&[0.69, 0.8, -1.32]);
+    let arg_w = m32(
         3,
         3,
         &[-0.18, -0.79, -1.5, 1.26, 1.31, 0.81, 0.79, -0.03, -0.48],
     );
-    let b = m32(2, 2, &[0.07, -0.74, -1.1, 0.38]);
-    let (value, grads) = f108_f32_grad(x.clone(), &w, b.clone());
+    let arg_b = m32(2, 2, &[0.07, -0.74, -1.1, 0.38]);
+    let (value, grads) = f108_f32_grad(arg_value.clone(), &arg_w, arg_b.clone());
     check(
         "f108_f32",
         &ir_f108_f32(),
         &[2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_value.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f108_f32(x.clone(), &w, b.clone()).val(),
+        f108_f32(arg_value.clone(), &arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-4,
     );
-    f108_f32_gradcheck(x.clone(), &w, b.clone()).assert_within(1e-2);
+    f108_f32_gradcheck(arg_value.clone(), &arg_w, arg_b.clone()).assert_within(1e-2);
 }
 
 // ── f109 ──
@@ -4928,63 +5040,66 @@ fn ir_f109() -> Program {
 }
 
 fn check_f109() {
-    let x = m(2, 2, &[-0.06, -1.49, -0.68, 0.67]);
-    let w = 0.11_f64;
-    let b = m(1, 3, &[-1.41, 0.37, 1.2]);
-    let y = v(&[1.02, -0.72, 1.01]);
-    let (value, grads) = f109_grad(x.clone(), w, &b, y.clone());
+    let arg_x = m(2, 2, &[-0.06, -1.49, -0.68, 0.67]);
+    let arg_w = 0.11_f64;
+    let arg_b = m(1, 3, &[-1.41, 0.37, 1.2]);
+    let arg_y = v(&[1.02, -0.72, 1.01]);
+    let (value, grads) = f109_grad(arg_x.clone(), arg_w, &arg_b, arg_y.clone());
     check(
         "f109",
         &ir_f109(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val(), arg_y.val()],
         None,
         value.val(),
-        f109(x.clone(), w, &b, y.clone()).val(),
+        f109(arg_x.clone(), arg_w, &arg_b, arg_y.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f109_gradcheck(x.clone(), w, &b, y.clone()).assert_within(1e-6);
+    f109_gradcheck(arg_x.clone(), arg_w, &arg_b, arg_y.clone()).assert_within(1e-6);
 }
 
 // ── f110 ──
 
 #[differentiable]
-fn f110(x: &Matrix<f64>, w: &Matrix<f64>) -> f64 {
+fn f110(column: &Matrix<f64>, seed: &Matrix<f64>) -> f64 {
     {
-        let x = w.t().sigmoid().abs().mean();
-        (x + w).sum()
+        let column = seed.t().sigmoid().abs().mean();
+        (column + seed).sum()
     }
 }
 
 fn ir_f110() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let x = ir.name("x", ir.mean(ir.un(U::Abs, ir.un(U::Sigmoid, ir.t(w)))));
-    ir.finish(ir.sum(ir.add(x, w)))
+    let column = ir.param("column", Kind::Matrix);
+    let seed = ir.param("seed", Kind::Matrix);
+    let column = ir.name(
+        "column",
+        ir.mean(ir.un(U::Abs, ir.un(U::Sigmoid, ir.t(seed)))),
+    );
+    ir.finish(ir.sum(ir.add(column, seed)))
 }
 
 fn check_f110() {
-    let x = m(
+    let arg_column = m(
         3,
         3,
         &[0.85, 1.03, 0.37, 1.31, 0.92, 0.05, 1.39, 0.55, 1.36],
     );
-    let w = m(3, 1, &[0.44, -0.45, -0.18]);
-    let (value, grads) = f110_grad(&x, &w);
+    let arg_seed = m(3, 1, &[0.44, -0.45, -0.18]);
+    let (value, grads) = f110_grad(&arg_column, &arg_seed);
     check(
         "f110",
         &ir_f110(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_column.val(), arg_seed.val()],
         None,
         value.val(),
-        f110(&x, &w).val(),
+        f110(&arg_column, &arg_seed).val(),
         grads.vals(),
         1e-12,
     );
-    f110_gradcheck(&x, &w).assert_within(1e-6);
+    f110_gradcheck(&arg_column, &arg_seed).assert_within(1e-6);
 }
 
 // ── f111 ──
@@ -5003,9 +5118,9 @@ fn ir_f111() -> Program {
 }
 
 fn check_f111() {
-    let x = v(&[0.84, 0.25]);
-    let w = m(1, 3, &[-0.67, -1.08, 0.92]);
-    let b = m(
+    let arg_x = v(&[0.84, 0.25]);
+    let arg_w = m(1, 3, &[-0.67, -1.08, 0.92]);
+    let arg_b = m(
         3,
         3,
         &[-1.06, 0.55, 0.03, -1.02, -1.28, -1.43, 0.65, -0.81, -0.8],
@@ -5015,29 +5130,29 @@ fn check_f111() {
         3,
         &[0.03, -1.0, -0.6, -0.99, 0.4, -0.9, -0.29, 0.1, -0.88],
     );
-    let (value, grads) = f111_vjp(x.clone(), w.clone(), &b, &u);
+    let (value, grads) = f111_vjp(arg_x.clone(), arg_w.clone(), &arg_b, &u);
     check(
         "f111",
         &ir_f111(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f111(x.clone(), w.clone(), &b).val(),
+        f111(arg_x.clone(), arg_w.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f111_gradcheck(x.clone(), w.clone(), &b).assert_within(1e-6);
+    f111_gradcheck(arg_x.clone(), arg_w.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f112 ──
 
 #[differentiable]
 fn f112(x: &Matrix<f64>, w: &Matrix<f64>, b: &Vector<f64>, y: Vector<f64>) -> Matrix<f64> {
-    let h = y.mean() * b.sum() * w;
-    let e = &h.t().matmul(x).powi(1).sum_axis(0) + x.matmul(&x.t().matmul(x));
-    let y = &e * &e;
-    (e.t() - y.t()).tanh().matmul(&h)
+    let t2_view = y.mean() * b.sum() * w;
+    let h = &t2_view.t().matmul(x).powi(1).sum_axis(0) + x.matmul(&x.t().matmul(x));
+    let y = &h * &h;
+    (h.t() - y.t()).tanh().matmul(&t2_view)
 }
 
 fn ir_f112() -> Program {
@@ -5046,44 +5161,44 @@ fn ir_f112() -> Program {
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
     let y = ir.param("y", Kind::Vector);
-    let h = ir.name("h", ir.mul(ir.mul(ir.mean(y), ir.sum(b)), w));
-    let e = ir.name(
-        "e",
+    let t2_view = ir.name("t2_view", ir.mul(ir.mul(ir.mean(y), ir.sum(b)), w));
+    let h = ir.name(
+        "h",
         ir.add(
-            ir.sum_axis(ir.powi(ir.mm(ir.t(h), x), 1), 0),
+            ir.sum_axis(ir.powi(ir.mm(ir.t(t2_view), x), 1), 0),
             ir.mm(x, ir.mm(ir.t(x), x)),
         ),
     );
-    let y = ir.name("y", ir.mul(e, e));
-    ir.finish(ir.mm(ir.un(U::Tanh, ir.sub(ir.t(e), ir.t(y))), h))
+    let y = ir.name("y", ir.mul(h, h));
+    ir.finish(ir.mm(ir.un(U::Tanh, ir.sub(ir.t(h), ir.t(y))), t2_view))
 }
 
 fn check_f112() {
-    let x = m(1, 2, &[-1.0, -0.25]);
-    let w = m(1, 3, &[-1.05, 0.85, -0.81]);
-    let b = v(&[-0.8, -0.77, -0.87]);
-    let y = v(&[0.55, -0.05, 0.6]);
+    let arg_x = m(1, 2, &[-1.0, -0.25]);
+    let arg_w = m(1, 3, &[-1.05, 0.85, -0.81]);
+    let arg_b = v(&[-0.8, -0.77, -0.87]);
+    let arg_y = v(&[0.55, -0.05, 0.6]);
     let u = m(2, 3, &[0.97, 0.66, -0.62, -0.44, -0.13, -0.77]);
-    let (value, grads) = f112_vjp(&x, &w, &b, y.clone(), &u);
+    let (value, grads) = f112_vjp(&arg_x, &arg_w, &arg_b, arg_y.clone(), &u);
     check(
         "f112",
         &ir_f112(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f112(&x, &w, &b, y.clone()).val(),
+        f112(&arg_x, &arg_w, &arg_b, arg_y.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f112_gradcheck(&x, &w, &b, y.clone()).assert_within(1e-6);
+    f112_gradcheck(&arg_x, &arg_w, &arg_b, arg_y.clone()).assert_within(1e-6);
 }
 
 // ── f113 ──
 
-#[differentiable(wrt(b))]
-fn f113(x: &Vector<f64>, w: &Vector<f64>, b: f64) -> f64 {
-    let x = b.sigmoid();
+#[differentiable(wrt(out))]
+fn f113(x: &Vector<f64>, w: &Vector<f64>, out: f64) -> f64 {
+    let x = out.sigmoid();
     x.sigmoid()
 }
 
@@ -5091,36 +5206,36 @@ fn ir_f113() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Scalar);
-    let x = ir.name("x", ir.un(U::Sigmoid, b));
+    let out = ir.param("out", Kind::Scalar);
+    let x = ir.name("x", ir.un(U::Sigmoid, out));
     ir.finish(ir.un(U::Sigmoid, x))
 }
 
 fn check_f113() {
-    let x = v(&[-0.75, 0.42, 1.17]);
-    let w = v(&[1.31, -0.01, 0.86]);
-    let b = -0.92_f64;
-    let (value, grads) = f113_grad(&x, &w, b);
+    let arg_x = v(&[-0.75, 0.42, 1.17]);
+    let arg_w = v(&[1.31, -0.01, 0.86]);
+    let arg_out = -0.92_f64;
+    let (value, grads) = f113_grad(&arg_x, &arg_w, arg_out);
     check(
         "f113",
         &ir_f113(),
         &[2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_out.val()],
         None,
         value.val(),
-        f113(&x, &w, b).val(),
+        f113(&arg_x, &arg_w, arg_out).val(),
         grads.vals(),
         1e-12,
     );
-    f113_gradcheck(&x, &w, b).assert_within(1e-6);
+    f113_gradcheck(&arg_x, &arg_w, arg_out).assert_within(1e-6);
 }
 
 // ── f114 ──
 
 #[differentiable]
 fn f114(x: Matrix<f64>, w: f64, b: f64) -> Matrix<f64> {
-    let h: Matrix<f64> = x.t() - 2.0;
-    let b = -(h / 2.0).tanh();
+    let dh_view: Matrix<f64> = x.t() - 2.0;
+    let b = -(dh_view / 2.0).tanh();
     let e = (2.0 + x.matmul(&b).abs()).ln();
     e.matmul(&x).t()
 }
@@ -5130,8 +5245,8 @@ fn ir_f114() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Scalar);
     let b = ir.param("b", Kind::Scalar);
-    let h = ir.name("h", ir.sub(ir.t(x), ir.lit(2.0)));
-    let b = ir.name("b", ir.neg(ir.un(U::Tanh, ir.div(h, ir.lit(2.0)))));
+    let dh_view = ir.name("dh_view", ir.sub(ir.t(x), ir.lit(2.0)));
+    let b = ir.name("b", ir.neg(ir.un(U::Tanh, ir.div(dh_view, ir.lit(2.0)))));
     let e = ir.name(
         "e",
         ir.un(U::Ln, ir.add(ir.lit(2.0), ir.un(U::Abs, ir.mm(x, b)))),
@@ -5140,32 +5255,32 @@ fn ir_f114() -> Program {
 }
 
 fn check_f114() {
-    let x = m(3, 1, &[-0.3, -0.5, -0.85]);
-    let w = 0.86_f64;
-    let b = -0.72_f64;
+    let arg_x = m(3, 1, &[-0.3, -0.5, -0.85]);
+    let arg_w = 0.86_f64;
+    let arg_b = -0.72_f64;
     let u = m(1, 3, &[0.54, -0.25, 0.44]);
-    let (value, grads) = f114_vjp(x.clone(), w, b, &u);
+    let (value, grads) = f114_vjp(arg_x.clone(), arg_w, arg_b, &u);
     check(
         "f114",
         &ir_f114(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f114(x.clone(), w, b).val(),
+        f114(arg_x.clone(), arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f114_gradcheck(x.clone(), w, b).assert_within(1e-6);
+    f114_gradcheck(arg_x.clone(), arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f115 ──
 
 #[differentiable]
 fn f115(x: Matrix<f64>, w: Matrix<f64>, b: f64) -> f64 {
-    let h: Matrix<f64> = x.matmul(&w.sum_axis(0)).sigmoid().sum_axis(1);
-    let e = (h.t() + h.t()).sigmoid();
-    (&h.matmul(&e) + b).sum()
+    let b_pullback: Matrix<f64> = x.matmul(&w.sum_axis(0)).sigmoid().sum_axis(1);
+    let h = (b_pullback.t() + b_pullback.t()).sigmoid();
+    (&b_pullback.matmul(&h) + b).sum()
 }
 
 fn ir_f115() -> Program {
@@ -5173,31 +5288,34 @@ fn ir_f115() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Scalar);
-    let h = ir.name(
-        "h",
+    let b_pullback = ir.name(
+        "b_pullback",
         ir.sum_axis(ir.un(U::Sigmoid, ir.mm(x, ir.sum_axis(w, 0))), 1),
     );
-    let e = ir.name("e", ir.un(U::Sigmoid, ir.add(ir.t(h), ir.t(h))));
-    ir.finish(ir.sum(ir.add(ir.mm(h, e), b)))
+    let h = ir.name(
+        "h",
+        ir.un(U::Sigmoid, ir.add(ir.t(b_pullback), ir.t(b_pullback))),
+    );
+    ir.finish(ir.sum(ir.add(ir.mm(b_pullback, h), b)))
 }
 
 fn check_f115() {
-    let x = m(3, 1, &[-0.8, -1.31, 0.19]);
-    let w = m(2, 2, &[1.0, 0.6, 0.01, -0.87]);
-    let b = -0.75_f64;
-    let (value, grads) = f115_grad(x.clone(), w.clone(), b);
+    let arg_x = m(3, 1, &[-0.8, -1.31, 0.19]);
+    let arg_w = m(2, 2, &[1.0, 0.6, 0.01, -0.87]);
+    let arg_b = -0.75_f64;
+    let (value, grads) = f115_grad(arg_x.clone(), arg_w.clone(), arg_b);
     check(
         "f115",
         &ir_f115(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f115(x.clone(), w.clone(), b).val(),
+        f115(arg_x.clone(), arg_w.clone(), arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f115_gradcheck(x.clone(), w.clone(), b).assert_within(1e-6);
+    f115_gradcheck(arg_x.clone(), arg_w.clone(), arg_b).assert_within(1e-6);
 }
 
 // ── f116 ──
@@ -5216,102 +5334,111 @@ fn ir_f116() -> Program {
 }
 
 fn check_f116() {
-    let x = v(&[0.28, -0.17, -0.94]);
-    let w = m(2, 2, &[1.25, 1.02, -1.35, -0.48]);
-    let b = m(2, 3, &[-1.0, 1.4, -0.17, -0.56, 0.06, 1.02]);
-    let (value, grads) = f116_grad(&x, w.clone(), b.clone());
+    let arg_x = v(&[0.28, -0.17, -0.94]);
+    let arg_w = m(2, 2, &[1.25, 1.02, -1.35, -0.48]);
+    let arg_b = m(2, 3, &[-1.0, 1.4, -0.17, -0.56, 0.06, 1.02]);
+    let (value, grads) = f116_grad(&arg_x, arg_w.clone(), arg_b.clone());
     check(
         "f116",
         &ir_f116(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f116(&x, w.clone(), b.clone()).val(),
+        f116(&arg_x, arg_w.clone(), arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f116_gradcheck(&x, w.clone(), b.clone()).assert_within(1e-6);
+    f116_gradcheck(&arg_x, arg_w.clone(), arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f117 ──
 
 #[differentiable]
-fn f117(x: f64, w: &Matrix<f64>) -> f64 {
-    let x = x / w.matmul(&w.t()).matmul(w) + w;
-    let h: Matrix<f64> = w.matmul(&x.t()).sin().sigmoid().abs();
+fn f117(x: f64, moved: &Matrix<f64>) -> f64 {
+    let x = x / moved.matmul(&moved.t()).matmul(moved) + moved;
+    let h: Matrix<f64> = moved.matmul(&x.t()).sin().sigmoid().abs();
     h.mean().powi(-2)
 }
 
 fn ir_f117() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
-    let w = ir.param("w", Kind::Matrix);
-    let x = ir.name("x", ir.add(ir.div(x, ir.mm(ir.mm(w, ir.t(w)), w)), w));
+    let moved = ir.param("moved", Kind::Matrix);
+    let x = ir.name(
+        "x",
+        ir.add(ir.div(x, ir.mm(ir.mm(moved, ir.t(moved)), moved)), moved),
+    );
     let h = ir.name(
         "h",
-        ir.un(U::Abs, ir.un(U::Sigmoid, ir.un(U::Sin, ir.mm(w, ir.t(x))))),
+        ir.un(
+            U::Abs,
+            ir.un(U::Sigmoid, ir.un(U::Sin, ir.mm(moved, ir.t(x)))),
+        ),
     );
     ir.finish(ir.powi(ir.mean(h), -2))
 }
 
 fn check_f117() {
-    let x = -0.64_f64;
-    let w = m(3, 1, &[1.14, 0.21, -1.4]);
-    let (value, grads) = f117_grad(x, &w);
+    let arg_x = -0.64_f64;
+    let arg_moved = m(3, 1, &[1.14, 0.21, -1.4]);
+    let (value, grads) = f117_grad(arg_x, &arg_moved);
     check(
         "f117",
         &ir_f117(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_moved.val()],
         None,
         value.val(),
-        f117(x, &w).val(),
+        f117(arg_x, &arg_moved).val(),
         grads.vals(),
         1e-12,
     );
-    f117_gradcheck(x, &w).assert_within(1e-6);
+    f117_gradcheck(arg_x, &arg_moved).assert_within(1e-6);
 }
 
 // ── f118 ──
 
 #[differentiable]
-fn f118(x: &Matrix<f64>) -> Matrix<f64> {
-    let h = x.tanh().abs();
-    let e = (-&h).abs().mean().tanh();
-    let g = h.t().matmul(&h).exp();
+fn f118(t1: &Matrix<f64>) -> Matrix<f64> {
+    let e_dims = t1.tanh().abs();
+    let dt1_view = (-&e_dims).abs().mean().tanh();
+    let e = e_dims.t().matmul(&e_dims).exp();
     {
-        let h = 2.0 * &g;
-        &(&h.sum_axis(1) * x.t()) - e
+        let h = 2.0 * &e;
+        &(&h.sum_axis(1) * t1.t()) - dt1_view
     }
 }
 
 fn ir_f118() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let h = ir.name("h", ir.un(U::Abs, ir.un(U::Tanh, x)));
-    let e = ir.name("e", ir.un(U::Tanh, ir.mean(ir.un(U::Abs, ir.neg(h)))));
-    let g = ir.name("g", ir.un(U::Exp, ir.mm(ir.t(h), h)));
-    let h = ir.name("h", ir.mul(ir.lit(2.0), g));
-    ir.finish(ir.sub(ir.mul(ir.sum_axis(h, 1), ir.t(x)), e))
+    let t1 = ir.param("t1", Kind::Matrix);
+    let e_dims = ir.name("e_dims", ir.un(U::Abs, ir.un(U::Tanh, t1)));
+    let dt1_view = ir.name(
+        "dt1_view",
+        ir.un(U::Tanh, ir.mean(ir.un(U::Abs, ir.neg(e_dims)))),
+    );
+    let e = ir.name("e", ir.un(U::Exp, ir.mm(ir.t(e_dims), e_dims)));
+    let h = ir.name("h", ir.mul(ir.lit(2.0), e));
+    ir.finish(ir.sub(ir.mul(ir.sum_axis(h, 1), ir.t(t1)), dt1_view))
 }
 
 fn check_f118() {
-    let x = m(1, 2, &[-0.46, 0.24]);
+    let arg_t1 = m(1, 2, &[-0.46, 0.24]);
     let u = m(2, 1, &[0.89, -0.21]);
-    let (value, grads) = f118_vjp(&x, &u);
+    let (value, grads) = f118_vjp(&arg_t1, &u);
     check(
         "f118",
         &ir_f118(),
         &[0],
-        &[x.val()],
+        &[arg_t1.val()],
         Some(u.val()),
         value.val(),
-        f118(&x).val(),
+        f118(&arg_t1).val(),
         grads.vals(),
         1e-12,
     );
-    f118_gradcheck(&x).assert_within(1e-6);
+    f118_gradcheck(&arg_t1).assert_within(1e-6);
 }
 
 // ── f119 ──
@@ -5320,8 +5447,8 @@ fn check_f118() {
 fn f119(x: Matrix<f64>, w: &Matrix<f64>) -> f64 {
     let h = (w * w).matmul(&x);
     {
-        let e = &w.powi(3).t() / (&(&h * &h) + 0.5).ln();
-        h.matmul(&e).matmul(w).log_softmax().sum()
+        let dw_view = &w.powi(3).t() / (&(&h * &h) + 0.5).ln();
+        h.matmul(&dw_view).matmul(w).log_softmax().sum()
     }
 }
 
@@ -5330,32 +5457,32 @@ fn ir_f119() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let h = ir.name("h", ir.mm(ir.mul(w, w), x));
-    let e = ir.name(
-        "e",
+    let dw_view = ir.name(
+        "dw_view",
         ir.div(
             ir.t(ir.powi(w, 3)),
             ir.un(U::Ln, ir.add(ir.mul(h, h), ir.lit(0.5))),
         ),
     );
-    ir.finish(ir.sum(ir.log_softmax(ir.mm(ir.mm(h, e), w))))
+    ir.finish(ir.sum(ir.log_softmax(ir.mm(ir.mm(h, dw_view), w))))
 }
 
 fn check_f119() {
-    let x = m(1, 2, &[-1.03, 0.12]);
-    let w = m(2, 1, &[0.42, -1.1]);
-    let (value, grads) = f119_grad(x.clone(), &w);
+    let arg_x = m(1, 2, &[-1.03, 0.12]);
+    let arg_w = m(2, 1, &[0.42, -1.1]);
+    let (value, grads) = f119_grad(arg_x.clone(), &arg_w);
     check(
         "f119",
         &ir_f119(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f119(x.clone(), &w).val(),
+        f119(arg_x.clone(), &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f119_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f119_gradcheck(arg_x.clone(), &arg_w).assert_within(1e-6);
 }
 
 // ── f119_f32 ──
@@ -5364,8 +5491,8 @@ fn check_f119() {
 fn f119_f32(x: Matrix<f32>, w: &Matrix<f32>) -> f32 {
     let h = (w * w).matmul(&x);
     {
-        let e = &w.powi(3).t() / &(&h * &h + 0.5).ln();
-        h.matmul(&e).matmul(w).log_softmax().sum()
+        let dw_view = &w.powi(3).t() / &(&h * &h + 0.5).ln();
+        h.matmul(&dw_view).matmul(w).log_softmax().sum()
     }
 }
 
@@ -5374,54 +5501,55 @@ fn ir_f119_f32() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let h = ir.name("h", ir.mm(ir.mul(w, w), x));
-    let e = ir.name(
-        "e",
+    let dw_view = ir.name(
+        "dw_view",
         ir.div(
             ir.t(ir.powi(w, 3)),
             ir.un(U::Ln, ir.add(ir.mul(h, h), ir.lit(0.5))),
         ),
     );
-    ir.finish(ir.sum(ir.log_softmax(ir.mm(ir.mm(h, e), w))))
+    ir.finish(ir.sum(ir.log_softmax(ir.mm(ir.mm(h, dw_view), w))))
 }
 
 fn check_f119_f32() {
-    let x = m32(1, 2, &[-1.03, 0.12]);
-    let w = m32(2, 1, &[0.42, -1.1]);
-    let (value, grads) = f119_f32_grad(x.clone(), &w);
+    let arg_x = m32(1, 2, &[-1.03, 0.12]);
+    let arg_w = m32(2, 1, &[0.42, -1.1]);
+    let (value, grads) = f119_f32_grad(arg_x.clone(), &arg_w);
     check(
         "f119_f32",
         &ir_f119_f32(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f119_f32(x.clone(), &w).val(),
+        f119_f32(arg_x.clone(), &arg_w).val(),
         grads.vals(),
         1e-4,
     );
-    f119_f32_gradcheck(x.clone(), &w).assert_within(1e-2);
+    f119_f32_gradcheck(arg_x.clone(), &arg_w).assert_within(1e-2);
 }
 
 // ── f120 ──
 
 #[differentiable]
-fn f120(x: &Matrix<f64>, w: Matrix<f64>) -> f64 {
-    let x: Matrix<f64> =
-        (w.sum_axis(1).matmul(&x.sum_axis(0)) + w.sum_axis(1).matmul(&x.sum_axis(0))).relu();
+fn f120(x: &Matrix<f64>, f120_jacobian: Matrix<f64>) -> f64 {
+    let x: Matrix<f64> = (f120_jacobian.sum_axis(1).matmul(&x.sum_axis(0))
+        + f120_jacobian.sum_axis(1).matmul(&x.sum_axis(0)))
+    .relu();
     x.sum_axis(0).mean().sigmoid()
 }
 
 fn ir_f120() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let f120_jacobian = ir.param("f120_jacobian", Kind::Matrix);
     let x = ir.name(
         "x",
         ir.un(
             U::Relu,
             ir.add(
-                ir.mm(ir.sum_axis(w, 1), ir.sum_axis(x, 0)),
-                ir.mm(ir.sum_axis(w, 1), ir.sum_axis(x, 0)),
+                ir.mm(ir.sum_axis(f120_jacobian, 1), ir.sum_axis(x, 0)),
+                ir.mm(ir.sum_axis(f120_jacobian, 1), ir.sum_axis(x, 0)),
             ),
         ),
     );
@@ -5429,60 +5557,60 @@ fn ir_f120() -> Program {
 }
 
 fn check_f120() {
-    let x = m(2, 2, &[-1.21, 1.04, 1.34, 0.76]);
-    let w = m(
+    let arg_x = m(2, 2, &[-1.21, 1.04, 1.34, 0.76]);
+    let arg_f120_jacobian = m(
         3,
         3,
         &[-1.11, 1.16, -0.7, 0.78, 0.62, 1.47, 0.48, 1.06, 1.19],
     );
-    let (value, grads) = f120_grad(&x, w.clone());
+    let (value, grads) = f120_grad(&arg_x, arg_f120_jacobian.clone());
     check(
         "f120",
         &ir_f120(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_f120_jacobian.val()],
         None,
         value.val(),
-        f120(&x, w.clone()).val(),
+        f120(&arg_x, arg_f120_jacobian.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f120_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f120_gradcheck(&arg_x, arg_f120_jacobian.clone()).assert_within(1e-6);
 }
 
 // ── f121 ──
 
 #[differentiable]
-fn f121(x: &Vector<f64>) -> f64 {
-    let x = x.exp().ln().sin().abs();
-    x.dot(&x).powi(0).powi(2)
+fn f121(t: &Vector<f64>) -> f64 {
+    let t = t.exp().ln().sin().abs();
+    t.dot(&t).powi(0).powi(2)
 }
 
 fn ir_f121() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
-    let x = ir.name(
-        "x",
-        ir.un(U::Abs, ir.un(U::Sin, ir.un(U::Ln, ir.un(U::Exp, x)))),
+    let t = ir.param("t", Kind::Vector);
+    let t = ir.name(
+        "t",
+        ir.un(U::Abs, ir.un(U::Sin, ir.un(U::Ln, ir.un(U::Exp, t)))),
     );
-    ir.finish(ir.powi(ir.powi(ir.dot(x, x), 0), 2))
+    ir.finish(ir.powi(ir.powi(ir.dot(t, t), 0), 2))
 }
 
 fn check_f121() {
-    let x = v(&[0.74, 0.15, -0.5]);
-    let (value, grads) = f121_grad(&x);
+    let arg_t = v(&[0.74, 0.15, -0.5]);
+    let (value, grads) = f121_grad(&arg_t);
     check(
         "f121",
         &ir_f121(),
         &[0],
-        &[x.val()],
+        &[arg_t.val()],
         None,
         value.val(),
-        f121(&x).val(),
+        f121(&arg_t).val(),
         grads.vals(),
         1e-12,
     );
-    f121_gradcheck(&x).assert_within(1e-6);
+    f121_gradcheck(&arg_t).assert_within(1e-6);
 }
 
 // ── f122 ──
@@ -5503,94 +5631,94 @@ fn ir_f122() -> Program {
 }
 
 fn check_f122() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[-0.32, -0.59, 0.86, 1.09, 1.49, -0.07, -1.46, 0.07, 1.34],
     );
-    let w = 1.18_f64;
-    let b = m(1, 3, &[0.21, 0.59, 1.49]);
-    let (value, grads) = f122_grad(x.clone(), w, &b);
+    let arg_w = 1.18_f64;
+    let arg_b = m(1, 3, &[0.21, 0.59, 1.49]);
+    let (value, grads) = f122_grad(arg_x.clone(), arg_w, &arg_b);
     check(
         "f122",
         &ir_f122(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f122(x.clone(), w, &b).val(),
+        f122(arg_x.clone(), arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f122_gradcheck(x.clone(), w, &b).assert_within(1e-6);
+    f122_gradcheck(arg_x.clone(), arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f123 ──
 
-#[differentiable(wrt(x, w, b))]
-fn f123(x: &Vector<f64>, w: &Matrix<f64>, b: Vector<f64>) -> f64 {
-    let h = (x - x).exp();
+#[differentiable(wrt(seed, w, b))]
+fn f123(seed: &Vector<f64>, w: &Matrix<f64>, b: Vector<f64>) -> f64 {
+    let h = (seed - seed).exp();
     h.dot(&h).cos()
 }
 
 fn ir_f123() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let seed = ir.param("seed", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Exp, ir.sub(x, x)));
+    let h = ir.name("h", ir.un(U::Exp, ir.sub(seed, seed)));
     ir.finish(ir.un(U::Cos, ir.dot(h, h)))
 }
 
 fn check_f123() {
-    let x = v(&[-1.0, 1.43]);
-    let w = m(1, 3, &[1.36, -1.45, 1.14]);
-    let b = v(&[1.48, 0.45, 0.55]);
-    let (value, grads) = f123_grad(&x, &w, b.clone());
+    let arg_seed = v(&[-1.0, 1.43]);
+    let arg_w = m(1, 3, &[1.36, -1.45, 1.14]);
+    let arg_b = v(&[1.48, 0.45, 0.55]);
+    let (value, grads) = f123_grad(&arg_seed, &arg_w, arg_b.clone());
     check(
         "f123",
         &ir_f123(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_seed.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f123(&x, &w, b.clone()).val(),
+        f123(&arg_seed, &arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f123_gradcheck(&x, &w, b.clone()).assert_within(1e-6);
+    f123_gradcheck(&arg_seed, &arg_w, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f124 ──
 
 #[differentiable]
-fn f124(x: Matrix<f64>, w: f64) -> f64 {
-    w.sigmoid()
+fn f124(product: Matrix<f64>, tangent: f64) -> f64 {
+    tangent.sigmoid()
 }
 
 fn ir_f124() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Scalar);
-    ir.finish(ir.un(U::Sigmoid, w))
+    let product = ir.param("product", Kind::Matrix);
+    let tangent = ir.param("tangent", Kind::Scalar);
+    ir.finish(ir.un(U::Sigmoid, tangent))
 }
 
 fn check_f124() {
-    let x = m(2, 2, &[0.52, -0.43, -1.29, 0.99]);
-    let w = -0.75_f64;
-    let (value, grads) = f124_grad(x.clone(), w);
+    let arg_product = m(2, 2, &[0.52, -0.43, -1.29, 0.99]);
+    let arg_tangent = -0.75_f64;
+    let (value, grads) = f124_grad(arg_product.clone(), arg_tangent);
     check(
         "f124",
         &ir_f124(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_product.val(), arg_tangent.val()],
         None,
         value.val(),
-        f124(x.clone(), w).val(),
+        f124(arg_product.clone(), arg_tangent).val(),
         grads.vals(),
         1e-12,
     );
-    f124_gradcheck(x.clone(), w).assert_within(1e-6);
+    f124_gradcheck(arg_product.clone(), arg_tangent).assert_within(1e-6);
 }
 
 // ── f125 ──
@@ -5607,29 +5735,29 @@ fn ir_f125() -> Program {
 }
 
 fn check_f125() {
-    let x = m(3, 2, &[0.77, 1.22, 0.32, 1.09, -1.14, 0.63]);
+    let arg_x = m(3, 2, &[0.77, 1.22, 0.32, 1.09, -1.14, 0.63]);
     let u = m(3, 2, &[-0.07, 0.83, -0.82, -0.51, -0.29, -1.0]);
-    let (value, grads) = f125_vjp(&x, &u);
+    let (value, grads) = f125_vjp(&arg_x, &u);
     check(
         "f125",
         &ir_f125(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         Some(u.val()),
         value.val(),
-        f125(&x).val(),
+        f125(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f125_gradcheck(&x).assert_within(1e-6);
+    f125_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f126 ──
 
 #[differentiable(wrt(w))]
 fn f126(x: &Matrix<f64>, w: &Matrix<f64>, b: Matrix<f64>) -> Matrix<f64> {
-    let h = &(w.t().matmul(w) / &w.t().matmul(w)) + (w.t().powi(2) + w.t());
-    h.sum_axis(0)
+    let db_pullback = &(w.t().matmul(w) / &w.t().matmul(w)) + (w.t().powi(2) + w.t());
+    db_pullback.sum_axis(0)
 }
 
 fn ir_f126() -> Program {
@@ -5637,46 +5765,46 @@ fn ir_f126() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name(
-        "h",
+    let db_pullback = ir.name(
+        "db_pullback",
         ir.add(
             ir.div(ir.mm(ir.t(w), w), ir.mm(ir.t(w), w)),
             ir.add(ir.powi(ir.t(w), 2), ir.t(w)),
         ),
     );
-    ir.finish(ir.sum_axis(h, 0))
+    ir.finish(ir.sum_axis(db_pullback, 0))
 }
 
 fn check_f126() {
-    let x = m(1, 3, &[1.07, 1.09, -0.48]);
-    let w = m(1, 2, &[-0.75, 0.67]);
-    let b = m(
+    let arg_x = m(1, 3, &[1.07, 1.09, -0.48]);
+    let arg_w = m(1, 2, &[-0.75, 0.67]);
+    let arg_b = m(
         3,
         3,
         &[-0.32, 0.93, 0.36, 0.03, -0.72, -0.77, 0.87, -1.34, 0.04],
     );
     let u = m(1, 2, &[0.93, 0.2]);
-    let (value, grads) = f126_vjp(&x, &w, b.clone(), &u);
+    let (value, grads) = f126_vjp(&arg_x, &arg_w, arg_b.clone(), &u);
     check(
         "f126",
         &ir_f126(),
         &[1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f126(&x, &w, b.clone()).val(),
+        f126(&arg_x, &arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f126_gradcheck(&x, &w, b.clone()).assert_within(1e-6);
+    f126_gradcheck(&arg_x, &arg_w, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f127 ──
 
 #[differentiable]
 fn f127(x: &Matrix<f64>, w: &Vector<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    let h = b.t().sum_axis(0).log_softmax().relu();
-    (h.sum() + b.sum_axis(0)).powi(3)
+    let t2_view = b.t().sum_axis(0).log_softmax().relu();
+    (t2_view.sum() + b.sum_axis(0)).powi(3)
 }
 
 fn ir_f127() -> Program {
@@ -5684,66 +5812,75 @@ fn ir_f127() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name("h", ir.un(U::Relu, ir.log_softmax(ir.sum_axis(ir.t(b), 0))));
-    ir.finish(ir.powi(ir.add(ir.sum(h), ir.sum_axis(b, 0)), 3))
+    let t2_view = ir.name(
+        "t2_view",
+        ir.un(U::Relu, ir.log_softmax(ir.sum_axis(ir.t(b), 0))),
+    );
+    ir.finish(ir.powi(ir.add(ir.sum(t2_view), ir.sum_axis(b, 0)), 3))
 }
 
 fn check_f127() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[1.24, 0.12, 1.46, -0.24, -0.71, 0.9, 1.37, 0.3, -1.3],
     );
-    let w = v(&[0.07, -1.3]);
-    let b = m(2, 3, &[0.04, -0.52, -0.16, 0.56, 0.11, -1.18]);
+    let arg_w = v(&[0.07, -1.3]);
+    let arg_b = m(2, 3, &[0.04, -0.52, -0.16, 0.56, 0.11, -1.18]);
     let u = m(1, 3, &[0.9, -0.28, 0.76]);
-    let (value, grads) = f127_vjp(&x, &w, &b, &u);
+    let (value, grads) = f127_vjp(&arg_x, &arg_w, &arg_b, &u);
     check(
         "f127",
         &ir_f127(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f127(&x, &w, &b).val(),
+        f127(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f127_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f127_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f128 ──
 
-#[differentiable(wrt(x))]
-fn f128(x: &Vector<f64>) -> f64 {
-    let x = x.mean().tanh();
-    let x = x / (x * x + 2.0);
-    x.powi(3)
+#[differentiable(wrt(jacobian_0))]
+fn f128(jacobian_0: &Vector<f64>) -> f64 {
+    let jacobian_0 = jacobian_0.mean().tanh();
+    let jacobian_0 = jacobian_0 / (jacobian_0 * jacobian_0 + 2.0);
+    jacobian_0.powi(3)
 }
 
 fn ir_f128() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
-    let x = ir.name("x", ir.un(U::Tanh, ir.mean(x)));
-    let x = ir.name("x", ir.div(x, ir.add(ir.mul(x, x), ir.lit(2.0))));
-    ir.finish(ir.powi(x, 3))
+    let jacobian_0 = ir.param("jacobian_0", Kind::Vector);
+    let jacobian_0 = ir.name("jacobian_0", ir.un(U::Tanh, ir.mean(jacobian_0)));
+    let jacobian_0 = ir.name(
+        "jacobian_0",
+        ir.div(
+            jacobian_0,
+            ir.add(ir.mul(jacobian_0, jacobian_0), ir.lit(2.0)),
+        ),
+    );
+    ir.finish(ir.powi(jacobian_0, 3))
 }
 
 fn check_f128() {
-    let x = v(&[0.42, 1.43, 1.12]);
-    let (value, grads) = f128_grad(&x);
+    let arg_jacobian_0 = v(&[0.42, 1.43, 1.12]);
+    let (value, grads) = f128_grad(&arg_jacobian_0);
     check(
         "f128",
         &ir_f128(),
         &[0],
-        &[x.val()],
+        &[arg_jacobian_0.val()],
         None,
         value.val(),
-        f128(&x).val(),
+        f128(&arg_jacobian_0).val(),
         grads.vals(),
         1e-12,
     );
-    f128_gradcheck(&x).assert_within(1e-6);
+    f128_gradcheck(&arg_jacobian_0).assert_within(1e-6);
 }
 
 // ── f129 ──
@@ -5760,30 +5897,30 @@ fn ir_f129() -> Program {
 }
 
 fn check_f129() {
-    let x = m(2, 1, &[0.89, -0.79]);
+    let arg_x = m(2, 1, &[0.89, -0.79]);
     let u = m(2, 1, &[-0.37, 0.03]);
-    let (value, grads) = f129_vjp(&x, &u);
+    let (value, grads) = f129_vjp(&arg_x, &u);
     check(
         "f129",
         &ir_f129(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         Some(u.val()),
         value.val(),
-        f129(&x).val(),
+        f129(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f129_gradcheck(&x).assert_within(1e-6);
+    f129_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f130 ──
 
 #[differentiable]
 fn f130(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    let h = (0.5 + &x.matmul(w).t().abs()).ln();
-    (x.matmul(&h.sum_axis(0)) + w.matmul(&h))
-        .matmul(&(h.t().matmul(&h) + &x.matmul(&w.matmul(&h))).relu())
+    let x_pullback = (0.5 + &x.matmul(w).t().abs()).ln();
+    (x.matmul(&x_pullback.sum_axis(0)) + w.matmul(&x_pullback))
+        .matmul(&(x_pullback.t().matmul(&x_pullback) + &x.matmul(&w.matmul(&x_pullback))).relu())
 }
 
 fn ir_f130() -> Program {
@@ -5791,110 +5928,116 @@ fn ir_f130() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name(
-        "h",
+    let x_pullback = ir.name(
+        "x_pullback",
         ir.un(U::Ln, ir.add(ir.lit(0.5), ir.un(U::Abs, ir.t(ir.mm(x, w))))),
     );
     ir.finish(ir.mm(
-        ir.add(ir.mm(x, ir.sum_axis(h, 0)), ir.mm(w, h)),
-        ir.un(U::Relu, ir.add(ir.mm(ir.t(h), h), ir.mm(x, ir.mm(w, h)))),
+        ir.add(ir.mm(x, ir.sum_axis(x_pullback, 0)), ir.mm(w, x_pullback)),
+        ir.un(
+            U::Relu,
+            ir.add(
+                ir.mm(ir.t(x_pullback), x_pullback),
+                ir.mm(x, ir.mm(w, x_pullback)),
+            ),
+        ),
     ))
 }
 
 fn check_f130() {
-    let x = m(3, 1, &[-0.96, -1.03, 0.6]);
-    let w = m(1, 2, &[1.34, -1.29]);
-    let b = m(2, 2, &[0.98, 1.37, 1.28, -0.7]);
+    let arg_x = m(3, 1, &[-0.96, -1.03, 0.6]);
+    let arg_w = m(1, 2, &[1.34, -1.29]);
+    let arg_b = m(2, 2, &[0.98, 1.37, 1.28, -0.7]);
     let u = m(
         3,
         3,
         &[0.73, 0.55, -0.56, 0.1, -0.26, -0.47, -0.55, -0.93, -0.86],
     );
-    let (value, grads) = f130_vjp(&x, &w, &b, &u);
+    let (value, grads) = f130_vjp(&arg_x, &arg_w, &arg_b, &u);
     check(
         "f130",
         &ir_f130(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f130(&x, &w, &b).val(),
+        f130(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f130_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f130_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f131 ──
 
 #[differentiable]
-fn f131(x: &Matrix<f64>, w: &Matrix<f64>) -> f64 {
-    w.mean().cos()
+fn f131(column: &Matrix<f64>, upstream: &Matrix<f64>) -> f64 {
+    upstream.mean().cos()
 }
 
 fn ir_f131() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    ir.finish(ir.un(U::Cos, ir.mean(w)))
+    let column = ir.param("column", Kind::Matrix);
+    let upstream = ir.param("upstream", Kind::Matrix);
+    ir.finish(ir.un(U::Cos, ir.mean(upstream)))
 }
 
 fn check_f131() {
-    let x = m(
+    let arg_column = m(
         3,
         3,
         &[0.26, 0.52, 1.15, -1.07, 0.97, 0.74, 1.05, -0.15, 0.68],
     );
-    let w = m(1, 3, &[-0.2, 1.41, -0.25]);
-    let (value, grads) = f131_grad(&x, &w);
+    let arg_upstream = m(1, 3, &[-0.2, 1.41, -0.25]);
+    let (value, grads) = f131_grad(&arg_column, &arg_upstream);
     check(
         "f131",
         &ir_f131(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_column.val(), arg_upstream.val()],
         None,
         value.val(),
-        f131(&x, &w).val(),
+        f131(&arg_column, &arg_upstream).val(),
         grads.vals(),
         1e-12,
     );
-    f131_gradcheck(&x, &w).assert_within(1e-6);
+    f131_gradcheck(&arg_column, &arg_upstream).assert_within(1e-6);
 }
 
 // ── f131_f32 ──
 
 #[differentiable]
-fn f131_f32(x: &Matrix<f32>, w: &Matrix<f32>) -> f32 {
-    w.mean().cos()
+fn f131_f32(column: &Matrix<f32>, upstream: &Matrix<f32>) -> f32 {
+    upstream.mean().cos()
 }
 
 fn ir_f131_f32() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    ir.finish(ir.un(U::Cos, ir.mean(w)))
+    let column = ir.param("column", Kind::Matrix);
+    let upstream = ir.param("upstream", Kind::Matrix);
+    ir.finish(ir.un(U::Cos, ir.mean(upstream)))
 }
 
 fn check_f131_f32() {
-    let x = m32(
+    let arg_column = m32(
         3,
         3,
         &[0.26, 0.52, 1.15, -1.07, 0.97, 0.74, 1.05, -0.15, 0.68],
     );
-    let w = m32(1, 3, &[-0.2, 1.41, -0.25]);
-    let (value, grads) = f131_f32_grad(&x, &w);
+    let arg_upstream = m32(1, 3, &[-0.2, 1.41, -0.25]);
+    let (value, grads) = f131_f32_grad(&arg_column, &arg_upstream);
     check(
         "f131_f32",
         &ir_f131_f32(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_column.val(), arg_upstream.val()],
         None,
         value.val(),
-        f131_f32(&x, &w).val(),
+        f131_f32(&arg_column, &arg_upstream).val(),
         grads.vals(),
         1e-4,
     );
-    f131_f32_gradcheck(&x, &w).assert_within(1e-2);
+    f131_f32_gradcheck(&arg_column, &arg_upstream).assert_within(1e-2);
 }
 
 // ── f132 ──
@@ -5915,60 +6058,60 @@ fn ir_f132() -> Program {
 }
 
 fn check_f132() {
-    let x = -0.95_f64;
-    let w = m(1, 3, &[0.19, -1.08, 0.31]);
-    let b = v(&[-1.47, 0.39]);
+    let arg_x = -0.95_f64;
+    let arg_w = m(1, 3, &[0.19, -1.08, 0.31]);
+    let arg_b = v(&[-1.47, 0.39]);
     let u = v(&[0.09, 0.17]);
-    let (value, grads) = f132_vjp(x, &w, &b, &u);
+    let (value, grads) = f132_vjp(arg_x, &arg_w, &arg_b, &u);
     check(
         "f132",
         &ir_f132(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f132(x, &w, &b).val(),
+        f132(arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f132_gradcheck(x, &w, &b).assert_within(1e-6);
+    f132_gradcheck(arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f133 ──
 
 #[differentiable]
-fn f133(x: &Vector<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
+fn f133(x: &Vector<f64>, f133_jvp: &Matrix<f64>, b: f64) -> Matrix<f64> {
     let h = b.sigmoid().ln();
-    h - w.t().sigmoid()
+    h - f133_jvp.t().sigmoid()
 }
 
 fn ir_f133() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
+    let f133_jvp = ir.param("f133_jvp", Kind::Matrix);
     let b = ir.param("b", Kind::Scalar);
     let h = ir.name("h", ir.un(U::Ln, ir.un(U::Sigmoid, b)));
-    ir.finish(ir.sub(h, ir.un(U::Sigmoid, ir.t(w))))
+    ir.finish(ir.sub(h, ir.un(U::Sigmoid, ir.t(f133_jvp))))
 }
 
 fn check_f133() {
-    let x = v(&[1.28, -0.93, 0.43]);
-    let w = m(1, 2, &[-0.85, 0.05]);
-    let b = 0.86_f64;
+    let arg_x = v(&[1.28, -0.93, 0.43]);
+    let arg_f133_jvp = m(1, 2, &[-0.85, 0.05]);
+    let arg_b = 0.86_f64;
     let u = m(2, 1, &[-0.46, 0.29]);
-    let (value, grads) = f133_vjp(&x, &w, b, &u);
+    let (value, grads) = f133_vjp(&arg_x, &arg_f133_jvp, arg_b, &u);
     check(
         "f133",
         &ir_f133(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_f133_jvp.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f133(&x, &w, b).val(),
+        f133(&arg_x, &arg_f133_jvp, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f133_gradcheck(&x, &w, b).assert_within(1e-6);
+    f133_gradcheck(&arg_x, &arg_f133_jvp, arg_b).assert_within(1e-6);
 }
 
 // ── f134 ──
@@ -5994,58 +6137,61 @@ fn ir_f134() -> Program {
 }
 
 fn check_f134() {
-    let x = m(2, 3, &[0.6, 0.67, 0.36, -0.38, -1.31, -1.46]);
-    let w = m(2, 2, &[0.59, -0.37, -0.89, 0.6]);
+    let arg_x = m(2, 3, &[0.6, 0.67, 0.36, -0.38, -1.31, -1.46]);
+    let arg_w = m(2, 2, &[0.59, -0.37, -0.89, 0.6]);
     let u = m(3, 1, &[-0.22, -0.85, -0.12]);
-    let (value, grads) = f134_vjp(&x, w.clone(), &u);
+    let (value, grads) = f134_vjp(&arg_x, arg_w.clone(), &u);
     check(
         "f134",
         &ir_f134(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f134(&x, w.clone()).val(),
+        f134(&arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f134_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f134_gradcheck(&arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f135 ──
 
 #[differentiable]
-fn f135(x: &Matrix<f64>, w: f64, b: &Matrix<f64>) -> f64 {
-    let w = x.matmul(&x.t()).exp().sum_axis(0);
-    x.matmul(&b.matmul(&w).matmul(x)).mean()
+fn f135(dw: &Matrix<f64>, jacobian_0: f64, b: &Matrix<f64>) -> f64 {
+    let jacobian_0 = dw.matmul(&dw.t()).exp().sum_axis(0);
+    dw.matmul(&b.matmul(&jacobian_0).matmul(dw)).mean()
 }
 
 fn ir_f135() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Scalar);
+    let dw = ir.param("dw", Kind::Matrix);
+    let jacobian_0 = ir.param("jacobian_0", Kind::Scalar);
     let b = ir.param("b", Kind::Matrix);
-    let w = ir.name("w", ir.sum_axis(ir.un(U::Exp, ir.mm(x, ir.t(x))), 0));
-    ir.finish(ir.mean(ir.mm(x, ir.mm(ir.mm(b, w), x))))
+    let jacobian_0 = ir.name(
+        "jacobian_0",
+        ir.sum_axis(ir.un(U::Exp, ir.mm(dw, ir.t(dw))), 0),
+    );
+    ir.finish(ir.mean(ir.mm(dw, ir.mm(ir.mm(b, jacobian_0), dw))))
 }
 
 fn check_f135() {
-    let x = m(2, 3, &[0.68, -0.65, -0.07, -1.23, -1.0, -0.1]);
-    let w = -0.06_f64;
-    let b = m(3, 1, &[1.46, 0.17, -0.82]);
-    let (value, grads) = f135_grad(&x, w, &b);
+    let arg_dw = m(2, 3, &[0.68, -0.65, -0.07, -1.23, -1.0, -0.1]);
+    let arg_jacobian_0 = -0.06_f64;
+    let arg_b = m(3, 1, &[1.46, 0.17, -0.82]);
+    let (value, grads) = f135_grad(&arg_dw, arg_jacobian_0, &arg_b);
     check(
         "f135",
         &ir_f135(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_dw.val(), arg_jacobian_0.val(), arg_b.val()],
         None,
         value.val(),
-        f135(&x, w, &b).val(),
+        f135(&arg_dw, arg_jacobian_0, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f135_gradcheck(&x, w, &b).assert_within(1e-6);
+    f135_gradcheck(&arg_dw, arg_jacobian_0, &arg_b).assert_within(1e-6);
 }
 
 // ── f136 ──
@@ -6062,20 +6208,20 @@ fn ir_f136() -> Program {
 }
 
 fn check_f136() {
-    let x = m(1, 2, &[-1.23, -0.82]);
-    let (value, grads) = f136_grad(&x);
+    let arg_x = m(1, 2, &[-1.23, -0.82]);
+    let (value, grads) = f136_grad(&arg_x);
     check(
         "f136",
         &ir_f136(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f136(&x).val(),
+        f136(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f136_gradcheck(&x).assert_within(1e-6);
+    f136_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f137 ──
@@ -6094,116 +6240,124 @@ fn ir_f137() -> Program {
 }
 
 fn check_f137() {
-    let x = v(&[1.37, -1.0, 0.66]);
-    let w = m(1, 3, &[-1.21, 0.35, -1.08]);
-    let b = 0.78_f64;
+    let arg_x = v(&[1.37, -1.0, 0.66]);
+    let arg_w = m(1, 3, &[-1.21, 0.35, -1.08]);
+    let arg_b = 0.78_f64;
     let u = m(1, 3, &[0.14, 0.14, -0.45]);
-    let (value, grads) = f137_vjp(&x, w.clone(), b, &u);
+    let (value, grads) = f137_vjp(&arg_x, arg_w.clone(), arg_b, &u);
     check(
         "f137",
         &ir_f137(),
         &[1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f137(&x, w.clone(), b).val(),
+        f137(&arg_x, arg_w.clone(), arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f137_gradcheck(&x, w.clone(), b).assert_within(1e-6);
+    f137_gradcheck(&arg_x, arg_w.clone(), arg_b).assert_within(1e-6);
 }
 
 // ── f138 ──
 
 #[differentiable]
-fn f138(x: Matrix<f64>, w: &Matrix<f64>, b: Matrix<f64>) -> Matrix<f64> {
-    let h = x.matmul(&b).matmul(&x.matmul(w)).tanh() + 0.1;
-    let e = (&w.t().abs().t() * w).t();
-    let g: Matrix<f64> = (0.5 + h.abs()).ln().matmul(&(e + h.t()));
-    b + g
+fn f138(row: Matrix<f64>, report: &Matrix<f64>, b: Matrix<f64>) -> Matrix<f64> {
+    let h_dims = row.matmul(&b).matmul(&row.matmul(report)).tanh() + 0.1;
+    let ddreport_view_view = (&report.t().abs().t() * report).t();
+    let dh_view: Matrix<f64> = (0.5 + h_dims.abs())
+        .ln()
+        .matmul(&(ddreport_view_view + h_dims.t()));
+    b + dh_view
 }
 
 fn ir_f138() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let row = ir.param("row", Kind::Matrix);
+    let report = ir.param("report", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name(
-        "h",
-        ir.add(ir.un(U::Tanh, ir.mm(ir.mm(x, b), ir.mm(x, w))), ir.lit(0.1)),
-    );
-    let e = ir.name("e", ir.t(ir.mul(ir.t(ir.un(U::Abs, ir.t(w))), w)));
-    let g = ir.name(
-        "g",
-        ir.mm(
-            ir.un(U::Ln, ir.add(ir.lit(0.5), ir.un(U::Abs, h))),
-            ir.add(e, ir.t(h)),
+    let h_dims = ir.name(
+        "h_dims",
+        ir.add(
+            ir.un(U::Tanh, ir.mm(ir.mm(row, b), ir.mm(row, report))),
+            ir.lit(0.1),
         ),
     );
-    ir.finish(ir.add(b, g))
+    let ddreport_view_view = ir.name(
+        "ddreport_view_view",
+        ir.t(ir.mul(ir.t(ir.un(U::Abs, ir.t(report))), report)),
+    );
+    let dh_view = ir.name(
+        "dh_view",
+        ir.mm(
+            ir.un(U::Ln, ir.add(ir.lit(0.5), ir.un(U::Abs, h_dims))),
+            ir.add(ddreport_view_view, ir.t(h_dims)),
+        ),
+    );
+    ir.finish(ir.add(b, dh_view))
 }
 
 fn check_f138() {
-    let x = m(2, 1, &[-1.05, -0.43]);
-    let w = m(1, 3, &[1.23, 1.49, 1.23]);
-    let b = m(1, 2, &[0.36, 0.01]);
+    let arg_row = m(2, 1, &[-1.05, -0.43]);
+    let arg_report = m(1, 3, &[1.23, 1.49, 1.23]);
+    let arg_b = m(1, 2, &[0.36, 0.01]);
     let u = m(2, 2, &[-0.57, 0.48, 0.47, -0.65]);
-    let (value, grads) = f138_vjp(x.clone(), &w, b.clone(), &u);
+    let (value, grads) = f138_vjp(arg_row.clone(), &arg_report, arg_b.clone(), &u);
     check(
         "f138",
         &ir_f138(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_row.val(), arg_report.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f138(x.clone(), &w, b.clone()).val(),
+        f138(arg_row.clone(), &arg_report, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f138_gradcheck(x.clone(), &w, b.clone()).assert_within(1e-6);
+    f138_gradcheck(arg_row.clone(), &arg_report, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f139 ──
 
 #[differentiable]
-fn f139(x: &Matrix<f64>, w: f64, b: &Matrix<f64>) -> Matrix<f64> {
-    let h = (0.75 / b.t().abs().sigmoid()).cos();
-    h.matmul(b).matmul(&h)
+fn f139(x: &Matrix<f64>, jacobian_0: f64, dx: &Matrix<f64>) -> Matrix<f64> {
+    let h = (0.75 / dx.t().abs().sigmoid()).cos();
+    h.matmul(dx).matmul(&h)
 }
 
 fn ir_f139() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Scalar);
-    let b = ir.param("b", Kind::Matrix);
+    let jacobian_0 = ir.param("jacobian_0", Kind::Scalar);
+    let dx = ir.param("dx", Kind::Matrix);
     let h = ir.name(
         "h",
         ir.un(
             U::Cos,
-            ir.div(ir.lit(0.75), ir.un(U::Sigmoid, ir.un(U::Abs, ir.t(b)))),
+            ir.div(ir.lit(0.75), ir.un(U::Sigmoid, ir.un(U::Abs, ir.t(dx)))),
         ),
     );
-    ir.finish(ir.mm(ir.mm(h, b), h))
+    ir.finish(ir.mm(ir.mm(h, dx), h))
 }
 
 fn check_f139() {
-    let x = m(3, 2, &[1.23, -1.18, -0.94, -1.46, 0.2, -1.26]);
-    let w = 0.12_f64;
-    let b = m(1, 2, &[0.23, -1.32]);
+    let arg_x = m(3, 2, &[1.23, -1.18, -0.94, -1.46, 0.2, -1.26]);
+    let arg_jacobian_0 = 0.12_f64;
+    let arg_dx = m(1, 2, &[0.23, -1.32]);
     let u = m(2, 1, &[0.82, -0.64]);
-    let (value, grads) = f139_vjp(&x, w, &b, &u);
+    let (value, grads) = f139_vjp(&arg_x, arg_jacobian_0, &arg_dx, &u);
     check(
         "f139",
         &ir_f139(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_jacobian_0.val(), arg_dx.val()],
         Some(u.val()),
         value.val(),
-        f139(&x, w, &b).val(),
+        f139(&arg_x, arg_jacobian_0, &arg_dx).val(),
         grads.vals(),
         1e-12,
     );
-    f139_gradcheck(&x, w, &b).assert_within(1e-6);
+    f139_gradcheck(&arg_x, arg_jacobian_0, &arg_dx).assert_within(1e-6);
 }
 
 // ── f140 ──
@@ -6222,75 +6376,75 @@ fn ir_f140() -> Program {
 }
 
 fn check_f140() {
-    let x = v(&[-0.57, -0.07, 0.02]);
-    let w = m(1, 2, &[0.07, 0.76]);
-    let b = v(&[-0.94, 1.44]);
-    let (value, grads) = f140_grad(&x, w.clone(), &b);
+    let arg_x = v(&[-0.57, -0.07, 0.02]);
+    let arg_w = m(1, 2, &[0.07, 0.76]);
+    let arg_b = v(&[-0.94, 1.44]);
+    let (value, grads) = f140_grad(&arg_x, arg_w.clone(), &arg_b);
     check(
         "f140",
         &ir_f140(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f140(&x, w.clone(), &b).val(),
+        f140(&arg_x, arg_w.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f140_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f140_gradcheck(&arg_x, arg_w.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f141 ──
 
-#[differentiable(wrt(w, b))]
-fn f141(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    let h: Matrix<f64> = (w.matmul(b) + 0.1).matmul(w).log_softmax().cos();
-    (1.0 + h.matmul(b).sigmoid().abs()).ln().relu()
+#[differentiable(wrt(point, t))]
+fn f141(f141_grad: &Matrix<f64>, point: &Matrix<f64>, t: &Matrix<f64>) -> Matrix<f64> {
+    let h: Matrix<f64> = (point.matmul(t) + 0.1).matmul(point).log_softmax().cos();
+    (1.0 + h.matmul(t).sigmoid().abs()).ln().relu()
 }
 
 fn ir_f141() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
+    let f141_grad = ir.param("f141_grad", Kind::Matrix);
+    let point = ir.param("point", Kind::Matrix);
+    let t = ir.param("t", Kind::Matrix);
     let h = ir.name(
         "h",
         ir.un(
             U::Cos,
-            ir.log_softmax(ir.mm(ir.add(ir.mm(w, b), ir.lit(0.1)), w)),
+            ir.log_softmax(ir.mm(ir.add(ir.mm(point, t), ir.lit(0.1)), point)),
         ),
     );
     ir.finish(ir.un(
         U::Relu,
         ir.un(
             U::Ln,
-            ir.add(ir.lit(1.0), ir.un(U::Abs, ir.un(U::Sigmoid, ir.mm(h, b)))),
+            ir.add(ir.lit(1.0), ir.un(U::Abs, ir.un(U::Sigmoid, ir.mm(h, t)))),
         ),
     ))
 }
 
 fn check_f141() {
-    let x = m(1, 3, &[0.8, 0.19, -1.07]);
-    let w = m(3, 1, &[-1.22, 0.93, -0.66]);
-    let b = m(1, 3, &[-0.07, -1.15, -1.01]);
+    let arg_f141_grad = m(1, 3, &[0.8, 0.19, -1.07]);
+    let arg_point = m(3, 1, &[-1.22, 0.93, -0.66]);
+    let arg_t = m(1, 3, &[-0.07, -1.15, -1.01]);
     let u = m(
         3,
         3,
         &[0.29, -0.02, 0.73, -0.72, 0.84, -0.13, -0.89, 0.47, 0.97],
     );
-    let (value, grads) = f141_vjp(&x, &w, &b, &u);
+    let (value, grads) = f141_vjp(&arg_f141_grad, &arg_point, &arg_t, &u);
     check(
         "f141",
         &ir_f141(),
         &[1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_f141_grad.val(), arg_point.val(), arg_t.val()],
         Some(u.val()),
         value.val(),
-        f141(&x, &w, &b).val(),
+        f141(&arg_f141_grad, &arg_point, &arg_t).val(),
         grads.vals(),
         1e-12,
     );
-    f141_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f141_gradcheck(&arg_f141_grad, &arg_point, &arg_t).assert_within(1e-6);
 }
 
 // ── f142 ──
@@ -6314,179 +6468,182 @@ fn ir_f142() -> Program {
 }
 
 fn check_f142() {
-    let x = v(&[-0.57, -1.24]);
-    let w = m(
+    let arg_x = v(&[-0.57, -1.24]);
+    let arg_w = m(
         3,
         3,
         &[1.42, 1.05, 0.77, 0.47, -1.34, -0.43, 0.81, 1.44, -1.28],
     );
-    let b = m(3, 2, &[0.38, -0.08, 0.56, -0.8, -0.08, -0.22]);
-    let (value, grads) = f142_grad(&x, &w, &b);
+    let arg_b = m(3, 2, &[0.38, -0.08, 0.56, -0.8, -0.08, -0.22]);
+    let (value, grads) = f142_grad(&arg_x, &arg_w, &arg_b);
     check(
         "f142",
         &ir_f142(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f142(&x, &w, &b).val(),
+        f142(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f142_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f142_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f143 ──
 
 #[differentiable]
-fn f143(x: Matrix<f64>, w: Matrix<f64>, b: &Vector<f64>, y: f64) -> f64 {
-    let h = w.t().matmul(&x.sum_axis(0)).sin();
-    let w = h.log_softmax() / &h;
-    let e = x.matmul(&w.t()).matmul(&(&x.sum_axis(0) - h));
+fn f143(x: Matrix<f64>, hessian: Matrix<f64>, b: &Vector<f64>, y: f64) -> f64 {
+    let h = hessian.t().matmul(&x.sum_axis(0)).sin();
+    let hessian = h.log_softmax() / &h;
+    let e = x.matmul(&hessian.t()).matmul(&(&x.sum_axis(0) - h));
     y.exp().exp()
 }
 
 fn ir_f143() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let hessian = ir.param("hessian", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
     let y = ir.param("y", Kind::Scalar);
-    let h = ir.name("h", ir.un(U::Sin, ir.mm(ir.t(w), ir.sum_axis(x, 0))));
-    let w = ir.name("w", ir.div(ir.log_softmax(h), h));
-    let e = ir.name("e", ir.mm(ir.mm(x, ir.t(w)), ir.sub(ir.sum_axis(x, 0), h)));
+    let h = ir.name("h", ir.un(U::Sin, ir.mm(ir.t(hessian), ir.sum_axis(x, 0))));
+    let hessian = ir.name("hessian", ir.div(ir.log_softmax(h), h));
+    let e = ir.name(
+        "e",
+        ir.mm(ir.mm(x, ir.t(hessian)), ir.sub(ir.sum_axis(x, 0), h)),
+    );
     ir.finish(ir.un(U::Exp, ir.un(U::Exp, y)))
 }
 
 fn check_f143() {
-    let x = m(2, 2, &[1.32, 1.11, -0.38, -0.44]);
-    let w = m(1, 3, &[-0.78, -0.97, 0.99]);
-    let b = v(&[-0.04, -0.95, 1.25]);
-    let y = -0.79_f64;
-    let (value, grads) = f143_grad(x.clone(), w.clone(), &b, y);
+    let arg_x = m(2, 2, &[1.32, 1.11, -0.38, -0.44]);
+    let arg_hessian = m(1, 3, &[-0.78, -0.97, 0.99]);
+    let arg_b = v(&[-0.04, -0.95, 1.25]);
+    let arg_y = -0.79_f64;
+    let (value, grads) = f143_grad(arg_x.clone(), arg_hessian.clone(), &arg_b, arg_y);
     check(
         "f143",
         &ir_f143(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_hessian.val(), arg_b.val(), arg_y.val()],
         None,
         value.val(),
-        f143(x.clone(), w.clone(), &b, y).val(),
+        f143(arg_x.clone(), arg_hessian.clone(), &arg_b, arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f143_gradcheck(x.clone(), w.clone(), &b, y).assert_within(1e-6);
+    f143_gradcheck(arg_x.clone(), arg_hessian.clone(), &arg_b, arg_y).assert_within(1e-6);
 }
 
 // ── f144 ──
 
 #[differentiable]
-fn f144(x: &Matrix<f64>) -> f64 {
-    x.mean().sigmoid().exp().tanh()
+fn f144(outputs: &Matrix<f64>) -> f64 {
+    outputs.mean().sigmoid().exp().tanh()
 }
 
 fn ir_f144() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    ir.finish(ir.un(U::Tanh, ir.un(U::Exp, ir.un(U::Sigmoid, ir.mean(x)))))
+    let outputs = ir.param("outputs", Kind::Matrix);
+    ir.finish(ir.un(U::Tanh, ir.un(U::Exp, ir.un(U::Sigmoid, ir.mean(outputs)))))
 }
 
 fn check_f144() {
-    let x = m(
+    let arg_outputs = m(
         3,
         3,
         &[-1.46, -0.45, 0.55, 0.38, 1.0, 0.11, 1.09, -1.3, -1.39],
     );
-    let (value, grads) = f144_grad(&x);
+    let (value, grads) = f144_grad(&arg_outputs);
     check(
         "f144",
         &ir_f144(),
         &[0],
-        &[x.val()],
+        &[arg_outputs.val()],
         None,
         value.val(),
-        f144(&x).val(),
+        f144(&arg_outputs).val(),
         grads.vals(),
         1e-12,
     );
-    f144_gradcheck(&x).assert_within(1e-6);
+    f144_gradcheck(&arg_outputs).assert_within(1e-6);
 }
 
 // ── f144_f32 ──
 
 #[differentiable]
-fn f144_f32(x: &Matrix<f32>) -> f32 {
-    x.mean().sigmoid().exp().tanh()
+fn f144_f32(outputs: &Matrix<f32>) -> f32 {
+    outputs.mean().sigmoid().exp().tanh()
 }
 
 fn ir_f144_f32() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    ir.finish(ir.un(U::Tanh, ir.un(U::Exp, ir.un(U::Sigmoid, ir.mean(x)))))
+    let outputs = ir.param("outputs", Kind::Matrix);
+    ir.finish(ir.un(U::Tanh, ir.un(U::Exp, ir.un(U::Sigmoid, ir.mean(outputs)))))
 }
 
 fn check_f144_f32() {
-    let x = m32(
+    let arg_outputs = m32(
         3,
         3,
         &[-1.46, -0.45, 0.55, 0.38, 1.0, 0.11, 1.09, -1.3, -1.39],
     );
-    let (value, grads) = f144_f32_grad(&x);
+    let (value, grads) = f144_f32_grad(&arg_outputs);
     check(
         "f144_f32",
         &ir_f144_f32(),
         &[0],
-        &[x.val()],
+        &[arg_outputs.val()],
         None,
         value.val(),
-        f144_f32(&x).val(),
+        f144_f32(&arg_outputs).val(),
         grads.vals(),
         1e-4,
     );
-    f144_f32_gradcheck(&x).assert_within(1e-2);
+    f144_f32_gradcheck(&arg_outputs).assert_within(1e-2);
 }
 
 // ── f145 ──
 
 #[differentiable]
-fn f145(x: &Vector<f64>, w: &Vector<f64>, b: &Vector<f64>) -> Vector<f64> {
-    b.sigmoid().ln()
+fn f145(x: &Vector<f64>, f145_hvp: &Vector<f64>, seed: &Vector<f64>) -> Vector<f64> {
+    seed.sigmoid().ln()
 }
 
 fn ir_f145() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Vector);
-    ir.finish(ir.un(U::Ln, ir.un(U::Sigmoid, b)))
+    let f145_hvp = ir.param("f145_hvp", Kind::Vector);
+    let seed = ir.param("seed", Kind::Vector);
+    ir.finish(ir.un(U::Ln, ir.un(U::Sigmoid, seed)))
 }
 
 fn check_f145() {
-    let x = v(&[-0.31, -1.37]);
-    let w = v(&[1.47, -1.26]);
-    let b = v(&[-0.69, 0.54, 0.95]);
+    let arg_x = v(&[-0.31, -1.37]);
+    let arg_f145_hvp = v(&[1.47, -1.26]);
+    let arg_seed = v(&[-0.69, 0.54, 0.95]);
     let u = v(&[-0.86, -0.06, 0.2]);
-    let (value, grads) = f145_vjp(&x, &w, &b, &u);
+    let (value, grads) = f145_vjp(&arg_x, &arg_f145_hvp, &arg_seed, &u);
     check(
         "f145",
         &ir_f145(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_f145_hvp.val(), arg_seed.val()],
         Some(u.val()),
         value.val(),
-        f145(&x, &w, &b).val(),
+        f145(&arg_x, &arg_f145_hvp, &arg_seed).val(),
         grads.vals(),
         1e-12,
     );
-    f145_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f145_gradcheck(&arg_x, &arg_f145_hvp, &arg_seed).assert_within(1e-6);
 }
 
 // ── f146 ──
 
 #[differentiable]
 fn f146(x: &Matrix<f64>, w: f64, b: &Vector<f64>) -> Vector<f64> {
-    let h: Vector<f64> = b.tanh().cos();
-    h.tanh()
+    let dx_pullback: Vector<f64> = b.tanh().cos();
+    dx_pullback.tanh()
 }
 
 fn ir_f146() -> Program {
@@ -6494,98 +6651,98 @@ fn ir_f146() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Scalar);
     let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Cos, ir.un(U::Tanh, b)));
-    ir.finish(ir.un(U::Tanh, h))
+    let dx_pullback = ir.name("dx_pullback", ir.un(U::Cos, ir.un(U::Tanh, b)));
+    ir.finish(ir.un(U::Tanh, dx_pullback))
 }
 
 fn check_f146() {
-    let x = m(3, 1, &[-1.44, 0.25, 0.26]);
-    let w = -0.64_f64;
-    let b = v(&[-1.25, 0.67]);
+    let arg_x = m(3, 1, &[-1.44, 0.25, 0.26]);
+    let arg_w = -0.64_f64;
+    let arg_b = v(&[-1.25, 0.67]);
     let u = v(&[-0.59, 0.8]);
-    let (value, grads) = f146_vjp(&x, w, &b, &u);
+    let (value, grads) = f146_vjp(&arg_x, arg_w, &arg_b, &u);
     check(
         "f146",
         &ir_f146(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f146(&x, w, &b).val(),
+        f146(&arg_x, arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f146_gradcheck(&x, w, &b).assert_within(1e-6);
+    f146_gradcheck(&arg_x, arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f147 ──
 
 #[differentiable]
-fn f147(x: &Matrix<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
+fn f147(t1: &Matrix<f64>, w: &Matrix<f64>, b: f64) -> Matrix<f64> {
     let h = w.matmul(&w.t()).matmul(&w.matmul(&w.t()));
-    x.matmul(&x.t().matmul(&h.sum_axis(0)))
+    t1.matmul(&t1.t().matmul(&h.sum_axis(0)))
 }
 
 fn ir_f147() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let t1 = ir.param("t1", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Scalar);
     let h = ir.name("h", ir.mm(ir.mm(w, ir.t(w)), ir.mm(w, ir.t(w))));
-    ir.finish(ir.mm(x, ir.mm(ir.t(x), ir.sum_axis(h, 0))))
+    ir.finish(ir.mm(t1, ir.mm(ir.t(t1), ir.sum_axis(h, 0))))
 }
 
 fn check_f147() {
-    let x = m(1, 3, &[0.35, -1.07, 1.1]);
-    let w = m(2, 3, &[0.78, -0.96, 0.76, 0.93, 0.08, -1.43]);
-    let b = -0.43_f64;
+    let arg_t1 = m(1, 3, &[0.35, -1.07, 1.1]);
+    let arg_w = m(2, 3, &[0.78, -0.96, 0.76, 0.93, 0.08, -1.43]);
+    let arg_b = -0.43_f64;
     let u = m(1, 2, &[0.74, 0.92]);
-    let (value, grads) = f147_vjp(&x, &w, b, &u);
+    let (value, grads) = f147_vjp(&arg_t1, &arg_w, arg_b, &u);
     check(
         "f147",
         &ir_f147(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_t1.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f147(&x, &w, b).val(),
+        f147(&arg_t1, &arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f147_gradcheck(&x, &w, b).assert_within(1e-6);
+    f147_gradcheck(&arg_t1, &arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f148 ──
 
 #[differentiable]
-fn f148(x: f64, w: Matrix<f64>) -> Matrix<f64> {
+fn f148(f148_hvp: f64, w: Matrix<f64>) -> Matrix<f64> {
     w.t().sin() * &w.t().matmul(&w).matmul(&w.t())
 }
 
 fn ir_f148() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
+    let f148_hvp = ir.param("f148_hvp", Kind::Scalar);
     let w = ir.param("w", Kind::Matrix);
     ir.finish(ir.mul(ir.un(U::Sin, ir.t(w)), ir.mm(ir.mm(ir.t(w), w), ir.t(w))))
 }
 
 fn check_f148() {
-    let x = -0.94_f64;
-    let w = m(1, 2, &[0.92, 0.74]);
+    let arg_f148_hvp = -0.94_f64;
+    let arg_w = m(1, 2, &[0.92, 0.74]);
     let u = m(2, 1, &[0.23, -0.52]);
-    let (value, grads) = f148_vjp(x, w.clone(), &u);
+    let (value, grads) = f148_vjp(arg_f148_hvp, arg_w.clone(), &u);
     check(
         "f148",
         &ir_f148(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_f148_hvp.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f148(x, w.clone()).val(),
+        f148(arg_f148_hvp, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f148_gradcheck(x, w.clone()).assert_within(1e-6);
+    f148_gradcheck(arg_f148_hvp, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f149 ──
@@ -6605,25 +6762,25 @@ fn ir_f149() -> Program {
 }
 
 fn check_f149() {
-    let x = -0.22_f64;
-    let w = m(
+    let arg_x = -0.22_f64;
+    let arg_w = m(
         3,
         3,
         &[0.21, 0.87, -0.4, 0.77, -0.43, 1.01, -0.79, 0.85, 0.57],
     );
-    let (value, grads) = f149_grad(x, &w);
+    let (value, grads) = f149_grad(arg_x, &arg_w);
     check(
         "f149",
         &ir_f149(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f149(x, &w).val(),
+        f149(arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f149_gradcheck(x, &w).assert_within(1e-6);
+    f149_gradcheck(arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f150 ──
@@ -6631,8 +6788,8 @@ fn check_f149() {
 #[differentiable]
 fn f150(x: Matrix<f64>, w: f64) -> Matrix<f64> {
     {
-        let h = (x.sin() + &x.exp()).sin();
-        h.matmul(&h.t())
+        let t2_view = (x.sin() + &x.exp()).sin();
+        t2_view.matmul(&t2_view.t())
     }
 }
 
@@ -6640,112 +6797,112 @@ fn ir_f150() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Scalar);
-    let h = ir.name(
-        "h",
+    let t2_view = ir.name(
+        "t2_view",
         ir.un(U::Sin, ir.add(ir.un(U::Sin, x), ir.un(U::Exp, x))),
     );
-    ir.finish(ir.mm(h, ir.t(h)))
+    ir.finish(ir.mm(t2_view, ir.t(t2_view)))
 }
 
 fn check_f150() {
-    let x = m(2, 1, &[0.42, 1.04]);
-    let w = -0.37_f64;
+    let arg_x = m(2, 1, &[0.42, 1.04]);
+    let arg_w = -0.37_f64;
     let u = m(2, 2, &[-0.41, 0.51, -0.55, 0.26]);
-    let (value, grads) = f150_vjp(x.clone(), w, &u);
+    let (value, grads) = f150_vjp(arg_x.clone(), arg_w, &u);
     check(
         "f150",
         &ir_f150(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f150(x.clone(), w).val(),
+        f150(arg_x.clone(), arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f150_gradcheck(x.clone(), w).assert_within(1e-6);
+    f150_gradcheck(arg_x.clone(), arg_w).assert_within(1e-6);
 }
 
 // ── f151 ──
 
 #[differentiable]
-fn f151(x: Matrix<f64>, w: &Matrix<f64>) -> Matrix<f64> {
-    w * 0.1 / (1.0 + &w.cos().abs())
+fn f151(offset_0: Matrix<f64>, f151_jacobian: &Matrix<f64>) -> Matrix<f64> {
+    f151_jacobian * 0.1 / (1.0 + &f151_jacobian.cos().abs())
 }
 
 fn ir_f151() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let offset_0 = ir.param("offset_0", Kind::Matrix);
+    let f151_jacobian = ir.param("f151_jacobian", Kind::Matrix);
     ir.finish(ir.div(
-        ir.mul(w, ir.lit(0.1)),
-        ir.add(ir.lit(1.0), ir.un(U::Abs, ir.un(U::Cos, w))),
+        ir.mul(f151_jacobian, ir.lit(0.1)),
+        ir.add(ir.lit(1.0), ir.un(U::Abs, ir.un(U::Cos, f151_jacobian))),
     ))
 }
 
 fn check_f151() {
-    let x = m(
+    let arg_offset_0 = m(
         3,
         3,
         &[-0.22, 0.31, -0.25, 0.88, 1.35, -0.57, 0.29, -1.37, 0.41],
     );
-    let w = m(1, 3, &[-1.42, -0.05, 1.18]);
+    let arg_f151_jacobian = m(1, 3, &[-1.42, -0.05, 1.18]);
     let u = m(1, 3, &[0.48, 0.94, -0.07]);
-    let (value, grads) = f151_vjp(x.clone(), &w, &u);
+    let (value, grads) = f151_vjp(arg_offset_0.clone(), &arg_f151_jacobian, &u);
     check(
         "f151",
         &ir_f151(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_offset_0.val(), arg_f151_jacobian.val()],
         Some(u.val()),
         value.val(),
-        f151(x.clone(), &w).val(),
+        f151(arg_offset_0.clone(), &arg_f151_jacobian).val(),
         grads.vals(),
         1e-12,
     );
-    f151_gradcheck(x.clone(), &w).assert_within(1e-6);
+    f151_gradcheck(arg_offset_0.clone(), &arg_f151_jacobian).assert_within(1e-6);
 }
 
 // ── f152 ──
 
 #[differentiable]
-fn f152(x: &Matrix<f64>, w: &Matrix<f64>, b: Vector<f64>) -> Matrix<f64> {
-    let h = x.t().matmul(x).relu();
-    let e = x.sum_axis(0).matmul(&(h.sum_axis(1) * x.t()));
-    -e.tanh()
+fn f152(x: &Matrix<f64>, w: &Matrix<f64>, _context: Vector<f64>) -> Matrix<f64> {
+    let w_dims = x.t().matmul(x).relu();
+    let h = x.sum_axis(0).matmul(&(w_dims.sum_axis(1) * x.t()));
+    -h.tanh()
 }
 
 fn ir_f152() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Relu, ir.mm(ir.t(x), x)));
-    let e = ir.name(
-        "e",
-        ir.mm(ir.sum_axis(x, 0), ir.mul(ir.sum_axis(h, 1), ir.t(x))),
+    let _context = ir.param("_context", Kind::Vector);
+    let w_dims = ir.name("w_dims", ir.un(U::Relu, ir.mm(ir.t(x), x)));
+    let h = ir.name(
+        "h",
+        ir.mm(ir.sum_axis(x, 0), ir.mul(ir.sum_axis(w_dims, 1), ir.t(x))),
     );
-    ir.finish(ir.neg(ir.un(U::Tanh, e)))
+    ir.finish(ir.neg(ir.un(U::Tanh, h)))
 }
 
 fn check_f152() {
-    let x = m(2, 3, &[0.62, 0.82, -0.88, 0.23, -0.26, 0.77]);
-    let w = m(2, 2, &[1.27, -0.09, -0.17, 1.04]);
-    let b = v(&[0.99, 0.14, -0.65]);
+    let arg_x = m(2, 3, &[0.62, 0.82, -0.88, 0.23, -0.26, 0.77]);
+    let arg_w = m(2, 2, &[1.27, -0.09, -0.17, 1.04]);
+    let arg_context = v(&[0.99, 0.14, -0.65]);
     let u = m(1, 2, &[-0.74, 0.1]);
-    let (value, grads) = f152_vjp(&x, &w, b.clone(), &u);
+    let (value, grads) = f152_vjp(&arg_x, &arg_w, arg_context.clone(), &u);
     check(
         "f152",
         &ir_f152(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_context.val()],
         Some(u.val()),
         value.val(),
-        f152(&x, &w, b.clone()).val(),
+        f152(&arg_x, &arg_w, arg_context.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f152_gradcheck(&x, &w, b.clone()).assert_within(1e-6);
+    f152_gradcheck(&arg_x, &arg_w, arg_context.clone()).assert_within(1e-6);
 }
 
 // ── f153 ──
@@ -6767,27 +6924,27 @@ fn ir_f153() -> Program {
 }
 
 fn check_f153() {
-    let x = m(2, 2, &[-1.32, 0.18, -0.85, 0.13]);
-    let w = m(1, 2, &[-1.06, -0.14]);
-    let (value, grads) = f153_grad(&x, &w);
+    let arg_x = m(2, 2, &[-1.32, 0.18, -0.85, 0.13]);
+    let arg_w = m(1, 2, &[-1.06, -0.14]);
+    let (value, grads) = f153_grad(&arg_x, &arg_w);
     check(
         "f153",
         &ir_f153(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f153(&x, &w).val(),
+        f153(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f153_gradcheck(&x, &w).assert_within(1e-6);
+    f153_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f154 ──
 
 #[differentiable]
-fn f154(x: &Matrix<f64>, w: f64, b: &Matrix<f64>, y: &Vector<f64>) -> Matrix<f64> {
+fn f154(x: &Matrix<f64>, w: f64, point: &Matrix<f64>, y: &Vector<f64>) -> Matrix<f64> {
     {
         let w = x.sum_axis(1).exp().sin();
         x.sum_axis(0)
@@ -6800,7 +6957,7 @@ fn ir_f154() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Scalar);
-    let b = ir.param("b", Kind::Matrix);
+    let point = ir.param("point", Kind::Matrix);
     let y = ir.param("y", Kind::Vector);
     let w = ir.name("w", ir.un(U::Sin, ir.un(U::Exp, ir.sum_axis(x, 1))));
     ir.finish(ir.mm(
@@ -6810,24 +6967,24 @@ fn ir_f154() -> Program {
 }
 
 fn check_f154() {
-    let x = m(3, 2, &[-0.26, -0.64, -0.3, 0.67, -0.75, -1.39]);
-    let w = 0.19_f64;
-    let b = m(1, 3, &[-1.5, 0.43, -0.57]);
-    let y = v(&[-0.55, 1.08, -0.98]);
+    let arg_x = m(3, 2, &[-0.26, -0.64, -0.3, 0.67, -0.75, -1.39]);
+    let arg_w = 0.19_f64;
+    let arg_point = m(1, 3, &[-1.5, 0.43, -0.57]);
+    let arg_y = v(&[-0.55, 1.08, -0.98]);
     let u = m(1, 2, &[-0.62, 0.31]);
-    let (value, grads) = f154_vjp(&x, w, &b, &y, &u);
+    let (value, grads) = f154_vjp(&arg_x, arg_w, &arg_point, &arg_y, &u);
     check(
         "f154",
         &ir_f154(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_point.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f154(&x, w, &b, &y).val(),
+        f154(&arg_x, arg_w, &arg_point, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f154_gradcheck(&x, w, &b, &y).assert_within(1e-6);
+    f154_gradcheck(&arg_x, arg_w, &arg_point, &arg_y).assert_within(1e-6);
 }
 
 // ── f155 ──
@@ -6846,26 +7003,26 @@ fn ir_f155() -> Program {
 }
 
 fn check_f155() {
-    let x = m(2, 3, &[1.01, 0.02, -1.27, -1.02, 0.79, -0.75]);
-    let w = m(2, 1, &[0.5, 1.28]);
-    let b = m(
+    let arg_x = m(2, 3, &[1.01, 0.02, -1.27, -1.02, 0.79, -0.75]);
+    let arg_w = m(2, 1, &[0.5, 1.28]);
+    let arg_b = m(
         3,
         3,
         &[-0.33, 0.87, -0.81, 1.29, -1.18, -1.17, 0.03, -0.51, -0.5],
     );
-    let (value, grads) = f155_grad(&x, &w, &b);
+    let (value, grads) = f155_grad(&arg_x, &arg_w, &arg_b);
     check(
         "f155",
         &ir_f155(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f155(&x, &w, &b).val(),
+        f155(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f155_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f155_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f156 ──
@@ -6884,40 +7041,40 @@ fn ir_f156() -> Program {
 }
 
 fn check_f156() {
-    let x = -0.84_f64;
-    let w = -0.8_f64;
-    let b = m(
+    let arg_x = -0.84_f64;
+    let arg_w = -0.8_f64;
+    let arg_b = m(
         3,
         3,
         &[1.3, -0.34, -0.88, 1.01, -1.44, 0.7, -1.22, 0.1, -0.57],
     );
-    let (value, grads) = f156_grad(x, w, b.clone());
+    let (value, grads) = f156_grad(arg_x, arg_w, arg_b.clone());
     check(
         "f156",
         &ir_f156(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f156(x, w, b.clone()).val(),
+        f156(arg_x, arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f156_gradcheck(x, w, b.clone()).assert_within(1e-6);
+    f156_gradcheck(arg_x, arg_w, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f157 ──
 
-#[differentiable(wrt(x, w))]
-fn f157(x: f64, w: f64, b: Matrix<f64>) -> f64 {
+#[differentiable(wrt(point, outputs))]
+fn f157(point: f64, outputs: f64, b: Matrix<f64>) -> f64 {
     let h: Matrix<f64> = b.t().exp() * (b.t() + 0.75);
     h.t().sum().relu().sigmoid()
 }
 
 fn ir_f157() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
-    let w = ir.param("w", Kind::Scalar);
+    let point = ir.param("point", Kind::Scalar);
+    let outputs = ir.param("outputs", Kind::Scalar);
     let b = ir.param("b", Kind::Matrix);
     let h = ir.name(
         "h",
@@ -6927,62 +7084,62 @@ fn ir_f157() -> Program {
 }
 
 fn check_f157() {
-    let x = -0.56_f64;
-    let w = -0.94_f64;
-    let b = m(3, 1, &[-1.35, 0.48, 0.64]);
-    let (value, grads) = f157_grad(x, w, b.clone());
+    let arg_point = -0.56_f64;
+    let arg_outputs = -0.94_f64;
+    let arg_b = m(3, 1, &[-1.35, 0.48, 0.64]);
+    let (value, grads) = f157_grad(arg_point, arg_outputs, arg_b.clone());
     check(
         "f157",
         &ir_f157(),
         &[0, 1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_point.val(), arg_outputs.val(), arg_b.val()],
         None,
         value.val(),
-        f157(x, w, b.clone()).val(),
+        f157(arg_point, arg_outputs, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f157_gradcheck(x, w, b.clone()).assert_within(1e-6);
+    f157_gradcheck(arg_point, arg_outputs, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f158 ──
 
 #[differentiable(wrt(w))]
-fn f158(x: &Vector<f64>, w: &Matrix<f64>, b: Matrix<f64>) -> f64 {
-    let h = b.t().matmul(w).abs();
-    let x = h.sum_axis(1);
-    let e = (&b * &b).matmul(&x.matmul(&b).powi(3));
-    e.sum().sin()
+fn f158(column: &Vector<f64>, w: &Matrix<f64>, b: Matrix<f64>) -> f64 {
+    let t1_dims = b.t().matmul(w).abs();
+    let column = t1_dims.sum_axis(1);
+    let h = (&b * &b).matmul(&column.matmul(&b).powi(3));
+    h.sum().sin()
 }
 
 fn ir_f158() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let column = ir.param("column", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name("h", ir.un(U::Abs, ir.mm(ir.t(b), w)));
-    let x = ir.name("x", ir.sum_axis(h, 1));
-    let e = ir.name("e", ir.mm(ir.mul(b, b), ir.powi(ir.mm(x, b), 3)));
-    ir.finish(ir.un(U::Sin, ir.sum(e)))
+    let t1_dims = ir.name("t1_dims", ir.un(U::Abs, ir.mm(ir.t(b), w)));
+    let column = ir.name("column", ir.sum_axis(t1_dims, 1));
+    let h = ir.name("h", ir.mm(ir.mul(b, b), ir.powi(ir.mm(column, b), 3)));
+    ir.finish(ir.un(U::Sin, ir.sum(h)))
 }
 
 fn check_f158() {
-    let x = v(&[-0.57, 0.9]);
-    let w = m(1, 3, &[-0.22, -0.59, -0.47]);
-    let b = m(1, 2, &[-1.26, 0.55]);
-    let (value, grads) = f158_grad(&x, &w, b.clone());
+    let arg_column = v(&[-0.57, 0.9]);
+    let arg_w = m(1, 3, &[-0.22, -0.59, -0.47]);
+    let arg_b = m(1, 2, &[-1.26, 0.55]);
+    let (value, grads) = f158_grad(&arg_column, &arg_w, arg_b.clone());
     check(
         "f158",
         &ir_f158(),
         &[1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_column.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f158(&x, &w, b.clone()).val(),
+        f158(&arg_column, &arg_w, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f158_gradcheck(&x, &w, b.clone()).assert_within(1e-6);
+    f158_gradcheck(&arg_column, &arg_w, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f159 ──
@@ -7016,28 +7173,28 @@ fn ir_f159() -> Program {
 }
 
 fn check_f159() {
-    let x = 0.44_f64;
-    let w = v(&[-1.05, -1.23]);
-    let b = m(2, 1, &[0.8, -1.33]);
-    let (value, grads) = f159_grad(x, w.clone(), &b);
+    let arg_x = 0.44_f64;
+    let arg_w = v(&[-1.05, -1.23]);
+    let arg_b = m(2, 1, &[0.8, -1.33]);
+    let (value, grads) = f159_grad(arg_x, arg_w.clone(), &arg_b);
     check(
         "f159",
         &ir_f159(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f159(x, w.clone(), &b).val(),
+        f159(arg_x, arg_w.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f159_gradcheck(x, w.clone(), &b).assert_within(1e-6);
+    f159_gradcheck(arg_x, arg_w.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f160 ──
 
 #[differentiable]
-fn f160(x: &Matrix<f64>, w: &Vector<f64>, b: &Vector<f64>) -> f64 {
+fn f160(x: &Matrix<f64>, w: &Vector<f64>, dw: &Vector<f64>) -> f64 {
     (1.0 + x.mean()).sigmoid()
 }
 
@@ -7045,27 +7202,27 @@ fn ir_f160() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Vector);
+    let dw = ir.param("dw", Kind::Vector);
     ir.finish(ir.un(U::Sigmoid, ir.add(ir.lit(1.0), ir.mean(x))))
 }
 
 fn check_f160() {
-    let x = m(3, 2, &[-0.71, 0.69, -1.14, 1.0, -0.93, 0.43]);
-    let w = v(&[0.66, 0.55, 0.21]);
-    let b = v(&[-0.88, -0.48, -1.31]);
-    let (value, grads) = f160_grad(&x, &w, &b);
+    let arg_x = m(3, 2, &[-0.71, 0.69, -1.14, 1.0, -0.93, 0.43]);
+    let arg_w = v(&[0.66, 0.55, 0.21]);
+    let arg_dw = v(&[-0.88, -0.48, -1.31]);
+    let (value, grads) = f160_grad(&arg_x, &arg_w, &arg_dw);
     check(
         "f160",
         &ir_f160(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_dw.val()],
         None,
         value.val(),
-        f160(&x, &w, &b).val(),
+        f160(&arg_x, &arg_w, &arg_dw).val(),
         grads.vals(),
         1e-12,
     );
-    f160_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f160_gradcheck(&arg_x, &arg_w, &arg_dw).assert_within(1e-6);
 }
 
 // ── f161 ──
@@ -7083,21 +7240,21 @@ fn ir_f161() -> Program {
 }
 
 fn check_f161() {
-    let x = 0.17_f64;
-    let w = m(3, 2, &[-1.19, 1.44, -0.95, 0.12, -0.93, -0.83]);
-    let (value, grads) = f161_grad(x, w.clone());
+    let arg_x = 0.17_f64;
+    let arg_w = m(3, 2, &[-1.19, 1.44, -0.95, 0.12, -0.93, -0.83]);
+    let (value, grads) = f161_grad(arg_x, arg_w.clone());
     check(
         "f161",
         &ir_f161(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f161(x, w.clone()).val(),
+        f161(arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f161_gradcheck(x, w.clone()).assert_within(1e-6);
+    f161_gradcheck(arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f162 ──
@@ -7116,121 +7273,121 @@ fn ir_f162() -> Program {
 }
 
 fn check_f162() {
-    let x = m(1, 2, &[-1.27, 0.91]);
-    let (value, grads) = f162_grad(&x);
+    let arg_x = m(1, 2, &[-1.27, 0.91]);
+    let (value, grads) = f162_grad(&arg_x);
     check(
         "f162",
         &ir_f162(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f162(&x).val(),
+        f162(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f162_gradcheck(&x).assert_within(1e-6);
+    f162_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f163 ──
 
-#[differentiable(wrt(x, w))]
-fn f163(x: Matrix<f64>, w: &Matrix<f64>, b: Vector<f64>) -> f64 {
-    b.dot(&b).sigmoid().sqrt()
+#[differentiable(wrt(x, hessian))]
+fn f163(x: Matrix<f64>, hessian: &Matrix<f64>, direction_0: Vector<f64>) -> f64 {
+    direction_0.dot(&direction_0).sigmoid().sqrt()
 }
 
 fn ir_f163() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Vector);
-    ir.finish(ir.un(U::Sqrt, ir.un(U::Sigmoid, ir.dot(b, b))))
+    let hessian = ir.param("hessian", Kind::Matrix);
+    let direction_0 = ir.param("direction_0", Kind::Vector);
+    ir.finish(ir.un(U::Sqrt, ir.un(U::Sigmoid, ir.dot(direction_0, direction_0))))
 }
 
 fn check_f163() {
-    let x = m(1, 3, &[-1.23, -0.1, -0.5]);
-    let w = m(3, 1, &[-1.29, -0.29, -0.94]);
-    let b = v(&[-1.3, 0.91]);
-    let (value, grads) = f163_grad(x.clone(), &w, b.clone());
+    let arg_x = m(1, 3, &[-1.23, -0.1, -0.5]);
+    let arg_hessian = m(3, 1, &[-1.29, -0.29, -0.94]);
+    let arg_direction_0 = v(&[-1.3, 0.91]);
+    let (value, grads) = f163_grad(arg_x.clone(), &arg_hessian, arg_direction_0.clone());
     check(
         "f163",
         &ir_f163(),
         &[0, 1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_hessian.val(), arg_direction_0.val()],
         None,
         value.val(),
-        f163(x.clone(), &w, b.clone()).val(),
+        f163(arg_x.clone(), &arg_hessian, arg_direction_0.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f163_gradcheck(x.clone(), &w, b.clone()).assert_within(1e-6);
+    f163_gradcheck(arg_x.clone(), &arg_hessian, arg_direction_0.clone()).assert_within(1e-6);
 }
 
 // ── f164 ──
 
 #[differentiable]
-fn f164(x: &Matrix<f64>, w: f64) -> Matrix<f64> {
-    x.t().matmul(x).sigmoid().sqrt()
+fn f164(f164_vjp: &Matrix<f64>, seed: f64) -> Matrix<f64> {
+    f164_vjp.t().matmul(f164_vjp).sigmoid().sqrt()
 }
 
 fn ir_f164() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Scalar);
-    ir.finish(ir.un(U::Sqrt, ir.un(U::Sigmoid, ir.mm(ir.t(x), x))))
+    let f164_vjp = ir.param("f164_vjp", Kind::Matrix);
+    let seed = ir.param("seed", Kind::Scalar);
+    ir.finish(ir.un(U::Sqrt, ir.un(U::Sigmoid, ir.mm(ir.t(f164_vjp), f164_vjp))))
 }
 
 fn check_f164() {
-    let x = m(1, 2, &[-0.17, 1.45]);
-    let w = 1.23_f64;
+    let arg_f164_vjp = m(1, 2, &[-0.17, 1.45]);
+    let arg_seed = 1.23_f64;
     let u = m(2, 2, &[0.18, -0.7, 0.49, 0.77]);
-    let (value, grads) = f164_vjp(&x, w, &u);
+    let (value, grads) = f164_vjp(&arg_f164_vjp, arg_seed, &u);
     check(
         "f164",
         &ir_f164(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_f164_vjp.val(), arg_seed.val()],
         Some(u.val()),
         value.val(),
-        f164(&x, w).val(),
+        f164(&arg_f164_vjp, arg_seed).val(),
         grads.vals(),
         1e-12,
     );
-    f164_gradcheck(&x, w).assert_within(1e-6);
+    f164_gradcheck(&arg_f164_vjp, arg_seed).assert_within(1e-6);
 }
 
 // ── f165 ──
 
-#[differentiable(wrt(x))]
-fn f165(x: f64, w: &Matrix<f64>) -> f64 {
-    let x = x.sin();
-    w.matmul(&w.t()).t().sum() * x
+#[differentiable(wrt(blocks))]
+fn f165(blocks: f64, w: &Matrix<f64>) -> f64 {
+    let blocks = blocks.sin();
+    w.matmul(&w.t()).t().sum() * blocks
 }
 
 fn ir_f165() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
+    let blocks = ir.param("blocks", Kind::Scalar);
     let w = ir.param("w", Kind::Matrix);
-    let x = ir.name("x", ir.un(U::Sin, x));
-    ir.finish(ir.mul(ir.sum(ir.t(ir.mm(w, ir.t(w)))), x))
+    let blocks = ir.name("blocks", ir.un(U::Sin, blocks));
+    ir.finish(ir.mul(ir.sum(ir.t(ir.mm(w, ir.t(w)))), blocks))
 }
 
 fn check_f165() {
-    let x = -1.03_f64;
-    let w = m(2, 1, &[1.41, 1.27]);
-    let (value, grads) = f165_grad(x, &w);
+    let arg_blocks = -1.03_f64;
+    let arg_w = m(2, 1, &[1.41, 1.27]);
+    let (value, grads) = f165_grad(arg_blocks, &arg_w);
     check(
         "f165",
         &ir_f165(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_blocks.val(), arg_w.val()],
         None,
         value.val(),
-        f165(x, &w).val(),
+        f165(arg_blocks, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f165_gradcheck(x, &w).assert_within(1e-6);
+    f165_gradcheck(arg_blocks, &arg_w).assert_within(1e-6);
 }
 
 // ── f166 ──
@@ -7251,9 +7408,9 @@ fn ir_f166() -> Program {
 }
 
 fn check_f166() {
-    let x = v(&[0.29, 1.13]);
-    let w = v(&[0.73, 1.32]);
-    let b = m(
+    let arg_x = v(&[0.29, 1.13]);
+    let arg_w = v(&[0.73, 1.32]);
+    let arg_b = m(
         3,
         3,
         &[0.91, 1.3, -0.81, 0.31, 0.76, 1.28, 0.57, -0.14, 1.44],
@@ -7263,62 +7420,65 @@ fn check_f166() {
         3,
         &[-0.66, 0.51, 0.45, -0.3, 0.12, 0.29, 0.9, 0.16, 0.71],
     );
-    let (value, grads) = f166_vjp(x.clone(), &w, &b, &u);
+    let (value, grads) = f166_vjp(arg_x.clone(), &arg_w, &arg_b, &u);
     check(
         "f166",
         &ir_f166(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f166(x.clone(), &w, &b).val(),
+        f166(arg_x.clone(), &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f166_gradcheck(x.clone(), &w, &b).assert_within(1e-6);
+    f166_gradcheck(arg_x.clone(), &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f167 ──
 
 #[differentiable(wrt(x))]
 fn f167(x: &Matrix<f64>) -> f64 {
-    let h: Matrix<f64> = x.t().tanh().abs().tanh().sin();
-    let e: f64 = h.mean().powi(-1).sin().powi(1).sin();
-    e.sigmoid()
+    let dx_dims: Matrix<f64> = x.t().tanh().abs().tanh().sin();
+    let h: f64 = dx_dims.mean().powi(-1).sin().powi(1).sin();
+    h.sigmoid()
 }
 
 fn ir_f167() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let h = ir.name(
-        "h",
+    let dx_dims = ir.name(
+        "dx_dims",
         ir.un(
             U::Sin,
             ir.un(U::Tanh, ir.un(U::Abs, ir.un(U::Tanh, ir.t(x)))),
         ),
     );
-    let e = ir.name(
-        "e",
-        ir.un(U::Sin, ir.powi(ir.un(U::Sin, ir.powi(ir.mean(h), -1)), 1)),
+    let h = ir.name(
+        "h",
+        ir.un(
+            U::Sin,
+            ir.powi(ir.un(U::Sin, ir.powi(ir.mean(dx_dims), -1)), 1),
+        ),
     );
-    ir.finish(ir.un(U::Sigmoid, e))
+    ir.finish(ir.un(U::Sigmoid, h))
 }
 
 fn check_f167() {
-    let x = m(3, 1, &[-1.02, 0.82, -0.87]);
-    let (value, grads) = f167_grad(&x);
+    let arg_x = m(3, 1, &[-1.02, 0.82, -0.87]);
+    let (value, grads) = f167_grad(&arg_x);
     check(
         "f167",
         &ir_f167(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f167(&x).val(),
+        f167(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f167_gradcheck(&x).assert_within(1e-6);
+    f167_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f168 ──
@@ -7337,20 +7497,20 @@ fn ir_f168() -> Program {
 }
 
 fn check_f168() {
-    let x = m(2, 1, &[-0.22, 0.09]);
-    let (value, grads) = f168_grad(x.clone());
+    let arg_x = m(2, 1, &[-0.22, 0.09]);
+    let (value, grads) = f168_grad(arg_x.clone());
     check(
         "f168",
         &ir_f168(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f168(x.clone()).val(),
+        f168(arg_x.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f168_gradcheck(x.clone()).assert_within(1e-6);
+    f168_gradcheck(arg_x.clone()).assert_within(1e-6);
 }
 
 // ── f169 ──
@@ -7373,28 +7533,28 @@ fn ir_f169() -> Program {
 }
 
 fn check_f169() {
-    let x = m(3, 2, &[-0.45, -0.69, -0.31, -0.93, 0.02, -1.05]);
-    let w = m(2, 1, &[-0.81, 0.74]);
-    let b = m(2, 1, &[0.39, 0.85]);
-    let y = v(&[0.39, -0.27, 0.14]);
+    let arg_x = m(3, 2, &[-0.45, -0.69, -0.31, -0.93, 0.02, -1.05]);
+    let arg_w = m(2, 1, &[-0.81, 0.74]);
+    let arg_b = m(2, 1, &[0.39, 0.85]);
+    let arg_y = v(&[0.39, -0.27, 0.14]);
     let u = m(
         3,
         3,
         &[-0.81, 0.59, 0.03, -0.06, 0.61, -0.74, 0.76, 0.56, -0.59],
     );
-    let (value, grads) = f169_vjp(&x, &w, &b, &y, &u);
+    let (value, grads) = f169_vjp(&arg_x, &arg_w, &arg_b, &arg_y, &u);
     check(
         "f169",
         &ir_f169(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val(), arg_y.val()],
         Some(u.val()),
         value.val(),
-        f169(&x, &w, &b, &y).val(),
+        f169(&arg_x, &arg_w, &arg_b, &arg_y).val(),
         grads.vals(),
         1e-12,
     );
-    f169_gradcheck(&x, &w, &b, &y).assert_within(1e-6);
+    f169_gradcheck(&arg_x, &arg_w, &arg_b, &arg_y).assert_within(1e-6);
 }
 
 // ── f170 ──
@@ -7416,66 +7576,66 @@ fn ir_f170() -> Program {
 }
 
 fn check_f170() {
-    let x = -1.22_f64;
-    let w = m(2, 2, &[1.24, -1.43, -0.45, 0.07]);
-    let b = 0.08_f64;
-    let (value, grads) = f170_grad(x, &w, b);
+    let arg_x = -1.22_f64;
+    let arg_w = m(2, 2, &[1.24, -1.43, -0.45, 0.07]);
+    let arg_b = 0.08_f64;
+    let (value, grads) = f170_grad(arg_x, &arg_w, arg_b);
     check(
         "f170",
         &ir_f170(),
         &[1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f170(x, &w, b).val(),
+        f170(arg_x, &arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f170_gradcheck(x, &w, b).assert_within(1e-6);
+    f170_gradcheck(arg_x, &arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f171 ──
 
 #[differentiable]
-fn f171(x: Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> f64 {
-    b.mean()
+fn f171(x: Matrix<f64>, w: &Matrix<f64>, numeric: &Matrix<f64>) -> f64 {
+    numeric.mean()
 }
 
 fn ir_f171() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.mean(b))
+    let numeric = ir.param("numeric", Kind::Matrix);
+    ir.finish(ir.mean(numeric))
 }
 
 fn check_f171() {
-    let x = m(1, 3, &[0.85, -1.41, -0.24]);
-    let w = m(2, 1, &[-1.25, -0.79]);
-    let b = m(
+    let arg_x = m(1, 3, &[0.85, -1.41, -0.24]);
+    let arg_w = m(2, 1, &[-1.25, -0.79]);
+    let arg_numeric = m(
         3,
         3,
         &[0.35, 1.21, -0.39, 0.13, 1.4, 0.11, 0.67, -1.26, -1.3],
     );
-    let (value, grads) = f171_grad(x.clone(), &w, &b);
+    let (value, grads) = f171_grad(arg_x.clone(), &arg_w, &arg_numeric);
     check(
         "f171",
         &ir_f171(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_numeric.val()],
         None,
         value.val(),
-        f171(x.clone(), &w, &b).val(),
+        f171(arg_x.clone(), &arg_w, &arg_numeric).val(),
         grads.vals(),
         1e-12,
     );
-    f171_gradcheck(x.clone(), &w, &b).assert_within(1e-6);
+    f171_gradcheck(arg_x.clone(), &arg_w, &arg_numeric).assert_within(1e-6);
 }
 
 // ── f172 ──
 
 #[differentiable]
-fn f172(x: f64, w: &Vector<f64>, b: Matrix<f64>) -> f64 {
+fn f172(x: f64, w: &Vector<f64>, j: Matrix<f64>) -> f64 {
     x.cos().powi(1)
 }
 
@@ -7483,33 +7643,33 @@ fn ir_f172() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
     let w = ir.param("w", Kind::Vector);
-    let b = ir.param("b", Kind::Matrix);
+    let j = ir.param("j", Kind::Matrix);
     ir.finish(ir.powi(ir.un(U::Cos, x), 1))
 }
 
 fn check_f172() {
-    let x = 0.78_f64;
-    let w = v(&[0.58, 1.08]);
-    let b = m(2, 2, &[-1.05, -1.36, 0.21, -0.85]);
-    let (value, grads) = f172_grad(x, &w, b.clone());
+    let arg_x = 0.78_f64;
+    let arg_w = v(&[0.58, 1.08]);
+    let arg_j = m(2, 2, &[-1.05, -1.36, 0.21, -0.85]);
+    let (value, grads) = f172_grad(arg_x, &arg_w, arg_j.clone());
     check(
         "f172",
         &ir_f172(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_j.val()],
         None,
         value.val(),
-        f172(x, &w, b.clone()).val(),
+        f172(arg_x, &arg_w, arg_j.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f172_gradcheck(x, &w, b.clone()).assert_within(1e-6);
+    f172_gradcheck(arg_x, &arg_w, arg_j.clone()).assert_within(1e-6);
 }
 
 // ── f173 ──
 
-#[differentiable(wrt(x, w, b))]
-fn f173(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>, y: Matrix<f64>) -> f64 {
+#[differentiable(wrt(x, w, upstream))]
+fn f173(x: &Matrix<f64>, w: &Matrix<f64>, upstream: &Matrix<f64>, y: Matrix<f64>) -> f64 {
     w.sum()
 }
 
@@ -7517,102 +7677,105 @@ fn ir_f173() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
+    let upstream = ir.param("upstream", Kind::Matrix);
     let y = ir.param("y", Kind::Matrix);
     ir.finish(ir.sum(w))
 }
 
 fn check_f173() {
-    let x = m(3, 1, &[1.46, 1.19, 0.48]);
-    let w = m(2, 2, &[1.14, -1.11, -1.05, -0.84]);
-    let b = m(1, 3, &[1.33, -1.04, -1.23]);
-    let y = m(3, 1, &[1.25, -0.01, -0.71]);
-    let (value, grads) = f173_grad(&x, &w, &b, y.clone());
+    let arg_x = m(3, 1, &[1.46, 1.19, 0.48]);
+    let arg_w = m(2, 2, &[1.14, -1.11, -1.05, -0.84]);
+    let arg_upstream = m(1, 3, &[1.33, -1.04, -1.23]);
+    let arg_y = m(3, 1, &[1.25, -0.01, -0.71]);
+    let (value, grads) = f173_grad(&arg_x, &arg_w, &arg_upstream, arg_y.clone());
     check(
         "f173",
         &ir_f173(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_upstream.val(), arg_y.val()],
         None,
         value.val(),
-        f173(&x, &w, &b, y.clone()).val(),
+        f173(&arg_x, &arg_w, &arg_upstream, arg_y.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f173_gradcheck(&x, &w, &b, y.clone()).assert_within(1e-6);
+    f173_gradcheck(&arg_x, &arg_w, &arg_upstream, arg_y.clone()).assert_within(1e-6);
 }
 
 // ── f174 ──
 
 #[differentiable]
-fn f174(x: &Matrix<f64>, w: Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    w.matmul(&w.sum_axis(1))
+fn f174(x: &Matrix<f64>, _context: Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
+    _context.matmul(&_context.sum_axis(1))
 }
 
 fn ir_f174() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
+    let _context = ir.param("_context", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.mm(w, ir.sum_axis(w, 1)))
+    ir.finish(ir.mm(_context, ir.sum_axis(_context, 1)))
 }
 
 fn check_f174() {
-    let x = m(1, 2, &[-1.41, 0.71]);
-    let w = m(
+    let arg_x = m(1, 2, &[-1.41, 0.71]);
+    let arg_context = m(
         3,
         3,
         &[1.22, -1.11, -0.56, 0.39, 1.13, 1.31, 0.6, -1.09, 0.79],
     );
-    let b = m(2, 2, &[0.91, 0.28, 0.83, 1.08]);
+    let arg_b = m(2, 2, &[0.91, 0.28, 0.83, 1.08]);
     let u = m(3, 1, &[-0.43, -0.34, 0.53]);
-    let (value, grads) = f174_vjp(&x, w.clone(), &b, &u);
+    let (value, grads) = f174_vjp(&arg_x, arg_context.clone(), &arg_b, &u);
     check(
         "f174",
         &ir_f174(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_context.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f174(&x, w.clone(), &b).val(),
+        f174(&arg_x, arg_context.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f174_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f174_gradcheck(&arg_x, arg_context.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f175 ──
 
 #[differentiable]
 fn f175(x: &Matrix<f64>, w: &Vector<f64>) -> f64 {
-    let h = -x.t().tanh().sigmoid();
-    h.mean().exp()
+    let dw_view = -x.t().tanh().sigmoid();
+    dw_view.mean().exp()
 }
 
 fn ir_f175() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let h = ir.name("h", ir.neg(ir.un(U::Sigmoid, ir.un(U::Tanh, ir.t(x)))));
-    ir.finish(ir.un(U::Exp, ir.mean(h)))
+    let dw_view = ir.name(
+        "dw_view",
+        ir.neg(ir.un(U::Sigmoid, ir.un(U::Tanh, ir.t(x)))),
+    );
+    ir.finish(ir.un(U::Exp, ir.mean(dw_view)))
 }
 
 fn check_f175() {
-    let x = m(1, 2, &[-1.24, 0.77]);
-    let w = v(&[1.37, -0.4, 0.28]);
-    let (value, grads) = f175_grad(&x, &w);
+    let arg_x = m(1, 2, &[-1.24, 0.77]);
+    let arg_w = v(&[1.37, -0.4, 0.28]);
+    let (value, grads) = f175_grad(&arg_x, &arg_w);
     check(
         "f175",
         &ir_f175(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f175(&x, &w).val(),
+        f175(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f175_gradcheck(&x, &w).assert_within(1e-6);
+    f175_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f176 ──
@@ -7631,93 +7794,93 @@ fn ir_f176() -> Program {
 }
 
 fn check_f176() {
-    let x = 1.34_f64;
-    let w = m(2, 3, &[-1.05, -1.05, -0.31, -1.23, 0.76, -1.12]);
-    let b = m(2, 3, &[-1.47, 1.0, 1.33, 0.38, -0.18, -0.24]);
-    let (value, grads) = f176_grad(x, w.clone(), &b);
+    let arg_x = 1.34_f64;
+    let arg_w = m(2, 3, &[-1.05, -1.05, -0.31, -1.23, 0.76, -1.12]);
+    let arg_b = m(2, 3, &[-1.47, 1.0, 1.33, 0.38, -0.18, -0.24]);
+    let (value, grads) = f176_grad(arg_x, arg_w.clone(), &arg_b);
     check(
         "f176",
         &ir_f176(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f176(x, w.clone(), &b).val(),
+        f176(arg_x, arg_w.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f176_gradcheck(x, w.clone(), &b).assert_within(1e-6);
+    f176_gradcheck(arg_x, arg_w.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f177 ──
 
 #[differentiable]
-fn f177(x: f64, w: f64, b: f64) -> f64 {
+fn f177(x: f64, zero_0: f64, b: f64) -> f64 {
     x.abs()
 }
 
 fn ir_f177() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
-    let w = ir.param("w", Kind::Scalar);
+    let zero_0 = ir.param("zero_0", Kind::Scalar);
     let b = ir.param("b", Kind::Scalar);
     ir.finish(ir.un(U::Abs, x))
 }
 
 fn check_f177() {
-    let x = 0.92_f64;
-    let w = 0.88_f64;
-    let b = 0.17_f64;
-    let (value, grads) = f177_grad(x, w, b);
+    let arg_x = 0.92_f64;
+    let arg_zero_0 = 0.88_f64;
+    let arg_b = 0.17_f64;
+    let (value, grads) = f177_grad(arg_x, arg_zero_0, arg_b);
     check(
         "f177",
         &ir_f177(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_zero_0.val(), arg_b.val()],
         None,
         value.val(),
-        f177(x, w, b).val(),
+        f177(arg_x, arg_zero_0, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f177_gradcheck(x, w, b).assert_within(1e-6);
+    f177_gradcheck(arg_x, arg_zero_0, arg_b).assert_within(1e-6);
 }
 
 // ── f178 ──
 
-#[differentiable(wrt(x))]
-fn f178(x: &Matrix<f64>, w: &Vector<f64>) -> Matrix<f64> {
+#[differentiable(wrt(gradient))]
+fn f178(gradient: &Matrix<f64>, row: &Vector<f64>) -> Matrix<f64> {
     {
-        let h: Matrix<f64> = x.t().matmul(x).matmul(&x.t());
+        let h: Matrix<f64> = gradient.t().matmul(gradient).matmul(&gradient.t());
         (&h / &h).tanh().sigmoid().relu()
     }
 }
 
 fn ir_f178() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Vector);
-    let h = ir.name("h", ir.mm(ir.mm(ir.t(x), x), ir.t(x)));
+    let gradient = ir.param("gradient", Kind::Matrix);
+    let row = ir.param("row", Kind::Vector);
+    let h = ir.name("h", ir.mm(ir.mm(ir.t(gradient), gradient), ir.t(gradient)));
     ir.finish(ir.un(U::Relu, ir.un(U::Sigmoid, ir.un(U::Tanh, ir.div(h, h)))))
 }
 
 fn check_f178() {
-    let x = m(1, 2, &[1.44, -0.18]);
-    let w = v(&[-1.39, -1.13, -0.99]);
+    let arg_gradient = m(1, 2, &[1.44, -0.18]);
+    let arg_row = v(&[-1.39, -1.13, -0.99]);
     let u = m(2, 1, &[0.24, 0.57]);
-    let (value, grads) = f178_vjp(&x, &w, &u);
+    let (value, grads) = f178_vjp(&arg_gradient, &arg_row, &u);
     check(
         "f178",
         &ir_f178(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_gradient.val(), arg_row.val()],
         Some(u.val()),
         value.val(),
-        f178(&x, &w).val(),
+        f178(&arg_gradient, &arg_row).val(),
         grads.vals(),
         1e-12,
     );
-    f178_gradcheck(&x, &w).assert_within(1e-6);
+    f178_gradcheck(&arg_gradient, &arg_row).assert_within(1e-6);
 }
 
 // ── f179 ──
@@ -7734,31 +7897,31 @@ fn ir_f179() -> Program {
 }
 
 fn check_f179() {
-    let x = m(2, 3, &[1.04, 1.16, 1.05, -0.79, 1.17, 0.34]);
+    let arg_x = m(2, 3, &[1.04, 1.16, 1.05, -0.79, 1.17, 0.34]);
     let u = m(
         3,
         3,
         &[-0.32, -0.07, -0.48, 0.14, -0.13, -0.51, -0.71, -0.6, 0.66],
     );
-    let (value, grads) = f179_vjp(&x, &u);
+    let (value, grads) = f179_vjp(&arg_x, &u);
     check(
         "f179",
         &ir_f179(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         Some(u.val()),
         value.val(),
-        f179(&x).val(),
+        f179(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f179_gradcheck(&x).assert_within(1e-6);
+    f179_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ── f180 ──
 
 #[differentiable]
-fn f180(x: &Vector<f64>, w: &Matrix<f64>, b: f64) -> f64 {
+fn f180(x: &Vector<f64>, w: &Matrix<f64>, row: f64) -> f64 {
     w.t().matmul(w).sum()
 }
 
@@ -7766,27 +7929,27 @@ fn ir_f180() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Scalar);
+    let row = ir.param("row", Kind::Scalar);
     ir.finish(ir.sum(ir.mm(ir.t(w), w)))
 }
 
 fn check_f180() {
-    let x = v(&[0.07, 1.28]);
-    let w = m(1, 2, &[-0.41, -1.45]);
-    let b = -1.29_f64;
-    let (value, grads) = f180_grad(&x, &w, b);
+    let arg_x = v(&[0.07, 1.28]);
+    let arg_w = m(1, 2, &[-0.41, -1.45]);
+    let arg_row = -1.29_f64;
+    let (value, grads) = f180_grad(&arg_x, &arg_w, arg_row);
     check(
         "f180",
         &ir_f180(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_row.val()],
         None,
         value.val(),
-        f180(&x, &w, b).val(),
+        f180(&arg_x, &arg_w, arg_row).val(),
         grads.vals(),
         1e-12,
     );
-    f180_gradcheck(&x, &w, b).assert_within(1e-6);
+    f180_gradcheck(&arg_x, &arg_w, arg_row).assert_within(1e-6);
 }
 
 // ── f181 ──
@@ -7796,7 +7959,7 @@ fn f181(x: f64, w: &Matrix<f64>, b: &Vector<f64>) -> Vector<f64> {
     let x = w + x;
     let x = x.matmul(&x.t()).abs();
     {
-        let h = w.t().abs().sigmoid().powi(-1);
+        let db_pullback = w.t().abs().sigmoid().powi(-1);
         b.cos().abs()
     }
 }
@@ -7808,81 +7971,118 @@ fn ir_f181() -> Program {
     let b = ir.param("b", Kind::Vector);
     let x = ir.name("x", ir.add(w, x));
     let x = ir.name("x", ir.un(U::Abs, ir.mm(x, ir.t(x))));
-    let h = ir.name("h", ir.powi(ir.un(U::Sigmoid, ir.un(U::Abs, ir.t(w))), -1));
+    let db_pullback = ir.name(
+        "db_pullback",
+        ir.powi(ir.un(U::Sigmoid, ir.un(U::Abs, ir.t(w))), -1),
+    );
     ir.finish(ir.un(U::Abs, ir.un(U::Cos, b)))
 }
 
 fn check_f181() {
-    let x = 0.78_f64;
-    let w = m(2, 1, &[0.62, 0.19]);
-    let b = v(&[-0.61, 0.91, 1.08]);
+    let arg_x = 0.78_f64;
+    let arg_w = m(2, 1, &[0.62, 0.19]);
+    let arg_b = v(&[-0.61, 0.91, 1.08]);
     let u = v(&[0.79, 0.04, 0.04]);
-    let (value, grads) = f181_vjp(x, &w, &b, &u);
+    let (value, grads) = f181_vjp(arg_x, &arg_w, &arg_b, &u);
     check(
         "f181",
         &ir_f181(),
         &[0, 1],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f181(x, &w, &b).val(),
+        f181(arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f181_gradcheck(x, &w, &b).assert_within(1e-6);
+    f181_gradcheck(arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f182 ──
 
 #[differentiable]
-fn f182(x: Vector<f64>, w: &Matrix<f64>, b: f64, y: Vector<f64>) -> Matrix<f64> {
-    let x = w.matmul(&w.t()).relu() - w.matmul(&w.t());
-    let y = (w.t() * w.t().tanh()).sin().exp();
-    (y.sum_axis(0) + b + &x.sum_axis(0)).abs()
+fn f182(
+    gradient: Vector<f64>,
+    numeric: &Matrix<f64>,
+    f182_grad: f64,
+    y: Vector<f64>,
+) -> Matrix<f64> {
+    let gradient = numeric.matmul(&numeric.t()).relu() - numeric.matmul(&numeric.t());
+    let y = (numeric.t() * numeric.t().tanh()).sin().exp();
+    (y.sum_axis(0) + f182_grad + &gradient.sum_axis(0)).abs()
 }
 
 fn ir_f182() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Scalar);
+    let gradient = ir.param("gradient", Kind::Vector);
+    let numeric = ir.param("numeric", Kind::Matrix);
+    let f182_grad = ir.param("f182_grad", Kind::Scalar);
     let y = ir.param("y", Kind::Vector);
-    let x = ir.name(
-        "x",
-        ir.sub(ir.un(U::Relu, ir.mm(w, ir.t(w))), ir.mm(w, ir.t(w))),
+    let gradient = ir.name(
+        "gradient",
+        ir.sub(
+            ir.un(U::Relu, ir.mm(numeric, ir.t(numeric))),
+            ir.mm(numeric, ir.t(numeric)),
+        ),
     );
     let y = ir.name(
         "y",
         ir.un(
             U::Exp,
-            ir.un(U::Sin, ir.mul(ir.t(w), ir.un(U::Tanh, ir.t(w)))),
+            ir.un(U::Sin, ir.mul(ir.t(numeric), ir.un(U::Tanh, ir.t(numeric)))),
         ),
     );
     ir.finish(ir.un(
         U::Abs,
-        ir.add(ir.add(ir.sum_axis(y, 0), b), ir.sum_axis(x, 0)),
+        ir.add(
+            ir.add(ir.sum_axis(y, 0), f182_grad),
+            ir.sum_axis(gradient, 0),
+        ),
     ))
 }
 
 fn check_f182() {
-    let x = v(&[1.25, -1.04, -1.12]);
-    let w = m(2, 3, &[0.96, 0.82, -1.16, 1.18, 0.28, -1.48]);
-    let b = -0.34_f64;
-    let y = v(&[0.78, -0.34]);
+    let arg_gradient = v(&[1.25, -1.04, -1.12]);
+    let arg_numeric = m(2, 3, &[0.96, 0.82, -1.16, 1.18, 0.28, -1.48]);
+    let arg_f182_grad = -0.34_f64;
+    let arg_y = v(&[0.78, -0.34]);
     let u = m(1, 2, &[-0.22, 0.28]);
-    let (value, grads) = f182_vjp(x.clone(), &w, b, y.clone(), &u);
+    let (value, grads) = f182_vjp(
+        arg_gradient.clone(),
+        &arg_numeric,
+        arg_f182_grad,
+        arg_y.clone(),
+        &u,
+    );
     check(
         "f182",
         &ir_f182(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[
+            arg_gradient.val(),
+            arg_numeric.val(),
+            arg_f182_grad.val(),
+            arg_y.val(),
+        ],
         Some(u.val()),
         value.val(),
-        f182(x.clone(), &w, b, y.clone()).val(),
+        f182(
+            arg_gradient.clone(),
+            &arg_numeric,
+            arg_f182_grad,
+            arg_y.clone(),
+        )
+        .val(),
         grads.vals(),
         1e-12,
     );
-    f182_gradcheck(x.clone(), &w, b, y.clone()).assert_within(1e-6);
+    f182_gradcheck(
+        arg_gradient.clone(),
+        &arg_numeric,
+        arg_f182_grad,
+        arg_y.clone(),
+    )
+    .assert_within(1e-6);
 }
 
 // ── f183 ──
@@ -7902,28 +8102,28 @@ fn ir_f183() -> Program {
 }
 
 fn check_f183() {
-    let x = m(3, 1, &[1.21, 1.17, -0.48]);
-    let w = m(3, 2, &[-0.61, 1.14, -0.49, 0.11, -0.69, 0.49]);
+    let arg_x = m(3, 1, &[1.21, 1.17, -0.48]);
+    let arg_w = m(3, 2, &[-0.61, 1.14, -0.49, 0.11, -0.69, 0.49]);
     let u = m(3, 2, &[-0.3, -0.03, 0.73, -0.37, 0.2, -0.96]);
-    let (value, grads) = f183_vjp(&x, w.clone(), &u);
+    let (value, grads) = f183_vjp(&arg_x, arg_w.clone(), &u);
     check(
         "f183",
         &ir_f183(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f183(&x, w.clone()).val(),
+        f183(&arg_x, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f183_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f183_gradcheck(&arg_x, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f184 ──
 
 #[differentiable]
-fn f184(x: &Matrix<f64>, w: &Vector<f64>, b: &Matrix<f64>, y: Matrix<f64>) -> f64 {
+fn f184(x: &Matrix<f64>, w: &Vector<f64>, b: &Matrix<f64>, blocks: Matrix<f64>) -> f64 {
     let h = x.cos();
     h.matmul(&h.t()).matmul(&h.matmul(b)).mean()
 }
@@ -7933,46 +8133,46 @@ fn ir_f184() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
     let b = ir.param("b", Kind::Matrix);
-    let y = ir.param("y", Kind::Matrix);
+    let blocks = ir.param("blocks", Kind::Matrix);
     let h = ir.name("h", ir.un(U::Cos, x));
     ir.finish(ir.mean(ir.mm(ir.mm(h, ir.t(h)), ir.mm(h, b))))
 }
 
 fn check_f184() {
-    let x = m(2, 3, &[0.84, -0.42, -0.84, 0.71, -0.15, 0.65]);
-    let w = v(&[0.81, -1.22]);
-    let b = m(3, 1, &[0.18, 1.1, 0.84]);
-    let y = m(
+    let arg_x = m(2, 3, &[0.84, -0.42, -0.84, 0.71, -0.15, 0.65]);
+    let arg_w = v(&[0.81, -1.22]);
+    let arg_b = m(3, 1, &[0.18, 1.1, 0.84]);
+    let arg_blocks = m(
         3,
         3,
         &[-1.33, 0.55, -0.78, 1.06, -0.27, 0.54, 0.06, 0.73, 0.84],
     );
-    let (value, grads) = f184_grad(&x, &w, &b, y.clone());
+    let (value, grads) = f184_grad(&arg_x, &arg_w, &arg_b, arg_blocks.clone());
     check(
         "f184",
         &ir_f184(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val(), arg_blocks.val()],
         None,
         value.val(),
-        f184(&x, &w, &b, y.clone()).val(),
+        f184(&arg_x, &arg_w, &arg_b, arg_blocks.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f184_gradcheck(&x, &w, &b, y.clone()).assert_within(1e-6);
+    f184_gradcheck(&arg_x, &arg_w, &arg_b, arg_blocks.clone()).assert_within(1e-6);
 }
 
 // ── f185 ──
 
 #[differentiable]
 fn f185(x: &Matrix<f64>, w: &Matrix<f64>, b: &Vector<f64>) -> Matrix<f64> {
-    let h = b.cos().sin().sigmoid();
-    let e = -w.t().powi(0);
+    let t2_view = b.cos().sin().sigmoid();
+    let h = -w.t().powi(0);
     x.t()
         .matmul(w)
-        .matmul(&h)
-        .dot(&e.matmul(x).t().matmul(b).tanh())
-        / e.matmul(x).matmul(&x.t())
+        .matmul(&t2_view)
+        .dot(&h.matmul(x).t().matmul(b).tanh())
+        / h.matmul(x).matmul(&x.t())
 }
 
 fn ir_f185() -> Program {
@@ -7980,52 +8180,55 @@ fn ir_f185() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Sigmoid, ir.un(U::Sin, ir.un(U::Cos, b))));
-    let e = ir.name("e", ir.neg(ir.powi(ir.t(w), 0)));
+    let t2_view = ir.name(
+        "t2_view",
+        ir.un(U::Sigmoid, ir.un(U::Sin, ir.un(U::Cos, b))),
+    );
+    let h = ir.name("h", ir.neg(ir.powi(ir.t(w), 0)));
     ir.finish(ir.div(
         ir.dot(
-            ir.mm(ir.mm(ir.t(x), w), h),
-            ir.un(U::Tanh, ir.mm(ir.t(ir.mm(e, x)), b)),
+            ir.mm(ir.mm(ir.t(x), w), t2_view),
+            ir.un(U::Tanh, ir.mm(ir.t(ir.mm(h, x)), b)),
         ),
-        ir.mm(ir.mm(e, x), ir.t(x)),
+        ir.mm(ir.mm(h, x), ir.t(x)),
     ))
 }
 
 fn check_f185() {
-    let x = m(1, 2, &[0.85, 0.91]);
-    let w = m(1, 3, &[-0.37, 1.15, 0.07]);
-    let b = v(&[0.51, -1.37, -0.53]);
+    let arg_x = m(1, 2, &[0.85, 0.91]);
+    let arg_w = m(1, 3, &[-0.37, 1.15, 0.07]);
+    let arg_b = v(&[0.51, -1.37, -0.53]);
     let u = m(3, 1, &[-0.07, 0.2, 0.25]);
-    let (value, grads) = f185_vjp(&x, &w, &b, &u);
+    let (value, grads) = f185_vjp(&arg_x, &arg_w, &arg_b, &u);
     check(
         "f185",
         &ir_f185(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f185(&x, &w, &b).val(),
+        f185(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f185_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f185_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f186 ──
 
 #[differentiable]
-fn f186(x: f64, w: &Vector<f64>) -> f64 {
-    let x = (0.5 - w).cos();
-    let h = x.cos();
+fn f186(row: f64, w: &Vector<f64>) -> f64 {
+    let row = (0.5 - w).cos();
+    let h = row.cos();
     (0.5 + h.abs()).ln().sigmoid().log_softmax().mean()
 }
 
 fn ir_f186() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
+    let row = ir.param("row", Kind::Scalar);
     let w = ir.param("w", Kind::Vector);
-    let x = ir.name("x", ir.un(U::Cos, ir.sub(ir.lit(0.5), w)));
-    let h = ir.name("h", ir.un(U::Cos, x));
+    let row = ir.name("row", ir.un(U::Cos, ir.sub(ir.lit(0.5), w)));
+    let h = ir.name("h", ir.un(U::Cos, row));
     ir.finish(ir.mean(ir.log_softmax(ir.un(
         U::Sigmoid,
         ir.un(U::Ln, ir.add(ir.lit(0.5), ir.un(U::Abs, h))),
@@ -8033,21 +8236,21 @@ fn ir_f186() -> Program {
 }
 
 fn check_f186() {
-    let x = -0.38_f64;
-    let w = v(&[-1.01, 0.37, -0.19]);
-    let (value, grads) = f186_grad(x, &w);
+    let arg_row = -0.38_f64;
+    let arg_w = v(&[-1.01, 0.37, -0.19]);
+    let (value, grads) = f186_grad(arg_row, &arg_w);
     check(
         "f186",
         &ir_f186(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_row.val(), arg_w.val()],
         None,
         value.val(),
-        f186(x, &w).val(),
+        f186(arg_row, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f186_gradcheck(x, &w).assert_within(1e-6);
+    f186_gradcheck(arg_row, &arg_w).assert_within(1e-6);
 }
 
 // ── f187 ──
@@ -8067,36 +8270,38 @@ fn ir_f187() -> Program {
 }
 
 fn check_f187() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[-0.71, 1.08, -1.28, -0.28, -0.16, 1.27, -0.07, -1.31, -1.25],
     );
-    let w = v(&[0.35, -0.22, 0.67]);
+    let arg_w = v(&[0.35, -0.22, 0.67]);
     let u = v(&[0.16, -0.5, -0.28]);
-    let (value, grads) = f187_vjp(&x, &w, &u);
+    let (value, grads) = f187_vjp(&arg_x, &arg_w, &u);
     check(
         "f187",
         &ir_f187(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f187(&x, &w).val(),
+        f187(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f187_gradcheck(&x, &w).assert_within(1e-6);
+    f187_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f188 ──
 
 #[differentiable]
-fn f188(x: f64, w: Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    let h = w.t().sigmoid();
+fn f188(x: f64, w: Matrix<f64>, t: &Matrix<f64>) -> Matrix<f64> {
+    let dy_view = w.t().sigmoid();
     {
-        let e = (&b.matmul(&h).t().t() / h.abs().exp()).exp().ln();
-        e.sigmoid()
+        let h = (&t.matmul(&dy_view).t().t() / dy_view.abs().exp())
+            .exp()
+            .ln();
+        h.sigmoid()
     }
 }
 
@@ -8104,39 +8309,42 @@ fn ir_f188() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Scalar);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    let h = ir.name("h", ir.un(U::Sigmoid, ir.t(w)));
-    let e = ir.name(
-        "e",
+    let t = ir.param("t", Kind::Matrix);
+    let dy_view = ir.name("dy_view", ir.un(U::Sigmoid, ir.t(w)));
+    let h = ir.name(
+        "h",
         ir.un(
             U::Ln,
             ir.un(
                 U::Exp,
-                ir.div(ir.t(ir.t(ir.mm(b, h))), ir.un(U::Exp, ir.un(U::Abs, h))),
+                ir.div(
+                    ir.t(ir.t(ir.mm(t, dy_view))),
+                    ir.un(U::Exp, ir.un(U::Abs, dy_view)),
+                ),
             ),
         ),
     );
-    ir.finish(ir.un(U::Sigmoid, e))
+    ir.finish(ir.un(U::Sigmoid, h))
 }
 
 fn check_f188() {
-    let x = 1.13_f64;
-    let w = m(2, 1, &[-0.03, 0.48]);
-    let b = m(3, 1, &[0.36, -1.32, 1.4]);
+    let arg_x = 1.13_f64;
+    let arg_w = m(2, 1, &[-0.03, 0.48]);
+    let arg_t = m(3, 1, &[0.36, -1.32, 1.4]);
     let u = m(3, 2, &[-0.51, -0.95, 0.38, 0.02, 0.18, 0.01]);
-    let (value, grads) = f188_vjp(x, w.clone(), &b, &u);
+    let (value, grads) = f188_vjp(arg_x, arg_w.clone(), &arg_t, &u);
     check(
         "f188",
         &ir_f188(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_t.val()],
         Some(u.val()),
         value.val(),
-        f188(x, w.clone(), &b).val(),
+        f188(arg_x, arg_w.clone(), &arg_t).val(),
         grads.vals(),
         1e-12,
     );
-    f188_gradcheck(x, w.clone(), &b).assert_within(1e-6);
+    f188_gradcheck(arg_x, arg_w.clone(), &arg_t).assert_within(1e-6);
 }
 
 // ── f189 ──
@@ -8160,32 +8368,32 @@ fn ir_f189() -> Program {
 }
 
 fn check_f189() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[1.16, 0.85, 0.9, -1.09, 1.05, 1.08, -1.11, 1.43, -0.03],
     );
-    let w = v(&[0.38, 1.29, -0.22]);
-    let b = 0.1_f64;
-    let (value, grads) = f189_grad(&x, &w, b);
+    let arg_w = v(&[0.38, 1.29, -0.22]);
+    let arg_b = 0.1_f64;
+    let (value, grads) = f189_grad(&arg_x, &arg_w, arg_b);
     check(
         "f189",
         &ir_f189(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f189(&x, &w, b).val(),
+        f189(&arg_x, &arg_w, arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f189_gradcheck(&x, &w, b).assert_within(1e-6);
+    f189_gradcheck(&arg_x, &arg_w, arg_b).assert_within(1e-6);
 }
 
 // ── f190 ──
 
-#[differentiable(wrt(x, w, b, y))]
-fn f190(x: &Vector<f64>, w: f64, b: Matrix<f64>, y: &Vector<f64>) -> f64 {
+#[differentiable(wrt(x, w, f190_jacobian, upstream))]
+fn f190(x: &Vector<f64>, w: f64, f190_jacobian: Matrix<f64>, upstream: &Vector<f64>) -> f64 {
     x.sin().powi(2).mean().abs()
 }
 
@@ -8193,29 +8401,34 @@ fn ir_f190() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
     let w = ir.param("w", Kind::Scalar);
-    let b = ir.param("b", Kind::Matrix);
-    let y = ir.param("y", Kind::Vector);
+    let f190_jacobian = ir.param("f190_jacobian", Kind::Matrix);
+    let upstream = ir.param("upstream", Kind::Vector);
     ir.finish(ir.un(U::Abs, ir.mean(ir.powi(ir.un(U::Sin, x), 2))))
 }
 
 fn check_f190() {
-    let x = v(&[-0.71, 0.76]);
-    let w = 1.06_f64;
-    let b = m(1, 3, &[1.48, 1.28, 0.5]);
-    let y = v(&[0.89, -1.39, 0.08]);
-    let (value, grads) = f190_grad(&x, w, b.clone(), &y);
+    let arg_x = v(&[-0.71, 0.76]);
+    let arg_w = 1.06_f64;
+    let arg_f190_jacobian = m(1, 3, &[1.48, 1.28, 0.5]);
+    let arg_upstream = v(&[0.89, -1.39, 0.08]);
+    let (value, grads) = f190_grad(&arg_x, arg_w, arg_f190_jacobian.clone(), &arg_upstream);
     check(
         "f190",
         &ir_f190(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[
+            arg_x.val(),
+            arg_w.val(),
+            arg_f190_jacobian.val(),
+            arg_upstream.val(),
+        ],
         None,
         value.val(),
-        f190(&x, w, b.clone(), &y).val(),
+        f190(&arg_x, arg_w, arg_f190_jacobian.clone(), &arg_upstream).val(),
         grads.vals(),
         1e-12,
     );
-    f190_gradcheck(&x, w, b.clone(), &y).assert_within(1e-6);
+    f190_gradcheck(&arg_x, arg_w, arg_f190_jacobian.clone(), &arg_upstream).assert_within(1e-6);
 }
 
 // ── f191 ──
@@ -8236,36 +8449,36 @@ fn ir_f191() -> Program {
 }
 
 fn check_f191() {
-    let x = v(&[0.38, -1.21, 1.4]);
-    let w = -0.14_f64;
-    let (value, grads) = f191_grad(&x, w);
+    let arg_x = v(&[0.38, -1.21, 1.4]);
+    let arg_w = -0.14_f64;
+    let (value, grads) = f191_grad(&arg_x, arg_w);
     check(
         "f191",
         &ir_f191(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f191(&x, w).val(),
+        f191(&arg_x, arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f191_gradcheck(&x, w).assert_within(1e-6);
+    f191_gradcheck(&arg_x, arg_w).assert_within(1e-6);
 }
 
 // ── f192 ──
 
 #[differentiable]
-fn f192(x: Vector<f64>, w: Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
+fn f192(out: Vector<f64>, w: Matrix<f64>, f192_jacobian: &Matrix<f64>) -> Matrix<f64> {
     let w: Matrix<f64> = (&w * &w + 1.0).ln().powi(2).abs();
     w.softmax().cos()
 }
 
 fn ir_f192() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let out = ir.param("out", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
+    let f192_jacobian = ir.param("f192_jacobian", Kind::Matrix);
     let w = ir.name(
         "w",
         ir.un(
@@ -8277,80 +8490,80 @@ fn ir_f192() -> Program {
 }
 
 fn check_f192() {
-    let x = v(&[0.82, 0.44, -0.7]);
-    let w = m(
+    let arg_out = v(&[0.82, 0.44, -0.7]);
+    let arg_w = m(
         3,
         3,
         &[0.66, 1.49, -0.92, -1.01, -1.22, -1.29, 0.73, 1.35, -1.22],
     );
-    let b = m(1, 2, &[-1.29, 0.0]);
+    let arg_f192_jacobian = m(1, 2, &[-1.29, 0.0]);
     let u = m(
         3,
         3,
         &[0.13, -0.85, 0.18, 0.5, 0.31, -0.57, -0.38, 0.33, -0.98],
     );
-    let (value, grads) = f192_vjp(x.clone(), w.clone(), &b, &u);
+    let (value, grads) = f192_vjp(arg_out.clone(), arg_w.clone(), &arg_f192_jacobian, &u);
     check(
         "f192",
         &ir_f192(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_out.val(), arg_w.val(), arg_f192_jacobian.val()],
         Some(u.val()),
         value.val(),
-        f192(x.clone(), w.clone(), &b).val(),
+        f192(arg_out.clone(), arg_w.clone(), &arg_f192_jacobian).val(),
         grads.vals(),
         1e-12,
     );
-    f192_gradcheck(x.clone(), w.clone(), &b).assert_within(1e-6);
+    f192_gradcheck(arg_out.clone(), arg_w.clone(), &arg_f192_jacobian).assert_within(1e-6);
 }
 
 // ── f193 ──
 
 #[differentiable]
-fn f193(x: &Vector<f64>, w: f64, b: &Matrix<f64>, y: f64) -> Matrix<f64> {
+fn f193(x: &Vector<f64>, row: f64, b: &Matrix<f64>, upstream: f64) -> Matrix<f64> {
     let h: Matrix<f64> = b.t() - (b.t() + &b.t());
-    let e = x.softmax();
+    let dh_view = x.softmax();
     (b * b).abs()
 }
 
 fn ir_f193() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Scalar);
+    let row = ir.param("row", Kind::Scalar);
     let b = ir.param("b", Kind::Matrix);
-    let y = ir.param("y", Kind::Scalar);
+    let upstream = ir.param("upstream", Kind::Scalar);
     let h = ir.name("h", ir.sub(ir.t(b), ir.add(ir.t(b), ir.t(b))));
-    let e = ir.name("e", ir.softmax(x));
+    let dh_view = ir.name("dh_view", ir.softmax(x));
     ir.finish(ir.un(U::Abs, ir.mul(b, b)))
 }
 
 fn check_f193() {
-    let x = v(&[0.88, -0.3]);
-    let w = 0.2_f64;
-    let b = m(1, 2, &[-0.37, 1.44]);
-    let y = -0.38_f64;
+    let arg_x = v(&[0.88, -0.3]);
+    let arg_row = 0.2_f64;
+    let arg_b = m(1, 2, &[-0.37, 1.44]);
+    let arg_upstream = -0.38_f64;
     let u = m(1, 2, &[-0.17, 0.21]);
-    let (value, grads) = f193_vjp(&x, w, &b, y, &u);
+    let (value, grads) = f193_vjp(&arg_x, arg_row, &arg_b, arg_upstream, &u);
     check(
         "f193",
         &ir_f193(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[arg_x.val(), arg_row.val(), arg_b.val(), arg_upstream.val()],
         Some(u.val()),
         value.val(),
-        f193(&x, w, &b, y).val(),
+        f193(&arg_x, arg_row, &arg_b, arg_upstream).val(),
         grads.vals(),
         1e-12,
     );
-    f193_gradcheck(&x, w, &b, y).assert_within(1e-6);
+    f193_gradcheck(&arg_x, arg_row, &arg_b, arg_upstream).assert_within(1e-6);
 }
 
 // ── f194 ──
 
 #[differentiable]
 fn f194(x: &Matrix<f64>, w: &Matrix<f64>, b: &Vector<f64>) -> f64 {
-    let h = (x * w.mean()).sin();
-    h.mean().sigmoid()
+    let w_dims = (x * w.mean()).sin();
+    w_dims.mean().sigmoid()
 }
 
 fn ir_f194() -> Program {
@@ -8358,165 +8571,170 @@ fn ir_f194() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
-    let h = ir.name("h", ir.un(U::Sin, ir.mul(x, ir.mean(w))));
-    ir.finish(ir.un(U::Sigmoid, ir.mean(h)))
+    let w_dims = ir.name("w_dims", ir.un(U::Sin, ir.mul(x, ir.mean(w))));
+    ir.finish(ir.un(U::Sigmoid, ir.mean(w_dims)))
 }
 
 fn check_f194() {
-    let x = m(2, 1, &[-1.14, 1.01]);
-    let w = m(2, 2, &[0.11, -1.18, 1.35, -0.56]);
-    let b = v(&[-0.26, -0.81, 0.45]);
-    let (value, grads) = f194_grad(&x, &w, &b);
+    let arg_x = m(2, 1, &[-1.14, 1.01]);
+    let arg_w = m(2, 2, &[0.11, -1.18, 1.35, -0.56]);
+    let arg_b = v(&[-0.26, -0.81, 0.45]);
+    let (value, grads) = f194_grad(&arg_x, &arg_w, &arg_b);
     check(
         "f194",
         &ir_f194(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f194(&x, &w, &b).val(),
+        f194(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f194_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f194_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f195 ──
 
 #[differentiable]
-fn f195(x: Vector<f64>, w: &Vector<f64>, b: &Vector<f64>, y: f64) -> f64 {
-    0.5 / y.exp()
+fn f195(offset_0: Vector<f64>, w: &Vector<f64>, b: &Vector<f64>, point: f64) -> f64 {
+    0.5 / point.exp()
 }
 
 fn ir_f195() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let offset_0 = ir.param("offset_0", Kind::Vector);
     let w = ir.param("w", Kind::Vector);
     let b = ir.param("b", Kind::Vector);
-    let y = ir.param("y", Kind::Scalar);
-    ir.finish(ir.div(ir.lit(0.5), ir.un(U::Exp, y)))
+    let point = ir.param("point", Kind::Scalar);
+    ir.finish(ir.div(ir.lit(0.5), ir.un(U::Exp, point)))
 }
 
 fn check_f195() {
-    let x = v(&[1.19, -0.71, 1.45]);
-    let w = v(&[-0.35, 0.16, -1.31]);
-    let b = v(&[1.34, -1.31, -1.02]);
-    let y = -0.91_f64;
-    let (value, grads) = f195_grad(x.clone(), &w, &b, y);
+    let arg_offset_0 = v(&[1.19, -0.71, 1.45]);
+    let arg_w = v(&[-0.35, 0.16, -1.31]);
+    let arg_b = v(&[1.34, -1.31, -1.02]);
+    let arg_point = -0.91_f64;
+    let (value, grads) = f195_grad(arg_offset_0.clone(), &arg_w, &arg_b, arg_point);
     check(
         "f195",
         &ir_f195(),
         &[0, 1, 2, 3],
-        &[x.val(), w.val(), b.val(), y.val()],
+        &[
+            arg_offset_0.val(),
+            arg_w.val(),
+            arg_b.val(),
+            arg_point.val(),
+        ],
         None,
         value.val(),
-        f195(x.clone(), &w, &b, y).val(),
+        f195(arg_offset_0.clone(), &arg_w, &arg_b, arg_point).val(),
         grads.vals(),
         1e-12,
     );
-    f195_gradcheck(x.clone(), &w, &b, y).assert_within(1e-6);
+    f195_gradcheck(arg_offset_0.clone(), &arg_w, &arg_b, arg_point).assert_within(1e-6);
 }
 
 // ── f196 ──
 
 #[differentiable]
-fn f196(x: &Vector<f64>, w: Matrix<f64>) -> f64 {
+fn f196(seed: &Vector<f64>, w: Matrix<f64>) -> f64 {
     w.matmul(&w.t()).sin().mean()
 }
 
 fn ir_f196() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let seed = ir.param("seed", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     ir.finish(ir.mean(ir.un(U::Sin, ir.mm(w, ir.t(w)))))
 }
 
 fn check_f196() {
-    let x = v(&[-1.0, 1.11, -1.11]);
-    let w = m(2, 3, &[1.15, -0.62, 0.78, -0.57, -0.56, 1.06]);
-    let (value, grads) = f196_grad(&x, w.clone());
+    let arg_seed = v(&[-1.0, 1.11, -1.11]);
+    let arg_w = m(2, 3, &[1.15, -0.62, 0.78, -0.57, -0.56, 1.06]);
+    let (value, grads) = f196_grad(&arg_seed, arg_w.clone());
     check(
         "f196",
         &ir_f196(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_seed.val(), arg_w.val()],
         None,
         value.val(),
-        f196(&x, w.clone()).val(),
+        f196(&arg_seed, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f196_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f196_gradcheck(&arg_seed, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f197 ──
 
 #[differentiable]
-fn f197(x: &Vector<f64>, w: f64, b: f64) -> f64 {
-    b.relu()
+fn f197(numeric: &Vector<f64>, w: f64, direction_0: f64) -> f64 {
+    direction_0.relu()
 }
 
 fn ir_f197() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let numeric = ir.param("numeric", Kind::Vector);
     let w = ir.param("w", Kind::Scalar);
-    let b = ir.param("b", Kind::Scalar);
-    ir.finish(ir.un(U::Relu, b))
+    let direction_0 = ir.param("direction_0", Kind::Scalar);
+    ir.finish(ir.un(U::Relu, direction_0))
 }
 
 fn check_f197() {
-    let x = v(&[-0.67, -1.08, 1.05]);
-    let w = -0.64_f64;
-    let b = 1.36_f64;
-    let (value, grads) = f197_grad(&x, w, b);
+    let arg_numeric = v(&[-0.67, -1.08, 1.05]);
+    let arg_w = -0.64_f64;
+    let arg_direction_0 = 1.36_f64;
+    let (value, grads) = f197_grad(&arg_numeric, arg_w, arg_direction_0);
     check(
         "f197",
         &ir_f197(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_numeric.val(), arg_w.val(), arg_direction_0.val()],
         None,
         value.val(),
-        f197(&x, w, b).val(),
+        f197(&arg_numeric, arg_w, arg_direction_0).val(),
         grads.vals(),
         1e-12,
     );
-    f197_gradcheck(&x, w, b).assert_within(1e-6);
+    f197_gradcheck(&arg_numeric, arg_w, arg_direction_0).assert_within(1e-6);
 }
 
 // ── f198 ──
 
 #[differentiable(wrt(x))]
-fn f198(x: Matrix<f64>, w: Matrix<f64>) -> f64 {
-    w.mean()
+fn f198(x: Matrix<f64>, t1: Matrix<f64>) -> f64 {
+    t1.mean()
 }
 
 fn ir_f198() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    ir.finish(ir.mean(w))
+    let t1 = ir.param("t1", Kind::Matrix);
+    ir.finish(ir.mean(t1))
 }
 
 fn check_f198() {
-    let x = m(
+    let arg_x = m(
         3,
         3,
         &[0.97, 1.24, 1.17, 1.18, -0.54, -0.05, 0.64, -0.45, 1.22],
     );
-    let w = m(2, 2, &[0.56, 0.65, 1.16, -1.04]);
-    let (value, grads) = f198_grad(x.clone(), w.clone());
+    let arg_t1 = m(2, 2, &[0.56, 0.65, 1.16, -1.04]);
+    let (value, grads) = f198_grad(arg_x.clone(), arg_t1.clone());
     check(
         "f198",
         &ir_f198(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_t1.val()],
         None,
         value.val(),
-        f198(x.clone(), w.clone()).val(),
+        f198(arg_x.clone(), arg_t1.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f198_gradcheck(x.clone(), w.clone()).assert_within(1e-6);
+    f198_gradcheck(arg_x.clone(), arg_t1.clone()).assert_within(1e-6);
 }
 
 // ── f199 ──
@@ -8534,22 +8752,22 @@ fn ir_f199() -> Program {
 }
 
 fn check_f199() {
-    let x = v(&[1.21, 0.53]);
-    let w = m(1, 2, &[1.12, 0.87]);
+    let arg_x = v(&[1.21, 0.53]);
+    let arg_w = m(1, 2, &[1.12, 0.87]);
     let u = m(2, 2, &[0.22, -0.63, 0.2, 0.79]);
-    let (value, grads) = f199_vjp(&x, &w, &u);
+    let (value, grads) = f199_vjp(&arg_x, &arg_w, &u);
     check(
         "f199",
         &ir_f199(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f199(&x, &w).val(),
+        f199(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f199_gradcheck(&x, &w).assert_within(1e-6);
+    f199_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f200 ──
@@ -8578,39 +8796,39 @@ fn ir_f200() -> Program {
 }
 
 fn check_f200() {
-    let x = m(1, 2, &[-0.91, -0.46]);
-    let w = m(2, 3, &[-1.43, 0.62, 1.46, 0.74, 0.19, -1.14]);
+    let arg_x = m(1, 2, &[-0.91, -0.46]);
+    let arg_w = m(2, 3, &[-1.43, 0.62, 1.46, 0.74, 0.19, -1.14]);
     let u = m(3, 1, &[0.54, 0.36, -0.26]);
-    let (value, grads) = f200_vjp(&x, &w, &u);
+    let (value, grads) = f200_vjp(&arg_x, &arg_w, &u);
     check(
         "f200",
         &ir_f200(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f200(&x, &w).val(),
+        f200(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f200_gradcheck(&x, &w).assert_within(1e-6);
+    f200_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f201 ──
 
 #[differentiable]
-fn f201(x: &Matrix<f64>, w: f64, b: &Matrix<f64>) -> Matrix<f64> {
-    let h = (0.25 + (&b.sum_axis(0) * b.sum_axis(0)).abs()).ln().t();
-    &h * &h
+fn f201(x: &Matrix<f64>, _context: f64, b: &Matrix<f64>) -> Matrix<f64> {
+    let t2_view = (0.25 + (&b.sum_axis(0) * b.sum_axis(0)).abs()).ln().t();
+    &t2_view * &t2_view
 }
 
 fn ir_f201() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Scalar);
+    let _context = ir.param("_context", Kind::Scalar);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name(
-        "h",
+    let t2_view = ir.name(
+        "t2_view",
         ir.t(ir.un(
             U::Ln,
             ir.add(
@@ -8619,134 +8837,134 @@ fn ir_f201() -> Program {
             ),
         )),
     );
-    ir.finish(ir.mul(h, h))
+    ir.finish(ir.mul(t2_view, t2_view))
 }
 
 fn check_f201() {
-    let x = m(3, 2, &[0.92, 0.41, -1.08, 0.05, 1.03, 0.92]);
-    let w = -0.63_f64;
-    let b = m(2, 3, &[-0.25, -0.36, 0.29, 1.19, -0.65, 1.11]);
+    let arg_x = m(3, 2, &[0.92, 0.41, -1.08, 0.05, 1.03, 0.92]);
+    let arg_context = -0.63_f64;
+    let arg_b = m(2, 3, &[-0.25, -0.36, 0.29, 1.19, -0.65, 1.11]);
     let u = m(3, 1, &[-0.12, 0.35, 0.75]);
-    let (value, grads) = f201_vjp(&x, w, &b, &u);
+    let (value, grads) = f201_vjp(&arg_x, arg_context, &arg_b, &u);
     check(
         "f201",
         &ir_f201(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_context.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f201(&x, w, &b).val(),
+        f201(&arg_x, arg_context, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f201_gradcheck(&x, w, &b).assert_within(1e-6);
+    f201_gradcheck(&arg_x, arg_context, &arg_b).assert_within(1e-6);
 }
 
 // ── f202 ──
 
 #[differentiable(wrt(b))]
-fn f202(x: &Vector<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    b.t().matmul(w).matmul(&b.sum_axis(0).abs())
+fn f202(x: &Vector<f64>, _context: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
+    b.t().matmul(_context).matmul(&b.sum_axis(0).abs())
 }
 
 fn ir_f202() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
+    let _context = ir.param("_context", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.mm(ir.mm(ir.t(b), w), ir.un(U::Abs, ir.sum_axis(b, 0))))
+    ir.finish(ir.mm(ir.mm(ir.t(b), _context), ir.un(U::Abs, ir.sum_axis(b, 0))))
 }
 
 fn check_f202() {
-    let x = v(&[-0.89, 0.63, 0.73]);
-    let w = m(2, 1, &[0.82, -0.22]);
-    let b = m(2, 3, &[0.74, -1.44, 0.88, 0.63, -0.68, 1.28]);
+    let arg_x = v(&[-0.89, 0.63, 0.73]);
+    let arg_context = m(2, 1, &[0.82, -0.22]);
+    let arg_b = m(2, 3, &[0.74, -1.44, 0.88, 0.63, -0.68, 1.28]);
     let u = m(
         3,
         3,
         &[0.03, -0.67, -0.0, 0.78, -0.37, 0.97, -0.87, -0.32, 0.32],
     );
-    let (value, grads) = f202_vjp(&x, &w, &b, &u);
+    let (value, grads) = f202_vjp(&arg_x, &arg_context, &arg_b, &u);
     check(
         "f202",
         &ir_f202(),
         &[2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_context.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f202(&x, &w, &b).val(),
+        f202(&arg_x, &arg_context, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f202_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f202_gradcheck(&arg_x, &arg_context, &arg_b).assert_within(1e-6);
 }
 
 // ── f203 ──
 
 #[differentiable(wrt(w, b))]
-fn f203(x: f64, w: &Matrix<f64>, b: &Vector<f64>) -> f64 {
-    0.5 * x
+fn f203(upstream: f64, w: &Matrix<f64>, b: &Vector<f64>) -> f64 {
+    0.5 * upstream
 }
 
 fn ir_f203() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
+    let upstream = ir.param("upstream", Kind::Scalar);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Vector);
-    ir.finish(ir.mul(ir.lit(0.5), x))
+    ir.finish(ir.mul(ir.lit(0.5), upstream))
 }
 
 fn check_f203() {
-    let x = 0.05_f64;
-    let w = m(2, 2, &[0.09, -1.44, 0.26, 0.04]);
-    let b = v(&[1.09, 1.0, 1.17]);
-    let (value, grads) = f203_grad(x, &w, &b);
+    let arg_upstream = 0.05_f64;
+    let arg_w = m(2, 2, &[0.09, -1.44, 0.26, 0.04]);
+    let arg_b = v(&[1.09, 1.0, 1.17]);
+    let (value, grads) = f203_grad(arg_upstream, &arg_w, &arg_b);
     check(
         "f203",
         &ir_f203(),
         &[1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_upstream.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f203(x, &w, &b).val(),
+        f203(arg_upstream, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f203_gradcheck(x, &w, &b).assert_within(1e-6);
+    f203_gradcheck(arg_upstream, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f204 ──
 
 #[differentiable]
 fn f204(x: &Matrix<f64>, w: &Matrix<f64>) -> f64 {
-    let h = x.matmul(&x.t()).matmul(&w.t()).sum();
-    h.powi(1).sigmoid()
+    let dx_dims = x.matmul(&x.t()).matmul(&w.t()).sum();
+    dx_dims.powi(1).sigmoid()
 }
 
 fn ir_f204() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let h = ir.name("h", ir.sum(ir.mm(ir.mm(x, ir.t(x)), ir.t(w))));
-    ir.finish(ir.un(U::Sigmoid, ir.powi(h, 1)))
+    let dx_dims = ir.name("dx_dims", ir.sum(ir.mm(ir.mm(x, ir.t(x)), ir.t(w))));
+    ir.finish(ir.un(U::Sigmoid, ir.powi(dx_dims, 1)))
 }
 
 fn check_f204() {
-    let x = m(2, 3, &[1.29, -1.1, -0.65, -0.95, -0.59, 0.02]);
-    let w = m(1, 2, &[-1.25, -0.48]);
-    let (value, grads) = f204_grad(&x, &w);
+    let arg_x = m(2, 3, &[1.29, -1.1, -0.65, -0.95, -0.59, 0.02]);
+    let arg_w = m(1, 2, &[-1.25, -0.48]);
+    let (value, grads) = f204_grad(&arg_x, &arg_w);
     check(
         "f204",
         &ir_f204(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f204(&x, &w).val(),
+        f204(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f204_gradcheck(&x, &w).assert_within(1e-6);
+    f204_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f205 ──
@@ -8773,108 +8991,111 @@ fn ir_f205() -> Program {
 }
 
 fn check_f205() {
-    let x = 0.32_f64;
-    let w = m(1, 3, &[-1.25, 0.98, -1.25]);
-    let b = m(1, 3, &[-0.49, -1.19, 1.02]);
+    let arg_x = 0.32_f64;
+    let arg_w = m(1, 3, &[-1.25, 0.98, -1.25]);
+    let arg_b = m(1, 3, &[-0.49, -1.19, 1.02]);
     let u = m(1, 3, &[0.61, 0.37, 0.9]);
-    let (value, grads) = f205_vjp(x, w.clone(), b.clone(), &u);
+    let (value, grads) = f205_vjp(arg_x, arg_w.clone(), arg_b.clone(), &u);
     check(
         "f205",
         &ir_f205(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f205(x, w.clone(), b.clone()).val(),
+        f205(arg_x, arg_w.clone(), arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f205_gradcheck(x, w.clone(), b.clone()).assert_within(1e-6);
+    f205_gradcheck(arg_x, arg_w.clone(), arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f206 ──
 
 #[differentiable]
-fn f206(x: &Vector<f64>, w: f64) -> Vector<f64> {
+fn f206(f206_grad: &Vector<f64>, w: f64) -> Vector<f64> {
     let h = w.relu().sin().cos();
-    let e: Vector<f64> = x + w;
-    let g = e.powi(2);
-    &g + (0.5 + h.relu().abs()).ln()
+    let e: Vector<f64> = f206_grad + w;
+    let f206_grad_dims = e.powi(2);
+    &f206_grad_dims + (0.5 + h.relu().abs()).ln()
 }
 
 fn ir_f206() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let f206_grad = ir.param("f206_grad", Kind::Vector);
     let w = ir.param("w", Kind::Scalar);
     let h = ir.name("h", ir.un(U::Cos, ir.un(U::Sin, ir.un(U::Relu, w))));
-    let e = ir.name("e", ir.add(x, w));
-    let g = ir.name("g", ir.powi(e, 2));
+    let e = ir.name("e", ir.add(f206_grad, w));
+    let f206_grad_dims = ir.name("f206_grad_dims", ir.powi(e, 2));
     ir.finish(ir.add(
-        g,
+        f206_grad_dims,
         ir.un(U::Ln, ir.add(ir.lit(0.5), ir.un(U::Abs, ir.un(U::Relu, h)))),
     ))
 }
 
 fn check_f206() {
-    let x = v(&[0.13, 0.36, 1.27]);
-    let w = 0.97_f64;
+    let arg_f206_grad = v(&[0.13, 0.36, 1.27]);
+    let arg_w = 0.97_f64;
     let u = v(&[-0.35, -0.5, -0.54]);
-    let (value, grads) = f206_vjp(&x, w, &u);
+    let (value, grads) = f206_vjp(&arg_f206_grad, arg_w, &u);
     check(
         "f206",
         &ir_f206(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_f206_grad.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f206(&x, w).val(),
+        f206(&arg_f206_grad, arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f206_gradcheck(&x, w).assert_within(1e-6);
+    f206_gradcheck(&arg_f206_grad, arg_w).assert_within(1e-6);
 }
 
 // ── f207 ──
 
 #[differentiable]
-fn f207(x: &Vector<f64>, w: &Matrix<f64>, b: Matrix<f64>) -> f64 {
-    let b = w.sum_axis(0).t().matmul(&w.sum_axis(0)).cos();
+fn f207(x: &Vector<f64>, row: &Matrix<f64>, b: Matrix<f64>) -> f64 {
+    let b = row.sum_axis(0).t().matmul(&row.sum_axis(0)).cos();
     b.sum() + x.dot(x).abs()
 }
 
 fn ir_f207() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
+    let row = ir.param("row", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
     let b = ir.name(
         "b",
-        ir.un(U::Cos, ir.mm(ir.t(ir.sum_axis(w, 0)), ir.sum_axis(w, 0))),
+        ir.un(
+            U::Cos,
+            ir.mm(ir.t(ir.sum_axis(row, 0)), ir.sum_axis(row, 0)),
+        ),
     );
     ir.finish(ir.add(ir.sum(b), ir.un(U::Abs, ir.dot(x, x))))
 }
 
 fn check_f207() {
-    let x = v(&[1.41, -0.82, 0.02]);
-    let w = m(
+    let arg_x = v(&[1.41, -0.82, 0.02]);
+    let arg_row = m(
         3,
         3,
         &[0.86, 1.19, -0.41, -0.46, -0.19, -1.47, 0.91, -0.21, 0.0],
     );
-    let b = m(3, 1, &[0.15, 1.09, -1.12]);
-    let (value, grads) = f207_grad(&x, &w, b.clone());
+    let arg_b = m(3, 1, &[0.15, 1.09, -1.12]);
+    let (value, grads) = f207_grad(&arg_x, &arg_row, arg_b.clone());
     check(
         "f207",
         &ir_f207(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_row.val(), arg_b.val()],
         None,
         value.val(),
-        f207(&x, &w, b.clone()).val(),
+        f207(&arg_x, &arg_row, arg_b.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f207_gradcheck(&x, &w, b.clone()).assert_within(1e-6);
+    f207_gradcheck(&arg_x, &arg_row, arg_b.clone()).assert_within(1e-6);
 }
 
 // ── f208 ──
@@ -8897,36 +9118,36 @@ fn ir_f208() -> Program {
 }
 
 fn check_f208() {
-    let x = m(2, 3, &[-1.08, 0.64, 0.99, 0.83, 1.14, -0.86]);
-    let w = 0.12_f64;
-    let (value, grads) = f208_grad(x.clone(), w);
+    let arg_x = m(2, 3, &[-1.08, 0.64, 0.99, 0.83, 1.14, -0.86]);
+    let arg_w = 0.12_f64;
+    let (value, grads) = f208_grad(arg_x.clone(), arg_w);
     check(
         "f208",
         &ir_f208(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f208(x.clone(), w).val(),
+        f208(arg_x.clone(), arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f208_gradcheck(x.clone(), w).assert_within(1e-6);
+    f208_gradcheck(arg_x.clone(), arg_w).assert_within(1e-6);
 }
 
 // ── f209 ──
 
 #[differentiable(wrt(w))]
-fn f209(x: &Matrix<f64>, w: Vector<f64>) -> Matrix<f64> {
-    let w: Matrix<f64> = x.t().sin();
+fn f209(f209_grad: &Matrix<f64>, w: Vector<f64>) -> Matrix<f64> {
+    let w: Matrix<f64> = f209_grad.t().sin();
     (2.0 + w.sigmoid().abs()).sqrt()
 }
 
 fn ir_f209() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
+    let f209_grad = ir.param("f209_grad", Kind::Matrix);
     let w = ir.param("w", Kind::Vector);
-    let w = ir.name("w", ir.un(U::Sin, ir.t(x)));
+    let w = ir.name("w", ir.un(U::Sin, ir.t(f209_grad)));
     ir.finish(ir.un(
         U::Sqrt,
         ir.add(ir.lit(2.0), ir.un(U::Abs, ir.un(U::Sigmoid, w))),
@@ -8934,215 +9155,221 @@ fn ir_f209() -> Program {
 }
 
 fn check_f209() {
-    let x = m(1, 3, &[0.96, -0.9, -0.18]);
-    let w = v(&[-1.05, -0.77, 0.69]);
+    let arg_f209_grad = m(1, 3, &[0.96, -0.9, -0.18]);
+    let arg_w = v(&[-1.05, -0.77, 0.69]);
     let u = m(3, 1, &[0.23, -0.58, -0.28]);
-    let (value, grads) = f209_vjp(&x, w.clone(), &u);
+    let (value, grads) = f209_vjp(&arg_f209_grad, arg_w.clone(), &u);
     check(
         "f209",
         &ir_f209(),
         &[1],
-        &[x.val(), w.val()],
+        &[arg_f209_grad.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f209(&x, w.clone()).val(),
+        f209(&arg_f209_grad, arg_w.clone()).val(),
         grads.vals(),
         1e-12,
     );
-    f209_gradcheck(&x, w.clone()).assert_within(1e-6);
+    f209_gradcheck(&arg_f209_grad, arg_w.clone()).assert_within(1e-6);
 }
 
 // ── f210 ──
 
-#[differentiable(wrt(x))]
-fn f210(x: f64, w: &Matrix<f64>) -> Matrix<f64> {
+#[differentiable(wrt(tangent))]
+fn f210(tangent: f64, w: &Matrix<f64>) -> Matrix<f64> {
     let h: Matrix<f64> = w.sum_axis(1).t().t();
     (&h * &h + 1.0).sqrt()
 }
 
 fn ir_f210() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Scalar);
+    let tangent = ir.param("tangent", Kind::Scalar);
     let w = ir.param("w", Kind::Matrix);
     let h = ir.name("h", ir.t(ir.t(ir.sum_axis(w, 1))));
     ir.finish(ir.un(U::Sqrt, ir.add(ir.mul(h, h), ir.lit(1.0))))
 }
 
 fn check_f210() {
-    let x = 1.23_f64;
-    let w = m(
+    let arg_tangent = 1.23_f64;
+    let arg_w = m(
         3,
         3,
         &[-1.45, -1.0, 1.46, 0.57, 1.0, 0.41, 0.14, -0.96, -0.09],
     );
     let u = m(3, 1, &[-0.02, -0.51, 0.72]);
-    let (value, grads) = f210_vjp(x, &w, &u);
+    let (value, grads) = f210_vjp(arg_tangent, &arg_w, &u);
     check(
         "f210",
         &ir_f210(),
         &[0],
-        &[x.val(), w.val()],
+        &[arg_tangent.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f210(x, &w).val(),
+        f210(arg_tangent, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f210_gradcheck(x, &w).assert_within(1e-6);
+    f210_gradcheck(arg_tangent, &arg_w).assert_within(1e-6);
 }
 
 // ── f211 ──
 
 #[differentiable]
-fn f211(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> f64 {
-    w.mean().relu()
+fn f211(tangent: &Matrix<f64>, out: &Matrix<f64>, numeric: &Matrix<f64>) -> f64 {
+    out.mean().relu()
 }
 
 fn ir_f211() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Matrix);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    ir.finish(ir.un(U::Relu, ir.mean(w)))
+    let tangent = ir.param("tangent", Kind::Matrix);
+    let out = ir.param("out", Kind::Matrix);
+    let numeric = ir.param("numeric", Kind::Matrix);
+    ir.finish(ir.un(U::Relu, ir.mean(out)))
 }
 
 fn check_f211() {
-    let x = m(2, 1, &[-0.61, 0.96]);
-    let w = m(2, 3, &[-0.72, -0.04, -0.4, -1.46, 0.67, -1.44]);
-    let b = m(2, 3, &[0.11, -1.13, -0.81, -1.34, -0.27, -1.42]);
-    let (value, grads) = f211_grad(&x, &w, &b);
+    let arg_tangent = m(2, 1, &[-0.61, 0.96]);
+    let arg_out = m(2, 3, &[-0.72, -0.04, -0.4, -1.46, 0.67, -1.44]);
+    let arg_numeric = m(2, 3, &[0.11, -1.13, -0.81, -1.34, -0.27, -1.42]);
+    let (value, grads) = f211_grad(&arg_tangent, &arg_out, &arg_numeric);
     check(
         "f211",
         &ir_f211(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_tangent.val(), arg_out.val(), arg_numeric.val()],
         None,
         value.val(),
-        f211(&x, &w, &b).val(),
+        f211(&arg_tangent, &arg_out, &arg_numeric).val(),
         grads.vals(),
         1e-12,
     );
-    f211_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f211_gradcheck(&arg_tangent, &arg_out, &arg_numeric).assert_within(1e-6);
 }
 
 // ── f212 ──
 
 #[differentiable]
-fn f212(x: &Vector<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> Matrix<f64> {
-    let x = (w + w.sum_axis(1)).cos().matmul(b);
-    (x.mean() * w.sum_axis(0)).matmul(&x)
+fn f212(x: &Vector<f64>, t1: &Matrix<f64>, jacobian_0: &Matrix<f64>) -> Matrix<f64> {
+    let x = (t1 + t1.sum_axis(1)).cos().matmul(jacobian_0);
+    (x.mean() * t1.sum_axis(0)).matmul(&x)
 }
 
 fn ir_f212() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    let x = ir.name("x", ir.mm(ir.un(U::Cos, ir.add(w, ir.sum_axis(w, 1))), b));
-    ir.finish(ir.mm(ir.mul(ir.mean(x), ir.sum_axis(w, 0)), x))
+    let t1 = ir.param("t1", Kind::Matrix);
+    let jacobian_0 = ir.param("jacobian_0", Kind::Matrix);
+    let x = ir.name(
+        "x",
+        ir.mm(ir.un(U::Cos, ir.add(t1, ir.sum_axis(t1, 1))), jacobian_0),
+    );
+    ir.finish(ir.mm(ir.mul(ir.mean(x), ir.sum_axis(t1, 0)), x))
 }
 
 fn check_f212() {
-    let x = v(&[0.81, -1.2, 1.41]);
-    let w = m(2, 2, &[-0.86, 1.07, -0.15, -1.25]);
-    let b = m(2, 3, &[1.04, -0.93, -1.45, 0.88, 0.44, 0.15]);
+    let arg_x = v(&[0.81, -1.2, 1.41]);
+    let arg_t1 = m(2, 2, &[-0.86, 1.07, -0.15, -1.25]);
+    let arg_jacobian_0 = m(2, 3, &[1.04, -0.93, -1.45, 0.88, 0.44, 0.15]);
     let u = m(1, 3, &[0.43, 0.48, 0.6]);
-    let (value, grads) = f212_vjp(&x, &w, &b, &u);
+    let (value, grads) = f212_vjp(&arg_x, &arg_t1, &arg_jacobian_0, &u);
     check(
         "f212",
         &ir_f212(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_t1.val(), arg_jacobian_0.val()],
         Some(u.val()),
         value.val(),
-        f212(&x, &w, &b).val(),
+        f212(&arg_x, &arg_t1, &arg_jacobian_0).val(),
         grads.vals(),
         1e-12,
     );
-    f212_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f212_gradcheck(&arg_x, &arg_t1, &arg_jacobian_0).assert_within(1e-6);
 }
 
 // ── f213 ──
 
-#[differentiable(wrt(x, w))]
-fn f213(x: &Vector<f64>, w: f64) -> f64 {
-    let w = x.abs();
-    w.dot(&w).relu().powi(-1).exp()
+#[differentiable(wrt(x, direction_0))]
+fn f213(x: &Vector<f64>, direction_0: f64) -> f64 {
+    let direction_0 = x.abs();
+    direction_0.dot(&direction_0).relu().powi(-1).exp()
 }
 
 fn ir_f213() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Vector);
-    let w = ir.param("w", Kind::Scalar);
-    let w = ir.name("w", ir.un(U::Abs, x));
-    ir.finish(ir.un(U::Exp, ir.powi(ir.un(U::Relu, ir.dot(w, w)), -1)))
+    let direction_0 = ir.param("direction_0", Kind::Scalar);
+    let direction_0 = ir.name("direction_0", ir.un(U::Abs, x));
+    ir.finish(ir.un(
+        U::Exp,
+        ir.powi(ir.un(U::Relu, ir.dot(direction_0, direction_0)), -1),
+    ))
 }
 
 fn check_f213() {
-    let x = v(&[-1.09, -0.15, 0.53]);
-    let w = -0.92_f64;
-    let (value, grads) = f213_grad(&x, w);
+    let arg_x = v(&[-1.09, -0.15, 0.53]);
+    let arg_direction_0 = -0.92_f64;
+    let (value, grads) = f213_grad(&arg_x, arg_direction_0);
     check(
         "f213",
         &ir_f213(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_direction_0.val()],
         None,
         value.val(),
-        f213(&x, w).val(),
+        f213(&arg_x, arg_direction_0).val(),
         grads.vals(),
         1e-12,
     );
-    f213_gradcheck(&x, w).assert_within(1e-6);
+    f213_gradcheck(&arg_x, arg_direction_0).assert_within(1e-6);
 }
 
 // ── f214 ──
 
 #[differentiable(wrt(w))]
-fn f214(x: &Vector<f64>, w: &Matrix<f64>) -> Matrix<f64> {
+fn f214(blocks: &Vector<f64>, w: &Matrix<f64>) -> Matrix<f64> {
     w.t()
 }
 
 fn ir_f214() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let blocks = ir.param("blocks", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     ir.finish(ir.t(w))
 }
 
 fn check_f214() {
-    let x = v(&[1.2, 1.19, -1.3]);
-    let w = m(2, 1, &[0.85, 0.55]);
+    let arg_blocks = v(&[1.2, 1.19, -1.3]);
+    let arg_w = m(2, 1, &[0.85, 0.55]);
     let u = m(1, 2, &[0.17, 0.17]);
-    let (value, grads) = f214_vjp(&x, &w, &u);
+    let (value, grads) = f214_vjp(&arg_blocks, &arg_w, &u);
     check(
         "f214",
         &ir_f214(),
         &[1],
-        &[x.val(), w.val()],
+        &[arg_blocks.val(), arg_w.val()],
         Some(u.val()),
         value.val(),
-        f214(&x, &w).val(),
+        f214(&arg_blocks, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f214_gradcheck(&x, &w).assert_within(1e-6);
+    f214_gradcheck(&arg_blocks, &arg_w).assert_within(1e-6);
 }
 
 // ── f215 ──
 
 #[differentiable]
 fn f215(x: &Matrix<f64>, w: &Matrix<f64>, b: &Matrix<f64>) -> f64 {
-    let h = (x.matmul(&b.t())
+    let t2_view = (x.matmul(&b.t())
         / &(&(b.sum() / &(0.5 + x.matmul(&b.t()).abs()))
             .sigmoid()
             .ln()
             .powi(2)
             + 2.0))
         .log_softmax();
-    let e = w.matmul(&h).matmul(&b.sum_axis(1).matmul(&h));
-    let h = b.matmul(&e) * b.matmul(&e);
-    h.mean().abs()
+    let b_dims = w.matmul(&t2_view).matmul(&b.sum_axis(1).matmul(&t2_view));
+    let t2_view = b.matmul(&b_dims) * b.matmul(&b_dims);
+    t2_view.mean().abs()
 }
 
 fn ir_f215() -> Program {
@@ -9150,8 +9377,8 @@ fn ir_f215() -> Program {
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
-    let h = ir.name(
-        "h",
+    let t2_view = ir.name(
+        "t2_view",
         ir.log_softmax(ir.div(
             ir.mm(x, ir.t(b)),
             ir.add(
@@ -9172,35 +9399,38 @@ fn ir_f215() -> Program {
             ),
         )),
     );
-    let e = ir.name("e", ir.mm(ir.mm(w, h), ir.mm(ir.sum_axis(b, 1), h)));
-    let h = ir.name("h", ir.mul(ir.mm(b, e), ir.mm(b, e)));
-    ir.finish(ir.un(U::Abs, ir.mean(h)))
+    let b_dims = ir.name(
+        "b_dims",
+        ir.mm(ir.mm(w, t2_view), ir.mm(ir.sum_axis(b, 1), t2_view)),
+    );
+    let t2_view = ir.name("t2_view", ir.mul(ir.mm(b, b_dims), ir.mm(b, b_dims)));
+    ir.finish(ir.un(U::Abs, ir.mean(t2_view)))
 }
 
 fn check_f215() {
-    let x = m(1, 3, &[1.39, -1.46, 1.0]);
-    let w = m(3, 1, &[-0.46, 1.5, -0.11]);
-    let b = m(2, 3, &[0.46, 1.02, 0.03, 1.46, 0.38, -0.76]);
-    let (value, grads) = f215_grad(&x, &w, &b);
+    let arg_x = m(1, 3, &[1.39, -1.46, 1.0]);
+    let arg_w = m(3, 1, &[-0.46, 1.5, -0.11]);
+    let arg_b = m(2, 3, &[0.46, 1.02, 0.03, 1.46, 0.38, -0.76]);
+    let (value, grads) = f215_grad(&arg_x, &arg_w, &arg_b);
     check(
         "f215",
         &ir_f215(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_b.val()],
         None,
         value.val(),
-        f215(&x, &w, &b).val(),
+        f215(&arg_x, &arg_w, &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f215_gradcheck(&x, &w, &b).assert_within(1e-6);
+    f215_gradcheck(&arg_x, &arg_w, &arg_b).assert_within(1e-6);
 }
 
 // ── f216 ──
 
 #[differentiable]
-fn f216(x: &Matrix<f64>, w: Matrix<f64>, b: &Matrix<f64>) -> f64 {
-    let w: Matrix<f64> = b.sum_axis(0) * b.t();
+fn f216(x: &Matrix<f64>, w: Matrix<f64>, outputs: &Matrix<f64>) -> f64 {
+    let w: Matrix<f64> = outputs.sum_axis(0) * outputs.t();
     let h = w.sum_axis(0).softmax();
     h.log_softmax().sum().tanh()
 }
@@ -9209,33 +9439,33 @@ fn ir_f216() -> Program {
     let ir = Ir::default();
     let x = ir.param("x", Kind::Matrix);
     let w = ir.param("w", Kind::Matrix);
-    let b = ir.param("b", Kind::Matrix);
-    let w = ir.name("w", ir.mul(ir.sum_axis(b, 0), ir.t(b)));
+    let outputs = ir.param("outputs", Kind::Matrix);
+    let w = ir.name("w", ir.mul(ir.sum_axis(outputs, 0), ir.t(outputs)));
     let h = ir.name("h", ir.softmax(ir.sum_axis(w, 0)));
     ir.finish(ir.un(U::Tanh, ir.sum(ir.log_softmax(h))))
 }
 
 fn check_f216() {
-    let x = m(3, 1, &[1.15, 0.68, -0.43]);
-    let w = m(3, 1, &[-0.59, 0.75, -0.2]);
-    let b = m(
+    let arg_x = m(3, 1, &[1.15, 0.68, -0.43]);
+    let arg_w = m(3, 1, &[-0.59, 0.75, -0.2]);
+    let arg_outputs = m(
         3,
         3,
         &[-0.91, 0.26, -0.71, -0.32, 0.52, -0.79, 1.39, -0.29, -1.2],
     );
-    let (value, grads) = f216_grad(&x, w.clone(), &b);
+    let (value, grads) = f216_grad(&arg_x, arg_w.clone(), &arg_outputs);
     check(
         "f216",
         &ir_f216(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_x.val(), arg_w.val(), arg_outputs.val()],
         None,
         value.val(),
-        f216(&x, w.clone(), &b).val(),
+        f216(&arg_x, arg_w.clone(), &arg_outputs).val(),
         grads.vals(),
         1e-12,
     );
-    f216_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f216_gradcheck(&arg_x, arg_w.clone(), &arg_outputs).assert_within(1e-6);
 }
 
 // ── f217 ──
@@ -9253,66 +9483,66 @@ fn ir_f217() -> Program {
 }
 
 fn check_f217() {
-    let x = v(&[1.34, -0.87, 0.7]);
-    let w = m(3, 2, &[0.98, -0.43, 0.82, 0.86, -1.23, 0.81]);
-    let (value, grads) = f217_grad(&x, &w);
+    let arg_x = v(&[1.34, -0.87, 0.7]);
+    let arg_w = m(3, 2, &[0.98, -0.43, 0.82, 0.86, -1.23, 0.81]);
+    let (value, grads) = f217_grad(&arg_x, &arg_w);
     check(
         "f217",
         &ir_f217(),
         &[0, 1],
-        &[x.val(), w.val()],
+        &[arg_x.val(), arg_w.val()],
         None,
         value.val(),
-        f217(&x, &w).val(),
+        f217(&arg_x, &arg_w).val(),
         grads.vals(),
         1e-12,
     );
-    f217_gradcheck(&x, &w).assert_within(1e-6);
+    f217_gradcheck(&arg_x, &arg_w).assert_within(1e-6);
 }
 
 // ── f218 ──
 
 #[differentiable]
-fn f218(x: &Vector<f64>, w: Matrix<f64>, b: &Matrix<f64>) -> Vector<f64> {
+fn f218(offset_0: &Vector<f64>, w: Matrix<f64>, b: &Matrix<f64>) -> Vector<f64> {
     {
-        let h = (w.matmul(x).log_softmax().powi(2) + 1.0).ln();
+        let h = (w.matmul(offset_0).log_softmax().powi(2) + 1.0).ln();
         h.exp()
     }
 }
 
 fn ir_f218() -> Program {
     let ir = Ir::default();
-    let x = ir.param("x", Kind::Vector);
+    let offset_0 = ir.param("offset_0", Kind::Vector);
     let w = ir.param("w", Kind::Matrix);
     let b = ir.param("b", Kind::Matrix);
     let h = ir.name(
         "h",
         ir.un(
             U::Ln,
-            ir.add(ir.powi(ir.log_softmax(ir.mm(w, x)), 2), ir.lit(1.0)),
+            ir.add(ir.powi(ir.log_softmax(ir.mm(w, offset_0)), 2), ir.lit(1.0)),
         ),
     );
     ir.finish(ir.un(U::Exp, h))
 }
 
 fn check_f218() {
-    let x = v(&[-1.09, 1.3]);
-    let w = m(3, 2, &[-1.33, 1.26, 0.45, 0.79, -0.59, 0.06]);
-    let b = m(2, 3, &[0.92, 1.41, -0.12, -0.73, 0.79, -1.18]);
+    let arg_offset_0 = v(&[-1.09, 1.3]);
+    let arg_w = m(3, 2, &[-1.33, 1.26, 0.45, 0.79, -0.59, 0.06]);
+    let arg_b = m(2, 3, &[0.92, 1.41, -0.12, -0.73, 0.79, -1.18]);
     let u = v(&[-0.04, 0.02, -0.19]);
-    let (value, grads) = f218_vjp(&x, w.clone(), &b, &u);
+    let (value, grads) = f218_vjp(&arg_offset_0, arg_w.clone(), &arg_b, &u);
     check(
         "f218",
         &ir_f218(),
         &[0, 1, 2],
-        &[x.val(), w.val(), b.val()],
+        &[arg_offset_0.val(), arg_w.val(), arg_b.val()],
         Some(u.val()),
         value.val(),
-        f218(&x, w.clone(), &b).val(),
+        f218(&arg_offset_0, arg_w.clone(), &arg_b).val(),
         grads.vals(),
         1e-12,
     );
-    f218_gradcheck(&x, w.clone(), &b).assert_within(1e-6);
+    f218_gradcheck(&arg_offset_0, arg_w.clone(), &arg_b).assert_within(1e-6);
 }
 
 // ── f219 ──
@@ -9321,8 +9551,8 @@ fn check_f218() {
 fn f219(x: &Matrix<f64>) -> f64 {
     let h = &x.cos() / (x.mean().powi(2) + 2.0).ln().sigmoid();
     let e = x * &h;
-    let h: Matrix<f64> = ((h.t().matmul(&h) + 0.25) / x.sum().abs().sigmoid()).abs();
-    let e: f64 = (h + e.t().softmax()).mean();
+    let h_dims: Matrix<f64> = ((h.t().matmul(&h) + 0.25) / x.sum().abs().sigmoid()).abs();
+    let e: f64 = (h_dims + e.t().softmax()).mean();
     e.powi(0).sin()
 }
 
@@ -9340,8 +9570,8 @@ fn ir_f219() -> Program {
         ),
     );
     let e = ir.name("e", ir.mul(x, h));
-    let h = ir.name(
-        "h",
+    let h_dims = ir.name(
+        "h_dims",
         ir.un(
             U::Abs,
             ir.div(
@@ -9350,25 +9580,25 @@ fn ir_f219() -> Program {
             ),
         ),
     );
-    let e = ir.name("e", ir.mean(ir.add(h, ir.softmax(ir.t(e)))));
+    let e = ir.name("e", ir.mean(ir.add(h_dims, ir.softmax(ir.t(e)))));
     ir.finish(ir.un(U::Sin, ir.powi(e, 0)))
 }
 
 fn check_f219() {
-    let x = m(1, 2, &[0.02, 1.29]);
-    let (value, grads) = f219_grad(&x);
+    let arg_x = m(1, 2, &[0.02, 1.29]);
+    let (value, grads) = f219_grad(&arg_x);
     check(
         "f219",
         &ir_f219(),
         &[0],
-        &[x.val()],
+        &[arg_x.val()],
         None,
         value.val(),
-        f219(&x).val(),
+        f219(&arg_x).val(),
         grads.vals(),
         1e-12,
     );
-    f219_gradcheck(&x).assert_within(1e-6);
+    f219_gradcheck(&arg_x).assert_within(1e-6);
 }
 
 // ───────────────────────────── tests ─────────────────────────────

@@ -1054,6 +1054,23 @@ impl Builder {
         }
     }
 
+    /// The name of the next `let`: `l0`, `l1`, ... or, every other time, a name like one the
+    /// engine or the macro makes (an adjoint `d{p}`, a temporary `t1`, the upstream `dout`, a
+    /// helper `{v}_view`/`{v}_dims`/`{v}_pullback`), which must not make two values print alike.
+    fn let_name(&self) -> String {
+        let n = self.env.len();
+        let param = self.p.params.first().map_or("x", |p| p.name.as_str());
+        match n % 8 {
+            1 => format!("d{param}"),
+            3 => format!("t{}", n / 2 + 1),
+            5 => "dout".to_string(),
+            6 => format!("l{}_view", n - 1),
+            7 => format!("d{param}_dims"),
+            _ if n % 16 == 2 => "t1_pullback".to_string(),
+            _ => format!("l{n}"),
+        }
+    }
+
     fn lit(&mut self, x: f64) -> ValueId {
         self.push(Literal::new(x), &[])
     }
@@ -1085,7 +1102,7 @@ impl Builder {
             Expr::Var(i) => self.env[*i],
             Expr::Let(bound, body) => {
                 let v = self.build(bound);
-                let name = format!("l{}", self.env.len());
+                let name = self.let_name();
                 self.p.name_value(v, &name);
                 self.env.push(v);
                 let out = self.build(body);
@@ -1604,6 +1621,14 @@ fn check_reverse(case: &Case, stats: &Stats) -> Result<(), TestCaseError> {
     let upstream = pt.rng.like(&pt.value);
     let products =
         derive_reverse(primal, &wrt).map_err(|e| fail(format!("derive_reverse: {e}")))?;
+    // Every value of the derived program prints under a name of its own, also where the
+    // program's own names look like derived ones (see `Builder::let_name`).
+    let names = products.vjp.program.value_names();
+    let distinct: std::collections::HashSet<&String> = names.iter().collect();
+    check!(
+        distinct.len() == names.len(),
+        "two values of the vjp program share a name: {names:?}"
+    );
     let mut rev_inputs = pt.inputs.clone();
     rev_inputs.push(upstream.clone());
     let outs = eval(&products.vjp.program, &rev_inputs);

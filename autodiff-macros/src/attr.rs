@@ -1,21 +1,37 @@
-//! The attribute's arguments: nothing, or `wrt(a, b, ...)`.
+//! The attribute's arguments: nothing, `wrt(a, b, ...)`, and `crate = "path"`; and the rewrite
+//! that `crate = "path"` asks for.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Spacing, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::Token;
 
-/// The parameters named in `wrt(...)`, or `None` when the attribute has no arguments.
-pub fn parse_wrt(attr: TokenStream) -> syn::Result<Option<Vec<Ident>>> {
-    let mut wrt: Option<Vec<Ident>> = None;
+/// The arguments of `#[differentiable(...)]`.
+#[derive(Default)]
+pub struct Args {
+    /// The parameters named in `wrt(...)`, or `None` for all of them.
+    pub wrt: Option<Vec<Ident>>,
+    /// `crate = "ad"`: the path of the `autodiff` crate where it is renamed.
+    pub krate: Option<syn::Path>,
+}
+
+/// Parses the arguments of `#[differentiable(...)]`.
+pub fn parse_args(attr: TokenStream) -> syn::Result<Args> {
+    let mut args = Args::default();
     let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            return parse_crate(&meta, &mut args.krate);
+        }
         if !meta.path.is_ident("wrt") {
             return Err(meta.error(
-                "unknown argument; `#[differentiable]` takes no arguments, or `wrt(a, b, ...)` \
-                 naming the parameters to differentiate with respect to",
+                "unknown argument; `#[differentiable]` takes no arguments, `wrt(a, b, ...)` \
+                 naming the parameters to differentiate with respect to, or `crate = \"name\"` \
+                 for a renamed `autodiff` dependency",
             ));
         }
-        if wrt.is_some() {
+        if args.wrt.is_some() {
             return Err(meta.error("`wrt(...)` is given twice; name every parameter in one list"));
         }
         if !meta.input.peek(syn::token::Paren) {
@@ -36,9 +52,139 @@ pub fn parse_wrt(attr: TokenStream) -> syn::Result<Option<Vec<Ident>>> {
                  respect to, or drop `wrt` to use all of them",
             ));
         }
-        wrt = Some(names.into_iter().collect());
+        args.wrt = Some(names.into_iter().collect());
         Ok(())
     });
     parser.parse2(attr)?;
-    Ok(wrt)
+    Ok(args)
+}
+
+/// `crate = "ad"` (as serde's `#[serde(crate = "...")]`), once.
+pub fn parse_crate(meta: &ParseNestedMeta<'_>, krate: &mut Option<syn::Path>) -> syn::Result<()> {
+    if krate.is_some() {
+        return Err(meta.error("`crate = ...` is given twice"));
+    }
+    let message = "write `crate = \"name\"` with the name your Cargo.toml gives `autodiff` \
+                   (for `ad = { package = \"autodiff\", ... }`, `crate = \"ad\"`)";
+    let literal: syn::LitStr = meta
+        .value()
+        .and_then(|value| value.parse())
+        .map_err(|e| syn::Error::new(e.span(), message))?;
+    let path = literal
+        .parse::<syn::Path>()
+        .map_err(|_| syn::Error::new(literal.span(), message))?;
+    *krate = Some(path);
+    Ok(())
+}
+
+/// Generated code names the runtime as `::autodiff::...`. Where the dependency is renamed
+/// (`crate = "ad"`), every such path starts at `krate` instead: `::ad::...` for a crate name, or
+/// the path as written (`crate::reexports::autodiff`).
+pub fn with_crate_path(tokens: TokenStream, krate: Option<&syn::Path>) -> TokenStream {
+    let Some(krate) = krate else {
+        return tokens;
+    };
+    let replacement = if krate.leading_colon.is_none() && krate.segments.len() == 1 {
+        let name = &krate.segments[0];
+        quote::quote!(::#name)
+    } else {
+        krate.to_token_stream()
+    };
+    rewrite(tokens, &replacement)
+}
+
+fn rewrite(tokens: TokenStream, replacement: &TokenStream) -> TokenStream {
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if starts_runtime_path(&tokens, i) {
+            out.extend(replacement.clone());
+            i += 3;
+            continue;
+        }
+        out.push(match &tokens[i] {
+            TokenTree::Group(group) => {
+                let mut inner = proc_macro2::Group::new(
+                    group.delimiter(),
+                    rewrite(group.stream(), replacement),
+                );
+                inner.set_span(group.span());
+                TokenTree::Group(inner)
+            }
+            other => other.clone(),
+        });
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+/// Whether `tokens[i..]` is `::autodiff` at the start of a path (not `module::autodiff`).
+fn starts_runtime_path(tokens: &[TokenTree], i: usize) -> bool {
+    let is_colon = |t: Option<&TokenTree>, spacing: Spacing| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == spacing);
+    // After a keyword a path starts; after another name (`crate`, `module`) it continues.
+    let leading = match i.checked_sub(1).map(|j| &tokens[j]) {
+        Some(TokenTree::Ident(previous)) => {
+            matches!(
+                previous.to_string().as_str(),
+                "use" | "as" | "dyn" | "impl" | "in"
+            )
+        }
+        _ => true,
+    };
+    leading
+        && is_colon(tokens.get(i), Spacing::Joint)
+        && is_colon(tokens.get(i + 1), Spacing::Alone)
+        && matches!(tokens.get(i + 2), Some(TokenTree::Ident(name)) if name == "autodiff")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn rewritten(tokens: TokenStream, krate: &str) -> String {
+        let path: syn::Path = syn::parse_str(krate).expect("a path");
+        with_crate_path(tokens, Some(&path)).to_string()
+    }
+
+    #[test]
+    fn runtime_paths_start_at_the_renamed_crate() {
+        let tokens = quote! {
+            use ::autodiff::ScalarExt as _;
+            let m: ::autodiff::Matrix<f64> = <::autodiff::Matrix<f64>>::zeros(1, 1);
+            ::autodiff::kernels::at("x");
+        };
+        let expected = quote! {
+            use ::ad::ScalarExt as _;
+            let m: ::ad::Matrix<f64> = <::ad::Matrix<f64>>::zeros(1, 1);
+            ::ad::kernels::at("x");
+        };
+        assert_eq!(rewritten(tokens.clone(), "ad"), expected.to_string());
+        let expected = quote! {
+            use crate::deps::autodiff::ScalarExt as _;
+            let m: crate::deps::autodiff::Matrix<f64> =
+                <crate::deps::autodiff::Matrix<f64>>::zeros(1, 1);
+            crate::deps::autodiff::kernels::at("x");
+        };
+        assert_eq!(
+            rewritten(tokens, "crate::deps::autodiff"),
+            expected.to_string()
+        );
+    }
+
+    #[test]
+    fn other_paths_named_autodiff_are_left_alone() {
+        let tokens = quote!(let m: crate::autodiff::Matrix<f64> = autodiff::f(::autodiff_x::y););
+        assert_eq!(rewritten(tokens.clone(), "ad"), tokens.to_string());
+    }
+
+    #[test]
+    fn without_a_crate_argument_nothing_changes() {
+        let tokens = quote!(::autodiff::kernels::at("x"));
+        assert_eq!(
+            with_crate_path(tokens.clone(), None).to_string(),
+            tokens.to_string()
+        );
+    }
 }

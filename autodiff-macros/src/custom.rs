@@ -20,28 +20,31 @@ use crate::calls::{self, CalleeSig, SigParam};
 use crate::errors::Errors;
 use crate::signature::classify;
 
-/// `of = f`
-fn parse_of(attr: TokenStream) -> syn::Result<Ident> {
-    let mut of = None;
+/// `of = f`, and `crate = "ad"` for a renamed `autodiff` dependency.
+fn parse_of(attr: TokenStream) -> syn::Result<(Ident, Option<syn::Path>)> {
+    let (mut of, mut krate) = (None, None);
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("of") {
             let ident: Ident = meta.value()?.parse()?;
             of = Some(ident);
             Ok(())
+        } else if meta.path.is_ident("crate") {
+            crate::attr::parse_crate(&meta, &mut krate)
         } else {
             Err(meta.error(
                 "unknown argument; write `#[derivative(of = f)]` naming the function this is \
-                 the pullback of",
+                 the pullback of (and `crate = \"name\"` for a renamed `autodiff` dependency)",
             ))
         }
     });
     syn::parse::Parser::parse2(parser, attr)?;
-    of.ok_or_else(|| {
+    let of = of.ok_or_else(|| {
         syn::Error::new(
             proc_macro2::Span::call_site(),
             "name the function this is the pullback of: `#[derivative(of = f)]`",
         )
-    })
+    })?;
+    Ok((of, krate))
 }
 
 /// Expands `#[derivative(attr)] item`. Never panics: problems are compile errors, with the
@@ -51,8 +54,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         let error = error.to_compile_error();
         quote!(#item #error)
     };
-    let of = match parse_of(attr) {
-        Ok(of) => of,
+    let (of, krate) = match parse_of(attr) {
+        Ok(parsed) => parsed,
         Err(e) => return fallback(e),
     };
     let item_fn = match syn::parse2::<ItemFn>(item.clone()) {
@@ -65,7 +68,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     match generate(&of, &item_fn) {
-        Ok(generated) => quote!(#item_fn #generated),
+        Ok(generated) => {
+            let generated = crate::attr::with_crate_path(generated, krate.as_ref());
+            quote!(#item_fn #generated)
+        }
         Err(e) => fallback(e),
     }
 }

@@ -57,13 +57,13 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
         Err(e) => return fallback(item, e),
     };
     let mut errors = Errors::default();
-    let wrt = attr::parse_wrt(attr).unwrap_or_else(|e| {
+    let args = attr::parse_args(attr).unwrap_or_else(|e| {
         errors.push(e);
-        None
+        attr::Args::default()
     });
     // Every stage runs, even after errors, so that one compile reports every mistake.
     let sig = signature::check(&item_fn, &mut errors);
-    let wrt = resolve_wrt(wrt.as_deref(), &sig, &mut errors);
+    let wrt = resolve_wrt(args.wrt.as_deref(), &sig, &mut errors);
     let lowering = lower::lower(&item_fn, &sig, &mut errors, &known);
     if let (Some(callee), true) = (lowering.unknown.first(), errors.is_empty()) {
         // Ask the first unknown callee's macro for its signature; it expands us again.
@@ -78,7 +78,7 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
         let error = errors.finish().err().unwrap_or_else(|| {
             syn::Error::new(Span::call_site(), "internal error in #[differentiable]")
         });
-        return fallback(item, error);
+        return fallback_fn(&item_fn, error);
     };
     match generate(&item_fn, &sig, &lowered, &wrt) {
         // `let y = ...; y` is the style that names the upstream gradient `dy` in derivations,
@@ -86,9 +86,10 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
         // `dead_code`: a function used only through its derivatives is used. Nothing else
         // about the function changes.
         Ok(generated) => {
+            let generated = attr::with_crate_path(generated, args.krate.as_ref());
             quote!(#[allow(clippy::let_and_return, dead_code)] #item_fn #generated)
         }
-        Err(error) => fallback(item, error),
+        Err(error) => fallback_fn(&item_fn, error),
     }
 }
 
@@ -96,6 +97,23 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
 fn fallback(item: TokenStream, error: syn::Error) -> TokenStream {
     let error = error.to_compile_error();
     quote!(#item #error)
+}
+
+/// The user's function with the errors: its signature as written, so that callers still find
+/// it, and a body that type-checks whatever it returns, so that rustc does not report again
+/// what the macro reported (`no method named matmul` after the macro's own message on it).
+fn fallback_fn(item: &ItemFn, error: syn::Error) -> TokenStream {
+    let error = error.to_compile_error();
+    let (attrs, vis, sig) = (&item.attrs, &item.vis, &item.sig);
+    quote! {
+        #(#attrs)*
+        #[allow(unused_variables, dead_code, unreachable_code, clippy::all)]
+        #vis #sig {
+            // Never runs: the crate does not compile. (No message: this may be a `const fn`.)
+            loop {}
+        }
+        #error
+    }
 }
 
 /// The tokens that identify an item for an error: its keyword and name where it has them.

@@ -188,6 +188,9 @@ fn method_tokens(m: &ExprMethodCall) -> proc_macro2::TokenStream {
     quote::quote!(#method #args)
 }
 
+const LOOP_MESSAGE: &str = "loops are not supported yet; use whole-tensor operations (`sum`, \
+     `matmul`, elementwise methods) instead";
+
 const RETURN_MESSAGE: &str = "early `return` is not supported; end the function with the result \
      as its last expression, without `return` or `;`";
 
@@ -230,29 +233,14 @@ impl Lowerer<'_> {
         for (i, stmt) in block.stmts.iter().enumerate() {
             let last = i + 1 == block.stmts.len();
             match stmt {
-                Stmt::Local(local) => self.local(local),
                 Stmt::Expr(expr, None) if last => {
                     tail = self.expr(expr);
                     tail_ok = tail.is_some();
                 }
-                Stmt::Expr(expr, _) => {
-                    self.statement(expr);
-                    tail_ok = false;
-                }
-                Stmt::Item(item) => {
-                    self.errors.spanned(
-                        item,
-                        "items are not supported inside a differentiable function; define \
-                         them outside",
-                    );
-                }
-                Stmt::Macro(m) => {
-                    self.errors.spanned(
-                        m,
-                        "macros are not supported inside a differentiable function: the \
-                         derivative cannot see what they expand to",
-                    );
-                    tail_ok = false;
+                other => {
+                    if self.block_statement(other) {
+                        tail_ok = false;
+                    }
                 }
             }
         }
@@ -267,6 +255,37 @@ impl Lowerer<'_> {
         tail
     }
 
+    /// A statement other than the block's result; true if it was an expression or a macro
+    /// (whose error, if any, says enough about a missing result).
+    fn block_statement(&mut self, stmt: &Stmt) -> bool {
+        match stmt {
+            Stmt::Local(local) => {
+                self.local(local);
+                false
+            }
+            Stmt::Expr(expr, _) => {
+                self.statement(expr);
+                true
+            }
+            Stmt::Item(item) => {
+                self.errors.spanned(
+                    item,
+                    "items are not supported inside a differentiable function; define them \
+                     outside",
+                );
+                false
+            }
+            Stmt::Macro(m) => {
+                self.errors.spanned(
+                    m,
+                    "macros are not supported inside a differentiable function: the derivative \
+                     cannot see what they expand to",
+                );
+                true
+            }
+        }
+    }
+
     /// An expression statement that is not the block's result: the specific error of its
     /// construct (`if`, loops, assignments, ...), else that it has no effect.
     fn statement(&mut self, expr: &Expr) {
@@ -274,6 +293,8 @@ impl Lowerer<'_> {
         match expr {
             Expr::Return(r) => self.errors.spanned(r, RETURN_MESSAGE),
             Expr::Assign(_) | Expr::Binary(_) if self.assignment(expr) => {}
+            // In a loop (reported already).
+            Expr::Break(_) | Expr::Continue(_) => self.check_expr(expr),
             _ => {
                 if self.expr(expr).is_some() || self.errors.count() == errors_before {
                     self.errors.spanned(
@@ -295,6 +316,7 @@ impl Lowerer<'_> {
                     "assignment is not supported; bind a new value with `let` (shadowing is \
                      allowed: `let y = y * x;`)",
                 );
+                self.check_expr(&a.right);
                 return true;
             }
             Expr::Binary(b) => b,
@@ -322,6 +344,7 @@ impl Lowerer<'_> {
                  (shadowing is allowed: `let {target} = {target} {plain} ...;`)"
             ),
         );
+        self.check_expr(&op.right);
         true
     }
 
@@ -518,31 +541,55 @@ impl Lowerer<'_> {
             ),
             Expr::Call(c) if self.is_poisoned_name(&c.func) => None,
             Expr::Call(c) => self.call(c),
-            Expr::If(i) => self.unsupported(
-                i.if_token,
-                "`if` is not supported yet; a differentiable function is straight-line code \
-                 (use `relu`, `abs` or `sigmoid` for piecewise functions)",
-            ),
-            Expr::Match(m) => self.unsupported(
-                m.match_token,
-                "`match` is not supported; a differentiable function is straight-line code \
-                 (use `relu`, `abs` or `sigmoid` for piecewise functions)",
-            ),
-            Expr::ForLoop(f) => self.unsupported(
-                f.for_token,
-                "loops are not supported yet; use whole-tensor operations (`sum`, `matmul`, \
-                 elementwise methods) instead",
-            ),
-            Expr::While(w) => self.unsupported(
-                w.while_token,
-                "loops are not supported yet; use whole-tensor operations (`sum`, `matmul`, \
-                 elementwise methods) instead",
-            ),
-            Expr::Loop(l) => self.unsupported(
-                l.loop_token,
-                "loops are not supported yet; use whole-tensor operations (`sum`, `matmul`, \
-                 elementwise methods) instead",
-            ),
+            Expr::If(i) => {
+                self.unsupported(
+                    i.if_token,
+                    "`if` is not supported yet; a differentiable function is straight-line code \
+                     (use `relu`, `abs` or `sigmoid` for piecewise functions)",
+                );
+                self.check_block(&i.then_branch, &[]);
+                if let Some((_, otherwise)) = &i.else_branch {
+                    self.check_expr(otherwise);
+                }
+                None
+            }
+            Expr::Match(m) => {
+                self.unsupported(
+                    m.match_token,
+                    "`match` is not supported; a differentiable function is straight-line code \
+                     (use `relu`, `abs` or `sigmoid` for piecewise functions)",
+                );
+                for arm in &m.arms {
+                    self.scopes.push(HashMap::new());
+                    self.poison_names(&arm.pat);
+                    self.check_expr(&arm.body);
+                    self.scopes.pop();
+                }
+                None
+            }
+            Expr::ForLoop(f) => {
+                self.unsupported(f.for_token, LOOP_MESSAGE);
+                self.check_block(&f.body, std::slice::from_ref(&*f.pat));
+                None
+            }
+            Expr::While(w) => {
+                self.unsupported(w.while_token, LOOP_MESSAGE);
+                self.check_block(&w.body, &[]);
+                None
+            }
+            Expr::Loop(l) => {
+                self.unsupported(l.loop_token, LOOP_MESSAGE);
+                self.check_block(&l.body, &[]);
+                None
+            }
+            // Inside a loop, which is reported already: only the value can hold an error.
+            Expr::Break(b) => {
+                if let Some(value) = &b.expr {
+                    self.check_expr(value);
+                }
+                None
+            }
+            Expr::Continue(_) => None,
             Expr::Closure(c) => self.unsupported(
                 c,
                 "closures are not supported in a differentiable function; write the math inline",
@@ -552,47 +599,106 @@ impl Lowerer<'_> {
                 "macros are not supported inside a differentiable function: the derivative \
                  cannot see what they expand to",
             ),
-            Expr::Try(t) => self.unsupported(
-                t.question_token,
-                "`?` is not supported; a differentiable function cannot fail early",
-            ),
+            Expr::Try(t) => {
+                self.unsupported(
+                    t.question_token,
+                    "`?` is not supported; a differentiable function cannot fail early",
+                );
+                self.check_expr(&t.expr);
+                None
+            }
             Expr::Return(r) => self.unsupported(r, RETURN_MESSAGE),
             Expr::Async(a) => self.unsupported(
                 a.async_token,
                 "`async` blocks are not supported in a differentiable function; compute the \
                  value directly",
             ),
-            Expr::Await(a) => self.unsupported(
-                a.await_token,
-                "`.await` is not supported in a differentiable function; pass the awaited value \
-                 in as a parameter",
-            ),
-            Expr::Cast(c) => self.unsupported(
-                c.as_token,
-                "`as` casts are not supported; write float literals (`2.0`) in the function's \
-                 float type",
-            ),
-            Expr::Index(i) => self.unsupported(
-                i,
-                "indexing is not supported yet; use whole-tensor operations",
-            ),
+            Expr::Await(a) => {
+                self.unsupported(
+                    a.await_token,
+                    "`.await` is not supported in a differentiable function; pass the awaited \
+                     value in as a parameter",
+                );
+                self.check_expr(&a.base);
+                None
+            }
+            Expr::Cast(c) => {
+                self.unsupported(
+                    c.as_token,
+                    "`as` casts are not supported; write float literals (`2.0`) in the \
+                     function's float type",
+                );
+                // A name is what a cast is for (`n as f64`); anything else may hide an error.
+                if !matches!(&*c.expr, Expr::Path(_)) {
+                    self.check_expr(&c.expr);
+                }
+                None
+            }
+            Expr::Index(i) => {
+                self.unsupported(
+                    i,
+                    "indexing is not supported yet; use whole-tensor operations",
+                );
+                self.check_expr(&i.expr);
+                None
+            }
             Expr::Field(f) => self.unsupported(
                 f,
                 "field access is not supported; pass the field's value in as a parameter",
             ),
-            Expr::Assign(a) => self.unsupported(
-                a,
-                "assignment is not supported; bind a new value with `let` (shadowing is allowed)",
-            ),
-            Expr::Tuple(t) => self.unsupported(
-                t,
-                "tuples are not supported; a differentiable function computes one scalar, \
-                 vector or matrix",
-            ),
+            Expr::Assign(a) => {
+                self.unsupported(
+                    a,
+                    "assignment is not supported; bind a new value with `let` (shadowing is \
+                     allowed)",
+                );
+                self.check_expr(&a.right);
+                None
+            }
+            Expr::Tuple(t) => {
+                self.unsupported(
+                    t,
+                    "tuples are not supported; a differentiable function computes one scalar, \
+                     vector or matrix",
+                );
+                t.elems.iter().for_each(|e| self.check_expr(e));
+                None
+            }
             _ => self.unsupported(
                 expr,
                 format!("this expression is not supported; {SUPPORTED_EXPRESSIONS}"),
             ),
+        }
+    }
+
+    /// Lowers a part of an unsupported construct only to report the errors inside it (the
+    /// construct was reported already): one compile shows every mistake.
+    fn check_expr(&mut self, expr: &Expr) {
+        let _ = self.expr(expr);
+    }
+
+    /// [`check_expr`](Self::check_expr) for a block that need not end in a value (a loop's
+    /// body), with the names `bound` binds (a loop variable) in scope, poisoned.
+    fn check_block(&mut self, block: &Block, bound: &[Pat]) {
+        self.scopes.push(HashMap::new());
+        bound.iter().for_each(|pat| self.poison_names(pat));
+        for (i, stmt) in block.stmts.iter().enumerate() {
+            match stmt {
+                Stmt::Expr(expr, None) if i + 1 == block.stmts.len() => self.check_expr(expr),
+                other => {
+                    self.block_statement(other);
+                }
+            }
+        }
+        self.scopes.pop();
+    }
+
+    /// Binds every name `pat` binds as poisoned, so that their uses stay quiet.
+    fn poison_names(&mut self, pat: &Pat) {
+        let mut names = Vec::new();
+        pattern_names(pat, &mut names);
+        for name in names {
+            self.bind(name.to_string(), Binding::Poisoned);
         }
     }
 

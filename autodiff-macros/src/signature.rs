@@ -4,6 +4,7 @@
 use autodiff_core::symbolic::Kind;
 use proc_macro2::{Ident, TokenStream};
 use quote::{quote, ToTokens};
+use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type};
 
 use crate::errors::Errors;
@@ -104,6 +105,16 @@ fn mentions(ty: &Type, names: &[Ident]) -> bool {
     !names.is_empty() && walk(quote!(#ty), names)
 }
 
+/// `f32` or `f64`, also as a `macro_rules!` passes a `$t:ty` (an invisible group).
+fn float_type(ty: &Type) -> Option<Float> {
+    match ty {
+        Type::Group(g) => float_type(&g.elem),
+        Type::Paren(p) => float_type(&p.elem),
+        Type::Path(p) if p.qself.is_none() => p.path.get_ident().and_then(Float::from_ident),
+        _ => None,
+    }
+}
+
 /// Classifies a type: `Ok(Some)` for `T`, `Vector<T>`, `Matrix<T>` and references to the
 /// tensors, `Ok(None)` for any other (constant) type, `Err` for a type that looks
 /// differentiable but is not supported.
@@ -120,6 +131,17 @@ pub fn classify(ty: &Type) -> Result<Option<TensorType>, syn::Error> {
                             ty,
                             "`&mut` parameters are not supported: a differentiable function \
                              takes its inputs by value or by shared reference (`&Matrix<T>`)",
+                        ));
+                    }
+                    if let Some(lifetime) = &r.lifetime {
+                        return Err(syn::Error::new_spanned(
+                            lifetime,
+                            format!(
+                                "a differentiable parameter is borrowed for the call only: \
+                                 write `&{}` without the lifetime (a `&{lifetime} {0}` still \
+                                 coerces to it)",
+                                type_text(&r.elem)
+                            ),
                         ));
                     }
                     Ok(Some(TensorType { by_ref: true, ..t }))
@@ -160,9 +182,7 @@ pub fn classify(ty: &Type) -> Result<Option<TensorType>, syn::Error> {
             let float = match &last.arguments {
                 PathArguments::AngleBracketed(args) if args.args.len() == 1 => {
                     match &args.args[0] {
-                        GenericArgument::Type(Type::Path(e)) => {
-                            e.path.get_ident().and_then(Float::from_ident)
-                        }
+                        GenericArgument::Type(element) => float_type(element),
                         _ => None,
                     }
                 }
@@ -251,6 +271,29 @@ fn check_qualifiers(item: &ItemFn, errors: &mut Errors) {
     }
 }
 
+/// A function that names `Self` is in an `impl` block, where the generated items cannot go
+/// (rustc would say only "macro definition is not supported in impls"). A receiver is reported
+/// with the parameters.
+fn check_not_associated(item: &ItemFn, errors: &mut Errors) {
+    fn find_self(tokens: TokenStream) -> Option<Ident> {
+        tokens.into_iter().find_map(|t| match t {
+            proc_macro2::TokenTree::Ident(i) if i == "Self" => Some(i),
+            proc_macro2::TokenTree::Group(g) => find_self(g.stream()),
+            _ => None,
+        })
+    }
+    let has_receiver = matches!(item.sig.inputs.first(), Some(FnArg::Receiver(_)));
+    let tokens = quote!(#item);
+    if let (false, Some(self_type)) = (has_receiver, find_self(tokens)) {
+        errors.spanned(
+            self_type,
+            "methods and associated functions are not supported yet (this one names `Self`): put \
+             #[differentiable] on a free function outside the `impl` block and pass the value as \
+             an ordinary parameter",
+        );
+    }
+}
+
 /// The names of the function's generic parameters (types, consts and lifetimes).
 fn generic_names(item: &ItemFn) -> Vec<Ident> {
     item.sig
@@ -269,6 +312,7 @@ fn generic_names(item: &ItemFn) -> Vec<Ident> {
 pub fn check(item: &ItemFn, errors: &mut Errors) -> Signature {
     let errors_before = errors.count();
     check_qualifiers(item, errors);
+    check_not_associated(item, errors);
     let generics = generic_names(item);
     let mut float = None;
     let mut params = Vec::new();
@@ -331,7 +375,12 @@ pub fn check(item: &ItemFn, errors: &mut Errors) -> Signature {
             );
             None
         }
-        ReturnType::Type(_, ty) if mentions(ty, &generics) => None,
+        // Reported already: a generic parameter, or `Self` (see `check_not_associated`).
+        ReturnType::Type(_, ty)
+            if mentions(ty, &generics) || mentions(ty, &[Ident::new("Self", ty.span())]) =>
+        {
+            None
+        }
         ReturnType::Type(_, ty) => match classify(ty) {
             Ok(Some(t)) if !t.by_ref => {
                 check_float(&mut float, t.float, ty, errors);

@@ -70,6 +70,19 @@ UNARY_IR = {
 LITERALS = [0.5, 2.0, 1.5, 0.25, 3.0, 0.1, 1.0, 0.75]
 PARAM_NAMES = ["x", "w", "b", "y", "a", "c", "k", "z"]
 LET_NAMES = ["h", "e", "g", "q", "r", "p", "m", "n", "o", "l", "j", "s2", "t2", "acc", "tmp"]
+# User names that shadow every name generated code makes, so the corpus checks hygiene: the
+# locals of the dense items and of the guard, the generated items themselves (`{fn}` is the
+# function's name), adjoints, temporaries, and (for `let`s, built from an earlier name `{v}`) the
+# helpers a value gets: `{v}_view`, `{v}_dims`, `{v}_pullback`.
+HOSTILE_PARAMS = [
+    "value", "gradient", "upstream", "seed", "t", "out", "outputs", "_context", "report",
+    "direction", "direction_0", "jacobian_0", "zero_0", "offset_0", "hessian", "tangent", "moved",
+    "point", "numeric", "product", "blocks", "row", "column", "j", "dx", "dw", "t1",
+    "{fn}_grad", "{fn}_vjp", "{fn}_jvp", "{fn}_hvp", "{fn}_jacobian",
+]
+HOSTILE_LETS = ["d{v}_view", "{v}_dims", "d{v}_dims", "{v}_pullback", "d{v}_pullback", "t1_dims",
+                "t2_view", "dy_view"]
+HOSTILE_SHARE = 0.3
 
 # Relative weights of productions, to spread the corpus over the language.
 WEIGHTS = {
@@ -547,21 +560,68 @@ def count_uses(f):
     return uses
 
 
-def assign_names(f, rng):
+def operands(expr):
+    """The bindings `expr` reads as tensor operands of an elementwise operator (whose adjoints
+    are reduced to their shapes, through a view)."""
+    return [
+        a.extra
+        for n in walk(expr)
+        if n.op == "bin"
+        for a in n.args
+        if a.op == "var" and a.shape != S
+    ]
+
+
+def assign_names(f, rng, index):
+    # Hostile names come from their own stream, so the corpus's functions stay as they were.
+    hostile = random.Random(SEED * 1_000_003 + index)
+    taken = set()
     for b, name in zip(f.params, PARAM_NAMES):
+        if hostile.random() < HOSTILE_SHARE:
+            choices = [h.format(fn=f"f{index}") for h in HOSTILE_PARAMS]
+            name = hostile.choice([c for c in choices if c not in taken])
         b.name = name
+        taken.add(name)
     uses = count_uses(f)
-    taken = set(PARAM_NAMES[: len(f.params)])
     earlier = list(f.params)
+    stmts = [b.expr for b in f.lets] + [f.tail]
     for k, b in enumerate(f.lets):
+
         # Shadow a binding nothing reads after this statement, sometimes.
         dead = [e for e in earlier if max(uses.get(id(e), [-1])) <= k]
         if dead and rng.random() < 0.35:
             b.name = rng.choice(dead).name
         else:
-            b.name = next(n for n in LET_NAMES if n not in taken)
+            shadowing = [
+                h.format(v=e.name.lstrip("_"))
+                for e in earlier
+                for h in HOSTILE_LETS
+            ]
+            shadowing = [n for n in shadowing if n not in taken]
+            if shadowing and hostile.random() < HOSTILE_SHARE:
+                b.name = hostile.choice(shadowing)
+            else:
+                b.name = next(n for n in LET_NAMES if n not in taken)
             taken.add(b.name)
         earlier = [e for e in earlier if e.name != b.name] + [b]
+    # Then some `let`s take the name of a helper made for a value of a later statement: the view
+    # of its adjoint (`d{v}_view`) or its kept shape (`{v}_dims`). The backward pass makes those
+    # after this `let` and reads the `let` after that: the collision to aim at.
+    names = {b.name for b in f.params + f.lets}
+    for k, b in enumerate(f.lets):
+        # A value read once has one adjoint contribution, which is named `d{v}` (else the
+        # contributions are temporaries summed into it).
+        later = [
+            v.name
+            for stmt in stmts[k + 1 :]
+            for v in operands(stmt)
+            if v.name is not None and len(uses.get(id(v), [])) == 1
+        ]
+        helpers = [h for v in later for h in (f"d{v}_view", f"{v}_dims")]
+        helpers = [h for h in helpers if h not in names and not h.startswith("d_")]
+        if helpers and hostile.random() < HOSTILE_SHARE:
+            b.name = hostile.choice(helpers)
+            names.add(b.name)
 
 
 class Emitter:
@@ -751,13 +811,19 @@ def literal_value(shape, data, suffix):
 def emit_check(f, name, idx, inputs, upstream, ty):
     suffix = "32" if ty == "f32" else ""
     lines = [f"fn check_{name}() {{"]
+    # The inputs get names of their own: a parameter may be named like `fN_grad`.
+    arg = {id(b): f"arg_{b.name.lstrip('_')}" for b in f.params}
     for b, x in zip(f.params, inputs):
-        lines.append(f"let {b.name} = {literal_value(b.shape, x, suffix)};")
+        lines.append(f"let {arg[id(b)]} = {literal_value(b.shape, x, suffix)};")
     args = ", ".join(
-        (b.name if b.shape == S else f"&{b.name}" if b.kind == "ref" else f"{b.name}.clone()")
+        (
+            arg[id(b)]
+            if b.shape == S
+            else f"&{arg[id(b)]}" if b.kind == "ref" else f"{arg[id(b)]}.clone()"
+        )
         for b in f.params
     )
-    ins = ", ".join(f"{b.name}.val()" for b in f.params)
+    ins = ", ".join(f"{arg[id(b)]}.val()" for b in f.params)
     wrt = ", ".join(str(i) for i in f.wrt_indices())
     tol, fd = ("1e-4", "1e-2") if ty == "f32" else ("1e-12", "1e-6")
     if f.out == S:
@@ -822,6 +888,9 @@ HEADER = '''\
 //!
 //! The inputs keep `relu`/`abs` arguments away from their kinks, `ln`/`sqrt` arguments positive,
 //! denominators away from zero and every intermediate value moderate (checked by the generator).
+//! About a third of the names are hostile: parameters named like the locals and items generated
+//! code makes (`value`, `seed`, `_context`, `fN_grad`, ...) and `let`s named like the helpers it
+//! makes for another value (`db_view`, `h_dims`, `dq_pullback`), which must not collide.
 //!
 //! Results: {n_s} scalar, {n_v} vector, {n_m} matrix; {n_wrt} with a `wrt(...)` subset. Ops covered:
 {ops}
@@ -1108,7 +1177,7 @@ def main():
         if accepted is None:
             continue
         inputs, upstream = accepted
-        assign_names(f, rng)
+        assign_names(f, rng, len(funcs))
         f.inputs, f.upstream = inputs, upstream
         funcs.append(f)
     # f32 twins: functions without kinks (the f32 stencil step is about 0.04).

@@ -1,0 +1,12 @@
+use autodiff::prelude::*;
+
+struct Model;
+
+impl Model {
+    #[differentiable]
+    fn make(x: f64) -> Self {
+        Model
+    }
+}
+
+fn main() {}

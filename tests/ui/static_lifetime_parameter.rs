@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable]
+fn total(x: &'static Matrix<f64>) -> f64 {
+    x.sum()
+}
+
+fn main() {}
