@@ -18,7 +18,7 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use super::scalar::Real;
+use super::scalar::{sealed::Sealed, Real};
 
 /// Buffers smaller than this are left to the allocator, which reuses them without faults.
 pub const MIN_CACHED_BYTES: usize = 64 << 10;
