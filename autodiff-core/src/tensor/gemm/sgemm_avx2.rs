@@ -122,13 +122,14 @@ unsafe impl<T> Send for Shared<T> {}
 // SAFETY: as for `Send`.
 unsafe impl<T> Sync for Shared<T> {}
 
-/// Runs `f(i)` for `i` in `first..first + parts`, in parallel on rayon's pool.
+/// Runs `f(i)` for `i` in `first..first + parts`, in parallel on rayon's pool (through
+/// [`super::join`], which keeps the caller's shape-error context out of other jobs).
 fn for_parts(parts: usize, first: usize, f: &(impl Fn(usize) + Sync)) {
     if parts <= 1 {
         return f(first);
     }
     let half = parts / 2;
-    rayon::join(
+    super::join(
         || for_parts(half, first, f),
         || for_parts(parts - half, first + half, f),
     );
