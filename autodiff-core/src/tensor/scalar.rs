@@ -53,6 +53,23 @@ pub(crate) mod sealed {
     }
 }
 
+/// `x^m` for any integer `m`, where `powi` takes an `i32`: the derivatives of `powi(n)` need
+/// `x^(n−1)` and `x^(n−2)`, which leave `i32` at its ends.
+pub(crate) fn powi_wide<T: Real>(x: T, m: i128) -> T {
+    if let Ok(m) = i32::try_from(m) {
+        return x.powi(m);
+    }
+    // |m| ≥ 2³¹, so |x|^m is 0, ∞ or 1 unless |x| is within about 2⁻³¹ of 1: `f64::powf` has the
+    // range and the accuracy for that, in either float type. The sign is taken from m's
+    // parity, which `m as f64` may round away.
+    let magnitude = T::from_f64(x.abs().to_f64().powf(m as f64));
+    if m % 2 != 0 && x.is_sign_negative() {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
 /// Scalar methods that `f32` and `f64` lack: `relu` and `sigmoid`.
 pub trait ScalarExt {
     /// `max(x, 0)`.
