@@ -228,14 +228,14 @@ mod checked {
             (self.a.rows(), self.a.cols(), self.b.cols())
         }
 
-        /// `(alpha, a, b, beta, c)`.
-        #[allow(clippy::type_complexity)]
-        pub(crate) fn into_parts(
-            self,
-        ) -> (T, MatRef<'a, T>, MatRef<'a, T>, T, &'a mut [MaybeUninit<T>]) {
+        /// `(alpha, a, b, beta, c)`, for the kernel.
+        pub(crate) fn into_parts(self) -> Parts<'a, T> {
             (self.alpha, self.a, self.b, self.beta, self.c)
         }
     }
+
+    /// A [`GemmCall`] taken apart: `(alpha, a, b, beta, c)`.
+    pub(crate) type Parts<'a, T> = (T, MatRef<'a, T>, MatRef<'a, T>, T, &'a mut [MaybeUninit<T>]);
 }
 
 /// Checks the operands of a GEMM and returns `(m, k, n)`.
