@@ -138,6 +138,16 @@ macro_rules! numerics_tests {
                 a * b
             }
 
+            #[differentiable]
+            fn power_of_i32_min(x: $T) -> $T {
+                x.powi(-2147483648)
+            }
+
+            #[differentiable]
+            fn power_of_i32_max(x: $T) -> $T {
+                x.powi(2147483647)
+            }
+
             // ───────────────────────── helpers ─────────────────────────
 
             /// `actual` is finite and within `rel` of `expected` (relative; `expected` may be 0
@@ -608,6 +618,57 @@ macro_rules! numerics_tests {
             }
 
             // ───────────────────────── kinks and poles ─────────────────────────
+
+            #[test]
+            fn powers_at_the_ends_of_i32_have_exact_derivatives() {
+                // n·x^(n−1) and n·(n−1)·x^(n−2), worked by hand: at 2 and ½, x^(n−1) under- or
+                // overflows to a zero or an infinity with n's sign (n·(n−1) > 0 for the second
+                // derivative); at ±1 it is exact, with the sign (−1)^(n−1). n − 1 and n − 2 are
+                // outside i32 for i32::MIN: the macro once panicked on them, and a release
+                // build gave −∞ at 2 where the derivative is −0.
+                let (min, max) = (-2147483648.0f64, 2147483647.0f64);
+                let min_cases = [
+                    (2.0, -0.0, 0.0),
+                    (0.5, -f64::INFINITY, f64::INFINITY),
+                    (1.0, min, min * (min - 1.0)),
+                    (-1.0, -min, min * (min - 1.0)),
+                ];
+                let max_cases = [
+                    (2.0, f64::INFINITY, f64::INFINITY),
+                    (0.5, 0.0, 0.0),
+                    (1.0, max, max * (max - 1.0)),
+                    (-1.0, max, -max * (max - 1.0)),
+                ];
+                type Derivatives = (fn($T) -> ($T, $T), fn($T, $T) -> ($T, $T, $T));
+                let functions: [(&str, Derivatives, [(f64, f64, f64); 4]); 2] = [
+                    (
+                        "x^i32::MIN",
+                        (power_of_i32_min_grad, power_of_i32_min_hvp),
+                        min_cases,
+                    ),
+                    (
+                        "x^i32::MAX",
+                        (power_of_i32_max_grad, power_of_i32_max_hvp),
+                        max_cases,
+                    ),
+                ];
+                for (name, (grad, hvp), cases) in functions {
+                    for (x, slope, curvature) in cases {
+                        let (slope, curvature) = (slope as $T, curvature as $T);
+                        let x = x as $T;
+                        let exact = |got: $T, want: $T, what: &str| {
+                            assert!(
+                                got == want && got.is_sign_negative() == want.is_sign_negative(),
+                                "{what} of {name} at {x}: got {got:?}, want {want:?}"
+                            );
+                        };
+                        exact(grad(x).1, slope, "gradient");
+                        let (_, g, h) = hvp(x, 1.0);
+                        exact(g, slope, "hvp's gradient");
+                        exact(h, curvature, "hvp");
+                    }
+                }
+            }
 
             #[test]
             fn sqrt_at_zero_has_value_zero_and_an_infinite_derivative() {

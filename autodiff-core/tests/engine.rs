@@ -40,8 +40,8 @@ use autodiff_core::symbolic::rules::softmax::{
 use autodiff_core::symbolic::rules::structure::AsColumn;
 use autodiff_core::symbolic::simplify::eliminate_dead_code;
 use autodiff_core::symbolic::{
-    derive_forward, derive_reverse, eval, forward, print, reverse, simplify, Forward, Inst, Kind,
-    Op, Precision, Program, Role, Seed, Value, ValueId,
+    derive_forward, derive_hvp, derive_reverse, eval, forward, print, reverse, simplify, Forward,
+    Inst, Kind, Op, Precision, Program, Role, Seed, Value, ValueId,
 };
 use autodiff_core::{Matrix, Real, Vector};
 
@@ -2202,6 +2202,102 @@ fn derivation_of_powers_writes_the_minus_sign() {
     // The notation writes minus as "−" (U+2212) everywhere: `−dy`, `a − b`, literals `−2`,
     // exponents `x⁻³`; the factor of a negative power too.
     assert_eq!(derive(-2), "dx = dy ⊙ (−2·x⁻³)");
+}
+
+/// `(x, first derivative, second derivative)` of a power at `x`.
+type PowiPoint = (f64, f64, f64);
+
+/// `x.powi(n)` for `n` at the ends of `i32`: its derivative `n·x^(n−1)` and second derivative
+/// `n·(n−1)·x^(n−2)` at x = 2, ½, 1 and −1, worked by hand. `x^(n−1)` under- or overflows at 2
+/// and ½, leaving a zero or an infinity whose sign is n's (and n·(n−1)'s, positive, for the
+/// second derivative); at −1 the sign is (−1)^(n−1). `n − 1` and `n − 2` are outside `i32`
+/// for `i32::MIN`, which once overflowed: a panic in debug builds, and in release
+/// `x^(i32::MAX)` in place of `x^(i32::MIN − 1)` (−∞ where the derivative at 2 is −0).
+fn powi_extremes() -> [(i32, [PowiPoint; 4]); 2] {
+    let (min, max) = (f64::from(i32::MIN), f64::from(i32::MAX));
+    let inf = f64::INFINITY;
+    [
+        (
+            i32::MIN,
+            [
+                (2.0, -0.0, 0.0),
+                (0.5, -inf, inf),
+                (1.0, min, min * (min - 1.0)),
+                (-1.0, -min, min * (min - 1.0)),
+            ],
+        ),
+        (
+            i32::MAX,
+            [
+                (2.0, inf, inf),
+                (0.5, 0.0, 0.0),
+                (1.0, max, max * (max - 1.0)),
+                (-1.0, max, -max * (max - 1.0)),
+            ],
+        ),
+    ]
+}
+
+/// `got` is `want` rounded to `T`, with the same sign even when both are zero.
+#[track_caller]
+fn assert_same_float<T: Real>(got: &Value<T>, want: f64, what: &str) {
+    let Value::Scalar(got) = *got else {
+        panic!("{what}: not a scalar: {got:?}");
+    };
+    let want = T::from_f64(want);
+    assert!(
+        got == want && got.is_sign_negative() == want.is_sign_negative(),
+        "{what}: got {got:?}, want {want:?}"
+    );
+}
+
+fn check_powi_extremes<T: Real>() {
+    for (n, points) in powi_extremes() {
+        let mut p = Program::new();
+        let x = p.param("x", Kind::Scalar);
+        let y = named(&mut p, "y", Powi(n), &[x]);
+        p.outputs = vec![y];
+        let reverse = derive_reverse(&p, &[0]).unwrap();
+        let grad = reverse
+            .grad
+            .expect("a scalar result has a gradient program");
+        let jvp = derive_forward(&p, &[0]).unwrap().jvp.program;
+        let hvp = derive_hvp(&p, &[0]).unwrap().program;
+        for (x, slope, curvature) in points {
+            let at = Value::Scalar(T::from_f64(x));
+            let one = Value::Scalar(T::one());
+            let what = |mode: &str| format!("{mode} of x^{n} at {x}");
+            assert_same_float(
+                &eval(&grad, std::slice::from_ref(&at))[1],
+                slope,
+                &what("gradient"),
+            );
+            let tangent = eval(&jvp, &[at.clone(), one.clone()]);
+            assert_same_float(&tangent[1], slope, &what("jvp"));
+            let second = eval(&hvp, &[at, one]);
+            assert_same_float(&second[1], slope, &what("hvp's gradient"));
+            assert_same_float(&second[2], curvature, &what("hvp"));
+        }
+    }
+}
+
+#[test]
+fn powers_at_the_ends_of_i32_differentiate_in_every_mode() {
+    check_powi_extremes::<f64>();
+    check_powi_extremes::<f32>();
+}
+
+#[test]
+fn derivations_of_powers_at_the_ends_of_i32() {
+    let derive = |n: i32| {
+        let mut p = Program::new();
+        let x = p.param("x", Kind::Scalar);
+        let y = named(&mut p, "y", Powi(n), &[x]);
+        p.outputs = vec![y];
+        derive_reverse(&p, &[0]).unwrap().derivation
+    };
+    assert_eq!(derive(i32::MIN), "dx = dy·(−2147483648·x^-2147483649)");
+    assert_eq!(derive(i32::MAX), "dx = dy·(2147483647·x^2147483646)");
 }
 
 #[test]

@@ -7,8 +7,11 @@
 //! runtime-built tensor drops goes to this thread's cache, and the runtime's next allocation of
 //! about that size takes it from there, already faulted in.
 //!
-//! The cache holds at most [`MAX_CACHED_BUFFERS`] buffers and [`MAX_CACHED_BYTES`] per thread and
-//! element type; the oldest go first. [`clear_thread_cache`] frees it.
+//! Each thread's cache holds at most [`MAX_CACHED_BUFFERS`] buffers and [`MAX_CACHED_BYTES`] per
+//! element type, the oldest going first, and all threads' caches together at most
+//! [`MAX_TOTAL_CACHED_BYTES`]: a buffer that would pass that is freed instead. The total is one
+//! atomic counter, [`cached_bytes`], kept exact as buffers enter and leave caches and as threads
+//! exit. [`clear_thread_cache`] frees this thread's cache; [`clear_all_caches`] every thread's.
 //!
 //! `Matrix<T>` and `Vector<T>` put no bound on `T`, and a `Drop` impl cannot add one, so a
 //! buffer built where `T: Real` is known carries plain function pointers to its type's cache
@@ -17,8 +20,10 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::scalar::Real;
+use super::scalar::{sealed::Sealed, Real};
+use super::shape;
 
 /// Buffers smaller than this are left to the allocator, which reuses them without faults.
 pub const MIN_CACHED_BYTES: usize = 64 << 10;
@@ -26,6 +31,17 @@ pub const MIN_CACHED_BYTES: usize = 64 << 10;
 pub const MAX_CACHED_BYTES: usize = 64 << 20;
 /// Most buffers one thread keeps per element type.
 pub const MAX_CACHED_BUFFERS: usize = 32;
+/// Most bytes all threads keep together, both element types: room for two threads' full caches
+/// (the working set of a gradient and of the thread that runs the next one), while idle threads
+/// (rayon's workers live as long as the process) can no longer hold 128 MiB each.
+pub const MAX_TOTAL_CACHED_BYTES: usize = 256 << 20;
+
+/// Bytes in all threads' caches: what [`cached_bytes`] reads.
+static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bumped by [`clear_all_caches`]; a cache that last saw an older value empties itself when it is
+/// next used. Relaxed loads suffice: it only says that a clear was asked for, and publishes no data.
+static GENERATION: AtomicUsize = AtomicUsize::new(0);
 
 /// A tensor's elements: a `Vec`, and where it goes when dropped.
 pub(crate) struct Buffer<T> {
@@ -168,11 +184,39 @@ pub fn clear_thread_cache() {
     let _ = f64::with_buffer_cache(BufferCache::clear);
 }
 
+/// Frees the buffers that every thread keeps for reuse.
+///
+/// What it guarantees: every buffer that a thread's cache holds when this is called is freed,
+/// never lent again, and leaves [`cached_bytes`]:
+/// - by the time this returns, for this thread and for every thread of the current rayon pool
+///   (the global pool, unless this is called from inside another pool), which each run a job
+///   that clears their cache: so this waits for each of them to finish the job it is running;
+/// - for any other thread, on its next use of the cache (the next time it allocates or frees a
+///   tensor of [`MIN_CACHED_BYTES`] or more); a thread that never does keeps its buffers until
+///   it exits.
+///
+/// Buffers cached once it has started (by another thread, or by a rayon worker after its
+/// clearing job) are kept as usual.
+pub fn clear_all_caches() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+    clear_thread_cache();
+    // The caller's shape-error context stays out of the jobs this thread runs while it waits.
+    shape::without_context(|| rayon::broadcast(|_| clear_thread_cache()));
+}
+
+/// Bytes that all threads' caches hold now, both element types (at most
+/// [`MAX_TOTAL_CACHED_BYTES`]).
+pub fn cached_bytes() -> usize {
+    CACHED_BYTES.load(Ordering::Relaxed)
+}
+
 /// One thread's cached buffers of one element type, oldest first.
 #[doc(hidden)]
 pub struct BufferCache<T> {
     buffers: Vec<Vec<T>>,
     bytes: usize,
+    /// The [`GENERATION`] this cache was last emptied or used in.
+    generation: usize,
 }
 
 impl<T> BufferCache<T> {
@@ -180,12 +224,23 @@ impl<T> BufferCache<T> {
         BufferCache {
             buffers: Vec::new(),
             bytes: 0,
+            generation: 0,
+        }
+    }
+
+    /// Empties the cache if [`clear_all_caches`] was called since its last use.
+    fn catch_up(&mut self) {
+        let generation = GENERATION.load(Ordering::Relaxed);
+        if generation != self.generation {
+            self.clear();
+            self.generation = generation;
         }
     }
 
     /// The smallest cached buffer with room for `len` elements and at most twice that (a larger
     /// one would pin memory that a smaller tensor does not need).
     fn take(&mut self, len: usize) -> Option<Vec<T>> {
+        self.catch_up();
         let fits = |vec: &Vec<T>| vec.capacity() >= len && vec.capacity() / 2 <= len;
         let (index, _) = self
             .buffers
@@ -193,28 +248,51 @@ impl<T> BufferCache<T> {
             .enumerate()
             .filter(|(_, vec)| fits(vec))
             .min_by_key(|(_, vec)| vec.capacity())?;
-        let vec = self.buffers.remove(index);
-        self.bytes -= byte_size(&vec);
-        Some(vec)
+        Some(self.remove(index))
     }
 
-    /// Keeps the empty buffer `vec`, first dropping the oldest ones to stay within the limits.
+    /// Keeps the empty buffer `vec`, first dropping the oldest ones to stay within this thread's
+    /// limits; frees it instead if all caches together would pass [`MAX_TOTAL_CACHED_BYTES`].
     fn give(&mut self, vec: Vec<T>) {
+        self.catch_up();
         let bytes = byte_size(&vec);
         if bytes > MAX_CACHED_BYTES {
             return;
         }
         while self.buffers.len() >= MAX_CACHED_BUFFERS || self.bytes + bytes > MAX_CACHED_BYTES {
-            let oldest = self.buffers.remove(0);
-            self.bytes -= byte_size(&oldest);
+            drop(self.remove(0));
         }
-        self.bytes += bytes;
-        self.buffers.push(vec);
+        let reserved = CACHED_BYTES.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+            total
+                .checked_add(bytes)
+                .filter(|&total| total <= MAX_TOTAL_CACHED_BYTES)
+        });
+        if reserved.is_ok() {
+            self.bytes += bytes;
+            self.buffers.push(vec);
+        }
+    }
+
+    /// Takes buffer `index` out of the cache and out of the count.
+    fn remove(&mut self, index: usize) -> Vec<T> {
+        let vec = self.buffers.remove(index);
+        let bytes = byte_size(&vec);
+        self.bytes -= bytes;
+        CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+        vec
     }
 
     fn clear(&mut self) {
+        CACHED_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
         self.buffers.clear();
         self.bytes = 0;
+    }
+}
+
+/// A thread's caches are dropped when it exits: their bytes leave the count.
+impl<T> Drop for BufferCache<T> {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

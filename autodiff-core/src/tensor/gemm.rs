@@ -21,6 +21,7 @@ use std::mem::MaybeUninit;
 
 use super::buffer;
 use super::scalar::Real;
+use super::shape;
 
 /// A read-only strided view of a `rows × cols` matrix: element `(i, j)` is
 /// `data[i * row_stride + j * col_stride]`. Construction checks that every element is in bounds.
@@ -114,10 +115,7 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &
         }
         return;
     }
-    // SAFETY: the kernel stores only initialized `T` values into `c` (see `strided_gemm!`), so
-    // `c` stays initialized; the cast only lets the same kernel also serve `product`.
-    let c = unsafe { &mut *(c as *mut [T] as *mut [MaybeUninit<T>]) };
-    T::gemm_kernel(alpha, a, b, beta, c);
+    T::gemm_kernel(GemmCall::update(alpha, a, b, beta, c));
 }
 
 /// `alpha·a·b` as a new row-major `a.rows() × b.cols()` buffer (from the thread's
@@ -132,12 +130,112 @@ pub(crate) fn product<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>) -> 
         out.resize(len, T::zero());
         return out;
     }
-    T::gemm_kernel(alpha, a, b, T::zero(), &mut out.spare_capacity_mut()[..len]);
-    // SAFETY: with `beta` zero and every dimension non-zero the kernel writes each of the `len`
-    // elements of the output (`strided_gemm!`: `read_dst` false, `dst ← beta_prod·lhs·rhs` over
-    // the whole `m × n` block, cut into blocks that tile it exactly), and `len <= capacity`.
+    T::gemm_kernel(GemmCall::overwrite(
+        alpha,
+        a,
+        b,
+        &mut out.spare_capacity_mut()[..len],
+    ));
+    // SAFETY: `overwrite` makes a call with `beta` zero and every dimension non-zero, on which
+    // the kernel writes each of the `len` elements of the output (`strided_gemm!`: `read_dst`
+    // false, `dst ← beta_prod·lhs·rhs` over the whole `m × n` block, cut into blocks that tile
+    // it exactly; `sgemm_avx2::sgemm`: every tile of every row range, on the first pass over
+    // k). Those kernels are the only ones: `Real` is sealed, so `T` is `f32` or `f64` with the
+    // `gemm_kernel` of `scalar.rs`. And `len <= capacity`.
     unsafe { out.set_len(len) };
     out
+}
+
+pub(crate) use checked::GemmCall;
+
+/// [`GemmCall`] in a module of its own, so that nothing can build one but its two constructors,
+/// which check what the kernels rely on.
+mod checked {
+    use std::mem::MaybeUninit;
+
+    use super::MatRef;
+
+    /// The operands of one kernel call, `c ← alpha·a·b + beta·c`, checked: `a.cols == b.rows`,
+    /// every dimension non-zero, `c` row-major `a.rows × b.cols`, and `c` initialized unless
+    /// `beta` is zero. Public only in name (the module is private): it is the argument of
+    /// `Real`'s sealed `gemm_kernel`, which other crates thus cannot call.
+    pub struct GemmCall<'a, T> {
+        alpha: T,
+        a: MatRef<'a, T>,
+        b: MatRef<'a, T>,
+        beta: T,
+        c: &'a mut [MaybeUninit<T>],
+    }
+
+    impl<'a, T: Copy> GemmCall<'a, T> {
+        /// `c ← alpha·a·b + beta·c` on an initialized `c`.
+        #[track_caller]
+        pub(crate) fn update(
+            alpha: T,
+            a: MatRef<'a, T>,
+            b: MatRef<'a, T>,
+            beta: T,
+            c: &'a mut [T],
+        ) -> Self {
+            // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the only code that writes through
+            // this view is the kernels, which store initialized `T` values only, so `c` stays
+            // initialized for its owner.
+            let c = unsafe { &mut *(c as *mut [T] as *mut [MaybeUninit<T>]) };
+            Self::checked(alpha, a, b, beta, c)
+        }
+
+        /// `c ← alpha·a·b` on a `c` that may be uninitialized: `beta` is zero, so the kernel
+        /// only writes it.
+        #[track_caller]
+        pub(crate) fn overwrite(
+            alpha: T,
+            a: MatRef<'a, T>,
+            b: MatRef<'a, T>,
+            c: &'a mut [MaybeUninit<T>],
+        ) -> Self
+        where
+            T: num_traits::Zero,
+        {
+            Self::checked(alpha, a, b, T::zero(), c)
+        }
+
+        #[track_caller]
+        fn checked(
+            alpha: T,
+            a: MatRef<'a, T>,
+            b: MatRef<'a, T>,
+            beta: T,
+            c: &'a mut [MaybeUninit<T>],
+        ) -> Self {
+            let (m, k, n) = (a.rows(), a.cols(), b.cols());
+            assert!(
+                k == b.rows() && m > 0 && k > 0 && n > 0 && m.checked_mul(n) == Some(c.len()),
+                "autodiff: gemm kernel operands do not fit: {m}×{k} · {}×{n} into {} elements",
+                b.rows(),
+                c.len()
+            );
+            GemmCall {
+                alpha,
+                a,
+                b,
+                beta,
+                c,
+            }
+        }
+
+        /// `(m, k, n)`: the product is `m×k · k×n`.
+        pub(crate) fn dims(&self) -> (usize, usize, usize) {
+            (self.a.rows(), self.a.cols(), self.b.cols())
+        }
+
+        /// `(alpha, a, b, beta, c)`, for the kernel.
+        pub(crate) fn into_parts(self) -> Parts<'a, T> {
+            (self.alpha, self.a, self.b, self.beta, self.c)
+        }
+    }
+
+    /// A [`GemmCall`] taken apart: `(alpha, a, b, beta, c)`.
+    pub(crate) type Parts<'a, T> = (T, MatRef<'a, T>, MatRef<'a, T>, T, &'a mut [MaybeUninit<T>]);
 }
 
 /// Checks the operands of a GEMM and returns `(m, k, n)`.
@@ -277,40 +375,40 @@ fn run_in_blocks<T: Copy + Sync + Send>(
     } else {
         (a.split_rows(at), (b, b), out.split_rows(at))
     };
-    rayon::join(
+    join(
         move || run_in_blocks(first, a0, b0, out0, leaf),
         move || run_in_blocks(parts - first, a1, b1, out1, leaf),
     );
 }
 
+/// `rayon::join` for the kernels, with the calling thread's shape-error context set aside while
+/// it waits (and so runs other jobs): see [`shape::without_context`].
+fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
+    shape::without_context(|| rayon::join(left, right));
+}
+
 macro_rules! strided_gemm {
     ($($name:ident: $t:ty;)*) => {$(
-        /// Strided GEMM for this element type, once [`gemm`] has checked the operands and
-        /// handled the empty cases.
+        /// Strided GEMM for this element type, on operands [`GemmCall`] checked.
         /// When `beta` is zero `c` may be uninitialized: it is only written, every element.
-        pub(crate) fn $name(
-            alpha: $t,
-            a: MatRef<'_, $t>,
-            b: MatRef<'_, $t>,
-            beta: $t,
-            c: &mut [MaybeUninit<$t>],
-        ) {
+        pub(crate) fn $name(call: GemmCall<'_, $t>) {
+            let (alpha, a, b, beta, c) = call.into_parts();
             let (m, k, n) = (a.rows, a.cols, b.cols);
-            debug_assert!(m > 0 && k > 0 && n > 0 && c.len() == m * n);
             let leaf = |a: MatRef<'_, $t>, b: MatRef<'_, $t>, out: OutBlock<$t>| {
                 debug_assert!(out.rows == a.rows && out.cols == b.cols && a.cols == b.rows);
                 // SAFETY: `MatRef::new` checked that every element (i, j) with i < rows,
                 // j < cols of `a` and `b` lies inside their slices and that the strides fit in
-                // `isize`; `split_rows`/`split_cols` keep that true of the blocks. `gemm`
-                // checked `a.cols == b.rows` and `c.len() == m * n`; `out` is the whole of `c`
-                // or one of the disjoint blocks `run_in_blocks` cut from it, `out.rows ×
-                // out.cols` with row stride `n` and column stride 1, so every write stays in
-                // `c` and no other thread touches it. `c` is a unique borrow, so it aliases
-                // neither `a` nor `b`. The `gemm` crate takes the column stride before the row
-                // stride and computes dst ← alpha_dst·dst + beta_prod·lhs·rhs; with `read_dst`
-                // false it never reads `c`, so NaN or uninitialized memory there cannot leak
-                // in, and it writes every element of the block. No conjugation applies to real
-                // types.
+                // `isize`; `split_rows`/`split_cols` keep that true of the blocks. `GemmCall`
+                // checked `a.cols == b.rows`, `c.len() == m * n` and that `c` is initialized
+                // unless `beta` is zero; `out` is the whole of `c` or one of the disjoint
+                // blocks `run_in_blocks` cut from it, `out.rows × out.cols` with row stride `n`
+                // and column stride 1, so every write stays in `c` and no other thread touches
+                // it. `c` is a unique borrow, so it aliases neither `a` nor `b`. The `gemm`
+                // crate takes the column stride before the row stride and computes
+                // dst ← alpha_dst·dst + beta_prod·lhs·rhs; it reads `c` only when `read_dst`
+                // (beta non-zero, so `c` is initialized); otherwise NaN or uninitialized memory
+                // there cannot leak in, and it writes every element of the block. No
+                // conjugation applies to real types.
                 unsafe {
                     ::gemm::gemm(
                         out.rows,
@@ -347,19 +445,15 @@ strided_gemm! {
 
 /// Strided f32 GEMM: our own kernel on the shapes and CPUs where it measured faster than the
 /// `gemm` crate (see `sgemm_avx2`), the crate's otherwise.
-pub(crate) fn sgemm(
-    alpha: f32,
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
-    beta: f32,
-    c: &mut [MaybeUninit<f32>],
-) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
+pub(crate) fn sgemm(call: GemmCall<'_, f32>) {
     #[cfg(target_arch = "x86_64")]
-    if sgemm_avx2::suits(m, k, n) {
-        return sgemm_avx2::sgemm(alpha, a, b, beta, c, parts_for(m, k, n));
+    {
+        let (m, k, n) = call.dims();
+        if sgemm_avx2::suits(m, k, n) {
+            return sgemm_avx2::sgemm(call, parts_for(m, k, n));
+        }
     }
-    crate_sgemm(alpha, a, b, beta, c)
+    crate_sgemm(call)
 }
 
 #[cfg(test)]

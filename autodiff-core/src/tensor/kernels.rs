@@ -70,13 +70,19 @@ fn sigmoid_slope<T: Real>(x: T) -> T {
 }
 
 /// Pullback of `powi(n)`: `dy·n·x^(n−1)` (zero for `n = 0`).
+///
+/// `n` is an `i64` because derivatives of derivatives lower it: the second derivative of
+/// `powi(i32::MIN)` needs `x^(i32::MIN − 2)`. Any `i64` is taken; `n − 1` is formed in `i128`.
 #[track_caller]
-pub fn powi_grad<T: Real, E: Elementwise<T>>(dy: &E, x: &E, n: i32) -> E {
+pub fn powi_grad<T: Real, E: Elementwise<T>>(dy: &E, x: &E, n: i64) -> E {
     if n == 0 {
         return dy.fill_like(T::zero());
     }
-    let nf = T::from_f64(f64::from(n));
-    dy.zip_map(x, "powi_grad", |d, x| d * nf * x.powi(n - 1))
+    let nf = T::from_f64(n as f64);
+    let below = i128::from(n) - 1;
+    dy.zip_map(x, "powi_grad", |d, x| {
+        d * nf * super::scalar::powi_wide(x, below)
+    })
 }
 
 /// A value of `like`'s shape with every element `value` (for a scalar `like`, `value` itself).

@@ -117,32 +117,63 @@ impl<T: Real> Matrix<T> {
     }
 
     /// A `rows × cols` matrix of zeros.
+    #[track_caller]
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self::from_elem(rows, cols, T::zero())
+        Self::filled("Matrix::zeros", rows, cols, T::zero())
     }
 
     /// A `rows × cols` matrix with every element `value`.
+    #[track_caller]
     pub fn from_elem(rows: usize, cols: usize, value: T) -> Self {
-        Self::from_buffer(rows, cols, buffer::filled(rows * cols, value))
+        Self::filled("Matrix::from_elem", rows, cols, value)
     }
 
     /// The `n × n` identity matrix.
+    #[track_caller]
     pub fn identity(n: usize) -> Self {
-        Self::from_fn(n, n, |i, j| if i == j { T::one() } else { T::zero() })
+        Self::generated("Matrix::identity", n, n, |i, j| {
+            if i == j {
+                T::one()
+            } else {
+                T::zero()
+            }
+        })
     }
 
     /// A matrix whose element `(i, j)` is `f(i, j)`.
-    pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> T) -> Self {
-        let elements = (0..rows)
-            .flat_map(|i| (0..cols).map(move |j| (i, j)))
-            .map(|(i, j)| f(i, j));
-        Self::from_buffer(rows, cols, buffer::collect(rows * cols, elements))
+    #[track_caller]
+    pub fn from_fn(rows: usize, cols: usize, f: impl FnMut(usize, usize) -> T) -> Self {
+        Self::generated("Matrix::from_fn", rows, cols, f)
     }
 
     /// A matrix from an array of rows, e.g. `Matrix::from_rows(&[[1.0, 2.0], [3.0, 4.0]])`.
+    #[track_caller]
     pub fn from_rows<const C: usize>(rows: &[[T; C]]) -> Self {
+        let len = element_count("Matrix::from_rows", rows.len(), C);
         let elements = rows.iter().flatten().copied();
-        Self::from_buffer(rows.len(), C, buffer::collect(rows.len() * C, elements))
+        Self::from_buffer(rows.len(), C, buffer::collect(len, elements))
+    }
+
+    /// [`from_elem`](Self::from_elem) for `constructor`, which the overflow panic names.
+    #[track_caller]
+    fn filled(constructor: &str, rows: usize, cols: usize, value: T) -> Self {
+        let len = element_count(constructor, rows, cols);
+        Self::from_buffer(rows, cols, buffer::filled(len, value))
+    }
+
+    /// [`from_fn`](Self::from_fn) for `constructor`, which the overflow panic names.
+    #[track_caller]
+    fn generated(
+        constructor: &str,
+        rows: usize,
+        cols: usize,
+        mut f: impl FnMut(usize, usize) -> T,
+    ) -> Self {
+        let len = element_count(constructor, rows, cols);
+        let elements = (0..rows)
+            .flat_map(|i| (0..cols).map(move |j| (i, j)))
+            .map(|(i, j)| f(i, j));
+        Self::from_buffer(rows, cols, buffer::collect(len, elements))
     }
 
     /// The transpose, as a new matrix (blocked copy). Products with a transpose should use
@@ -183,6 +214,23 @@ impl<T: Real> Matrix<T> {
 }
 
 impl_dense_common!(Matrix);
+
+/// `rows × cols`, checked before anything is allocated: an overflowing count panics naming the
+/// constructor and both dimensions (unchecked, it wrapped to a wrong size in release builds).
+#[track_caller]
+pub(crate) fn element_count(constructor: &str, rows: usize, cols: usize) -> usize {
+    match rows.checked_mul(cols) {
+        Some(len) => len,
+        None => too_many_elements(constructor, rows, cols),
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn too_many_elements(constructor: &str, rows: usize, cols: usize) -> ! {
+    panic!("autodiff: `{constructor}` of {rows} × {cols} elements: the count overflows usize")
+}
 
 #[track_caller]
 fn check_len(rows: usize, cols: usize, len: usize) {
@@ -255,6 +303,41 @@ mod tests {
     #[should_panic(expected = "`Matrix::from_vec` needs rows × cols = 2 × 3 elements, got 5")]
     fn from_vec_checks_length() {
         Matrix::from_vec(2, 3, vec![0.0f64; 5]);
+    }
+
+    // 2³² × 2³² wraps to 0 in a release build: the count must be checked, not computed.
+    const HUGE: usize = 1 << 32;
+
+    #[test]
+    #[should_panic(
+        expected = "autodiff: `Matrix::zeros` of 4294967296 × 4294967296 elements: the count overflows usize"
+    )]
+    fn zeros_rejects_a_shape_whose_element_count_overflows() {
+        Matrix::<f64>::zeros(HUGE, HUGE);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "autodiff: `Matrix::from_elem` of 4294967296 × 4294967297 elements: the count overflows usize"
+    )]
+    fn from_elem_rejects_a_shape_whose_element_count_overflows() {
+        Matrix::from_elem(HUGE, HUGE + 1, 1.0f32);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "autodiff: `Matrix::identity` of 4294967296 × 4294967296 elements: the count overflows usize"
+    )]
+    fn identity_rejects_a_size_whose_element_count_overflows() {
+        Matrix::<f64>::identity(HUGE);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "autodiff: `Matrix::from_fn` of 3 × 6148914691236517206 elements: the count overflows usize"
+    )]
+    fn from_fn_rejects_a_shape_whose_element_count_overflows() {
+        Matrix::from_fn(3, usize::MAX / 3 + 1, |_, _| 0.0f64);
     }
 
     #[test]

@@ -3,17 +3,20 @@
 use std::cell::RefCell;
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
-use std::mem::MaybeUninit;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use num_traits::Float;
 
 use super::buffer::BufferCache;
-use super::gemm::{self, MatRef};
+use super::gemm::{self, GemmCall};
 
 /// An element type of [`Matrix`](super::Matrix) and [`Vector`](super::Vector): `f32` or `f64`.
+///
+/// Sealed: no other type can implement it, because the runtime relies on its element types'
+/// GEMM kernels being this crate's own (they write every element of an uninitialized output).
 pub trait Real:
-    Float
+    sealed::Sealed
+    + Float
     + Copy
     + Default
     + Debug
@@ -32,21 +35,39 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Converts to `f64` (exact).
     fn to_f64(self) -> f64;
-    /// GEMM dispatch hook: `c ← alpha·a·b + beta·c`, with `c` row-major and every dimension
-    /// non-zero. `c` must be initialized unless `beta` is zero; the kernel writes every element.
-    ///
-    /// Prefer [`gemm::gemm`], which checks the operands and calls this.
-    fn gemm_kernel(
-        alpha: Self,
-        a: MatRef<'_, Self>,
-        b: MatRef<'_, Self>,
-        beta: Self,
-        c: &mut [MaybeUninit<Self>],
-    );
-    /// Runs `f` on this thread's cache of large buffers of this type (`None` once the thread is
-    /// tearing down). See [`buffer`](super::buffer).
-    #[doc(hidden)]
-    fn with_buffer_cache<R>(f: impl FnOnce(&mut BufferCache<Self>) -> R) -> Option<R>;
+}
+
+/// The half of [`Real`] that only this crate sees: a public trait in a private module, so other
+/// crates can neither name nor implement it, and so cannot implement `Real` either.
+pub(crate) mod sealed {
+    use super::{BufferCache, GemmCall};
+
+    pub trait Sealed: Sized {
+        /// Runs this type's GEMM kernel on checked operands. A supertrait's methods can still
+        /// be called through a `T: Real` bound, so the argument is of a type that only
+        /// `tensor::gemm` can build: other crates reach GEMM through the checked `gemm::gemm`.
+        fn gemm_kernel(call: GemmCall<'_, Self>);
+        /// Runs `f` on this thread's cache of large buffers of this type (`None` once the thread
+        /// is tearing down). See [`buffer`](crate::tensor::buffer).
+        fn with_buffer_cache<R>(f: impl FnOnce(&mut BufferCache<Self>) -> R) -> Option<R>;
+    }
+}
+
+/// `x^m` for any integer `m`, where `powi` takes an `i32`: the derivatives of `powi(n)` need
+/// `x^(n−1)` and `x^(n−2)`, which leave `i32` at its ends.
+pub(crate) fn powi_wide<T: Real>(x: T, m: i128) -> T {
+    if let Ok(m) = i32::try_from(m) {
+        return x.powi(m);
+    }
+    // |m| ≥ 2³¹, so |x|^m is 0, ∞ or 1 unless |x| is within about 2⁻³¹ of 1: `f64::powf` has the
+    // range and the accuracy for that, in either float type. The sign is taken from m's
+    // parity, which `m as f64` may round away.
+    let magnitude = T::from_f64(x.abs().to_f64().powf(m as f64));
+    if m % 2 != 0 && x.is_sign_negative() {
+        -magnitude
+    } else {
+        magnitude
+    }
 }
 
 /// Scalar methods that `f32` and `f64` lack: `relu` and `sigmoid`.
@@ -68,15 +89,12 @@ macro_rules! impl_real {
             fn to_f64(self) -> f64 {
                 self as f64
             }
+        }
+
+        impl sealed::Sealed for $t {
             #[inline]
-            fn gemm_kernel(
-                alpha: Self,
-                a: MatRef<'_, Self>,
-                b: MatRef<'_, Self>,
-                beta: Self,
-                c: &mut [MaybeUninit<Self>],
-            ) {
-                $gemm(alpha, a, b, beta, c)
+            fn gemm_kernel(call: GemmCall<'_, Self>) {
+                $gemm(call)
             }
             fn with_buffer_cache<R>(f: impl FnOnce(&mut BufferCache<Self>) -> R) -> Option<R> {
                 thread_local! {

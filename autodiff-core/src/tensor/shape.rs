@@ -72,6 +72,18 @@ pub fn at(source: &'static str) {
     });
 }
 
+/// Runs `f` with this thread's context set aside, and puts it back when `f` returns (or unwinds).
+///
+/// Why: a thread that waits in rayon (`join`, `broadcast`) runs other rayon jobs meanwhile, and
+/// their shape errors must not name the generated function that is waiting here. The runtime
+/// wraps each of its calls into rayon in this.
+pub(crate) fn without_context<R>(f: impl FnOnce() -> R) -> R {
+    let _restore = ContextGuard {
+        previous: CONTEXT.with(|c| c.borrow_mut().take()),
+    };
+    f()
+}
+
 /// Restores the enclosing context when a generated function returns (or unwinds).
 pub struct ContextGuard {
     previous: Option<Context>,

@@ -7,7 +7,7 @@ use super::elementwise::{
     dot_slice, impl_dense_common, map_slice, sum_slice, zip3_slice, zip_in_place, zip_slice,
     Elementwise,
 };
-use super::matrix::Matrix;
+use super::matrix::{element_count, Matrix};
 use super::scalar::Real;
 use super::shape::{shape_mismatch, Shape};
 
@@ -100,8 +100,10 @@ impl<T: Real> Vector<T> {
     }
 
     /// The outer product `u·vᵀ`, a `len(u) × len(v)` matrix.
+    #[track_caller]
     pub fn outer(&self, other: &Vector<T>) -> Matrix<T> {
-        let mut data = buffer::alloc(self.len() * other.len());
+        let len = element_count("Vector::outer", self.len(), other.len());
+        let mut data = buffer::alloc(len);
         for &u in self.data.iter() {
             data.extend(other.data.iter().map(|&v| u * v));
         }

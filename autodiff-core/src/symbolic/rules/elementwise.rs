@@ -260,7 +260,7 @@ impl Rule for UnaryGrad {
 pub struct Powi(pub i32);
 
 /// `x` raised to `n`, written with a superscript where one exists: `x²`, `x⁻¹`, `x^12`.
-fn power(x: &Printed, n: i32) -> Printed {
+fn power(x: &Printed, n: i128) -> Printed {
     const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
     let exponent: String = if (-9..=9).contains(&n) {
         let sign = if n < 0 { "⁻" } else { "" };
@@ -286,7 +286,7 @@ impl Rule for Powi {
         if self.0 == 0 {
             return Ok(vec![None]);
         }
-        Ok(vec![Some(cx.push(PowiGrad(self.0), &[dout, args[0]])?)])
+        Ok(vec![Some(cx.push(PowiGrad::of(*self), &[dout, args[0]])?)])
     }
     fn forward(
         &self,
@@ -299,11 +299,11 @@ impl Rule for Powi {
             return Ok(None);
         }
         tangents[0]
-            .map(|dx| cx.push(PowiGrad(self.0), &[dx, args[0]]))
+            .map(|dx| cx.push(PowiGrad::of(*self), &[dx, args[0]]))
             .transpose()
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
-        power(&args[0], self.0)
+        power(&args[0], self.0.into())
     }
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         let n = self.0;
@@ -312,14 +312,24 @@ impl Rule for Powi {
     fn emit(&self) -> Emit {
         Emit::Method {
             name: "powi",
-            extra: Some(self.0 as i64),
+            extra: Some(i64::from(self.0)),
         }
     }
 }
 
 /// The fused pullback `dy ⊙ n·xⁿ⁻¹` of `x.powi(n)`; operands `(dy, x)`.
+///
+/// `n` is an `i64`: each forward derivative lowers it by one (`PowiGrad(n − 1)` below), so the
+/// second derivatives of `powi(i32::MIN)` need exponents below `i32::MIN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PowiGrad(pub i32);
+pub struct PowiGrad(pub i64);
+
+impl PowiGrad {
+    /// The pullback of `powi`.
+    pub fn of(powi: Powi) -> Self {
+        PowiGrad(i64::from(powi.0))
+    }
+}
 
 // g = dy ⊙ n·xⁿ⁻¹   forward: dg = ddy ⊙ n·xⁿ⁻¹ + n·((dy ⊙ dx) ⊙ (n−1)·xⁿ⁻²)
 
@@ -342,9 +352,14 @@ impl Rule for PowiGrad {
             .transpose()?;
         let curvature = match tangents[1] {
             Some(dx) if n != 0 && n != 1 => {
+                // Out of range only after 2⁶³ derivatives of an `i32` power.
+                let below = n.checked_sub(1).ok_or_else(|| {
+                    KindError::new(format!("`powi_grad` exponent {n} has no derivative kernel"))
+                })?;
                 let dy_dx = cx.mul(dy, dx)?;
-                let lower = cx.push(PowiGrad(n - 1), &[dy_dx, x])?;
-                let n = cx.literal(f64::from(n))?;
+                let lower = cx.push(PowiGrad(below), &[dy_dx, x])?;
+                // Exact for every exponent a derivative of an `i32` power reaches (|n| < 2⁵³).
+                let n = cx.literal(n as f64)?;
                 Some(cx.mul(n, lower)?)
             }
             _ => None,
@@ -364,7 +379,8 @@ impl Rule for PowiGrad {
         let n = self.0;
         // The notation's minus sign is U+2212, as everywhere in a derivation.
         let factor = n.to_string().replace('-', "−");
-        let local = match n - 1 {
+        // i128: `n − 1` of any `i64`.
+        let local = match i128::from(n) - 1 {
             0 => Printed::atom(factor),
             1 => Printed::new(
                 format!("{factor}·{}", args[1].at(Prec::Atom)),
@@ -392,7 +408,7 @@ impl Rule for PowiGrad {
     fn emit(&self) -> Emit {
         Emit::Kernel {
             name: "powi_grad",
-            extra: Some(self.0 as i64),
+            extra: Some(self.0),
         }
     }
 }

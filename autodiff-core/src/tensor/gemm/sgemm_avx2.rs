@@ -14,10 +14,9 @@
 
 use std::arch::x86_64::*;
 use std::cell::RefCell;
-use std::mem::MaybeUninit;
 use std::thread::LocalKey;
 
-use super::MatRef;
+use super::{GemmCall, MatRef};
 
 /// Rows of a C tile: A values broadcast per step.
 const MR: usize = 6;
@@ -123,13 +122,14 @@ unsafe impl<T> Send for Shared<T> {}
 // SAFETY: as for `Send`.
 unsafe impl<T> Sync for Shared<T> {}
 
-/// Runs `f(i)` for `i` in `first..first + parts`, in parallel on rayon's pool.
+/// Runs `f(i)` for `i` in `first..first + parts`, in parallel on rayon's pool (through
+/// [`super::join`], which keeps the caller's shape-error context out of other jobs).
 fn for_parts(parts: usize, first: usize, f: &(impl Fn(usize) + Sync)) {
     if parts <= 1 {
         return f(first);
     }
     let half = parts / 2;
-    rayon::join(
+    super::join(
         || for_parts(half, first, f),
         || for_parts(parts - half, first + half, f),
     );
@@ -280,19 +280,11 @@ unsafe fn kernel(
 
 /// `c ← alpha·a·b + beta·c` on up to `parts` threads, `c` row-major `m × n`; `c` is only written
 /// when `beta` is zero (it may be uninitialized then). Callers check [`suits`] first.
-pub(super) fn sgemm(
-    alpha: f32,
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
-    beta: f32,
-    c: &mut [MaybeUninit<f32>],
-    parts: usize,
-) {
+pub(super) fn sgemm(call: GemmCall<'_, f32>, parts: usize) {
+    // `GemmCall` checked a.cols == b.rows, c.len() == m·n, m, k, n > 0, and that `c` is
+    // initialized unless `beta` is zero (the only case in which it is read).
+    let (alpha, a, b, beta, c) = call.into_parts();
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        a.cols == b.rows && c.len() == m * n && m > 0 && k > 0 && n > 0,
-        "autodiff: sgemm_avx2 operands do not fit"
-    );
     assert!(
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
         "autodiff: sgemm_avx2 needs AVX2 and FMA"
@@ -426,13 +418,12 @@ mod tests {
                         .map(|v| v as f32)
                         .collect();
                     // NaN where C must not be read (beta zero), so a read would show.
-                    let mut c: Vec<MaybeUninit<f32>> = c_start
+                    let mut got: Vec<f32> = c_start
                         .iter()
-                        .map(|&v| MaybeUninit::new(if beta == 0.0 { f32::NAN } else { v }))
+                        .map(|&v| if beta == 0.0 { f32::NAN } else { v })
                         .collect();
-                    sgemm(alpha as f32, a, b, beta as f32, &mut c, parts);
-                    // SAFETY: `sgemm` wrote every element (and they were initialized anyway).
-                    let got: Vec<f32> = c.iter().map(|v| unsafe { v.assume_init() }).collect();
+                    let call = GemmCall::update(alpha as f32, a, b, beta as f32, &mut got);
+                    sgemm(call, parts);
                     assert_eq!(
                         got, expected,
                         "{m}×{k}·{k}×{n}, a_t {a_t}, b_t {b_t}, alpha {alpha}, beta {beta}, {parts} parts"
