@@ -4,9 +4,9 @@
 // Generated code names `::autodiff::...`; this lets the crate's own tests use the macro too.
 extern crate self as autodiff;
 
-pub use autodiff_core::{
-    buffer, gemm, gradcheck, kernels, symbolic, Matrix, Real, ScalarExt, Vector,
-};
+#[doc(hidden)]
+pub use autodiff_core::kernels;
+pub use autodiff_core::{buffer, gemm, gradcheck, symbolic, Matrix, Real, ScalarExt, Vector};
 #[doc(hidden)]
 pub use autodiff_macros::__differentiable_with;
 pub use autodiff_macros::{derivative, differentiable};

@@ -1,5 +1,9 @@
 //! Runtime tensors and the symbolic differentiation engine of `autodiff`.
 //!
+//! The engine ([`symbolic`]) is always here; the runtime (tensors, kernels, GEMM, gradcheck and
+//! the engine's interpreter) is the default feature `runtime`. The `#[differentiable]` macro
+//! depends on the engine alone.
+//!
 //! - [`tensor`]: `Matrix`, `Vector`, their operators and methods, the GEMM kernel and the fused
 //!   derivative kernels that generated code calls. Plain numerics; knows nothing of differentiation.
 //! - [`gradcheck`]: generated derivatives against finite differences, for users' tests.
@@ -8,8 +12,14 @@
 //!   over this module.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "runtime")]
 pub mod gradcheck;
 pub mod symbolic;
+#[cfg(feature = "runtime")]
 pub mod tensor;
 
-pub use tensor::{buffer, gemm, kernels, Matrix, Real, ScalarExt, Vector};
+#[cfg(feature = "runtime")]
+#[doc(hidden)]
+pub use tensor::kernels;
+#[cfg(feature = "runtime")]
+pub use tensor::{buffer, gemm, Matrix, Real, ScalarExt, Vector};

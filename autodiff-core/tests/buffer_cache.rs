@@ -1,6 +1,8 @@
 //! The process-wide side of the buffer cache: the cap on all threads' cached bytes, and
 //! `clear_all_caches`. (A file of its own: the count is process-wide, so nothing else may cache
 //! buffers while these tests read it; they also take turns through `ONE_AT_A_TIME`.)
+// The interpreter and the tensors it runs on are the runtime feature.
+#![cfg(feature = "runtime")]
 
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};

@@ -25,6 +25,8 @@
 //!
 //! Table tests run every row and report every failing row at once (with the program's listing),
 //! like JAX's `check_vjp` tables.
+// The interpreter and the tensors it runs on are the runtime feature.
+#![cfg(feature = "runtime")]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -40,6 +40,8 @@
 //! A failure reports the shrunk case: the sizes, the tree and the program's listing. Set
 //! `PROPTEST_CASES` to run more cases per property (e.g. for a soak run) and `PROPTEST_RNG_SEED`
 //! to replay a run.
+// The interpreter and the tensors it runs on are the runtime feature.
+#![cfg(feature = "runtime")]
 
 use std::cell::Cell;
 use std::fmt;

@@ -1,4 +1,6 @@
 //! Runtime tensor tests against hand-computed numbers and naive reference loops.
+// The interpreter and the tensors it runs on are the runtime feature.
+#![cfg(feature = "runtime")]
 
 use autodiff_core::kernels;
 use autodiff_core::tensor::Elementwise;

@@ -1,6 +1,8 @@
 //! Second derivatives through the interpreter: Hessian-vector products (forward mode over the
 //! gradient program) against closed forms worked by hand and against finite differences of the
 //! gradient.
+// The interpreter and the tensors it runs on are the runtime feature.
+#![cfg(feature = "runtime")]
 
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};

@@ -1,6 +1,8 @@
 //! The shape-error context of a generated function stays on its own work: other rayon jobs that
 //! its thread runs while it waits inside a GEMM do not report their shape errors as its own.
 //! (A file of its own: the test silences the panic hook of the whole process.)
+// The interpreter and the tensors it runs on are the runtime feature.
+#![cfg(feature = "runtime")]
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};

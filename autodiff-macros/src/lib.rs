@@ -19,8 +19,10 @@ mod expand;
 mod lower;
 mod signature;
 
-/// Generates, beside the function it is placed on, `f_grad` (for a scalar result), `f_vjp` and
-/// `f_derivation`. See the `autodiff` crate documentation for the supported language.
+/// Generates, beside the function `f` it is placed on, `f_vjp`, `f_jvp`, `f_jacobian`,
+/// `f_gradcheck`, `f_derivation` and, for a scalar result, `f_grad`, `f_hvp` and `f_hessian`.
+/// Arguments: `wrt(a, b)` (the parameters to differentiate with respect to) and `crate = "ad"`
+/// (a renamed dependency). See the `autodiff` crate documentation for the supported language.
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(attr.into(), item.into()).into()

@@ -5,8 +5,8 @@
 //! program of a `#[differentiable]` function they build the simplified programs behind `f_vjp`,
 //! `f_grad` and `f_jvp`, and the derivation texts.
 
-pub mod batch;
 pub mod derive;
+#[cfg(feature = "runtime")]
 pub mod eval;
 pub mod forward;
 pub mod ir;
@@ -15,7 +15,9 @@ pub mod print;
 pub mod reverse;
 pub mod rules;
 pub mod simplify;
+pub mod vmap;
 
+#[cfg(feature = "runtime")]
 pub use eval::{eval, Value};
 pub use forward::{forward, Forward};
 pub use ir::{Inst, Kind, KindError, Param, Precision, Program, Role, ValueId};
@@ -136,7 +138,7 @@ pub fn derive_jacobian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Pro
         else {
             return Ok(None);
         };
-        let batched = match batch::batch(&tangent, seed, ValueId(like as u32), false) {
+        let batched = match vmap::vmap(&tangent, seed, ValueId(like as u32), false) {
             Ok(b) if b.batched_outputs.get(1) == Some(&true) => b,
             _ => return Ok(None),
         };
@@ -167,7 +169,7 @@ pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Prog
         else {
             return Ok(None);
         };
-        let batched = match batch::batch(&hvp, seed, ValueId(like as u32), false) {
+        let batched = match vmap::vmap(&hvp, seed, ValueId(like as u32), false) {
             Ok(b) => b,
             Err(_) => return Ok(None),
         };
@@ -200,7 +202,7 @@ pub fn derive_jacobian_either(primal: &Program, p: usize) -> Result<Option<Progr
     let both = simplify(&both);
     let result = both.outputs[2];
     // Parameters: primal ones, the upstream (n_params), the tangent (n_params + 1).
-    let Ok(by_reverse) = batch::batch(&both, n_params, result, true) else {
+    let Ok(by_reverse) = vmap::vmap(&both, n_params, result, true) else {
         return Ok(None);
     };
     let Some(param) = by_reverse
@@ -211,7 +213,7 @@ pub fn derive_jacobian_either(primal: &Program, p: usize) -> Result<Option<Progr
     else {
         return Ok(None);
     };
-    let Ok(by_both) = batch::batch(&by_reverse.program, n_params, ValueId(param as u32), false)
+    let Ok(by_both) = vmap::vmap(&by_reverse.program, n_params, ValueId(param as u32), false)
     else {
         return Ok(None);
     };

@@ -5,14 +5,16 @@
 //! form, the interpreter meaning and how generated Rust computes it. [`Op`] is the closed set of
 //! those structs; it only dispatches.
 
-use super::batch::{not_batchable, BatchCx, Operand};
 use super::derive::DeriveCx;
+#[cfg(feature = "runtime")]
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
 use super::rules::{
     arith::*, call::*, elementwise::*, linalg::*, reduce::*, softmax::*, structure::*,
 };
+use super::vmap::{not_batchable, Operand, VmapCx};
+#[cfg(feature = "runtime")]
 use crate::tensor::Real;
 
 /// Everything the engine knows about one op.
@@ -47,16 +49,19 @@ pub trait Rule {
         _tangents: &[Option<ValueId>],
         _out: ValueId,
     ) -> Result<Option<ValueId>, KindError> {
+        // Only the ops that derived programs alone contain and that are never differentiated
+        // again (a callee's pushforward blocks, the structure the Jacobian and Hessian programs
+        // build) lack one.
         Err(KindError::new(
-            "this derivative kernel has no forward rule yet; forward-over-reverse (Hessians) \
-             comes with the second-order rules",
+            "this op has no forward rule: it appears only in derived programs that are not \
+             differentiated again",
         ))
     }
 
-    /// The batched form (see [`batch`](super::batch)): the op applied to every direction of the
+    /// The batched form (see [`vmap`](super::vmap)): the op applied to every direction of the
     /// operands that are batches, at once. Only ops that derived programs apply to tangents or
     /// adjoints have one.
-    fn batch(&self, _cx: &mut BatchCx<'_>, _args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, _cx: &mut VmapCx<'_>, _args: &[Operand]) -> Result<ValueId, KindError> {
         Err(not_batchable("this operation"))
     }
 
@@ -64,6 +69,7 @@ pub trait Rule {
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed;
 
     /// The meaning, on runtime values.
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T>;
 
     /// How generated Rust computes it.
@@ -258,9 +264,9 @@ impl Op {
         dispatch!(self, r => r.forward(cx, args, tangents, out))
     }
 
-    /// See [`Rule::batch`].
-    pub fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
-        dispatch!(self, r => r.batch(cx, args))
+    /// See [`Rule::vmap`].
+    pub fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+        dispatch!(self, r => r.vmap(cx, args))
     }
 
     /// See [`Rule::print`].
@@ -269,6 +275,7 @@ impl Op {
     }
 
     /// See [`Rule::eval`].
+    #[cfg(feature = "runtime")]
     pub fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         dispatch!(self, r => r.eval(args))
     }

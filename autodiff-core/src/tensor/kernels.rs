@@ -1,6 +1,9 @@
 //! Fused pullback kernels called by generated code. Each is one pass that allocates only its
 //! output, and is generic over [`Elementwise`], so it serves scalars, vectors and matrices.
 //! Tensor arguments are passed by reference, scalars too (`relu_grad(&dy, &x)`).
+//!
+//! This is the ABI of generated code, not an API: it changes with the macro (hidden from the
+//! docs).
 
 use std::borrow::Cow;
 
@@ -216,11 +219,6 @@ pub fn broadcast_like<T: Real>(v: &Matrix<T>, like: &impl Shaped) -> Matrix<T> {
 /// The Jacobian of a scalar function as a 1×n row: its gradient `g`, flattened row-major.
 pub fn jacobian_row<T: Real, E: Elementwise<T>>(g: &E) -> Matrix<T> {
     Matrix::from_buffer(1, g.numel(), copy(g.as_flat()))
-}
-
-/// The Jacobian with respect to a scalar as an m×1 column: the tangent `t`, flattened row-major.
-pub fn jacobian_column<T: Real, E: Elementwise<T>>(t: &E) -> Matrix<T> {
-    Matrix::from_buffer(t.numel(), 1, copy(t.as_flat()))
 }
 
 /// `x`'s elements in a runtime buffer.

@@ -9,6 +9,7 @@ mod arith;
 pub mod buffer;
 mod elementwise;
 pub mod gemm;
+#[doc(hidden)]
 pub mod kernels;
 mod matmul;
 mod matrix;

@@ -1,11 +1,13 @@
 //! Parameters, literals and the arithmetic operators `+ − ⊙ /` and unary `−`.
 
-use crate::symbolic::batch::{not_batchable, scale_batch, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
+#[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{infix, literal, times, Prec, Printed};
+use crate::symbolic::vmap::{not_batchable, scale_batch, Operand, VmapCx};
+#[cfg(feature = "runtime")]
 use crate::tensor::Real;
 
 // ───────────────────────────── parameter ─────────────────────────────
@@ -42,6 +44,7 @@ impl Rule for ParamRef {
         // The printer refers to parameters by name; this is only a fallback.
         Printed::atom(format!("p{}", self.0))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
         unreachable!("the interpreter binds parameters itself")
     }
@@ -101,6 +104,7 @@ impl Rule for Literal {
         };
         Printed::new(literal(v).replace('-', "−"), prec)
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
         Value::Scalar(T::from_f64(self.value()))
     }
@@ -139,12 +143,13 @@ impl Rule for Neg {
     ) -> Result<Option<ValueId>, KindError> {
         tangents[0].map(|d| cx.neg(d)).transpose()
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         cx.push(Neg, &[args[0].value])
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::new(format!("−{}", args[0].at(Prec::Prefix)), Prec::Prefix)
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         args[0].map(|x| -x)
     }
@@ -186,7 +191,7 @@ impl BinOp {
     }
 
     /// The scalar meaning.
-    pub fn apply<T: Real>(self, a: T, b: T) -> T {
+    pub fn apply<T: num_traits::Float>(self, a: T, b: T) -> T {
         match self {
             BinOp::Add => a + b,
             BinOp::Sub => a - b,
@@ -305,7 +310,7 @@ impl Rule for Binary {
             }
         }
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // Sums of batches stay sums (a scalar's 1×n row broadcasts over a vector's m×n); a
         // batch times or over a constant scales its rows. Anything else is not linear.
         let (a, b) = (args[0], args[1]);
@@ -337,6 +342,7 @@ impl Rule for Binary {
         }
     }
 
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         let op = self.0;
         match (args[0], args[1]) {

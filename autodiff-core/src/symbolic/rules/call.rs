@@ -10,10 +10,12 @@
 //! them (they are user code), so programs with calls are checked through the macro.
 
 use crate::symbolic::derive::DeriveCx;
+#[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{CallPart, Emit, Rule};
 use crate::symbolic::print::Printed;
+#[cfg(feature = "runtime")]
 use crate::tensor::Real;
 
 use super::arith::Literal;
@@ -156,6 +158,7 @@ impl Rule for Call {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         self.0.print_call(&self.0.name, args, &[])
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
         panic!(
             "autodiff interpreter: a call of `{}` runs only in generated code",
@@ -219,6 +222,7 @@ impl Rule for CallVjp {
                 .print_call(&format!("{}_vjp", self.callee.name), &args[..n], &args[n..]);
         Printed::atom(format!("{}[{}]", call.text, self.part))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
         panic!(
             "autodiff interpreter: a call of `{}` runs only in generated code",
@@ -250,6 +254,7 @@ impl Rule for CallJvp {
         self.0
             .print_call(&format!("{}_jvp", self.0.name), &args[..n], &args[n..])
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
         panic!(
             "autodiff interpreter: a call of `{}` runs only in generated code",
@@ -290,6 +295,7 @@ impl Rule for CallVjpJvp {
         );
         Printed::atom(format!("{}[{}]", call.text, self.part))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
         panic!(
             "autodiff interpreter: a call of `{}` runs only in generated code",

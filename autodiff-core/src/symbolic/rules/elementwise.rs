@@ -1,12 +1,14 @@
 //! Elementwise functions. Their Jacobians are diagonal, so a pullback is one elementwise product
 //! `dy ⊙ f'(x)`, computed by a fused kernel in one pass; no Jacobian is ever built.
 
-use crate::symbolic::batch::{not_batchable, scale_batch, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
+#[cfg(feature = "runtime")]
 use crate::symbolic::eval::{zip_values, Value};
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{times, Prec, Printed};
+use crate::symbolic::vmap::{not_batchable, scale_batch, Operand, VmapCx};
+#[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Real};
 
 /// Whether a derivative is written in terms of the function's input `x` or its output `y`
@@ -45,6 +47,7 @@ macro_rules! unary_functions {
             }
 
             /// The scalar meaning.
+            #[cfg(feature = "runtime")]
             pub fn apply<T: Real>(self, input: T) -> T {
                 match self { $(UnaryFn::$variant => { let $x = input; $value })* }
             }
@@ -65,6 +68,7 @@ macro_rules! unary_functions {
             }
 
             /// `dy ⊙ f'(·)` evaluated by the kernel.
+            #[cfg(feature = "runtime")]
             fn eval_grad<T: Real>(self, dy: &Value<T>, arg: &Value<T>) -> Value<T> {
                 match self { $(UnaryFn::$variant => zip_values!(dy, arg, |d, a| kernels::$kernel(d, a)),)* }
             }
@@ -185,6 +189,7 @@ impl Rule for Unary {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("{}({})", self.0.method(), args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         let f = self.0;
         args[0].map(|x| f.apply(x))
@@ -228,7 +233,7 @@ impl Rule for UnaryGrad {
         };
         cx.add_opt(linear, curvature)
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // dy ⊙ f'(a) for every column of the batch: the rows scaled by f'(a).
         let (t, a) = (args[0], args[1]);
         if !t.batched || a.batched {
@@ -241,6 +246,7 @@ impl Rule for UnaryGrad {
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
         self.0.print_grad(&args[0], &args[1], times(kinds))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         self.0.eval_grad(args[0], args[1])
     }
@@ -305,6 +311,7 @@ impl Rule for Powi {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         power(&args[0], self.0.into())
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         let n = self.0;
         args[0].map(|x| x.powi(n))
@@ -366,7 +373,7 @@ impl Rule for PowiGrad {
         };
         cx.add_opt(linear, curvature)
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         let (t, x) = (args[0], args[1]);
         if !t.batched || x.batched {
             return Err(not_batchable("a derivative kernel with a batched argument"));
@@ -401,6 +408,7 @@ impl Rule for PowiGrad {
             Prec::Product,
         )
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         let n = self.0;
         zip_values!(args[0], args[1], |d, x| kernels::powi_grad(d, x, n))

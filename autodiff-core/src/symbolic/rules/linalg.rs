@@ -3,12 +3,14 @@
 //! Matmul is registered once, as a bilinear op with transpose flags that go to GEMM as strides;
 //! the simplifier folds explicit transposes into the flags, so `Xᵀ·dY` never copies `X`.
 
-use crate::symbolic::batch::{not_batchable, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
+#[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{infix, Prec, Printed};
+use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
+#[cfg(feature = "runtime")]
 use crate::tensor::Real;
 
 fn transposed(p: &Printed, flag: bool) -> Printed {
@@ -119,7 +121,7 @@ impl Rule for MatMul {
             .transpose()?;
         cx.add_opt(a_part, b_part)
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // W·t for every column: one GEMM, W·T.
         match (args[0], args[1]) {
             (w, t) if !w.batched && t.batched && t.kind == Kind::Vector => cx.push(
@@ -141,6 +143,7 @@ impl Rule for MatMul {
         )
     }
 
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         let a = args[0].as_matrix();
         match args[1] {
@@ -223,6 +226,7 @@ impl Rule for Outer {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         infix(&args[0], "·", &transposed(&args[1], true), Prec::Product)
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(args[0].as_vector().outer(args[1].as_vector()))
     }
@@ -274,6 +278,7 @@ impl Rule for Transpose {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         transposed(&args[0], true)
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(args[0].as_matrix().t())
     }
@@ -332,7 +337,7 @@ impl Rule for Dot {
             .transpose()?;
         cx.add_opt(u_part, v_part)
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // vᵀ·t for every column: the row vᵀ·T.
         let (t, v) = match (args[0], args[1]) {
             (t, v) if t.batched && !v.batched => (t, v),
@@ -351,6 +356,7 @@ impl Rule for Dot {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         infix(&transposed(&args[0], true), "·", &args[1], Prec::Product)
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Scalar(args[0].as_vector().dot(args[1].as_vector()))
     }

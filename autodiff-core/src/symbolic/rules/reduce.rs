@@ -4,12 +4,14 @@
 use super::arith::{BinOp, Binary};
 use super::linalg::MatMul;
 use super::structure::RowCount;
-use crate::symbolic::batch::{not_batchable, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
+#[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{Prec, Printed};
+use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
+#[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Real};
 
 fn tensor_operand(name: &str, k: Kind) -> Result<Kind, KindError> {
@@ -69,7 +71,7 @@ impl Rule for Sum {
         // Linear in its first operand.
         tangents[0].map(|d| cx.push(*self, &[d])).transpose()
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         match args[0].kind {
             Kind::Vector => cx.push(SumAxis(0), &[args[0].value]),
             _ => Err(not_batchable("the sum of a batched matrix")),
@@ -78,6 +80,7 @@ impl Rule for Sum {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum({})", args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Scalar(match args[0] {
             Value::Vector(v) => v.sum(),
@@ -123,7 +126,7 @@ impl Rule for Mean {
         // Linear in its first operand.
         tangents[0].map(|d| cx.push(*self, &[d])).transpose()
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         match args[0].kind {
             Kind::Vector => {
                 let total = cx.push(SumAxis(0), &[args[0].value])?;
@@ -136,6 +139,7 @@ impl Rule for Mean {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("mean({})", args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Scalar(match args[0] {
             Value::Vector(v) => v.mean(),
@@ -196,6 +200,7 @@ impl Rule for SumAxis {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum_axis({}, {})", args[0].text, self.0))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(args[0].as_matrix().sum_axis(self.0 as usize))
     }
@@ -240,6 +245,7 @@ impl Rule for BroadcastTo {
             Prec::Product,
         )
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(kernels::broadcast_like(
             args[0].as_matrix(),
@@ -283,6 +289,7 @@ impl Rule for SumTo {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("sum_to({}, {})", args[0].text, args[1].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(kernels::sum_to_like(args[0].as_matrix(), args[1].as_matrix()).into_owned())
     }
@@ -326,7 +333,7 @@ impl Rule for Fill {
             .map(|d| cx.push(*self, &[d, args[1]]))
             .transpose()
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // A batched scalar (a 1×n row) repeated over a vector's m elements: 𝟏·row.
         let (s, like) = (args[0], args[1]);
         match like.kind {
@@ -346,6 +353,7 @@ impl Rule for Fill {
             args[0].clone()
         }
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         let s = args[0].as_scalar();
         args[1].map(|_| s)
@@ -389,6 +397,7 @@ impl Rule for Numel {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("numel({})", args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Scalar(T::from_f64(args[0].numel() as f64))
     }
@@ -429,6 +438,7 @@ impl Rule for Expand {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("expand({}, {})", args[0].text, args[1].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(kernels::expand_like(args[0].as_matrix(), args[1].as_matrix()).into_owned())
     }

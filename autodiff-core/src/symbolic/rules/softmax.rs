@@ -4,12 +4,14 @@
 
 use super::arith::{BinOp, Binary};
 use super::linalg::MatMul;
-use crate::symbolic::batch::{not_batchable, BatchCx, Operand};
 use crate::symbolic::derive::DeriveCx;
+#[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{Prec, Printed};
+use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
+#[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Real};
 
 use super::elementwise::{same_kind, Unary, UnaryFn};
@@ -43,6 +45,7 @@ fn row_sum_ir(cx: &mut DeriveCx<'_>, v: ValueId) -> Result<ValueId, KindError> {
     }
 }
 
+#[cfg(feature = "runtime")]
 fn by_kind<T: Real>(
     dy: &Value<T>,
     y: &Value<T>,
@@ -90,6 +93,7 @@ impl Rule for Softmax {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("softmax({})", args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         match args[0] {
             Value::Vector(v) => Value::Vector(v.softmax()),
@@ -140,7 +144,7 @@ impl Rule for SoftmaxGrad {
         };
         cx.add_opt(linear, curvature)
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // y ⊙ (t − yᵀ·t) for every column of the batch.
         let (t, y) = (args[0], args[1]);
         if !t.batched || y.batched || y.kind != Kind::Vector {
@@ -168,6 +172,7 @@ impl Rule for SoftmaxGrad {
             Prec::Product,
         )
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         by_kind(
             args[0],
@@ -218,6 +223,7 @@ impl Rule for LogSoftmax {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("log_softmax({})", args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         match args[0] {
             Value::Vector(v) => Value::Vector(v.log_softmax()),
@@ -265,7 +271,7 @@ impl Rule for LogSoftmaxGrad {
         };
         cx.add_opt(linear, curvature)
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // t − exp(y)·𝟏ᵀt for every column of the batch.
         let (t, y) = (args[0], args[1]);
         if !t.batched || y.batched || y.kind != Kind::Vector {
@@ -294,6 +300,7 @@ impl Rule for LogSoftmaxGrad {
             Prec::Sum,
         )
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         by_kind(
             args[0],
@@ -344,7 +351,7 @@ impl Rule for LogSoftmaxJvp {
         };
         cx.add_opt(linear, curvature)
     }
-    fn batch(&self, cx: &mut BatchCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
+    fn vmap(&self, cx: &mut VmapCx<'_>, args: &[Operand]) -> Result<ValueId, KindError> {
         // t − exp(y)ᵀ·t for every column of the batch.
         let (t, y) = (args[0], args[1]);
         if !t.batched || y.batched || y.kind != Kind::Vector {
@@ -369,6 +376,7 @@ impl Rule for LogSoftmaxJvp {
         };
         Printed::new(format!("{} − {weighted}", dx.at(Prec::Sum)), Prec::Sum)
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         by_kind(
             args[0],

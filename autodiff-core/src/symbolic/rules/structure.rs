@@ -2,10 +2,12 @@
 //! column, the identity that seeds all directions at once, diagonal matrices, row counts. They
 //! let the simplifier keep structure: `W·I` is `W`, and a row scaling of `I` is a diagonal.
 
+#[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::Printed;
+#[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Matrix, Real};
 
 fn kernel(name: &'static str) -> Emit {
@@ -30,6 +32,7 @@ impl Rule for AsColumn {
         // A column is the vector itself in the notation.
         args[0].clone()
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(match args[0] {
             Value::Vector(v) => kernels::as_column(v),
@@ -56,6 +59,7 @@ impl Rule for Identity {
     fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom("I")
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(Matrix::identity(args[0].numel()))
     }
@@ -87,6 +91,7 @@ impl Rule for Diag {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("diag({})", args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(kernels::diag(args[0].as_matrix()))
     }
@@ -109,6 +114,7 @@ impl Rule for RowCount {
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("rows({})", args[0].text))
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Scalar(T::from_f64(args[0].as_matrix().rows() as f64))
     }
@@ -147,6 +153,7 @@ impl Rule for AddToDiagonal {
             crate::symbolic::print::Prec::Sum,
         )
     }
+    #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
         Value::Matrix(kernels::add_to_diagonal(
             args[0].as_matrix().clone(),

@@ -1,10 +1,11 @@
-//! Batching: a derived program that is linear in one of its parameters (a tangent or an upstream
-//! gradient), rewritten to take all directions at once.
+//! Vectorizing over directions (JAX's `vmap`; nothing to do with batches of data): a derived
+//! program that is linear in one of its parameters (a tangent or an upstream gradient),
+//! rewritten to take all directions at once.
 //!
 //! The seed parameter `s` of n elements is replaced by the n×n identity, and every value that
 //! depends on it by its *batch*: a numel × n matrix whose column j is that value for direction
 //! j (a scalar's batch is a 1×n row, a vector's an m×n matrix). Each op says how it acts on a
-//! batch (`Rule::batch`): `W·t` becomes the GEMM `W·T`, `t ⊙ g` scales T's rows by `g`, and the
+//! batch (`Rule::vmap`): `W·t` becomes the GEMM `W·T`, `t ⊙ g` scales T's rows by `g`, and the
 //! simplifier keeps the identity's structure (`W·I = W`, a row scaling of `I` is a diagonal), so
 //! a Jacobian costs what the dense result needs. Programs whose batches would be matrices of
 //! matrices (matrix-valued tangents) are not batched; callers fall back to one pass per
@@ -35,11 +36,11 @@ pub fn not_batchable(what: &str) -> KindError {
 }
 
 /// The builder handed to batching rules.
-pub struct BatchCx<'a> {
+pub struct VmapCx<'a> {
     program: &'a mut Program,
 }
 
-impl BatchCx<'_> {
+impl VmapCx<'_> {
     /// Appends an instruction.
     pub fn push(&mut self, op: impl Into<Op>, args: &[ValueId]) -> Result<ValueId, KindError> {
         self.program.push_with_role(op.into(), args, Role::Tangent)
@@ -60,7 +61,7 @@ impl BatchCx<'_> {
 /// A batch `t` times a value `p` that does not depend on the seed: a scalar `p` scales the
 /// whole batch, a vector `p` scales its rows (`T ⊙ p` with `p` as a column), and a batched
 /// scalar (a 1×n row) times a vector `p` is the outer product `p·row`.
-pub fn scale_batch(cx: &mut BatchCx<'_>, t: Operand, p: Operand) -> Result<ValueId, KindError> {
+pub fn scale_batch(cx: &mut VmapCx<'_>, t: Operand, p: Operand) -> Result<ValueId, KindError> {
     match (t.kind, p.kind) {
         (Kind::Matrix, _) | (_, Kind::Matrix) => Err(not_batchable("a product with a matrix")),
         (_, Kind::Scalar) => cx.push(Binary(BinOp::Mul), &[p.value, t.value]),
@@ -90,7 +91,7 @@ pub struct Batched {
 /// tangent, the result of an upstream gradient). The seed parameter is removed from the batched
 /// program's parameters; the others keep their order. Outputs that are batches are transposed
 /// when `transpose_outputs` is set (reverse mode gives Jᵀ).
-pub fn batch(
+pub fn vmap(
     program: &Program,
     seed: usize,
     like: ValueId,
@@ -150,9 +151,9 @@ pub fn batch(
             _ => {
                 let args: Vec<Operand> = inst.args.iter().map(|a| map[a.index()]).collect();
                 if args.iter().any(|a| a.batched) {
-                    let mut cx = BatchCx { program: &mut out };
+                    let mut cx = VmapCx { program: &mut out };
                     Operand {
-                        value: inst.op.batch(&mut cx, &args)?,
+                        value: inst.op.vmap(&mut cx, &args)?,
                         batched: true,
                         kind: inst.kind,
                     }
