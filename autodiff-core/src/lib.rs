@@ -12,6 +12,7 @@
 //!   over this module.
 #![deny(unsafe_code)]
 
+pub mod functions;
 #[cfg(feature = "runtime")]
 pub mod gradcheck;
 pub mod symbolic;

@@ -2,7 +2,7 @@
 // The interpreter and the tensors it runs on are the runtime feature.
 #![cfg(feature = "runtime")]
 
-use autodiff_core::kernels;
+use autodiff_core::kernels::{self, UnaryFn};
 use autodiff_core::tensor::Elementwise;
 use autodiff_core::{Matrix, Real, ScalarExt, Vector};
 
@@ -490,37 +490,41 @@ fn elementwise_kernels_by_hand() {
         let dy = vec_of::<F>(&[2.0, 3.0, -1.0]);
         let x = vec_of::<F>(&[1.5, -0.5, 0.0]);
         assert_close(
-            kernels::relu_grad(&dy, &x).as_slice(),
+            kernels::unary_grad(&dy, &x, UnaryFn::Relu).as_slice(),
             &[2.0, 0.0, 0.0],
             0.0,
         );
         assert_close(
-            kernels::abs_grad(&dy, &x).as_slice(),
+            kernels::unary_grad(&dy, &x, UnaryFn::Abs).as_slice(),
             &[2.0, -3.0, 0.0],
             0.0,
         );
         // From the input: σ(0)·σ(0) = 1/4, σ(ln 3)·σ(−ln 3) = 3/4·1/4, and at 40, where σ
         // rounds to 1, still the tiny σ(40)·σ(−40) rather than 0.
         let x3 = vec_of::<F>(&[0.0, 3.0f64.ln(), 40.0]);
-        let slopes = kernels::sigmoid_grad(&dy, &x3);
+        let slopes = kernels::unary_grad(&dy, &x3, UnaryFn::Sigmoid);
         assert_close(&slopes.as_slice()[..2], &[0.5, 0.5625], tol);
         // dy = −1 there: a tiny negative slope, not a rounded-away zero.
         assert!(slopes[2] < 0.0 && slopes[2] > -1e-15);
         let t = vec_of::<F>(&[0.5, -0.5, 1.0]);
         assert_close(
-            kernels::tanh_grad(&dy, &t).as_slice(),
+            kernels::unary_grad(&dy, &t, UnaryFn::Tanh).as_slice(),
             &[1.5, 2.25, 0.0],
             tol,
         );
         let y = vec_of::<F>(&[4.0, 0.5, 2.0]);
         assert_close(
-            kernels::exp_grad(&dy, &y).as_slice(),
+            kernels::unary_grad(&dy, &y, UnaryFn::Exp).as_slice(),
             &[8.0, 1.5, -2.0],
             tol,
         );
-        assert_close(kernels::ln_grad(&dy, &y).as_slice(), &[0.5, 6.0, -0.5], tol);
         assert_close(
-            kernels::sqrt_grad(&dy, &y).as_slice(),
+            kernels::unary_grad(&dy, &y, UnaryFn::Ln).as_slice(),
+            &[0.5, 6.0, -0.5],
+            tol,
+        );
+        assert_close(
+            kernels::unary_grad(&dy, &y, UnaryFn::Sqrt).as_slice(),
             &[0.25, 3.0, -0.25],
             tol,
         );
@@ -538,9 +542,13 @@ fn elementwise_kernels_by_hand() {
         );
         assert_close(kernels::powi_grad(&dy, &y, 0).as_slice(), &[0.0; 3], 0.0);
         let z = vec_of::<F>(&[0.0, std::f64::consts::FRAC_PI_2, std::f64::consts::PI]);
-        assert_close(kernels::sin_grad(&dy, &z).as_slice(), &[2.0, 0.0, 1.0], tol);
         assert_close(
-            kernels::cos_grad(&dy, &z).as_slice(),
+            kernels::unary_grad(&dy, &z, UnaryFn::Sin).as_slice(),
+            &[2.0, 0.0, 1.0],
+            tol,
+        );
+        assert_close(
+            kernels::unary_grad(&dy, &z, UnaryFn::Cos).as_slice(),
             &[0.0, -3.0, 0.0],
             tol,
         );
@@ -569,8 +577,8 @@ fn sigmoid_slope_matches_the_two_sigmoid_product_everywhere() {
             .collect();
         let xs = vec_of::<F>(&points);
         let ones = kernels::fill(1.0 as F, &xs);
-        let slopes = kernels::sigmoid_grad(&ones, &xs);
-        let mirrored = kernels::sigmoid_grad(&ones, &-&xs);
+        let slopes = kernels::unary_grad(&ones, &xs, UnaryFn::Sigmoid);
+        let mirrored = kernels::unary_grad(&ones, &-&xs, UnaryFn::Sigmoid);
         for (i, &x) in xs.as_slice().iter().enumerate() {
             let (got, want) = (slopes[i].to_f64(), reference(x.to_f64()));
             assert!(
@@ -580,7 +588,7 @@ fn sigmoid_slope_matches_the_two_sigmoid_product_everywhere() {
             assert_eq!(slopes[i], mirrored[i], "even at x = {x}");
         }
         let big: F = F::from_f64(far);
-        assert!(kernels::sigmoid_grad(&(1.0 as F), &big) > 0.0);
+        assert!(kernels::unary_grad(&(1.0 as F), &big, UnaryFn::Sigmoid) > 0.0);
     });
 }
 
@@ -588,15 +596,15 @@ fn sigmoid_slope_matches_the_two_sigmoid_product_everywhere() {
 fn kernels_on_scalars_and_matrices() {
     for_both_floats!(|F| {
         let (dy, x): (F, F) = (2.0, -3.0);
-        assert_eq!(kernels::relu_grad(&dy, &x), 0.0);
-        assert_eq!(kernels::abs_grad(&dy, &x), -2.0);
-        assert_eq!(kernels::exp_grad(&dy, &x), -6.0);
+        assert_eq!(kernels::unary_grad(&dy, &x, UnaryFn::Relu), 0.0);
+        assert_eq!(kernels::unary_grad(&dy, &x, UnaryFn::Abs), -2.0);
+        assert_eq!(kernels::unary_grad(&dy, &x, UnaryFn::Exp), -6.0);
         assert_eq!(kernels::powi_grad(&dy, &x, 2), -12.0);
         assert_eq!(kernels::fill(7.0, &x), 7.0);
         let dm: Matrix<F> = Matrix::from_rows(&[[1.0, 2.0], [3.0, 4.0]]);
         let xm: Matrix<F> = Matrix::from_rows(&[[1.0, -1.0], [0.0, 2.0]]);
         assert_eq!(
-            kernels::relu_grad(&dm, &xm),
+            kernels::unary_grad(&dm, &xm, UnaryFn::Relu),
             Matrix::from_rows(&[[1.0, 0.0], [0.0, 4.0]])
         );
         assert_eq!(
@@ -715,7 +723,7 @@ fn softmax_grad_checks_shapes() {
     expected = "autodiff: shape mismatch in `relu_grad`: left is vector of 2, right is vector of 3"
 )]
 fn elementwise_kernel_checks_shapes() {
-    kernels::relu_grad(&Vector::<f64>::zeros(2), &Vector::zeros(3));
+    kernels::unary_grad(&Vector::<f64>::zeros(2), &Vector::zeros(3), UnaryFn::Relu);
 }
 
 #[test]
@@ -731,33 +739,22 @@ fn elementwise_trait_zip_map3() {
     assert_eq!(b.sum_all(), 7.0);
 }
 
-/// The `_owned` pullback kernels write into the upstream's buffer: same values, bit for bit,
-/// as the allocating ones, for matrices, vectors and scalars, and the same shape check.
+/// The `_owned` pullback kernel writes into the upstream's buffer: same values, bit for bit, as
+/// the allocating one, for every elementwise function, for matrices, vectors and scalars, and
+/// the same shape check.
 #[test]
 fn owned_pullback_kernels_equal_the_allocating_ones() {
-    type Pair = (
-        fn(&Matrix<f64>, &Matrix<f64>) -> Matrix<f64>,
-        fn(Matrix<f64>, &Matrix<f64>) -> Matrix<f64>,
-    );
-    let pairs: [Pair; 9] = [
-        (kernels::relu_grad, kernels::relu_grad_owned),
-        (kernels::sigmoid_grad, kernels::sigmoid_grad_owned),
-        (kernels::tanh_grad, kernels::tanh_grad_owned),
-        (kernels::exp_grad, kernels::exp_grad_owned),
-        (kernels::ln_grad, kernels::ln_grad_owned),
-        (kernels::sqrt_grad, kernels::sqrt_grad_owned),
-        (kernels::abs_grad, kernels::abs_grad_owned),
-        (kernels::sin_grad, kernels::sin_grad_owned),
-        (kernels::cos_grad, kernels::cos_grad_owned),
-    ];
-    let dy = Matrix::from_vec(2, 3, vec![0.5, -1.25, 2.0, 3.5, -0.75, 1.0]);
-    let x = Matrix::from_vec(2, 3, vec![-2.0, 0.0, 0.3, 1.7, 4.0, -0.1]);
-    for (allocating, owned) in pairs {
-        let expected = allocating(&dy, &x);
+    let dy: Matrix<f64> = Matrix::from_vec(2, 3, vec![0.5, -1.25, 2.0, 3.5, -0.75, 1.0]);
+    let x: Matrix<f64> = Matrix::from_vec(2, 3, vec![-2.0, 0.0, 0.3, 1.7, 4.0, -0.1]);
+    for &f in UnaryFn::ALL {
+        let expected = kernels::unary_grad(&dy, &x, f);
         let upstream = dy.clone();
         let buffer = upstream.as_slice().as_ptr();
-        let result = owned(upstream, &x);
-        assert_eq!(result, expected);
+        let result = kernels::unary_grad_owned(upstream, &x, f);
+        assert_eq!(result.as_slice().len(), expected.as_slice().len(), "{f:?}");
+        for (got, want) in result.as_slice().iter().zip(expected.as_slice()) {
+            assert_eq!(got.to_bits(), want.to_bits(), "{f:?}");
+        }
         assert_eq!(
             result.as_slice().as_ptr(),
             buffer,
@@ -767,12 +764,12 @@ fn owned_pullback_kernels_equal_the_allocating_ones() {
     let v = Vector::from_vec(vec![1.0f32, -2.0, 3.0]);
     let at = Vector::from_vec(vec![0.5f32, -0.5, 0.0]);
     assert_eq!(
-        kernels::relu_grad_owned(v.clone(), &at),
-        kernels::relu_grad(&v, &at)
+        kernels::unary_grad_owned(v.clone(), &at, UnaryFn::Relu),
+        kernels::unary_grad(&v, &at, UnaryFn::Relu)
     );
     assert_eq!(
-        kernels::tanh_grad_owned(2.0f64, &0.5),
-        kernels::tanh_grad(&2.0f64, &0.5)
+        kernels::unary_grad_owned(2.0f64, &0.5, UnaryFn::Tanh),
+        kernels::unary_grad(&2.0f64, &0.5, UnaryFn::Tanh)
     );
 }
 
@@ -781,5 +778,5 @@ fn owned_pullback_kernels_equal_the_allocating_ones() {
 fn owned_pullback_kernels_check_shapes() {
     let dy = Matrix::from_vec(1, 2, vec![1.0f64, 2.0]);
     let x = Matrix::from_vec(2, 1, vec![1.0f64, 2.0]);
-    kernels::relu_grad_owned(dy, &x);
+    kernels::unary_grad_owned(dy, &x, UnaryFn::Relu);
 }

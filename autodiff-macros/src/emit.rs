@@ -6,6 +6,7 @@
 //! returned tensor is moved out of its binding (or cloned if it is borrowed).
 
 use autodiff_core::symbolic::op::CallPart;
+use autodiff_core::symbolic::op::Constant;
 use autodiff_core::symbolic::rules::call::CalleeParam;
 use autodiff_core::symbolic::{Emit, Kind, Program};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
@@ -80,6 +81,17 @@ fn float_literal(value: f64, float: Float) -> TokenStream {
         quote!((-#magnitude))
     } else {
         quote!(#magnitude)
+    }
+}
+
+/// A kernel's constant argument: an integer, or an elementwise function as the runtime names it.
+fn constant_tokens(constant: Constant) -> TokenStream {
+    match constant {
+        Constant::Int(n) => integer_literal(n),
+        Constant::Function(f) => {
+            let variant = Ident::new(f.variant(), Span::call_site());
+            quote!(::autodiff::kernels::UnaryFn::#variant)
+        }
     }
 }
 
@@ -420,11 +432,11 @@ fn body_in_parts(
                     by_ref: false,
                 }
             }
-            Emit::Kernel { name, extra } => {
-                let function = Ident::new(name, Span::call_site());
+            Emit::Kernel { kernel, constant } => {
+                let function = Ident::new(kernel.name(), Span::call_site());
                 let all = kernel_operands(&args)
                     .into_iter()
-                    .chain(extra.map(integer_literal));
+                    .chain(constant.map(constant_tokens));
                 // A scalar result names its type: kernels such as `numel` are generic in it.
                 let annotation = (inst.kind == Kind::Scalar).then(|| quote!(: #float));
                 stmts.push(
@@ -510,19 +522,26 @@ fn body_in_parts(
                     by_ref: false,
                 }
             }
-            Emit::KernelReusing { name, reusing } => {
-                let rest = kernel_operands(&args[1..]);
+            Emit::KernelReusing {
+                kernel,
+                reusing,
+                constant,
+            } => {
+                let rest: Vec<TokenStream> = kernel_operands(&args[1..])
+                    .into_iter()
+                    .chain(constant.map(constant_tokens))
+                    .collect();
                 let call = match &bindings[args[0]] {
                     // The upstream dies here: the result takes its buffer.
                     Binding::Named {
                         ident: owned,
                         by_ref: false,
                     } if last_use[args[0]] == Some(i) && !args[1..].contains(&args[0]) => {
-                        let function = Ident::new(reusing, Span::call_site());
+                        let function = Ident::new(reusing.name(), Span::call_site());
                         quote!(::autodiff::kernels::#function(#owned, #(#rest),*))
                     }
                     _ => {
-                        let function = Ident::new(name, Span::call_site());
+                        let function = Ident::new(kernel.name(), Span::call_site());
                         let first = by_ref(args[0]);
                         quote!(::autodiff::kernels::#function(#first, #(#rest),*))
                     }
@@ -535,8 +554,8 @@ fn body_in_parts(
                     by_ref: false,
                 }
             }
-            Emit::KernelInPlace { name } => {
-                let function = Ident::new(name, Span::call_site());
+            Emit::KernelInPlace { kernel } => {
+                let function = Ident::new(kernel.name(), Span::call_site());
                 let owned = match &bindings[args[0]] {
                     Binding::Named {
                         ident,
@@ -557,9 +576,9 @@ fn body_in_parts(
                     by_ref: false,
                 }
             }
-            Emit::KernelView { name } => {
+            Emit::KernelView { kernel } => {
                 // The `Cow` lives in its own binding; the value is a reference into it.
-                let function = Ident::new(name, Span::call_site());
+                let function = Ident::new(kernel.name(), Span::call_site());
                 let operands = kernel_operands(&args);
                 let cow = helpers.fresh(format!("{}_view", names[i]));
                 stmts.push(quote!(let #cow = ::autodiff::kernels::#function(#(#operands),*);));

@@ -114,7 +114,7 @@ macro_rules! mlp_for {
                 let dw2 = h.t_matmul(&dz2);
                 let db2 = dz2.sum_axis(0);
                 let dh = dz2.matmul_t(w2);
-                let dz1 = autodiff::kernels::relu_grad(&dh, &z1);
+                let dz1 = autodiff::kernels::unary_grad(&dh, &z1, autodiff::kernels::UnaryFn::Relu);
                 let dw1 = x.t_matmul(&dz1);
                 let db1 = dz1.sum_axis(0);
                 (loss, (dw1, db1, dw2, db2))

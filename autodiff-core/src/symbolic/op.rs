@@ -121,24 +121,93 @@ pub enum Emit {
         callee: Callee,
         part: CallPart,
     },
-    /// A function of `autodiff::kernels` that updates its first operand in place: it takes that
-    /// operand by value (moved at its last use, else a copy) and the others by reference.
-    KernelInPlace { name: &'static str },
-    /// A function of `autodiff::kernels`, `kernels::name(&a, &b)`, whose result has its first
-    /// operand's shape: when that operand is owned and dies here, `kernels::reusing(a, &b)`
-    /// writes the result into its buffer instead (no allocation, one pass).
+    /// A kernel that updates its first operand in place: it takes that operand by value (moved
+    /// at its last use, else a copy) and the others by reference.
+    KernelInPlace { kernel: Kernel },
+    /// A kernel, `kernels::name(&a, &b, constant)`, whose result has its first operand's shape:
+    /// when that operand is owned and dies here, `kernels::reusing(a, &b, constant)` writes the
+    /// result into its buffer instead (no allocation, one pass).
     KernelReusing {
-        name: &'static str,
-        reusing: &'static str,
+        kernel: Kernel,
+        reusing: Kernel,
+        constant: Option<Constant>,
     },
-    /// A function of `autodiff::kernels` that returns a `Cow`: a borrow of its first operand
-    /// when that already is the result, so nothing is copied.
-    KernelView { name: &'static str },
-    /// A function of `autodiff::kernels`: `kernels::name(&a, &b, extra)`.
+    /// A kernel that returns a `Cow`: a borrow of its first operand when that already is the
+    /// result, so nothing is copied.
+    KernelView { kernel: Kernel },
+    /// A kernel: `kernels::name(&a, &b, constant)`.
     Kernel {
-        name: &'static str,
-        extra: Option<i64>,
+        kernel: Kernel,
+        constant: Option<Constant>,
     },
+}
+
+/// A constant argument of a kernel, after its operands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Constant {
+    /// An integer (an exponent, an axis).
+    Int(i64),
+    /// An elementwise function, as `kernels::UnaryFn::Tanh`.
+    Function(UnaryFn),
+}
+
+macro_rules! kernels {
+    ($($(#[$doc:meta])* $variant:ident => $name:ident,)*) => {
+        /// A function of the runtime's `kernels` module that generated code calls: a typed
+        /// reference, whose name is checked to exist there when the runtime is compiled.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Kernel {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Kernel {
+            /// Its name in `autodiff::kernels`.
+            pub fn name(self) -> &'static str {
+                match self { $(Kernel::$variant => stringify!($name),)* }
+            }
+        }
+
+        // Every kernel named here exists: this fails to compile otherwise.
+        #[cfg(feature = "runtime")]
+        const _: () = {
+            $(#[allow(unused_imports)] use crate::tensor::kernels::$name as _;)*
+        };
+    };
+}
+
+kernels! {
+    /// `dy ⊙ f'(·)` of an elementwise function.
+    UnaryGrad => unary_grad,
+    /// The same, in `dy`'s buffer.
+    UnaryGradOwned => unary_grad_owned,
+    /// `dy ⊙ n·xⁿ⁻¹`.
+    PowiGrad => powi_grad,
+    /// A broadcast result summed back to an operand's shape (a `Cow`).
+    SumToLike => sum_to_like,
+    /// An operand broadcast to a shape (a `Cow`).
+    ExpandLike => expand_like,
+    /// A row or column repeated to a shape.
+    BroadcastLike => broadcast_like,
+    /// A scalar repeated to a shape.
+    FillLike => fill_like,
+    /// The number of elements, as a float.
+    Numel => numel,
+    /// A vector as a column.
+    AsColumn => as_column,
+    /// The identity of a size.
+    IdentityLike => identity_like,
+    /// The diagonal matrix of a column.
+    Diag => diag,
+    /// The number of rows, as a float.
+    RowCount => row_count,
+    /// `M + c·I` in place.
+    AddToDiagonal => add_to_diagonal,
+    /// The fused softmax pullback.
+    SoftmaxGrad => softmax_grad,
+    /// The fused log-softmax pullback.
+    LogSoftmaxGrad => log_softmax_grad,
+    /// The fused log-softmax pushforward.
+    LogSoftmaxJvp => log_softmax_jvp,
 }
 
 macro_rules! ops {

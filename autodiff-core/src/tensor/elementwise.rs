@@ -213,45 +213,10 @@ macro_rules! impl_dense_common {
         }
 
         impl<T: Real> $Ty<T> {
-            /// Elementwise `e^x`.
-            pub fn exp(&self) -> Self {
-                self.map(T::exp)
-            }
-            /// Elementwise natural logarithm.
-            pub fn ln(&self) -> Self {
-                self.map(T::ln)
-            }
-            /// Elementwise square root.
-            pub fn sqrt(&self) -> Self {
-                self.map(T::sqrt)
-            }
+            crate::__elementwise_functions!(crate::tensor::elementwise::unary_methods);
             /// Elementwise integer power.
             pub fn powi(&self, n: i32) -> Self {
                 self.map(|x| x.powi(n))
-            }
-            /// Elementwise hyperbolic tangent.
-            pub fn tanh(&self) -> Self {
-                self.map(T::tanh)
-            }
-            /// Elementwise numerically stable logistic sigmoid.
-            pub fn sigmoid(&self) -> Self {
-                self.map(T::sigmoid)
-            }
-            /// Elementwise `max(x, 0)`.
-            pub fn relu(&self) -> Self {
-                self.map(T::relu)
-            }
-            /// Elementwise absolute value.
-            pub fn abs(&self) -> Self {
-                self.map(T::abs)
-            }
-            /// Elementwise sine.
-            pub fn sin(&self) -> Self {
-                self.map(T::sin)
-            }
-            /// Elementwise cosine.
-            pub fn cos(&self) -> Self {
-                self.map(T::cos)
             }
             /// Sum of all elements.
             pub fn sum(&self) -> T {
@@ -265,6 +230,24 @@ macro_rules! impl_dense_common {
     };
 }
 pub(crate) use impl_dense_common;
+
+/// The methods of `Matrix` and `Vector` for the table in [`crate::functions`]: `m.tanh()`.
+macro_rules! unary_methods {
+    ([] $(
+        $(#[$doc:meta])*
+        $variant:ident $method:ident $place:ident {
+            value: |$x:ident| $value:expr;
+            $($rest:tt)*
+        }
+    )*) => {$(
+        /// Elementwise:
+        $(#[$doc])*
+        pub fn $method(&self) -> Self {
+            self.map(|$x| $value)
+        }
+    )*};
+}
+pub(crate) use unary_methods;
 
 #[cfg(test)]
 mod tests {

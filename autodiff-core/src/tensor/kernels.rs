@@ -16,61 +16,46 @@ use super::shape::{broadcast, shape_mismatch, Shape};
 use super::softmax::{self, RowWise};
 use super::vector::Vector;
 
-/// Pullbacks of elementwise functions, one line each:
-/// `name / name_owned (arg) = |dy, arg| dx`. `name(&dy, &arg)` allocates its result;
-/// `name_owned(dy, &arg)` writes it into `dy`'s buffer (generated code calls it when `dy` dies
-/// there).
-macro_rules! elementwise_grads {
-    ($($(#[$doc:meta])* $name:ident / $owned:ident ($arg:ident) = |$d:ident, $v:ident| $dx:expr;)*) => {$(
-        $(#[$doc])*
+pub use crate::symbolic::rules::elementwise::UnaryFn;
+
+/// The runtime's pullback kernels for the table in [`crate::functions`].
+macro_rules! unary_pullbacks {
+    ([] $(
+        $(#[$doc:meta])*
+        $variant:ident $method:ident $place:ident {
+            value: |$x:ident| $value:expr;
+            pullback: $reads:ident |$d:ident, $a:ident| $pullback:expr;
+            $($rest:tt)*
+        }
+    )*) => {
+        /// The pullback of an elementwise function, `dy ⊙ f'(a)`, `a` being its input or its
+        /// output as `f.uses()` says: one pass, allocating only the result. The match is outside
+        /// the loop, so each function's loop is its own.
         #[track_caller]
-        pub fn $name<T: Real, E: Elementwise<T>>(dy: &E, $arg: &E) -> E {
-            dy.zip_map($arg, stringify!($name), |$d, $v| $dx)
+        pub fn unary_grad<T: Real, E: Elementwise<T>>(dy: &E, a: &E, f: UnaryFn) -> E {
+            match f {
+                $(UnaryFn::$variant => {
+                    dy.zip_map(a, concat!(stringify!($method), "_grad"), |$d, $a| $pullback)
+                })*
+            }
         }
 
-        $(#[$doc])*
-        ///
-        /// In place: the result takes `dy`'s buffer.
+        /// [`unary_grad`] in place: the result takes `dy`'s buffer (generated code calls it
+        /// when `dy` dies there).
         #[track_caller]
-        pub fn $owned<T: Real, E: Elementwise<T>>(dy: E, $arg: &E) -> E {
-            dy.zip_map_in_place($arg, stringify!($name), |$d, $v| $dx)
+        pub fn unary_grad_owned<T: Real, E: Elementwise<T>>(dy: E, a: &E, f: UnaryFn) -> E {
+            match f {
+                $(UnaryFn::$variant => {
+                    dy.zip_map_in_place(a, concat!(stringify!($method), "_grad"), |$d, $a| {
+                        $pullback
+                    })
+                })*
+            }
         }
-    )*};
+    };
 }
 
-elementwise_grads! {
-    /// Pullback of `relu`: `dy` where `x > 0`, else 0.
-    relu_grad / relu_grad_owned (x) = |d, x| if x > T::zero() { d } else { T::zero() };
-    /// Pullback of `sigmoid` from its input `x`: `dy·σ(x)·σ(−x)` (from the output, `s·(1 − s)`
-    /// would round to 0 once σ(x) rounds to 1), as `e/(1 + e)²` with `e = e^(−|x|)`: one `exp`.
-    sigmoid_grad / sigmoid_grad_owned (x) = |d, x| d * sigmoid_slope(x);
-    /// Pullback of `tanh` from its output `t`: `dy·(1 − t²)`.
-    tanh_grad / tanh_grad_owned (t) = |d, t| d * (T::one() - t * t);
-    /// Pullback of `exp` from its output `y`: `dy·y`.
-    exp_grad / exp_grad_owned (y) = |d, y| d * y;
-    /// Pullback of `ln`: `dy / x`.
-    ln_grad / ln_grad_owned (x) = |d, x| d / x;
-    /// Pullback of `sqrt` from its output `y`: `dy / (2y)`.
-    sqrt_grad / sqrt_grad_owned (y) = |d, y| d / (y + y);
-    /// Pullback of `abs`: `dy·sign(x)`, with `sign(0) = 0`.
-    abs_grad / abs_grad_owned (x) =
-        |d, x| if x > T::zero() { d } else if x < T::zero() { -d } else { T::zero() };
-    /// Pullback of `sin`: `dy·cos x`.
-    sin_grad / sin_grad_owned (x) = |d, x| d * x.cos();
-    /// Pullback of `cos`: `−dy·sin x`.
-    cos_grad / cos_grad_owned (x) = |d, x| -d * x.sin();
-}
-
-/// `σ(x)·σ(−x)` from one `exp`: with `e = e^(−|x|)` the two factors are `1/(1 + e)` and
-/// `e/(1 + e)`, so the slope is `e/(1 + e)²`. `e ≤ 1` never overflows and nothing cancels, so
-/// far out it is the tiny `e`, not a rounded-away 0; it is even in `x` bit for bit. The
-/// two-sigmoid form costs two `exp` and two divisions per element (half of B2's derived pass).
-#[inline]
-fn sigmoid_slope<T: Real>(x: T) -> T {
-    let e = (-x.abs()).exp();
-    let one_plus_e = T::one() + e;
-    e / (one_plus_e * one_plus_e)
-}
+crate::__elementwise_functions!(unary_pullbacks);
 
 /// Pullback of `powi(n)`: `dy·n·x^(n−1)` (zero for `n = 0`).
 ///

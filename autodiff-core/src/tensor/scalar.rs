@@ -70,13 +70,49 @@ pub(crate) fn powi_wide<T: Real>(x: T, m: i128) -> T {
     }
 }
 
-/// Scalar methods that `f32` and `f64` lack: `relu` and `sigmoid`.
-pub trait ScalarExt {
-    /// `max(x, 0)`.
-    fn relu(self) -> Self;
-    /// `1 / (1 + e^-x)`, computed without overflow for any finite `x`.
-    fn sigmoid(self) -> Self;
+/// The scalar methods that the table in [`crate::functions`] needs and `f32`/`f64` lack
+/// (rows marked `ext`): `relu`, `sigmoid`, ...
+macro_rules! scalar_ext {
+    ([] $(
+        $(#[$doc:meta])*
+        $variant:ident $method:ident $place:ident {
+            value: |$x:ident| $value:expr;
+            $($rest:tt)*
+        }
+    )*) => {
+        /// Scalar methods that `f32` and `f64` lack, with the meaning they have on tensors.
+        pub trait ScalarExt: Sized {
+            $(scalar_ext!(@declare $place $(#[$doc])* $method);)*
+        }
+
+        impl ScalarExt for f32 {
+            $(scalar_ext!(@define $place $(#[$doc])* $method |$x| $value);)*
+        }
+
+        impl ScalarExt for f64 {
+            $(scalar_ext!(@define $place $(#[$doc])* $method |$x| $value);)*
+        }
+    };
+    (@declare std $(#[$doc:meta])* $method:ident) => {};
+    (@declare ext $(#[$doc:meta])* $method:ident) => {
+        $(#[$doc])*
+        fn $method(self) -> Self;
+    };
+    (@define std $(#[$doc:meta])* $method:ident |$x:ident| $value:expr) => {};
+    (@define ext $(#[$doc:meta])* $method:ident |$x:ident| $value:expr) => {
+        #[inline]
+        fn $method(self) -> Self {
+            // The row is written for a float type `T`.
+            #[inline(always)]
+            fn value<T: Float>($x: T) -> T {
+                $value
+            }
+            value(self)
+        }
+    };
 }
+
+crate::__elementwise_functions!(scalar_ext);
 
 macro_rules! impl_real {
     ($($t:ty => $gemm:path;)*) => {$(
@@ -101,22 +137,6 @@ macro_rules! impl_real {
                     static CACHE: RefCell<BufferCache<$t>> = const { RefCell::new(BufferCache::new()) };
                 }
                 CACHE.try_with(|cache| f(&mut cache.borrow_mut())).ok()
-            }
-        }
-
-        impl ScalarExt for $t {
-            #[inline]
-            fn relu(self) -> Self {
-                if self > 0.0 { self } else { 0.0 }
-            }
-            #[inline]
-            fn sigmoid(self) -> Self {
-                if self >= 0.0 {
-                    1.0 / (1.0 + (-self).exp())
-                } else {
-                    let e = self.exp();
-                    e / (1.0 + e)
-                }
             }
         }
     )*};

@@ -5,8 +5,8 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::{zip_values, Value};
 use crate::symbolic::ir::{Kind, KindError, ValueId};
-use crate::symbolic::op::{expect_arity, Emit, Rule};
-use crate::symbolic::print::{times, Prec, Printed};
+use crate::symbolic::op::{expect_arity, Constant, Emit, Kernel, Rule};
+use crate::symbolic::print::{self, Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, scale_batch, Operand, VmapCx};
 #[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Real};
@@ -19,14 +19,28 @@ pub enum Uses {
     Output,
 }
 
-macro_rules! unary_functions {
-    ($(
+/// Where an elementwise function's inputs keep it smooth and moderate: what tests draw from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Domain {
+    /// Uniform in `[lo, hi)`.
+    Uniform(f64, f64),
+    /// Magnitude uniform in `[lo, hi)` with either sign (away from a kink or a pole at 0).
+    AwayFromZero(f64, f64),
+}
+
+/// The engine's half of the table in [`crate::functions`].
+macro_rules! define_unary_fns {
+    ([] $(
         $(#[$doc:meta])*
-        $variant:ident: $method:literal, |$x:ident| $value:expr,
-        $uses:ident, $kernel:ident, |$dy:ident, $arg:ident, $t:ident| $printed:expr,
-        second |$cx:ident, $a:ident, $p:ident| $second:expr;
+        $variant:ident $method:ident $place:ident {
+            value: |$x:ident| $value:expr;
+            pullback: $reads:ident |$d:ident, $a:ident| $pullback:expr;
+            print: |$pdy:ident, $pa:ident, $pt:ident| $print:expr;
+            second: |$cx:ident, $sa:ident, $sp:ident| $second:expr;
+            domain: $domain:ident($lo:expr, $hi:expr);
+        }
     )*) => {
-        /// An elementwise function of the language.
+        /// An elementwise function of the language (a row of [`crate::functions`]).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum UnaryFn {
             $($(#[$doc])* $variant,)*
@@ -38,12 +52,27 @@ macro_rules! unary_functions {
 
             /// The method name in Rust source: `x.exp()`.
             pub fn method(self) -> &'static str {
-                match self { $(UnaryFn::$variant => $method,)* }
+                match self { $(UnaryFn::$variant => stringify!($method),)* }
             }
 
             /// The function of the given method name.
             pub fn from_method(name: &str) -> Option<UnaryFn> {
-                match name { $($method => Some(UnaryFn::$variant),)* _ => None }
+                match name { $(stringify!($method) => Some(UnaryFn::$variant),)* _ => None }
+            }
+
+            /// Its variant's name, as generated code writes it (`UnaryFn::Tanh`).
+            pub fn variant(self) -> &'static str {
+                match self { $(UnaryFn::$variant => stringify!($variant),)* }
+            }
+
+            /// Whether the derivative reads the input or the output.
+            pub fn uses(self) -> Uses {
+                match self { $(UnaryFn::$variant => define_unary_fns!(@uses $reads),)* }
+            }
+
+            /// Where tests draw its inputs from.
+            pub fn domain(self) -> Domain {
+                match self { $(UnaryFn::$variant => Domain::$domain($lo, $hi),)* }
             }
 
             /// The scalar meaning.
@@ -52,25 +81,12 @@ macro_rules! unary_functions {
                 match self { $(UnaryFn::$variant => { let $x = input; $value })* }
             }
 
-            /// Whether the derivative reads the input or the output.
-            pub fn uses(self) -> Uses {
-                match self { $(UnaryFn::$variant => Uses::$uses,)* }
-            }
-
-            /// The fused pullback kernel in `autodiff::kernels`.
-            pub fn grad_kernel(self) -> &'static str {
-                match self { $(UnaryFn::$variant => stringify!($kernel),)* }
-            }
-
-            /// The same pullback kernel writing into its upstream's buffer (`relu_grad_owned`).
-            pub fn grad_kernel_reusing(self) -> &'static str {
-                match self { $(UnaryFn::$variant => concat!(stringify!($kernel), "_owned"),)* }
-            }
-
-            /// `dy ⊙ f'(·)` evaluated by the kernel.
+            /// The pullback `d·f'(·)` of one element, from `a` (the input or the output, as
+            /// [`uses`](Self::uses) says).
             #[cfg(feature = "runtime")]
-            fn eval_grad<T: Real>(self, dy: &Value<T>, arg: &Value<T>) -> Value<T> {
-                match self { $(UnaryFn::$variant => zip_values!(dy, arg, |d, a| kernels::$kernel(d, a)),)* }
+            #[inline(always)]
+            pub fn pullback<T: Real>(self, d: T, a: T) -> T {
+                match self { $(UnaryFn::$variant => { let ($d, $a) = (d, a); $pullback })* }
             }
 
             /// `p ⊙ f''(a)`, the derivative of `f'(·)` with respect to what it reads (`a`, the
@@ -84,64 +100,36 @@ macro_rules! unary_functions {
                 p: ValueId,
             ) -> Result<Option<ValueId>, KindError> {
                 match self {
-                    $(UnaryFn::$variant => { let ($cx, $a, $p) = (cx, a, p); $second })*
+                    $(UnaryFn::$variant => { let ($cx, $sa, $sp) = (cx, a, p); $second })*
                 }
             }
 
             /// `dy ⊙ f'(·)` in the derivation notation; `t` is the product sign.
             fn print_grad(self, dy: &Printed, arg: &Printed, sign: &str) -> Printed {
                 match self {
-                    $(UnaryFn::$variant => { let ($dy, $arg, $t) = (dy, arg, sign); $printed })*
+                    $(UnaryFn::$variant => { let ($pdy, $pa, $pt) = (dy, arg, sign); $print })*
                 }
             }
         }
     };
+    (@uses input) => { Uses::Input };
+    (@uses output) => { Uses::Output };
 }
+
+crate::__elementwise_functions!(define_unary_fns);
 
 fn product(text: String) -> Printed {
     Printed::new(text, Prec::Product)
 }
 
-// The table: method, scalar meaning, what the derivative reads, its kernel, its printed form,
-// and f'' (with respect to what f' reads) applied to a product (for second derivatives).
-unary_functions! {
-    /// `eˣ`; derivative `y`.
-    Exp: "exp", |x| x.exp(),
-        Output, exp_grad, |dy, y, t| product(format!("{}{t}{}", dy.at(Prec::Product), y.at(Prec::Atom))),
-        second |_cx, _a, p| Ok(Some(p));
-    /// natural logarithm; derivative `1/x`.
-    Ln: "ln", |x| x.ln(),
-        Input, ln_grad, |dy, x, _t| product(format!("{} / {}", dy.at(Prec::Product), x.at(Prec::Atom))),
-        second |cx, a, p| { let q = cx.div(p, a)?; let q = cx.div(q, a)?; cx.neg(q).map(Some) };
-    /// `√x`; derivative `1/(2y)`.
-    Sqrt: "sqrt", |x| x.sqrt(),
-        Output, sqrt_grad, |dy, y, _t| product(format!("{} / (2·{})", dy.at(Prec::Product), y.at(Prec::Atom))),
-        second |cx, a, p| { let q = cx.div(p, a)?; let q = cx.div(q, a)?; let half = cx.literal(-0.5)?; cx.mul(half, q).map(Some) };
-    /// `tanh x`; derivative `1 − y²`.
-    Tanh: "tanh", |x| x.tanh(),
-        Output, tanh_grad, |dy, y, t| product(format!("{}{t}(1 − {}²)", dy.at(Prec::Product), y.at(Prec::Atom))),
-        second |cx, a, p| { let m2 = cx.literal(-2.0)?; let q = cx.mul(p, a)?; cx.mul(m2, q).map(Some) };
-    /// logistic sigmoid; derivative `σ(x)·σ(−x)`, from the input: `y(1 − y)` would round to 0
-    /// once σ(x) rounds to 1.
-    Sigmoid: "sigmoid", |x| x.sigmoid(),
-        Input, sigmoid_grad, |dy, x, t| product(format!("{}{t}sigmoid({}){t}sigmoid(−{})", dy.at(Prec::Product), x.text, x.at(Prec::Atom))),
-        second |cx, a, p| { let s = cx.push(Unary(UnaryFn::Sigmoid), &[a])?; let minus = cx.neg(a)?; let r = cx.push(Unary(UnaryFn::Sigmoid), &[minus])?; let spread = cx.sub(r, s)?; let q = cx.mul(p, s)?; let q = cx.mul(q, r)?; cx.mul(q, spread).map(Some) };
-    /// `max(x, 0)`; derivative `[x > 0]`.
-    Relu: "relu", |x| x.relu(),
-        Input, relu_grad, |dy, x, t| product(format!("{}{t}[{} > 0]", dy.at(Prec::Product), x.text)),
-        second |_cx, _a, _p| Ok(None);
-    /// `|x|`; derivative `sign(x)`.
-    Abs: "abs", |x| x.abs(),
-        Input, abs_grad, |dy, x, t| product(format!("{}{t}sign({})", dy.at(Prec::Product), x.text)),
-        second |_cx, _a, _p| Ok(None);
-    /// `sin x`; derivative `cos x`.
-    Sin: "sin", |x| x.sin(),
-        Input, sin_grad, |dy, x, t| product(format!("{}{t}cos({})", dy.at(Prec::Product), x.text)),
-        second |cx, a, p| { let s = cx.push(Unary(UnaryFn::Sin), &[a])?; let q = cx.mul(p, s)?; cx.neg(q).map(Some) };
-    /// `cos x`; derivative `−sin x`.
-    Cos: "cos", |x| x.cos(),
-        Input, cos_grad, |dy, x, t| Printed::new(format!("−{}{t}sin({})", dy.at(Prec::Product), x.text), Prec::Prefix),
-        second |cx, a, p| { let c = cx.push(Unary(UnaryFn::Cos), &[a])?; let q = cx.mul(p, c)?; cx.neg(q).map(Some) };
+/// `dy ⊙ slope`, for the printed pullbacks of the table.
+fn times(dy: &Printed, sign: &str, slope: String) -> Printed {
+    product(format!("{}{sign}{slope}", dy.at(Prec::Product)))
+}
+
+/// `dy / denominator`, for the printed pullbacks of the table.
+fn over(dy: &Printed, denominator: String) -> Printed {
+    product(format!("{} / {denominator}", dy.at(Prec::Product)))
 }
 
 // ───────────────────────────── f(x) ─────────────────────────────
@@ -210,8 +198,8 @@ pub struct UnaryGrad(pub UnaryFn);
 
 impl Rule for UnaryGrad {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
-        expect_arity(self.0.grad_kernel(), args, 2)?;
-        same_kind(self.0.grad_kernel(), args[0], args[1])
+        expect_arity(Kernel::UnaryGrad.name(), args, 2)?;
+        same_kind(Kernel::UnaryGrad.name(), args[0], args[1])
     }
     fn forward(
         &self,
@@ -244,16 +232,18 @@ impl Rule for UnaryGrad {
         scale_batch(cx, t, Operand { value: slope, ..a })
     }
     fn print(&self, args: &[Printed], kinds: &[Kind]) -> Printed {
-        self.0.print_grad(&args[0], &args[1], times(kinds))
+        self.0.print_grad(&args[0], &args[1], print::times(kinds))
     }
     #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
-        self.0.eval_grad(args[0], args[1])
+        let f = self.0;
+        zip_values!(args[0], args[1], |d, a| kernels::unary_grad(d, a, f))
     }
     fn emit(&self) -> Emit {
         Emit::KernelReusing {
-            name: self.0.grad_kernel(),
-            reusing: self.0.grad_kernel_reusing(),
+            kernel: Kernel::UnaryGrad,
+            reusing: Kernel::UnaryGradOwned,
+            constant: Some(Constant::Function(self.0)),
         }
     }
 }
@@ -402,7 +392,7 @@ impl Rule for PowiGrad {
             format!(
                 "{}{}{}",
                 args[0].at(Prec::Product),
-                times(kinds),
+                print::times(kinds),
                 local.at(Prec::Atom)
             ),
             Prec::Product,
@@ -415,8 +405,8 @@ impl Rule for PowiGrad {
     }
     fn emit(&self) -> Emit {
         Emit::Kernel {
-            name: "powi_grad",
-            extra: Some(self.0),
+            kernel: Kernel::PowiGrad,
+            constant: Some(Constant::Int(self.0)),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
-use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
 use crate::symbolic::print::{Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -32,8 +32,11 @@ fn matrix_operands(name: &str, args: &[Kind]) -> Result<Kind, KindError> {
     }
 }
 
-fn kernel(name: &'static str) -> Emit {
-    Emit::Kernel { name, extra: None }
+fn kernel(kernel: Kernel) -> Emit {
+    Emit::Kernel {
+        kernel,
+        constant: None,
+    }
 }
 
 fn method(name: &'static str, extra: Option<i64>) -> Emit {
@@ -253,7 +256,7 @@ impl Rule for BroadcastTo {
         ))
     }
     fn emit(&self) -> Emit {
-        kernel("broadcast_like")
+        kernel(Kernel::BroadcastLike)
     }
     fn shape_only_args(&self) -> &'static [usize] {
         &[1]
@@ -295,7 +298,7 @@ impl Rule for SumTo {
     }
     fn emit(&self) -> Emit {
         Emit::KernelView {
-            name: "sum_to_like",
+            kernel: Kernel::SumToLike,
         }
     }
     fn shape_only_args(&self) -> &'static [usize] {
@@ -359,7 +362,7 @@ impl Rule for Fill {
         args[1].map(|_| s)
     }
     fn emit(&self) -> Emit {
-        kernel("fill_like")
+        kernel(Kernel::FillLike)
     }
 }
 
@@ -402,7 +405,7 @@ impl Rule for Numel {
         Value::Scalar(T::from_f64(args[0].numel() as f64))
     }
     fn emit(&self) -> Emit {
-        kernel("numel")
+        kernel(Kernel::Numel)
     }
     fn shape_only_args(&self) -> &'static [usize] {
         &[0]
@@ -444,7 +447,7 @@ impl Rule for Expand {
     }
     fn emit(&self) -> Emit {
         Emit::KernelView {
-            name: "expand_like",
+            kernel: Kernel::ExpandLike,
         }
     }
     fn shape_only_args(&self) -> &'static [usize] {

@@ -8,7 +8,7 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
-use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
 use crate::symbolic::print::{Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -183,8 +183,8 @@ impl Rule for SoftmaxGrad {
     }
     fn emit(&self) -> Emit {
         Emit::Kernel {
-            name: "softmax_grad",
-            extra: None,
+            kernel: Kernel::SoftmaxGrad,
+            constant: None,
         }
     }
 }
@@ -311,8 +311,8 @@ impl Rule for LogSoftmaxGrad {
     }
     fn emit(&self) -> Emit {
         Emit::Kernel {
-            name: "log_softmax_grad",
-            extra: None,
+            kernel: Kernel::LogSoftmaxGrad,
+            constant: None,
         }
     }
 }
@@ -387,8 +387,8 @@ impl Rule for LogSoftmaxJvp {
     }
     fn emit(&self) -> Emit {
         Emit::Kernel {
-            name: "log_softmax_jvp",
-            extra: None,
+            kernel: Kernel::LogSoftmaxJvp,
+            constant: None,
         }
     }
 }

@@ -5,13 +5,16 @@
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError};
-use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
 use crate::symbolic::print::Printed;
 #[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Matrix, Real};
 
-fn kernel(name: &'static str) -> Emit {
-    Emit::Kernel { name, extra: None }
+fn kernel(kernel: Kernel) -> Emit {
+    Emit::Kernel {
+        kernel,
+        constant: None,
+    }
 }
 
 // ───────────────────────────── column ─────────────────────────────
@@ -41,7 +44,7 @@ impl Rule for AsColumn {
         })
     }
     fn emit(&self) -> Emit {
-        kernel("as_column")
+        kernel(Kernel::AsColumn)
     }
 }
 
@@ -64,7 +67,7 @@ impl Rule for Identity {
         Value::Matrix(Matrix::identity(args[0].numel()))
     }
     fn emit(&self) -> Emit {
-        kernel("identity_like")
+        kernel(Kernel::IdentityLike)
     }
     fn shape_only_args(&self) -> &'static [usize] {
         &[0]
@@ -96,7 +99,7 @@ impl Rule for Diag {
         Value::Matrix(kernels::diag(args[0].as_matrix()))
     }
     fn emit(&self) -> Emit {
-        kernel("diag")
+        kernel(Kernel::Diag)
     }
 }
 
@@ -119,7 +122,7 @@ impl Rule for RowCount {
         Value::Scalar(T::from_f64(args[0].as_matrix().rows() as f64))
     }
     fn emit(&self) -> Emit {
-        kernel("row_count")
+        kernel(Kernel::RowCount)
     }
     fn shape_only_args(&self) -> &'static [usize] {
         &[0]
@@ -163,7 +166,7 @@ impl Rule for AddToDiagonal {
     }
     fn emit(&self) -> Emit {
         Emit::KernelInPlace {
-            name: "add_to_diagonal",
+            kernel: Kernel::AddToDiagonal,
         }
     }
     fn shape_only_args(&self) -> &'static [usize] {
