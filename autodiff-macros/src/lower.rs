@@ -6,13 +6,10 @@
 
 use std::collections::HashMap;
 
+use autodiff_core::symbolic::methods::{self, Arg};
 use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
-use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
-use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Transpose};
-use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
-use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
 use autodiff_core::symbolic::{Precision, Program, ValueId};
 use quote::ToTokens;
 use syn::ext::IdentExt;
@@ -23,9 +20,13 @@ use crate::errors::Errors;
 use crate::signature::{classify, type_text, Float, Signature};
 
 /// What the language offers, for error messages.
-const SUPPORTED_EXPRESSIONS: &str = "supported: `let` bindings, blocks, parentheses, \
-     `+ - * /`, unary `-`, float literals, and the methods exp, ln, sqrt, powi, tanh, sigmoid, \
-     relu, abs, sin, cos, matmul, t, dot, sum, mean, sum_axis, softmax, log_softmax";
+fn supported_expressions() -> String {
+    format!(
+        "supported: `let` bindings, blocks, parentheses, `+ - * /`, unary `-`, float literals, \
+         and the methods {}",
+        methods::names()
+    )
+}
 
 /// The lowered function.
 pub struct Lowered {
@@ -666,7 +667,10 @@ impl Lowerer<'_> {
             }
             _ => self.unsupported(
                 expr,
-                format!("this expression is not supported; {SUPPORTED_EXPRESSIONS}"),
+                format!(
+                    "this expression is not supported; {}",
+                    supported_expressions()
+                ),
             ),
         }
     }
@@ -722,7 +726,8 @@ impl Lowerer<'_> {
                 &c.func,
                 format!(
                     "only functions named directly can be called (`f(x)`), and they must be \
-                     #[differentiable] or have a #[derivative]; {SUPPORTED_EXPRESSIONS}"
+                     #[differentiable] or have a #[derivative]; {}",
+                    supported_expressions()
                 ),
             );
         };
@@ -872,7 +877,7 @@ impl Lowerer<'_> {
     }
 
     /// An integer literal argument such as the `2` of `powi(2)` (a leading `-` allowed).
-    fn integer_argument(&mut self, m: &ExprMethodCall, allowed: &str) -> Option<i64> {
+    fn integer_argument(&mut self, m: &ExprMethodCall, arg: &Expr, allowed: &str) -> Option<i64> {
         let parse = |e: &Expr| -> Option<i64> {
             match e {
                 Expr::Lit(syn::ExprLit {
@@ -893,14 +898,11 @@ impl Lowerer<'_> {
                 _ => None,
             }
         };
-        let value = m.args.first().and_then(parse);
+        let value = parse(arg);
         if value.is_none() {
             let method = &m.method;
-            let message = format!("`{method}` takes {allowed}");
-            match m.args.first() {
-                Some(arg) => self.errors.spanned(arg, message),
-                None => self.errors.spanned(method_tokens(m), message),
-            }
+            self.errors
+                .spanned(arg, format!("`{method}` takes {allowed}"));
         }
         value
     }
@@ -934,69 +936,44 @@ impl Lowerer<'_> {
         }
         let name = m.method.to_string();
         let receiver = self.expr(&m.receiver);
-        let unary = |op: Op| Some((op, 0));
-        let (op, n_args) = match name.as_str() {
-            "matmul" => (MatMul::PLAIN.into(), 1),
-            "dot" => (Dot.into(), 1),
-            "t" => unary(Transpose.into())?,
-            "sum" => unary(Sum.into())?,
-            "mean" => unary(Mean.into())?,
-            "softmax" => unary(Softmax.into())?,
-            "log_softmax" => unary(LogSoftmax.into())?,
-            "clone" => {
-                // A copy has the same value; the derivative does not care.
-                return if self.arity(m, 0) { receiver } else { None };
-            }
-            "powi" => {
-                if !self.arity(m, 1) {
-                    return None;
-                }
-                let n =
-                    self.integer_argument(m, "an integer literal exponent, such as `powi(2)`")?;
-                let Ok(n) = i32::try_from(n) else {
-                    return self.unsupported(&m.args, "the exponent does not fit in an i32");
-                };
-                return self.push(Powi(n), &[receiver?], method_tokens(m));
-            }
-            "sum_axis" => {
-                if !self.arity(m, 1) {
-                    return None;
-                }
-                let axis = self.integer_argument(
-                    m,
-                    "the axis `0` (sum the rows, giving 1×c) or `1` (sum the columns, giving r×1)",
-                )?;
-                if axis != 0 && axis != 1 {
-                    return self.unsupported(
-                        &m.args,
-                        "`sum_axis` takes the axis `0` (sum the rows, giving 1×c) or `1` (sum \
-                         the columns, giving r×1)",
-                    );
-                }
-                return self.push(SumAxis(axis as u8), &[receiver?], method_tokens(m));
-            }
-            other => match UnaryFn::from_method(other) {
-                Some(f) => (Unary(f).into(), 0),
-                None => {
-                    return self.unsupported(
-                        &m.method,
-                        format!(
-                            "unsupported method `{other}`; supported methods: exp, ln, sqrt, \
-                             powi, tanh, sigmoid, relu, abs, sin, cos, matmul, t, dot, sum, \
-                             mean, sum_axis, softmax, log_softmax"
-                        ),
-                    )
-                }
-            },
+        let Some(spec) = methods::method(&name) else {
+            return self.unsupported(
+                &m.method,
+                format!(
+                    "unsupported method `{name}`; supported methods: {}",
+                    methods::names()
+                ),
+            );
         };
-        let args: Vec<Option<ValueId>> = m.args.iter().map(|a| self.expr(a)).collect();
-        if !self.arity(m, n_args) {
+        // Values are lowered before the count is checked, so that errors inside them show too.
+        let values: Vec<Option<ValueId>> = m
+            .args
+            .iter()
+            .zip(spec.args.iter().chain(std::iter::repeat(&Arg::Value)))
+            .filter(|(_, arg)| **arg == Arg::Value)
+            .map(|(a, _)| self.expr(a))
+            .collect();
+        if !self.arity(m, spec.args.len()) {
             return None;
         }
-        let mut operands = vec![receiver?];
-        for a in args {
-            operands.push(a?);
+        let mut ints = Vec::new();
+        for (expr, arg) in m.args.iter().zip(spec.args) {
+            if let Arg::Int(what) = arg {
+                ints.push(self.integer_argument(m, expr, what)?);
+            }
         }
-        self.push(op, &operands, method_tokens(m))
+        let op = match spec.op(&ints) {
+            Ok(op) => op,
+            Err(message) => return self.unsupported(&m.args, message),
+        };
+        let mut operands = vec![receiver?];
+        for v in values {
+            operands.push(v?);
+        }
+        match op {
+            Some(op) => self.push(op, &operands, method_tokens(m)),
+            // `clone`: the receiver itself.
+            None => Some(operands[0]),
+        }
     }
 }

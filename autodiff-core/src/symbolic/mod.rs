@@ -10,6 +10,7 @@ pub mod derive;
 pub mod eval;
 pub mod forward;
 pub mod ir;
+pub mod methods;
 pub mod op;
 pub mod print;
 pub mod reverse;

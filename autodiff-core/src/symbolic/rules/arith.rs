@@ -4,6 +4,7 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::methods::{Build, Method};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{infix, literal, times, Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, scale_batch, Operand, VmapCx};
@@ -112,6 +113,14 @@ impl Rule for Literal {
         Emit::Literal(self.value())
     }
 }
+
+/// The methods the front end reads as these ops: `x.clone()` is `x` (a copy has the same value
+/// and derivative).
+pub const METHODS: &[Method] = &[Method {
+    name: "clone",
+    args: &[],
+    build: Build::Receiver,
+}];
 
 // ───────────────────────────── negation ─────────────────────────────
 // y = −a          reverse: da = −dy

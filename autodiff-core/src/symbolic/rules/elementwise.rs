@@ -5,6 +5,7 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::{zip_values, Value};
 use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::methods::{Arg, Build, Method};
 use crate::symbolic::op::{expect_arity, Constant, Emit, Kernel, Rule};
 use crate::symbolic::print::{self, Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, scale_batch, Operand, VmapCx};
@@ -247,6 +248,18 @@ impl Rule for UnaryGrad {
         }
     }
 }
+
+/// The methods the front end reads as these ops besides the table's functions: `x.powi(n)`.
+pub const METHODS: &[Method] = &[Method {
+    name: "powi",
+    args: &[Arg::Int("an integer literal exponent, such as `powi(2)`")],
+    build: Build::Op(|ints| match ints {
+        [n] => i32::try_from(*n)
+            .map(|n| Powi(n).into())
+            .map_err(|_| "the exponent does not fit in an i32".to_string()),
+        _ => Err("`powi` takes one exponent".to_string()),
+    }),
+}];
 
 // ───────────────────────────── xⁿ ─────────────────────────────
 // y = xⁿ          reverse: dx = dy ⊙ n·xⁿ⁻¹   (one fused kernel)

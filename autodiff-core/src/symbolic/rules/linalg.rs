@@ -7,6 +7,7 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::methods::{Arg, Build, Method};
 use crate::symbolic::op::{expect_arity, Emit, Rule};
 use crate::symbolic::print::{infix, Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
@@ -20,6 +21,25 @@ fn transposed(p: &Printed, flag: bool) -> Printed {
         p.clone()
     }
 }
+
+/// The methods the front end reads as these ops: `a.matmul(&b)`, `a.t()`, `u.dot(&v)`.
+pub const METHODS: &[Method] = &[
+    Method {
+        name: "matmul",
+        args: &[Arg::Value],
+        build: Build::Op(|_| Ok(MatMul::PLAIN.into())),
+    },
+    Method {
+        name: "t",
+        args: &[],
+        build: Build::Op(|_| Ok(Transpose.into())),
+    },
+    Method {
+        name: "dot",
+        args: &[Arg::Value],
+        build: Build::Op(|_| Ok(Dot.into())),
+    },
+];
 
 // ───────────────────────────── matmul ─────────────────────────────
 // C = A·B         reverse: dA = dC·Bᵀ,  dB = Aᵀ·dC

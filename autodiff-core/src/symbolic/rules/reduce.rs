@@ -8,6 +8,7 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::methods::{Arg, Build, Method};
 use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
 use crate::symbolic::print::{Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
@@ -42,6 +43,31 @@ fn kernel(kernel: Kernel) -> Emit {
 fn method(name: &'static str, extra: Option<i64>) -> Emit {
     Emit::Method { name, extra }
 }
+
+/// The methods the front end reads as these ops: `x.sum()`, `x.mean()`, `m.sum_axis(0)`.
+pub const METHODS: &[Method] = &[
+    Method {
+        name: "sum",
+        args: &[],
+        build: Build::Op(|_| Ok(Sum.into())),
+    },
+    Method {
+        name: "mean",
+        args: &[],
+        build: Build::Op(|_| Ok(Mean.into())),
+    },
+    Method {
+        name: "sum_axis",
+        args: &[Arg::Int(SUM_AXIS_TAKES)],
+        build: Build::Op(|ints| match ints {
+            [axis @ (0 | 1)] => Ok(SumAxis(*axis as u8).into()),
+            _ => Err(format!("`sum_axis` takes {SUM_AXIS_TAKES}")),
+        }),
+    },
+];
+
+const SUM_AXIS_TAKES: &str =
+    "the axis `0` (sum the rows, giving 1×c) or `1` (sum the columns, giving r×1)";
 
 // ───────────────────────────── sum ─────────────────────────────
 // s = Σ x         reverse: dx = ds·𝟏

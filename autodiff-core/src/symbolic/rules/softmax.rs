@@ -16,6 +16,7 @@ use crate::tensor::{kernels, Real};
 
 use super::elementwise::{same_kind, Unary, UnaryFn};
 use super::reduce::{Sum, SumAxis};
+use crate::symbolic::methods::{Build, Method};
 
 fn rowwise_kind(name: &str, args: &[Kind], n: usize) -> Result<Kind, KindError> {
     expect_arity(name, args, n)?;
@@ -57,6 +58,20 @@ fn by_kind<T: Real>(
         _ => Value::Matrix(matrix(dy.as_matrix(), y.as_matrix())),
     }
 }
+
+/// The methods the front end reads as these ops: `x.softmax()`, `x.log_softmax()`.
+pub const METHODS: &[Method] = &[
+    Method {
+        name: "softmax",
+        args: &[],
+        build: Build::Op(|_| Ok(Softmax.into())),
+    },
+    Method {
+        name: "log_softmax",
+        args: &[],
+        build: Build::Op(|_| Ok(LogSoftmax.into())),
+    },
+];
 
 // ───────────────────────────── softmax ─────────────────────────────
 // y = softmax(x)       reverse: dx = y ⊙ (dy − Σ_row(dy ⊙ y))

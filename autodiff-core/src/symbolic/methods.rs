@@ -1,0 +1,103 @@
+//! The methods the front end accepts, each naming the op it builds. Every rule module lists its
+//! own (beside its rules: `rules::linalg::METHODS`, ...); the elementwise functions come from
+//! their table. Error messages list them from here, so they cannot go stale.
+
+use super::op::Op;
+use super::rules::elementwise::{Unary, UnaryFn};
+use super::rules::{arith, elementwise, linalg, reduce, softmax};
+
+/// A method call `receiver.name(args)`: what it takes after the receiver and what it builds.
+#[derive(Clone, Copy, Debug)]
+pub struct Method {
+    pub name: &'static str,
+    /// The arguments after the receiver.
+    pub args: &'static [Arg],
+    pub build: Build,
+}
+
+/// An argument of a method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// A value of the differentiable math: a scalar or a tensor.
+    Value,
+    /// An integer literal (a leading `-` allowed); the text says which, for errors: "an integer
+    /// literal exponent, such as `powi(2)`".
+    Int(&'static str),
+}
+
+/// What a method builds.
+#[derive(Clone, Copy, Debug)]
+pub enum Build {
+    /// Its receiver unchanged (`clone`: a copy has the same value and derivative).
+    Receiver,
+    /// An elementwise function of its receiver.
+    Unary(UnaryFn),
+    /// An op of the receiver and the value arguments, from the integer arguments (in order),
+    /// or why those are not accepted.
+    Op(fn(&[i64]) -> Result<Op, String>),
+}
+
+impl Method {
+    /// The op for these integer arguments (`None` for [`Build::Receiver`]), or why they are not
+    /// accepted.
+    pub fn op(&self, ints: &[i64]) -> Result<Option<Op>, String> {
+        match self.build {
+            Build::Receiver => Ok(None),
+            Build::Unary(f) => Ok(Some(Unary(f).into())),
+            Build::Op(build) => build(ints).map(Some),
+        }
+    }
+}
+
+/// Every method, the elementwise functions first.
+pub fn methods() -> impl Iterator<Item = Method> {
+    let unary = UnaryFn::ALL.iter().map(|&f| Method {
+        name: f.method(),
+        args: &[],
+        build: Build::Unary(f),
+    });
+    let tables = [
+        elementwise::METHODS,
+        arith::METHODS,
+        linalg::METHODS,
+        reduce::METHODS,
+        softmax::METHODS,
+    ];
+    unary.chain(tables.into_iter().flatten().copied())
+}
+
+/// The method of this name.
+pub fn method(name: &str) -> Option<Method> {
+    methods().find(|m| m.name == name)
+}
+
+/// Every method's name, comma-separated, for error messages.
+pub fn names() -> String {
+    methods().map(|m| m.name).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let names: Vec<&str> = methods().map(|m| m.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
+    }
+
+    #[test]
+    fn integer_arguments_are_checked_by_the_op() {
+        let powi = method("powi").expect("powi is a method");
+        assert!(powi.op(&[3]).is_ok());
+        assert!(powi.op(&[1 << 40]).is_err());
+        let sum_axis = method("sum_axis").expect("sum_axis is a method");
+        assert!(sum_axis.op(&[1]).is_ok());
+        assert!(sum_axis.op(&[2]).is_err());
+        assert!(method("clone").expect("clone").op(&[]).unwrap().is_none());
+        assert!(method("floor").is_none());
+    }
+}
