@@ -5,6 +5,8 @@
 extern crate self as autodiff;
 
 #[doc(hidden)]
+pub use autodiff_core::__elementwise_functions;
+#[doc(hidden)]
 pub use autodiff_core::kernels;
 pub use autodiff_core::{buffer, gemm, gradcheck, symbolic, Matrix, Real, ScalarExt, Vector};
 #[doc(hidden)]

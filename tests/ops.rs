@@ -693,6 +693,22 @@ macro_rules! unary_op {
     };
 }
 
+/// The table's rows (see `autodiff_core::functions`) as `unary_op!`s.
+macro_rules! unary_rows {
+    ([$T:ident $twin:ident] $(
+        $(#[$doc:meta])*
+        $variant:ident $method:ident $place:ident {
+            value: |$x:ident| $value:expr;
+            pullback: $reads:ident |$d:ident, $a:ident| $pullback:expr;
+            print: |$p1:ident, $p2:ident, $p3:ident| $print:expr;
+            second: |$s1:ident, $s2:ident, $s3:ident| $second:expr;
+            domain: $domain:ident($lo:expr, $hi:expr);
+        }
+    )*) => {
+        $(unary_op!($T, $twin, $method, $method(), common::Dist::$domain($lo, $hi));)*
+    };
+}
+
 // ───────────────────────────── the op table ─────────────────────────────
 
 macro_rules! op_tests {
@@ -710,22 +726,15 @@ macro_rules! op_tests {
             binary_op!($T, $twin, mul, *);
             binary_op!($T, $twin, div, /);
 
-            // Elementwise functions, each on scalars, vectors and matrices.
-            unary_op!($T, $twin, exp, exp(), U);
-            unary_op!($T, $twin, ln, ln(), POS);
-            unary_op!($T, $twin, sqrt, sqrt(), POS);
+            // Elementwise functions, each on scalars, vectors and matrices: every row of the
+            // table, drawn from its domain.
+            autodiff::__elementwise_functions!(unary_rows, $T, $twin);
             unary_op!($T, $twin, powi0, powi(0), AWAY);
             unary_op!($T, $twin, powi1, powi(1), AWAY);
             unary_op!($T, $twin, powi2, powi(2), AWAY);
             unary_op!($T, $twin, powi3, powi(3), AWAY);
             unary_op!($T, $twin, powi_minus1, powi(-1), AWAY);
             unary_op!($T, $twin, powi_minus2, powi(-2), AWAY);
-            unary_op!($T, $twin, tanh, tanh(), U);
-            unary_op!($T, $twin, sigmoid, sigmoid(), common::Dist::Uniform(-4.0, 4.0));
-            unary_op!($T, $twin, relu, relu(), common::Dist::AwayFromZero(0.1, 2.0));
-            unary_op!($T, $twin, abs, abs(), common::Dist::AwayFromZero(0.1, 2.0));
-            unary_op!($T, $twin, sin, sin(), common::Dist::Uniform(-3.0, 3.0));
-            unary_op!($T, $twin, cos, cos(), common::Dist::Uniform(-3.0, 3.0));
 
             // ─────────── unary minus ───────────
 
