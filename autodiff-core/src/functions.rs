@@ -97,6 +97,14 @@ macro_rules! __elementwise_functions {
                 second: |cx, a, p| { let c = cx.push(Unary(UnaryFn::Cos), &[a])?; let q = cx.mul(p, c)?; cx.neg(q).map(Some) };
                 domain: Uniform(-3.0, 3.0);
             }
+            /// `atan x`; derivative `1/(1 + x²)`.
+            Atan atan std {
+                value: |x| x.atan();
+                pullback: input |d, x| d / (T::one() + x * x);
+                print: |dy, x, _t| over(dy, format!("(1 + {}²)", x.at(Prec::Atom)));
+                second: |cx, a, p| { let one = cx.literal(1.0)?; let sq = cx.mul(a, a)?; let q = cx.add(one, sq)?; let r = cx.div(p, q)?; let r = cx.div(r, q)?; let r = cx.mul(a, r)?; let m2 = cx.literal(-2.0)?; cx.mul(m2, r).map(Some) };
+                domain: Uniform(-3.0, 3.0);
+            }
         }
     };
 }
