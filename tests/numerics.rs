@@ -43,6 +43,8 @@ macro_rules! numerics_tests {
         log_sigmoid_hessian_x: $ls_hess:expr,
         // An `x > 0` where `σ(x)` rounds to 1 but `σ'(x) = σ(x)·σ(−x)` is far from underflow.
         sigmoid_rounds_to_one: $sig_one:expr,
+        // Where `softplus`, `log_sigmoid` and a spelled-out `ln(σ(x))` must stay finite.
+        stable_big: $stable_big:expr,
     ) => {
         mod $module {
             use super::*;
@@ -86,6 +88,21 @@ macro_rules! numerics_tests {
             #[differentiable]
             fn log_sigmoid(x: $T) -> $T {
                 x.sigmoid().ln()
+            }
+
+            #[differentiable]
+            fn softplus_of(x: $T) -> $T {
+                x.softplus()
+            }
+
+            #[differentiable]
+            fn log_sigmoid_of(x: $T) -> $T {
+                x.log_sigmoid()
+            }
+
+            #[differentiable]
+            fn log_sigmoid_spelled_out(x: &Vector<$T>) -> $T {
+                x.sigmoid().ln().sum()
             }
 
             #[differentiable]
@@ -499,6 +516,75 @@ macro_rules! numerics_tests {
                 near(g, 0.0, <$T>::EPSILON, &format!("(ln σ)'({x})"));
             }
 
+            /// `softplus(x) = ln(1 + eˣ)` and `ln σ(x) = −softplus(−x)` in `f64` from the
+            /// stable form, `max(x, 0) + ln(1 + e^(−|x|))`.
+            fn reference_softplus(x: f64) -> f64 {
+                x.max(0.0) + (-x.abs()).exp().ln_1p()
+            }
+
+            #[test]
+            fn softplus_and_log_sigmoid_are_finite_everywhere() {
+                let big: $T = $stable_big;
+                for x in [-big, -30.0, -1.0, 0.0, 1.0, 30.0, big] {
+                    let xf = f64::from(x);
+                    // softplus: value ln(1 + eˣ), derivative σ(x), second derivative σ(x)σ(−x).
+                    let (value, slope) = softplus_of_grad(x);
+                    let curvature = reference_sigmoid(xf) * reference_sigmoid(-xf);
+                    close(
+                        value,
+                        reference_softplus(xf) as $T,
+                        TOL,
+                        &format!("softplus({x})"),
+                    );
+                    close(
+                        slope,
+                        reference_sigmoid(xf) as $T,
+                        TOL,
+                        &format!("softplus'({x})"),
+                    );
+                    let (_, tangent) = softplus_of_jvp(x, 0.5);
+                    close(tangent, 0.5 * slope, TOL, &format!("softplus jvp at {x}"));
+                    let h = softplus_of_hessian(x)[(0, 0)];
+                    near(
+                        h,
+                        curvature as $T,
+                        <$T>::EPSILON,
+                        &format!("softplus''({x})"),
+                    );
+                    // ln σ: value −softplus(−x), derivative σ(−x), second derivative −σ(x)σ(−x).
+                    let (value, slope) = log_sigmoid_of_grad(x);
+                    let expected = -reference_softplus(-xf) as $T;
+                    close(value, expected, TOL, &format!("log_sigmoid({x})"));
+                    close(
+                        slope,
+                        reference_sigmoid(-xf) as $T,
+                        TOL,
+                        &format!("log_sigmoid'({x})"),
+                    );
+                    let h = log_sigmoid_of_hessian(x)[(0, 0)];
+                    near(
+                        h,
+                        -curvature as $T,
+                        <$T>::EPSILON,
+                        &format!("log_sigmoid''({x})"),
+                    );
+                    // Spelled out as ln(σ(x)): the same stable value and derivative (the value
+                    // was −∞ where σ(x) underflows).
+                    let v = vector(&[x]);
+                    let (spelled, g) = log_sigmoid_spelled_out_grad(&v);
+                    close(spelled, expected, TOL, &format!("ln(σ({x}))"));
+                    close(g[0], slope, TOL, &format!("ln(σ)'({x})"));
+                }
+                // Far out the values are exactly the asymptotes.
+                same(softplus_of(big), big, "softplus(big)");
+                same(log_sigmoid_of(-big), -big, "log_sigmoid(−big)");
+                same(
+                    log_sigmoid_spelled_out_grad(&vector(&[-big])).0,
+                    -big,
+                    "ln(σ(−big))",
+                );
+            }
+
             #[test]
             fn log_sigmoid_gradient_where_sigmoid_is_subnormal() {
                 // σ(x) is subnormal but not 0, so ln σ(x) ≈ x is finite and correct; the
@@ -807,6 +893,7 @@ numerics_tests!(
     log_sigmoid_subnormal_x: -720.0,
     log_sigmoid_hessian_x: -400.0,
     sigmoid_rounds_to_one: 40.0,
+    stable_big: 800.0,
 );
 
 numerics_tests!(
@@ -820,6 +907,7 @@ numerics_tests!(
     log_sigmoid_subnormal_x: -95.0,
     log_sigmoid_hessian_x: -50.0,
     sigmoid_rounds_to_one: 20.0,
+    stable_big: 80.0,
 );
 
 /// Logits beyond ±1e4, only representable with room to spare in `f64`.

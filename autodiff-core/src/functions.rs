@@ -105,6 +105,73 @@ macro_rules! __elementwise_functions {
                 second: |cx, a, p| { let one = cx.literal(1.0)?; let sq = cx.mul(a, a)?; let q = cx.add(one, sq)?; let r = cx.div(p, q)?; let r = cx.div(r, q)?; let r = cx.mul(a, r)?; let m2 = cx.literal(-2.0)?; cx.mul(m2, r).map(Some) };
                 domain: Uniform(-3.0, 3.0);
             }
+            /// `ln(1 + x)`, accurate for small `x`; derivative `1/(1 + x)`.
+            Ln1p ln_1p std {
+                value: |x| x.ln_1p();
+                pullback: input |d, x| d / (T::one() + x);
+                print: |dy, x, _t| over(dy, format!("(1 + {})", x.text));
+                second: |cx, a, p| { let one = cx.literal(1.0)?; let q = cx.add(one, a)?; let r = cx.div(p, q)?; let r = cx.div(r, q)?; cx.neg(r).map(Some) };
+                domain: Uniform(-0.5, 2.0);
+            }
+            /// `eˣ − 1`, accurate for small `x`; derivative `eˣ` (from the input: `y + 1` would
+            /// cancel where `y` rounds to −1).
+            ExpM1 exp_m1 std {
+                value: |x| x.exp_m1();
+                pullback: input |d, x| d * x.exp();
+                print: |dy, x, t| times(dy, t, format!("exp({})", x.text));
+                second: |cx, a, p| { let e = cx.push(Unary(UnaryFn::Exp), &[a])?; cx.mul(p, e).map(Some) };
+                domain: Uniform(-2.0, 2.0);
+            }
+            /// `1/x`; derivative `−1/x²` (applied as `−(d/x)/x`, finite where `x²` overflows).
+            Recip recip std {
+                value: |x| x.recip();
+                pullback: input |d, x| -(d / x) / x;
+                print: |dy, x, _t| Printed::new(format!("−{} / {}²", dy.at(Prec::Product), x.at(Prec::Atom)), Prec::Prefix);
+                second: |cx, a, p| { let q = cx.div(p, a)?; let q = cx.div(q, a)?; let q = cx.div(q, a)?; let two = cx.literal(2.0)?; cx.mul(two, q).map(Some) };
+                domain: AwayFromZero(0.5, 1.5);
+            }
+            /// `tan x`; derivative `1 + y²`.
+            Tan tan std {
+                value: |x| x.tan();
+                pullback: output |d, y| d * (T::one() + y * y);
+                print: |dy, y, t| times(dy, t, format!("(1 + {}²)", y.at(Prec::Atom)));
+                second: |cx, a, p| { let two = cx.literal(2.0)?; let q = cx.mul(p, a)?; cx.mul(two, q).map(Some) };
+                domain: Uniform(-1.2, 1.2);
+            }
+            /// `sinh x`; derivative `cosh x`.
+            Sinh sinh std {
+                value: |x| x.sinh();
+                pullback: input |d, x| d * x.cosh();
+                print: |dy, x, t| times(dy, t, format!("cosh({})", x.text));
+                second: |cx, a, p| { let s = cx.push(Unary(UnaryFn::Sinh), &[a])?; cx.mul(p, s).map(Some) };
+                domain: Uniform(-2.0, 2.0);
+            }
+            /// `cosh x`; derivative `sinh x`.
+            Cosh cosh std {
+                value: |x| x.cosh();
+                pullback: input |d, x| d * x.sinh();
+                print: |dy, x, t| times(dy, t, format!("sinh({})", x.text));
+                second: |cx, a, p| { let c = cx.push(Unary(UnaryFn::Cosh), &[a])?; cx.mul(p, c).map(Some) };
+                domain: Uniform(-2.0, 2.0);
+            }
+            /// `ln(1 + eˣ)`, as `max(x, 0) + ln(1 + e^(−|x|))`: finite for every finite `x`
+            /// (`e^(−|x|) ≤ 1` never overflows); derivative `σ(x)`.
+            Softplus softplus ext {
+                value: |x| x.max(T::zero()) + (-x.abs()).exp().ln_1p();
+                pullback: input |d, x| d * x.sigmoid();
+                print: |dy, x, t| times(dy, t, format!("sigmoid({})", x.text));
+                second: |cx, a, p| cx.push(UnaryGrad(UnaryFn::Sigmoid), &[p, a]).map(Some);
+                domain: Uniform(-4.0, 4.0);
+            }
+            /// `ln σ(x) = −softplus(−x)`, as `min(x, 0) − ln(1 + e^(−|x|))`: finite for every
+            /// finite `x`; derivative `σ(−x)`.
+            LogSigmoid log_sigmoid ext {
+                value: |x| x.min(T::zero()) - (-x.abs()).exp().ln_1p();
+                pullback: input |d, x| d * (-x).sigmoid();
+                print: |dy, x, t| times(dy, t, format!("sigmoid(−{})", x.at(Prec::Atom)));
+                second: |cx, a, p| { let q = cx.push(UnaryGrad(UnaryFn::Sigmoid), &[p, a])?; cx.neg(q).map(Some) };
+                domain: Uniform(-4.0, 4.0);
+            }
         }
     };
 }

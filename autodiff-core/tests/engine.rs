@@ -31,7 +31,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg, ParamRef};
-use autodiff_core::symbolic::rules::elementwise::{Powi, PowiGrad, Unary, UnaryFn, UnaryGrad};
+use autodiff_core::symbolic::rules::elementwise::{
+    Domain as FnDomain, Powi, PowiGrad, Unary, UnaryFn, UnaryGrad,
+};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
 use autodiff_core::symbolic::rules::reduce::{
     BroadcastTo, Expand, Fill, Mean, Numel, Sum, SumAxis, SumTo,
@@ -174,12 +176,12 @@ enum Domain {
     Any,
     /// ±U(0.25, 1.25): away from the kinks of `relu`/`abs` and safe to divide by.
     AwayFromZero,
-    /// U(0.5, 2): for `ln` and `sqrt`.
-    Positive,
     /// ±1.
     Sign,
     /// One 1 per row (per vector), zeros elsewhere: labels.
     OneHot,
+    /// Where an elementwise function's table row says it is smooth.
+    Of(UnaryFn),
 }
 
 fn shape_of<T: Real>(v: &Value<T>) -> Shape {
@@ -208,7 +210,15 @@ fn random_value(rng: &mut Rng, shape: Shape, domain: Domain) -> Value<f64> {
                 sign * rng.uniform(0.25, 1.25)
             })
             .collect(),
-        Domain::Positive => (0..n).map(|_| rng.uniform(0.5, 2.0)).collect(),
+        Domain::Of(f) => (0..n)
+            .map(|_| match f.domain() {
+                FnDomain::Uniform(lo, hi) => rng.uniform(lo, hi),
+                FnDomain::AwayFromZero(lo, hi) => {
+                    let sign = if rng.below(2) == 0 { -1.0 } else { 1.0 };
+                    sign * rng.uniform(lo, hi)
+                }
+            })
+            .collect(),
         Domain::Sign => (0..n)
             .map(|_| if rng.below(2) == 0 { -1.0 } else { 1.0 })
             .collect(),
@@ -489,10 +499,7 @@ const SHAPES: [Shape; 3] = [Shape::S, Shape::V(5), Shape::M(3, 4)];
 fn elementwise_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for &f in UnaryFn::ALL {
-        let domain = match f {
-            UnaryFn::Ln | UnaryFn::Sqrt => Domain::Positive,
-            _ => Domain::AwayFromZero,
-        };
+        let domain = Domain::Of(f);
         for shape in SHAPES {
             cases.push(Case::new(
                 format!("{f:?}({shape:?})"),
@@ -1107,10 +1114,16 @@ impl Generator {
                 let f = UnaryFn::ALL[self.rng.below(UnaryFn::ALL.len())];
                 let (x, sx) = self.pick(any)?;
                 let arg = match f {
-                    UnaryFn::Ln | UnaryFn::Sqrt => self.positive(x),
+                    UnaryFn::Ln | UnaryFn::Sqrt | UnaryFn::Ln1p | UnaryFn::Recip => {
+                        self.positive(x)
+                    }
                     UnaryFn::Relu | UnaryFn::Abs => self.shifted(x),
-                    UnaryFn::Exp => {
-                        // Keep exponentials bounded: exp(tanh(x)).
+                    UnaryFn::Exp
+                    | UnaryFn::ExpM1
+                    | UnaryFn::Sinh
+                    | UnaryFn::Cosh
+                    | UnaryFn::Tan => {
+                        // Keep exponentials bounded, and tan off its poles: f(tanh(x)).
                         self.push(Unary(UnaryFn::Tanh), &[x])
                     }
                     _ => x,

@@ -1118,8 +1118,12 @@ impl Builder {
             Expr::Unary(f, x) => {
                 let x = self.build(x);
                 let arg = match f {
-                    UnaryFn::Ln | UnaryFn::Sqrt => self.positive(x),
+                    UnaryFn::Ln | UnaryFn::Sqrt | UnaryFn::Ln1p | UnaryFn::Recip => {
+                        self.positive(x)
+                    }
                     UnaryFn::Relu | UnaryFn::Abs => self.shifted(x),
+                    // Away from the poles at ±π/2.
+                    UnaryFn::Tan => self.push(Unary(UnaryFn::Tanh), &[x]),
                     _ => x,
                 };
                 self.push(Unary(*f), &[arg])

@@ -3,7 +3,9 @@
 //! One pass rebuilds the program front to back: each instruction's arguments are mapped to the
 //! rebuilt values, local rules may replace it by an existing value or a cheaper instruction, and
 //! an instruction already present with the same op and arguments is reused. A dead-code pass then
-//! drops what no output needs. Rewrites never change a value, only how it is computed.
+//! drops what no output needs. Rewrites never change a value, only how it is computed; those that
+//! may round differently apply to derived values only, and one, `ln(σ(x))` to
+//! `log_sigmoid(x)`, gives the stable value where the spelled-out one overflows.
 
 use std::collections::HashMap;
 
@@ -172,6 +174,16 @@ impl Rebuilder {
             {
                 self.rewrite_log_sigmoid(*f, inner, read)
             }
+            // ln(σ(x)) = log_sigmoid(x), computed stably: ln(σ(x)) is −∞ once σ(x) underflows
+            // (x ≲ −745 in f64), log_sigmoid(x) is x there. The one rewrite that may change a
+            // value, primal ones included (by rounding where both are finite): to the value a
+            // careful hand would compute.
+            (Op::Unary(Unary(UnaryFn::Ln)), &[s]) => match (self.op(s), self.args(s)) {
+                (Op::Unary(Unary(UnaryFn::Sigmoid)), &[x]) => {
+                    Some(Inst(Unary(UnaryFn::LogSigmoid).into(), vec![x]))
+                }
+                _ => None,
+            },
             // A scalar "filled" to a scalar's shape is itself.
             (Op::Fill(_), &[s, like]) if self.kind(like) == Kind::Scalar => Some(Value(s)),
             _ => None,
