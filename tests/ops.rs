@@ -27,7 +27,7 @@
 mod common;
 
 use autodiff::prelude::*;
-use common::{Rng, TestFloat, Tol, AWAY, U};
+use common::{Dist, Rng, TestFloat, Tol, AWAY, POS, U};
 
 /// Matrix shapes for elementwise ops: including `1×n`, `n×1` and `1×1`.
 const SHAPES: [(usize, usize); 5] = [(2, 3), (1, 4), (4, 1), (3, 3), (1, 1)];
@@ -693,6 +693,160 @@ macro_rules! unary_op {
     };
 }
 
+/// Away from the bounds of `clamp` near ±0.5 (and inside them too): finite differences never
+/// cross a kink.
+const OFF_THRESHOLDS: Dist = Dist::Bands(&[(-2.0, -0.7), (-0.3, 0.3), (0.7, 2.0)]);
+/// Away from operands in `(-0.5, 0.5)`, on either side of them: for `maximum`/`minimum`.
+const BEYOND: Dist = Dist::AwayFromZero(0.7, 2.0);
+/// Operands and bounds in `(-0.55, 0.55)` drawn from separate bands.
+const LOWER_BOUND: Dist = Dist::Uniform(-0.55, -0.45);
+const UPPER_BOUND: Dist = Dist::Uniform(0.45, 0.55);
+const NEAR_ZERO: Dist = Dist::Uniform(-0.5, 0.5);
+
+/// `maximum`, `minimum` (and `max`, `min` on scalars), `powf` and `clamp`, every operand
+/// differentiated.
+macro_rules! pointwise_ops {
+    ($T:ident, $twin:ident) => {
+        pub mod pointwise {
+            use super::*;
+            use crate::$twin::pointwise as twin;
+
+            pub mod maximum_mm {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                    a.maximum(b)
+                }
+            }
+            pub mod minimum_vv {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Vector<$T>, b: Vector<$T>) -> Vector<$T> {
+                    a.minimum(&b)
+                }
+            }
+            /// A scalar operand, as `relu` written `x.maximum(0.0)` and against a parameter.
+            pub mod with_scalar {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>, s: $T) -> Matrix<$T> {
+                    a.maximum(s) + a.minimum(0.0) * s
+                }
+            }
+            pub mod max_min_ss {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: $T, b: $T) -> $T {
+                    a.max(b) * 2.0 + a.min(b)
+                }
+            }
+            pub mod powf_ms {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>, p: $T) -> Matrix<$T> {
+                    a.powf(p)
+                }
+            }
+            pub mod powf_ss {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: $T, p: $T) -> $T {
+                    a.powf(p) + a.powf(2.5)
+                }
+            }
+            pub mod clamp_v {
+                use super::*;
+                #[differentiable]
+                pub fn f(x: &Vector<$T>, lo: $T, hi: $T) -> Vector<$T> {
+                    x.clamp(lo, hi)
+                }
+            }
+            pub mod clamp_s {
+                use super::*;
+                #[differentiable]
+                pub fn f(x: $T, lo: $T, hi: $T) -> $T {
+                    x.clamp(lo, hi) * x
+                }
+            }
+            /// Composed into a scalar, for Hessians through every rule.
+            pub mod composed {
+                use super::*;
+                #[differentiable]
+                pub fn f(a: &Matrix<$T>, b: &Matrix<$T>, p: $T) -> $T {
+                    let m = a.maximum(b).powf(p);
+                    let c = a.clamp(-0.5, 0.5);
+                    (m * c).sum() + a.minimum(b).sum().max(p)
+                }
+            }
+
+            #[test]
+            fn maximum_and_minimum() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, BEYOND);
+                    let b = rng.matrix::<$T>(r, c, NEAR_ZERO);
+                    check_vjp!(maximum_mm; u = rng.matrix::<$T>(r, c, U); a: m, b: m);
+                    let s: $T = rng.scalar(NEAR_ZERO);
+                    check_vjp!(with_scalar; u = rng.matrix::<$T>(r, c, U); a: m, s: s);
+                }
+                for n in LENS {
+                    let a = rng.vector::<$T>(n, BEYOND);
+                    let b = rng.vector::<$T>(n, NEAR_ZERO);
+                    check_vjp!(minimum_vv; u = rng.vector::<$T>(n, U); a: v, b: V);
+                }
+                for _ in 0..6 {
+                    let a: $T = rng.scalar(BEYOND);
+                    let b: $T = rng.scalar(NEAR_ZERO);
+                    check_grad!(max_min_ss; a: s, b: s);
+                }
+            }
+
+            #[test]
+            fn powf() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, POS);
+                    let p: $T = rng.scalar(U);
+                    check_vjp!(powf_ms; u = rng.matrix::<$T>(r, c, U); a: m, p: s);
+                }
+                for _ in 0..6 {
+                    let a: $T = rng.scalar(POS);
+                    let p: $T = rng.scalar(U);
+                    check_grad!(powf_ss; a: s, p: s);
+                }
+            }
+
+            #[test]
+            fn clamp() {
+                let mut rng = Rng::new(line!().into());
+                for n in LENS {
+                    let x = rng.vector::<$T>(n, OFF_THRESHOLDS);
+                    let lo: $T = rng.scalar(LOWER_BOUND);
+                    let hi: $T = rng.scalar(UPPER_BOUND);
+                    check_vjp!(clamp_v; u = rng.vector::<$T>(n, U); x: v, lo: s, hi: s);
+                }
+                for _ in 0..6 {
+                    let x: $T = rng.scalar(OFF_THRESHOLDS);
+                    let lo: $T = rng.scalar(LOWER_BOUND);
+                    let hi: $T = rng.scalar(UPPER_BOUND);
+                    check_grad!(clamp_s; x: s, lo: s, hi: s);
+                }
+            }
+
+            #[test]
+            fn composed_scalar_result() {
+                let mut rng = Rng::new(line!().into());
+                for (r, c) in SHAPES {
+                    let a = rng.matrix::<$T>(r, c, Dist::Bands(&[(0.7, 2.0)]));
+                    let b = rng.matrix::<$T>(r, c, Dist::Uniform(0.1, 0.5));
+                    let p: $T = rng.scalar(Dist::Uniform(1.5, 2.5));
+                    check_grad!(composed; a: m, b: m, p: s);
+                }
+            }
+        }
+    };
+}
+
 /// The table's rows (see `autodiff_core::functions`) as `unary_op!`s.
 macro_rules! unary_rows {
     ([$T:ident $twin:ident] $(
@@ -729,6 +883,7 @@ macro_rules! op_tests {
             // Elementwise functions, each on scalars, vectors and matrices: every row of the
             // table, drawn from its domain.
             autodiff::__elementwise_functions!(unary_rows, $T, $twin);
+            pointwise_ops!($T, $twin);
             unary_op!($T, $twin, powi0, powi(0), AWAY);
             unary_op!($T, $twin, powi1, powi(1), AWAY);
             unary_op!($T, $twin, powi2, powi(2), AWAY);

@@ -424,7 +424,8 @@ fn body_in_parts(
             Emit::Method { name, extra } => {
                 let method = Ident::new(name, Span::call_site());
                 let recv = receiver(args[0]);
-                let rest = args[1..].iter().map(|&a| by_ref(a));
+                // Tensors by reference (`a.matmul(&b)`), scalars by value (`x.powf(p)`).
+                let rest = args[1..].iter().map(|&a| operand(a));
                 let all = rest.chain(extra.map(integer_literal));
                 stmts.push(quote!(let #ident = #recv.#method(#(#all),*);));
                 Binding::Named {

@@ -48,7 +48,9 @@
 //! `f_jvp` returns along the `j`-th unit direction ([`Dir::Unit`]). Both sides are generated
 //! programs in the float type under test that differ only in the order of their roundings
 //! (the batched Jacobian is a different program from `f_vjp`/`f_jvp`), so the bound is
-//! `Tol::dense × (|expected| + scale)`, scale = the block's largest entry: `1e-12` in `f64`
+//! `Tol::dense × (|expected| + scale)`, scale = the block's largest entry or the inputs' largest
+//! magnitude (at least 1), whichever is larger (an entry whose terms cancel rounds at their size,
+//! which the inputs' is): `1e-12` in `f64`
 //! (~4500 ε₆₄) and `4e-6` in `f32` (~34 ε₃₂). The largest ratio seen over the op table is
 //! `1.9e-15` in `f64` and `6.6e-7` in `f32` (in the f32 MLP Hessian's symmetry); a wrong block
 //! (transposed, a missing broadcast sum, rows and columns swapped) is off by O(1), and a factor
@@ -76,6 +78,9 @@ pub enum Dist {
     /// Magnitude uniform in `[lo, hi)` with a random sign: keeps inputs away from the kinks of
     /// `relu`/`abs` and the pole of `x⁻ⁿ` and `1/x`.
     AwayFromZero(f64, f64),
+    /// Uniform in one of the intervals, picked uniformly: stays off the thresholds between them
+    /// (the bounds of `clamp`).
+    Bands(&'static [(f64, f64)]),
 }
 
 /// `Uniform(-2, 2)`, the default range.
@@ -119,6 +124,10 @@ impl Rng {
                 } else {
                     -m
                 }
+            }
+            Dist::Bands(bands) => {
+                let (lo, hi) = bands[(self.next_u64() % bands.len() as u64) as usize];
+                lo + (hi - lo) * self.unit()
             }
         }
     }
@@ -829,6 +838,12 @@ pub fn check_jacobian(
     );
     let outputs = numel(result);
     assert_eq!(rows.len(), outputs, "`{function}`: one vjp per output");
+    // Entries that are small because their terms cancel round at the size of those terms: the
+    // inputs' (at least 1).
+    let magnitude = params
+        .iter()
+        .flat_map(|(_, p)| p.flat())
+        .fold(1.0f64, |m, x| m.max(x.abs()));
     for (k, ((name, p), block)) in params.iter().zip(jacobian).enumerate() {
         let inputs = numel(p);
         let what = format!(
@@ -849,10 +864,11 @@ pub fn check_jacobian(
                 grads[k].flat()
             })
             .collect();
-        assert_same_to_rounding(
+        assert_same_to_rounding_at(
             &got,
             &by_rows,
             inputs,
+            magnitude,
             tol,
             &format!("{what} vs f_vjp with unit upstreams (rows)"),
         );
@@ -868,10 +884,11 @@ pub fn check_jacobian(
                 by_columns[i * inputs + j] = x;
             }
         }
-        assert_same_to_rounding(
+        assert_same_to_rounding_at(
             &got,
             &by_columns,
             inputs,
+            magnitude,
             tol,
             &format!("{what} vs f_jvp along unit directions (columns)"),
         );

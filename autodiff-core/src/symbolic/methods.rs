@@ -4,7 +4,7 @@
 
 use super::op::Op;
 use super::rules::elementwise::{Unary, UnaryFn};
-use super::rules::{arith, elementwise, linalg, reduce, softmax};
+use super::rules::{arith, elementwise, linalg, pointwise, reduce, softmax};
 
 /// A method call `receiver.name(args)`: what it takes after the receiver and what it builds.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +58,7 @@ pub fn methods() -> impl Iterator<Item = Method> {
     });
     let tables = [
         elementwise::METHODS,
+        pointwise::METHODS,
         arith::METHODS,
         linalg::METHODS,
         reduce::METHODS,

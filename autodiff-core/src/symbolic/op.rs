@@ -11,7 +11,7 @@ use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
 use super::rules::{
-    arith::*, call::*, elementwise::*, linalg::*, reduce::*, softmax::*, structure::*,
+    arith::*, call::*, elementwise::*, linalg::*, pointwise::*, reduce::*, softmax::*, structure::*,
 };
 use super::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -208,6 +208,10 @@ kernels! {
     LogSoftmaxGrad => log_softmax_grad,
     /// The fused log-softmax pushforward.
     LogSoftmaxJvp => log_softmax_jvp,
+    /// `[a ≥ b]` as 0/1.
+    GeMask => ge_mask,
+    /// `[a ≤ b]` as 0/1.
+    LeMask => le_mask,
 }
 
 macro_rules! ops {
@@ -249,6 +253,14 @@ ops! {
     UnaryGrad(UnaryGrad),
     /// `a.powi(n)`
     Powi(Powi),
+    /// `a.powf(p)`, `p` a scalar.
+    Powf(Powf),
+    /// `maximum`, `minimum` (tensors), `max`, `min` (scalars).
+    Extremum(Extremum),
+    /// `x.clamp(lo, hi)`
+    Clamp(Clamp),
+    /// `[a ≥ b]` or `[a ≤ b]` as 0/1.
+    Mask(Mask),
     /// `dy ⊙ n·x^(n−1)` in one pass.
     PowiGrad(PowiGrad),
     /// `op(a)·op(b)` with optional transposes passed to GEMM as flags.

@@ -2,7 +2,9 @@
 //! elementwise method is built from, and the methods common to `Matrix` and `Vector`.
 
 use super::buffer;
+use super::matrix::Matrix;
 use super::scalar::Real;
+use super::vector::Vector;
 
 /// Values that elementwise kernels work on: a scalar `T` itself, a `Vector<T>` or a `Matrix<T>`.
 ///
@@ -214,6 +216,49 @@ macro_rules! impl_dense_common {
 
         impl<T: Real> $Ty<T> {
             crate::__elementwise_functions!(crate::tensor::elementwise::unary_methods);
+
+            /// The elementwise larger of `self` and `other` (a value of the same shape, or a
+            /// scalar): NaN in either gives NaN, as NumPy's `maximum` (for scalars, `f64::max`
+            /// ignores NaN).
+            #[track_caller]
+            pub fn maximum(&self, other: impl crate::tensor::Pointwise<T, Self>) -> Self {
+                other.apply_to(
+                    self,
+                    "maximum",
+                    |a, b| if a >= b || a.is_nan() { a } else { b },
+                )
+            }
+            /// The elementwise smaller of `self` and `other`, as [`maximum`](Self::maximum).
+            #[track_caller]
+            pub fn minimum(&self, other: impl crate::tensor::Pointwise<T, Self>) -> Self {
+                other.apply_to(
+                    self,
+                    "minimum",
+                    |a, b| if a <= b || a.is_nan() { a } else { b },
+                )
+            }
+            /// Each element to the power `p`.
+            pub fn powf(&self, p: T) -> Self {
+                self.map(|x| x.powf(p))
+            }
+            /// Each element limited to `[lo, hi]`, as `f64::clamp` (NaN stays NaN). Panics
+            /// unless `lo ≤ hi`.
+            #[track_caller]
+            pub fn clamp(&self, lo: T, hi: T) -> Self {
+                assert!(
+                    lo <= hi,
+                    "autodiff: `clamp` needs lo ≤ hi, found lo = {lo}, hi = {hi}"
+                );
+                self.map(|x| {
+                    if x < lo {
+                        lo
+                    } else if x > hi {
+                        hi
+                    } else {
+                        x
+                    }
+                })
+            }
             /// Elementwise integer power.
             pub fn powi(&self, n: i32) -> Self {
                 self.map(|x| x.powi(n))
@@ -230,6 +275,51 @@ macro_rules! impl_dense_common {
     };
 }
 pub(crate) use impl_dense_common;
+
+/// The second operand of an elementwise function of two values (`maximum`, `minimum`, the
+/// masks of their derivatives): a value of the first's shape (or a reference to one), or a
+/// scalar applied to every element.
+pub trait Pointwise<T, A> {
+    /// `f(a, self)` elementwise.
+    fn apply_to(&self, a: &A, name: &'static str, f: impl Fn(T, T) -> T) -> A;
+}
+
+macro_rules! pointwise_operands {
+    ($($tensor:ident),*) => {$(
+        impl<T: Real> Pointwise<T, $tensor<T>> for $tensor<T> {
+            #[track_caller]
+            fn apply_to(&self, a: &$tensor<T>, name: &'static str, f: impl Fn(T, T) -> T) -> $tensor<T> {
+                a.zip_map(self, name, f)
+            }
+        }
+        impl<T: Real> Pointwise<T, $tensor<T>> for &$tensor<T> {
+            #[track_caller]
+            fn apply_to(&self, a: &$tensor<T>, name: &'static str, f: impl Fn(T, T) -> T) -> $tensor<T> {
+                a.zip_map(*self, name, f)
+            }
+        }
+        impl<T: Real> Pointwise<T, $tensor<T>> for T {
+            fn apply_to(&self, a: &$tensor<T>, _: &'static str, f: impl Fn(T, T) -> T) -> $tensor<T> {
+                let b = *self;
+                a.map(|x| f(x, b))
+            }
+        }
+    )*};
+}
+
+pointwise_operands!(Matrix, Vector);
+
+macro_rules! pointwise_scalars {
+    ($($t:ty),*) => {$(
+        impl Pointwise<$t, $t> for $t {
+            fn apply_to(&self, a: &$t, _: &'static str, f: impl Fn($t, $t) -> $t) -> $t {
+                f(*a, *self)
+            }
+        }
+    )*};
+}
+
+pointwise_scalars!(f32, f64);
 
 /// The methods of `Matrix` and `Vector` for the table in [`crate::functions`]: `m.tanh()`.
 macro_rules! unary_methods {

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::buffer;
-use super::elementwise::Elementwise;
+use super::elementwise::{Elementwise, Pointwise};
 use super::matrix::Matrix;
 use super::scalar::Real;
 pub use super::shape::{at, enter, ContextGuard};
@@ -56,6 +56,27 @@ macro_rules! unary_pullbacks {
 }
 
 crate::__elementwise_functions!(unary_pullbacks);
+
+/// `[a ≥ b]` elementwise as 0/1 (`b` of `a`'s shape, or a scalar; NaN compares false): the
+/// mask of `maximum`'s derivative.
+#[track_caller]
+pub fn ge_mask<T: Real, A: Elementwise<T>, B: Pointwise<T, A>>(a: &A, b: &B) -> A {
+    b.apply_to(
+        a,
+        "ge_mask",
+        |x, y| if x >= y { T::one() } else { T::zero() },
+    )
+}
+
+/// `[a ≤ b]` elementwise as 0/1, as [`ge_mask`].
+#[track_caller]
+pub fn le_mask<T: Real, A: Elementwise<T>, B: Pointwise<T, A>>(a: &A, b: &B) -> A {
+    b.apply_to(
+        a,
+        "le_mask",
+        |x, y| if x <= y { T::one() } else { T::zero() },
+    )
+}
 
 /// Pullback of `powi(n)`: `dy·n·x^(n−1)` (zero for `n = 0`).
 ///

@@ -19,7 +19,7 @@ mod shape;
 mod softmax;
 mod vector;
 
-pub use elementwise::Elementwise;
+pub use elementwise::{Elementwise, Pointwise};
 pub use matmul::MatMulRhs;
 pub use matrix::Matrix;
 pub use scalar::{Real, ScalarExt};

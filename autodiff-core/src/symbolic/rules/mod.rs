@@ -5,6 +5,7 @@ pub mod arith;
 pub mod call;
 pub mod elementwise;
 pub mod linalg;
+pub mod pointwise;
 pub mod reduce;
 pub mod softmax;
 pub mod structure;
