@@ -12,6 +12,7 @@ use super::ir::{KindError, Program, Role};
 use super::op::Op;
 use super::print;
 use super::reverse::Reverse;
+use super::simplify::eliminate_dead_code;
 use super::{
     batched_hessian, derive_forward, derive_jacobian, derive_jacobian_either, derive_reverse,
     derive_vjp, forward_over_reverse, ForwardProducts, ReverseProducts,
@@ -78,14 +79,15 @@ pub enum JacobianPlan {
     FromGradient,
     /// One wrt parameter, both modes batched in one program (see [`derive_jacobian_either`]).
     /// Parameters: the primal ones. Outputs: the Jacobian by reverse mode, the Jacobian by
-    /// forward mode, the result. The primal work runs once; then reverse mode when
-    /// `numel(result) reverse_when numel(parameter)`, else forward mode.
+    /// forward mode (a different value), the result. The primal work runs once; then reverse
+    /// mode when `numel(result) reverse_when numel(parameter)`, else forward mode.
     EitherMode {
         program: Program,
         reverse_when: Comparison,
     },
-    /// All directions of each wrt parameter at once, by forward mode: one program per wrt
-    /// parameter, whose parameters are the primal ones and whose output is its Jacobian.
+    /// All directions of each wrt parameter at once (by forward mode, or by either when both
+    /// come to the same program): one program per wrt parameter, whose parameters are the
+    /// primal ones and whose output is its Jacobian.
     Batched(Vec<Program>),
     /// One pass per direction: one `f_vjp` per output element when
     /// `numel(result) reverse_when (the wrt parameters' numels summed)`, else one `f_jvp` per
@@ -127,6 +129,14 @@ impl Comparison {
         match self {
             Comparison::Less => "<",
             Comparison::LessOrEqual => "<=",
+        }
+    }
+
+    /// The comparison in words, for documentation: "fewer than" (counts of things).
+    pub fn words(self) -> &'static str {
+        match self {
+            Comparison::Less => "fewer than",
+            Comparison::LessOrEqual => "at most as many as",
         }
     }
 }
@@ -212,11 +222,17 @@ fn jacobian(
         return Ok(JacobianPlan::FromGradient);
     }
     if let &[p] = wrt {
-        if let Some(program) = derive_jacobian_either(primal, p)? {
-            return Ok(JacobianPlan::EitherMode {
-                program,
-                reverse_when: REVERSE_WHEN,
-            });
+        if let Some(mut program) = derive_jacobian_either(primal, p)? {
+            if program.outputs[0] != program.outputs[1] {
+                return Ok(JacobianPlan::EitherMode {
+                    program,
+                    reverse_when: REVERSE_WHEN,
+                });
+            }
+            // Both modes simplified to the same program: nothing to choose at run time, and
+            // the result (which only the choice needed) is not computed.
+            program.outputs.truncate(1);
+            return Ok(JacobianPlan::Batched(vec![eliminate_dead_code(&program)]));
         }
     }
     Ok(match derive_jacobian(primal, wrt)? {

@@ -72,6 +72,7 @@ fn the_mode_rule_is_fewer_outputs_strictly() {
     assert!(!REVERSE_WHEN.holds(3, 3));
     assert!(!REVERSE_WHEN.holds(4, 3));
     assert_eq!(REVERSE_WHEN.operator(), "<");
+    assert_eq!(REVERSE_WHEN.words(), "fewer than");
     assert_eq!(Comparison::LessOrEqual.operator(), "<=");
     assert!(Comparison::LessOrEqual.holds(3, 3));
 }
@@ -93,10 +94,21 @@ fn a_scalar_result_has_every_item() {
     }
 }
 
+/// `y = exp(x)·2`: by reverse mode `2·diag(exp(x))`, by forward `diag(exp(x))·2`.
+fn soft() -> Program {
+    let mut p = Program::new();
+    let x = p.param("x", Kind::Vector);
+    let e = push(&mut p, Unary(UnaryFn::Exp), &[x]);
+    let two = push(&mut p, Literal::new(2.0), &[]);
+    let y = push(&mut p, Binary(BinOp::Mul), &[e, two]);
+    p.name_value(y, "y");
+    p.outputs = vec![y];
+    p
+}
+
 #[test]
 fn a_tensor_result_has_a_jacobian_and_no_second_order() {
-    let p = tanh_layer();
-    let plan = plan(&p, &[1]).unwrap();
+    let plan = plan(&soft(), &[0]).unwrap();
     assert!(plan.reverse.grad.is_none());
     assert_eq!(plan.second_order, Err(NoSecondOrder::TensorResult));
     match &plan.jacobian {
@@ -109,6 +121,7 @@ fn a_tensor_result_has_a_jacobian_and_no_second_order() {
         }
         other => panic!("expected both modes for one parameter, found {other:?}"),
     }
+    let p = tanh_layer();
     // Every parameter: w has matrix-valued tangents, so one pass per direction, by the rule.
     let plan = super::plan(&p, &[0, 1, 2]).unwrap();
     assert_eq!(
@@ -291,24 +304,65 @@ mod values {
 
     #[test]
     fn both_modes_of_the_jacobian_agree() {
-        let plan = plan(&tanh_layer(), &[1]).unwrap();
+        let plan = plan(&soft(), &[0]).unwrap();
         let JacobianPlan::EitherMode { program, .. } = &plan.jacobian else {
             panic!("both modes for one parameter");
         };
-        let w = Matrix::from_rows(&[[0.5, -0.2], [0.1, 0.3], [1.0, 2.0]]);
+        let x: [f64; 3] = [0.5, -1.0, 2.0];
+        let out = eval(program, &[Value::Vector(Vector::from_vec(x.to_vec()))]);
+        // diag(2·exp(x)), 3×3, both ways.
+        let want: Vec<f64> = (0..3)
+            .flat_map(|i| (0..3).map(move |j| if i == j { 2.0 * x[i].exp() } else { 0.0 }))
+            .collect();
+        close(&out[0], &want);
+        close(&out[1], &want);
+        close(&out[2], &x.map(|v| 2.0 * v.exp()));
+    }
+
+    #[test]
+    fn the_jacobian_of_a_tanh_layer_is_a_row_scaling() {
+        let plan = plan(&tanh_layer(), &[1]).unwrap();
+        let JacobianPlan::Batched(programs) = &plan.jacobian else {
+            panic!("one batched program");
+        };
+        let w: Matrix<f64> = Matrix::from_rows(&[[0.5, -0.2], [0.1, 0.3], [1.0, 2.0]]);
         let x = Vector::from_vec(vec![1.0, 2.0]);
         let b = Vector::from_vec(vec![0.1, -0.1, 0.2]);
+        let y: Vec<f64> = (0..3)
+            .map(|i| (w[(i, 0)] * x[0] + w[(i, 1)] * x[1] + b[i]).tanh())
+            .collect();
         let out = eval(
-            program,
+            &programs[0],
             &[Value::Matrix(w.clone()), Value::Vector(x), Value::Vector(b)],
         );
-        // diag(1 − y²)·w, 3×2, both ways.
-        let y = out[2].to_vec();
+        // diag(1 − y²)·w, 3×2.
         let want: Vec<f64> = (0..3)
             .flat_map(|i| (0..2).map(move |j| (i, j)))
             .map(|(i, j)| (1.0 - y[i] * y[i]) * w[(i, j)])
             .collect();
         close(&out[0], &want);
-        close(&out[1], &want);
     }
+}
+
+#[test]
+fn modes_that_agree_leave_nothing_to_choose() {
+    // tanh(w·x + b) with respect to x: diag(1 − y²)·w both ways, so one program. The result
+    // is computed only because the Jacobian reads it.
+    let JacobianPlan::Batched(programs) = plan(&tanh_layer(), &[1]).unwrap().jacobian else {
+        panic!("one program for both modes");
+    };
+    assert_eq!(programs.len(), 1);
+    assert_eq!(programs[0].outputs.len(), 1);
+    // relu(x): diag([x > 0]) both ways; the result itself is not computed.
+    let mut p = Program::new();
+    let x = p.param("x", Kind::Vector);
+    let y = push(&mut p, Unary(UnaryFn::Relu), &[x]);
+    p.outputs = vec![y];
+    let JacobianPlan::Batched(programs) = plan(&p, &[0]).unwrap().jacobian else {
+        panic!("one program for both modes");
+    };
+    assert!(!programs[0]
+        .insts
+        .iter()
+        .any(|inst| matches!(inst.op, Op::Unary(Unary(UnaryFn::Relu)))));
 }
