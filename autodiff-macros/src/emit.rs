@@ -238,14 +238,6 @@ pub fn branched_body(
     frame: &Frame,
     condition: impl Fn(&TokenStream) -> TokenStream,
 ) -> TokenStream {
-    if program.outputs[0] == program.outputs[1] {
-        // Both ways simplified to the same program: nothing to choose.
-        let mut single = program.clone();
-        single.outputs.truncate(1);
-        let (stmts, outputs) = body(&single, params, frame);
-        let result = &outputs[0];
-        return quote!(#(#stmts)* #result);
-    }
     let needed = |output: usize| {
         let mut live = vec![false; program.insts.len()];
         live[program.outputs[output].index()] = true;

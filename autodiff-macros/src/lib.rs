@@ -10,12 +10,14 @@
 use proc_macro::TokenStream;
 
 mod attr;
+mod blocks;
 mod calls;
 mod custom;
 mod dense;
 mod emit;
 mod errors;
 mod expand;
+mod items;
 mod lower;
 mod signature;
 
