@@ -219,6 +219,9 @@ fn resolve_wrt(
     ok.then_some(chosen)
 }
 
+/// Every item generated beside the function: one function per item turns a part of the
+/// engine's plan into tokens; which items exist (`f_grad`, `f_hvp`, `f_hessian`, the
+/// second-order block) and how the dense matrices are computed is the plan's to say.
 fn generate(
     item: &ItemFn,
     sig: &Signature,
