@@ -1,7 +1,7 @@
 //! The symbolic engine: an SSA IR over scalars, vectors and matrices, one rule per op, the
 //! reverse transformation, a simplifier, a printer to matrix notation and an interpreter.
 //!
-//! [`plan`] is the entry point the macro uses: from the primal program of a `#[differentiable]`
+//! [`plan()`] is the entry point the macro uses: from the primal program of a `#[differentiable]`
 //! function it builds every derived program the macro prints, and decides which second-order
 //! items exist and how each dense matrix is computed. The `derive_*` functions below are its
 //! parts: the simplified programs behind `f_vjp` and `f_grad` ([`derive_reverse`]), `f_jvp`
