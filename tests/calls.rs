@@ -298,3 +298,35 @@ fn a_user_derivative_for_a_tensor_function_is_used() {
             .sum::<f64>();
     assert!((t - expected).abs() < 1e-12, "{t} vs {expected}");
 }
+
+/// A vector function of one parameter through a user pullback. Both modes batched in one
+/// program would need second derivatives of `affine`, which a `#[derivative]` does not have:
+/// the Jacobian takes one pass per direction instead. (This used to be an internal error.)
+#[differentiable(wrt(v))]
+fn squashed_affine(a: &Matrix<f64>, v: &Vector<f64>) -> Vector<f64> {
+    let y = affine(a, v).tanh();
+    y
+}
+
+#[test]
+fn a_jacobian_through_a_user_derivative_takes_one_pass_per_direction() {
+    // Three outputs of two inputs (forward mode), and two of three (reverse mode).
+    let tall = Matrix::from_rows(&[[1.0, 2.0], [0.5, -1.0], [0.0, 3.0]]);
+    let wide = Matrix::from_rows(&[[1.0, 2.0, -0.5], [0.5, -1.0, 0.25]]);
+    for (a, v) in [
+        (tall, Vector::from_vec(vec![0.2, -0.4])),
+        (wide, Vector::from_vec(vec![0.2, -0.4, 0.1])),
+    ] {
+        let j = squashed_affine_jacobian(&a, &v);
+        let y = squashed_affine(&a, &v);
+        assert_eq!(j.shape(), (a.rows(), a.cols()));
+        // diag(1 − y²)·a
+        for i in 0..a.rows() {
+            for k in 0..a.cols() {
+                let want = (1.0 - y[i] * y[i]) * a[(i, k)];
+                assert!((j[(i, k)] - want).abs() < 1e-12, "({i}, {k})");
+            }
+        }
+        squashed_affine_gradcheck(&a, &v).assert_within(1e-6);
+    }
+}

@@ -176,7 +176,7 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
     let (up_ident, up_ty) = (hygienic(&upstream.ident), &upstream.ty);
     let k = differentiable.len();
     let gradient_types = differentiable.iter().map(|p| {
-        let ty = crate::expand::owned(&p.ty);
+        let ty = crate::items::owned(&p.ty);
         quote!(#ty)
     });
     // Every name bound here is mixed-site, like the parameters, and kept apart from them.
@@ -209,7 +209,7 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
             .zip(&tangents)
             .zip(&tensor)
             .map(|((p, t), &is_tensor)| {
-                let ty = crate::expand::owned(&p.ty);
+                let ty = crate::items::owned(&p.ty);
                 if is_tensor {
                     quote!(#t: &#ty)
                 } else {

@@ -1,33 +1,21 @@
 //! The dense derivative matrices, `f_jacobian` and `f_hessian`, and `f_gradcheck`. Each
-//! matrix is either a batched program from the engine (all directions at once: GEMMs) or,
-//! where the engine has no batched form, one call per direction of the generated `f_vjp`,
-//! `f_jvp` or `f_hvp`.
+//! matrix is computed as the engine's plan says: batched programs (all directions at once:
+//! GEMMs) or one call per direction of the generated `f_vjp`, `f_jvp` or `f_hvp`.
 //!
 //! Their bodies are spanned at `Span::mixed_site()`: the locals they introduce (`value`,
 //! `gradient`, `t`, ...) cannot capture or shadow the user's parameters of the same names.
 
-use autodiff_core::symbolic::Kind;
+use autodiff_core::symbolic::{HessianPlan, JacobianPlan, Program, REVERSE_WHEN};
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote_spanned};
-use syn::ItemFn;
+use quote::{format_ident, quote, quote_spanned};
 
 use std::cell::RefCell;
 
 use syn::ext::IdentExt;
 
-use crate::emit::{hygienic, FreshNames};
-use crate::expand::{bare_or_tuple, doc_lines, prelude};
-use crate::signature::{Float, Signature};
-
-/// How a dense matrix is computed.
-pub enum DenseBody {
-    /// A scalar result's Jacobian: its gradient as a row.
-    FromGradient,
-    /// One batched block per wrt parameter, each an expression (see the item's docs).
-    Batched(Vec<TokenStream>),
-    /// One call of a generated function per direction.
-    ByDirections,
-}
+use crate::emit::{self, hygienic, FreshNames, ParamBinding};
+use crate::items::{bare_or_tuple, compare, doc_lines, Function};
+use crate::signature::Signature;
 
 /// The pieces every generated call needs.
 struct Calls<'a> {
@@ -139,10 +127,11 @@ impl Calls<'_> {
     }
 }
 
-fn calls<'a>(sig: &'a Signature, wrt: &'a [usize], float: Float) -> Calls<'a> {
+fn calls<'a>(f: &Function<'a>) -> Calls<'a> {
+    let (sig, float) = (f.sig, f.float);
     Calls {
         sig,
-        wrt,
+        wrt: f.wrt,
         kernels: quote_spanned!(Span::mixed_site()=> ::autodiff::kernels),
         matrix: quote_spanned!(Span::mixed_site()=> ::autodiff::Matrix<#float>),
         locals: RefCell::new(FreshNames::new(
@@ -151,17 +140,35 @@ fn calls<'a>(sig: &'a Signature, wrt: &'a [usize], float: Float) -> Calls<'a> {
     }
 }
 
-/// `f_jacobian`: one numel(R) × numel(p) matrix per wrt parameter.
-pub fn jacobian_item(
-    item: &ItemFn,
-    sig: &Signature,
-    wrt: &[usize],
-    float: Float,
-    body: DenseBody,
-) -> TokenStream {
-    let c = calls(sig, wrt, float);
+/// Each batched program's blocks, emitted over the parameters (tensors borrowed: owned ones are
+/// rebound as references first, so no block moves what the next one reads), as one expression:
+/// its single output, or the tuple of its outputs.
+fn batched_blocks(f: &Function, programs: &[Program]) -> Vec<TokenStream> {
+    let borrowed = borrowed_bindings(f);
+    programs
+        .iter()
+        .map(|program| {
+            let (stmts, outputs) = emit::body(program, &borrowed, &f.frame);
+            let blocks = bare_or_tuple(outputs);
+            quote!({ #(#stmts)* #blocks })
+        })
+        .collect()
+}
+
+/// The primal parameters, every tensor by reference.
+fn borrowed_bindings(f: &Function) -> Vec<ParamBinding> {
+    f.primal_bindings()
+        .into_iter()
+        .map(|b| ParamBinding { by_ref: true, ..b })
+        .collect()
+}
+
+/// `f_jacobian`: one numel(R) × numel(p) matrix per wrt parameter, as `plan` says.
+pub fn jacobian_item(f: &Function, plan: &JacobianPlan) -> TokenStream {
+    let (item, sig, wrt) = (f.item, f.sig, f.wrt);
+    let c = calls(f);
     let (vis, name) = (&item.vis, &item.sig.ident);
-    let prelude = prelude(name, sig);
+    let prelude = f.prelude();
     let (grad_name, vjp_name, jvp_name, jacobian_name) = (
         format_ident!("{}_grad", name),
         format_ident!("{}_vjp", name),
@@ -184,12 +191,41 @@ pub fn jacobian_item(
     ]
     .map(|base| c.local(base));
     let gradient_parts = c.parts(&gradient);
-    let body = match body {
-        DenseBody::FromGradient => quote_spanned! {Span::mixed_site()=>
+    let body = match plan {
+        JacobianPlan::FromGradient => quote_spanned! {Span::mixed_site()=>
             let (_, #gradient) = #grad_name(#(#args),*);
             #(let #jac = #kernels::jacobian_row(&#gradient_parts);)*
         },
-        DenseBody::Batched(blocks) => {
+        JacobianPlan::EitherMode {
+            program,
+            reverse_when,
+        } => {
+            // Both modes after the shared primal work, the branch taken as the plan says.
+            // Tensor parameters are references in these blocks (owned ones are rebound).
+            let param = &sig.params[wrt[0]];
+            let parameter = hygienic(&param.ident);
+            let parameter = if param.tensor.is_some_and(|t| t.kind.is_tensor()) {
+                quote!(#parameter)
+            } else {
+                quote!(&#parameter)
+            };
+            let body = emit::branched_body(program, &borrowed_bindings(f), &f.frame, |result| {
+                compare(
+                    quote!(::autodiff::kernels::element_count(#result)),
+                    *reverse_when,
+                    quote!(::autodiff::kernels::element_count(#parameter)),
+                )
+            });
+            let borrow = c.borrow_owned();
+            let jacobian = &jac[0];
+            quote_spanned! {Span::mixed_site()=>
+                #prelude
+                #(#borrow)*
+                let #jacobian = { #body };
+            }
+        }
+        JacobianPlan::Batched(programs) => {
+            let blocks = batched_blocks(f, programs);
             let borrow = c.borrow_owned();
             quote_spanned! {Span::mixed_site()=>
                 #prelude
@@ -197,8 +233,9 @@ pub fn jacobian_item(
                 #(let #jac = #blocks;)*
             }
         }
-        DenseBody::ByDirections => {
-            let seed_arg = if sig.result.is_some_and(Kind::is_tensor) {
+        JacobianPlan::ByDirections { reverse_when } => {
+            let reverse = compare(quote!(#outputs), *reverse_when, quote!(#inputs));
+            let seed_arg = if f.result.is_tensor() {
                 quote_spanned!(Span::mixed_site()=> &#seed)
             } else {
                 quote_spanned!(Span::mixed_site()=> #seed)
@@ -219,7 +256,7 @@ pub fn jacobian_item(
                 let #outputs = #kernels::element_count(&#out);
                 let #inputs = 0 #(+ #kernels::element_count(#refs))*;
                 #(let mut #jac = <#matrix>::zeros(#outputs, #kernels::element_count(#refs));)*
-                if #outputs <= #inputs {
+                if #reverse {
                     for #row in 0..#outputs {
                         let #seed = #kernels::basis(&#out, #row);
                         let (_, #gradient) = #vjp_name(#(#args,)* #seed_arg);
@@ -245,8 +282,9 @@ pub fn jacobian_item(
          directions are pushed through at once (forward mode with the identity as the seed, so \
          `W·x` contributes `W` itself and an elementwise map a diagonal: GEMMs and row \
          scalings, never more work than the dense result needs). Otherwise it takes one \
-         vector-Jacobian product per output entry when the outputs are fewer than the inputs, \
-         else one Jacobian-vector product per input direction."
+         vector-Jacobian product per output entry when the outputs are {} the inputs, else \
+         one Jacobian-vector product per input direction.",
+        REVERSE_WHEN.words()
     ));
     quote_spanned! {Span::mixed_site()=>
         #doc
@@ -259,19 +297,14 @@ pub fn jacobian_item(
     }
 }
 
-/// `f_hessian`: the n×n Hessian over the wrt parameters flattened and concatenated. `Batched`
-/// blocks are expressions, one per wrt parameter `q`, each giving the tuple (or bare value) of
-/// the blocks ∂²f/∂p∂q for every wrt parameter `p`.
-pub fn hessian_item(
-    item: &ItemFn,
-    sig: &Signature,
-    wrt: &[usize],
-    float: Float,
-    body: DenseBody,
-) -> TokenStream {
-    let c = calls(sig, wrt, float);
+/// `f_hessian`: the n×n Hessian over the wrt parameters flattened and concatenated, as `plan`
+/// says. Batched, each program (one per wrt parameter `q`) gives the blocks ∂²f/∂p∂q for every
+/// wrt parameter `p`.
+pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
+    let (item, wrt) = (f.item, f.wrt);
+    let c = calls(f);
     let (vis, name) = (&item.vis, &item.sig.ident);
-    let prelude = prelude(name, sig);
+    let prelude = f.prelude();
     let (hvp_name, hessian_name) = (
         format_ident!("{}_hvp", name),
         format_ident!("{}_hessian", name),
@@ -307,11 +340,11 @@ pub fn hessian_item(
         #(let #offsets = #next; #next += #sizes[#offsets_index];)*
         let mut #hessian = <#matrix>::zeros(#next, #next);
     };
-    let fill = match body {
+    let fill = match plan {
         // One parameter: its single block is the Hessian.
-        DenseBody::Batched(blocks) if k == 1 => {
+        HessianPlan::Batched(programs) if k == 1 => {
             let borrow = c.borrow_owned();
-            let block = &blocks[0];
+            let block = &batched_blocks(f, programs)[0];
             return quote_spanned! {Span::mixed_site()=>
                 #doc
                 #[allow(dead_code, unused_variables, clippy::all)]
@@ -323,7 +356,8 @@ pub fn hessian_item(
                 }
             };
         }
-        DenseBody::Batched(block_values) => {
+        HessianPlan::Batched(programs) => {
+            let block_values = batched_blocks(f, programs);
             let borrow = c.borrow_owned();
             let parts = c.parts(&blocks);
             let per_q = block_values.iter().enumerate().map(|(q, block)| {
@@ -339,7 +373,7 @@ pub fn hessian_item(
                 #(#per_q)*
             }
         }
-        DenseBody::FromGradient | DenseBody::ByDirections => {
+        HessianPlan::ByDirections => {
             let products = c.parts(&product);
             let per_q = (0..k).map(|q| {
                 let directions = c.directions(q, &direction, &zeros);
@@ -373,8 +407,9 @@ pub fn hessian_item(
 /// `f_gradcheck`: the generated gradient (of ⟨u, f⟩ for a fixed probe `u`) of each wrt
 /// parameter against 5-point differences of `f`, element by element, and `f_jvp` along probe
 /// directions against a directional difference (see `autodiff::gradcheck`).
-pub fn gradcheck_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Float) -> TokenStream {
-    let c = calls(sig, wrt, float);
+pub fn gradcheck_item(f: &Function) -> TokenStream {
+    let (item, sig, wrt) = (f.item, f.sig, f.wrt);
+    let c = calls(f);
     let (vis, name) = (&item.vis, &item.sig.ident);
     let (vjp_name, jvp_name, check_name) = (
         format_ident!("{}_vjp", name),
@@ -388,7 +423,7 @@ pub fn gradcheck_item(item: &ItemFn, sig: &Signature, wrt: &[usize], float: Floa
     ]
     .map(|base| c.local(base));
     let directions = c.locals("direction");
-    let tensor_result = sig.result.is_some_and(Kind::is_tensor);
+    let tensor_result = f.result.is_tensor();
     let upstream_arg = if tensor_result {
         quote_spanned!(Span::mixed_site()=> &#upstream)
     } else {

@@ -8,7 +8,7 @@
 use autodiff_core::symbolic::op::CallPart;
 use autodiff_core::symbolic::op::Constant;
 use autodiff_core::symbolic::rules::call::CalleeParam;
-use autodiff_core::symbolic::{Emit, Kind, Program};
+use autodiff_core::symbolic::{Emit, Kind, Liveness, Program, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 use syn::ext::IdentExt;
@@ -102,44 +102,6 @@ fn integer_literal(value: i64) -> TokenStream {
     } else {
         quote!(#magnitude)
     }
-}
-
-/// For each value, the instruction that reads its elements last, or `None` if it is returned (a
-/// returned value must stay alive to the end) or unused. Reading only the shape does not count:
-/// that goes through the value's kept [`Dims`](autodiff_core::kernels::Dims).
-///
-/// "Last" is in the order the statements are written: by part (`part(i)`: the work before a
-/// branch, then each branch), then by position, so a value read in a branch is not consumed
-/// before the branch.
-fn last_uses(program: &Program, part: &dyn Fn(usize) -> usize) -> Vec<Option<usize>> {
-    let written_order = |i: usize| (part(i), i);
-    let later = |a: Option<usize>, b: usize| match a {
-        Some(a) if written_order(a) > written_order(b) => Some(a),
-        _ => Some(b),
-    };
-    let mut last = vec![None; program.insts.len()];
-    for (i, inst) in program.insts.iter().enumerate() {
-        let shape_only = inst.op.shape_only_args();
-        for (position, a) in inst.args.iter().enumerate() {
-            if !shape_only.contains(&position) {
-                last[a.index()] = later(last[a.index()], i);
-            }
-        }
-    }
-    for o in &program.outputs {
-        last[o.index()] = None;
-    }
-    // A view borrows its first operand: that operand lives as long as the view does.
-    for (i, inst) in program.insts.iter().enumerate().rev() {
-        if let (Emit::KernelView { .. }, Some(source)) = (inst.op.emit(), inst.args.first()) {
-            let source = source.index();
-            last[source] = match (last[source], last[i]) {
-                (Some(a), Some(b)) => later(Some(a), b),
-                _ => None,
-            };
-        }
-    }
-    last
 }
 
 /// Whether each value's shape is read by some instruction that ignores its elements.
@@ -250,25 +212,10 @@ pub fn branched_body(
     frame: &Frame,
     condition: impl Fn(&TokenStream) -> TokenStream,
 ) -> TokenStream {
-    if program.outputs[0] == program.outputs[1] {
-        // Both ways simplified to the same program: nothing to choose.
-        let mut single = program.clone();
-        single.outputs.truncate(1);
-        let (stmts, outputs) = body(&single, params, frame);
-        let result = &outputs[0];
-        return quote!(#(#stmts)* #result);
-    }
+    let in_order: Vec<usize> = (0..program.insts.len()).collect();
     let needed = |output: usize| {
-        let mut live = vec![false; program.insts.len()];
-        live[program.outputs[output].index()] = true;
-        for i in (0..program.insts.len()).rev() {
-            if live[i] {
-                for a in &program.insts[i].args {
-                    live[a.index()] = true;
-                }
-            }
-        }
-        live
+        let root: &[ValueId] = &[program.outputs[output]];
+        Liveness::in_order(program, root, &in_order).needed
     };
     let (a, b, pivot) = (needed(0), needed(1), needed(2));
     let part = |i: usize| match (a[i], b[i]) {
@@ -321,7 +268,13 @@ fn body_in_parts(
             .cloned()
             .chain(params.iter().map(|p| p.ident.unraw().to_string())),
     );
-    let last_use = last_uses(program, part);
+    // The engine's liveness, in the order statements are written: by part (the work before a
+    // branch, then each branch), then in program order, so a value read in a branch is not
+    // consumed before the branch. (Derived programs are simplified: every instruction is
+    // needed, so every statement written is a read it counts.)
+    let mut written: Vec<usize> = (0..program.insts.len()).collect();
+    written.sort_by_key(|&i| (part(i), i));
+    let last_use = Liveness::in_order(program, &program.outputs, &written).last_read;
     let needs_dims = shape_only_uses(program);
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
     let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];

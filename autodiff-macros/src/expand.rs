@@ -1,23 +1,21 @@
-//! The expansion: parse, validate, lower, differentiate, emit. Works on `proc_macro2` tokens so
-//! it can be called (and tested) outside a compiler.
+//! The expansion: parse, validate, lower, plan (the engine derives every program and decides
+//! what is generated), emit. One function per generated item turns the plan's programs into
+//! tokens. Works on `proc_macro2` tokens so it can be called (and tested) outside a compiler.
 
-use autodiff_core::symbolic::{
-    derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_jacobian_either,
-    derive_reverse, print, Kind, Role,
-};
+use autodiff_core::symbolic::{self, ForwardProducts, Program, ReverseProducts, SecondOrder};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
-use syn::{Item, ItemFn, ReturnType, Type};
+use syn::{Item, ItemFn};
 
 use crate::attr;
-use crate::calls::{self, CalleeSig, Handshake, SigParam};
-use crate::dense::{gradcheck_item, hessian_item, jacobian_item, DenseBody};
-use crate::emit::{self, hygienic, local_ident, ArgumentCheck, Expected, FreshNames, ParamBinding};
+use crate::blocks;
+use crate::calls::{self, CalleeSig, Handshake};
+use crate::dense;
+use crate::emit::{self, local_ident, ArgumentCheck, Expected, ParamBinding};
 use crate::errors::Errors;
+use crate::items::{backticked, bare_or_tuple, doc_lines, Function};
 use crate::lower::{self, Lowered};
 use crate::signature::{self, Signature};
-use autodiff_core::symbolic::Op;
-use syn::ext::IdentExt;
 
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
 /// emitted together with the user's function as written.
@@ -221,598 +219,219 @@ fn resolve_wrt(
     ok.then_some(chosen)
 }
 
-/// A type with its outer reference removed: the owned type of a gradient.
-pub(crate) fn owned(ty: &Type) -> &Type {
-    match ty {
-        Type::Reference(r) => &r.elem,
-        Type::Paren(p) => owned(&p.elem),
-        other => other,
-    }
-}
-
-/// Text as `///` doc lines.
-pub(crate) fn doc_lines(text: &str) -> TokenStream {
-    text.lines().map(|line| quote!(#[doc = #line])).collect()
-}
-
-/// `G`: the bare gradient type for one wrt parameter, else a tuple in signature order.
-pub(crate) fn bare_or_tuple(items: Vec<TokenStream>) -> TokenStream {
-    if items.len() == 1 {
-        items.into_iter().next().expect("one item")
-    } else {
-        quote!((#(#items),*))
-    }
-}
-
-/// What a caller of this function uses: `__autodiff_f_vjp` and `__autodiff_f_jvp` over every
-/// differentiable parameter (the gradient always a tuple), and the signature macro.
-#[allow(clippy::too_many_arguments)]
-fn callee_items(
-    item: &ItemFn,
-    sig: &Signature,
-    lowered: &Lowered,
-    products: &autodiff_core::symbolic::ReverseProducts,
-    forward: &autodiff_core::symbolic::ForwardProducts,
-    ir_wrt: &[usize],
-    float: crate::signature::Float,
-) -> Result<TokenStream, autodiff_core::symbolic::KindError> {
-    let all: Vec<usize> = (0..lowered.ir_params.len()).collect();
-    let frame = frame(sig, float);
-    let (reverse_all, forward_all);
-    let (reverse_all, forward_all) = if ir_wrt == all.as_slice() {
-        (products, forward)
-    } else {
-        reverse_all = derive_reverse(&lowered.program, &all)?;
-        forward_all = derive_forward(&lowered.program, &all)?;
-        (&reverse_all, &forward_all)
-    };
-    let (vis, name) = (&item.vis, &item.sig.ident);
-    let prelude = prelude(name, sig);
-    let (vjp_name, jvp_name, vjp_jvp_name) = calls::block_names(name);
-    let result_ty = match &item.sig.output {
-        ReturnType::Type(_, ty) => quote!(#ty),
-        ReturnType::Default => quote!(()),
-    };
-    let params: Vec<TokenStream> = sig
-        .params
-        .iter()
-        .map(|p| {
-            let (ident, ty) = (hygienic(&p.ident), &p.ty);
-            quote!(#ident: #ty)
-        })
-        .collect();
-    let bindings: Vec<ParamBinding> = lowered
-        .ir_params
-        .iter()
-        .map(|&i| ParamBinding {
-            ident: hygienic(&sig.params[i].ident),
-            by_ref: sig.params[i].tensor.is_some_and(|t| t.by_ref),
-            check: None,
-        })
-        .collect();
-    let gradient_types: Vec<TokenStream> = lowered
-        .ir_params
-        .iter()
-        .map(|&i| {
-            let ty = owned(&sig.params[i].ty);
-            quote!(#ty)
-        })
-        .collect();
-    let result = lowered.program.kind(lowered.program.outputs[0]);
-    let upstream = local_ident(&reverse_all.vjp.upstream);
-    let upstream_ty = if result.is_tensor() {
-        quote!(&#result_ty)
-    } else {
-        quote!(#result_ty)
-    };
-    let mut vjp_bindings = bindings.to_vec();
-    vjp_bindings.push(ParamBinding {
-        ident: upstream.clone(),
-        by_ref: result.is_tensor(),
-        check: None,
-    });
-    let (stmts, outputs) = emit::body(&reverse_all.vjp.program, &vjp_bindings, &frame);
-    let (value, gradients) = (&outputs[0], &outputs[1..]);
-    let (tangent_params, jvp_bindings) = direction_params(
-        sig,
-        &lowered.ir_params,
-        &forward_all.jvp.tangent_names,
-        &bindings,
-        None,
-    );
-    let (jvp_stmts, jvp_outputs) = emit::body(&forward_all.jvp.program, &jvp_bindings, &frame);
-    let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
-    // Forward mode over the pullback, along every parameter and the upstream gradient: what a
-    // caller's Hessian needs of this function. A callee with only a user-supplied pullback has
-    // none, and then this function has none either.
-    let second_block = (|| -> Option<TokenStream> {
-        let n = lowered.ir_params.len();
-        let mut with_upstream: Vec<usize> = (0..n).collect();
-        with_upstream.push(n);
-        let mut second =
-            autodiff_core::symbolic::forward(&reverse_all.vjp.program, &with_upstream).ok()?;
-        let outputs = second.program.outputs.clone();
-        let k = n + 1; // value and n gradients
-        second.program.outputs = outputs[..k]
-            .iter()
-            .chain(&outputs[k + 1..])
-            .copied()
-            .collect();
-        second.program = autodiff_core::symbolic::simplify(&second.program);
-        let mut second_bindings = vjp_bindings.to_vec();
-        let mut second_tangents = Vec::new();
-        for (i, name) in second.tangent_names.iter().enumerate() {
-            let ident = local_ident(name);
-            let (ty, is_tensor) = match lowered.ir_params.get(i) {
-                Some(&p) => (
-                    {
-                        let ty = owned(&sig.params[p].ty);
-                        quote!(#ty)
-                    },
-                    sig.params[p].tensor.is_some_and(|t| t.kind.is_tensor()),
-                ),
-                None => (result_ty.clone(), result.is_tensor()),
-            };
-            second_tangents.push(if is_tensor {
-                quote!(#ident: &#ty)
-            } else {
-                quote!(#ident: #ty)
-            });
-            second_bindings.push(ParamBinding {
-                ident,
-                by_ref: is_tensor,
-                check: None,
-            });
-        }
-        let (second_stmts, second_outputs) = emit::body(&second.program, &second_bindings, &frame);
-        let second_value = &second_outputs[0];
-        let second_gradients = &second_outputs[1..=n];
-        let second_tangent_outputs = &second_outputs[n + 1..];
-        let gradient_types = &gradient_types;
-        Some(quote! {
-            #[doc(hidden)]
-            #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
-            #[track_caller]
-            #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#second_tangents),*)
-                -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))
-            {
-                #prelude
-                #(#second_stmts)*
-                (#second_value, (#(#second_gradients,)*), (#(#second_tangent_outputs,)*))
-            }
-        })
-    })();
-    let signature = CalleeSig {
-        name: name.unraw().to_string(),
-        params: sig
-            .params
-            .iter()
-            .map(|p| match p.tensor {
-                Some(t) => SigParam::Value {
-                    kind: t.kind,
-                    by_ref: t.by_ref,
-                },
-                None => SigParam::Constant,
-            })
-            .collect(),
-        result,
-        second_order: second_block.is_some(),
-    };
-    let signature_macro = calls::signature_macro(&signature);
-    let allow = quote! {
-        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
-        #[track_caller]
-    };
-    Ok(quote! {
-        #[doc(hidden)]
-        #allow
-        #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
-            #prelude
-            #(#stmts)*
-            (#value, (#(#gradients,)*))
-        }
-        #second_block
-        #[doc(hidden)]
-        #allow
-        #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
-            #prelude
-            #(#jvp_stmts)*
-            (#jvp_value, #jvp_tangent)
-        }
-        #signature_macro
-    })
-}
-
-/// The emitted bodies' shared context.
-fn frame(sig: &Signature, float: crate::signature::Float) -> emit::Frame {
-    emit::Frame {
-        float,
-        constants: sig
-            .params
-            .iter()
-            .filter(|p| p.tensor.is_none())
-            .map(|p| p.ident.clone())
-            .collect(),
-    }
-}
-
-/// What every generated body starts with: the scalar methods in scope, and the context that
-/// run-time shape errors report (the user's function and, updated as the body runs, the
-/// operation as written in its source). The guard's name is hygienic (mixed site).
-pub(crate) fn prelude(name: &Ident, sig: &Signature) -> TokenStream {
-    let function = name.unraw().to_string();
-    // Apart from the parameters, which are mixed-site too.
-    let guard = FreshNames::new(sig.params.iter().map(|p| p.ident.unraw().to_string()))
-        .fresh("_context".to_string());
-    quote::quote_spanned! {Span::mixed_site()=>
-        use ::autodiff::ScalarExt as _;
-        let #guard = ::autodiff::kernels::enter(#function);
-    }
-}
-
-/// `` `a`, `b` `` for a doc comment.
-fn backticked(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The direction parameters of `f_jvp` and `f_hvp`, one per wrt parameter (a scalar by value, a
-/// tensor by reference to its owned type), and the bindings of a derived program whose
-/// parameters are the primal ones followed by those directions. With `checked_in`, the
-/// function of that name checks each tensor direction's shape against its parameter's on entry.
-fn direction_params(
-    sig: &Signature,
-    wrt: &[usize],
-    names: &[String],
-    primal: &[ParamBinding],
-    checked_in: Option<&Ident>,
-) -> (Vec<TokenStream>, Vec<ParamBinding>) {
-    let mut bindings = primal.to_vec();
-    let mut params = Vec::new();
-    for (&i, name) in wrt.iter().zip(names) {
-        let ident = local_ident(name);
-        let param = &sig.params[i];
-        let ty = owned(&param.ty);
-        let is_tensor = param.tensor.is_some_and(|t| t.kind.is_tensor());
-        params.push(if is_tensor {
-            quote!(#ident: &#ty)
-        } else {
-            quote!(#ident: #ty)
-        });
-        let primal_ident = hygienic(&param.ident).to_string();
-        let check = checked_in.filter(|_| is_tensor).and_then(|function| {
-            let position = primal.iter().position(|p| p.ident == primal_ident)?;
-            Some(ArgumentCheck {
-                function: function.to_string(),
-                expected: Expected::Param(position),
-            })
-        });
-        bindings.push(ParamBinding {
-            ident,
-            by_ref: is_tensor,
-            check,
-        });
-    }
-    (params, bindings)
-}
-
+/// Every item generated beside the function: one function per item turns a part of the
+/// engine's plan into tokens; which items exist (`f_grad`, `f_hvp`, `f_hessian`, the
+/// second-order block) and how the dense matrices are computed is the plan's to say.
 fn generate(
     item: &ItemFn,
     sig: &Signature,
     lowered: &Lowered,
     wrt: &[usize],
 ) -> Result<TokenStream, syn::Error> {
-    let internal = |e: autodiff_core::symbolic::KindError| {
+    let internal = |e: &dyn std::fmt::Display| {
         syn::Error::new(
             Span::call_site(),
             format!("internal error in #[differentiable] (please report it): {e}"),
         )
+    };
+    let (Some(float), Some(result)) = (sig.float, sig.result) else {
+        return Err(internal(&"signature without types"));
     };
     // `resolve_wrt` admits only differentiable parameters, and each of those is an IR parameter.
     let ir_wrt: Vec<usize> = wrt
         .iter()
         .filter_map(|w| lowered.ir_params.iter().position(|p| p == w))
         .collect();
-    let products = derive_reverse(&lowered.program, &ir_wrt).map_err(internal)?;
-    let forward = derive_forward(&lowered.program, &ir_wrt).map_err(internal)?;
-    let (Some(float), Some(result)) = (sig.float, sig.result) else {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            "internal error in #[differentiable] (please report it): signature without types",
-        ));
-    };
-    let frame = frame(sig, float);
+    let plan = symbolic::plan(&lowered.program, &ir_wrt).map_err(|e| internal(&e))?;
+    let f = Function::new(item, sig, &lowered.ir_params, wrt, float, result);
+    let second_order = plan.second_order.as_ref().ok();
+    let grad = plan
+        .reverse
+        .grad
+        .as_ref()
+        .map(|program| grad_item(&f, program, &plan.reverse.derivation));
+    let vjp = vjp_item(&f, &plan.reverse);
+    let jvp = jvp_item(&f, &plan.forward);
+    let hvp = second_order.map(|second| hvp_item(&f, second));
+    let jacobian = dense::jacobian_item(&f, &plan.jacobian);
+    let hessian = second_order.map(|second| dense::hessian_item(&f, &second.hessian));
+    let gradcheck = dense::gradcheck_item(&f);
+    let derivation = derivation_item(&f, &plan.reverse.derivation);
+    let blocks = blocks::items(&f, &plan.blocks);
+    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation #blocks))
+}
 
-    let vis = &item.vis;
-    let name = &item.sig.ident;
-    let result_ty = match &item.sig.output {
-        ReturnType::Type(_, ty) => quote!(#ty),
-        ReturnType::Default => quote!(()),
-    };
-    let params: Vec<TokenStream> = sig
-        .params
-        .iter()
-        .map(|p| {
-            let (ident, ty) = (hygienic(&p.ident), &p.ty);
-            quote!(#ident: #ty)
-        })
-        .collect();
-    let bindings: Vec<ParamBinding> = lowered
-        .ir_params
-        .iter()
-        .map(|&i| ParamBinding {
-            ident: hygienic(&sig.params[i].ident),
-            by_ref: sig.params[i].tensor.is_some_and(|t| t.by_ref),
-            check: None,
-        })
-        .collect();
-    let gradient_ty = bare_or_tuple(
-        wrt.iter()
-            .map(|&i| {
-                let ty = owned(&sig.params[i].ty);
-                quote!(#ty)
-            })
-            .collect(),
-    );
-    let wrt_list = wrt
-        .iter()
-        .map(|&i| format!("`{}`", sig.params[i].ident))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let derivation = &products.derivation;
-    let derivation_doc = doc_lines(&format!(
-        "\nDerivation (reverse mode; `dv` is the adjoint of `v`):\n```text\n{derivation}\n```"
-    ));
-    // `dead_code`: a user need not call every generated item (and rustc would not silence it
-    // for a name that came through a `macro_rules!`). `track_caller`: a panic (a shape error)
-    // is reported where the user called the generated function.
-    let allow = quote! {
+/// The attributes of a generated item. `dead_code`: a user need not call every generated item
+/// (and rustc would not silence it for a name that came through a `macro_rules!`).
+/// `track_caller`: a panic (a shape error) is reported where the user called the generated
+/// function.
+fn allow() -> TokenStream {
+    quote! {
         #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
         #[track_caller]
-    };
-    let prelude = prelude(name, sig);
+    }
+}
 
-    let emit_fn = |program: &autodiff_core::symbolic::Program, bindings: &[ParamBinding]| {
-        let (stmts, outputs) = emit::body(program, bindings, &frame);
-        let value = &outputs[0];
-        let gradient = bare_or_tuple(outputs[1..].to_vec());
-        quote!(#prelude #(#stmts)* (#value, #gradient))
-    };
+/// The reverse derivation as doc lines.
+fn derivation_doc(derivation: &str) -> TokenStream {
+    doc_lines(&format!(
+        "\nDerivation (reverse mode; `dv` is the adjoint of `v`):\n```text\n{derivation}\n```"
+    ))
+}
 
-    // f_vjp
+/// A body returning `(value, G)` from a program whose outputs are the value and the gradients.
+fn value_and_gradient(f: &Function, program: &Program, bindings: &[ParamBinding]) -> TokenStream {
+    let (stmts, outputs) = emit::body(program, bindings, &f.frame);
+    let value = &outputs[0];
+    let gradient = bare_or_tuple(outputs[1..].to_vec());
+    let prelude = f.prelude();
+    quote!(#prelude #(#stmts)* (#value, #gradient))
+}
+
+/// `f_vjp(p1, ..., pn, upstream) -> (value, G)`
+fn vjp_item(f: &Function, reverse: &ReverseProducts) -> TokenStream {
+    let (vis, name) = (f.vis(), f.name());
     let vjp_name = format_ident!("{}_vjp", name);
-    let upstream = local_ident(&products.vjp.upstream);
-    let upstream_ty = if result == Kind::Scalar {
-        quote!(#result_ty)
-    } else {
-        quote!(&#result_ty)
-    };
-    let mut vjp_bindings = bindings;
-    vjp_bindings.push(ParamBinding {
+    let upstream = local_ident(&reverse.vjp.upstream);
+    let mut bindings = f.primal_bindings();
+    bindings.push(ParamBinding {
         ident: upstream.clone(),
-        by_ref: result.is_tensor(),
-        check: result.is_tensor().then(|| ArgumentCheck {
+        by_ref: f.result.is_tensor(),
+        check: f.result.is_tensor().then(|| ArgumentCheck {
             function: vjp_name.to_string(),
             expected: Expected::Output(0),
         }),
     });
-    let vjp_body = emit_fn(&products.vjp.program, &vjp_bindings);
-    let vjp_doc = doc_lines(&format!(
-        "The value of [`{name}`] and the upstream gradient `{upstream}` pulled back to {wrt_list} \
-         (a vector-Jacobian product)."
+    let body = value_and_gradient(f, &reverse.vjp.program, &bindings);
+    let doc = doc_lines(&format!(
+        "The value of [`{name}`] and the upstream gradient `{upstream}` pulled back to {} \
+         (a vector-Jacobian product).",
+        f.wrt_list()
     ));
-    let vjp = quote! {
-        #vjp_doc
+    let derivation_doc = derivation_doc(&reverse.derivation);
+    let (allow, params, result_ty, upstream_ty, gradient_ty) = (
+        allow(),
+        f.params(),
+        f.result_ty(),
+        f.upstream_ty(),
+        f.gradient_ty(),
+    );
+    quote! {
+        #doc
         #derivation_doc
         #allow
         #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, #gradient_ty) {
-            #vjp_body
+            #body
         }
-    };
+    }
+}
 
-    // f_grad
-    let grad = match &products.grad {
-        Some(program) => {
-            let grad_name = format_ident!("{}_grad", name);
-            let body = emit_fn(program, &vjp_bindings[..vjp_bindings.len() - 1]);
-            let doc = doc_lines(&format!(
-                "The value of [`{name}`] and its gradient with respect to {wrt_list}."
-            ));
-            quote! {
-                #doc
-                #derivation_doc
-                #allow
-                #vis fn #grad_name(#(#params),*) -> (#result_ty, #gradient_ty) {
-                    #body
-                }
-            }
+/// `f_grad(p1, ..., pn) -> (value, G)`, from the gradient program.
+fn grad_item(f: &Function, program: &Program, derivation: &str) -> TokenStream {
+    let (vis, name) = (f.vis(), f.name());
+    let grad_name = format_ident!("{}_grad", name);
+    let body = value_and_gradient(f, program, &f.primal_bindings());
+    let doc = doc_lines(&format!(
+        "The value of [`{name}`] and its gradient with respect to {}.",
+        f.wrt_list()
+    ));
+    let derivation_doc = derivation_doc(derivation);
+    let (allow, params, result_ty, gradient_ty) =
+        (allow(), f.params(), f.result_ty(), f.gradient_ty());
+    quote! {
+        #doc
+        #derivation_doc
+        #allow
+        #vis fn #grad_name(#(#params),*) -> (#result_ty, #gradient_ty) {
+            #body
         }
-        None => quote!(),
-    };
+    }
+}
 
-    // f_jvp
+/// `f_jvp(p1, ..., pn, t1, ..., tk) -> (value, tangent)`
+fn jvp_item(f: &Function, forward: &ForwardProducts) -> TokenStream {
+    let (vis, name) = (f.vis(), f.name());
     let jvp_name = format_ident!("{}_jvp", name);
-    let primal_bindings = &vjp_bindings[..vjp_bindings.len() - 1];
-    let (tangent_params, jvp_bindings) = direction_params(
-        sig,
-        wrt,
-        &forward.jvp.tangent_names,
-        primal_bindings,
-        Some(&jvp_name),
-    );
-    let (jvp_stmts, jvp_outputs) = emit::body(&forward.jvp.program, &jvp_bindings, &frame);
-    let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
-    let tangent_list = backticked(&forward.jvp.tangent_names);
-    let jvp_doc = doc_lines(&format!(
-        "The value of [`{name}`] and its directional derivative along {tangent_list} (a \
+    let names = &forward.jvp.tangent_names;
+    let (tangent_params, bindings) =
+        f.direction_params(f.wrt, names, &f.primal_bindings(), Some(&jvp_name));
+    let (stmts, outputs) = emit::body(&forward.jvp.program, &bindings, &f.frame);
+    let (value, tangent) = (&outputs[0], &outputs[1]);
+    let doc = doc_lines(&format!(
+        "The value of [`{name}`] and its directional derivative along {} (a \
          Jacobian-vector product), in forward mode.\n\nDerivation (forward mode; `dv` is the \
          tangent of `v`):\n```text\n{}\n```",
+        backticked(names),
         forward.derivation
     ));
-    let jvp = quote! {
-        #jvp_doc
+    let (allow, params, result_ty, prelude) = (allow(), f.params(), f.result_ty(), f.prelude());
+    quote! {
+        #doc
         #allow
         #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
             #prelude
-            #(#jvp_stmts)*
-            (#jvp_value, #jvp_tangent)
+            #(#stmts)*
+            (#value, #tangent)
         }
-    };
+    }
+}
 
-    // f_hvp: forward mode over the gradient program.
-    // Second derivatives through calls use the callees' second-order blocks; a callee with a
-    // user-supplied pullback has none, and then neither f_hvp nor f_hessian is generated.
-    let has_calls = lowered
-        .program
-        .insts
-        .iter()
-        .any(|inst| matches!(inst.op, Op::Call(_)));
-    let hvp_program = match result {
-        Kind::Scalar => match derive_hvp(&lowered.program, &ir_wrt) {
-            Ok(h) => Some(h),
-            // A callee with a user-supplied pullback has no second derivative to offer.
-            Err(_) if has_calls => None,
-            Err(e) => return Err(internal(e)),
-        },
-        _ => None,
-    };
-    let hvp = match hvp_program {
-        Some(hvp) => {
-            let hvp_name = format_ident!("{}_hvp", name);
-            let (direction_params, hvp_bindings) = direction_params(
-                sig,
-                wrt,
-                &hvp.tangent_names,
-                primal_bindings,
-                Some(&hvp_name),
-            );
-            let (stmts, outputs) = emit::body(&hvp.program, &hvp_bindings, &frame);
-            let k = wrt.len();
-            let value = &outputs[0];
-            let gradient = bare_or_tuple(outputs[1..=k].to_vec());
-            let product = bare_or_tuple(outputs[k + 1..].to_vec());
-            let directions = backticked(&hvp.tangent_names);
-            let program = print::print_lines(&hvp.program, Role::Tangent, &[]);
-            let doc = doc_lines(&format!(
-                "The value of [`{name}`], its gradient with respect to {wrt_list}, and its \
-                 Hessian times the direction {directions} (a Hessian-vector product, forward \
-                 mode over the gradient: about the cost of two gradients, whatever the number \
-                 of parameters).\n\nDerivation (forward over reverse; `dv` is the tangent \
-                 along {directions} of `v`, so `ddw` is the tangent of the adjoint `dw`):\n\
-                 ```text\n{program}\n```"
-            ));
-            quote! {
-                #doc
-                #allow
-                #vis fn #hvp_name(#(#params,)* #(#direction_params),*)
-                    -> (#result_ty, #gradient_ty, #gradient_ty)
-                {
-                    #prelude
-                    #(#stmts)*
-                    (#value, #gradient, #product)
-                }
-            }
+/// `f_hvp(p1, ..., pn, v1, ..., vk) -> (value, G, H·v)`: forward mode over the gradient.
+fn hvp_item(f: &Function, second: &SecondOrder) -> TokenStream {
+    let (vis, name) = (f.vis(), f.name());
+    let hvp_name = format_ident!("{}_hvp", name);
+    let names = &second.hvp.tangent_names;
+    let (direction_params, bindings) =
+        f.direction_params(f.wrt, names, &f.primal_bindings(), Some(&hvp_name));
+    let (stmts, outputs) = emit::body(&second.hvp.program, &bindings, &f.frame);
+    let k = f.wrt.len();
+    let value = &outputs[0];
+    let gradient = bare_or_tuple(outputs[1..=k].to_vec());
+    let product = bare_or_tuple(outputs[k + 1..].to_vec());
+    let directions = backticked(names);
+    let doc = doc_lines(&format!(
+        "The value of [`{name}`], its gradient with respect to {}, and its Hessian times the \
+         direction {directions} (a Hessian-vector product, forward mode over the gradient: \
+         about the cost of two gradients, whatever the number of parameters).\n\nDerivation \
+         (forward over reverse; `dv` is the tangent along {directions} of `v`, so `ddw` is the \
+         tangent of the adjoint `dw`):\n```text\n{}\n```",
+        f.wrt_list(),
+        second.derivation
+    ));
+    let (allow, params, result_ty, gradient_ty, prelude) = (
+        allow(),
+        f.params(),
+        f.result_ty(),
+        f.gradient_ty(),
+        f.prelude(),
+    );
+    quote! {
+        #doc
+        #allow
+        #vis fn #hvp_name(#(#params,)* #(#direction_params),*)
+            -> (#result_ty, #gradient_ty, #gradient_ty)
+        {
+            #prelude
+            #(#stmts)*
+            (#value, #gradient, #product)
         }
-        None => quote!(),
-    };
-    let hvp_exists = !hvp.is_empty();
+    }
+}
 
-    // f_jacobian. Its blocks borrow the parameters (owned ones are rebound as references
-    // first), so no block moves what the next one reads.
-    let borrowed_bindings: Vec<ParamBinding> = primal_bindings
-        .iter()
-        .map(|b| ParamBinding {
-            ident: b.ident.clone(),
-            by_ref: true,
-            check: None,
-        })
-        .collect();
-    let either = match (result, ir_wrt.as_slice()) {
-        (Kind::Scalar, _) => None,
-        (_, &[p]) => derive_jacobian_either(&lowered.program, p).map_err(internal)?,
-        _ => None,
-    };
-    let batched = match result {
-        Kind::Scalar => DenseBody::FromGradient,
-        _ if either.is_some() => {
-            let program = either.as_ref().expect("checked just above");
-            // Tensor parameters are references in these blocks (owned ones are rebound).
-            let parameter = hygienic(&sig.params[wrt[0]].ident);
-            let parameter = if sig.params[wrt[0]]
-                .tensor
-                .is_some_and(|t| t.kind.is_tensor())
-            {
-                quote!(#parameter)
-            } else {
-                quote!(&#parameter)
-            };
-            let body = emit::branched_body(program, &borrowed_bindings, &frame, |result| {
-                quote! {
-                    ::autodiff::kernels::element_count(#result)
-                        < ::autodiff::kernels::element_count(#parameter)
-                }
-            });
-            DenseBody::Batched(vec![quote!({ #body })])
-        }
-        _ => match derive_jacobian(&lowered.program, &ir_wrt).map_err(internal)? {
-            Some(programs) => DenseBody::Batched(
-                programs
-                    .iter()
-                    .map(|program| {
-                        let (stmts, outputs) = emit::body(program, &borrowed_bindings, &frame);
-                        let jacobian = &outputs[0];
-                        quote!({ #(#stmts)* #jacobian })
-                    })
-                    .collect(),
-            ),
-            None => DenseBody::ByDirections,
-        },
-    };
-    let jacobian = jacobian_item(item, sig, wrt, float, batched);
-
-    // f_hessian
-    let hessian = match result {
-        Kind::Scalar if hvp_exists => {
-            let body = match derive_hessian(&lowered.program, &ir_wrt).map_err(internal)? {
-                Some(programs) => DenseBody::Batched(
-                    programs
-                        .iter()
-                        .map(|program| {
-                            let (stmts, outputs) = emit::body(program, &borrowed_bindings, &frame);
-                            let blocks = bare_or_tuple(outputs);
-                            quote!({ #(#stmts)* #blocks })
-                        })
-                        .collect(),
-                ),
-                None => DenseBody::ByDirections,
-            };
-            hessian_item(item, sig, wrt, float, body)
-        }
-        _ => quote!(),
-    };
-
-    // The building blocks and the signature for callers (see `calls`).
-    let callee =
-        callee_items(item, sig, lowered, &products, &forward, &ir_wrt, float).map_err(internal)?;
-
-    // f_gradcheck
-    let gradcheck = gradcheck_item(item, sig, wrt, float);
-
-    // f_derivation
+/// `f_derivation() -> &'static str`
+fn derivation_item(f: &Function, derivation: &str) -> TokenStream {
+    let (vis, name) = (f.vis(), f.name());
     let derivation_name = format_ident!("{}_derivation", name);
-    let derivation_fn_doc = doc_lines(&format!(
+    let doc = doc_lines(&format!(
         "The reverse-mode derivation of [`{name}`] in matrix notation, one equation a line."
     ));
-    let derivation_item = quote! {
-        #derivation_fn_doc
+    let derivation_doc = derivation_doc(derivation);
+    quote! {
+        #doc
         #derivation_doc
         #[allow(dead_code)]
         #vis fn #derivation_name() -> &'static str {
             #derivation
         }
-    };
-    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation_item #callee))
+    }
 }

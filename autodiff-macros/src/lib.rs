@@ -2,20 +2,23 @@
 //!
 //! A thin front end over the engine in `autodiff_core::symbolic`: it parses the function with
 //! `syn` ([`signature`], [`attr`]), lowers its body into the engine's IR ([`lower`]), asks the
-//! engine for the derived programs, and prints them back as Rust ([`emit`]). Errors are
-//! collected ([`errors`]) and reported together, spanned on the offending tokens, with the user's
-//! function still emitted so that one mistake does not cascade ([`expand`]).
+//! engine for its plan (every derived program, and what to generate from them), and prints it
+//! back as Rust, one function per item ([`expand`], [`dense`], [`blocks`], over [`emit`]).
+//! Errors are collected ([`errors`]) and reported together, spanned on the offending tokens,
+//! with the user's function still emitted so that one mistake does not cascade ([`expand`]).
 #![deny(unsafe_code)]
 
 use proc_macro::TokenStream;
 
 mod attr;
+mod blocks;
 mod calls;
 mod custom;
 mod dense;
 mod emit;
 mod errors;
 mod expand;
+mod items;
 mod lower;
 mod signature;
 

@@ -1,17 +1,21 @@
 //! The symbolic engine: an SSA IR over scalars, vectors and matrices, one rule per op, the
 //! reverse transformation, a simplifier, a printer to matrix notation and an interpreter.
 //!
-//! [`derive_reverse`] and [`derive_forward`] are the entry points the macro uses: from the primal
-//! program of a `#[differentiable]` function they build the simplified programs behind `f_vjp`,
-//! `f_grad` and `f_jvp`, and the derivation texts.
+//! [`plan()`] is the entry point the macro uses: from the primal program of a `#[differentiable]`
+//! function it builds every derived program the macro prints, and decides which second-order
+//! items exist and how each dense matrix is computed. The `derive_*` functions below are its
+//! parts: the simplified programs behind `f_vjp` and `f_grad` ([`derive_reverse`]), `f_jvp`
+//! ([`derive_forward`]), `f_hvp` ([`derive_hvp`]), and the batched Jacobians and Hessians.
 
 pub mod derive;
 #[cfg(feature = "runtime")]
 pub mod eval;
 pub mod forward;
 pub mod ir;
+pub mod liveness;
 pub mod methods;
 pub mod op;
+pub mod plan;
 pub mod print;
 pub mod reverse;
 pub mod rules;
@@ -22,7 +26,12 @@ pub mod vmap;
 pub use eval::{eval, Value};
 pub use forward::{forward, Forward};
 pub use ir::{Inst, Kind, KindError, Param, Precision, Program, Role, ValueId};
+pub use liveness::Liveness;
 pub use op::{Emit, Op, Rule};
+pub use plan::{
+    plan, CalleeBlocks, Comparison, HessianPlan, JacobianPlan, NoSecondOrder, Plan, SecondOrder,
+    REVERSE_WHEN,
+};
 pub use reverse::{reverse, Reverse, Seed};
 pub use simplify::simplify;
 
@@ -41,6 +50,27 @@ pub struct ReverseProducts {
 /// Builds the simplified vector-Jacobian-product program, the gradient program (for a scalar
 /// result) and the derivation of `primal` with respect to the parameters numbered in `wrt`.
 pub fn derive_reverse(primal: &Program, wrt: &[usize]) -> Result<ReverseProducts, KindError> {
+    let vjp = derive_vjp(primal, wrt)?;
+    let derivation = print::print_lines(&vjp.program, Role::Adjoint, &vjp.adjoint_names);
+    let grad = if primal
+        .outputs
+        .first()
+        .is_some_and(|&o| primal.kind(o) == Kind::Scalar)
+    {
+        Some(gradient_program(primal, wrt)?)
+    } else {
+        None
+    };
+    Ok(ReverseProducts {
+        vjp,
+        grad,
+        derivation,
+    })
+}
+
+/// The simplified vector-Jacobian-product program of `primal` with respect to the parameters
+/// numbered in `wrt`, its adjoint names pointing into the simplified program.
+pub(crate) fn derive_vjp(primal: &Program, wrt: &[usize]) -> Result<Reverse, KindError> {
     let mut vjp = reverse(primal, wrt, Seed::Upstream)?;
     vjp.program = simplify(&vjp.program);
     let n_primal_outputs = 1;
@@ -50,21 +80,13 @@ pub fn derive_reverse(primal: &Program, wrt: &[usize]) -> Result<ReverseProducts
         .zip(&vjp.program.outputs[n_primal_outputs..])
         .map(|((name, _), &v)| (name.clone(), v))
         .collect();
-    let derivation = print::print_lines(&vjp.program, Role::Adjoint, &vjp.adjoint_names);
-    let grad = if primal
-        .outputs
-        .first()
-        .is_some_and(|&o| primal.kind(o) == Kind::Scalar)
-    {
-        Some(simplify(&reverse(primal, wrt, Seed::One)?.program))
-    } else {
-        None
-    };
-    Ok(ReverseProducts {
-        vjp,
-        grad,
-        derivation,
-    })
+    Ok(vjp)
+}
+
+/// The simplified gradient program of `primal` (a scalar result): the reverse program seeded
+/// with 1. Outputs: the value, then one gradient per wrt parameter.
+fn gradient_program(primal: &Program, wrt: &[usize]) -> Result<Program, KindError> {
+    Ok(simplify(&reverse(primal, wrt, Seed::One)?.program))
 }
 
 /// What forward mode generates for one function.
@@ -110,15 +132,24 @@ pub fn derive_forward(primal: &Program, wrt: &[usize]) -> Result<ForwardProducts
 /// Outputs: the value, the gradient (one per wrt parameter), then the Hessian times the
 /// direction (one per wrt parameter, shaped like the gradient).
 pub fn derive_hvp(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
-    let gradient = simplify(&reverse(primal, wrt, Seed::One)?.program);
-    let mut hvp = forward(&gradient, wrt)?;
-    // Outputs now: value, gradients, the value's tangent, the gradients' tangents.
-    let k = gradient.outputs.len();
-    let mut outputs = hvp.program.outputs[..k].to_vec();
-    outputs.extend_from_slice(&hvp.program.outputs[k + 1..]);
-    hvp.program.outputs = outputs;
-    hvp.program = simplify(&hvp.program);
-    Ok(hvp)
+    forward_over_reverse(&gradient_program(primal, wrt)?, wrt)
+}
+
+/// Forward mode over a reverse program (a gradient or a pullback) along the parameters
+/// numbered in `directions`, simplified. Outputs: those of `reverse` (the value, then the
+/// adjoints), then the adjoints' tangents; the value's tangent is left out.
+pub(crate) fn forward_over_reverse(
+    reverse: &Program,
+    directions: &[usize],
+) -> Result<Forward, KindError> {
+    let mut second = forward(reverse, directions)?;
+    // Outputs now: value, adjoints, the value's tangent, the adjoints' tangents.
+    let k = reverse.outputs.len();
+    let mut outputs = second.program.outputs[..k].to_vec();
+    outputs.extend_from_slice(&second.program.outputs[k + 1..]);
+    second.program.outputs = outputs;
+    second.program = simplify(&second.program);
+    Ok(second)
 }
 
 /// The Jacobian of `primal` with respect to each parameter numbered in `wrt`, as batched
@@ -157,11 +188,18 @@ pub fn derive_jacobian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Pro
 /// `Xᵀ·(X ⊙ s(1 − s)) + λI`: GEMMs, not n Hessian-vector products. `None` when some block has
 /// no batched form; callers then take one Hessian-vector product per direction.
 pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Program>>, KindError> {
-    let gradient = simplify(&reverse(primal, wrt, Seed::One)?.program);
+    batched_hessian(&gradient_program(primal, wrt)?, wrt)
+}
+
+/// [`derive_hessian`] from the simplified gradient program.
+pub(crate) fn batched_hessian(
+    gradient: &Program,
+    wrt: &[usize],
+) -> Result<Option<Vec<Program>>, KindError> {
     let k = gradient.outputs.len() - 1;
     let mut programs = Vec::with_capacity(wrt.len());
     for &q in wrt {
-        let hvp = simplify(&forward(&gradient, &[q])?.program);
+        let hvp = simplify(&forward(gradient, &[q])?.program);
         let seed = gradient.params.len();
         let Some(like) = hvp
             .insts
@@ -190,11 +228,15 @@ pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Prog
 /// ways at once: one program whose outputs are the Jacobian by batched reverse mode (all output
 /// seeds at once, then transposed), the Jacobian by batched forward mode (all input directions
 /// at once), and the result. The generated code computes the primal part once and then only
-/// the mode that is cheaper for the sizes at hand: reverse when the outputs are fewer.
-/// `None` when either mode has no batched form.
+/// the mode that is cheaper for the sizes at hand (see [`REVERSE_WHEN`]).
+/// `None` when either mode has no batched form, or when the pullback goes through a callee
+/// without a second-order block (forward mode over it is not available).
 pub fn derive_jacobian_either(primal: &Program, p: usize) -> Result<Option<Program>, KindError> {
     let n_params = primal.params.len();
     let reverse = reverse(primal, &[p], Seed::Upstream)?;
+    if plan::first_order_only_callee(&reverse.program).is_some() {
+        return Ok(None);
+    }
     let mut both = forward(&reverse.program, &[p])?.program;
     // Outputs now: result, adjoint of p, their tangents. Keep the adjoint, the result's
     // tangent and the result.

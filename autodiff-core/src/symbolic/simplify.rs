@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use super::ir::{Inst, Kind, Program, Role, ValueId};
+use super::liveness::Liveness;
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
 use super::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
@@ -596,18 +597,8 @@ fn rebuild(program: &Program) -> Program {
 
 /// Drops instructions that no output needs (parameters always stay: they are the signature).
 pub fn eliminate_dead_code(program: &Program) -> Program {
-    let mut live = vec![false; program.insts.len()];
-    for o in &program.outputs {
-        live[o.index()] = true;
-    }
-    for i in (0..program.insts.len()).rev() {
-        if live[i] || matches!(program.insts[i].op, Op::Param(_)) {
-            live[i] = true;
-            for a in &program.insts[i].args {
-                live[a.index()] = true;
-            }
-        }
-    }
+    let needed = Liveness::of(program).needed;
+    let live = |i: usize| needed[i] || matches!(program.insts[i].op, Op::Param(_));
     let mut map = vec![ValueId(u32::MAX); program.insts.len()];
     let mut out = Program {
         precision: program.precision,
@@ -617,7 +608,7 @@ pub fn eliminate_dead_code(program: &Program) -> Program {
         outputs: Vec::new(),
     };
     for (i, inst) in program.insts.iter().enumerate() {
-        if live[i] {
+        if live(i) {
             let mut inst = inst.clone();
             inst.args = inst.args.iter().map(|a| map[a.index()]).collect();
             map[i] = out.push_inst(inst);

@@ -1,0 +1,285 @@
+//! The derivation plan: everything `#[differentiable]` generates for one function, decided in
+//! one place. [`plan`] builds every derived program the macro prints (reverse, forward, second
+//! order, the dense matrices and the building blocks callers use) and makes every choice about
+//! them: which second-order items exist (and why not, when not), how each dense matrix is
+//! computed, and the one rule by which generated code picks reverse or forward mode at run
+//! time. The macro turns the plan into items; it decides nothing about derivatives.
+
+use std::fmt;
+
+use super::forward::Forward;
+use super::ir::{KindError, Program, Role};
+use super::op::Op;
+use super::print;
+use super::reverse::Reverse;
+use super::simplify::eliminate_dead_code;
+use super::{
+    batched_hessian, derive_forward, derive_jacobian, derive_jacobian_either, derive_reverse,
+    derive_vjp, forward_over_reverse, ForwardProducts, ReverseProducts,
+};
+
+/// Everything generated for one function, with respect to the parameters numbered in `wrt`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// `f_vjp`, `f_grad` (for a scalar result) and the reverse derivation (`f_derivation`).
+    pub reverse: ReverseProducts,
+    /// `f_jvp` and the forward derivation.
+    pub forward: ForwardProducts,
+    /// `f_hvp` and `f_hessian`, or why the function has neither.
+    pub second_order: Result<SecondOrder, NoSecondOrder>,
+    /// How `f_jacobian` is computed.
+    pub jacobian: JacobianPlan,
+    /// What callers of the function use (`__autodiff_f_vjp`, `_jvp`, `_vjp_jvp`).
+    pub blocks: CalleeBlocks,
+}
+
+/// The second-order items of a function with a scalar result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecondOrder {
+    /// `f_hvp`: forward mode over the gradient program. Parameters: the primal ones, then one
+    /// direction per wrt parameter. Outputs: the value, one gradient per wrt parameter, then the
+    /// Hessian times the direction (one per wrt parameter, shaped like the gradient).
+    pub hvp: Forward,
+    /// The forward-over-reverse derivation of `hvp`, one equation a line.
+    pub derivation: String,
+    /// How `f_hessian` is computed.
+    pub hessian: HessianPlan,
+}
+
+/// Why a function (or a building block) has no second derivatives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoSecondOrder {
+    /// The result is a vector or a matrix: there is no gradient to differentiate again (the
+    /// first derivative is the Jacobian).
+    TensorResult,
+    /// The pullback goes through a call of `callee`, which has no second-order block: a
+    /// `#[derivative]` supplies a pullback only, and so does any function that calls one.
+    CalleeWithoutSecondOrder { callee: String },
+}
+
+impl fmt::Display for NoSecondOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoSecondOrder::TensorResult => {
+                f.write_str("the result is a tensor, so it has no gradient to differentiate")
+            }
+            NoSecondOrder::CalleeWithoutSecondOrder { callee } => write!(
+                f,
+                "the gradient goes through `{callee}`, which has a pullback but no second \
+                 derivatives"
+            ),
+        }
+    }
+}
+
+/// How `f_jacobian` is computed: per wrt parameter `p`, a numel(R) × numel(p) matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JacobianPlan {
+    /// A scalar result: the gradient (`f_grad`) as a row.
+    FromGradient,
+    /// One wrt parameter, both modes batched in one program (see [`derive_jacobian_either`]).
+    /// Parameters: the primal ones. Outputs: the Jacobian by reverse mode, the Jacobian by
+    /// forward mode (a different value), the result. The primal work runs once; then reverse
+    /// mode when `numel(result) reverse_when numel(parameter)`, else forward mode.
+    EitherMode {
+        program: Program,
+        reverse_when: Comparison,
+    },
+    /// All directions of each wrt parameter at once (by forward mode, or by either when both
+    /// come to the same program): one program per wrt parameter, whose parameters are the
+    /// primal ones and whose output is its Jacobian.
+    Batched(Vec<Program>),
+    /// One pass per direction: one `f_vjp` per output element when
+    /// `numel(result) reverse_when (the wrt parameters' numels summed)`, else one `f_jvp` per
+    /// input element.
+    ByDirections { reverse_when: Comparison },
+}
+
+/// How `f_hessian` is computed: n×n over the wrt parameters flattened and concatenated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HessianPlan {
+    /// All directions of each wrt parameter `q` at once, through the gradient: one program per
+    /// `q`, whose parameters are the primal ones and whose outputs are the blocks ∂²f/∂p∂q for
+    /// every wrt parameter `p` (see [`derive_hessian`](super::derive_hessian)).
+    Batched(Vec<Program>),
+    /// One `f_hvp` per direction.
+    ByDirections,
+}
+
+/// A comparison of two element counts, `left OP right`, as generated code evaluates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// `left < right`
+    Less,
+    /// `left <= right`
+    LessOrEqual,
+}
+
+impl Comparison {
+    /// Whether `left OP right` holds.
+    pub fn holds(self, left: usize, right: usize) -> bool {
+        match self {
+            Comparison::Less => left < right,
+            Comparison::LessOrEqual => left <= right,
+        }
+    }
+
+    /// The Rust operator.
+    pub fn operator(self) -> &'static str {
+        match self {
+            Comparison::Less => "<",
+            Comparison::LessOrEqual => "<=",
+        }
+    }
+
+    /// The comparison in words, for documentation: "fewer than" (counts of things).
+    pub fn words(self) -> &'static str {
+        match self {
+            Comparison::Less => "fewer than",
+            Comparison::LessOrEqual => "at most as many as",
+        }
+    }
+}
+
+/// The one rule by which a dense Jacobian picks its mode at run time: reverse mode (one pass
+/// per output element) when `outputs < inputs`, else forward mode (one pass per input element).
+/// On a tie forward mode, because with as many passes either way a forward pass is the cheaper:
+/// it keeps no intermediates for a backward sweep and accumulates nothing (and a batched reverse
+/// Jacobian is transposed at the end). Stated here only: the plan hands it to every Jacobian
+/// that chooses at run time, and the macro prints the comparison it is given.
+pub const REVERSE_WHEN: Comparison = Comparison::Less;
+
+/// What a caller's derivatives use of a function: its building blocks, with respect to every
+/// parameter of the program (every differentiable parameter of the function, whatever its own
+/// `wrt` says), so that a caller's gradients flow through every argument.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CalleeBlocks {
+    /// `__autodiff_f_vjp`. Parameters: the primal ones, then the upstream gradient. Outputs: the
+    /// value, then one gradient per parameter.
+    pub pullback: Reverse,
+    /// `__autodiff_f_jvp`. Parameters: the primal ones, then one tangent per parameter.
+    /// Outputs: the value and its tangent.
+    pub pushforward: Forward,
+    /// `__autodiff_f_vjp_jvp`: forward mode over the pullback, along every parameter and the
+    /// upstream gradient. Parameters: the pullback's, then one tangent for each of them.
+    /// Outputs: the value, the gradients, then the gradients' tangents. What a caller's
+    /// Hessian needs of this function; or why there is none.
+    pub second_order: Result<Forward, NoSecondOrder>,
+}
+
+/// The plan for `primal` (one output) differentiated with respect to the parameters numbered in
+/// `wrt` (in increasing order). An error is an internal one: a program the engine cannot
+/// differentiate although the front end accepted it.
+pub fn plan(primal: &Program, wrt: &[usize]) -> Result<Plan, KindError> {
+    let reverse = derive_reverse(primal, wrt)?;
+    let forward = derive_forward(primal, wrt)?;
+    let second_order = second_order(wrt, &reverse)?;
+    let jacobian = jacobian(primal, wrt, &reverse)?;
+    let blocks = callee_blocks(primal, wrt, &reverse, &forward)?;
+    Ok(Plan {
+        reverse,
+        forward,
+        second_order,
+        jacobian,
+        blocks,
+    })
+}
+
+/// `f_hvp` and `f_hessian` from the gradient program, where there is one and every pullback it
+/// reads can be differentiated again.
+fn second_order(
+    wrt: &[usize],
+    reverse: &ReverseProducts,
+) -> Result<Result<SecondOrder, NoSecondOrder>, KindError> {
+    let Some(gradient) = &reverse.grad else {
+        return Ok(Err(NoSecondOrder::TensorResult));
+    };
+    if let Some(callee) = first_order_only_callee(gradient) {
+        return Ok(Err(NoSecondOrder::CalleeWithoutSecondOrder { callee }));
+    }
+    let hvp = forward_over_reverse(gradient, wrt)?;
+    let derivation = print::print_lines(&hvp.program, Role::Tangent, &[]);
+    let hessian = match batched_hessian(gradient, wrt)? {
+        Some(programs) => HessianPlan::Batched(programs),
+        None => HessianPlan::ByDirections,
+    };
+    Ok(Ok(SecondOrder {
+        hvp,
+        derivation,
+        hessian,
+    }))
+}
+
+/// The cheapest form of `f_jacobian` the engine can build: the gradient for a scalar result;
+/// for one wrt parameter both modes batched (chosen at run time); all directions batched by
+/// forward mode; else one pass per direction (chosen at run time).
+fn jacobian(
+    primal: &Program,
+    wrt: &[usize],
+    reverse: &ReverseProducts,
+) -> Result<JacobianPlan, KindError> {
+    if reverse.grad.is_some() {
+        return Ok(JacobianPlan::FromGradient);
+    }
+    if let &[p] = wrt {
+        if let Some(mut program) = derive_jacobian_either(primal, p)? {
+            if program.outputs[0] != program.outputs[1] {
+                return Ok(JacobianPlan::EitherMode {
+                    program,
+                    reverse_when: REVERSE_WHEN,
+                });
+            }
+            // Both modes simplified to the same program: nothing to choose at run time, and
+            // the result (which only the choice needed) is not computed.
+            program.outputs.truncate(1);
+            return Ok(JacobianPlan::Batched(vec![eliminate_dead_code(&program)]));
+        }
+    }
+    Ok(match derive_jacobian(primal, wrt)? {
+        Some(programs) => JacobianPlan::Batched(programs),
+        None => JacobianPlan::ByDirections {
+            reverse_when: REVERSE_WHEN,
+        },
+    })
+}
+
+/// The building blocks over every parameter (the products already built when `wrt` is all).
+fn callee_blocks(
+    primal: &Program,
+    wrt: &[usize],
+    reverse: &ReverseProducts,
+    forward: &ForwardProducts,
+) -> Result<CalleeBlocks, KindError> {
+    let n = primal.params.len();
+    let all: Vec<usize> = (0..n).collect();
+    let (pullback, pushforward) = if wrt == all.as_slice() {
+        (reverse.vjp.clone(), forward.jvp.clone())
+    } else {
+        (derive_vjp(primal, &all)?, derive_forward(primal, &all)?.jvp)
+    };
+    // Along every parameter and the upstream gradient (parameter number n of the pullback).
+    let second_order = match first_order_only_callee(&pullback.program) {
+        Some(callee) => Err(NoSecondOrder::CalleeWithoutSecondOrder { callee }),
+        None => Ok(forward_over_reverse(
+            &pullback.program,
+            &(0..=n).collect::<Vec<_>>(),
+        )?),
+    };
+    Ok(CalleeBlocks {
+        pullback,
+        pushforward,
+        second_order,
+    })
+}
+
+/// The first callee whose pullback `reverse` (a gradient or pullback program) reads although
+/// the callee has no second-order block: forward mode over `reverse` would need it.
+pub(crate) fn first_order_only_callee(reverse: &Program) -> Option<String> {
+    reverse.insts.iter().find_map(|inst| match &inst.op {
+        Op::CallVjp(vjp) if !vjp.callee.second_order => Some(vjp.callee.name.clone()),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

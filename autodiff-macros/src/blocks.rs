@@ -1,0 +1,144 @@
+//! The building blocks a caller's derivatives use of this function (see [`calls`](crate::calls)):
+//! `__autodiff_f_vjp`, `__autodiff_f_jvp` and, where the engine's plan has it,
+//! `__autodiff_f_vjp_jvp`, over every differentiable parameter, and the signature macro that
+//! passes `f`'s signature on.
+
+use autodiff_core::symbolic::{CalleeBlocks, Forward};
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+use syn::ext::IdentExt;
+
+use crate::calls::{block_names, signature_macro, CalleeSig, SigParam};
+use crate::emit::{self, local_ident, ParamBinding};
+use crate::items::Function;
+
+/// What a caller of `f` uses: the building blocks `__autodiff_f_vjp`, `__autodiff_f_jvp` and,
+/// where the plan has it, `__autodiff_f_vjp_jvp`, over every differentiable parameter (the
+/// gradient always a tuple), and the signature macro.
+pub fn items(f: &Function, blocks: &CalleeBlocks) -> TokenStream {
+    let (vis, name) = (f.vis(), f.name());
+    let (vjp_name, jvp_name, _) = block_names(name);
+    let allow = quote! {
+        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
+        #[track_caller]
+    };
+    let (params, result_ty, upstream_ty, prelude) =
+        (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
+    let gradient_types: Vec<TokenStream> =
+        f.ir_params.iter().map(|&i| f.gradient_ty_of(i)).collect();
+
+    let upstream = local_ident(&blocks.pullback.upstream);
+    let vjp_bindings = pullback_bindings(f, &upstream);
+    let (stmts, outputs) = emit::body(&blocks.pullback.program, &vjp_bindings, &f.frame);
+    let (value, gradients) = (&outputs[0], &outputs[1..]);
+
+    let names = &blocks.pushforward.tangent_names;
+    let (tangent_params, jvp_bindings) =
+        f.direction_params(f.ir_params, names, &f.primal_bindings(), None);
+    let (jvp_stmts, jvp_outputs) = emit::body(&blocks.pushforward.program, &jvp_bindings, &f.frame);
+    let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
+
+    let second_order = blocks
+        .second_order
+        .as_ref()
+        .ok()
+        .map(|second| second_order_block(f, second, &upstream));
+    let signature = CalleeSig {
+        name: name.unraw().to_string(),
+        params: f
+            .sig
+            .params
+            .iter()
+            .map(|p| match p.tensor {
+                Some(t) => SigParam::Value {
+                    kind: t.kind,
+                    by_ref: t.by_ref,
+                },
+                None => SigParam::Constant,
+            })
+            .collect(),
+        result: f.result,
+        second_order: second_order.is_some(),
+    };
+    let signature_macro = signature_macro(&signature);
+    quote! {
+        #[doc(hidden)]
+        #allow
+        #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
+            #prelude
+            #(#stmts)*
+            (#value, (#(#gradients,)*))
+        }
+        #second_order
+        #[doc(hidden)]
+        #allow
+        #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
+            #prelude
+            #(#jvp_stmts)*
+            (#jvp_value, #jvp_tangent)
+        }
+        #signature_macro
+    }
+}
+
+/// The bindings of a pullback's parameters: the primal ones, then the upstream gradient.
+fn pullback_bindings(f: &Function, upstream: &Ident) -> Vec<ParamBinding> {
+    let mut bindings = f.primal_bindings();
+    bindings.push(ParamBinding {
+        ident: upstream.clone(),
+        by_ref: f.result.is_tensor(),
+        check: None,
+    });
+    bindings
+}
+
+/// `__autodiff_f_vjp_jvp(args.., upstream, t₀, t₁, .., t_upstream) -> (value, (g..), (ġ..))`:
+/// what a caller's Hessian needs of this function.
+fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> TokenStream {
+    let (vis, name) = (f.vis(), f.name());
+    let (_, _, vjp_jvp_name) = block_names(name);
+    let (params, result_ty, upstream_ty, prelude) =
+        (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
+    let gradient_types: Vec<TokenStream> =
+        f.ir_params.iter().map(|&i| f.gradient_ty_of(i)).collect();
+    let mut bindings = pullback_bindings(f, upstream);
+    let mut tangents = Vec::new();
+    // A tangent for each parameter, then one for the upstream gradient.
+    for (i, name) in second.tangent_names.iter().enumerate() {
+        let ident = local_ident(name);
+        let (ty, is_tensor) = match f.ir_params.get(i) {
+            Some(&p) => (
+                f.gradient_ty_of(p),
+                f.sig.params[p].tensor.is_some_and(|t| t.kind.is_tensor()),
+            ),
+            None => (result_ty.clone(), f.result.is_tensor()),
+        };
+        tangents.push(if is_tensor {
+            quote!(#ident: &#ty)
+        } else {
+            quote!(#ident: #ty)
+        });
+        bindings.push(ParamBinding {
+            ident,
+            by_ref: is_tensor,
+            check: None,
+        });
+    }
+    let (stmts, outputs) = emit::body(&second.program, &bindings, &f.frame);
+    let n = f.ir_params.len();
+    let value = &outputs[0];
+    let gradients = &outputs[1..=n];
+    let tangent_outputs = &outputs[n + 1..];
+    quote! {
+        #[doc(hidden)]
+        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
+        #[track_caller]
+        #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#tangents),*)
+            -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))
+        {
+            #prelude
+            #(#stmts)*
+            (#value, (#(#gradients,)*), (#(#tangent_outputs,)*))
+        }
+    }
+}

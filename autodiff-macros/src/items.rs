@@ -1,0 +1,226 @@
+//! What the generated items of one function share: its signature as generated code writes it
+//! (parameters, bindings, gradient type, prelude, doc comments). Used by `expand`, `dense` and
+//! `blocks`; it uses none of them.
+
+use autodiff_core::symbolic::{Comparison, Kind};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
+use syn::ext::IdentExt;
+use syn::{ItemFn, ReturnType, Type};
+
+use crate::emit::{self, hygienic, local_ident, ArgumentCheck, Expected, FreshNames, ParamBinding};
+use crate::signature::{Float, Signature};
+
+/// The user's function, as every item generated for it needs it.
+pub struct Function<'a> {
+    pub item: &'a ItemFn,
+    pub sig: &'a Signature,
+    /// For each parameter of the engine's program, the index of the user's parameter it reads.
+    pub ir_params: &'a [usize],
+    /// The wrt set: indices of the user's parameters, in signature order.
+    pub wrt: &'a [usize],
+    pub float: Float,
+    /// The kind of the result.
+    pub result: Kind,
+    /// The emitted bodies' shared context.
+    pub frame: emit::Frame,
+}
+
+impl<'a> Function<'a> {
+    pub fn new(
+        item: &'a ItemFn,
+        sig: &'a Signature,
+        ir_params: &'a [usize],
+        wrt: &'a [usize],
+        float: Float,
+        result: Kind,
+    ) -> Self {
+        Function {
+            item,
+            sig,
+            ir_params,
+            wrt,
+            float,
+            result,
+            frame: frame(sig, float),
+        }
+    }
+
+    pub fn name(&self) -> &Ident {
+        &self.item.sig.ident
+    }
+
+    pub fn vis(&self) -> &syn::Visibility {
+        &self.item.vis
+    }
+
+    /// The result type as written.
+    pub fn result_ty(&self) -> TokenStream {
+        match &self.item.sig.output {
+            ReturnType::Type(_, ty) => quote!(#ty),
+            ReturnType::Default => quote!(()),
+        }
+    }
+
+    /// The type of an upstream gradient (or a tangent of the result): a tensor by reference.
+    pub fn upstream_ty(&self) -> TokenStream {
+        let ty = self.result_ty();
+        if self.result.is_tensor() {
+            quote!(&#ty)
+        } else {
+            ty
+        }
+    }
+
+    /// `x: Ty` for every parameter, as the user wrote them (hygienic).
+    pub fn params(&self) -> Vec<TokenStream> {
+        self.sig
+            .params
+            .iter()
+            .map(|p| {
+                let (ident, ty) = (hygienic(&p.ident), &p.ty);
+                quote!(#ident: #ty)
+            })
+            .collect()
+    }
+
+    /// The bindings of a derived program's primal parameters to the generated function's.
+    pub fn primal_bindings(&self) -> Vec<ParamBinding> {
+        self.ir_params
+            .iter()
+            .map(|&i| ParamBinding {
+                ident: hygienic(&self.sig.params[i].ident),
+                by_ref: self.sig.params[i].tensor.is_some_and(|t| t.by_ref),
+                check: None,
+            })
+            .collect()
+    }
+
+    /// The owned type of parameter `i`'s gradient.
+    pub fn gradient_ty_of(&self, i: usize) -> TokenStream {
+        let ty = owned(&self.sig.params[i].ty);
+        quote!(#ty)
+    }
+
+    /// `G`: the gradient type, bare for one wrt parameter, else a tuple in signature order.
+    pub fn gradient_ty(&self) -> TokenStream {
+        bare_or_tuple(self.wrt.iter().map(|&i| self.gradient_ty_of(i)).collect())
+    }
+
+    /// The wrt parameters for a doc comment: `` `a`, `b` ``.
+    pub fn wrt_list(&self) -> String {
+        backticked(
+            &self
+                .wrt
+                .iter()
+                .map(|&i| self.sig.params[i].ident.to_string())
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// What every generated body starts with: the scalar methods in scope, and the context
+    /// that run-time shape errors report (the user's function and, updated as the body runs,
+    /// the operation as written in its source). The guard's name is hygienic (mixed site).
+    pub fn prelude(&self) -> TokenStream {
+        let function = self.name().unraw().to_string();
+        // Apart from the parameters, which are mixed-site too.
+        let guard = FreshNames::new(self.sig.params.iter().map(|p| p.ident.unraw().to_string()))
+            .fresh("_context".to_string());
+        quote::quote_spanned! {Span::mixed_site()=>
+            use ::autodiff::ScalarExt as _;
+            let #guard = ::autodiff::kernels::enter(#function);
+        }
+    }
+
+    /// The direction parameters of a forward-mode item, one per user parameter in `of` (a
+    /// scalar by value, a tensor by reference to its owned type), named `names`, and the
+    /// bindings of a derived program whose parameters are `primal` followed by those
+    /// directions. With `checked_in`, the function of that name checks each tensor direction's
+    /// shape against its parameter's on entry.
+    pub fn direction_params(
+        &self,
+        of: &[usize],
+        names: &[String],
+        primal: &[ParamBinding],
+        checked_in: Option<&Ident>,
+    ) -> (Vec<TokenStream>, Vec<ParamBinding>) {
+        let mut bindings = primal.to_vec();
+        let mut params = Vec::new();
+        for (&i, name) in of.iter().zip(names) {
+            let ident = local_ident(name);
+            let param = &self.sig.params[i];
+            let ty = owned(&param.ty);
+            let is_tensor = param.tensor.is_some_and(|t| t.kind.is_tensor());
+            params.push(if is_tensor {
+                quote!(#ident: &#ty)
+            } else {
+                quote!(#ident: #ty)
+            });
+            let primal_ident = hygienic(&param.ident).to_string();
+            let check = checked_in.filter(|_| is_tensor).and_then(|function| {
+                let position = primal.iter().position(|p| p.ident == primal_ident)?;
+                Some(ArgumentCheck {
+                    function: function.to_string(),
+                    expected: Expected::Param(position),
+                })
+            });
+            bindings.push(ParamBinding {
+                ident,
+                by_ref: is_tensor,
+                check,
+            });
+        }
+        (params, bindings)
+    }
+}
+
+/// The emitted bodies' shared context.
+fn frame(sig: &Signature, float: Float) -> emit::Frame {
+    emit::Frame {
+        float,
+        constants: sig
+            .params
+            .iter()
+            .filter(|p| p.tensor.is_none())
+            .map(|p| p.ident.clone())
+            .collect(),
+    }
+}
+
+/// A type with its outer reference removed: the owned type of a gradient.
+pub fn owned(ty: &Type) -> &Type {
+    match ty {
+        Type::Reference(r) => &r.elem,
+        Type::Paren(p) => owned(&p.elem),
+        other => other,
+    }
+}
+
+/// Text as `///` doc lines.
+pub fn doc_lines(text: &str) -> TokenStream {
+    text.lines().map(|line| quote!(#[doc = #line])).collect()
+}
+
+/// `G`: the bare gradient type for one wrt parameter, else a tuple in signature order.
+pub fn bare_or_tuple(items: Vec<TokenStream>) -> TokenStream {
+    if items.len() == 1 {
+        items.into_iter().next().expect("one item")
+    } else {
+        quote!((#(#items),*))
+    }
+}
+
+/// `` `a`, `b` `` for a doc comment.
+pub fn backticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `left OP right` for a comparison the engine chose.
+pub fn compare(left: TokenStream, comparison: Comparison, right: TokenStream) -> TokenStream {
+    let operator: TokenStream = comparison.operator().parse().expect("operator tokens");
+    quote!(#left #operator #right)
+}
