@@ -7,7 +7,8 @@ use autodiff_core::symbolic::rules::reduce::{BroadcastTo, Fill, Mean, Numel, Sum
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, LogSoftmaxGrad, Softmax, SoftmaxGrad};
 use autodiff_core::symbolic::{eval, simplify, Kind, Op, Program, Value, ValueId};
 
-use crate::support::{bin, lit, mat, push, rel_error, shape_of, vect};
+use crate::common::fd::rel_error;
+use crate::support::{bin, lit, mat, push, shape_of, vect, SCALE_FLOOR_F64};
 
 /// Evaluates `op` on the given operand values (as parameters).
 fn apply(op: impl Into<Op>, args: &[Value<f64>]) -> Value<f64> {
@@ -27,7 +28,7 @@ fn apply(op: impl Into<Op>, args: &[Value<f64>]) -> Value<f64> {
 fn assert_close(got: &Value<f64>, want: &Value<f64>, tol: f64) {
     assert_eq!(shape_of(got), shape_of(want), "{got:?} vs {want:?}");
     assert!(
-        rel_error(&got.to_vec(), &want.to_vec()) < tol,
+        rel_error(&got.to_vec(), &want.to_vec(), SCALE_FLOOR_F64) < tol,
         "{got:?} vs {want:?}"
     );
 }

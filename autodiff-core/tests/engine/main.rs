@@ -29,6 +29,9 @@
 // The interpreter and the tensors it runs on are the runtime feature.
 #![cfg(feature = "runtime")]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod forward;
 mod interpreter;
 mod kind_errors;

@@ -1,18 +1,36 @@
 //! Section 1, reverse mode: the reverse program against central five-point finite differences,
 //! on every table row and random program, in f64 and with the derived program run in f32.
 
+use std::convert::Infallible;
+
 use autodiff_core::symbolic::rules::elementwise::{Powi, UnaryFn};
-use autodiff_core::symbolic::{eval, reverse, Seed, Value};
+use autodiff_core::symbolic::{eval, reverse, Program, Seed, Value};
 use autodiff_core::Vector;
 
+use crate::common::fd::{fd_check, inner, rel_error, stencil_gradient, FD_STEP};
+use crate::common::rng::Rng;
 use crate::support::{
-    convert, exceeds, fd_gradient, inner, push, random_like, rel_error, rel_error_floor, run_table,
-    shape_of, to_f64, Case, Domain, Rng, Shape, FD_STEP, SCALE_FLOOR_F32, SCALE_FLOOR_F64, TOL_F32,
-    TOL_F64,
+    convert, exceeds, push, run_table, shape_of, to_f64, Case, Domain, Shape, FD_REFINEMENTS,
+    SCALE_FLOOR_F32, SCALE_FLOOR_F64, TOL_F32, TOL_F64,
 };
 use crate::tables::{
     binary_cases, composite_cases, elementwise_cases, linalg_cases, random_cases, reduction_cases,
 };
+
+/// The gradient of `x ↦ ⟨upstream, p(x)⟩` with respect to parameter `param`, by the stencil of
+/// step `h` along each element in turn.
+fn fd_gradient(
+    p: &Program,
+    inputs: &[Value<f64>],
+    upstream: &Value<f64>,
+    param: usize,
+    h: f64,
+) -> Vec<f64> {
+    let Ok(gradient) = stencil_gradient(h, inputs, param, |xs| {
+        Ok::<_, Infallible>(inner(upstream, &eval(p, xs)[0]))
+    });
+    gradient
+}
 
 /// `reverse(p, wrt, Upstream)` at random inputs and a random upstream `u` gives, for each wrt
 /// parameter, the gradient of ⟨u, p(x)⟩: checked against finite differences in f64, and with
@@ -21,7 +39,7 @@ fn check_reverse(case: &Case) -> Result<(), String> {
     let mut rng = Rng::seeded(&case.name);
     let inputs = case.draw_inputs(&mut rng);
     let value = eval(&case.program, &inputs).remove(0);
-    let upstream = random_like(&mut rng, &value);
+    let upstream = rng.like(&value);
     let rev = reverse(&case.program, &case.wrt, Seed::Upstream)
         .map_err(|e| format!("reverse failed: {e}"))?;
     let program = &rev.program;
@@ -47,10 +65,9 @@ fn check_reverse(case: &Case) -> Result<(), String> {
         errors.push("the derived program's first output is not the primal value".to_string());
     }
     for (k, &param) in case.wrt.iter().enumerate() {
-        // Two stencils: a row fails only if it disagrees with both. The finer one rescues rows
-        // whose higher derivatives are large (random programs); a wrong rule fails both.
-        let fds = [FD_STEP, FD_STEP / 4.0]
-            .map(|h| fd_gradient(&case.program, &inputs, &upstream, param, h));
+        // See `FD_REFINEMENTS`: a row fails only if it disagrees with every stencil.
+        let reference =
+            |h| Ok::<_, Infallible>(fd_gradient(&case.program, &inputs, &upstream, param, h));
         let name = &case.program.params[param].name;
         let runs = [
             (
@@ -76,13 +93,14 @@ fn check_reverse(case: &Case) -> Result<(), String> {
                 ));
                 continue;
             }
-            let err =
-                rel_error_floor(&grad, &fds[0], floor).min(rel_error_floor(&grad, &fds[1], floor));
-            if exceeds(err, tol) {
+            let Ok(fd) = fd_check(&grad, floor, tol, FD_REFINEMENTS, reference);
+            if exceeds(fd.error, tol) {
                 errors.push(format!(
-                    "d{name} ({precision}): relative error {err:.2e} > {tol:.0e}\n    \
+                    "d{name} ({precision}): relative error {:.2e} > {tol:.0e} (by step: {})\n    \
                      reverse:            {grad:?}\n    finite differences: {:?}",
-                    fds[0]
+                    fd.error,
+                    fd.table(),
+                    fd.reference
                 ));
             }
         }
@@ -150,5 +168,8 @@ fn finite_differences_are_accurate_on_a_known_gradient() {
         .zip(u.to_vec())
         .map(|(x, u)| 3.0 * x * x * u)
         .collect();
-    assert!(rel_error(&fd, &exact) < 1e-10, "{fd:?} vs {exact:?}");
+    assert!(
+        rel_error(&fd, &exact, SCALE_FLOOR_F64) < 1e-10,
+        "{fd:?} vs {exact:?}"
+    );
 }

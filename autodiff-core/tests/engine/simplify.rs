@@ -13,9 +13,11 @@ use autodiff_core::symbolic::{
 };
 use autodiff_core::{Matrix, Vector};
 
+use crate::common::fd::rel_error;
+use crate::common::rng::Rng;
 use crate::support::{
     bin, convert, count, exceeds, is_matmul, is_transpose, lit, mat, output_inst, param_value,
-    push, random_like, rel_error, run_table, shape_of, un, Case, Rng, TOL_SIMPLIFY,
+    push, run_table, shape_of, un, Case, SCALE_FLOOR_F64, TOL_SIMPLIFY,
 };
 use crate::tables::{
     binary_cases, composite_cases, elementwise_cases, linalg_cases, random_cases, reduction_cases,
@@ -67,7 +69,7 @@ pub(crate) fn compare_simplified(
             ));
             continue;
         }
-        let err = rel_error(&a.to_vec(), &b.to_vec());
+        let err = rel_error(&a.to_vec(), &b.to_vec(), SCALE_FLOOR_F64);
         if i < exact && a != b {
             errors.push(format!(
                 "{label}: returned value {i} is not bit-for-bit the original's (relative change \
@@ -98,7 +100,7 @@ fn check_simplify(case: &Case) -> Result<(), String> {
     let mut rng = Rng::seeded(&case.name);
     let inputs = case.draw_inputs(&mut rng);
     let value = eval(&case.program, &inputs).remove(0);
-    let upstream = random_like(&mut rng, &value);
+    let upstream = rng.like(&value);
     let mut errors = compare_simplified("primal", &case.program, &inputs, 1);
 
     let rev = reverse(&case.program, &case.wrt, Seed::Upstream)
@@ -181,7 +183,7 @@ fn check_grad_matches_vjp(case: &Case) -> Result<(), String> {
         return Err(format!("{} outputs vs {}", g.len(), v.len()));
     }
     for (i, (a, b)) in g.iter().zip(&v).enumerate() {
-        let err = rel_error(&a.to_vec(), &b.to_vec());
+        let err = rel_error(&a.to_vec(), &b.to_vec(), SCALE_FLOOR_F64);
         if shape_of(a) != shape_of(b) || exceeds(err, TOL_SIMPLIFY) {
             return Err(format!("output {i}: {a:?} vs {b:?}"));
         }

@@ -8,18 +8,20 @@ use autodiff_core::symbolic::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
 use autodiff_core::symbolic::{eval, print, Inst, Kind, Op, Program, Role, Value, ValueId};
 use autodiff_core::{Matrix, Real, Vector};
 
+use crate::common::rng::Rng;
+
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 // Tolerances
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 
-/// Step of the central five-point stencil `(−f(x+2h) + 8f(x+h) − 8f(x−h) + f(x−2h)) / 12h`.
-/// Its truncation error is `h⁴·f⁽⁵⁾/30` and its rounding error about `1.5·ε₆₄·|f|/h ≈
-/// 3e-13·|f|`. On the tables the reference agrees with the reverse program to ≤ 1e-8 relative
-/// (the worst rows are `1/x³`-like, whose fifth derivative is large at |x| = 0.25). Each
-/// gradient is also differenced with `h/4`, and a row passes if either stencil agrees: that
-/// rescues random programs with huge higher derivatives (`sin` of a degree-12 polynomial), while
-/// a wrong rule disagrees with both.
-pub(crate) const FD_STEP: f64 = 1e-3;
+/// How many stencil steps a derivative is checked against ([`common::fd::fd_check`]):
+/// `FD_STEP` = 1e-3 and `FD_STEP/4`; a row passes if either agrees. The stencil's truncation
+/// error is `h⁴·f⁽⁵⁾/30` and its rounding error about `1.5·ε₆₄·|f|/h ≈ 3e-13·|f|`. On the
+/// tables the reference agrees with the reverse program to ≤ 1e-8 relative (the worst rows are
+/// `1/x³`-like, whose fifth derivative is large at |x| = 0.25). The finer step rescues random
+/// programs with huge higher derivatives (`sin` of a degree-12 polynomial), while a wrong rule
+/// disagrees with both.
+pub(crate) const FD_REFINEMENTS: usize = 2;
 
 /// f64 reverse vs f64 finite differences, relative to the largest gradient entry (see the
 /// floors below for gradients that are zero). Measured: ≤ 1e-8 on the tables and ≤ 3e-8 on the
@@ -68,39 +70,6 @@ pub(crate) const SCALE_FLOOR_F32: f64 = 1e-2;
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 // Random inputs
 // ═════════════════════════════════════════════════════════════════════════════════════════════
-
-/// SplitMix64: small, deterministic, good enough for test inputs.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn seeded(name: &str) -> Self {
-        // FNV-1a of the case name, so each row has its own reproducible inputs.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        Rng(h)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    pub(crate) fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * unit
-    }
-
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
 
 /// The concrete shape of a parameter (the IR only knows kinds).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -189,11 +158,6 @@ pub(crate) fn random_value(rng: &mut Rng, shape: Shape, domain: Domain) -> Value
     value_from(shape, data)
 }
 
-/// A random value with the shape of `like` (for upstream gradients).
-pub(crate) fn random_like(rng: &mut Rng, like: &Value<f64>) -> Value<f64> {
-    random_value(rng, shape_of(like), Domain::Any)
-}
-
 /// The same value in another float type.
 pub(crate) fn convert<A: Real, B: Real>(v: &Value<A>) -> Value<B> {
     let data = |s: &[A]| {
@@ -210,34 +174,6 @@ pub(crate) fn convert<A: Real, B: Real>(v: &Value<A>) -> Value<B> {
 
 pub(crate) fn to_f64<T: Real>(v: &Value<T>) -> Vec<f64> {
     v.to_vec().into_iter().map(Real::to_f64).collect()
-}
-
-/// ⟨u, y⟩ over all elements.
-pub(crate) fn inner(u: &Value<f64>, y: &Value<f64>) -> f64 {
-    assert_eq!(
-        shape_of(u),
-        shape_of(y),
-        "inner product of different shapes"
-    );
-    u.to_vec().iter().zip(y.to_vec()).map(|(a, b)| a * b).sum()
-}
-
-/// `max |got − want| / max(‖want‖∞, floor)`; infinite if anything is not finite.
-pub(crate) fn rel_error_floor(got: &[f64], want: &[f64], floor: f64) -> f64 {
-    if got.len() != want.len() || got.iter().chain(want).any(|g| !g.is_finite()) {
-        return f64::INFINITY;
-    }
-    let scale = want.iter().fold(floor, |m, w| m.max(w.abs()));
-    let err = got
-        .iter()
-        .zip(want)
-        .fold(0.0f64, |m, (g, w)| m.max((g - w).abs()));
-    err / scale
-}
-
-/// [`rel_error_floor`] for f64 results.
-pub(crate) fn rel_error(got: &[f64], want: &[f64]) -> f64 {
-    rel_error_floor(got, want, SCALE_FLOOR_F64)
 }
 
 pub(crate) fn exceeds(err: f64, tol: f64) -> bool {
@@ -376,30 +312,6 @@ pub(crate) fn kink_margin(p: &Program, inputs: &[Value<f64>]) -> f64 {
     kink_inputs(p, inputs)
         .iter()
         .fold(f64::INFINITY, |m, x| m.min(x.abs()))
-}
-
-/// The gradient of `x ↦ ⟨upstream, p(x)⟩` with respect to parameter `param`, by central
-/// five-point differences, one element at a time.
-pub(crate) fn fd_gradient(
-    p: &Program,
-    inputs: &[Value<f64>],
-    upstream: &Value<f64>,
-    param: usize,
-    h: f64,
-) -> Vec<f64> {
-    let base = inputs[param].to_vec();
-    (0..base.len())
-        .map(|i| {
-            let at = |delta: f64| {
-                let mut data = base.clone();
-                data[i] += delta;
-                let mut xs = inputs.to_vec();
-                xs[param] = inputs[param].with_data(data);
-                inner(upstream, &eval(p, &xs)[0])
-            };
-            (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h)
-        })
-        .collect()
 }
 
 /// Runs `check` on every case, catching panics, and fails with the list of failing rows.

@@ -7,7 +7,8 @@ use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
 use autodiff_core::symbolic::{Kind, Op, Program, ValueId};
 
-use crate::support::{bin, lit, named, push, un, Case, Domain, Rng, Shape};
+use crate::common::rng::Rng;
+use crate::support::{bin, lit, named, push, un, Case, Domain, Shape};
 
 pub(crate) const SHAPES: [Shape; 3] = [Shape::S, Shape::V(5), Shape::M(3, 4)];
 
