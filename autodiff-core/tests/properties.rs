@@ -37,7 +37,7 @@ use autodiff_core::symbolic::{
 };
 use common::fd::{along, inner, rel_error, stencil, stencil_gradient, sup, unit, FdCheck, FD_STEP};
 use common::programs::{
-    cases, Built, Case, Expr, ANY_ROOT, MAX_DEPTH, SCALAR_ROOT, VECTOR_OR_SCALAR_ROOT,
+    cases, Built, Case, Expr, ANY_ROOT, MAGNITUDE, MAX_DEPTH, SCALAR_ROOT, VECTOR_OR_SCALAR_ROOT,
 };
 use common::rng::Rng;
 use proptest::strategy::{Strategy, ValueTree};
@@ -87,11 +87,6 @@ const TOL_EXACT: f64 = 1e-12;
 /// differences are larger: measured worst 3.7e-13 over 200,000 cases. 1e-10 leaves a margin of
 /// 270 and is still ten orders of magnitude below an O(1) error.
 const TOL_SECOND: f64 = 1e-10;
-
-/// Largest magnitude allowed for any intermediate value of a primal program at the drawn
-/// inputs (else the inputs are redrawn): keeps the condition κ of the stencils bounded, and
-/// `exp` of `exp` from overflowing.
-const MAGNITUDE: f64 = 50.0;
 
 /// Inputs are redrawn until every `relu`/`abs` input is at least this far from 0; in addition
 /// a case is rejected if any stencil point moves such an input across 0.

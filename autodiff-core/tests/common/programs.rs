@@ -7,7 +7,7 @@
 //! and shrinking the sizes, down to a minimal program (`softmax(m)` for a bug in matrix softmax,
 //! checked by hand). Every node is generated for a fixed *symbolic* shape (scalar, vector of
 //! `a`, `a×1`, `1×b`, `b×a`, ...), and the sizes of the three symbolic dimensions `a`, `b`, `c`
-//! (1 to 6) are drawn separately, so every tree is well shaped for any sizes and every shrink
+//! are drawn separately, so every tree is well shaped for any sizes and every shrink
 //! step keeps it well shaped.
 //!
 //! The trees cover `+ − ⊙ /` (tensor ⊕ tensor, scalar ⊕ tensor on either side, matrix
@@ -15,12 +15,15 @@
 //! every elementwise function (`exp ln sqrt tanh sigmoid relu abs sin cos`), `powi`, matrix
 //! products (M·M and M·v with either operand transposed), transpose, outer and dot products,
 //! `sum`, `mean`, `sum_axis` (0 and 1), `softmax` and `log_softmax`; depth up to 8, dimensions up
-//! to 6. Values are used more than once: `let` nodes bind a value that the body refers to
-//! (possibly many times), and parameters appear as many leaves.
+//! to 6 (less with [`cases_of`]). Values are used more than once: `let` nodes bind a value that
+//! the body refers to (possibly many times), and parameters appear as many leaves.
 //!
 //! Inputs are kept in safe domains by construction: `ln`, `sqrt`, negative powers and divisors
 //! get `x ⊙ x + 0.5`, and `relu`/`abs` get `x + 0.29`. The tests redraw inputs that land near a
 //! kink anyway.
+//!
+//! Property tests draw cases from the strategy [`cases`] (shrinking with [`CaseTree`]);
+//! deterministic tables draw case number `n` with [`case_number`].
 
 use std::fmt;
 
@@ -29,17 +32,32 @@ use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
 use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
-use autodiff_core::symbolic::{print, Kind, Op, Program, Role, ValueId};
+use autodiff_core::symbolic::{eval, print, Kind, Op, Program, Role, Value, ValueId};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::{Union, ValueTree};
-use proptest::test_runner::TestRunner;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 /// Maximum depth of a tree (a leaf has depth 0).
 pub const MAX_DEPTH: u32 = 8;
 
 /// Largest size of a symbolic dimension.
 pub const MAX_DIM: usize = 6;
+
+/// Largest magnitude the tests accept for any intermediate value of a primal program at the
+/// drawn inputs: keeps the condition κ of finite differences bounded, and `exp` of `exp` from
+/// overflowing (f32 overflows at 3.4e38, and `exp(exp(4))² ≈ 4e45`).
+pub const MAGNITUDE: f64 = 50.0;
+
+/// Whether every intermediate value of `p` at `inputs` is finite and at most [`MAGNITUDE`].
+pub fn bounded(p: &Program, inputs: &[Value<f64>]) -> bool {
+    let mut all = p.clone();
+    all.outputs = (0..all.insts.len() as u32).map(ValueId).collect();
+    eval(&all, inputs)
+        .iter()
+        .flat_map(|v| v.to_vec())
+        .all(|x| x.is_finite() && x.abs() <= MAGNITUDE)
+}
 
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 // Shapes and trees
@@ -280,10 +298,11 @@ const LITERALS: [f64; 7] = [0.5, 2.0, -1.5, 1.0, 0.0, -1.0, 0.25];
 const POWERS: [i32; 4] = [2, 3, -1, -2];
 const BINOPS: [BinOp; 4] = [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div];
 
-/// Trees of shape `sh` and depth at most `depth`, in the scope of `let`s binding `env`.
+/// Trees of shape `sh` and depth at most `depth`, in the scope of `let`s binding `env`, below a
+/// root of depth `root`.
 /// Alternatives are listed simplest first (leaves, then shape-preserving ops), as a union
 /// shrinks towards its earlier alternatives.
-fn expr(sh: Sh, env: Vec<Sh>, depth: u32) -> BoxedStrategy<Expr> {
+fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
     let mut alts: Vec<(u32, BoxedStrategy<Expr>)> = Vec::new();
     // Leaves: a parameter, a literal (scalars), or a let-bound value (weighted up, so bound
     // values are used, and used more than once).
@@ -303,7 +322,7 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32) -> BoxedStrategy<Expr> {
         return Union::new_weighted(alts).boxed();
     }
     // No leaf at the root and fewer just below it, so every program has a few levels of ops.
-    let leaf_scale = match MAX_DEPTH - depth {
+    let leaf_scale = match root - depth {
         0 => 0,
         1 => 1,
         _ => 3,
@@ -315,7 +334,7 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32) -> BoxedStrategy<Expr> {
     let d = depth - 1;
     let sub = {
         let env = env.clone();
-        move |s: Sh| expr(s, env.clone(), d)
+        move |s: Sh| expr(s, env.clone(), d, root)
     };
     let op = |w: u32, alts: &mut Vec<(u32, BoxedStrategy<Expr>)>, s: BoxedStrategy<Expr>| {
         alts.push((w, s));
@@ -380,7 +399,7 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32) -> BoxedStrategy<Expr> {
                     .prop_flat_map(move |bs| {
                         let mut inner = env.clone();
                         inner.push(bs);
-                        (expr(bs, env.clone(), d), expr(sh, inner, d))
+                        (expr(bs, env.clone(), d, root), expr(sh, inner, d, root))
                     })
                     .prop_map(|(b, body)| Expr::Let(Box::new(b), Box::new(body)))
                     .boxed()
@@ -593,16 +612,36 @@ pub struct Case {
     pub seed: u64,
 }
 
-/// Cases whose tree is drawn from [`expr`] with a root of one of the shapes `roots`, shrunk by
-/// [`CaseTree`].
+/// How large generated programs are.
+#[derive(Clone, Copy, Debug)]
+pub struct Size {
+    /// Maximum depth of a tree (a leaf has depth 0).
+    pub depth: u32,
+    /// Largest size of a symbolic dimension.
+    pub dim: usize,
+}
+
+/// The size the property tests draw: depth up to 8, dimensions up to 6.
+pub const FULL: Size = Size {
+    depth: MAX_DEPTH,
+    dim: MAX_DIM,
+};
+
+/// Cases of size [`FULL`] whose tree is drawn from [`expr`] with a root of one of the shapes
+/// `roots`, shrunk by [`CaseTree`].
 pub fn cases(roots: &'static [Sh]) -> CaseStrategy {
+    cases_of(FULL, roots)
+}
+
+/// [`cases`] of another size.
+pub fn cases_of(size: Size, roots: &'static [Sh]) -> CaseStrategy {
     let kinds: Vec<Kind> = roots.iter().map(|r| r.kind()).collect();
     CaseStrategy(
         kinds,
         (
-            proptest::array::uniform3(1usize..=MAX_DIM),
+            proptest::array::uniform3(1usize..=size.dim),
             any::<u8>(),
-            select(roots).prop_flat_map(|sh| expr(sh, Vec::new(), MAX_DEPTH)),
+            select(roots).prop_flat_map(move |sh| expr(sh, Vec::new(), size.depth, size.depth)),
             any::<u64>(),
         )
             .prop_map(|(sizes, wrt_mask, tree, seed)| Case {
@@ -937,6 +976,19 @@ pub const ANY_ROOT: &[Sh] = &[
 ];
 pub const VECTOR_OR_SCALAR_ROOT: &[Sh] = &[Sh::S, Sh::V(Dim::A)];
 pub const SCALAR_ROOT: &[Sh] = &[Sh::S];
+
+/// Case number `n` of a deterministic table: drawn from [`cases_of`]`(size, roots)` by a runner
+/// seeded with `n`, so that a number names the same program on every run.
+pub fn case_number(n: u64, size: Size, roots: &'static [Sh]) -> Case {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&n.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    cases_of(size, roots)
+        .new_tree(&mut runner)
+        .expect("the strategy rejects nothing")
+        .current()
+}
 
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 // Tree → program

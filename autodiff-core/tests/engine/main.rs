@@ -3,8 +3,8 @@
 //!
 //! 1. `reverse`: the reverse program against central five-point finite differences: one table
 //!    row per op and kind combination (with broadcasting on either side and each operand active
-//!    or not), composite programs, and 2000 random well-shaped programs; in f64, and with the
-//!    derived program run in f32.
+//!    or not), composite programs, and 2000 random programs of the generator the property tests
+//!    use (`common::programs`); in f64, and with the derived program run in f32.
 //! 2. `simplify`: the simplifier never changes a value (returned values bit for bit, derived
 //!    values to 1e-12), adds no tensor work and is idempotent; each rewrite fires, and does not
 //!    fire where it would be wrong.

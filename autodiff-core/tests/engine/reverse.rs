@@ -139,7 +139,7 @@ fn reverse_matches_finite_differences_composites() {
 
 #[test]
 fn reverse_matches_finite_differences_random_programs() {
-    run_table(&random_cases(), check_reverse);
+    run_table(random_cases(), check_reverse);
 }
 
 #[test]

@@ -160,7 +160,7 @@ fn simplify_preserves_values_composites() {
 
 #[test]
 fn simplify_preserves_values_random_programs() {
-    run_table(&random_cases(), check_simplify);
+    run_table(random_cases(), check_simplify);
 }
 
 /// `derive_reverse`'s gradient program (seed 1) equals its vector-Jacobian product at upstream 1.
