@@ -603,7 +603,8 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
 
 /// One test case: a tree, the sizes of `a`, `b`, `c`, which parameters to differentiate with
 /// respect to (bit i of `wrt_mask` for parameter i; none set means all), and the seed of the
-/// inputs, directions and upstream gradients (not shrunk).
+/// property tests' inputs, directions and upstream gradients (not shrunk; the engine tables seed
+/// theirs by the case's name).
 #[derive(Clone)]
 pub struct Case {
     pub tree: Expr,

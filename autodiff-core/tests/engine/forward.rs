@@ -595,7 +595,7 @@ fn forward_derivation_of_elementwise_functions_and_softmaxes() {
     );
 }
 
-/// The tangent GEMMs (role and operands) of a forward program.
+/// The GEMMs of `prog` in `role`, with their flags and operands.
 fn gemms(prog: &Program, role: Role) -> Vec<(MatMul, Vec<ValueId>)> {
     prog.insts
         .iter()
