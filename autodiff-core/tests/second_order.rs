@@ -4,6 +4,10 @@
 // The interpreter and the tensors it runs on are the runtime feature.
 #![cfg(feature = "runtime")]
 
+mod common;
+
+use std::convert::Infallible;
+
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal};
 use autodiff_core::symbolic::rules::elementwise::{Domain as FnDomain, Powi, Unary, UnaryFn};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul};
@@ -11,27 +15,11 @@ use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
 use autodiff_core::symbolic::{derive_hvp, eval, reverse, Kind, Op, Program, Seed, Value, ValueId};
 use autodiff_core::{Matrix, Vector};
+use common::fd::{along, fd_check, stencil};
+use common::rng::Rng;
 
 fn push(p: &mut Program, op: impl Into<Op>, args: &[ValueId]) -> ValueId {
     p.push(op.into(), args).expect("well-kinded")
-}
-
-/// A deterministic generator of test numbers in [lo, hi).
-struct Numbers(u64);
-
-impl Numbers {
-    fn next(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        lo + (hi - lo) * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
-    }
-    fn vector(&mut self, n: usize, lo: f64, hi: f64) -> Vector<f64> {
-        Vector::from_vec((0..n).map(|_| self.next(lo, hi)).collect())
-    }
-    fn matrix(&mut self, r: usize, c: usize, lo: f64, hi: f64) -> Matrix<f64> {
-        Matrix::from_vec(r, c, (0..r * c).map(|_| self.next(lo, hi)).collect())
-    }
 }
 
 /// The full Hessian of a one-parameter program with a vector parameter (index `wrt`), one
@@ -82,11 +70,11 @@ fn hessian_of_a_quadratic_form_is_a_plus_a_transpose() {
     let ax = push(&mut p, MatMul::PLAIN, &[a, x]);
     let f = push(&mut p, Dot, &[x, ax]);
     p.outputs = vec![f];
-    let mut numbers = Numbers(7);
-    let am = numbers.matrix(4, 4, -1.0, 1.0);
+    let mut rng = Rng(7);
+    let am = rng.matrix(4, 4, -1.0, 1.0);
     let inputs = [
         Value::Matrix(am.clone()),
-        Value::Vector(numbers.vector(4, -1.0, 1.0)),
+        Value::Vector(rng.vector(4, -1.0, 1.0)),
     ];
     let h = hessian(&p, &inputs, 1);
     let expected = Matrix::from_fn(4, 4, |i, j| am[(i, j)] + am[(j, i)]);
@@ -106,12 +94,12 @@ fn hessian_of_a_least_squares_loss_is_twice_a_transpose_a() {
     let r = push(&mut p, Binary(BinOp::Sub), &[ax, b]);
     let f = push(&mut p, Dot, &[r, r]);
     p.outputs = vec![f];
-    let mut numbers = Numbers(11);
-    let am = numbers.matrix(5, 3, -1.0, 1.0);
+    let mut rng = Rng(11);
+    let am = rng.matrix(5, 3, -1.0, 1.0);
     let inputs = [
         Value::Matrix(am.clone()),
-        Value::Vector(numbers.vector(3, -1.0, 1.0)),
-        Value::Vector(numbers.vector(5, -1.0, 1.0)),
+        Value::Vector(rng.vector(3, -1.0, 1.0)),
+        Value::Vector(rng.vector(5, -1.0, 1.0)),
     ];
     let h = hessian(&p, &inputs, 1);
     let expected = Matrix::from_fn(3, 3, |i, j| {
@@ -143,15 +131,15 @@ fn logistic_regression_hessian_has_its_closed_form() {
     let reg = push(&mut p, Binary(BinOp::Mul), &[half_lambda, ww]);
     let loss = push(&mut p, Binary(BinOp::Add), &[data_loss, reg]);
     p.outputs = vec![loss];
-    let mut numbers = Numbers(23);
+    let mut rng = Rng(23);
     let (rows, n) = (12, 4);
-    let x = numbers.matrix(rows, n, -1.0, 1.0);
+    let x = rng.matrix(rows, n, -1.0, 1.0);
     let labels = Vector::from_vec(
         (0..rows)
             .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
             .collect(),
     );
-    let w0 = numbers.vector(n, -0.5, 0.5);
+    let w0 = rng.vector(n, -0.5, 0.5);
     let inputs = [
         Value::Matrix(x.clone()),
         Value::Vector(w0.clone()),
@@ -236,48 +224,38 @@ fn hessian_vector_products_match_differences_of_the_gradient() {
         p.outputs = vec![s];
         cases.push(("Σ(sum_axis(log_softmax(tanh w), 0)²)".into(), p));
     }
-    let mut numbers = Numbers(99);
+    let mut rng = Rng(99);
     for (name, p) in cases {
         let inputs: Vec<Value<f64>> = p
             .params
             .iter()
             .map(|param| match param.kind {
-                Kind::Vector => Value::Vector(numbers.vector(5, 0.2, 0.9)),
-                Kind::Matrix => Value::Matrix(numbers.matrix(3, 4, -0.9, 0.9)),
-                Kind::Scalar => Value::Scalar(numbers.next(0.2, 0.9)),
+                Kind::Vector => Value::Vector(rng.vector(5, 0.2, 0.9)),
+                Kind::Matrix => Value::Matrix(rng.matrix(3, 4, -0.9, 0.9)),
+                Kind::Scalar => Value::Scalar(rng.uniform(0.2, 0.9)),
             })
             .collect();
-        let steps: Vec<f64> = (0..inputs[0].numel())
-            .map(|_| numbers.next(-1.0, 1.0))
-            .collect();
-        let direction = inputs[0].with_data(steps);
+        let direction = rng.like(&inputs[0]);
         let hvp = derive_hvp(&p, &[0]).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut all = inputs.clone();
         all.push(direction.clone());
         let hv = eval(&hvp.program, &all)[2].to_vec();
 
         let gradient = reverse(&p, &[0], Seed::One).expect("a gradient program");
+        let dir = [direction];
         let grad_at = |t: f64| {
-            let mut moved = inputs.clone();
-            let x: Vec<f64> = inputs[0]
-                .to_vec()
-                .iter()
-                .zip(direction.to_vec())
-                .map(|(x, d)| x + t * d)
-                .collect();
-            moved[0] = inputs[0].with_data(x);
-            eval(&gradient.program, &moved)[1].to_vec()
+            let moved = along(&inputs, &[0], &dir, t);
+            Ok::<_, Infallible>(eval(&gradient.program, &moved)[1].to_vec())
         };
-        let h = 1e-3;
-        let (g2p, g1p, g1m, g2m) = (grad_at(2.0 * h), grad_at(h), grad_at(-h), grad_at(-2.0 * h));
-        let scale = hv.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for i in 0..hv.len() {
-            let fd = (-g2p[i] + 8.0 * g1p[i] - 8.0 * g1m[i] + g2m[i]) / (12.0 * h);
-            assert!(
-                (hv[i] - fd).abs() <= 1e-7 * scale,
-                "{name}: entry {i}: HVP {} vs difference {fd}",
-                hv[i]
-            );
-        }
+        // One step, h = 1e-3, to 1e-7 relative to the largest entry (at least 1).
+        let Ok(fd) = fd_check(&hv, 1.0, 1e-7, 1, |h| stencil(h, grad_at));
+        assert!(
+            fd.agrees(),
+            "{name}: relative error {:.2e} (by step: {})\n  HVP:                         \
+             {hv:?}\n  differences of the gradient: {:?}",
+            fd.error,
+            fd.table(),
+            fd.reference
+        );
     }
 }
