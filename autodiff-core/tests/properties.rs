@@ -30,10 +30,9 @@ mod common;
 
 use std::cell::Cell;
 
-use autodiff_core::symbolic::rules::elementwise::{Unary, UnaryFn};
 use autodiff_core::symbolic::{
     derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_reverse, eval, forward,
-    print, reverse, simplify, Kind, Op, Program, Role, Seed, Value, ValueId,
+    print, reverse, simplify, Kind, Program, Role, Seed, Value, ValueId,
 };
 use common::fd::{along, inner, rel_error, stencil, stencil_gradient, sup, unit, FdCheck, FD_STEP};
 use common::programs::{
@@ -106,19 +105,16 @@ const CASES_SIMPLIFY: u32 = 1000;
 // Inputs
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 
-/// The primal program with extra outputs: the result, then every `relu`/`abs` input.
+/// The primal program with extra outputs: the result, then every value whose sign switches a
+/// derivative (see `Built::kinks`).
 struct Probe {
     program: Program,
 }
 
 impl Probe {
-    fn new(primal: &Program) -> Probe {
-        let mut program = primal.clone();
-        for inst in &primal.insts {
-            if matches!(inst.op, Op::Unary(Unary(UnaryFn::Relu | UnaryFn::Abs))) {
-                program.outputs.push(inst.args[0]);
-            }
-        }
+    fn new(built: &Built) -> Probe {
+        let mut program = built.program.clone();
+        program.outputs.extend(&built.kinks);
         Probe { program }
     }
 
@@ -134,9 +130,10 @@ impl Probe {
     }
 }
 
-/// A stencil point moved a `relu`/`abs` input across its kink: the case is rejected.
+/// A stencil point moved a value across a kink (a `relu` input, `a − b` of a `maximum`, ...):
+/// the case is rejected.
 fn crossed() -> TestCaseError {
-    TestCaseError::reject("a stencil point crosses a relu/abs kink")
+    TestCaseError::reject("a stencil point crosses a kink")
 }
 
 /// Everything a property needs at one point.
@@ -154,16 +151,10 @@ struct Point {
 /// fail.
 fn point(case: &Case) -> Result<Point, TestCaseError> {
     let built = case.build();
-    let probe = Probe::new(&built.program);
+    let probe = Probe::new(&built);
     let mut all = built.program.clone();
     all.outputs = (0..all.insts.len() as u32).map(ValueId).collect();
-    let kinked: Vec<usize> = built
-        .program
-        .insts
-        .iter()
-        .filter(|i| matches!(i.op, Op::Unary(Unary(UnaryFn::Relu | UnaryFn::Abs))))
-        .map(|i| i.args[0].index())
-        .collect();
+    let kinked: Vec<usize> = built.kinks.iter().map(|v| v.index()).collect();
     let mut rng = Rng(case.seed);
     for _ in 0..20 {
         let inputs: Vec<Value<f64>> = built
@@ -857,6 +848,9 @@ fn op_name(e: &Expr) -> &'static str {
         Expr::SumAxis(..) => "sum_axis",
         Expr::Softmax(_) => "softmax",
         Expr::LogSoftmax(_) => "log_softmax",
+        Expr::Extremum(..) => "extremum",
+        Expr::Powf(..) => "powf",
+        Expr::Clamp(..) => "clamp",
     }
 }
 
@@ -881,6 +875,7 @@ fn the_generator_covers_the_op_set() {
             Expr::Var(i) => vars[(*i).min(15)] += 1,
             Expr::Unary(f, _) => note(f.method().to_string()),
             Expr::Binary(op, ..) => note(op.token().to_string()),
+            Expr::Extremum(e, ..) => note(format!("{e:?}")),
             _ => note(op_name(e).to_string()),
         }
         let children: Vec<&Expr> = match e {
@@ -899,7 +894,10 @@ fn the_generator_covers_the_op_set() {
             | Expr::MatMul(_, _, a, b)
             | Expr::MatVec(_, a, b)
             | Expr::Outer(a, b)
-            | Expr::Dot(a, b) => vec![a, b],
+            | Expr::Dot(a, b)
+            | Expr::Extremum(_, a, b)
+            | Expr::Powf(a, b)
+            | Expr::Clamp(a, b) => vec![a, b],
         };
         for c in children {
             visit(c, depth + 1, seen, max_depth, vars);
@@ -942,6 +940,12 @@ fn the_generator_covers_the_op_set() {
         "abs",
         "sin",
         "cos",
+        "Maximum",
+        "Minimum",
+        "Max",
+        "Min",
+        "powf",
+        "clamp",
         "powi",
         "neg",
         "matmul",

@@ -116,6 +116,10 @@ WEIGHTS = {
     "sax0": 1.0,
     "sax1": 1.0,
     "dot": 1.2,
+    "pw": 0.8,
+    "pw_ts": 0.5,
+    "powf": 0.5,
+    "clamp": 0.5,
     "sum": 0.5,
     "mean": 0.5,
     "lit": 0.0,  # only as a binary operand
@@ -155,7 +159,11 @@ def productions(t):
     out.append(("ln", [t], None))
     out.append(("sqrt", [t], None))
     out.append(("bin", [t, t], None))
+    out.append(("pw", [t, t], None))
+    out.append(("powf", [t, S], None))
+    out.append(("clamp", [t, S], None))
     if t != S:
+        out.append(("pw_ts", [t, S], None))
         out.append(("bin_st", [S, t], None))
         out.append(("bin_ts", [t, S], None))
         out.append(("sm", [t], None))
@@ -289,6 +297,26 @@ class Gen:
             if sym == "/" and rng.random() < 0.5:
                 right = self.positive(k2, b2)
             return Node("bin", [left, right], t, sym)
+        if op in ("pw", "pw_ts"):
+            # maximum/minimum on tensors (with a tensor or a scalar), max/min on scalars.
+            names = ["max", "min"] if t == S else ["maximum", "minimum"]
+            b1, b2 = self.split(budget, 2)
+            left = self.gen(t, b1, no_lit=True)
+            right = self.operand(kids[1], b2, allow_lit=True)
+            return Node("pw", [left, right], t, rng.choice(names))
+        if op == "powf":
+            b1, b2 = self.split(budget, 2)
+            return Node("powf", [self.positive(t, b1), self.operand(S, b2, allow_lit=True)], t)
+        if op == "clamp":
+            # Bounds s − 0.5 and s + 0.5 around a scalar s (a variable or a literal), so that
+            # lo < hi always, as clamp requires.
+            s = self.gen(S, 0)
+            if s.op not in ("var", "lit"):
+                s = Node("lit", [], S, rng.choice([0.0, 0.25, -0.25]))
+            half = Node("lit", [], S, 0.5)
+            lo = Node("bin", [s, half], S, "-")
+            hi = Node("bin", [Node(s.op, [], S, s.extra), half], S, "+")
+            return Node("clamp", [self.gen(t, budget, no_lit=True), lo, hi], t)
         if op in ("sm", "lsm", "t", "sax0", "sax1", "sum", "mean"):
             a = self.gen(kids[0], budget, no_lit=True)
             return Node(op, [a], t)
@@ -519,6 +547,21 @@ def ev_inner(node, env):
             "log_sigmoid": lambda v: min(v, 0.0) - math.log1p(math.exp(-abs(v))),
         }[f]
         return [fn(v) for v in x]
+    if op == "pw":
+        a, b = node.args
+        x, y = args[0], bcast(args[1], b.shape, t)
+        # Away from ties, where the derivative jumps.
+        need(all(abs(p - q) >= 0.1 for p, q in zip(x, y)))
+        bigger = node.extra in ("maximum", "max")
+        return [max(p, q) if bigger else min(p, q) for p, q in zip(x, y)]
+    if op == "powf":
+        x, (e,) = args
+        need(all(v >= 0.1 for v in x))
+        return [v**e for v in x]
+    if op == "clamp":
+        x, (lo,), (hi,) = args
+        need(all(abs(v - lo) >= 0.1 and abs(v - hi) >= 0.1 for v in x))
+        return [min(max(v, lo), hi) for v in x]
     if op == "powi":
         n = node.extra
         if n < 0:
@@ -709,6 +752,16 @@ class Emitter:
             return f"{self.recv(node.args[0])}.matmul({self.refarg(node.args[1])})", PREC_ATOM
         if op == "dot":
             return f"{self.recv(node.args[0])}.dot({self.refarg(node.args[1])})", PREC_ATOM
+        if op == "pw":
+            b = node.args[1]
+            arg = self.refarg(b) if b.shape != S else self.recv(b)
+            return f"{self.recv(node.args[0])}.{node.extra}({arg})", PREC_ATOM
+        if op == "powf":
+            return f"{self.recv(node.args[0])}.powf({self.recv(node.args[1])})", PREC_ATOM
+        if op == "clamp":
+            lo = self.scalar_text(node.args[1])
+            hi = self.scalar_text(node.args[2])
+            return f"{self.recv(node.args[0])}.clamp({lo}, {hi})", PREC_ATOM
         method = {
             "t": "t()",
             "sum": "sum()",
@@ -719,6 +772,11 @@ class Emitter:
             "lsm": "log_softmax()",
         }[op]
         return f"{self.recv(node.args[0])}.{method}", PREC_ATOM
+
+    def scalar_text(self, node):
+        """A scalar argument passed by value."""
+        text, _ = self.expr(node)
+        return text
 
     def recv(self, node):
         text, prec = self.expr(node)
@@ -801,6 +859,12 @@ def ir_expr(node):
         return f"ir.{m}({a[0]}, {a[1]})"
     if op in ("mm", "mv"):
         return f"ir.mm({a[0]}, {a[1]})"
+    if op == "pw":
+        return f"ir.pw(E::{node.extra.capitalize()}, {a[0]}, {a[1]})"
+    if op == "powf":
+        return f"ir.powf({a[0]}, {a[1]})"
+    if op == "clamp":
+        return f"ir.clamp({a[0]}, {a[1]}, {a[2]})"
     if op == "sax0":
         return f"ir.sum_axis({a[0]}, 0)"
     if op == "sax1":
@@ -895,7 +959,9 @@ def accept(f, rng):
 
 
 def uses_kinks(f):
-    return any(n.op == "un" and n.extra in ("relu", "abs") for n in f.nodes())
+    return any(
+        (n.op == "un" and n.extra in ("relu", "abs")) or n.op in ("pw", "clamp") for n in f.nodes()
+    )
 
 
 HEADER = '''\
@@ -935,6 +1001,7 @@ use autodiff::prelude::*;
 use autodiff::symbolic::rules::arith::{{BinOp, Binary, Literal, Neg}};
 use autodiff::symbolic::rules::elementwise::{{Powi, Unary, UnaryFn as U}};
 use autodiff::symbolic::rules::linalg::{{Dot, MatMul, Transpose}};
+use autodiff::symbolic::rules::pointwise::{{Clamp, Extreme as E, Extremum, Powf}};
 use autodiff::symbolic::rules::reduce::{{Mean, Sum, SumAxis}};
 use autodiff::symbolic::rules::softmax::{{LogSoftmax, Softmax}};
 use autodiff::symbolic::{{derive_reverse, eval, simplify, Kind, Op, Program, Value, ValueId}};
@@ -1069,6 +1136,15 @@ impl Ir {{
     fn log_softmax(&self, a: ValueId) -> ValueId {{
         self.push(LogSoftmax, &[a])
     }}
+    fn pw(&self, e: E, a: ValueId, c: ValueId) -> ValueId {{
+        self.push(Extremum(e), &[a, c])
+    }}
+    fn powf(&self, a: ValueId, p: ValueId) -> ValueId {{
+        self.push(Powf, &[a, p])
+    }}
+    fn clamp(&self, x: ValueId, lo: ValueId, hi: ValueId) -> ValueId {{
+        self.push(Clamp, &[x, lo, hi])
+    }}
 }}
 
 /// `got` against `want`: same kind and shape, max |got − want| ≤ tol·max(1, max |want|).
@@ -1169,6 +1245,10 @@ def op_names(funcs):
                 seen.add("unary -")
             elif n.op == "lit":
                 seen.add("literal")
+            elif n.op == "pw":
+                seen.add(n.extra)
+            elif n.op in ("powf", "clamp"):
+                seen.add(n.op)
             elif n.op != "var":
                 seen.add(
                     {

@@ -74,6 +74,21 @@ impl<'a> DeriveCx<'a> {
         Ok(id)
     }
 
+    /// Appends a value of primal values alone that a rule needs as a factor (`p·x^(p−1)` for
+    /// `powf`): in the primal role, since it is no derivative, so that forward mode's activity
+    /// (every derivative instruction reads a derivative or an active value) stays checkable.
+    pub fn push_primal(
+        &mut self,
+        op: impl Into<Op>,
+        args: &[ValueId],
+    ) -> Result<ValueId, KindError> {
+        let id = self.program.push_with_role(op.into(), args, Role::Primal)?;
+        self.program.insts[id.index()].source = self.source.clone();
+        let root = self.compute_shape_root(id);
+        self.shape_root.push(root);
+        Ok(id)
+    }
+
     /// A scalar literal.
     pub fn literal(&mut self, value: f64) -> Result<ValueId, KindError> {
         self.push(Literal::new(value), &[])

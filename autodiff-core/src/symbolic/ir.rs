@@ -4,7 +4,7 @@
 //! knows its [`Kind`] (scalar, vector or matrix). Values are referred to by [`ValueId`], the index
 //! of the defining instruction, so a program is always in topological order.
 
-use super::op::Op;
+use super::op::{Op, ShapeOf};
 use std::fmt;
 
 /// Whether a value is a scalar, a (column) vector or a matrix.
@@ -222,35 +222,21 @@ impl Program {
     }
 
     /// A representative of the values that provably have `v`'s shape, given the classes of the
-    /// values before it: shape-preserving ops (elementwise functions, scaling by a scalar, an op
-    /// of two same-shaped operands, and the derivative ops that produce their operand's shape)
-    /// pass their operand's class on; everything else starts a class of its own. Two values of
+    /// values before it: an op whose rule says its result has an operand's shape
+    /// ([`Rule::shape`](super::op::Rule::shape): elementwise functions, scaling by a scalar, an
+    /// op of two same-shaped operands, the derivative ops that produce their operand's shape)
+    /// passes that operand's class on; everything else starts a class of its own. Two values of
     /// one class have the same shape whatever the inputs; values of different classes may too.
     pub fn shape_class(&self, v: ValueId, classes: &[ValueId]) -> ValueId {
         let inst = self.inst(v);
         let class = |a: ValueId| classes[a.index()];
-        match (&inst.op, inst.args.as_slice()) {
-            (
-                Op::Neg(_)
-                | Op::Unary(_)
-                | Op::Powi(_)
-                | Op::Softmax(_)
-                | Op::LogSoftmax(_)
-                | Op::UnaryGrad(_)
-                | Op::PowiGrad(_)
-                | Op::SoftmaxGrad(_)
-                | Op::LogSoftmaxGrad(_)
-                | Op::LogSoftmaxJvp(_),
-                [a, ..],
-            ) => class(*a),
-            (Op::SumTo(_) | Op::BroadcastTo(_) | Op::Fill(_) | Op::Expand(_), [_, like]) => {
-                class(*like)
-            }
-            (Op::Binary(_), [a, b]) => {
-                if self.kind(*b) == Kind::Scalar {
-                    class(*a)
-                } else if self.kind(*a) == Kind::Scalar || class(*a) == class(*b) {
-                    class(*b)
+        match (inst.op.shape(), inst.args.as_slice()) {
+            (ShapeOf::Operand(i), args) if i < args.len() => class(args[i]),
+            (ShapeOf::Elementwise, &[a, b]) => {
+                if self.kind(b) == Kind::Scalar {
+                    class(a)
+                } else if self.kind(a) == Kind::Scalar || class(a) == class(b) {
+                    class(b)
                 } else {
                     v
                 }

@@ -79,6 +79,24 @@ pub trait Rule {
     fn shape_only_args(&self) -> &'static [usize] {
         &[]
     }
+
+    /// Whose shape the result has, as far as the op knows without the inputs.
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Own
+    }
+}
+
+/// Whose shape an op's result has, for the engine's reasoning about equal shapes (which
+/// broadcasts are no-ops, which reductions to a shape borrow).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShapeOf {
+    /// Its own: nothing is known.
+    Own,
+    /// Operand `i`'s.
+    Operand(usize),
+    /// An elementwise op of two operands where a scalar broadcasts: the tensor operand's, or
+    /// both operands' when they provably share one.
+    Elementwise,
 }
 
 /// Which part of a callee's building block an op is.
@@ -369,6 +387,11 @@ impl Op {
     /// See [`Rule::shape_only_args`].
     pub fn shape_only_args(&self) -> &'static [usize] {
         dispatch!(self, r => r.shape_only_args())
+    }
+
+    /// See [`Rule::shape`].
+    pub fn shape(&self) -> ShapeOf {
+        dispatch!(self, r => r.shape())
     }
 
     /// The scalar literal, if this is one.

@@ -30,6 +30,7 @@ use std::fmt;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
+use autodiff_core::symbolic::rules::pointwise::{Clamp, Extreme, Extremum, Powf};
 use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
 use autodiff_core::symbolic::{eval, print, Kind, Op, Program, Role, Value, ValueId};
@@ -157,6 +158,12 @@ pub enum Expr {
     SumAxis(u8, Box<Expr>),
     Softmax(Box<Expr>),
     LogSoftmax(Box<Expr>),
+    /// `a.maximum(&b)` (tensors, `b` of `a`'s shape or a scalar), `a.max(b)` (scalars), ...
+    Extremum(Extreme, Box<Expr>, Box<Expr>),
+    /// `a.powf(p)`, `p` a scalar.
+    Powf(Box<Expr>, Box<Expr>),
+    /// `x.clamp(s − 0.5, s + 0.5)`, `s` a scalar.
+    Clamp(Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -245,6 +252,27 @@ impl Expr {
                 x.write(f, lets)?;
                 write!(f, ", {axis})")
             }
+            Expr::Extremum(e, a, b) => {
+                write!(f, "{e:?}(")?;
+                a.write(f, lets)?;
+                write!(f, ", ")?;
+                b.write(f, lets)?;
+                write!(f, ")")
+            }
+            Expr::Powf(a, p) => {
+                write!(f, "powf(")?;
+                a.write(f, lets)?;
+                write!(f, ", ")?;
+                p.write(f, lets)?;
+                write!(f, ")")
+            }
+            Expr::Clamp(x, s) => {
+                write!(f, "clamp(")?;
+                x.write(f, lets)?;
+                write!(f, ", ")?;
+                s.write(f, lets)?;
+                write!(f, " ± 0.5)")
+            }
         }
     }
 
@@ -271,7 +299,10 @@ impl Expr {
             | Expr::MatMul(_, _, a, b)
             | Expr::MatVec(_, a, b)
             | Expr::Outer(a, b)
-            | Expr::Dot(a, b) => {
+            | Expr::Dot(a, b)
+            | Expr::Extremum(_, a, b)
+            | Expr::Powf(a, b)
+            | Expr::Clamp(a, b) => {
                 a.params(out);
                 b.params(out);
             }
@@ -381,6 +412,34 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
             lazy(move || {
                 (select(&BINOPS[..]), sub(sh), sub(sh))
                     .prop_map(|(o, a, b)| Expr::Binary(o, Box::new(a), Box::new(b)))
+                    .boxed()
+            }),
+        );
+    }
+    {
+        // maximum/minimum against a value of the same shape or a scalar (max/min for scalars),
+        // powf to a scalar power, clamp between scalar bounds.
+        let sub = sub.clone();
+        op(
+            2,
+            &mut alts,
+            lazy(move || {
+                let extremes = if sh == Sh::S {
+                    vec![Extreme::Max, Extreme::Min]
+                } else {
+                    vec![Extreme::Maximum, Extreme::Minimum]
+                };
+                let other = if sh == Sh::S {
+                    sub(Sh::S)
+                } else {
+                    prop_oneof![sub(sh), sub(Sh::S)].boxed()
+                };
+                (select(extremes), sub(sh), other, 0..3u8, sub(Sh::S))
+                    .prop_map(|(e, a, b, which, s)| match which {
+                        0 => Expr::Extremum(e, Box::new(a), Box::new(b)),
+                        1 => Expr::Powf(Box::new(a), Box::new(s)),
+                        _ => Expr::Clamp(Box::new(a), Box::new(s)),
+                    })
                     .boxed()
             }),
         );
@@ -745,7 +804,10 @@ fn children(e: &Expr) -> Vec<(&Expr, bool)> {
         | Expr::MatMul(_, _, a, b)
         | Expr::MatVec(_, a, b)
         | Expr::Outer(a, b)
-        | Expr::Dot(a, b) => vec![(a, false), (b, false)],
+        | Expr::Dot(a, b)
+        | Expr::Extremum(_, a, b)
+        | Expr::Powf(a, b)
+        | Expr::Clamp(a, b) => vec![(a, false), (b, false)],
     }
 }
 
@@ -771,7 +833,10 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::MatMul(_, _, a, _)
             | Expr::MatVec(_, a, _)
             | Expr::Outer(a, _)
-            | Expr::Dot(a, _),
+            | Expr::Dot(a, _)
+            | Expr::Extremum(_, a, _)
+            | Expr::Powf(a, _)
+            | Expr::Clamp(a, _),
             0,
         ) => a,
         (
@@ -780,7 +845,10 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::MatMul(_, _, _, b)
             | Expr::MatVec(_, _, b)
             | Expr::Outer(_, b)
-            | Expr::Dot(_, b),
+            | Expr::Dot(_, b)
+            | Expr::Extremum(_, _, b)
+            | Expr::Powf(_, b)
+            | Expr::Clamp(_, b),
             1,
         ) => b,
         _ => unreachable!("no child {k}"),
@@ -814,7 +882,10 @@ fn shape(e: &Expr, env: &mut Vec<Sh>) -> Sh {
         | Expr::Unary(_, x)
         | Expr::Powi(_, x)
         | Expr::Softmax(x)
-        | Expr::LogSoftmax(x) => shape(x, env),
+        | Expr::LogSoftmax(x)
+        | Expr::Extremum(_, x, _)
+        | Expr::Powf(x, _)
+        | Expr::Clamp(x, _) => shape(x, env),
         Expr::Binary(_, a, b) => match (shape(a, env), shape(b, env)) {
             (Sh::S, s) | (s, Sh::S) => s,
             (Sh::M(r1, c1), Sh::M(r2, c2)) => Sh::M(
@@ -999,6 +1070,8 @@ struct Builder {
     p: Program,
     params: Vec<(ParamKey, ValueId)>,
     env: Vec<ValueId>,
+    /// Values whose sign switches a derivative (see [`Built::kinks`]).
+    kinks: Vec<ValueId>,
 }
 
 impl Builder {
@@ -1075,12 +1148,42 @@ impl Builder {
                     UnaryFn::Ln | UnaryFn::Sqrt | UnaryFn::Ln1p | UnaryFn::Recip => {
                         self.positive(x)
                     }
-                    UnaryFn::Relu | UnaryFn::Abs => self.shifted(x),
+                    UnaryFn::Relu | UnaryFn::Abs => {
+                        let shifted = self.shifted(x);
+                        self.kinks.push(shifted);
+                        shifted
+                    }
                     // Away from the poles at ±π/2.
                     UnaryFn::Tan => self.push(Unary(UnaryFn::Tanh), &[x]),
                     _ => x,
                 };
                 self.push(Unary(*f), &[arg])
+            }
+            Expr::Extremum(e, a, b) => {
+                let (a, b) = (self.build(a), self.build(b));
+                // The derivative switches where a − b changes sign.
+                let gap = self.push(Binary(BinOp::Sub), &[a, b]);
+                self.kinks.push(gap);
+                self.push(Extremum(*e), &[a, b])
+            }
+            Expr::Powf(a, p) => {
+                // A positive base (ln of it is the exponent's derivative) to a power in (−1, 1).
+                let a = self.build(a);
+                let base = self.positive(a);
+                let p = self.build(p);
+                let p = self.push(Unary(UnaryFn::Tanh), &[p]);
+                self.push(Powf, &[base, p])
+            }
+            Expr::Clamp(x, s) => {
+                let (x, s) = (self.build(x), self.build(s));
+                let half = self.lit(0.5);
+                let lo = self.push(Binary(BinOp::Sub), &[s, half]);
+                let hi = self.push(Binary(BinOp::Add), &[s, half]);
+                for bound in [lo, hi] {
+                    let gap = self.push(Binary(BinOp::Sub), &[x, bound]);
+                    self.kinks.push(gap);
+                }
+                self.push(Clamp, &[x, lo, hi])
             }
             Expr::Powi(n, x) => {
                 let x = self.build(x);
@@ -1148,6 +1251,10 @@ pub struct Built {
     pub program: Program,
     pub shapes: Vec<(usize, usize)>,
     pub kinds: Vec<Kind>,
+    /// Values whose sign switches a derivative: the inputs of `relu` and `abs`, `a − b` for
+    /// `maximum(a, b)` and the like, `x − lo` and `x − hi` for `clamp`. Finite differences
+    /// must not move them across zero.
+    pub kinks: Vec<ValueId>,
 }
 
 impl Case {
@@ -1158,6 +1265,7 @@ impl Case {
             p: Program::new(),
             params: Vec::new(),
             env: Vec::new(),
+            kinks: Vec::new(),
         };
         for &key in &keys {
             let v = b.p.param(&param_name(key), key.0.kind());
@@ -1169,6 +1277,7 @@ impl Case {
             program: b.p,
             shapes: keys.iter().map(|k| k.0.concrete(&self.sizes)).collect(),
             kinds: keys.iter().map(|k| k.0.kind()).collect(),
+            kinks: b.kinks,
         }
     }
 

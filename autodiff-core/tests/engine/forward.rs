@@ -142,8 +142,9 @@ fn forward_signature_errors(primal: &Program, wrt: &[usize], fwd: &Forward) -> V
 /// Every instruction `forward` appends is in the tangent role, and each one that reads
 /// anything reads a tangent or an active value (one that depends on a wrt parameter, such as
 /// the curvature factor `−2·tanh(x)` of a second-order rule): none reads only inactive values.
-/// The exception is the zero tangent of a result that depends on no wrt parameter (`0` filled
-/// to its shape), which such a result must have.
+/// The exceptions: the zero tangent of a result that depends on no wrt parameter (`0` filled to
+/// its shape), which such a result must have; and a factor of primal values alone that a rule
+/// needs (`p·x^(p−1)` for `powf`), appended in the primal role, which must not read a tangent.
 fn tangent_activity_errors(primal: &Program, wrt: &[usize], p: &Program) -> Vec<String> {
     let mut errors = Vec::new();
     let [out, tangent] = p.outputs[..] else {
@@ -181,8 +182,25 @@ fn tangent_activity_errors(primal: &Program, wrt: &[usize], p: &Program) -> Vec<
             print::print_value(p, tangent)
         ));
     }
+    // Whether each value depends on a tangent parameter.
+    let mut tangent_dependent = vec![false; p.insts.len()];
+    for (i, inst) in p.insts.iter().enumerate() {
+        tangent_dependent[i] = match inst.op {
+            Op::Param(ParamRef(q)) => q >= n,
+            _ => inst.args.iter().any(|a| tangent_dependent[a.index()]),
+        };
+    }
     for (i, inst) in p.insts.iter().enumerate().skip(primal.insts.len()) {
         let v = ValueId(i as u32);
+        if inst.role == Role::Primal {
+            if tangent_dependent[i] {
+                errors.push(format!(
+                    "appended primal factor `{}` reads a tangent",
+                    names[i]
+                ));
+            }
+            continue;
+        }
         if inst.role != Role::Tangent {
             errors.push(format!(
                 "appended instruction `{}` is not a tangent",

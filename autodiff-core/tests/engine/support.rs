@@ -278,42 +278,55 @@ impl Case {
         }
     }
 
-    /// Random inputs, redrawn until every `relu`/`abs` input is clear of its kink.
+    /// Random inputs, redrawn until every kink input is clear of its kink (see
+    /// [`kink_inputs`]).
     pub(crate) fn draw_inputs(&self, rng: &mut Rng) -> Vec<Value<f64>> {
-        for _ in 0..200 {
+        self.try_draw_inputs(rng)
+            .expect("could not draw inputs clear of the kinks")
+    }
+
+    /// [`draw_inputs`](Self::draw_inputs), or `None` if 200 draws all land near a kink (a
+    /// random program such as `maximum(x, x)` is at its kink everywhere).
+    pub(crate) fn try_draw_inputs(&self, rng: &mut Rng) -> Option<Vec<Value<f64>>> {
+        (0..200).find_map(|_| {
             let inputs: Vec<Value<f64>> = self
                 .shapes
                 .iter()
                 .zip(&self.domains)
                 .map(|(&s, &d)| random_value(rng, s, d))
                 .collect();
-            if kink_margin(&self.program, &inputs) >= KINK_MARGIN {
-                return inputs;
-            }
-        }
-        panic!("could not draw inputs clear of the relu/abs kinks");
+            (kink_margin(&self.program, &inputs) >= KINK_MARGIN).then_some(inputs)
+        })
     }
 }
 
-/// Every element of every `relu`/`abs` input of `p` at `inputs` (of the primal ops and of their
-/// pullback kernels), flattened.
+/// Every element of every value of `p` at `inputs` whose sign switches a derivative, flattened:
+/// the inputs of `relu`/`abs` (of the primal ops and of their pullback kernels), `a − b` of a
+/// `maximum(a, b)` or a mask `[a ≥ b]`, `x − lo` and `x − hi` of a `clamp`.
 pub(crate) fn kink_inputs(p: &Program, inputs: &[Value<f64>]) -> Vec<f64> {
-    let kinked: Vec<ValueId> = p
-        .insts
-        .iter()
-        .filter(|i| {
-            matches!(
-                i.op,
-                Op::Unary(Unary(UnaryFn::Relu | UnaryFn::Abs))
-                    | Op::UnaryGrad(UnaryGrad(UnaryFn::Relu | UnaryFn::Abs))
-            )
-        })
-        .map(|i| *i.args.last().unwrap())
-        .collect();
+    let mut probe = p.clone();
+    let mut kinked = Vec::new();
+    for inst in &p.insts {
+        let gaps: &[(usize, usize)] = match inst.op {
+            Op::Unary(Unary(UnaryFn::Relu | UnaryFn::Abs))
+            | Op::UnaryGrad(UnaryGrad(UnaryFn::Relu | UnaryFn::Abs)) => {
+                kinked.push(*inst.args.last().unwrap());
+                &[]
+            }
+            Op::Extremum(_) | Op::Mask(_) => &[(0, 1)],
+            Op::Clamp(_) => &[(0, 1), (0, 2)],
+            _ => &[],
+        };
+        for &(i, j) in gaps {
+            let gap = probe
+                .push(Binary(BinOp::Sub).into(), &[inst.args[i], inst.args[j]])
+                .expect("a gap of operands of one kind");
+            kinked.push(gap);
+        }
+    }
     if kinked.is_empty() {
         return Vec::new();
     }
-    let mut probe = p.clone();
     probe.outputs = kinked;
     eval(&probe, inputs)
         .iter()
@@ -321,7 +334,7 @@ pub(crate) fn kink_inputs(p: &Program, inputs: &[Value<f64>]) -> Vec<f64> {
         .collect()
 }
 
-/// The smallest |input| of any `relu` or `abs` of `p` at `inputs`.
+/// The smallest |kink input| of `p` at `inputs` (see [`kink_inputs`]).
 pub(crate) fn kink_margin(p: &Program, inputs: &[Value<f64>]) -> f64 {
     kink_inputs(p, inputs)
         .iter()

@@ -5,7 +5,7 @@ use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::methods::{Build, Method};
-use crate::symbolic::op::{expect_arity, Emit, Rule};
+use crate::symbolic::op::{expect_arity, Emit, Rule, ShapeOf};
 use crate::symbolic::print::{infix, literal, times, Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, scale_batch, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -130,6 +130,9 @@ pub const METHODS: &[Method] = &[Method {
 pub struct Neg;
 
 impl Rule for Neg {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("-", args, 1)?;
         Ok(args[0])
@@ -220,6 +223,9 @@ impl BinOp {
 }
 
 impl Rule for Binary {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Elementwise
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity(self.0.token(), args, 2)?;
         match (args[0], args[1]) {

@@ -6,7 +6,7 @@ use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::{zip_values, Value};
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::methods::{Arg, Build, Method};
-use crate::symbolic::op::{expect_arity, Constant, Emit, Kernel, Rule};
+use crate::symbolic::op::{expect_arity, Constant, Emit, Kernel, Rule, ShapeOf};
 use crate::symbolic::print::{self, Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, scale_batch, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -141,6 +141,9 @@ fn over(dy: &Printed, denominator: String) -> Printed {
 pub struct Unary(pub UnaryFn);
 
 impl Rule for Unary {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity(self.0.method(), args, 1)?;
         Ok(args[0])
@@ -198,6 +201,9 @@ pub struct UnaryGrad(pub UnaryFn);
 // g = dy ⊙ f'(a)     forward: dg = ddy ⊙ f'(a) + dy ⊙ f''(a) ⊙ da   (a = x or y, as f' reads)
 
 impl Rule for UnaryGrad {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity(Kernel::UnaryGrad.name(), args, 2)?;
         same_kind(Kernel::UnaryGrad.name(), args[0], args[1])
@@ -281,6 +287,9 @@ fn power(x: &Printed, n: i128) -> Printed {
 }
 
 impl Rule for Powi {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("powi", args, 1)?;
         Ok(args[0])
@@ -344,6 +353,9 @@ impl PowiGrad {
 // g = dy ⊙ n·xⁿ⁻¹   forward: dg = ddy ⊙ n·xⁿ⁻¹ + n·((dy ⊙ dx) ⊙ (n−1)·xⁿ⁻²)
 
 impl Rule for PowiGrad {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("powi_grad", args, 2)?;
         same_kind("powi_grad", args[0], args[1])

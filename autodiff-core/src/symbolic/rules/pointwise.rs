@@ -11,11 +11,12 @@ use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::methods::{Arg, Build, Method};
-use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
+use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule, ShapeOf};
 use crate::symbolic::print::{Prec, Printed};
 #[cfg(feature = "runtime")]
 use crate::tensor::{Elementwise, Real};
 
+use super::arith::{BinOp, Binary, Literal};
 use super::elementwise::{Unary, UnaryFn};
 
 /// The methods the front end reads as these ops.
@@ -120,6 +121,9 @@ impl Mask {
 }
 
 impl Rule for Mask {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Elementwise
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         like_first("mask", args)
     }
@@ -213,6 +217,9 @@ impl Extreme {
 pub struct Extremum(pub Extreme);
 
 impl Rule for Extremum {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Elementwise
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         let name = self.0.method();
         let kind = like_first(name, args)?;
@@ -314,22 +321,25 @@ impl Rule for Extremum {
 pub struct Powf;
 
 impl Powf {
-    /// `p·x^(p−1)`, the derivative with respect to `x`.
+    /// `p·x^(p−1)`, the derivative with respect to `x`: a factor of primal values.
     fn slope(cx: &mut DeriveCx<'_>, x: ValueId, p: ValueId) -> Result<ValueId, KindError> {
-        let one = cx.literal(1.0)?;
-        let lower = cx.sub(p, one)?;
-        let power = cx.push(Powf, &[x, lower])?;
-        cx.mul(p, power)
+        let one = cx.push_primal(Literal::new(1.0), &[])?;
+        let lower = cx.push_primal(Binary(BinOp::Sub), &[p, one])?;
+        let power = cx.push_primal(Powf, &[x, lower])?;
+        cx.push_primal(Binary(BinOp::Mul), &[p, power])
     }
 
-    /// `y ⊙ ln x`, the derivative with respect to `p`.
+    /// `y ⊙ ln x`, the derivative with respect to `p`: a factor of primal values.
     fn exponent_slope(cx: &mut DeriveCx<'_>, x: ValueId, y: ValueId) -> Result<ValueId, KindError> {
-        let ln = cx.push(Unary(UnaryFn::Ln), &[x])?;
-        cx.mul(y, ln)
+        let ln = cx.push_primal(Unary(UnaryFn::Ln), &[x])?;
+        cx.push_primal(Binary(BinOp::Mul), &[y, ln])
     }
 }
 
 impl Rule for Powf {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("powf", args, 2)?;
         match args[1] {
@@ -422,6 +432,9 @@ impl Clamp {
 }
 
 impl Rule for Clamp {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("clamp", args, 3)?;
         match (args[1], args[2]) {
@@ -463,17 +476,25 @@ impl Rule for Clamp {
         tangents: &[Option<ValueId>],
         _out: ValueId,
     ) -> Result<Option<ValueId>, KindError> {
-        let (above, below) = Clamp::masks(cx, args)?;
-        let x_part = match tangents[0] {
-            Some(dx) => {
+        // Only the masks the present tangents need: a mask of inactive values alone is work
+        // forward mode does without.
+        let above = match (tangents[0], tangents[1]) {
+            (None, None) => None,
+            _ => Some(cx.push(Mask(Cmp::Ge), &[args[0], args[1]])?),
+        };
+        let below = match (tangents[0], tangents[2]) {
+            (None, None) => None,
+            _ => Some(cx.push(Mask(Cmp::Le), &[args[0], args[2]])?),
+        };
+        let mut total = match (tangents[0], above, below) {
+            (Some(dx), Some(above), Some(below)) => {
                 let inside = cx.mul(above, below)?;
                 Some(cx.mul(inside, dx)?)
             }
-            None => None,
+            _ => None,
         };
-        let mut total = x_part;
         for (tangent, mask) in [(tangents[1], above), (tangents[2], below)] {
-            if let Some(d) = tangent {
+            if let (Some(d), Some(mask)) = (tangent, mask) {
                 let outside = complement(cx, mask)?;
                 let part = cx.mul(outside, d)?;
                 total = cx.add_opt(total, Some(part))?;

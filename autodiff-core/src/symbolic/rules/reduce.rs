@@ -9,7 +9,7 @@ use crate::symbolic::derive::DeriveCx;
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
 use crate::symbolic::methods::{Arg, Build, Method};
-use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
+use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule, ShapeOf};
 use crate::symbolic::print::{Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -247,6 +247,9 @@ impl Rule for SumAxis {
 pub struct BroadcastTo(pub u8);
 
 impl Rule for BroadcastTo {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(1)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("broadcast", args, 2)?;
         matrix_operands("broadcast", args)
@@ -299,6 +302,9 @@ impl Rule for BroadcastTo {
 pub struct SumTo;
 
 impl Rule for SumTo {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(1)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("sum_to", args, 2)?;
         matrix_operands("sum_to", args)
@@ -340,6 +346,9 @@ impl Rule for SumTo {
 pub struct Fill;
 
 impl Rule for Fill {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(1)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("fill", args, 2)?;
         match args[0] {
@@ -448,6 +457,9 @@ impl Rule for Numel {
 pub struct Expand;
 
 impl Rule for Expand {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(1)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity("expand", args, 2)?;
         matrix_operands("expand", args)

@@ -8,7 +8,7 @@ use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, ValueId};
-use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
+use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule, ShapeOf};
 use crate::symbolic::print::{Prec, Printed};
 use crate::symbolic::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -81,6 +81,9 @@ pub const METHODS: &[Method] = &[
 pub struct Softmax;
 
 impl Rule for Softmax {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("softmax", args, 1)
     }
@@ -130,6 +133,9 @@ pub struct SoftmaxGrad;
 // g = y ⊙ (dy − Σ_row(dy ⊙ y))
 // forward: dg = y ⊙ (ddy − Σ_row(ddy ⊙ y)) + ẏ ⊙ (dy − Σ_row(dy ⊙ y)) − y ⊙ Σ_row(dy ⊙ ẏ)
 impl Rule for SoftmaxGrad {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("softmax_grad", args, 2)
     }
@@ -212,6 +218,9 @@ impl Rule for SoftmaxGrad {
 pub struct LogSoftmax;
 
 impl Rule for LogSoftmax {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("log_softmax", args, 1)
     }
@@ -260,6 +269,9 @@ pub struct LogSoftmaxGrad;
 // g = dy − exp(y) ⊙ Σ_row(dy)
 // forward: dg = ddy − exp(y) ⊙ Σ_row(ddy) − exp(y) ⊙ ẏ ⊙ Σ_row(dy)
 impl Rule for LogSoftmaxGrad {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("log_softmax_grad", args, 2)
     }
@@ -340,6 +352,9 @@ pub struct LogSoftmaxJvp;
 // t = dx − Σ_row(exp(y) ⊙ dx)
 // forward: dt = ddx − Σ_row(exp(y) ⊙ ddx) − Σ_row(exp(y) ⊙ ẏ ⊙ dx)
 impl Rule for LogSoftmaxJvp {
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         rowwise_kind("log_softmax_jvp", args, 2)
     }
