@@ -714,8 +714,8 @@ macro_rules! pointwise_ops {
             pub mod maximum_mm {
                 use super::*;
                 #[differentiable]
-                pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
-                    a.maximum(b)
+                pub fn f(a: &Matrix<$T>, b: Matrix<$T>) -> Matrix<$T> {
+                    a.maximum(&b)
                 }
             }
             pub mod minimum_vv {
@@ -730,7 +730,7 @@ macro_rules! pointwise_ops {
                 use super::*;
                 #[differentiable]
                 pub fn f(a: &Matrix<$T>, s: $T) -> Matrix<$T> {
-                    a.maximum(s) + a.minimum(0.0) * s
+                    a.maximum(0.0) * s + a.minimum(s)
                 }
             }
             pub mod max_min_ss {
@@ -785,7 +785,7 @@ macro_rules! pointwise_ops {
                 for (r, c) in SHAPES {
                     let a = rng.matrix::<$T>(r, c, BEYOND);
                     let b = rng.matrix::<$T>(r, c, NEAR_ZERO);
-                    check_vjp!(maximum_mm; u = rng.matrix::<$T>(r, c, U); a: m, b: m);
+                    check_vjp!(maximum_mm; u = rng.matrix::<$T>(r, c, U); a: m, b: M);
                     let s: $T = rng.scalar(NEAR_ZERO);
                     check_vjp!(with_scalar; u = rng.matrix::<$T>(r, c, U); a: m, s: s);
                 }
