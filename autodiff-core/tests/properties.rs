@@ -630,35 +630,43 @@ fn check_hessian(case: &Case, stats: &Stats) -> Result<(), TestCaseError> {
         stats.checked.set(stats.checked.get() + 1);
         return Ok(());
     }
-    let programs =
-        derive_hessian(primal, &wrt).map_err(|e| fail(format!("derive_hessian: {e}")))?;
-    let Some(programs) = programs else {
+    let groups = derive_hessian(primal, &wrt).map_err(|e| fail(format!("derive_hessian: {e}")))?;
+    if groups.iter().any(|g| g.batched.is_none()) {
         stats.unbatched.set(stats.unbatched.get() + 1);
         return Ok(());
-    };
-    check!(
-        programs.len() == wrt.len(),
-        "{} Hessian programs for {} wrt",
-        programs.len(),
-        wrt.len()
-    );
-    let numel: Vec<usize> = wrt.iter().map(|&p| pt.inputs[p].numel()).collect();
-    // blocks[q][p] = ∂²f/∂p∂q, numel(p) × numel(q).
-    let mut blocks = Vec::new();
-    for (qk, program) in programs.iter().enumerate() {
-        let outs = eval(program, &pt.inputs);
-        check!(
-            outs.len() == wrt.len(),
-            "a Hessian program has {} outputs for {} wrt",
-            outs.len(),
-            wrt.len()
-        );
-        let mut row = Vec::new();
-        for (pk, out) in outs.iter().enumerate() {
-            row.push(as_block(out, numel[pk], numel[qk])?);
-        }
-        blocks.push(row);
     }
+    let numel: Vec<usize> = wrt.iter().map(|&p| pt.inputs[p].numel()).collect();
+    // blocks[q][p] = ∂²f/∂p∂q, numel(p) × numel(q), cut out of the groups' blocks (a group's
+    // block has the columns of its directions side by side; a missing block is zero).
+    let mut blocks = vec![vec![Vec::new(); wrt.len()]; wrt.len()];
+    let mut covered = vec![false; wrt.len()];
+    for group in &groups {
+        let batched = group.batched.as_ref().expect("checked above");
+        let outs = eval(&batched.program, &pt.inputs);
+        let width: usize = group.directions.iter().map(|&d| numel[d]).sum();
+        for (pk, output) in batched.blocks.iter().enumerate() {
+            let block = match output {
+                Some(o) => as_block(&outs[*o], numel[pk], width)?,
+                None => vec![0.0; numel[pk] * width],
+            };
+            let mut first = 0;
+            for &qk in &group.directions {
+                blocks[qk][pk] = (0..numel[pk] * numel[qk])
+                    .map(|idx| block[(idx / numel[qk]) * width + first + idx % numel[qk]])
+                    .collect();
+                first += numel[qk];
+            }
+        }
+        for &qk in &group.directions {
+            check!(!covered[qk], "direction {qk} is in two groups");
+            covered[qk] = true;
+        }
+    }
+    check!(
+        covered.iter().all(|&c| c),
+        "the Hessian groups miss a direction: {:?}",
+        groups.iter().map(|g| &g.directions).collect::<Vec<_>>()
+    );
     let hvp = derive_hvp(primal, &wrt).map_err(|e| fail(format!("derive_hvp: {e}")))?;
     let kk = wrt.len();
     let mut worst = 0.0f64;

@@ -108,16 +108,20 @@ impl Calls<'_> {
         }
     }
 
+    /// Whether wrt parameter number `n` is a vector or a matrix.
+    fn is_tensor(&self, n: usize) -> bool {
+        self.sig.params[self.wrt[n]]
+            .tensor
+            .is_some_and(|t| t.kind.is_tensor())
+    }
+
     /// The direction arguments of a jvp or hvp call along `direction` for wrt parameter `n`, the
     /// zero values `zeros` for the others (tensors by reference).
     fn directions(&self, n: usize, direction: &Ident, zeros: &[Ident]) -> Vec<TokenStream> {
         (0..self.wrt.len())
             .map(|m| {
                 let value = if m == n { direction } else { &zeros[m] };
-                let tensor = self.sig.params[self.wrt[m]]
-                    .tensor
-                    .is_some_and(|t| t.kind.is_tensor());
-                if tensor {
+                if self.is_tensor(m) {
                     quote_spanned!(Span::mixed_site()=> &#value)
                 } else {
                     quote_spanned!(Span::mixed_site()=> #value)
@@ -298,13 +302,16 @@ pub fn jacobian_item(f: &Function, plan: &JacobianPlan) -> TokenStream {
 }
 
 /// `f_hessian`: the n×n Hessian over the wrt parameters flattened and concatenated, as `plan`
-/// says. Batched, each program (one per wrt parameter `q`) gives the blocks ∂²f/∂p∂q for every
-/// wrt parameter `p`.
+/// says, one group of columns at a time: a batched program gives the blocks ∂²f/∂p∂d of its
+/// directions `d` for every wrt parameter `p`; otherwise one `f_hvp` per direction. Each group
+/// costs code of the size of the function whatever its number of directions (the scalar
+/// parameters are one group), so the item grows linearly with the function.
 pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
     let (item, wrt) = (f.item, f.wrt);
     let c = calls(f);
     let (vis, name) = (&item.vis, &item.sig.ident);
     let prelude = f.prelude();
+    let float = f.float;
     let (hvp_name, hessian_name) = (
         format_ident!("{}_hvp", name),
         format_ident!("{}_hessian", name),
@@ -314,13 +321,44 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
     let k = wrt.len();
     let doc = doc_lines(&format!(
         "The Hessian of [`{name}`]: n×n over the differentiated parameters flattened row-major \
-         and concatenated in signature order. Where the engine can, each parameter's directions \
-         go through the gradient all at once (forward over reverse with the identity as the \
-         seed: for logistic regression this is `Xᵀ·(X ⊙ s(1 − s)) + λI`, a GEMM); otherwise \
-         one Hessian-vector product per direction. For large n prefer `{name}_hvp`."
+         and concatenated in signature order. Where the engine can, a parameter's directions \
+         (or all the scalar parameters' directions together) go through the gradient at once \
+         (forward over reverse with the identity as the seed: for logistic regression this is \
+         `Xᵀ·(X ⊙ s(1 − s)) + λI`, a GEMM); otherwise one Hessian-vector product per \
+         direction. For large n prefer `{name}_hvp`."
     ));
+    // One parameter whose block is batched: that block is the Hessian.
+    if let [group] = &plan.groups[..] {
+        if let (1, Some(batched)) = (k, &group.batched) {
+            let block = match batched.blocks[0] {
+                Some(_) => {
+                    let borrow = c.borrow_owned();
+                    let block =
+                        batched_blocks(f, std::slice::from_ref(&batched.program)).remove(0);
+                    quote_spanned!(Span::mixed_site()=> #(#borrow)* #block)
+                }
+                // Linear in its parameter: the Hessian is zero.
+                None => {
+                    let r = &refs[0];
+                    quote_spanned!(Span::mixed_site()=> {
+                        let n = #kernels::element_count(#r);
+                        <#matrix>::zeros(n, n)
+                    })
+                }
+            };
+            return quote_spanned! {Span::mixed_site()=>
+                #doc
+                #[allow(dead_code, unused_variables, clippy::all)]
+                #[track_caller]
+                #vis fn #hessian_name(#(#params),*) -> #matrix {
+                    #prelude
+                    #block
+                }
+            };
+        }
+    }
     let (offsets, zeros) = (c.locals("offset"), c.locals("zero"));
-    let [sizes, next, hessian, blocks, product, j, direction] = [
+    let [sizes, next, hessian, blocks, product, j, direction, columns] = [
         "sizes",
         "next",
         "hessian",
@@ -328,6 +366,7 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
         "product",
         "j",
         "direction",
+        "columns",
     ]
     .map(|base| c.local(base));
     let offsets_index = 0..k;
@@ -340,65 +379,96 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
         #(let #offsets = #next; #next += #sizes[#offsets_index];)*
         let mut #hessian = <#matrix>::zeros(#next, #next);
     };
-    let fill = match plan {
-        // One parameter: its single block is the Hessian.
-        HessianPlan::Batched(programs) if k == 1 => {
-            let borrow = c.borrow_owned();
-            let block = &batched_blocks(f, programs)[0];
-            return quote_spanned! {Span::mixed_site()=>
-                #doc
-                #[allow(dead_code, unused_variables, clippy::all)]
-                #[track_caller]
-                #vis fn #hessian_name(#(#params),*) -> #matrix {
-                    #prelude
-                    #(#borrow)*
-                    #block
-                }
-            };
-        }
-        HessianPlan::Batched(programs) => {
-            let block_values = batched_blocks(f, programs);
-            let borrow = c.borrow_owned();
-            let parts = c.parts(&blocks);
-            let per_q = block_values.iter().enumerate().map(|(q, block)| {
-                let column = &offsets[q];
+    let by_directions = plan.groups.iter().any(|g| g.batched.is_none());
+    let zero_values = by_directions.then(
+        || quote_spanned!(Span::mixed_site()=> #(let #zeros = #kernels::zeros_like(#refs);)*),
+    );
+    // Batched blocks borrow owned tensor parameters (in their own scope: calls of `f_hvp`
+    // take them as they are).
+    let borrow = c.borrow_owned();
+    let products = c.parts(&product);
+    let groups = plan.groups.iter().map(|group| {
+        let directions = &group.directions;
+        // The Hessian columns of the group's directions, in order (several only for scalars).
+        let column_offsets = directions.iter().map(|&d| &offsets[d]);
+        let m = directions.len();
+        match &group.batched {
+            Some(batched) => {
+                let block = batched_blocks(f, std::slice::from_ref(&batched.program)).remove(0);
+                let n_outputs = batched.program.outputs.len();
+                let writes = batched.blocks.iter().enumerate().filter_map(|(p, output)| {
+                    let output = (*output)?;
+                    let part = if n_outputs == 1 {
+                        quote_spanned!(Span::mixed_site()=> #blocks)
+                    } else {
+                        let index = syn::Index::from(output);
+                        quote_spanned!(Span::mixed_site()=> #blocks.#index)
+                    };
+                    let row = &offsets[p];
+                    Some(if m == 1 {
+                        let column = &offsets[directions[0]];
+                        quote_spanned!(Span::mixed_site()=>
+                            #kernels::set_block(&mut #hessian, #row, #column, &#part);)
+                    } else {
+                        quote_spanned!(Span::mixed_site()=>
+                            #kernels::set_columns(&mut #hessian, #row, &#columns, &#part);)
+                    })
+                });
                 quote_spanned! {Span::mixed_site()=>
-                    let #blocks = #block;
-                    #(#kernels::set_block(&mut #hessian, #offsets, #column, &#parts);)*
+                    {
+                        #(#borrow)*
+                        let #columns = [#(#column_offsets),*];
+                        let #blocks = #block;
+                        #(#writes)*
+                    }
                 }
-            });
-            quote_spanned! {Span::mixed_site()=>
-                #prelude
-                #(#borrow)*
-                #(#per_q)*
             }
-        }
-        HessianPlan::ByDirections => {
-            let products = c.parts(&product);
-            let per_q = (0..k).map(|q| {
-                let directions = c.directions(q, &direction, &zeros);
+            None if m == 1 => {
+                let q = directions[0];
+                let direction_args = c.directions(q, &direction, &zeros);
                 let (r, column) = (&refs[q], &offsets[q]);
                 quote_spanned! {Span::mixed_site()=>
                     for #j in 0..#kernels::element_count(#r) {
                         let #direction = #kernels::basis(#r, #j);
-                        let (_, _, #product) = #hvp_name(#(#args,)* #(#directions),*);
+                        let (_, _, #product) = #hvp_name(#(#args,)* #(#direction_args),*);
                         #(#kernels::set_column_from(&mut #hessian, #column + #j, #offsets, &#products);)*
                     }
                 }
-            });
-            quote_spanned! {Span::mixed_site()=>
-                #(let #zeros = #kernels::zeros_like(#refs);)*
-                #(#per_q)*
+            }
+            None => {
+                // Scalars: one loop over them, the direction a unit array.
+                let direction_args = (0..k).map(|r| match directions.iter().position(|&d| d == r) {
+                    Some(i) => quote_spanned!(Span::mixed_site()=> #direction[#i]),
+                    None => {
+                        let zero = &zeros[r];
+                        if c.is_tensor(r) {
+                            quote_spanned!(Span::mixed_site()=> &#zero)
+                        } else {
+                            quote_spanned!(Span::mixed_site()=> #zero)
+                        }
+                    }
+                });
+                quote_spanned! {Span::mixed_site()=>
+                    let #columns = [#(#column_offsets),*];
+                    for #j in 0..#m {
+                        let mut #direction = [0.0 as #float; #m];
+                        #direction[#j] = 1.0;
+                        let (_, _, #product) = #hvp_name(#(#args,)* #(#direction_args),*);
+                        #(#kernels::set_column_from(&mut #hessian, #columns[#j], #offsets, &#products);)*
+                    }
+                }
             }
         }
-    };
+    });
     quote_spanned! {Span::mixed_site()=>
         #doc
         #[allow(dead_code, unused_variables, unused_mut, unused_assignments, clippy::all)]
         #[track_caller]
         #vis fn #hessian_name(#(#params),*) -> #matrix {
+            #prelude
             #layout
-            #fill
+            #zero_values
+            #(#groups)*
             #hessian
         }
     }
@@ -445,10 +515,33 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
         });
         quote_spanned!(Span::mixed_site()=> #name(#(#args),*))
     };
+    // The scalar parameters' differences come from one function of them all (as a vector), so
+    // that n scalars cost one call of `f` in the code, not n calls of n arguments each.
+    let scalars: Vec<usize> = (0..wrt.len()).filter(|&k| !c.is_tensor(k)).collect();
+    let scalar_numeric = c.local("scalar_numeric");
+    let scalar_differences = (!scalars.is_empty()).then(|| {
+        let values = scalars.iter().map(|&k| hygienic(&sig.params[wrt[k]].ident));
+        let replaced: Vec<(usize, TokenStream)> = scalars
+            .iter()
+            .enumerate()
+            .map(|(position, &k)| (wrt[k], quote_spanned!(Span::mixed_site()=> #moved[#position])))
+            .collect();
+        let call = call_with(&replaced);
+        let float = f.float;
+        quote_spanned! {Span::mixed_site()=>
+            let #point = ::autodiff::Vector::<#float>::from_vec(::std::vec![#(#values),*]);
+            let #scalar_numeric = #check::gradient(&#point, &|#moved| #check::inner(&#upstream, &#call));
+        }
+    });
     let per_parameter = wrt.iter().enumerate().map(|(k, &i)| {
         let label = sig.params[i].ident.unraw().to_string();
-        let r = &refs[k];
         let part = &gradient_parts[k];
+        if let Some(position) = scalars.iter().position(|&s| s == k) {
+            return quote_spanned! {Span::mixed_site()=>
+                #report.compare(#label, &#check::flat_f64(&#part), &[#scalar_numeric[#position]]);
+            };
+        }
+        let r = &refs[k];
         let call = call_with(&[(
             i,
             quote_spanned!(Span::mixed_site()=> ::core::clone::Clone::clone(#moved)),
@@ -500,6 +593,7 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
             let #value = #name(#(#args),*);
             let #upstream = #check::probe(&#value, 0);
             let (_, #gradient) = #vjp_name(#(#args,)* #upstream_arg);
+            #scalar_differences
             #(#per_parameter)*
             #(let #directions = #direction_values;)*
             let (_, #tangent) = #jvp_name(#(#args,)* #(#tangent_args),*);

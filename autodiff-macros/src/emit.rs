@@ -7,6 +7,9 @@
 
 use autodiff_core::symbolic::op::CallPart;
 use autodiff_core::symbolic::op::Constant;
+use std::collections::{HashMap, HashSet};
+
+use crate::nesting;
 use autodiff_core::symbolic::rules::call::CalleeParam;
 use autodiff_core::symbolic::{Emit, Kind, Liveness, Program, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
@@ -91,6 +94,13 @@ fn constant_tokens(constant: Constant) -> TokenStream {
         Constant::Function(f) => {
             let variant = Ident::new(f.variant(), Span::call_site());
             quote!(::autodiff::kernels::UnaryFn::#variant)
+        }
+        Constant::UnitRow { index, width } => {
+            let (index, width) = (
+                Literal::usize_unsuffixed(index),
+                Literal::usize_unsuffixed(width),
+            );
+            quote!(#index, #width)
         }
     }
 }
@@ -591,7 +601,7 @@ fn body_in_parts(
         }
     }
     // A tensor returned twice is cloned except at its last position, where it is moved.
-    let outputs = program
+    let outputs: Vec<TokenStream> = program
         .outputs
         .iter()
         .enumerate()
@@ -621,13 +631,38 @@ fn body_in_parts(
             }
         })
         .collect();
-    let output_refs = program
+    let output_refs: Vec<TokenStream> = program
         .outputs
         .iter()
         .map(|o| reference(&bindings[o.index()]))
         .collect();
+    // Long bodies in blocks, so that rustc can write their debug information.
+    let keep_together: HashSet<String> = shared_calls.values().map(|c| c.to_string()).collect();
+    let views: HashMap<String, Ident> = views
+        .into_iter()
+        .filter_map(|(v, cow)| match &bindings[v] {
+            Binding::Named { ident, .. } => Some((ident.to_string(), cow)),
+            Binding::Inline(_) => None,
+        })
+        .collect();
+    let parts = (0..parts)
+        .map(|p| {
+            let others = all_stmts
+                .iter()
+                .enumerate()
+                .filter(|&(q, _)| q != p)
+                .flat_map(|(_, stmts)| stmts);
+            let read_after = nesting::names_in(others.chain(&outputs).chain(&output_refs));
+            let cx = nesting::Context {
+                read_after: &read_after,
+                keep_together: &keep_together,
+                views: &views,
+            };
+            nesting::bounded_nesting(all_stmts[p].clone(), &cx)
+        })
+        .collect();
     Emitted {
-        parts: all_stmts,
+        parts,
         outputs,
         output_refs,
     }

@@ -11,6 +11,7 @@ use crate::attr;
 use crate::blocks;
 use crate::calls::{self, CalleeSig, Handshake};
 use crate::dense;
+use crate::depth;
 use crate::emit::{self, local_ident, ArgumentCheck, Expected, ParamBinding};
 use crate::errors::Errors;
 use crate::items::{backticked, bare_or_tuple, doc_lines, Function};
@@ -33,6 +34,9 @@ pub fn expand_handshake(input: TokenStream) -> TokenStream {
 
 /// [`expand`] with the signatures of some callees known.
 fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -> TokenStream {
+    if let Err(error) = depth::check_nesting(item.clone()) {
+        return too_deep(item, error);
+    }
     let attr_tokens = attr.clone();
     let item_fn = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(f)) => f,
@@ -88,6 +92,22 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
             quote!(#[allow(clippy::let_and_return, dead_code)] #item_fn #generated)
         }
         Err(error) => fallback_fn(&item_fn, error),
+    }
+}
+
+/// A function nested too deeply to parse safely: its signature (so that callers still find it)
+/// with an empty body, as [`fallback_fn`] gives, without parsing the body.
+fn too_deep(item: TokenStream, error: syn::Error) -> TokenStream {
+    let mut tokens: Vec<proc_macro2::TokenTree> = item.into_iter().collect();
+    if let Some(proc_macro2::TokenTree::Group(body)) = tokens.last() {
+        if body.delimiter() == proc_macro2::Delimiter::Brace {
+            tokens.pop();
+            tokens.push(proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!({})).into());
+        }
+    }
+    match syn::parse2::<ItemFn>(tokens.into_iter().collect()) {
+        Ok(item_fn) => fallback_fn(&item_fn, error),
+        Err(_) => error.to_compile_error(),
     }
 }
 

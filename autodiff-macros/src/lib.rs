@@ -15,11 +15,13 @@ mod blocks;
 mod calls;
 mod custom;
 mod dense;
+mod depth;
 mod emit;
 mod errors;
 mod expand;
 mod items;
 mod lower;
+mod nesting;
 mod signature;
 
 /// Generates, beside the function `f` it is placed on, `f_vjp`, `f_jvp`, `f_jacobian`,
@@ -28,7 +30,7 @@ mod signature;
 /// (a renamed dependency). See the `autodiff` crate documentation for the supported language.
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(attr.into(), item.into()).into()
+    depth::on_large_stack(|| expand::expand(attr.into(), item.into())).into()
 }
 
 /// A user-written pullback for the function `f`: `#[derivative(of = f)]` on
@@ -36,7 +38,7 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// (defined after this) use it instead of looking inside `f`. See the `autodiff` crate docs.
 #[proc_macro_attribute]
 pub fn derivative(attr: TokenStream, item: TokenStream) -> TokenStream {
-    custom::expand(attr.into(), item.into()).into()
+    depth::on_large_stack(|| custom::expand(attr.into(), item.into())).into()
 }
 
 /// The second step of a call between differentiable functions: a callee's signature macro
@@ -45,7 +47,7 @@ pub fn derivative(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[doc(hidden)]
 #[proc_macro]
 pub fn __differentiable_with(input: TokenStream) -> TokenStream {
-    expand::expand_handshake(input.into()).into()
+    depth::on_large_stack(|| expand::expand_handshake(input.into())).into()
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ pub use ir::{Inst, Kind, KindError, Param, Precision, Program, Role, ValueId};
 pub use liveness::Liveness;
 pub use op::{Emit, Op, Rule};
 pub use plan::{
-    plan, CalleeBlocks, Comparison, HessianPlan, JacobianPlan, NoSecondOrder, Plan, SecondOrder,
-    REVERSE_WHEN,
+    plan, BatchedBlocks, CalleeBlocks, Comparison, HessianColumns, HessianPlan, JacobianPlan,
+    NoSecondOrder, Plan, SecondOrder, REVERSE_WHEN,
 };
 pub use reverse::{reverse, Reverse, Seed};
 pub use simplify::simplify;
@@ -181,13 +181,14 @@ pub fn derive_jacobian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Pro
     Ok(Some(programs))
 }
 
-/// The Hessian of `primal` (a scalar result) over the parameters numbered in `wrt`, as batched
-/// forward-over-reverse programs: for each parameter `q`, one program pushes all of `q`'s
-/// directions through the gradient at once and returns the blocks ∂²f/∂p∂q for every wrt
-/// parameter `p` (numel(p) × numel(q) each, in `wrt` order). For logistic regression this is
-/// `Xᵀ·(X ⊙ s(1 − s)) + λI`: GEMMs, not n Hessian-vector products. `None` when some block has
-/// no batched form; callers then take one Hessian-vector product per direction.
-pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Program>>, KindError> {
+/// The Hessian of `primal` (a scalar result) over the parameters numbered in `wrt`, as groups
+/// of columns (see [`HessianColumns`]): each tensor parameter's directions go through the
+/// gradient at once (forward over reverse with the identity as the seed: for logistic
+/// regression `Xᵀ·(X ⊙ s(1 − s)) + λI`, GEMMs, not n Hessian-vector products), and so do all
+/// the scalar parameters' directions together (each scalar's seed a row of the identity), so
+/// the programs grow with the function, not with its number of parameters. A group whose
+/// program has no batched form is left to one Hessian-vector product per direction.
+pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Vec<HessianColumns>, KindError> {
     batched_hessian(&gradient_program(primal, wrt)?, wrt)
 }
 
@@ -195,33 +196,69 @@ pub fn derive_hessian(primal: &Program, wrt: &[usize]) -> Result<Option<Vec<Prog
 pub(crate) fn batched_hessian(
     gradient: &Program,
     wrt: &[usize],
-) -> Result<Option<Vec<Program>>, KindError> {
+) -> Result<Vec<HessianColumns>, KindError> {
     let k = gradient.outputs.len() - 1;
-    let mut programs = Vec::with_capacity(wrt.len());
-    for &q in wrt {
-        let hvp = simplify(&forward(gradient, &[q])?.program);
-        let seed = gradient.params.len();
-        let Some(like) = hvp
-            .insts
-            .iter()
-            .position(|inst| matches!(inst.op, Op::Param(p) if p.0 == q))
-        else {
-            return Ok(None);
+    let mut groups = Vec::new();
+    for directions in direction_groups(gradient, wrt) {
+        let params: Vec<usize> = directions.iter().map(|&d| wrt[d]).collect();
+        let hvp = simplify(&forward(gradient, &params)?.program);
+        // The directions are the parameters after the gradient program's own.
+        let seeds: Vec<usize> = (0..params.len())
+            .map(|j| gradient.params.len() + j)
+            .collect();
+        let batched = match &params[..] {
+            &[q] => hvp
+                .insts
+                .iter()
+                .position(|inst| matches!(inst.op, Op::Param(p) if p.0 == q))
+                .and_then(|like| vmap::vmap(&hvp, seeds[0], ValueId(like as u32), false).ok()),
+            _ => vmap::vmap_scalars(&hvp, &seeds, false).ok(),
         };
-        let batched = match vmap::vmap(&hvp, seed, ValueId(like as u32), false) {
-            Ok(b) => b,
-            Err(_) => return Ok(None),
-        };
-        // Outputs: value, gradients, the value's tangent, the gradients' tangents (the blocks).
-        let blocks = k + 2..2 * k + 2;
-        if !batched.batched_outputs[blocks.clone()].iter().all(|&b| b) {
-            return Ok(None);
-        }
-        let mut program = batched.program;
-        program.outputs = program.outputs[blocks].to_vec();
-        programs.push(simplify(&program));
+        let batched = batched.map(|batched| {
+            // Outputs: value, gradients, the value's tangent, the gradients' tangents (the
+            // blocks). A tangent that does not depend on the seeds is zero: the program is
+            // linear in them.
+            let mut program = batched.program;
+            let mut outputs = Vec::new();
+            let blocks = (k + 2..2 * k + 2)
+                .map(|o| {
+                    batched.batched_outputs[o].then(|| {
+                        outputs.push(program.outputs[o]);
+                        outputs.len() - 1
+                    })
+                })
+                .collect();
+            program.outputs = outputs;
+            BatchedBlocks {
+                program: simplify(&program),
+                blocks,
+            }
+        });
+        groups.push(HessianColumns {
+            directions,
+            batched,
+        });
     }
-    Ok(Some(programs))
+    Ok(groups)
+}
+
+/// The groups of parameters whose directions derived programs push through together, as
+/// positions in `wrt`: every scalar parameter in one group (at the place of the first), every
+/// tensor parameter alone.
+fn direction_groups(program: &Program, wrt: &[usize]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut scalars: Option<usize> = None;
+    for (position, &p) in wrt.iter().enumerate() {
+        if program.params[p].kind != Kind::Scalar {
+            groups.push(vec![position]);
+        } else if let Some(group) = scalars {
+            groups[group].push(position);
+        } else {
+            scalars = Some(groups.len());
+            groups.push(vec![position]);
+        }
+    }
+    groups
 }
 
 /// The Jacobian of `primal` (a tensor result) with respect to its parameter number `p`, both

@@ -167,6 +167,8 @@ pub enum Constant {
     Int(i64),
     /// An elementwise function, as `kernels::UnaryFn::Tanh`.
     Function(UnaryFn),
+    /// Position `index` among `width` directions (two arguments: `index, width`).
+    UnitRow { index: usize, width: usize },
 }
 
 macro_rules! kernels {
@@ -214,6 +216,8 @@ kernels! {
     AsColumn => as_column,
     /// The identity of a size.
     IdentityLike => identity_like,
+    /// The 1×width row with a 1 at one index: one scalar's seed among several.
+    UnitRow => unit_row,
     /// The diagonal matrix of a column.
     Diag => diag,
     /// The number of rows, as a float.
@@ -319,6 +323,8 @@ ops! {
     AsColumn(AsColumn),
     /// The identity matrix of the size of its operand.
     Identity(Identity),
+    /// A row of the identity: the seed of one scalar batched with others.
+    UnitRow(UnitRow),
     /// The diagonal matrix of a column.
     Diag(Diag),
     /// The number of rows of a matrix.

@@ -95,15 +95,32 @@ pub enum JacobianPlan {
     ByDirections { reverse_when: Comparison },
 }
 
-/// How `f_hessian` is computed: n×n over the wrt parameters flattened and concatenated.
+/// How `f_hessian` is computed: n×n over the wrt parameters flattened and concatenated, in
+/// groups of columns (see [`derive_hessian`](super::derive_hessian)).
 #[derive(Clone, Debug, PartialEq)]
-pub enum HessianPlan {
-    /// All directions of each wrt parameter `q` at once, through the gradient: one program per
-    /// `q`, whose parameters are the primal ones and whose outputs are the blocks ∂²f/∂p∂q for
-    /// every wrt parameter `p` (see [`derive_hessian`](super::derive_hessian)).
-    Batched(Vec<Program>),
-    /// One `f_hvp` per direction.
-    ByDirections,
+pub struct HessianPlan {
+    pub groups: Vec<HessianColumns>,
+}
+
+/// Columns of the Hessian whose directions go through the gradient together: one tensor
+/// parameter's, or every scalar parameter's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HessianColumns {
+    /// The parameters whose directions these columns are, as positions in `wrt` (increasing).
+    pub directions: Vec<usize>,
+    /// The program that computes them all at once, or `None`: one Hessian-vector product per
+    /// direction.
+    pub batched: Option<BatchedBlocks>,
+}
+
+/// A batched program of Hessian columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchedBlocks {
+    /// Parameters: the primal ones. Outputs: the blocks that are not zero.
+    pub program: Program,
+    /// For each wrt parameter `p` (in `wrt` order), the output holding the block ∂²f/∂p∂d over
+    /// the directions `d` (numel(p) × their numels summed, in order), or `None` where it is zero.
+    pub blocks: Vec<Option<usize>>,
 }
 
 /// A comparison of two element counts, `left OP right`, as generated code evaluates it.
@@ -199,9 +216,8 @@ fn second_order(
     }
     let hvp = forward_over_reverse(gradient, wrt)?;
     let derivation = print::print_lines(&hvp.program, Role::Tangent, &[]);
-    let hessian = match batched_hessian(gradient, wrt)? {
-        Some(programs) => HessianPlan::Batched(programs),
-        None => HessianPlan::ByDirections,
+    let hessian = HessianPlan {
+        groups: batched_hessian(gradient, wrt)?,
     };
     Ok(Ok(SecondOrder {
         hvp,

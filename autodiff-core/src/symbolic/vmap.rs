@@ -17,7 +17,7 @@ use super::rules::arith::{BinOp, Binary, Literal, ParamRef};
 use super::rules::linalg::MatMul;
 use super::rules::linalg::Transpose;
 use super::rules::reduce::Fill;
-use super::rules::structure::{AsColumn, Identity};
+use super::rules::structure::{AsColumn, Identity, UnitRow};
 
 /// An operand of an instruction being batched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,13 +97,57 @@ pub fn vmap(
     like: ValueId,
     transpose_outputs: bool,
 ) -> Result<Batched, KindError> {
-    let seed_kind = program
-        .params
-        .get(seed)
-        .ok_or_else(|| KindError::new(format!("no parameter number {seed}")))?
-        .kind;
-    if seed_kind == Kind::Matrix {
-        return Err(not_batchable("a matrix-valued seed"));
+    batch(program, &Seeds::One { seed, like }, transpose_outputs)
+}
+
+/// [`vmap`] over several scalar parameters at once: scalar number k of `seeds` is seeded with
+/// row k of the m×m identity (m = the number of seeds), so every batch has m columns, one per
+/// scalar. This is how the directions of many scalar parameters go through one program: a
+/// Hessian over n scalars is one program whose batches are 1×n rows, not n programs.
+pub fn vmap_scalars(
+    program: &Program,
+    seeds: &[usize],
+    transpose_outputs: bool,
+) -> Result<Batched, KindError> {
+    batch(program, &Seeds::Scalars(seeds), transpose_outputs)
+}
+
+/// The seed parameters of a batched program.
+enum Seeds<'a> {
+    /// One vector or scalar, seeded with the identity of the size of `like`.
+    One { seed: usize, like: ValueId },
+    /// Several scalars, seeded with the rows of the identity.
+    Scalars(&'a [usize]),
+}
+
+impl Seeds<'_> {
+    /// Which seed parameter `p` is (its position among the seeds), if it is one.
+    fn position(&self, p: usize) -> Option<usize> {
+        match self {
+            Seeds::One { seed, .. } => (*seed == p).then_some(0),
+            Seeds::Scalars(seeds) => seeds.iter().position(|&s| s == p),
+        }
+    }
+}
+
+fn batch(program: &Program, seeds: &Seeds, transpose_outputs: bool) -> Result<Batched, KindError> {
+    let seed_params: &[usize] = match seeds {
+        Seeds::One { seed, .. } => std::slice::from_ref(seed),
+        Seeds::Scalars(seeds) => seeds,
+    };
+    for &seed in seed_params {
+        let seed_kind = program
+            .params
+            .get(seed)
+            .ok_or_else(|| KindError::new(format!("no parameter number {seed}")))?
+            .kind;
+        match (seeds, seed_kind) {
+            (_, Kind::Matrix) => return Err(not_batchable("a matrix-valued seed")),
+            (Seeds::Scalars(_), Kind::Vector) => {
+                return Err(not_batchable("a vector seed among scalar ones"))
+            }
+            _ => {}
+        }
     }
     let mut out = Program {
         precision: program.precision,
@@ -114,7 +158,7 @@ pub fn vmap(
     };
     let mut renumbered = vec![None; program.params.len()];
     for (i, p) in program.params.iter().enumerate() {
-        if i != seed {
+        if seeds.position(i).is_none() {
             renumbered[i] = Some(out.params.len());
             out.params.push(Param {
                 name: p.name.clone(),
@@ -126,16 +170,32 @@ pub fn vmap(
     let mut map: Vec<Operand> = Vec::with_capacity(program.insts.len());
     for inst in &program.insts {
         let operand = match (&inst.op, renumbered.get(param_index(&inst.op))) {
-            (Op::Param(p), _) if p.0 == seed => {
-                let like = map
-                    .get(like.index())
-                    .filter(|l| !l.batched)
-                    .ok_or_else(|| {
-                        KindError::new("the seed's shape must come from a value defined before it")
-                    })?
-                    .value;
+            (Op::Param(p), _) if seeds.position(p.0).is_some() => {
+                let value = match *seeds {
+                    Seeds::One { like, .. } => {
+                        let like = map
+                            .get(like.index())
+                            .filter(|l| !l.batched)
+                            .ok_or_else(|| {
+                                KindError::new(
+                                    "the seed's shape must come from a value defined before it",
+                                )
+                            })?
+                            .value;
+                        out.push(Identity.into(), &[like])?
+                    }
+                    Seeds::Scalars(all) => {
+                        // A unit row's operand only gives the element type: any scalar will do.
+                        let element = out.push(Literal::new(0.0).into(), &[])?;
+                        let row = UnitRow {
+                            index: seeds.position(p.0).unwrap_or_default(),
+                            width: all.len(),
+                        };
+                        out.push_with_role(row.into(), &[element], Role::Tangent)?
+                    }
+                };
                 Operand {
-                    value: out.push(Identity.into(), &[like])?,
+                    value,
                     batched: true,
                     kind: inst.kind,
                 }

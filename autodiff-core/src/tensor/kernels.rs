@@ -256,6 +256,20 @@ pub fn identity_like<T: Real>(like: &impl Shaped) -> Matrix<T> {
     Matrix::identity(rows * cols)
 }
 
+/// A view that no longer borrows what it views (a copy if it did): generated code moves a view
+/// out of a block whose values it may borrow (see the macro's `nesting` module).
+pub fn detach<'a, M: Clone>(view: Cow<'_, M>) -> Cow<'a, M> {
+    Cow::Owned(view.into_owned())
+}
+
+/// Row `index` of the `width`×`width` identity as a 1×`width` matrix: the seed of one of
+/// `width` scalars pushed through together. `_like` only fixes the element type.
+pub fn unit_row<T: Real>(_like: &T, index: usize, width: usize) -> Matrix<T> {
+    let mut row = Matrix::zeros(1, width);
+    row[(0, index)] = T::one();
+    row
+}
+
 /// The n×n diagonal matrix of an n×1 (or 1×n) matrix.
 pub fn diag<T: Real>(column: &Matrix<T>) -> Matrix<T> {
     let values = column.as_slice();
@@ -392,6 +406,25 @@ pub fn set_column<T: Real, E: Elementwise<T>>(m: &mut Matrix<T>, j: usize, e: &E
     );
     for (i, &v) in e.as_flat().iter().enumerate() {
         m.as_mut_slice()[i * cols + j] = v;
+    }
+}
+
+/// Writes column `j` of `block` into column `columns[j]` of `m`, from row `row` down (the
+/// columns of a batch over several scalars, which need not be adjacent in `m`).
+#[track_caller]
+pub fn set_columns<T: Real>(m: &mut Matrix<T>, row: usize, columns: &[usize], block: &Matrix<T>) {
+    let (rows, cols) = block.shape();
+    assert!(
+        cols == columns.len() && row + rows <= m.rows() && columns.iter().all(|&c| c < m.cols()),
+        "autodiff: a {rows}×{cols} block into {} columns from row {row} does not fit a {}×{} matrix",
+        columns.len(),
+        m.rows(),
+        m.cols()
+    );
+    for i in 0..rows {
+        for (j, &column) in columns.iter().enumerate() {
+            m[(row + i, column)] = block[(i, j)];
+        }
     }
 }
 

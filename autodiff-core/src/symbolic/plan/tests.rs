@@ -88,10 +88,11 @@ fn a_scalar_result_has_every_item() {
     // Value, gradient, Hessian times the direction.
     assert_eq!(second.hvp.program.outputs.len(), 3);
     assert!(!second.derivation.is_empty());
-    match &second.hessian {
-        HessianPlan::Batched(programs) => assert_eq!(programs.len(), 1),
-        other => panic!("expected a batched Hessian, found {other:?}"),
-    }
+    let [group] = &second.hessian.groups[..] else {
+        panic!("one group of columns, found {:?}", second.hessian);
+    };
+    assert_eq!(group.directions, [0]);
+    assert!(group.batched.is_some(), "a batched Hessian");
 }
 
 /// `y = exp(x)·2`: by reverse mode `2·diag(exp(x))`, by forward `diag(exp(x))·2`.
@@ -158,7 +159,7 @@ fn a_callee_with_second_order_gives_second_order() {
         .expect("a Hessian through the callee's block");
     assert!(second.derivation.contains("softplus_vjp_jvp("));
     // The callee's block cannot be batched: one Hessian-vector product per direction.
-    assert_eq!(second.hessian, HessianPlan::ByDirections);
+    assert!(second.hessian.groups.iter().all(|g| g.batched.is_none()));
     assert!(plan.blocks.second_order.is_ok());
 }
 
@@ -272,10 +273,11 @@ mod values {
         close(&hvp[0], &[0.5 * (0.5 - 2.0) - (-1.5 - 0.5)]);
         close(&hvp[1], &[2.0, -1.5]);
         close(&hvp[2], &[0.0, 1.0]);
-        let HessianPlan::Batched(programs) = &second.hessian else {
+        let Some(batched) = &second.hessian.groups[0].batched else {
             panic!("a batched Hessian");
         };
-        let h = eval(&programs[0], &[x, Value::Matrix(a())]);
+        assert_eq!(batched.blocks, [Some(0)]);
+        let h = eval(&batched.program, &[x, Value::Matrix(a())]);
         close(&h[0], &[2.0, -1.0, -1.0, 1.0]);
     }
 

@@ -5,7 +5,7 @@
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError};
-use crate::symbolic::op::{expect_arity, Emit, Kernel, Rule};
+use crate::symbolic::op::{expect_arity, Constant, Emit, Kernel, Rule};
 use crate::symbolic::print::Printed;
 #[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Matrix, Real};
@@ -71,6 +71,47 @@ impl Rule for Identity {
     }
     fn shape_only_args(&self) -> &'static [usize] {
         &[0]
+    }
+}
+
+// ───────────────────────────── unit row ─────────────────────────────
+
+/// Row `index` of the `width`×`width` identity, as a 1×`width` matrix: the seed of one scalar
+/// when several scalars' directions are pushed through at once (`width` of them, so a Hessian
+/// over n scalar parameters is one program, not n). Its operand (the scalar) only gives the
+/// element type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UnitRow {
+    pub index: usize,
+    pub width: usize,
+}
+
+impl Rule for UnitRow {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("unit_row", args, 1)?;
+        if self.index >= self.width {
+            return Err(KindError::new(format!(
+                "`unit_row` {} of {}",
+                self.index, self.width
+            )));
+        }
+        Ok(Kind::Matrix)
+    }
+    fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("e{}ᵀ", self.index + 1))
+    }
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, _: &[&Value<T>]) -> Value<T> {
+        Value::Matrix(kernels::unit_row(&T::zero(), self.index, self.width))
+    }
+    fn emit(&self) -> Emit {
+        Emit::Kernel {
+            kernel: Kernel::UnitRow,
+            constant: Some(Constant::UnitRow {
+                index: self.index,
+                width: self.width,
+            }),
+        }
     }
 }
 
