@@ -119,16 +119,22 @@ fn rewrite(tokens: TokenStream, replacement: &TokenStream) -> TokenStream {
     out.into_iter().collect()
 }
 
+/// Rust's keywords, except those that are path segments themselves (`crate`, `self`, `super`,
+/// `Self`).
+const KEYWORDS_BEFORE_A_PATH: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "fn",
+    "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref",
+    "return", "static", "struct", "trait", "type", "unsafe", "use", "where", "while", "yield",
+];
+
 /// Whether `tokens[i..]` is `::autodiff` at the start of a path (not `module::autodiff`).
 fn starts_runtime_path(tokens: &[TokenTree], i: usize) -> bool {
     let is_colon = |t: Option<&TokenTree>, spacing: Spacing| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == spacing);
-    // After a keyword a path starts; after another name (`crate`, `module`) it continues.
+    // After a keyword a path starts (`use ::autodiff`, `if ::autodiff::...`); after a name
+    // (`crate`, `module`) it continues.
     let leading = match i.checked_sub(1).map(|j| &tokens[j]) {
         Some(TokenTree::Ident(previous)) => {
-            matches!(
-                previous.to_string().as_str(),
-                "use" | "as" | "dyn" | "impl" | "in"
-            )
+            KEYWORDS_BEFORE_A_PATH.contains(&&*previous.to_string())
         }
         _ => true,
     };
@@ -171,6 +177,18 @@ mod tests {
             rewritten(tokens, "crate::deps::autodiff"),
             expected.to_string()
         );
+    }
+
+    #[test]
+    fn a_path_after_any_keyword_starts_at_the_renamed_crate() {
+        // The Jacobian that picks its mode at run time opens with `if ::autodiff::...`.
+        let tokens = quote!(if ::autodiff::kernels::f() {
+            return ::autodiff::kernels::g();
+        });
+        let expected = quote!(if ::ad::kernels::f() {
+            return ::ad::kernels::g();
+        });
+        assert_eq!(rewritten(tokens, "ad"), expected.to_string());
     }
 
     #[test]
