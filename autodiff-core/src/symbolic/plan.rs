@@ -23,8 +23,9 @@ use super::{
 };
 
 /// Everything generated for one function, with respect to the parameters numbered in `wrt`.
-/// The first-order programs are always built: the building blocks need them, and they are
-/// cheap. The second-order programs and the Jacobian's are built only for the items generated.
+/// The first-order programs are always built: they are cheap, and the building blocks (always
+/// generated) reuse them when `wrt` is every parameter. The second-order programs and the
+/// Jacobian's are built only for the items that need them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// The items to generate: those asked for that the function has, and the items their
