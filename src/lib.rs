@@ -11,7 +11,11 @@ pub use autodiff_core::kernels;
 pub use autodiff_core::{buffer, gemm, gradcheck, symbolic, Matrix, Real, ScalarExt, Vector};
 #[doc(hidden)]
 pub use autodiff_macros::__differentiable_with;
-pub use autodiff_macros::{derivative, differentiable};
+pub use autodiff_macros::derivative;
+/// What `only(...)` saves, measured item by item: [Only the items you
+/// need](crate#only-the-items-you-need).
+///
+pub use autodiff_macros::differentiable;
 
 /// `use autodiff::prelude::*;` brings the tensor types, the attribute and the scalar methods.
 pub mod prelude {

@@ -1,6 +1,7 @@
-//! The attribute's arguments: nothing, `wrt(a, b, ...)`, and `crate = "path"`; and the rewrite
-//! that `crate = "path"` asks for.
+//! The attribute's arguments: nothing, `wrt(a, b, ...)`, `only(grad, vjp, ...)` and
+//! `crate = "path"`, in any order; and the rewrite that `crate = "path"` asks for.
 
+use autodiff_core::symbolic::{Item, Items};
 use proc_macro2::{Ident, Spacing, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
@@ -8,13 +9,28 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::Token;
 
+use crate::errors::Errors;
+
 /// The arguments of `#[differentiable(...)]`.
 #[derive(Default)]
 pub struct Args {
     /// The parameters named in `wrt(...)`, or `None` for all of them.
     pub wrt: Option<Vec<Ident>>,
+    /// The items named in `only(...)`, each with its name as written (for errors), or `None`
+    /// for all of them.
+    pub only: Option<Vec<(Item, Ident)>>,
     /// `crate = "ad"`: the path of the `autodiff` crate where it is renamed.
     pub krate: Option<syn::Path>,
+}
+
+impl Args {
+    /// The items asked for: those of `only(...)`, else every one.
+    pub fn wanted(&self) -> Items {
+        match &self.only {
+            Some(only) => only.iter().map(|&(item, _)| item).collect(),
+            None => Items::ALL,
+        }
+    }
 }
 
 /// Parses the arguments of `#[differentiable(...)]`.
@@ -24,11 +40,15 @@ pub fn parse_args(attr: TokenStream) -> syn::Result<Args> {
         if meta.path.is_ident("crate") {
             return parse_crate(&meta, &mut args.krate);
         }
+        if meta.path.is_ident("only") {
+            return parse_only(&meta, &mut args.only);
+        }
         if !meta.path.is_ident("wrt") {
             return Err(meta.error(
                 "unknown argument; `#[differentiable]` takes no arguments, `wrt(a, b, ...)` \
-                 naming the parameters to differentiate with respect to, or `crate = \"name\"` \
-                 for a renamed `autodiff` dependency",
+                 naming the parameters to differentiate with respect to, `only(grad, ...)` \
+                 naming the items to generate, or `crate = \"name\"` for a renamed \
+                 `autodiff` dependency",
             ));
         }
         if args.wrt.is_some() {
@@ -57,6 +77,59 @@ pub fn parse_args(attr: TokenStream) -> syn::Result<Args> {
     });
     parser.parse2(attr)?;
     Ok(args)
+}
+
+/// `only(grad, vjp)`, once: the items to generate, each named once. Every unknown or repeated
+/// name is reported, not just the first.
+fn parse_only(
+    meta: &ParseNestedMeta<'_>,
+    only: &mut Option<Vec<(Item, Ident)>>,
+) -> syn::Result<()> {
+    let valid = Item::ALL.map(Item::name).join(", ");
+    if only.is_some() {
+        return Err(meta.error("`only(...)` is given twice; name every item in one list"));
+    }
+    if !meta.input.peek(syn::token::Paren) {
+        return Err(meta.error(format!(
+            "write `only(grad, vjp)`: `only` takes a parenthesized list of the items to \
+             generate, among {valid}"
+        )));
+    }
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let names = Punctuated::<Ident, Token![,]>::parse_terminated(&content).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!(
+                "`only(...)` takes item names separated by commas, such as `only(grad, vjp)`, \
+                 among {valid}"
+            ),
+        )
+    })?;
+    if names.is_empty() {
+        return Err(meta.error(format!(
+            "`only()` names no item; list the items to generate, among {valid}, or drop \
+             `only` to generate all of them"
+        )));
+    }
+    let mut items: Vec<(Item, Ident)> = Vec::new();
+    let mut errors = Errors::default();
+    for name in names {
+        match Item::from_name(&name.to_string()) {
+            None => errors.spanned(
+                &name,
+                format!("unknown item `{name}`; `only(...)` takes {valid}"),
+            ),
+            Some(item) if items.iter().any(|&(seen, _)| seen == item) => errors.spanned(
+                &name,
+                format!("`{name}` is named twice in `only`; name each item once"),
+            ),
+            Some(item) => items.push((item, name)),
+        }
+    }
+    errors.finish()?;
+    *only = Some(items);
+    Ok(())
 }
 
 /// `crate = "ad"` (as serde's `#[serde(crate = "...")]`), once.
@@ -119,16 +192,22 @@ fn rewrite(tokens: TokenStream, replacement: &TokenStream) -> TokenStream {
     out.into_iter().collect()
 }
 
+/// Rust's keywords, except those that are path segments themselves (`crate`, `self`, `super`,
+/// `Self`).
+const KEYWORDS_BEFORE_A_PATH: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "fn",
+    "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref",
+    "return", "static", "struct", "trait", "type", "unsafe", "use", "where", "while", "yield",
+];
+
 /// Whether `tokens[i..]` is `::autodiff` at the start of a path (not `module::autodiff`).
 fn starts_runtime_path(tokens: &[TokenTree], i: usize) -> bool {
     let is_colon = |t: Option<&TokenTree>, spacing: Spacing| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == spacing);
-    // After a keyword a path starts; after another name (`crate`, `module`) it continues.
+    // After a keyword a path starts (`use ::autodiff`, `if ::autodiff::...`); after a name
+    // (`crate`, `module`) it continues.
     let leading = match i.checked_sub(1).map(|j| &tokens[j]) {
         Some(TokenTree::Ident(previous)) => {
-            matches!(
-                previous.to_string().as_str(),
-                "use" | "as" | "dyn" | "impl" | "in"
-            )
+            KEYWORDS_BEFORE_A_PATH.contains(&&*previous.to_string())
         }
         _ => true,
     };
@@ -171,6 +250,18 @@ mod tests {
             rewritten(tokens, "crate::deps::autodiff"),
             expected.to_string()
         );
+    }
+
+    #[test]
+    fn a_path_after_any_keyword_starts_at_the_renamed_crate() {
+        // The Jacobian that picks its mode at run time opens with `if ::autodiff::...`.
+        let tokens = quote!(if ::autodiff::kernels::f() {
+            return ::autodiff::kernels::g();
+        });
+        let expected = quote!(if ::ad::kernels::f() {
+            return ::ad::kernels::g();
+        });
+        assert_eq!(rewritten(tokens, "ad"), expected.to_string());
     }
 
     #[test]

@@ -333,8 +333,7 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
             let block = match batched.blocks[0] {
                 Some(_) => {
                     let borrow = c.borrow_owned();
-                    let block =
-                        batched_blocks(f, std::slice::from_ref(&batched.program)).remove(0);
+                    let block = batched_blocks(f, std::slice::from_ref(&batched.program)).remove(0);
                     quote_spanned!(Span::mixed_site()=> #(#borrow)* #block)
                 }
                 // Linear in its parameter: the Hessian is zero.

@@ -2,10 +2,12 @@
 //! what is generated), emit. One function per generated item turns the plan's programs into
 //! tokens. Works on `proc_macro2` tokens so it can be called (and tested) outside a compiler.
 
-use autodiff_core::symbolic::{self, ForwardProducts, Program, ReverseProducts, SecondOrder};
+use autodiff_core::symbolic::{
+    self, ForwardProducts, Item, Plan, Program, ReverseProducts, SecondOrder,
+};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
-use syn::{Item, ItemFn};
+use syn::ItemFn;
 
 use crate::attr;
 use crate::blocks;
@@ -38,9 +40,11 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
         return too_deep(item, error);
     }
     let attr_tokens = attr.clone();
-    let item_fn = match syn::parse2::<Item>(item.clone()) {
-        Ok(Item::Fn(f)) => f,
-        Ok(Item::Verbatim(tokens)) if syn::parse2::<syn::TraitItemFn>(tokens.clone()).is_ok() => {
+    let item_fn = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(f)) => f,
+        Ok(syn::Item::Verbatim(tokens))
+            if syn::parse2::<syn::TraitItemFn>(tokens.clone()).is_ok() =>
+        {
             let error = syn::Error::new_spanned(
                 tokens,
                 "#[differentiable] needs a function with a body; trait method declarations \
@@ -66,6 +70,7 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
     // Every stage runs, even after errors, so that one compile reports every mistake.
     let sig = signature::check(&item_fn, &mut errors);
     let wrt = resolve_wrt(args.wrt.as_deref(), &sig, &mut errors);
+    check_only(args.only.as_deref(), &item_fn, &sig, &mut errors);
     let lowering = lower::lower(&item_fn, &sig, &mut errors, &known);
     if let (Some(callee), true) = (lowering.unknown.first(), errors.is_empty()) {
         // Ask the first unknown callee's macro for its signature; it expands us again.
@@ -82,7 +87,7 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
         });
         return fallback_fn(&item_fn, error);
     };
-    match generate(&item_fn, &sig, &lowered, &wrt) {
+    match generate(&item_fn, &sig, &lowered, &wrt, &args) {
         // `let y = ...; y` is the style that names the upstream gradient `dy` in derivations,
         // so clippy's `let_and_return` is silenced on the user's function, and so is
         // `dead_code`: a function used only through its derivatives is used. Nothing else
@@ -135,41 +140,41 @@ fn fallback_fn(item: &ItemFn, error: syn::Error) -> TokenStream {
 }
 
 /// The tokens that identify an item for an error: its keyword and name where it has them.
-fn item_kind_tokens(item: &Item) -> TokenStream {
+fn item_kind_tokens(item: &syn::Item) -> TokenStream {
     match item {
-        Item::Struct(s) => {
+        syn::Item::Struct(s) => {
             let (keyword, name) = (&s.struct_token, &s.ident);
             quote!(#keyword #name)
         }
-        Item::Enum(e) => {
+        syn::Item::Enum(e) => {
             let (keyword, name) = (&e.enum_token, &e.ident);
             quote!(#keyword #name)
         }
-        Item::Union(u) => {
+        syn::Item::Union(u) => {
             let (keyword, name) = (&u.union_token, &u.ident);
             quote!(#keyword #name)
         }
-        Item::Trait(t) => {
+        syn::Item::Trait(t) => {
             let (keyword, name) = (&t.trait_token, &t.ident);
             quote!(#keyword #name)
         }
-        Item::Const(c) => {
+        syn::Item::Const(c) => {
             let (keyword, name) = (&c.const_token, &c.ident);
             quote!(#keyword #name)
         }
-        Item::Static(st) => {
+        syn::Item::Static(st) => {
             let (keyword, name) = (&st.static_token, &st.ident);
             quote!(#keyword #name)
         }
-        Item::Type(t) => {
+        syn::Item::Type(t) => {
             let (keyword, name) = (&t.type_token, &t.ident);
             quote!(#keyword #name)
         }
-        Item::Mod(m) => {
+        syn::Item::Mod(m) => {
             let (keyword, name) = (&m.mod_token, &m.ident);
             quote!(#keyword #name)
         }
-        Item::Impl(i) => {
+        syn::Item::Impl(i) => {
             let (keyword, self_ty) = (&i.impl_token, &i.self_ty);
             quote!(#keyword #self_ty)
         }
@@ -239,14 +244,71 @@ fn resolve_wrt(
     ok.then_some(chosen)
 }
 
+/// The items of `only(...)` that need a scalar result, where the result is a tensor. (Whether
+/// a scalar function has second derivatives is the engine's to say: see [`check_generated`].)
+fn check_only(only: Option<&[(Item, Ident)]>, item: &ItemFn, sig: &Signature, errors: &mut Errors) {
+    let (Some(only), Some(result)) = (only, sig.result) else {
+        return;
+    };
+    if !result.is_tensor() {
+        return;
+    }
+    let result_ty = match &item.sig.output {
+        syn::ReturnType::Type(_, ty) => signature::type_text(ty),
+        syn::ReturnType::Default => return,
+    };
+    let name = &item.sig.ident;
+    for (wanted, ident) in only
+        .iter()
+        .filter(|(wanted, _)| wanted.needs_scalar_result())
+    {
+        let no = if *wanted == Item::Grad {
+            "no gradient"
+        } else {
+            "no gradient to differentiate again"
+        };
+        errors.spanned(
+            ident,
+            format!(
+                "`{wanted}` needs a scalar result: `{name}` returns `{result_ty}`, a tensor, \
+                 which has {no}; its derivatives are `vjp`, `jvp` and `jacobian`"
+            ),
+        );
+    }
+}
+
+/// Every item of `only(...)` is in the plan: one the engine left out is a second derivative the
+/// function does not have (a tensor result was reported by [`check_only`]).
+fn check_generated(only: &[(Item, Ident)], plan: &Plan, name: &Ident) -> Result<(), syn::Error> {
+    let mut errors = Errors::default();
+    for (wanted, ident) in only.iter().filter(|(item, _)| !plan.items.contains(*item)) {
+        match &plan.second_order {
+            Some(Err(reason)) if wanted.is_second_order() => errors.spanned(
+                ident,
+                format!(
+                    "`{name}_{wanted}` cannot be generated: {reason}; leave `{wanted}` out of \
+                     `only(...)`"
+                ),
+            ),
+            _ => errors.spanned(
+                ident,
+                format!("internal error in #[differentiable] (please report it): no `{wanted}`"),
+            ),
+        }
+    }
+    errors.finish()
+}
+
 /// Every item generated beside the function: one function per item turns a part of the
-/// engine's plan into tokens; which items exist (`f_grad`, `f_hvp`, `f_hessian`, the
-/// second-order block) and how the dense matrices are computed is the plan's to say.
+/// engine's plan into tokens; which items exist (those asked for that the function has, and
+/// those their code calls) and how the dense matrices are computed is the plan's to say. The
+/// building blocks for callers are always generated.
 fn generate(
     item: &ItemFn,
     sig: &Signature,
     lowered: &Lowered,
     wrt: &[usize],
+    args: &attr::Args,
 ) -> Result<TokenStream, syn::Error> {
     let internal = |e: &dyn std::fmt::Display| {
         syn::Error::new(
@@ -262,21 +324,37 @@ fn generate(
         .iter()
         .filter_map(|w| lowered.ir_params.iter().position(|p| p == w))
         .collect();
-    let plan = symbolic::plan(&lowered.program, &ir_wrt).map_err(|e| internal(&e))?;
+    let plan =
+        symbolic::plan(&lowered.program, &ir_wrt, args.wanted()).map_err(|e| internal(&e))?;
+    if let Some(only) = &args.only {
+        check_generated(only, &plan, &item.sig.ident)?;
+    }
     let f = Function::new(item, sig, &lowered.ir_params, wrt, float, result);
-    let second_order = plan.second_order.as_ref().ok();
+    let generated = |wanted: Item| plan.items.contains(wanted);
+    let second_order = plan.second_order.as_ref().and_then(|s| s.as_ref().ok());
     let grad = plan
         .reverse
         .grad
         .as_ref()
+        .filter(|_| generated(Item::Grad))
         .map(|program| grad_item(&f, program, &plan.reverse.derivation));
-    let vjp = vjp_item(&f, &plan.reverse);
-    let jvp = jvp_item(&f, &plan.forward);
-    let hvp = second_order.map(|second| hvp_item(&f, second));
-    let jacobian = dense::jacobian_item(&f, &plan.jacobian);
-    let hessian = second_order.map(|second| dense::hessian_item(&f, &second.hessian));
-    let gradcheck = dense::gradcheck_item(&f);
-    let derivation = derivation_item(&f, &plan.reverse.derivation);
+    let vjp = generated(Item::Vjp).then(|| vjp_item(&f, &plan.reverse));
+    let jvp = generated(Item::Jvp).then(|| jvp_item(&f, &plan.forward));
+    let hvp = second_order
+        .filter(|_| generated(Item::Hvp))
+        .map(|second| hvp_item(&f, second));
+    let jacobian = plan
+        .jacobian
+        .as_ref()
+        .filter(|_| generated(Item::Jacobian))
+        .map(|jacobian| dense::jacobian_item(&f, jacobian));
+    let hessian = second_order
+        .and_then(|second| second.hessian.as_ref())
+        .filter(|_| generated(Item::Hessian))
+        .map(|hessian| dense::hessian_item(&f, hessian));
+    let gradcheck = generated(Item::Gradcheck).then(|| dense::gradcheck_item(&f));
+    let derivation =
+        generated(Item::Derivation).then(|| derivation_item(&f, &plan.reverse.derivation));
     let blocks = blocks::items(&f, &plan.blocks);
     Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation #blocks))
 }

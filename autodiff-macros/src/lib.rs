@@ -26,8 +26,25 @@ mod signature;
 
 /// Generates, beside the function `f` it is placed on, `f_vjp`, `f_jvp`, `f_jacobian`,
 /// `f_gradcheck`, `f_derivation` and, for a scalar result, `f_grad`, `f_hvp` and `f_hessian`.
-/// Arguments: `wrt(a, b)` (the parameters to differentiate with respect to) and `crate = "ad"`
-/// (a renamed dependency). See the `autodiff` crate documentation for the supported language.
+///
+/// Arguments, in any order:
+/// - `wrt(a, b)`: the parameters to differentiate with respect to (default: every
+///   differentiable parameter).
+/// - `only(grad, vjp)`: generate only the items named, among `grad`, `vjp`, `jvp`, `hvp`,
+///   `jacobian`, `hessian`, `gradcheck` and `derivation` (default: all of them). The
+///   second-order items and the check are the largest: a function that needs only gradients
+///   compiles in about half the time with `only(grad)` (measured item by item in the
+///   `autodiff` crate documentation, "Only the items you need"). The items a named item calls
+///   are generated with it: `jacobian` calls `grad` for a scalar result, and `vjp` and `jvp`
+///   where it takes one pass per direction; `hessian` calls `hvp` where it takes one per
+///   direction; `gradcheck` calls `vjp` and `jvp`. Name every item you call yourself. Each
+///   named item must exist for the function: `grad`, `hvp` and `hessian` need a scalar result,
+///   and the last two second derivatives of every function the gradient calls. The hidden
+///   building blocks that other differentiable functions use when they call `f` are generated
+///   whatever `only` says.
+/// - `crate = "ad"`: the name of a renamed `autodiff` dependency.
+///
+/// See the `autodiff` crate documentation for the supported language.
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     depth::on_large_stack(|| expand::expand(attr.into(), item.into())).into()

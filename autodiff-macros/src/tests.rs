@@ -158,11 +158,20 @@ fn derivations_of_the_op_families() {
     insta::assert_snapshot!(text.join("\n\n"));
 }
 
+/// Compile-fail inputs whose expansion is right and whose error is rustc's: a call of an item
+/// that `only(...)` left out.
+const ERRORS_OF_RUSTC: &[&str] = &["only_leaves_out_the_rest.rs"];
+
 /// The expansion of every compile-fail input never panics, and for each file either reports a
 /// compile error or asks a callee for its signature (a callee that has none, or comes later,
 /// is then reported by rustc at the call).
 #[test]
 fn every_ui_input_is_an_error_not_a_panic() {
+    // On the stack the macro runs on: `nested_too_deep.rs` is deeper than a test thread's.
+    crate::depth::on_large_stack(every_ui_input_is_an_error);
+}
+
+fn every_ui_input_is_an_error() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ui");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).expect("tests/ui exists") {
@@ -179,8 +188,12 @@ fn every_ui_input_is_an_error_not_a_panic() {
                     .unwrap_or_else(|_| panic!("the expansion panicked on {}", path.display()))
             })
             .collect();
-        if expansions.is_empty() {
-            continue; // a misuse of another attribute (`#[derivative]`)
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if expansions.is_empty() || ERRORS_OF_RUSTC.contains(&name) {
+            continue; // a misuse of another attribute (`#[derivative]`), or rustc's to report
         }
         assert!(
             expansions
@@ -296,4 +309,89 @@ fn jacobian_of_an_elementwise_map_is_a_diagonal() {
         },
         "_jacobian"
     ));
+}
+
+#[test]
+fn only_grad_expansion() {
+    // `f_grad` and the building blocks callers use; nothing else.
+    insta::assert_snapshot!(expanded(
+        quote!(only(grad)),
+        quote! {
+            fn f(x: f64, y: f64) -> f64 {
+                let s = x * y + 2.0;
+                s * s.sin()
+            }
+        }
+    ));
+}
+
+/// What each generated item costs in code: the lines `prettyplease` prints for it (doc comments
+/// left out) over the fifty functions of the compile-time benchmark, and all the lines for
+/// three choices of `only(...)`. The README's table "what each item costs" comes from here:
+/// `cargo test -p autodiff-macros --release generated_lines_per_item -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement for the README; run it by name"]
+fn generated_lines_per_item() {
+    use std::collections::BTreeMap;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../benches/expansion-time/fifty_functions.rs");
+    let source = std::fs::read_to_string(&path).expect("the benchmark's functions");
+    let file: syn::File = syn::parse_str(&source).expect("parses");
+    let functions = find_differentiable(&file.items);
+    let code_lines = |item: &syn::Item| {
+        let alone: syn::File = syn::parse2(quote!(#item)).expect("an item parses as a file");
+        let text = prettyplease::unparse(&alone);
+        text.lines()
+            .filter(|line| !line.trim_start().starts_with("///"))
+            .count()
+    };
+    // The row of each generated item: its name in `only(...)`, else what it is.
+    let row = |name: &str, item: &syn::Item| -> String {
+        match item {
+            syn::Item::Fn(f) => {
+                let ident = f.sig.ident.to_string();
+                if ident == name {
+                    "the function itself".to_string()
+                } else if let Some(block) = ident.strip_prefix("__autodiff_") {
+                    format!("building block `{}`", block.replacen(name, "f", 1))
+                } else {
+                    format!("`{}`", &ident[name.len() + 1..])
+                }
+            }
+            _ => "building block: the signature macro".to_string(),
+        }
+    };
+    let mut per_row: BTreeMap<String, usize> = BTreeMap::new();
+    let mut totals = Vec::new();
+    for only in [quote!(), quote!(only(grad)), quote!(only(grad, vjp, jvp))] {
+        let mut total = 0;
+        for (attr, item) in &functions {
+            let function: syn::ItemFn = syn::parse2(item.clone()).expect("a function");
+            let name = function.sig.ident.to_string();
+            let attr = if only.is_empty() {
+                attr.clone()
+            } else {
+                quote!(#attr, #only)
+            };
+            let expanded: syn::File = syn::parse2(expand(attr, item.clone())).expect("parses");
+            for generated in &expanded.items {
+                let lines = code_lines(generated);
+                total += lines;
+                if only.is_empty() {
+                    *per_row.entry(row(&name, generated)).or_default() += lines;
+                }
+            }
+        }
+        totals.push((only.to_string(), total));
+    }
+    let n = functions.len();
+    let per_function = |lines: usize| lines as f64 / n as f64;
+    println!("| item | lines for the {n} functions | per function |");
+    println!("| --- | ---: | ---: |");
+    for (row, lines) in &per_row {
+        println!("| {row} | {lines} | {:.1} |", per_function(*lines));
+    }
+    for (only, total) in totals {
+        println!("| all, {only:?} | {total} | {:.1} |", per_function(total));
+    }
 }

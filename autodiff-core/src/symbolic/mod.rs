@@ -2,10 +2,11 @@
 //! reverse transformation, a simplifier, a printer to matrix notation and an interpreter.
 //!
 //! [`plan()`] is the entry point the macro uses: from the primal program of a `#[differentiable]`
-//! function it builds every derived program the macro prints, and decides which second-order
-//! items exist and how each dense matrix is computed. The `derive_*` functions below are its
-//! parts: the simplified programs behind `f_vjp` and `f_grad` ([`derive_reverse`]), `f_jvp`
-//! ([`derive_forward`]), `f_hvp` ([`derive_hvp`]), and the batched Jacobians and Hessians.
+//! function and the items asked for it builds every derived program the macro prints, and
+//! decides which items are generated, which second-order items exist and how each dense matrix
+//! is computed. The `derive_*` functions below are its parts: the simplified programs behind
+//! `f_vjp` and `f_grad` ([`derive_reverse`]), `f_jvp` ([`derive_forward`]), `f_hvp`
+//! ([`derive_hvp`]), and the batched Jacobians and Hessians.
 
 pub mod derive;
 #[cfg(feature = "runtime")]
@@ -29,8 +30,8 @@ pub use ir::{Inst, Kind, KindError, Param, Precision, Program, Role, ValueId};
 pub use liveness::Liveness;
 pub use op::{Emit, Op, Rule};
 pub use plan::{
-    plan, BatchedBlocks, CalleeBlocks, Comparison, HessianColumns, HessianPlan, JacobianPlan,
-    NoSecondOrder, Plan, SecondOrder, REVERSE_WHEN,
+    plan, BatchedBlocks, CalleeBlocks, Comparison, HessianColumns, HessianPlan, Item, Items,
+    JacobianPlan, NoSecondOrder, Plan, SecondOrder, REVERSE_WHEN,
 };
 pub use reverse::{reverse, Reverse, Seed};
 pub use simplify::simplify;

@@ -1,11 +1,15 @@
 //! The derivation plan: everything `#[differentiable]` generates for one function, decided in
 //! one place. [`plan`] builds every derived program the macro prints (reverse, forward, second
 //! order, the dense matrices and the building blocks callers use) and makes every choice about
-//! them: which second-order items exist (and why not, when not), how each dense matrix is
-//! computed, and the one rule by which generated code picks reverse or forward mode at run
+//! them: which items are generated (those asked for that the function has, and the items they
+//! are built on), which second-order items exist (and why not, when not), how each dense matrix
+//! is computed, and the one rule by which generated code picks reverse or forward mode at run
 //! time. The macro turns the plan into items; it decides nothing about derivatives.
 
 use std::fmt;
+
+mod items;
+pub use items::{Item, Items};
 
 use super::forward::Forward;
 use super::ir::{KindError, Program, Role};
@@ -19,16 +23,23 @@ use super::{
 };
 
 /// Everything generated for one function, with respect to the parameters numbered in `wrt`.
+/// The first-order programs are always built: they are cheap, and the building blocks (always
+/// generated) reuse them when `wrt` is every parameter. The second-order programs and the
+/// Jacobian's are built only for the items that need them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
+    /// The items to generate: those asked for that the function has, and the items their
+    /// generated code calls (see [`plan`]). The building blocks are not items: always there.
+    pub items: Items,
     /// `f_vjp`, `f_grad` (for a scalar result) and the reverse derivation (`f_derivation`).
     pub reverse: ReverseProducts,
     /// `f_jvp` and the forward derivation.
     pub forward: ForwardProducts,
-    /// `f_hvp` and `f_hessian`, or why the function has neither.
-    pub second_order: Result<SecondOrder, NoSecondOrder>,
-    /// How `f_jacobian` is computed.
-    pub jacobian: JacobianPlan,
+    /// `f_hvp` and `f_hessian`, or why the function has neither; `None` when neither was asked
+    /// for (nothing second-order is derived then, not even the reason).
+    pub second_order: Option<Result<SecondOrder, NoSecondOrder>>,
+    /// How `f_jacobian` is computed; `None` when it was not asked for.
+    pub jacobian: Option<JacobianPlan>,
     /// What callers of the function use (`__autodiff_f_vjp`, `_jvp`, `_vjp_jvp`).
     pub blocks: CalleeBlocks,
 }
@@ -38,12 +49,13 @@ pub struct Plan {
 pub struct SecondOrder {
     /// `f_hvp`: forward mode over the gradient program. Parameters: the primal ones, then one
     /// direction per wrt parameter. Outputs: the value, one gradient per wrt parameter, then the
-    /// Hessian times the direction (one per wrt parameter, shaped like the gradient).
+    /// Hessian times the direction (one per wrt parameter, shaped like the gradient). Built
+    /// for either item: `f_hessian` may be one `f_hvp` per direction.
     pub hvp: Forward,
     /// The forward-over-reverse derivation of `hvp`, one equation a line.
     pub derivation: String,
-    /// How `f_hessian` is computed.
-    pub hessian: HessianPlan,
+    /// How `f_hessian` is computed; `None` when it was not asked for.
+    pub hessian: Option<HessianPlan>,
 }
 
 /// Why a function (or a building block) has no second derivatives.
@@ -185,15 +197,28 @@ pub struct CalleeBlocks {
 }
 
 /// The plan for `primal` (one output) differentiated with respect to the parameters numbered in
-/// `wrt` (in increasing order). An error is an internal one: a program the engine cannot
-/// differentiate although the front end accepted it.
-pub fn plan(primal: &Program, wrt: &[usize]) -> Result<Plan, KindError> {
+/// `wrt` (in increasing order), for the items in `wanted` ([`Items::ALL`] for everything the
+/// function has). An item the function does not have is left out: `f_grad`, `f_hvp` and
+/// `f_hessian` need a scalar result, and the last two second derivatives of every callee the
+/// gradient goes through (`second_order` says why not). An error is an internal one: a program
+/// the engine cannot differentiate although the front end accepted it.
+pub fn plan(primal: &Program, wrt: &[usize], wanted: Items) -> Result<Plan, KindError> {
     let reverse = derive_reverse(primal, wrt)?;
     let forward = derive_forward(primal, wrt)?;
-    let second_order = second_order(wrt, &reverse)?;
-    let jacobian = jacobian(primal, wrt, &reverse)?;
+    let second_order = if wanted.contains(Item::Hvp) || wanted.contains(Item::Hessian) {
+        Some(second_order(wrt, &reverse, wanted.contains(Item::Hessian))?)
+    } else {
+        None
+    };
+    let jacobian = if wanted.contains(Item::Jacobian) {
+        Some(jacobian(primal, wrt, &reverse)?)
+    } else {
+        None
+    };
     let blocks = callee_blocks(primal, wrt, &reverse, &forward)?;
+    let items = generated(wanted, &reverse, &second_order, &jacobian);
     Ok(Plan {
+        items,
         reverse,
         forward,
         second_order,
@@ -202,11 +227,54 @@ pub fn plan(primal: &Program, wrt: &[usize]) -> Result<Plan, KindError> {
     })
 }
 
-/// `f_hvp` and `f_hessian` from the gradient program, where there is one and every pullback it
-/// reads can be differentiated again.
+/// The items generated for `wanted`: those the function has, and the items their generated
+/// code calls, which depend on how the plan computes them: `f_jacobian` calls `f_grad` for a
+/// scalar result and `f_vjp` and `f_jvp` when it takes one pass per direction; `f_hessian`
+/// calls `f_hvp` when it takes one per direction; `f_gradcheck` calls `f_vjp` and `f_jvp`.
+/// None of those calls another item, so one round is all of them.
+fn generated(
+    wanted: Items,
+    reverse: &ReverseProducts,
+    second_order: &Option<Result<SecondOrder, NoSecondOrder>>,
+    jacobian: &Option<JacobianPlan>,
+) -> Items {
+    let second = second_order.as_ref().and_then(|s| s.as_ref().ok());
+    let has = |item: Item| match item {
+        Item::Grad => reverse.grad.is_some(),
+        Item::Hvp | Item::Hessian => second.is_some(),
+        _ => true,
+    };
+    let available: Items = wanted.iter().filter(|&item| has(item)).collect();
+    let hessian = second.and_then(|s| s.hessian.as_ref());
+    let calls: [(bool, &[Item]); 4] = [
+        (available.contains(Item::Gradcheck), &[Item::Vjp, Item::Jvp]),
+        (
+            matches!(jacobian, Some(JacobianPlan::FromGradient)),
+            &[Item::Grad],
+        ),
+        (
+            matches!(jacobian, Some(JacobianPlan::ByDirections { .. })),
+            &[Item::Vjp, Item::Jvp],
+        ),
+        (
+            hessian.is_some_and(|h| h.groups.iter().any(|g| g.batched.is_none())),
+            &[Item::Hvp],
+        ),
+    ];
+    calls
+        .into_iter()
+        .filter(|(called, _)| *called)
+        .flat_map(|(_, items)| items.iter().copied())
+        .chain(available.iter())
+        .collect()
+}
+
+/// `f_hvp` and, with `hessian`, `f_hessian` from the gradient program, where there is one and
+/// every pullback it reads can be differentiated again.
 fn second_order(
     wrt: &[usize],
     reverse: &ReverseProducts,
+    hessian: bool,
 ) -> Result<Result<SecondOrder, NoSecondOrder>, KindError> {
     let Some(gradient) = &reverse.grad else {
         return Ok(Err(NoSecondOrder::TensorResult));
@@ -216,8 +284,12 @@ fn second_order(
     }
     let hvp = forward_over_reverse(gradient, wrt)?;
     let derivation = print::print_lines(&hvp.program, Role::Tangent, &[]);
-    let hessian = HessianPlan {
-        groups: batched_hessian(gradient, wrt)?,
+    let hessian = if hessian {
+        Some(HessianPlan {
+            groups: batched_hessian(gradient, wrt)?,
+        })
+    } else {
+        None
     };
     Ok(Ok(SecondOrder {
         hvp,

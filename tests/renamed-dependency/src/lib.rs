@@ -27,3 +27,9 @@ pub fn layer(w: &Matrix<f64>, x: &Vector<f64>) -> f64 {
 pub fn loss(w: &Vector<f64>, x: &Vector<f64>) -> f64 {
     softplus(w.dot(x)) + 0.5 * w.dot(w)
 }
+
+#[differentiable(only(jacobian), crate = "ad", wrt(x))]
+pub fn scaled(w: &Matrix<f64>, x: &Vector<f64>) -> Vector<f64> {
+    let y = w.matmul(x) * 2.0;
+    y
+}

@@ -1,5 +1,7 @@
 use ad::{Matrix, Vector};
-use autodiff_renamed_dependency::{layer_grad, layer_gradcheck, layer_hessian, loss_grad};
+use autodiff_renamed_dependency::{
+    layer_grad, layer_gradcheck, layer_hessian, loss_grad, scaled_jacobian,
+};
 
 #[test]
 fn every_generated_item_works_under_the_renamed_crate() {
@@ -24,4 +26,18 @@ fn every_generated_item_works_under_the_renamed_crate() {
     let (_, dw) = loss_grad(&w, &x);
     let s = 1.0 / (1.0 + (-(0.0f64)).exp());
     assert_eq!(dw.as_slice(), &[s * 2.0 + 0.5, s - 1.0]);
+}
+
+#[test]
+fn only_works_under_the_renamed_crate() {
+    // y = 2·w·x: the Jacobian with respect to x is 2·w.
+    let w = Matrix::from_rows(&[[0.5, -0.2], [0.1, 0.3], [1.0, 2.0]]);
+    let x = Vector::from_vec(vec![1.0, 2.0]);
+    let j = scaled_jacobian(&w, &x);
+    assert_eq!(j.shape(), (3, 2));
+    for i in 0..3 {
+        for k in 0..2 {
+            assert_eq!(j[(i, k)], 2.0 * w[(i, k)]);
+        }
+    }
 }

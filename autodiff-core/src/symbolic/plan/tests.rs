@@ -80,15 +80,15 @@ fn the_mode_rule_is_fewer_outputs_strictly() {
 #[test]
 fn a_scalar_result_has_every_item() {
     let p = quadratic_form();
-    let plan = plan(&p, &[0]).unwrap();
+    let plan = plan(&p, &[0], Items::ALL).unwrap();
     assert!(plan.reverse.grad.is_some());
-    assert_eq!(plan.jacobian, JacobianPlan::FromGradient);
-    let second = plan.second_order.expect("a Hessian");
+    assert_eq!(plan.jacobian, Some(JacobianPlan::FromGradient));
+    let second = plan.second_order.unwrap().expect("a Hessian");
     assert_eq!(second.hvp.tangent_names, ["dx"]);
     // Value, gradient, Hessian times the direction.
     assert_eq!(second.hvp.program.outputs.len(), 3);
     assert!(!second.derivation.is_empty());
-    let [group] = &second.hessian.groups[..] else {
+    let Some([group]) = second.hessian.as_ref().map(|h| &h.groups[..]) else {
         panic!("one group of columns, found {:?}", second.hessian);
     };
     assert_eq!(group.directions, [0]);
@@ -109,14 +109,14 @@ fn soft() -> Program {
 
 #[test]
 fn a_tensor_result_has_a_jacobian_and_no_second_order() {
-    let plan = plan(&soft(), &[0]).unwrap();
+    let plan = plan(&soft(), &[0], Items::ALL).unwrap();
     assert!(plan.reverse.grad.is_none());
-    assert_eq!(plan.second_order, Err(NoSecondOrder::TensorResult));
+    assert_eq!(plan.second_order, Some(Err(NoSecondOrder::TensorResult)));
     match &plan.jacobian {
-        JacobianPlan::EitherMode {
+        Some(JacobianPlan::EitherMode {
             program,
             reverse_when,
-        } => {
+        }) => {
             assert_eq!(*reverse_when, REVERSE_WHEN);
             assert_eq!(program.outputs.len(), 3);
         }
@@ -124,26 +124,26 @@ fn a_tensor_result_has_a_jacobian_and_no_second_order() {
     }
     let p = tanh_layer();
     // Every parameter: w has matrix-valued tangents, so one pass per direction, by the rule.
-    let plan = super::plan(&p, &[0, 1, 2]).unwrap();
+    let plan = super::plan(&p, &[0, 1, 2], Items::ALL).unwrap();
     assert_eq!(
         plan.jacobian,
-        JacobianPlan::ByDirections {
+        Some(JacobianPlan::ByDirections {
             reverse_when: REVERSE_WHEN
-        }
+        })
     );
     // Vectors only: every direction at once by forward mode.
-    let plan = super::plan(&p, &[1, 2]).unwrap();
-    assert!(matches!(&plan.jacobian, JacobianPlan::Batched(programs) if programs.len() == 2));
+    let plan = super::plan(&p, &[1, 2], Items::ALL).unwrap();
+    assert!(matches!(&plan.jacobian, Some(JacobianPlan::Batched(programs)) if programs.len() == 2));
 }
 
 #[test]
 fn a_callee_without_second_order_is_a_reason_not_an_error() {
     let p = loss_through(scalar_callee("softplus", false));
-    let plan = plan(&p, &[0]).unwrap();
+    let plan = plan(&p, &[0], Items::ALL).unwrap();
     let reason = NoSecondOrder::CalleeWithoutSecondOrder {
         callee: "softplus".to_string(),
     };
-    assert_eq!(plan.second_order, Err(reason.clone()));
+    assert_eq!(plan.second_order, Some(Err(reason.clone())));
     assert_eq!(plan.blocks.second_order, Err(reason));
     // First order is all there.
     assert!(plan.reverse.grad.is_some());
@@ -153,13 +153,15 @@ fn a_callee_without_second_order_is_a_reason_not_an_error() {
 #[test]
 fn a_callee_with_second_order_gives_second_order() {
     let p = loss_through(scalar_callee("softplus", true));
-    let plan = plan(&p, &[0]).unwrap();
+    let plan = plan(&p, &[0], Items::ALL).unwrap();
     let second = plan
         .second_order
+        .unwrap()
         .expect("a Hessian through the callee's block");
     assert!(second.derivation.contains("softplus_vjp_jvp("));
     // The callee's block cannot be batched: one Hessian-vector product per direction.
-    assert!(second.hessian.groups.iter().all(|g| g.batched.is_none()));
+    let hessian = second.hessian.expect("a Hessian plan");
+    assert!(hessian.groups.iter().all(|g| g.batched.is_none()));
     assert!(plan.blocks.second_order.is_ok());
 }
 
@@ -175,8 +177,8 @@ fn an_inactive_callee_does_not_take_second_order_away() {
     let ww = push(&mut p, Dot, &[w, w]);
     let loss = push(&mut p, Binary(BinOp::Add), &[s, ww]);
     p.outputs = vec![loss];
-    let plan = plan(&p, &[0]).unwrap();
-    assert!(plan.second_order.is_ok());
+    let plan = plan(&p, &[0], Items::ALL).unwrap();
+    assert!(matches!(plan.second_order, Some(Ok(_))));
     assert_eq!(
         plan.blocks.second_order,
         Err(NoSecondOrder::CalleeWithoutSecondOrder {
@@ -210,29 +212,29 @@ fn a_tensor_function_through_a_first_order_callee_takes_one_pass_per_direction()
     let a = push(&mut p, Call(affine), &[w, x]);
     let y = push(&mut p, Unary(UnaryFn::Tanh), &[a]);
     p.outputs = vec![y];
-    let plan = plan(&p, &[1]).unwrap();
+    let plan = plan(&p, &[1], Items::ALL).unwrap();
     assert_eq!(
         plan.jacobian,
-        JacobianPlan::ByDirections {
+        Some(JacobianPlan::ByDirections {
             reverse_when: REVERSE_WHEN
-        }
+        })
     );
-    assert_eq!(plan.second_order, Err(NoSecondOrder::TensorResult));
+    assert_eq!(plan.second_order, Some(Err(NoSecondOrder::TensorResult)));
 }
 
 #[test]
 fn a_genuine_failure_is_still_an_error() {
     let mut p = quadratic_form();
-    assert!(plan(&p, &[5]).is_err(), "no parameter number 5");
+    assert!(plan(&p, &[5], Items::ALL).is_err(), "no parameter number 5");
     p.outputs.push(p.outputs[0]);
-    assert!(plan(&p, &[0]).is_err(), "two outputs");
+    assert!(plan(&p, &[0], Items::ALL).is_err(), "two outputs");
 }
 
 #[test]
 fn the_building_blocks_cover_every_parameter() {
     let p = quadratic_form();
-    let only_x = plan(&p, &[0]).unwrap();
-    let all = plan(&p, &[0, 1]).unwrap();
+    let only_x = plan(&p, &[0], Items::ALL).unwrap();
+    let all = plan(&p, &[0, 1], Items::ALL).unwrap();
     assert_eq!(only_x.blocks, all.blocks);
     assert_eq!(all.blocks.pullback, all.reverse.vjp);
     assert_eq!(all.blocks.pushforward, all.forward.jvp);
@@ -265,15 +267,15 @@ mod values {
     #[test]
     fn the_second_order_programs_compute_the_hessian() {
         // H = a + aᵀ = [[2, −1], [−1, 1]].
-        let plan = plan(&quadratic_form(), &[0]).unwrap();
-        let second = plan.second_order.unwrap();
+        let plan = plan(&quadratic_form(), &[0], Items::ALL).unwrap();
+        let second = plan.second_order.unwrap().unwrap();
         let x = Value::Vector(Vector::from_vec(vec![0.5, -1.0]));
         let v = Value::Vector(Vector::from_vec(vec![1.0, 2.0]));
         let hvp = eval(&second.hvp.program, &[x.clone(), Value::Matrix(a()), v]);
         close(&hvp[0], &[0.5 * (0.5 - 2.0) - (-1.5 - 0.5)]);
         close(&hvp[1], &[2.0, -1.5]);
         close(&hvp[2], &[0.0, 1.0]);
-        let Some(batched) = &second.hessian.groups[0].batched else {
+        let Some(batched) = &second.hessian.as_ref().unwrap().groups[0].batched else {
             panic!("a batched Hessian");
         };
         assert_eq!(batched.blocks, [Some(0)]);
@@ -283,9 +285,9 @@ mod values {
 
     #[test]
     fn the_second_order_block_is_the_hvp_at_upstream_one() {
-        let plan = plan(&quadratic_form(), &[0]).unwrap();
+        let plan = plan(&quadratic_form(), &[0], Items::ALL).unwrap();
         let block = plan.blocks.second_order.unwrap();
-        let hvp = plan.second_order.unwrap().hvp;
+        let hvp = plan.second_order.unwrap().unwrap().hvp;
         let x = Value::Vector(Vector::from_vec(vec![0.5, -1.0]));
         let v = Value::Vector(Vector::from_vec(vec![1.0, 2.0]));
         let zero_a = Value::Matrix(Matrix::zeros(2, 2));
@@ -306,8 +308,8 @@ mod values {
 
     #[test]
     fn both_modes_of_the_jacobian_agree() {
-        let plan = plan(&soft(), &[0]).unwrap();
-        let JacobianPlan::EitherMode { program, .. } = &plan.jacobian else {
+        let plan = plan(&soft(), &[0], Items::ALL).unwrap();
+        let Some(JacobianPlan::EitherMode { program, .. }) = &plan.jacobian else {
             panic!("both modes for one parameter");
         };
         let x: [f64; 3] = [0.5, -1.0, 2.0];
@@ -323,8 +325,8 @@ mod values {
 
     #[test]
     fn the_jacobian_of_a_tanh_layer_is_a_row_scaling() {
-        let plan = plan(&tanh_layer(), &[1]).unwrap();
-        let JacobianPlan::Batched(programs) = &plan.jacobian else {
+        let plan = plan(&tanh_layer(), &[1], Items::ALL).unwrap();
+        let Some(JacobianPlan::Batched(programs)) = &plan.jacobian else {
             panic!("one batched program");
         };
         let w: Matrix<f64> = Matrix::from_rows(&[[0.5, -0.2], [0.1, 0.3], [1.0, 2.0]]);
@@ -350,7 +352,9 @@ mod values {
 fn modes_that_agree_leave_nothing_to_choose() {
     // tanh(w·x + b) with respect to x: diag(1 − y²)·w both ways, so one program. The result
     // is computed only because the Jacobian reads it.
-    let JacobianPlan::Batched(programs) = plan(&tanh_layer(), &[1]).unwrap().jacobian else {
+    let Some(JacobianPlan::Batched(programs)) =
+        plan(&tanh_layer(), &[1], Items::ALL).unwrap().jacobian
+    else {
         panic!("one program for both modes");
     };
     assert_eq!(programs.len(), 1);
@@ -360,11 +364,102 @@ fn modes_that_agree_leave_nothing_to_choose() {
     let x = p.param("x", Kind::Vector);
     let y = push(&mut p, Unary(UnaryFn::Relu), &[x]);
     p.outputs = vec![y];
-    let JacobianPlan::Batched(programs) = plan(&p, &[0]).unwrap().jacobian else {
+    let Some(JacobianPlan::Batched(programs)) = plan(&p, &[0], Items::ALL).unwrap().jacobian else {
         panic!("one program for both modes");
     };
     assert!(!programs[0]
         .insts
         .iter()
         .any(|inst| matches!(inst.op, Op::Unary(Unary(UnaryFn::Relu)))));
+}
+
+fn items(list: &[Item]) -> Items {
+    list.iter().copied().collect()
+}
+
+#[test]
+fn everything_the_function_has_is_generated_by_default() {
+    let scalar = plan(&quadratic_form(), &[0], Items::ALL).unwrap();
+    assert_eq!(scalar.items, Items::ALL);
+    // A tensor result has no gradient, so nothing that differentiates one.
+    let tensor = plan(&soft(), &[0], Items::ALL).unwrap();
+    use Item::*;
+    assert_eq!(
+        tensor.items,
+        items(&[Vjp, Jvp, Jacobian, Gradcheck, Derivation])
+    );
+}
+
+#[test]
+fn what_is_not_asked_for_is_not_derived() {
+    let plan = plan(&quadratic_form(), &[0], items(&[Item::Grad, Item::Vjp])).unwrap();
+    assert_eq!(plan.items, items(&[Item::Grad, Item::Vjp]));
+    assert_eq!(plan.second_order, None);
+    assert_eq!(plan.jacobian, None);
+    // The building blocks do not depend on what is asked for: callers need all of them.
+    assert_eq!(
+        plan.blocks,
+        super::plan(&quadratic_form(), &[0], Items::ALL)
+            .unwrap()
+            .blocks
+    );
+}
+
+#[test]
+fn an_hvp_alone_plans_no_hessian() {
+    let plan = plan(&quadratic_form(), &[0], items(&[Item::Hvp])).unwrap();
+    assert_eq!(plan.items, items(&[Item::Hvp]));
+    let second = plan.second_order.unwrap().unwrap();
+    assert_eq!(second.hessian, None);
+}
+
+#[test]
+fn an_item_brings_the_items_its_code_calls() {
+    use Item::*;
+    let only =
+        |p: &Program, wrt: &[usize], wanted: &[Item]| plan(p, wrt, items(wanted)).unwrap().items;
+    // The Jacobian of a scalar result is its gradient.
+    assert_eq!(
+        only(&quadratic_form(), &[0], &[Jacobian]),
+        items(&[Jacobian, Grad])
+    );
+    // One pass per direction (tanh_layer with respect to everything) calls f_vjp and f_jvp.
+    assert_eq!(
+        only(&tanh_layer(), &[0, 1, 2], &[Jacobian]),
+        items(&[Jacobian, Vjp, Jvp])
+    );
+    // Batched and both-modes Jacobians are programs of their own.
+    assert_eq!(
+        only(&tanh_layer(), &[1, 2], &[Jacobian]),
+        items(&[Jacobian])
+    );
+    assert_eq!(only(&soft(), &[0], &[Jacobian]), items(&[Jacobian]));
+    // A batched Hessian is a program of its own; one by directions calls f_hvp.
+    assert_eq!(only(&quadratic_form(), &[0], &[Hessian]), items(&[Hessian]));
+    let through_callee = loss_through(scalar_callee("softplus", true));
+    assert_eq!(
+        only(&through_callee, &[0], &[Hessian]),
+        items(&[Hessian, Hvp])
+    );
+    // The check calls both first-order products.
+    assert_eq!(
+        only(&soft(), &[0], &[Gradcheck]),
+        items(&[Gradcheck, Vjp, Jvp])
+    );
+}
+
+#[test]
+fn an_item_the_function_lacks_is_left_out_with_the_reason() {
+    let p = loss_through(scalar_callee("softplus", false));
+    let plan = plan(&p, &[0], items(&[Item::Hessian, Item::Grad])).unwrap();
+    assert_eq!(plan.items, items(&[Item::Grad]));
+    assert_eq!(
+        plan.second_order,
+        Some(Err(NoSecondOrder::CalleeWithoutSecondOrder {
+            callee: "softplus".to_string()
+        }))
+    );
+    let plan = super::plan(&soft(), &[0], items(&[Item::Grad, Item::Hvp])).unwrap();
+    assert_eq!(plan.items, Items::NONE);
+    assert_eq!(plan.second_order, Some(Err(NoSecondOrder::TensorResult)));
 }

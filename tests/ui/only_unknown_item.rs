@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[differentiable(only(grad, gradient))]
+fn square(x: f64) -> f64 {
+    x * x
+}
+
+fn main() {}
