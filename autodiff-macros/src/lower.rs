@@ -131,10 +131,98 @@ pub fn lower(
     }
 }
 
-/// An expression as the user wrote it, near enough: tokens joined without the spaces that
-/// token streams put around punctuation (`x.matmul(w) + b`).
+/// How deep [`source_text`] writes an expression before it elides the rest as `…`: deep
+/// enough for any expression a reader writes on one line, and a bound on the text, so that
+/// recording the text of each of a deep expression's subexpressions takes time linear in it
+/// (`x.tanh().tanh()…` 500 deep is recorded as `….tanh().tanh()`, 8 calls, at each level).
+const SOURCE_DEPTH: usize = 8;
+
+/// An expression as the user wrote it, near enough (`x.matmul(w) + b`), its operands nested
+/// deeper than [`SOURCE_DEPTH`] elided as `…`.
 fn source_text(expr: &Expr) -> String {
-    let mut text = expr.to_token_stream().to_string();
+    let mut text = String::new();
+    write_source(expr, SOURCE_DEPTH, &mut text);
+    text
+}
+
+/// Writes `expr` as [`source_text`] does, `depth` levels deep.
+fn write_source(expr: &Expr, depth: usize, out: &mut String) {
+    let operands = |list: &syn::punctuated::Punctuated<Expr, syn::Token![,]>, out: &mut String| {
+        for (i, e) in list.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            write_source(e, depth - 1, out);
+        }
+    };
+    match expr {
+        Expr::Path(_) | Expr::Lit(_) => out.push_str(&tokens_text(expr)),
+        _ if depth == 0 => out.push('…'),
+        Expr::MethodCall(m) => {
+            write_source(&m.receiver, depth - 1, out);
+            out.push('.');
+            out.push_str(&m.method.to_string());
+            if let Some(turbofish) = &m.turbofish {
+                out.push_str("::");
+                out.push_str(&tokens_text(turbofish));
+            }
+            out.push('(');
+            operands(&m.args, out);
+            out.push(')');
+        }
+        Expr::Call(c) => {
+            write_source(&c.func, depth - 1, out);
+            out.push('(');
+            operands(&c.args, out);
+            out.push(')');
+        }
+        Expr::Binary(b) => {
+            write_source(&b.left, depth - 1, out);
+            out.push(' ');
+            out.push_str(&tokens_text(&b.op));
+            out.push(' ');
+            write_source(&b.right, depth - 1, out);
+        }
+        Expr::Unary(u) => {
+            out.push_str(&tokens_text(&u.op));
+            write_source(&u.expr, depth - 1, out);
+        }
+        Expr::Reference(r) => {
+            out.push('&');
+            if r.mutability.is_some() {
+                out.push_str("mut ");
+            }
+            write_source(&r.expr, depth - 1, out);
+        }
+        Expr::Paren(p) => {
+            out.push('(');
+            write_source(&p.expr, depth - 1, out);
+            out.push(')');
+        }
+        Expr::Group(g) => write_source(&g.expr, depth, out),
+        Expr::Field(f) => {
+            write_source(&f.base, depth - 1, out);
+            out.push('.');
+            out.push_str(&tokens_text(&f.member));
+        }
+        Expr::Index(i) => {
+            write_source(&i.expr, depth - 1, out);
+            out.push('[');
+            write_source(&i.index, depth - 1, out);
+            out.push(']');
+        }
+        Expr::Cast(c) => {
+            write_source(&c.expr, depth - 1, out);
+            out.push_str(" as ");
+            out.push_str(&tokens_text(&c.ty));
+        }
+        other => out.push_str(&tokens_text(other)),
+    }
+}
+
+/// Tokens joined without the spaces that token streams put around punctuation.
+fn tokens_text(tokens: &dyn ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
     for (from, to) in [
         (" . ", "."),
         (" (", "("),
@@ -975,5 +1063,39 @@ impl Lowerer<'_> {
             // `clone`: the receiver itself.
             None => Some(operands[0]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(expr: &str) -> String {
+        source_text(&syn::parse_str(expr).expect("an expression"))
+    }
+
+    #[test]
+    fn source_text_reads_as_written() {
+        assert_eq!(source("x.matmul(w) + b"), "x.matmul(w) + b");
+        assert_eq!(source("-(y * &lp).sum_axis(1)"), "-(y * &lp).sum_axis(1)");
+        assert_eq!(
+            source("a.maximum(&b).clamp(0.0, 1.0)"),
+            "a.maximum(&b).clamp(0.0, 1.0)"
+        );
+        assert_eq!(source("m[(i, j)] * (n as f64)"), "m[(i, j)] * (n as f64)");
+        assert_eq!(source("dense(x, &p.w)[i]"), "dense(x, &p.w)[i]");
+    }
+
+    #[test]
+    fn source_text_elides_deep_operands() {
+        // Each of the chain's 500 operations records its text: 500 bounded texts, not 500
+        // prefixes of the chain.
+        let chain = format!("x{}", ".tanh()".repeat(500));
+        assert_eq!(
+            source(&chain),
+            format!("…{}", ".tanh()".repeat(SOURCE_DEPTH))
+        );
+        let sum = format!("a{}", " + a".repeat(500));
+        assert_eq!(source(&sum), format!("…{}", " + a".repeat(SOURCE_DEPTH)));
     }
 }

@@ -395,3 +395,47 @@ fn generated_lines_per_item() {
         println!("| all, {only:?} | {total} | {:.1} |", per_function(total));
     }
 }
+
+/// `x.tanh().tanh()…`, `depth` calls deep over a vector, summed: every value is unnamed and
+/// read twice (by the next call and by its own pullback).
+fn deep_chain(depth: usize) -> TokenStream {
+    let calls = ".tanh()".repeat(depth);
+    format!("fn chain(x: &Vector<f64>) -> f64 {{ x{calls}.sum() }}")
+        .parse()
+        .expect("the chain tokenizes")
+}
+
+#[test]
+fn a_deep_chain_expands_to_code_linear_in_its_depth() {
+    // Once cubic: each derivation line inlined the chain below it, and each operation recorded
+    // its whole source text for shape errors (see `print` in the engine and `source_text`).
+    let size = |depth| expand(quote!(), deep_chain(depth)).to_string().len();
+    let (short, long) = (size(50), size(400));
+    assert!(
+        long < 10 * short,
+        "{short} bytes at depth 50, {long} at depth 400: 8 times the depth should be about 8 \
+         times the code"
+    );
+}
+
+/// Times the expansion of deep chains, for issue 14: `DEPTHS=100,500 cargo test --release -p
+/// autodiff-macros --lib -- --ignored --nocapture deep_chain_expansion_time`.
+#[test]
+#[ignore = "a measurement, best run in release"]
+fn deep_chain_expansion_time() {
+    let depths = std::env::var("DEPTHS").unwrap_or_else(|_| "100,200,500".to_string());
+    for depth in depths
+        .split(',')
+        .map(|d| d.trim().parse().expect("DEPTHS: 100,200,..."))
+    {
+        let chain = deep_chain(depth);
+        let start = std::time::Instant::now();
+        let tokens = expand(quote!(), chain);
+        let elapsed = start.elapsed();
+        eprintln!(
+            "depth {depth}: expanded in {:.3} s to {} bytes",
+            elapsed.as_secs_f64(),
+            tokens.to_string().len()
+        );
+    }
+}

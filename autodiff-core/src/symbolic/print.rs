@@ -2,7 +2,9 @@
 //!
 //! Notation: `·` matrix (or scalar) product, `ᵀ` transpose, `⊙` elementwise product, `𝟏` a
 //! tensor of ones shaped like the result; the adjoint of `v` is `dv`. Values that have a name get
-//! a line of their own; unnamed values used once are written inline where they are used.
+//! a line of their own; unnamed values are written inline where they are used, unless they are
+//! too long to inline (or to repeat), so every line is short and a derivation is as long as its
+//! program.
 
 use super::ir::{Kind, Program, Role, ValueId};
 use super::op::Op;
@@ -97,28 +99,52 @@ pub fn literal(value: f64) -> String {
 /// The longest expression that is repeated inline rather than given a line of its own.
 const INLINE_LIMIT: usize = 32;
 
-/// Prints every instruction of `role` that deserves a line: named values, values used more than
-/// once, and the program's outputs. Other values of that role are inlined where they are used;
-/// values of other roles are referred to by name when they have one, else inlined. Each
-/// `(name, value)` of `aliases` whose value goes by another name ends the text as `name = value`
-/// (a parameter's adjoint that is simply another adjoint, say).
+/// The longest expression that is written inline at all. A longer one gets a line of its own
+/// and its user refers to it by name, so no line holds more than a few such expressions and a
+/// derivation grows linearly with its program, however deep the nesting (`tanh(tanh(…))`).
+const LINE_LIMIT: usize = 64;
+
+/// Prints every instruction of `role` that deserves a line: named values, the program's
+/// outputs, values used more than once and too long to repeat, and values too long to inline.
+/// Other values of that role are inlined where they are used. Values of other roles are
+/// referred to by name when they have one; the unnamed ones the lines read are inlined, or get
+/// a line by the same length rules (a primal `tanh(tanh(…))` in a derivation). Each
+/// `(name, value)` of `aliases` whose value goes by another name ends the text as
+/// `name = value` (a parameter's adjoint that is simply another adjoint, say).
 pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)]) -> String {
     let names = program.value_names();
     let uses = program.use_counts();
     let is_output = |v: usize| program.outputs.iter().any(|o| o.index() == v);
-    // A value gets a line when it has a name, is returned, or is used several times and is too
-    // long to repeat; short shared expressions read better inline (`dw = xᵀ·sum_to(dz, x·w)`).
+    // Named values of other roles (and parameters) are referred to by name; their definitions
+    // belong to other derivations.
+    let by_name_only = |v: usize| {
+        let inst = &program.insts[v];
+        matches!(inst.op, Op::Param(_)) || (inst.role != role && inst.name.is_some())
+    };
+    let shown = shown_values(program, role, aliases, by_name_only);
+    // A value gets a line when it has a name or is returned (values of `role`), is used
+    // several times and is too long to repeat, or is too long to inline; short shared
+    // expressions read better inline (`dw = xᵀ·sum_to(dz, x·w)`).
     let gets_line = |v: usize, text: &str| {
         let inst = &program.insts[v];
-        inst.role == role
-            && !matches!(inst.op, Op::Param(_) | Op::Const(_))
-            && (inst.name.is_some()
-                || is_output(v)
-                || (uses[v] > 1 && text.chars().count() > INLINE_LIMIT))
+        let length = text.chars().count();
+        !matches!(inst.op, Op::Const(_))
+            && ((inst.role == role && (inst.name.is_some() || is_output(v)))
+                || (uses[v] > 1 && length > INLINE_LIMIT)
+                || length > LINE_LIMIT)
     };
     let mut printed: Vec<Printed> = Vec::with_capacity(program.insts.len());
     let mut lines = Vec::new();
     for (i, inst) in program.insts.iter().enumerate() {
+        if by_name_only(i) {
+            printed.push(Printed::atom(names[i].clone()));
+            continue;
+        }
+        if !shown[i] {
+            // No line reads it (a primal value only the primal program uses, say).
+            printed.push(Printed::atom(String::new()));
+            continue;
+        }
         let args: Vec<Printed> = inst
             .args
             .iter()
@@ -126,14 +152,8 @@ pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)])
             .collect();
         let kinds: Vec<Kind> = inst.args.iter().map(|&a| program.kind(a)).collect();
         let expr = inst.op.print(&args, &kinds);
-        let own_line = gets_line(i, &expr.text);
-        let refers_by_name = own_line
-            || matches!(inst.op, Op::Param(_))
-            || (inst.role != role && inst.name.is_some());
-        if own_line {
+        printed.push(if gets_line(i, &expr.text) {
             lines.push(format!("{} = {}", names[i], expr.text));
-        }
-        printed.push(if refers_by_name {
             Printed::atom(names[i].clone())
         } else {
             expr
@@ -147,6 +167,29 @@ pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)])
         }
     }
     lines.join("\n")
+}
+
+/// Which values the lines of `role` show, inline or on a line of their own: every value of
+/// `role`, the aliased values, and whatever those read, up to values referred to by name.
+fn shown_values(
+    program: &Program,
+    role: Role,
+    aliases: &[(String, ValueId)],
+    by_name_only: impl Fn(usize) -> bool,
+) -> Vec<bool> {
+    let mut shown = vec![false; program.insts.len()];
+    for (_, v) in aliases {
+        shown[v.index()] = true;
+    }
+    for (i, inst) in program.insts.iter().enumerate().rev() {
+        shown[i] |= inst.role == role;
+        if shown[i] && !by_name_only(i) {
+            for a in &inst.args {
+                shown[a.index()] = true;
+            }
+        }
+    }
+    shown
 }
 
 /// The text of `v` as the printer would inline it (for tests and doc comments).
