@@ -10,7 +10,7 @@ use syn::ext::IdentExt;
 
 use crate::calls::{block_names, signature_macro, CalleeSig, SigParam};
 use crate::emit::{self, local_ident, ParamBinding};
-use crate::items::Function;
+use crate::items::{generated_item_attributes, Function};
 
 /// What a caller of `f` uses: the building blocks `__autodiff_f_vjp`, `__autodiff_f_jvp` and,
 /// where the plan has it, `__autodiff_f_vjp_jvp`, over every differentiable parameter (the
@@ -18,10 +18,7 @@ use crate::items::Function;
 pub fn items(f: &Function, blocks: &CalleeBlocks) -> TokenStream {
     let (vis, name) = (f.vis(), f.name());
     let (vjp_name, jvp_name, _) = block_names(name);
-    let allow = quote! {
-        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
-        #[track_caller]
-    };
+    let allow = generated_item_attributes();
     let (params, result_ty, upstream_ty, prelude) =
         (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
     let gradient_types: Vec<TokenStream> =
@@ -101,6 +98,7 @@ fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> Token
         (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
     let gradient_types: Vec<TokenStream> =
         f.ir_params.iter().map(|&i| f.gradient_ty_of(i)).collect();
+    let allow = generated_item_attributes();
     let mut bindings = pullback_bindings(f, upstream);
     let mut tangents = Vec::new();
     // A tangent for each parameter, then one for the upstream gradient.
@@ -131,8 +129,7 @@ fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> Token
     let tangent_outputs = &outputs[n + 1..];
     quote! {
         #[doc(hidden)]
-        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
-        #[track_caller]
+        #allow
         #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#tangents),*)
             -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))
         {

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use syn::ext::IdentExt;
 
 use crate::emit::{self, hygienic, FreshNames, ParamBinding};
-use crate::items::{bare_or_tuple, compare, doc_lines, Function};
+use crate::items::{bare_or_tuple, compare, doc_lines, generated_item_attributes, Function};
 use crate::signature::Signature;
 
 /// The pieces every generated call needs.
@@ -171,6 +171,7 @@ fn borrowed_bindings(f: &Function) -> Vec<ParamBinding> {
 pub fn jacobian_item(f: &Function, plan: &JacobianPlan) -> TokenStream {
     let (item, sig, wrt) = (f.item, f.sig, f.wrt);
     let c = calls(f);
+    let attributes = generated_item_attributes();
     let (vis, name) = (&item.vis, &item.sig.ident);
     let prelude = f.prelude();
     let (grad_name, vjp_name, jvp_name, jacobian_name) = (
@@ -292,8 +293,7 @@ pub fn jacobian_item(f: &Function, plan: &JacobianPlan) -> TokenStream {
     ));
     quote_spanned! {Span::mixed_site()=>
         #doc
-        #[allow(dead_code, unused_variables, unused_mut, clippy::all)]
-        #[track_caller]
+        #attributes
         #vis fn #jacobian_name(#(#params),*) -> #jacobian_ty {
             #body
             #result
@@ -309,6 +309,7 @@ pub fn jacobian_item(f: &Function, plan: &JacobianPlan) -> TokenStream {
 pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
     let (item, wrt) = (f.item, f.wrt);
     let c = calls(f);
+    let attributes = generated_item_attributes();
     let (vis, name) = (&item.vis, &item.sig.ident);
     let prelude = f.prelude();
     let float = f.float;
@@ -347,8 +348,7 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
             };
             return quote_spanned! {Span::mixed_site()=>
                 #doc
-                #[allow(dead_code, unused_variables, clippy::all)]
-                #[track_caller]
+                #attributes
                 #vis fn #hessian_name(#(#params),*) -> #matrix {
                     #prelude
                     #block
@@ -461,8 +461,7 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
     });
     quote_spanned! {Span::mixed_site()=>
         #doc
-        #[allow(dead_code, unused_variables, unused_mut, unused_assignments, clippy::all)]
-        #[track_caller]
+        #attributes
         #vis fn #hessian_name(#(#params),*) -> #matrix {
             #prelude
             #layout
@@ -479,6 +478,7 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
 pub fn gradcheck_item(f: &Function) -> TokenStream {
     let (item, sig, wrt) = (f.item, f.sig, f.wrt);
     let c = calls(f);
+    let attributes = generated_item_attributes();
     let (vis, name) = (&item.vis, &item.sig.ident);
     let (vjp_name, jvp_name, check_name) = (
         format_ident!("{}_vjp", name),
@@ -585,8 +585,7 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
     ));
     quote_spanned! {Span::mixed_site()=>
         #doc
-        #[allow(dead_code, unused_variables, clippy::all)]
-        #[track_caller]
+        #attributes
         #vis fn #check_name(#(#params),*) -> #check::GradcheckReport {
             let mut #report = #check::GradcheckReport::new(#function_name);
             let #value = #name(#(#args),*);

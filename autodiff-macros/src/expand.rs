@@ -359,15 +359,9 @@ fn generate(
     Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation #blocks))
 }
 
-/// The attributes of a generated item. `dead_code`: a user need not call every generated item
-/// (and rustc would not silence it for a name that came through a `macro_rules!`).
-/// `track_caller`: a panic (a shape error) is reported where the user called the generated
-/// function.
+/// The attributes of a generated item.
 fn allow() -> TokenStream {
-    quote! {
-        #[allow(unused_variables, unused_parens, dead_code, clippy::all)]
-        #[track_caller]
-    }
+    crate::items::generated_item_attributes()
 }
 
 /// The reverse derivation as doc lines.

@@ -224,3 +224,24 @@ pub fn compare(left: TokenStream, comparison: Comparison, right: TokenStream) ->
     let operator: TokenStream = comparison.operator().parse().expect("operator tokens");
     quote!(#left #operator #right)
 }
+
+/// The attributes of every generated item. `dead_code`: a user need not call every generated
+/// item (and rustc would not silence it for a name that came through a `macro_rules!`); the
+/// other lints are about generated code's style. `track_caller`: a panic (a shape error) is
+/// reported where the user called the generated function. `inline`: an item nobody calls is
+/// never compiled to machine code (rustc instantiates `#[inline]` functions where they are
+/// used), so a function's unused derivatives cost type checking, not code generation.
+pub fn generated_item_attributes() -> TokenStream {
+    quote! {
+        #[allow(
+            unused_variables,
+            unused_parens,
+            unused_mut,
+            unused_assignments,
+            dead_code,
+            clippy::all
+        )]
+        #[track_caller]
+        #[inline]
+    }
+}

@@ -4,7 +4,7 @@ use autodiff_core::symbolic::rules::arith::{BinOp, Neg};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Transpose};
 use autodiff_core::symbolic::rules::reduce::{Sum, SumAxis};
-use autodiff_core::symbolic::{derive_reverse, plan, print, Kind, Program, Role, ValueId};
+use autodiff_core::symbolic::{derive_reverse, plan, print, Items, Kind, Program, Role, ValueId};
 
 use crate::support::{bin, lit, named, push, un};
 
@@ -225,9 +225,10 @@ fn tanh_chain(kind: Kind, depth: usize) -> Program {
 
 /// The reverse, forward and forward-over-reverse derivations of `program` (a scalar result).
 fn derivations(program: &Program) -> [String; 3] {
-    let plan = plan(program, &[0]).expect("the chain differentiates");
+    let plan = plan(program, &[0], Items::ALL).expect("the chain differentiates");
     let second = plan
         .second_order
+        .expect("every item was asked for")
         .expect("a scalar result has a Hessian-vector product");
     [
         plan.reverse.derivation,
