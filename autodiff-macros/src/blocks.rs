@@ -1,21 +1,24 @@
 //! The building blocks a caller's derivatives use of this function (see [`calls`](crate::calls)):
 //! `__autodiff_f_vjp`, `__autodiff_f_jvp` and, where the engine's plan has it,
 //! `__autodiff_f_vjp_jvp`, over every differentiable parameter, and the signature macro that
-//! passes `f`'s signature on.
+//! passes `f`'s signature on. Where a public item computes exactly what a block does (every
+//! differentiable parameter differentiated), the block calls it rather than repeating its
+//! body: a long function's programs are then compiled once, not twice.
 
 use autodiff_core::symbolic::{CalleeBlocks, Forward};
 use proc_macro2::{Ident, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 
 use crate::calls::{block_names, signature_macro, CalleeSig, SigParam};
-use crate::emit::{self, local_ident, ParamBinding};
+use crate::emit::{self, hygienic, local_ident, FreshNames, ParamBinding};
 use crate::items::{generated_item_attributes, Function};
 
 /// What a caller of `f` uses: the building blocks `__autodiff_f_vjp`, `__autodiff_f_jvp` and,
 /// where the plan has it, `__autodiff_f_vjp_jvp`, over every differentiable parameter (the
-/// gradient always a tuple), and the signature macro.
-pub fn items(f: &Function, blocks: &CalleeBlocks) -> TokenStream {
+/// gradient always a tuple), and the signature macro. `shared` says which public items exist to
+/// be called instead.
+pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream {
     let (vis, name) = (f.vis(), f.name());
     let (vjp_name, jvp_name, _) = block_names(name);
     let allow = generated_item_attributes();
@@ -25,15 +28,49 @@ pub fn items(f: &Function, blocks: &CalleeBlocks) -> TokenStream {
         f.ir_params.iter().map(|&i| f.gradient_ty_of(i)).collect();
 
     let upstream = local_ident(&blocks.pullback.upstream);
-    let vjp_bindings = pullback_bindings(f, &upstream);
-    let (stmts, outputs) = emit::body(&blocks.pullback.program, &vjp_bindings, &f.frame);
-    let (value, gradients) = (&outputs[0], &outputs[1..]);
-
     let names = &blocks.pushforward.tangent_names;
+    let mut locals = FreshNames::new(
+        f.sig
+            .params
+            .iter()
+            .map(|p| p.ident.unraw().to_string())
+            .chain(names.iter().cloned())
+            .chain([blocks.pullback.upstream.clone()]),
+    );
+    let vjp_body = if shared.vjp {
+        let public = format_ident!("{}_vjp", name);
+        let args = call_args(f);
+        let call = quote!(#public(#(#args,)* #upstream));
+        match f.ir_params.len() {
+            // The public item returns a lone gradient bare; a block always returns a tuple.
+            1 => {
+                let (value, gradient) = (
+                    locals.fresh("value".into()),
+                    locals.fresh("gradient".into()),
+                );
+                quote!(let (#value, #gradient) = #call; (#value, (#gradient,)))
+            }
+            _ => call,
+        }
+    } else {
+        let vjp_bindings = pullback_bindings(f, &upstream);
+        let (stmts, outputs) = emit::body(&blocks.pullback.program, &vjp_bindings, &f.frame);
+        let (value, gradients) = (&outputs[0], &outputs[1..]);
+        quote!(#prelude #(#stmts)* (#value, (#(#gradients,)*)))
+    };
+
     let (tangent_params, jvp_bindings) =
         f.direction_params(f.ir_params, names, &f.primal_bindings(), None);
-    let (jvp_stmts, jvp_outputs) = emit::body(&blocks.pushforward.program, &jvp_bindings, &f.frame);
-    let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
+    let jvp_body = if shared.jvp {
+        let public = format_ident!("{}_jvp", name);
+        let (args, tangents) = (call_args(f), names.iter().map(|n| local_ident(n)));
+        quote!(#public(#(#args,)* #(#tangents),*))
+    } else {
+        let (jvp_stmts, jvp_outputs) =
+            emit::body(&blocks.pushforward.program, &jvp_bindings, &f.frame);
+        let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
+        quote!(#prelude #(#jvp_stmts)* (#jvp_value, #jvp_tangent))
+    };
 
     let second_order = blocks
         .second_order
@@ -62,20 +99,30 @@ pub fn items(f: &Function, blocks: &CalleeBlocks) -> TokenStream {
         #[doc(hidden)]
         #allow
         #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
-            #prelude
-            #(#stmts)*
-            (#value, (#(#gradients,)*))
+            #vjp_body
         }
         #second_order
         #[doc(hidden)]
         #allow
         #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
-            #prelude
-            #(#jvp_stmts)*
-            (#jvp_value, #jvp_tangent)
+            #jvp_body
         }
         #signature_macro
     }
+}
+
+/// The public items a building block may call instead of repeating its body.
+#[derive(Clone, Copy)]
+pub struct Shared {
+    /// `f_vjp` exists and pulls back to every differentiable parameter.
+    pub vjp: bool,
+    /// `f_jvp` exists and takes a tangent for every differentiable parameter.
+    pub jvp: bool,
+}
+
+/// Every parameter of `f`, passed on as it is (by value or by reference, as declared).
+pub fn call_args(f: &Function) -> Vec<Ident> {
+    f.sig.params.iter().map(|p| hygienic(&p.ident)).collect()
 }
 
 /// The bindings of a pullback's parameters: the primal ones, then the upstream gradient.

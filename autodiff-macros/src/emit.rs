@@ -191,6 +191,47 @@ impl FreshNames {
     }
 }
 
+/// The check of `param`'s shape against `expected` (a reference to a value shaped as it must
+/// be, described by `what` in the message).
+fn argument_check(
+    param: &ParamBinding,
+    check: &ArgumentCheck,
+    expected: TokenStream,
+    what: &str,
+) -> TokenStream {
+    let ident = hygienic(&param.ident);
+    let given = if param.by_ref {
+        quote!(#ident)
+    } else {
+        quote!(&#ident)
+    };
+    let (function, argument) = (&check.function, param.ident.unraw().to_string());
+    quote! {
+        ::autodiff::kernels::check_argument(#function, #argument, #given, #expected, #what);
+    }
+}
+
+/// The check of `param` against the parameter at position `q`.
+fn parameter_check(
+    params: &[ParamBinding],
+    param: &ParamBinding,
+    check: &ArgumentCheck,
+    q: usize,
+) -> TokenStream {
+    let ident = hygienic(&params[q].ident);
+    let expected = if params[q].by_ref {
+        quote!(#ident)
+    } else {
+        quote!(&#ident)
+    };
+    argument_check(
+        param,
+        check,
+        expected,
+        &format!("`{}`", params[q].ident.unraw()),
+    )
+}
+
 /// The statements computing `program` and the expressions of its outputs.
 ///
 /// `params` binds the program's parameters, in order, to the emitted function's parameters.
@@ -572,32 +613,14 @@ fn body_in_parts(
         // result's once it is computed.
         for param in params {
             let Some(check) = &param.check else { continue };
-            let (expected, what) = match check.expected {
-                Expected::Param(q) if i == 0 => {
-                    let ident = hygienic(&params[q].ident);
-                    let what = format!("`{}`", params[q].ident.unraw());
-                    let reference = if params[q].by_ref {
-                        quote!(#ident)
-                    } else {
-                        quote!(&#ident)
-                    };
-                    (reference, what)
-                }
+            let statement = match check.expected {
+                Expected::Param(q) if i == 0 => parameter_check(params, param, check, q),
                 Expected::Output(k) if program.outputs[k].index() == i => {
-                    (reference(&bindings[i]), "the result".to_string())
+                    argument_check(param, check, reference(&bindings[i]), "the result")
                 }
                 _ => continue,
             };
-            let ident = hygienic(&param.ident);
-            let given = if param.by_ref {
-                quote!(#ident)
-            } else {
-                quote!(&#ident)
-            };
-            let (function, argument) = (&check.function, param.ident.unraw().to_string());
-            all_stmts[part(i)].push(quote! {
-                ::autodiff::kernels::check_argument(#function, #argument, #given, #expected, #what);
-            });
+            all_stmts[part(i)].push(statement);
         }
     }
     // A tensor returned twice is cloned except at its last position, where it is moved.

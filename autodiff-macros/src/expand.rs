@@ -355,7 +355,14 @@ fn generate(
     let gradcheck = generated(Item::Gradcheck).then(|| dense::gradcheck_item(&f));
     let derivation =
         generated(Item::Derivation).then(|| derivation_item(&f, &plan.reverse.derivation));
-    let blocks = blocks::items(&f, &plan.blocks);
+    // With every differentiable parameter differentiated, a public item and the building
+    // block for callers compute the same thing: the block calls the item (see `blocks`).
+    let every_parameter = f.wrt == f.ir_params;
+    let shared = blocks::Shared {
+        vjp: every_parameter && generated(Item::Vjp),
+        jvp: every_parameter && generated(Item::Jvp),
+    };
+    let blocks = blocks::items(&f, &plan.blocks, shared);
     Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation #blocks))
 }
 
@@ -469,6 +476,11 @@ fn jvp_item(f: &Function, forward: &ForwardProducts) -> TokenStream {
 }
 
 /// `f_hvp(p1, ..., pn, v1, ..., vk) -> (value, G, H·v)`: forward mode over the gradient.
+///
+/// Its own program, not a call of `__autodiff_f_vjp_jvp` with the upstream gradient 1 and its
+/// tangent 0: that would halve the largest item's compile cost, but where a second derivative is
+/// infinite the zero tangent turns it into NaN (0·∞), which the program specialised to the seed
+/// never multiplies.
 fn hvp_item(f: &Function, second: &SecondOrder) -> TokenStream {
     let (vis, name) = (f.vis(), f.name());
     let hvp_name = format_ident!("{}_hvp", name);
