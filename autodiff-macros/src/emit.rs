@@ -63,7 +63,7 @@ enum Binding {
 }
 
 /// A float literal of the function's type; negative values in parentheses.
-fn float_literal(value: f64, float: Float) -> TokenStream {
+pub fn float_literal(value: f64, float: Float) -> TokenStream {
     let ty = float;
     if value.is_nan() {
         return quote!(#ty::NAN);
@@ -335,6 +335,15 @@ fn body_in_parts(
     // The `Cow` behind each view, so a returned view is moved out rather than copied.
     let mut views: std::collections::HashMap<usize, Ident> = std::collections::HashMap::new();
     let mut last_source: Vec<Option<&str>> = vec![None; parts];
+    // The type of every binding, for long bodies cut into blocks (`nesting`).
+    let mut types: HashMap<String, nesting::Typed> = HashMap::new();
+    let mut typed = |ident: &Ident, ty: nesting::Type| {
+        let typed = nesting::Typed {
+            ident: ident.clone(),
+            ty,
+        };
+        types.insert(ident.to_string(), typed);
+    };
     for (i, inst) in program.insts.iter().enumerate() {
         let stmts = &mut all_stmts[part(i)];
         // Before an operation that can find its operands' shapes mismatched, say which one of
@@ -402,10 +411,15 @@ fn body_in_parts(
         let args: Vec<usize> = inst.args.iter().map(|a| a.index()).collect();
         let ident = local_ident(&names[i]);
         let binding = match inst.op.emit() {
-            Emit::Param(p) => Binding::Named {
-                ident: hygienic(&params[p].ident),
-                by_ref: params[p].by_ref && inst.kind.is_tensor(),
-            },
+            Emit::Param(p) => {
+                let ident = hygienic(&params[p].ident);
+                let by_ref = params[p].by_ref && inst.kind.is_tensor();
+                match by_ref {
+                    true => typed(&ident, nesting::Type::Reference(inst.kind)),
+                    false => typed(&ident, nesting::Type::Value(inst.kind)),
+                }
+                Binding::Named { ident, by_ref }
+            }
             Emit::Literal(value) => Binding::Inline(float_literal(value, float)),
             Emit::Prefix(op) => {
                 let op: TokenStream = op.parse().expect("operator tokens");
@@ -587,6 +601,8 @@ fn body_in_parts(
                 let operands = kernel_operands(&args);
                 let cow = helpers.fresh(format!("{}_view", names[i]));
                 stmts.push(quote!(let #cow = ::autodiff::kernels::#function(#(#operands),*);));
+                typed(&cow, nesting::Type::View(inst.kind));
+                typed(&ident, nesting::Type::Reference(inst.kind));
                 views.insert(i, cow.clone());
                 stmts.push(quote!(let #ident = &*#cow;));
                 Binding::Named {
@@ -602,8 +618,12 @@ fn body_in_parts(
             by_ref: false,
         } = &binding
         {
+            if !matches!(inst.op.emit(), Emit::Param(_)) {
+                typed(ident, nesting::Type::Value(inst.kind));
+            }
             if needs_dims[i] && inst.kind.is_tensor() {
                 let d = helpers.fresh(format!("{}_dims", names[i]));
+                typed(&d, nesting::Type::Dims);
                 stmts.push(quote!(let #d = ::autodiff::kernels::dims(&#ident);));
                 dims[i] = Some(d);
             }
@@ -668,6 +688,12 @@ fn body_in_parts(
             Binding::Inline(_) => None,
         })
         .collect();
+    // Constant parameters passed on to calls keep whatever type the user gave them.
+    let untyped: HashSet<String> = frame
+        .constants
+        .iter()
+        .map(|c| hygienic(c).to_string())
+        .collect();
     let parts = (0..parts)
         .map(|p| {
             let others = all_stmts
@@ -680,6 +706,10 @@ fn body_in_parts(
                 read_after: &read_after,
                 keep_together: &keep_together,
                 views: &views,
+                types: &types,
+                untyped: &untyped,
+                part: p,
+                float,
             };
             nesting::bounded_nesting(all_stmts[p].clone(), &cx)
         })

@@ -18,6 +18,7 @@ use crate::emit::{self, local_ident, ArgumentCheck, Expected, ParamBinding};
 use crate::errors::Errors;
 use crate::items::{backticked, bare_or_tuple, doc_lines, Function};
 use crate::lower::{self, Lowered};
+use crate::nesting;
 use crate::signature::{self, Signature};
 
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
@@ -337,7 +338,13 @@ fn generate(
         .grad
         .as_ref()
         .filter(|_| generated(Item::Grad))
-        .map(|program| grad_item(&f, program, &plan.reverse.derivation));
+        .map(|program| {
+            // A long function's gradient is its vector-Jacobian product at upstream 1 (the
+            // same numbers: the seed only ever multiplies), one reverse program compiled instead
+            // of two. Short ones keep the program specialised to the seed.
+            let via_vjp = generated(Item::Vjp) && program.insts.len() > nesting::FLAT_LIMIT;
+            grad_item(&f, program, &plan.reverse.derivation, via_vjp)
+        });
     let vjp = generated(Item::Vjp).then(|| vjp_item(&f, &plan.reverse));
     let jvp = generated(Item::Jvp).then(|| jvp_item(&f, &plan.forward));
     let hvp = second_order
@@ -426,10 +433,19 @@ fn vjp_item(f: &Function, reverse: &ReverseProducts) -> TokenStream {
 }
 
 /// `f_grad(p1, ..., pn) -> (value, G)`, from the gradient program.
-fn grad_item(f: &Function, program: &Program, derivation: &str) -> TokenStream {
+fn grad_item(f: &Function, program: &Program, derivation: &str, via_vjp: bool) -> TokenStream {
     let (vis, name) = (f.vis(), f.name());
     let grad_name = format_ident!("{}_grad", name);
-    let body = value_and_gradient(f, program, &f.primal_bindings());
+    let body = if via_vjp {
+        let vjp_name = format_ident!("{}_vjp", name);
+        let (args, one) = (
+            blocks::call_args(f),
+            emit::float_literal(1.0, f.frame.float),
+        );
+        quote!(#vjp_name(#(#args,)* #one))
+    } else {
+        value_and_gradient(f, program, &f.primal_bindings())
+    };
     let doc = doc_lines(&format!(
         "The value of [`{name}`] and its gradient with respect to {}.",
         f.wrt_list()

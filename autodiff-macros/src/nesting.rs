@@ -4,22 +4,31 @@
 //! scopes recursively when it writes debug information: rustc overflows its stack on a function
 //! of about 3,000 `let`s in a row (measured with rustc 1.95, plain code, no macro involved).
 //! Borrow checking a function is also superlinear in its length (liveness of every local at
-//! every point): 1.2 s at 250 statements of the user's, 11.6 s at 1,000. A derived program has
-//! several statements per statement of the user's, so long functions reached both. Long
-//! statement lists are therefore cut into closures called on the spot, each returning what
-//! later statements read from it, `let (a, b) = (|| { ...; (a, b) })();`: each is its own body
-//! for the borrow checker and for debug information (3.3 s at 1,000 statements). Only values
-//! move; no work changes. One thing is lost in such long functions: `#[track_caller]` does not
-//! reach into a closure, so a shape error there is reported at the attribute rather than at the
-//! caller (the message still names the function and the operation).
+//! every point): 1.2 s at 250 statements of the user's, 11.6 s at 1,000. And LLVM's time on one
+//! function grows faster than its length. A derived program has several statements per
+//! statement of the user's, so long functions reached all three. Long statement lists are
+//! therefore cut into blocks of [`BLOCK`] statements, each a nested `fn` item called on the
+//! spot: it takes what it reads from earlier statements as arguments (owned values moved in,
+//! references passed on) and returns what later statements read, the owned values it was
+//! given included. Each block is then its own body for type checking, borrow checking and
+//! code generation, so the cost of a long function is the cost of its blocks. (Closures were
+//! tried first: rustc type-checks a closure with the function around it and, in an incremental
+//! build, hashes those joint results once per closure, so k closures in a body of n statements
+//! cost k·n.) Only values move; no work changes. The blocks are `#[inline]`, as the items around
+//! them are (so none is compiled to machine code unless its item is used), and
+//! `#[track_caller]`, so a shape error still points at the caller. A block whose values' types the emitter did not record is
+//! a closure instead.
 
 use std::collections::{HashMap, HashSet};
 
-use proc_macro2::{Ident, TokenStream, TokenTree};
+use autodiff_core::symbolic::Kind;
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use quote::quote;
 
+use crate::signature::Float;
+
 /// Statement lists up to this length stay as they are (small functions read as before).
-const FLAT_LIMIT: usize = 512;
+pub const FLAT_LIMIT: usize = 512;
 
 /// The length of one block.
 const BLOCK: usize = 256;
@@ -34,7 +43,7 @@ struct Stmt {
 
 impl Stmt {
     fn new(tokens: TokenStream) -> Self {
-        let binds = bound_names(&tokens)
+        let binds: Vec<(Ident, String)> = bound_names(&tokens)
             .into_iter()
             .map(|ident| {
                 let name = ident.to_string();
@@ -43,6 +52,10 @@ impl Stmt {
             .collect();
         let mut reads = HashSet::new();
         collect_names(&tokens, &mut reads);
+        // (Names are bound once: a statement does not read what it binds.)
+        for (_, name) in &binds {
+            reads.remove(name);
+        }
         Stmt {
             tokens,
             binds,
@@ -62,6 +75,62 @@ pub struct Context<'a> {
     /// References into a local (`let v = &*v_view;`), by name, with the local they borrow: a
     /// block moves the local out instead and the reference is taken again after it.
     pub views: &'a HashMap<String, Ident>,
+    /// Every name a statement or the function binds whose type is known, with that type: the
+    /// blocks' signatures.
+    pub types: &'a HashMap<String, Typed>,
+    /// Names bound before the statements whose type is not known (a block that reads one is a
+    /// closure).
+    pub untyped: &'a HashSet<String>,
+    /// Tells this statement list's blocks from other lists' in the same function.
+    pub part: usize,
+    pub float: Float,
+}
+
+/// A name's identifier (as the statements write it) and its type.
+#[derive(Clone)]
+pub struct Typed {
+    pub ident: Ident,
+    pub ty: Type,
+}
+
+/// The type of a name generated code binds (written out only for the names blocks pass on).
+#[derive(Clone, Copy)]
+pub enum Type {
+    /// An owned scalar, vector or matrix.
+    Value(Kind),
+    /// A reference to one (a parameter, or a reference into a view).
+    Reference(Kind),
+    /// A view of one (`Cow`), detached from what it borrows when a block returns it.
+    View(Kind),
+    /// A value's kept shape.
+    Dims,
+}
+
+impl Type {
+    /// A value rather than a reference: moved into a block, and handed back if read after it.
+    fn owned(self) -> bool {
+        !matches!(self, Type::Reference(_))
+    }
+
+    fn tokens(self, float: Float) -> TokenStream {
+        let value = |kind| match kind {
+            Kind::Scalar => quote!(#float),
+            Kind::Vector => quote!(::autodiff::Vector<#float>),
+            Kind::Matrix => quote!(::autodiff::Matrix<#float>),
+        };
+        match self {
+            Type::Value(kind) => value(kind),
+            Type::Reference(kind) => {
+                let value = value(kind);
+                quote!(&#value)
+            }
+            Type::View(kind) => {
+                let value = value(kind);
+                quote!(::std::borrow::Cow<'static, #value>)
+            }
+            Type::Dims => quote!(::autodiff::kernels::Dims),
+        }
+    }
 }
 
 /// `stmts` with long runs cut into blocks so that no more than about
@@ -78,7 +147,8 @@ pub fn bounded_nesting(stmts: Vec<TokenStream>, cx: &Context) -> Vec<TokenStream
     stmts.into_iter().map(|s| s.tokens).collect()
 }
 
-/// One level of blocks of about [`BLOCK`] statements.
+/// One level of blocks of about [`BLOCK`] statements: `fn` items where the types are known,
+/// closures otherwise.
 fn into_blocks(stmts: Vec<Stmt>, cx: &Context) -> Vec<Stmt> {
     // Where each name is read last: the statement's position, or past the end.
     let mut last_read: HashMap<String, usize> = HashMap::new();
@@ -104,7 +174,12 @@ fn into_blocks(stmts: Vec<Stmt>, cx: &Context) -> Vec<Stmt> {
             }
         }
         open.retain(|name| read_after(name, i));
-        if i + 1 - start >= BLOCK && open.is_empty() && i + 1 < stmts.len() {
+        // A view and the reference into it (`let v = &*v_view;`) stay together.
+        let view_reference_next = stmts
+            .get(i + 1)
+            .is_some_and(|s| s.binds.iter().any(|(_, n)| cx.views.contains_key(n)));
+        if i + 1 - start >= BLOCK && open.is_empty() && !view_reference_next && i + 1 < stmts.len()
+        {
             cuts.push(i + 1);
             start = i + 1;
         }
@@ -122,8 +197,10 @@ fn into_blocks(stmts: Vec<Stmt>, cx: &Context) -> Vec<Stmt> {
             .collect();
         let mut exported: Vec<(Ident, String)> = Vec::new();
         let mut retaken: Vec<(Ident, Ident, String)> = Vec::new();
+        // (A name handed back by a block of items is bound again: once is enough.)
+        let mut seen = HashSet::new();
         for (ident, name) in block.iter().flat_map(|s| &s.binds) {
-            if !read_after(name, to - 1) {
+            if !read_after(name, to - 1) || !seen.insert(name) {
                 continue;
             }
             match cx.views.get(name) {
@@ -138,36 +215,31 @@ fn into_blocks(stmts: Vec<Stmt>, cx: &Context) -> Vec<Stmt> {
                 _ => exported.push((ident.clone(), name.clone())),
             }
         }
-        // A view may borrow the value it views: one that borrows a value of this block leaves
-        // it owned (a copy, at most once per view and block, and only in long bodies). Latest
-        // first, so that a view of a view is detached before the view it borrows is moved.
-        exported.reverse();
-        let values: Vec<TokenStream> = exported
-            .iter()
-            .map(|(ident, name)| {
-                let borrows_here = view_locals.contains(name)
-                    && bound_here.get(name.as_str()).is_some_and(|s| {
-                        s.reads
-                            .iter()
-                            .any(|r| r != name && bound_here.contains_key(r.as_str()))
-                    });
-                if borrows_here {
-                    quote!(::autodiff::kernels::detach(#ident))
-                } else {
-                    quote!(#ident)
-                }
-            })
-            .collect();
+        // What the block reads from before it: a name read before the block binds it (a name
+        // a block of items hands back is bound again after it was read).
         let mut reads = HashSet::new();
+        let mut bound_so_far = HashSet::new();
         for stmt in &block {
-            reads.extend(stmt.reads.iter().cloned());
+            for name in &stmt.reads {
+                if !bound_so_far.contains(name.as_str()) {
+                    reads.insert(name.clone());
+                }
+            }
+            bound_so_far.extend(stmt.binds.iter().map(|(_, name)| name.as_str()));
         }
-        let names: Vec<&Ident> = exported.iter().map(|(ident, _)| ident).collect();
-        let body = block.into_iter().map(|s| s.tokens);
-        let tokens = match (&names[..], &values[..]) {
-            ([], _) => quote!((|| { #(#body)* })();),
-            ([one], [value]) => quote!(let #one = (|| { #(#body)* #value })();),
-            (all, values) => quote!(let (#(#all),*) = (|| { #(#body)* (#(#values),*) })();),
+        let name = Ident::new(
+            &format!("__autodiff_block_{}_{}", cx.part, out.len()),
+            Span::mixed_site(),
+        );
+        let item = block_item(&block, &reads, &exported, cx, name, |n| {
+            read_after(n, to - 1)
+        });
+        let tokens = match item {
+            Some((tokens, returned)) => {
+                exported = returned;
+                tokens
+            }
+            None => block_closure(&block, &mut exported, &view_locals),
         };
         out.push(Stmt {
             tokens,
@@ -185,6 +257,111 @@ fn into_blocks(stmts: Vec<Stmt>, cx: &Context) -> Vec<Stmt> {
         from = to;
     }
     out
+}
+
+/// A block as a `fn` item called on the spot, with the names it hands on (see the module
+/// documentation); `None` where a type it needs is not known.
+fn block_item(
+    block: &[Stmt],
+    reads: &HashSet<String>,
+    exported: &[(Ident, String)],
+    cx: &Context,
+    name: Ident,
+    read_after: impl Fn(&str) -> bool,
+) -> Option<(TokenStream, Vec<(Ident, String)>)> {
+    // Its parameters, in a fixed order (the expansion is deterministic).
+    let mut imports: Vec<&str> = reads.iter().map(String::as_str).collect();
+    imports.sort_unstable();
+    if imports.iter().any(|n| cx.untyped.contains(*n)) {
+        return None;
+    }
+    let imports: Vec<(&str, &Typed)> = imports
+        .into_iter()
+        .filter_map(|n| Some((n, cx.types.get(n)?)))
+        .collect();
+    // What it returns: its own values read later, and the values it was given that are. A view
+    // may borrow another value returned: views are detached before what they borrow is moved, so
+    // latest first (a view is bound after what it views), and the block's own values first.
+    let mut returned: Vec<(Ident, String, &Typed)> = Vec::new();
+    for (ident, name) in exported.iter().rev() {
+        match cx.types.get(name) {
+            Some(typed) if typed.ty.owned() => returned.push((ident.clone(), name.clone(), typed)),
+            _ => return None,
+        }
+    }
+    for (name, typed) in &imports {
+        if typed.ty.owned() && read_after(name) && !exported.iter().any(|(_, e)| e == name) {
+            returned.push((typed.ident.clone(), name.to_string(), typed));
+        }
+    }
+    let params = imports.iter().map(|(_, t)| {
+        let (ident, ty) = (&t.ident, t.ty.tokens(cx.float));
+        quote!(#ident: #ty)
+    });
+    let args = imports.iter().map(|(_, t)| &t.ident);
+    let values = returned.iter().map(|(ident, _, typed)| {
+        if matches!(typed.ty, Type::View(_)) {
+            // A view may borrow what the block owns: it leaves owned.
+            quote!(::autodiff::kernels::detach(#ident))
+        } else {
+            quote!(#ident)
+        }
+    });
+    let types = returned.iter().map(|(_, _, t)| t.ty.tokens(cx.float));
+    let names = returned.iter().map(|(ident, _, _)| ident);
+    let body = block.iter().map(|s| &s.tokens);
+    let tokens = match returned.len() {
+        0 => quote! {
+            #[track_caller]
+            #[inline]
+            fn #name(#(#params),*) { #(#body)* }
+            #name(#(#args),*);
+        },
+        1 => quote! {
+            #[track_caller]
+            #[inline]
+            fn #name(#(#params),*) -> #(#types)* { #(#body)* #(#values)* }
+            let #(#names)* = #name(#(#args),*);
+        },
+        _ => quote! {
+            #[track_caller]
+            #[inline]
+            fn #name(#(#params),*) -> (#(#types),*) { #(#body)* (#(#values),*) }
+            let (#(#names),*) = #name(#(#args),*);
+        },
+    };
+    let returned = returned.into_iter().map(|(i, n, _)| (i, n)).collect();
+    Some((tokens, returned))
+}
+
+/// A block as a closure called on the spot, returning `exported` (put in the order it returns
+/// them).
+fn block_closure(
+    block: &[Stmt],
+    exported: &mut [(Ident, String)],
+    view_locals: &HashSet<String>,
+) -> TokenStream {
+    // A view may borrow the value it views: it leaves owned (a copy, at most once per view and
+    // block, and only in long bodies), as the value it borrows may be moved into a later block.
+    // Latest first, so that a view of a view is detached before the view it borrows is moved.
+    exported.reverse();
+    let values: Vec<TokenStream> = exported
+        .iter()
+        .map(|(ident, name)| {
+            if view_locals.contains(name) {
+                quote!(::autodiff::kernels::detach(#ident))
+            } else {
+                quote!(#ident)
+            }
+        })
+        .collect();
+    let names: Vec<&Ident> = exported.iter().map(|(ident, _)| ident).collect();
+    let body = block.iter().map(|s| &s.tokens);
+    match (&names[..], &values[..]) {
+        ([], _) => quote!((|| { #(#body)* })();),
+        ([one], [value]) => quote!(let #one = (|| { #(#body)* #value })();),
+        (all, values) => quote!(let (#(#all),*) = (|| { #(#body)* (#(#values),*) })();),
+    }
 }
 
 /// The names a statement binds: `let a ...` or `let (a, b) = ...`.
@@ -244,6 +421,10 @@ mod tests {
             read_after,
             keep_together,
             views,
+            types: Box::leak(Box::default()),
+            untyped: Box::leak(Box::default()),
+            part: 0,
+            float: Float::F64,
         }
     }
 
@@ -294,6 +475,50 @@ mod tests {
         assert!(text.contains("let (v255 , v5) ="), "{}", &text[..300]);
         // Values read only inside their block stay there.
         assert!(!text.contains("let (v4"));
+    }
+
+    #[test]
+    fn with_known_types_blocks_are_items_that_hand_on_what_is_read_later() {
+        let n = 600;
+        let read_after: HashSet<String> = [format!("v{}", n - 1), "v5".to_string()].into();
+        let (none, views) = (HashSet::new(), HashMap::new());
+        let mut types: HashMap<String, Typed> = (0..n)
+            .map(|i| {
+                let ident = format_ident!("v{i}");
+                let ty = Type::Value(Kind::Scalar);
+                (ident.to_string(), Typed { ident, ty })
+            })
+            .collect();
+        let x = format_ident!("x");
+        let ty = Type::Value(Kind::Scalar);
+        types.insert("x".into(), Typed { ident: x, ty });
+        let mut cx = context(&read_after, &none, &views);
+        cx.types = &types;
+        let out = bounded_nesting(chain(n), &cx);
+        let text: Vec<String> = out.iter().map(|t| t.to_string()).collect();
+        // The first block takes `x` (read later, so handed back) and returns what later
+        // statements read; the second takes what the first handed on.
+        assert!(
+            text[0].contains("fn __autodiff_block_0_0 (x : f64) -> (f64 , f64 , f64)"),
+            "{}",
+            &text[0][..200]
+        );
+        assert!(
+            text[0].ends_with("let (v255 , v5 , x) = __autodiff_block_0_0 (x) ;"),
+            "{}",
+            &text[0][text[0].len() - 200..]
+        );
+        assert!(text[1].contains("fn __autodiff_block_0_1 (v255 : f64 , x : f64) -> (f64 , f64)"));
+        // An unknown type leaves a block a closure.
+        let mut fewer = types.clone();
+        fewer.remove("v511");
+        cx.types = &fewer;
+        let out = bounded_nesting(chain(n), &cx);
+        assert!(
+            out[1].to_string().starts_with("let v511 = (||"),
+            "{}",
+            &out[1].to_string()[..40]
+        );
     }
 
     #[test]
