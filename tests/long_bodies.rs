@@ -7,6 +7,9 @@
 use autodiff::prelude::*;
 use autodiff::Real;
 
+mod common;
+use common::panic_location;
+
 /// A recurrent layer applied once per `$step` token (forty times), over an owned weight, a
 /// borrowed input and bias row, and a scalar gain.
 macro_rules! long_layer {
@@ -176,4 +179,15 @@ fn f32_agrees_with_f64() {
     }
     let hessian = layer32_hessian(&x32, w32, &b32, gain as f32);
     assert!(hessian.as_slice().iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_shape_error_inside_a_block_is_reported_where_the_function_was_called() {
+    let (_, w, b, gain) = point();
+    // x with three columns: the first product, inside the first block, fails.
+    let line = line!() + 2;
+    let location = panic_location(|| {
+        layer64_grad(&Matrix::zeros(3, 3), w, &b, gain);
+    });
+    assert_eq!(location, format!("{}:{line}", file!()));
 }

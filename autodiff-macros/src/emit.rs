@@ -679,7 +679,7 @@ fn body_in_parts(
         .iter()
         .map(|o| reference(&bindings[o.index()]))
         .collect();
-    // Long bodies in blocks, so that rustc can write their debug information.
+    // Long bodies in blocks of bounded size (see `nesting`).
     let keep_together: HashSet<String> = shared_calls.values().map(|c| c.to_string()).collect();
     let views: HashMap<String, Ident> = views
         .into_iter()

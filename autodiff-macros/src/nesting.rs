@@ -15,9 +15,10 @@
 //! tried first: rustc type-checks a closure with the function around it and, in an incremental
 //! build, hashes those joint results once per closure, so k closures in a body of n statements
 //! cost k·n.) Only values move; no work changes. The blocks are `#[inline]`, as the items around
-//! them are (so none is compiled to machine code unless its item is used), and
-//! `#[track_caller]`, so a shape error still points at the caller. A block whose values' types the emitter did not record is
-//! a closure instead.
+//! them are (so none is compiled to machine code unless its item is used), and `#[track_caller]`,
+//! so a shape error still points at the caller. A block that hands on a value whose type the
+//! emitter did not record (a reference into a view it binds, a constant parameter of the
+//! user's type) is a closure instead.
 
 use std::collections::{HashMap, HashSet};
 

@@ -973,3 +973,28 @@ pub fn check_hessian(
         );
     }
 }
+
+/// Where the panic that `f` raises is reported, as `file:line`.
+pub fn panic_location(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+    // One hook for the whole binary, recording the location on the panicking thread (tests run
+    // on several threads at once).
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            LOCATION.with(|cell| *cell.borrow_mut() = location);
+            default(info);
+        }));
+    });
+    std::panic::catch_unwind(f).expect_err("panics");
+    LOCATION
+        .with(|cell| cell.borrow_mut().take())
+        .expect("the hook saw the panic")
+}
