@@ -40,6 +40,7 @@ fn kind_word(kind: Kind) -> Ident {
             Kind::Scalar => "scalar",
             Kind::Vector => "vector",
             Kind::Matrix => "matrix",
+            Kind::Index => "index",
         },
         Span::call_site(),
     )
@@ -48,6 +49,7 @@ fn kind_word(kind: Kind) -> Ident {
 fn parse_kind(ident: &Ident) -> syn::Result<Kind> {
     match ident.to_string().as_str() {
         "scalar" => Ok(Kind::Scalar),
+        "index" => Ok(Kind::Index),
         "vector" => Ok(Kind::Vector),
         "matrix" => Ok(Kind::Matrix),
         _ => Err(syn::Error::new(

@@ -421,6 +421,50 @@ fn body_in_parts(
                 Binding::Named { ident, by_ref }
             }
             Emit::Literal(value) => Binding::Inline(float_literal(value, float)),
+            Emit::Constant(c) => {
+                let name = &program.constants[c].name;
+                let ident = frame
+                    .constants
+                    .iter()
+                    .find(|ident| ident.unraw() == name)
+                    .map(hygienic)
+                    .unwrap_or_else(|| local_ident(name));
+                typed(&ident, nesting::Type::Value(inst.kind));
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
+            Emit::Index(n) => {
+                let n = Literal::usize_suffixed(n);
+                Binding::Inline(quote!(#n))
+            }
+            Emit::Cast => {
+                let a = operand(args[0]);
+                stmts.push(quote!(let #ident = #a as #float;));
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
+            Emit::Named { path, standard } => {
+                let ty = match inst.kind {
+                    Kind::Index => quote!(usize),
+                    _ => quote!(#float),
+                };
+                Binding::Inline(if standard {
+                    let name = Ident::new(&path, Span::call_site());
+                    quote!(::core::#float::consts::#name)
+                } else {
+                    // A user's `const`, resolved where the function is written.
+                    let path: TokenStream = path.parse().unwrap_or_else(|_| {
+                        quote!(::core::compile_error!(
+                            "a constant's path could not be read"
+                        ))
+                    });
+                    quote!((#path as #ty))
+                })
+            }
             Emit::Prefix(op) => {
                 let op: TokenStream = op.parse().expect("operator tokens");
                 let a = consumed(args[0], &args);
@@ -693,6 +737,7 @@ fn body_in_parts(
         .constants
         .iter()
         .map(|c| hygienic(c).to_string())
+        .filter(|c| !types.contains_key(c))
         .collect();
     let parts = (0..parts)
         .map(|p| {

@@ -10,7 +10,10 @@ use autodiff_core::symbolic::methods::{self, Arg};
 use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
-use autodiff_core::symbolic::{Precision, Program, ValueId};
+use autodiff_core::symbolic::rules::integer::{
+    IndexArith, IndexLiteral, IntOp, NamedConstant, ToFloat,
+};
+use autodiff_core::symbolic::{Kind, Precision, Program, ValueId};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::{Block, Expr, ExprMethodCall, Lit, Pat, Stmt, UnOp};
@@ -22,8 +25,9 @@ use crate::signature::{classify, type_text, Float, Signature};
 /// What the language offers, for error messages.
 fn supported_expressions() -> String {
     format!(
-        "supported: `let` bindings, blocks, parentheses, `+ - * /`, unary `-`, float literals, \
-         and the methods {}",
+        "supported: `let` and `let mut` bindings, assignments (`= += -= *= /=`), blocks, \
+         parentheses, `+ - * /`, unary `-`, float literals, `usize` integers (`n as f64`), \
+         constants (`std::f64::consts::PI`, `const` items), and the methods {}",
         methods::names()
     )
 }
@@ -39,6 +43,8 @@ pub struct Lowered {
 #[derive(Clone)]
 enum Binding {
     Value(ValueId),
+    /// A `let mut` binding: assignments rebind it.
+    Mutable(ValueId),
     /// A parameter of a non-differentiable type.
     Constant(String),
     /// A binding whose value had an error (already reported).
@@ -129,6 +135,11 @@ pub fn lower(
         lowered: (!program.outputs.is_empty()).then_some(Lowered { program, ir_params }),
         unknown,
     }
+}
+
+/// Whether a block ends in a statement (`;` or an item), not in a value: a block statement.
+fn statements_only(block: &Block) -> bool {
+    !matches!(block.stmts.last(), Some(Stmt::Expr(_, None)))
 }
 
 /// How deep [`source_text`] writes an expression before it elides the rest as `…`: deep
@@ -381,7 +392,15 @@ impl Lowerer<'_> {
         let errors_before = self.errors.count();
         match expr {
             Expr::Return(r) => self.errors.spanned(r, RETURN_MESSAGE),
-            Expr::Assign(_) | Expr::Binary(_) if self.assignment(expr) => {}
+            Expr::Assign(_) | Expr::Binary(_) if self.assignment(expr, true) => {}
+            // A block of statements (its assignments change the bindings outside it).
+            Expr::Block(b) if b.label.is_none() && statements_only(&b.block) => {
+                self.scopes.push(HashMap::new());
+                for stmt in &b.block.stmts {
+                    self.block_statement(stmt);
+                }
+                self.scopes.pop();
+            }
             // In a loop (reported already).
             Expr::Break(_) | Expr::Continue(_) => self.check_expr(expr),
             _ => {
@@ -396,53 +415,274 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Reports `a = b` and `a op= b`; false if `expr` is neither.
-    fn assignment(&mut self, expr: &Expr) -> bool {
-        let op = match expr {
-            Expr::Assign(a) => {
-                self.errors.spanned(
-                    a,
-                    "assignment is not supported; bind a new value with `let` (shadowing is \
-                     allowed: `let y = y * x;`)",
-                );
-                self.check_expr(&a.right);
+    /// `a = b` and `a op= b` (`+ - * /`): rebinds the `let mut` binding `a` (in the scope that
+    /// declared it) to the new value. Reported in expression position (`as_statement` false),
+    /// where an assignment has no value to give. False if `expr` is neither.
+    fn assignment(&mut self, expr: &Expr, as_statement: bool) -> bool {
+        let (target, right, op) = match expr {
+            Expr::Assign(a) => (&a.left, &a.right, None),
+            Expr::Binary(b) => {
+                let (symbol, op) = match b.op {
+                    syn::BinOp::AddAssign(_) => ("+=", Some(IntOp::Add)),
+                    syn::BinOp::SubAssign(_) => ("-=", Some(IntOp::Sub)),
+                    syn::BinOp::MulAssign(_) => ("*=", Some(IntOp::Mul)),
+                    syn::BinOp::DivAssign(_) => ("/=", Some(IntOp::Div)),
+                    syn::BinOp::RemAssign(_) => ("%=", None),
+                    syn::BinOp::BitXorAssign(_) => ("^=", None),
+                    syn::BinOp::BitAndAssign(_) => ("&=", None),
+                    syn::BinOp::BitOrAssign(_) => ("|=", None),
+                    syn::BinOp::ShlAssign(_) => ("<<=", None),
+                    syn::BinOp::ShrAssign(_) => (">>=", None),
+                    _ => return false,
+                };
+                let Some(op) = op else {
+                    self.errors.spanned(
+                        b.op,
+                        format!(
+                            "compound assignment `{symbol}` is not supported; supported: `=`, \
+                             `+=`, `-=`, `*=`, `/=`"
+                        ),
+                    );
+                    self.check_expr(&b.right);
+                    return true;
+                };
+                (&b.left, &b.right, Some((op, b)))
+            }
+            _ => return false,
+        };
+        if !as_statement {
+            self.errors.spanned(
+                expr,
+                "an assignment has no value; write it as a statement of its own (`v = v + x;`)",
+            );
+            self.check_expr(right);
+            return true;
+        }
+        let ident = match &**target {
+            Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+            _ => None,
+        };
+        let Some(ident) = ident else {
+            self.errors.spanned(
+                target,
+                "only a `let mut` binding can be assigned (`v = ...;`, `v += ...;`); tensors \
+                 are not changed in place",
+            );
+            self.check_expr(right);
+            return true;
+        };
+        let name = ident.to_string();
+        let old = match self.lookup(&name) {
+            Some(Binding::Mutable(v)) => v,
+            Some(Binding::Poisoned) => {
+                self.check_expr(right);
                 return true;
             }
-            Expr::Binary(b) => b,
-            _ => return false,
+            Some(Binding::Value(_)) => {
+                self.errors.spanned(
+                    ident,
+                    format!(
+                        "`{name}` is not mutable; declare it with `let mut {name} = ...;` to \
+                         assign it"
+                    ),
+                );
+                self.check_expr(right);
+                return true;
+            }
+            Some(Binding::Constant(_)) | None => {
+                self.errors.spanned(
+                    ident,
+                    format!("only a `let mut` binding can be assigned; `{name}` is not one"),
+                );
+                self.check_expr(right);
+                return true;
+            }
         };
-        let (symbol, plain) = match op.op {
-            syn::BinOp::AddAssign(_) => ("+=", "+"),
-            syn::BinOp::SubAssign(_) => ("-=", "-"),
-            syn::BinOp::MulAssign(_) => ("*=", "*"),
-            syn::BinOp::DivAssign(_) => ("/=", "/"),
-            syn::BinOp::RemAssign(_) => ("%=", "%"),
-            syn::BinOp::BitXorAssign(_) => ("^=", "^"),
-            syn::BinOp::BitAndAssign(_) => ("&=", "&"),
-            syn::BinOp::BitOrAssign(_) => ("|=", "|"),
-            syn::BinOp::ShlAssign(_) => ("<<=", "<<"),
-            syn::BinOp::ShrAssign(_) => (">>=", ">>"),
-            _ => return false,
+        let rhs = self.expr(right);
+        let new = match (op, rhs) {
+            (_, None) => None,
+            (None, Some(v)) => Some(v),
+            (Some((op, b)), Some(v)) => self.binary(op, [old, v], [&b.left, &b.right], expr),
         };
-        let target = &op.left;
-        let target = quote::quote!(#target).to_string();
-        self.errors.spanned(
-            expr,
-            format!(
-                "compound assignment `{symbol}` is not supported; bind a new value with `let` \
-                 (shadowing is allowed: `let {target} = {target} {plain} ...;`)"
-            ),
-        );
-        self.check_expr(&op.right);
+        let binding = match new {
+            Some(v) if self.program.kind(v) != self.program.kind(old) => {
+                let message = format!(
+                    "`{name}` holds {}, and this assigns {}: a `let mut` binding keeps its kind \
+                     (bind a new name with `let` for a value of another kind)",
+                    self.program.kind(old).article(),
+                    self.program.kind(v).article()
+                );
+                self.errors.spanned(right, message);
+                Binding::Poisoned
+            }
+            Some(v) => {
+                self.program.name_value(v, &ident.unraw().to_string());
+                Binding::Mutable(v)
+            }
+            None => Binding::Poisoned,
+        };
+        self.rebind(&name, binding);
         true
+    }
+
+    /// `a op b`: integer arithmetic when both are integers, else float math (a user's `const`
+    /// beside an integer is taken as one).
+    fn binary(
+        &mut self,
+        op: IntOp,
+        [a, b]: [ValueId; 2],
+        operands: [&Expr; 2],
+        whole: &Expr,
+    ) -> Option<ValueId> {
+        let (a, b) = match (self.program.kind(a), self.program.kind(b)) {
+            (Kind::Index, _) => (a, self.as_integer(b)),
+            (_, Kind::Index) => (self.as_integer(a), b),
+            _ => (a, b),
+        };
+        let kinds = [self.program.kind(a), self.program.kind(b)];
+        match kinds {
+            [Kind::Index, Kind::Index] => return self.push(IndexArith(op), &[a, b], whole),
+            [Kind::Index, _] | [_, Kind::Index] => {
+                let at = operands[usize::from(kinds[0] != Kind::Index)];
+                return self.unsupported(
+                    at,
+                    "this is an integer (`usize`), which does not mix with float math; convert \
+                     it with `as f64` (or `as f32`), or write a float literal (`2.0`)",
+                );
+            }
+            _ => {}
+        }
+        let op = match op {
+            IntOp::Add => BinOp::Add,
+            IntOp::Sub => BinOp::Sub,
+            IntOp::Mul => BinOp::Mul,
+            IntOp::Div => BinOp::Div,
+            IntOp::Rem => {
+                return self.unsupported(
+                    whole,
+                    "`%` is for integers (`usize`); differentiable math uses `+ - * /`",
+                )
+            }
+        };
+        self.push(Binary(op), &[a, b], whole)
+    }
+
+    /// `v` as an integer if it is a user's `const` (whose type only rustc knows): beside an
+    /// integer, it is one. Any other value is returned as it is.
+    fn as_integer(&mut self, v: ValueId) -> ValueId {
+        match &self.program.inst(v).op {
+            Op::NamedConstant(c) if !c.standard && c.kind != Kind::Index => {
+                let integer = NamedConstant {
+                    kind: Kind::Index,
+                    ..c.clone()
+                };
+                self.program.push(integer.into(), &[]).unwrap_or(v)
+            }
+            _ => v,
+        }
+    }
+
+    /// `n as f64` (an integer as a float of the function's type), `x as f64` of a float (the
+    /// identity) and `n as usize` of an integer.
+    fn cast(&mut self, c: &syn::ExprCast) -> Option<ValueId> {
+        let target = match &*c.ty {
+            syn::Type::Path(t) if t.qself.is_none() => t.path.get_ident().map(|i| i.to_string()),
+            _ => None,
+        };
+        let v = self.expr(&c.expr)?;
+        let float = self.float.map_or("f64", Float::suffix);
+        match target.as_deref() {
+            Some("usize") => {
+                let v = self.as_integer(v);
+                if self.program.kind(v) == Kind::Index {
+                    Some(v)
+                } else {
+                    self.unsupported(
+                        c,
+                        "`as usize` converts integers only: a differentiable value cannot \
+                         become an integer",
+                    )
+                }
+            }
+            Some(t) if t == float => match self.program.kind(v) {
+                Kind::Index => self.push(ToFloat, &[v], c),
+                Kind::Scalar => Some(v),
+                k => self.unsupported(
+                    c,
+                    format!("`as` converts integers and scalars, found {}", k.article()),
+                ),
+            },
+            Some("f32" | "f64") => self.unsupported(
+                &c.ty,
+                format!("this function computes in {float}; write `as {float}`"),
+            ),
+            _ => self.unsupported(
+                &c.ty,
+                format!("supported casts: `as {float}` (an integer to a float) and `as usize`"),
+            ),
+        }
+    }
+
+    /// A constant named by a path: `std::f64::consts::PI` (also `core::`, `f64::consts::`),
+    /// or a `const` item of the user's, named in SCREAMING_CASE (`RATE`, `config::RATE`).
+    /// `None` if the path is neither.
+    fn named_constant(&mut self, p: &syn::ExprPath) -> Option<NamedConstant> {
+        if p.qself.is_some() {
+            return None;
+        }
+        let segments: Vec<String> = p
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.unraw().to_string())
+            .collect();
+        let last = segments.last()?;
+        let tail: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let standard_float = match tail.as_slice() {
+            ["std" | "core", float, "consts", _] | [float, "consts", _] => Some(*float),
+            _ => None,
+        };
+        if let Some(float) = standard_float {
+            let known = NamedConstant::STANDARD.iter().any(|(n, _)| n == last);
+            let ours = self.float.map_or("f64", Float::suffix);
+            if known && (float == "f32" || float == "f64") {
+                if float != ours {
+                    self.errors.spanned(
+                        p,
+                        format!("this function computes in {ours}; use `std::{ours}::consts`"),
+                    );
+                }
+                return Some(NamedConstant {
+                    path: last.clone(),
+                    standard: true,
+                    kind: Kind::Scalar,
+                });
+            }
+        }
+        let screaming = last.chars().any(|c| c.is_ascii_uppercase())
+            && last
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        screaming.then(|| NamedConstant {
+            path: p.path.to_token_stream().to_string().replace(' ', ""),
+            standard: false,
+            kind: Kind::Scalar,
+        })
+    }
+
+    /// Replaces the binding of `name` in the innermost scope that has it.
+    fn rebind(&mut self, name: &str, binding: Binding) {
+        if let Some(scope) = self.scopes.iter_mut().rev().find(|s| s.contains_key(name)) {
+            scope.insert(name.to_string(), binding);
+        }
     }
 
     fn local(&mut self, local: &syn::Local) {
         let (ident, declared) = match &local.pat {
-            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => (Some(&p.ident), None),
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => (Some(p), None),
             Pat::Type(t) => match &*t.pat {
                 Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
-                    (Some(&p.ident), Some(&*t.ty))
+                    (Some(p), Some(&*t.ty))
                 }
                 other => {
                     self.reject_pattern(other);
@@ -478,8 +718,13 @@ impl Lowerer<'_> {
                 value = None;
             }
         }
-        if let Some(ident) = ident {
+        if let Some(pat) = ident {
+            let (ident, mutable) = (&pat.ident, pat.mutability.is_some());
             let binding = match value {
+                Some(v) if mutable => {
+                    self.program.name_value(v, &ident.unraw().to_string());
+                    Binding::Mutable(v)
+                }
                 Some(v) => {
                     self.program.name_value(v, &ident.unraw().to_string());
                     Binding::Value(v)
@@ -572,12 +817,21 @@ impl Lowerer<'_> {
                 self.expr(&r.expr)
             }
             Expr::Path(p) => match p.path.get_ident() {
-                Some(ident) if p.qself.is_none() => self.name(ident),
-                _ => self.unsupported(
-                    expr,
-                    "paths are not supported here; refer to parameters and `let` bindings by \
-                     name",
-                ),
+                Some(ident) if p.qself.is_none() && self.lookup(&ident.to_string()).is_some() => {
+                    self.name(ident)
+                }
+                _ => match self.named_constant(p) {
+                    Some(constant) => self.push(constant, &[], expr),
+                    None => match p.path.get_ident() {
+                        Some(ident) if p.qself.is_none() => self.name(ident),
+                        _ => self.unsupported(
+                            expr,
+                            "paths are not supported here except constants \
+                             (`std::f64::consts::PI`, a `const` item); refer to parameters and \
+                             `let` bindings by name",
+                        ),
+                    },
+                },
             },
             Expr::Lit(lit) => self.literal(&lit.lit),
             Expr::Unary(u) => match u.op {
@@ -591,13 +845,14 @@ impl Lowerer<'_> {
                      is `-`",
                 ),
             },
-            Expr::Binary(_) if self.assignment(expr) => None,
+            Expr::Binary(_) if self.assignment(expr, false) => None,
             Expr::Binary(b) => {
                 let op = match b.op {
-                    syn::BinOp::Add(_) => Some(BinOp::Add),
-                    syn::BinOp::Sub(_) => Some(BinOp::Sub),
-                    syn::BinOp::Mul(_) => Some(BinOp::Mul),
-                    syn::BinOp::Div(_) => Some(BinOp::Div),
+                    syn::BinOp::Add(_) => Some(IntOp::Add),
+                    syn::BinOp::Sub(_) => Some(IntOp::Sub),
+                    syn::BinOp::Mul(_) => Some(IntOp::Mul),
+                    syn::BinOp::Div(_) => Some(IntOp::Div),
+                    syn::BinOp::Rem(_) => Some(IntOp::Rem),
                     _ => None,
                 };
                 let lhs = self.expr(&b.left);
@@ -606,10 +861,10 @@ impl Lowerer<'_> {
                     return self.unsupported(
                         b.op,
                         "this operator is not supported; differentiable math uses `+ - * /` \
-                         (elementwise) and `.matmul(..)` for matrix products",
+                         (elementwise) and `.matmul(..)` for matrix products; integers also `%`",
                     );
                 };
-                self.push(Binary(op), &[lhs?, rhs?], expr)
+                self.binary(op, [lhs?, rhs?], [&b.left, &b.right], expr)
             }
             Expr::MethodCall(m) => self.method(m),
             Expr::Block(b) => {
@@ -711,18 +966,7 @@ impl Lowerer<'_> {
                 self.check_expr(&a.base);
                 None
             }
-            Expr::Cast(c) => {
-                self.unsupported(
-                    c.as_token,
-                    "`as` casts are not supported; write float literals (`2.0`) in the \
-                     function's float type",
-                );
-                // A name is what a cast is for (`n as f64`); anything else may hide an error.
-                if !matches!(&*c.expr, Expr::Path(_)) {
-                    self.check_expr(&c.expr);
-                }
-                None
-            }
+            Expr::Cast(c) => self.cast(c),
             Expr::Index(i) => {
                 self.unsupported(
                     i,
@@ -900,7 +1144,15 @@ impl Lowerer<'_> {
 
     fn name(&mut self, ident: &syn::Ident) -> Option<ValueId> {
         match self.lookup(&ident.to_string()) {
-            Some(Binding::Value(v)) => Some(v),
+            Some(Binding::Value(v) | Binding::Mutable(v)) => Some(v),
+            // A `usize` parameter: an integer constant, read where first used.
+            Some(Binding::Constant(ty)) if ty == "usize" => {
+                let v = self
+                    .program
+                    .constant(&ident.unraw().to_string(), Kind::Index);
+                self.rebind(&ident.to_string(), Binding::Value(v));
+                Some(v)
+            }
             Some(Binding::Poisoned) => None,
             Some(Binding::Constant(ty)) => self.unsupported(
                 ident,
@@ -949,14 +1201,17 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            Lit::Int(i) => self.unsupported(
-                i,
-                format!(
-                    "integer literal in float math: write `{}.0` (integer literals are only \
-                     for `powi(n)` and `sum_axis(axis)`)",
-                    i.base10_digits()
+            Lit::Int(i) => match (i.suffix(), i.base10_parse::<usize>()) {
+                ("" | "usize", Ok(n)) => self.push(IndexLiteral(n), &[], i),
+                _ => self.unsupported(
+                    i,
+                    format!(
+                        "integer literals are `usize` (lengths, indices, loop bounds); in float \
+                         math write `{}.0`",
+                        i.base10_digits()
+                    ),
                 ),
-            ),
+            },
             other => self.unsupported(
                 other,
                 "only float literals (`2.0`) are supported in differentiable math",

@@ -118,6 +118,7 @@ impl Type {
             Kind::Scalar => quote!(#float),
             Kind::Vector => quote!(::autodiff::Vector<#float>),
             Kind::Matrix => quote!(::autodiff::Matrix<#float>),
+            Kind::Index => quote!(usize),
         };
         match self {
             Type::Value(kind) => value(kind),

@@ -3,7 +3,8 @@ use autodiff::prelude::*;
 #[differentiable]
 fn square(x: f64) -> f64 {
     let mut y = x;
-    y *= x;
+    y %= x;
+    let z = (y += x);
     y
 }
 

@@ -25,6 +25,8 @@ impl<'a> DeriveCx<'a> {
         for inst in &program.insts {
             active.push(match inst.op {
                 Op::Param(p) => wrt.contains(&p.0),
+                // Integers do not depend on any value's elements.
+                _ if !inst.kind.is_differentiable() => false,
                 _ => inst.args.iter().any(|a| active[a.index()]),
             });
         }

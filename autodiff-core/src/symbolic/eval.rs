@@ -10,6 +10,8 @@ pub enum Value<T> {
     Scalar(T),
     Vector(Vector<T>),
     Matrix(Matrix<T>),
+    /// An integer (`usize`).
+    Index(usize),
 }
 
 /// Applies a function generic over the tensor type to two values of the same kind:
@@ -46,13 +48,14 @@ impl<T: Real> Value<T> {
             Value::Scalar(_) => Kind::Scalar,
             Value::Vector(_) => Kind::Vector,
             Value::Matrix(_) => Kind::Matrix,
+            Value::Index(_) => Kind::Index,
         }
     }
 
     /// The number of elements (1 for a scalar).
     pub fn numel(&self) -> usize {
         match self {
-            Value::Scalar(_) => 1,
+            Value::Scalar(_) | Value::Index(_) => 1,
             Value::Vector(v) => v.len(),
             Value::Matrix(m) => m.rows() * m.cols(),
         }
@@ -64,6 +67,7 @@ impl<T: Real> Value<T> {
             Value::Scalar(s) => vec![*s],
             Value::Vector(v) => v.as_slice().to_vec(),
             Value::Matrix(m) => m.as_slice().to_vec(),
+            Value::Index(i) => vec![T::from_f64(*i as f64)],
         }
     }
 
@@ -73,6 +77,7 @@ impl<T: Real> Value<T> {
             Value::Scalar(_) => Value::Scalar(data[0]),
             Value::Vector(_) => Value::Vector(Vector::from_vec(data)),
             Value::Matrix(m) => Value::Matrix(Matrix::from_vec(m.rows(), m.cols(), data)),
+            Value::Index(i) => Value::Index(*i),
         }
     }
 
@@ -82,6 +87,7 @@ impl<T: Real> Value<T> {
             Value::Scalar(s) => Value::Scalar(f(*s)),
             Value::Vector(v) => Value::Vector(Elementwise::map(v, f)),
             Value::Matrix(m) => Value::Matrix(Elementwise::map(m, f)),
+            Value::Index(i) => Value::Index(*i),
         }
     }
 
@@ -92,6 +98,18 @@ impl<T: Real> Value<T> {
             Value::Scalar(s) => *s,
             v => panic!(
                 "autodiff interpreter: expected a scalar, found {}",
+                v.kind().article()
+            ),
+        }
+    }
+
+    /// The integer; panics on another kind.
+    #[track_caller]
+    pub fn as_index(&self) -> usize {
+        match self {
+            Value::Index(i) => *i,
+            v => panic!(
+                "autodiff interpreter: expected an integer, found {}",
                 v.kind().article()
             ),
         }
@@ -122,19 +140,25 @@ impl<T: Real> Value<T> {
     }
 }
 
-/// Runs `program` on `inputs` (one per parameter, in order) and returns its outputs.
+/// Runs `program` on `inputs` (one per parameter, in order, then one per constant) and returns
+/// its outputs.
 ///
 /// Panics if an input's kind differs from its parameter's, or on a runtime shape mismatch, as
 /// generated code does.
 pub fn eval<T: Real>(program: &Program, inputs: &[Value<T>]) -> Vec<Value<T>> {
+    let n_params = program.params.len();
     assert_eq!(
         inputs.len(),
-        program.params.len(),
-        "autodiff interpreter: {} inputs for {} parameters",
+        n_params + program.constants.len(),
+        "autodiff interpreter: {} inputs for {} parameters and {} constants",
         inputs.len(),
-        program.params.len()
+        n_params,
+        program.constants.len()
     );
-    for (input, param) in inputs.iter().zip(&program.params) {
+    for (input, param) in inputs
+        .iter()
+        .zip(program.params.iter().chain(&program.constants))
+    {
         assert_eq!(
             input.kind(),
             param.kind,
@@ -148,6 +172,7 @@ pub fn eval<T: Real>(program: &Program, inputs: &[Value<T>]) -> Vec<Value<T>> {
     for inst in &program.insts {
         let value = match inst.op {
             super::op::Op::Param(ref p) => inputs[p.0].clone(),
+            super::op::Op::ConstantRef(c) => inputs[n_params + c.index].clone(),
             ref op => {
                 let args: Vec<&Value<T>> = inst.args.iter().map(|a| &values[a.index()]).collect();
                 op.eval(&args)

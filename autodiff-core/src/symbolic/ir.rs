@@ -13,12 +13,19 @@ pub enum Kind {
     Scalar,
     Vector,
     Matrix,
+    /// A `usize` constant: a length, an index, a loop counter. Never differentiated.
+    Index,
 }
 
 impl Kind {
     /// True for vectors and matrices.
     pub fn is_tensor(self) -> bool {
-        self != Kind::Scalar
+        matches!(self, Kind::Vector | Kind::Matrix)
+    }
+
+    /// True for the kinds that have derivatives (scalars, vectors, matrices).
+    pub fn is_differentiable(self) -> bool {
+        self != Kind::Index
     }
 
     /// The word used in error messages: "a scalar", "a vector", "a matrix".
@@ -27,6 +34,7 @@ impl Kind {
             Kind::Scalar => "a scalar",
             Kind::Vector => "a vector",
             Kind::Matrix => "a matrix",
+            Kind::Index => "an integer (`usize`)",
         }
     }
 }
@@ -37,6 +45,7 @@ impl fmt::Display for Kind {
             Kind::Scalar => "scalar",
             Kind::Vector => "vector",
             Kind::Matrix => "matrix",
+            Kind::Index => "usize",
         })
     }
 }
@@ -121,6 +130,10 @@ pub struct Program {
     /// Names the derived programs must not give their new parameters (the function's other,
     /// non-differentiable parameters, which share the generated signatures).
     pub reserved_names: Vec<String>,
+    /// The constants the body reads (`usize` parameters of the function), in the order
+    /// [`ConstantRef`](crate::symbolic::rules::integer::ConstantRef) numbers them; never
+    /// differentiated. Their names are among `reserved_names`.
+    pub constants: Vec<Param>,
     pub insts: Vec<Inst>,
     /// The returned values, in order.
     pub outputs: Vec<ValueId>,
@@ -195,6 +208,12 @@ impl Program {
         role: Role,
     ) -> Result<ValueId, KindError> {
         let kinds: Vec<Kind> = args.iter().map(|&a| self.kind(a)).collect();
+        if !op.takes_integers() && kinds.contains(&Kind::Index) {
+            return Err(KindError::new(
+                "an integer (`usize`) does not take part in float math; convert it with \
+                 `as f64` (or `as f32`), or write a float literal (`2.0`)",
+            ));
+        }
         let kind = op.kind(&kinds)?;
         Ok(self.push_inst(Inst {
             op,
@@ -219,6 +238,27 @@ impl Program {
         if inst.name.is_none() {
             inst.name = Some(name.to_string());
         }
+    }
+
+    /// Appends a constant (a `usize` parameter of the function) and the instruction that
+    /// reads it.
+    pub fn constant(&mut self, name: &str, kind: Kind) -> ValueId {
+        let index = self.constants.len();
+        self.constants.push(Param {
+            name: name.to_string(),
+            kind,
+        });
+        if !self.reserved_names.iter().any(|n| n == name) {
+            self.reserved_names.push(name.to_string());
+        }
+        self.push_inst(Inst {
+            op: Op::ConstantRef(crate::symbolic::rules::integer::ConstantRef { index, kind }),
+            args: vec![],
+            kind,
+            name: Some(name.to_string()),
+            role: Role::Primal,
+            source: None,
+        })
     }
 
     /// A representative of the values that provably have `v`'s shape, given the classes of the
@@ -287,8 +327,12 @@ impl Program {
         self.insts
             .iter()
             .map(|inst| {
-                if let Op::Param(crate::symbolic::rules::arith::ParamRef(i)) = inst.op {
-                    return self.params[i].name.clone();
+                match inst.op {
+                    Op::Param(crate::symbolic::rules::arith::ParamRef(i)) => {
+                        return self.params[i].name.clone()
+                    }
+                    Op::ConstantRef(c) => return self.constants[c.index].name.clone(),
+                    _ => {}
                 }
                 let base = match &inst.name {
                     Some(n) => n.clone(),

@@ -4,7 +4,7 @@
 
 use super::op::Op;
 use super::rules::elementwise::{Unary, UnaryFn};
-use super::rules::{arith, elementwise, linalg, pointwise, reduce, softmax};
+use super::rules::{arith, elementwise, integer, linalg, pointwise, reduce, softmax};
 
 /// A method call `receiver.name(args)`: what it takes after the receiver and what it builds.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +63,7 @@ pub fn methods() -> impl Iterator<Item = Method> {
         linalg::METHODS,
         reduce::METHODS,
         softmax::METHODS,
+        integer::METHODS,
     ];
     unary.chain(tables.into_iter().flatten().copied())
 }

@@ -11,7 +11,8 @@ use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
 use super::rules::{
-    arith::*, call::*, elementwise::*, linalg::*, pointwise::*, reduce::*, softmax::*, structure::*,
+    arith::*, call::*, elementwise::*, integer::*, linalg::*, pointwise::*, reduce::*, softmax::*,
+    structure::*,
 };
 use super::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -84,6 +85,11 @@ pub trait Rule {
     fn shape(&self) -> ShapeOf {
         ShapeOf::Own
     }
+
+    /// Whether the op takes integer (`usize`) operands; float math refuses them.
+    fn takes_integers(&self) -> bool {
+        false
+    }
 }
 
 /// Whose shape an op's result has, for the engine's reasoning about equal shapes (which
@@ -122,6 +128,15 @@ pub enum Emit {
     Param(usize),
     /// A float literal of the function's float type.
     Literal(f64),
+    /// Constant `i` of the program (a `usize` parameter of the function), by its own name.
+    Constant(usize),
+    /// An integer literal (`usize`).
+    Index(usize),
+    /// Its operand, an integer, as the function's float type: `(n as f64)`.
+    Cast,
+    /// A named constant: `::core::f64::consts::PI` of the function's float type for a
+    /// standard one, else the path as written, converted with `as` to the value's kind.
+    Named { path: String, standard: bool },
     /// A prefix operator: `-a`.
     Prefix(&'static str),
     /// An infix operator: `a + b`.
@@ -331,6 +346,18 @@ ops! {
     RowCount(RowCount),
     /// A square matrix plus a scalar on its diagonal (`M + c·I`).
     AddToDiagonal(AddToDiagonal),
+    /// A constant parameter (a `usize`).
+    ConstantRef(ConstantRef),
+    /// An integer literal.
+    IndexLiteral(IndexLiteral),
+    /// `+ − * / %` on integers.
+    IndexArith(IndexArith),
+    /// `len()`, `rows()`, `cols()`.
+    Extent(Extent),
+    /// `n as f64`
+    ToFloat(ToFloat),
+    /// `std::f64::consts::PI`, a user's `const`.
+    NamedConstant(NamedConstant),
     /// A call of another differentiable function.
     Call(Call),
     /// Part of a callee's pullback.
@@ -398,6 +425,11 @@ impl Op {
     /// See [`Rule::shape`].
     pub fn shape(&self) -> ShapeOf {
         dispatch!(self, r => r.shape())
+    }
+
+    /// See [`Rule::takes_integers`].
+    pub fn takes_integers(&self) -> bool {
+        dispatch!(self, r => r.takes_integers())
     }
 
     /// The scalar literal, if this is one.

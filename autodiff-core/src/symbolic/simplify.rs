@@ -563,6 +563,7 @@ fn rebuild(program: &Program) -> Program {
             precision: program.precision,
             params: program.params.clone(),
             reserved_names: program.reserved_names.clone(),
+            constants: program.constants.clone(),
             insts: Vec::with_capacity(program.insts.len()),
             outputs: Vec::new(),
         },
@@ -604,6 +605,7 @@ pub fn eliminate_dead_code(program: &Program) -> Program {
         precision: program.precision,
         params: program.params.clone(),
         reserved_names: program.reserved_names.clone(),
+        constants: program.constants.clone(),
         insts: Vec::new(),
         outputs: Vec::new(),
     };

@@ -64,6 +64,7 @@ impl VmapCx<'_> {
 pub fn scale_batch(cx: &mut VmapCx<'_>, t: Operand, p: Operand) -> Result<ValueId, KindError> {
     match (t.kind, p.kind) {
         (Kind::Matrix, _) | (_, Kind::Matrix) => Err(not_batchable("a product with a matrix")),
+        (Kind::Index, _) | (_, Kind::Index) => Err(not_batchable("a product with an integer")),
         (_, Kind::Scalar) => cx.push(Binary(BinOp::Mul), &[p.value, t.value]),
         (Kind::Vector, Kind::Vector) => {
             let column = cx.column(p.value)?;
@@ -153,6 +154,7 @@ fn batch(program: &Program, seeds: &Seeds, transpose_outputs: bool) -> Result<Ba
         precision: program.precision,
         params: Vec::new(),
         reserved_names: program.reserved_names.clone(),
+        constants: program.constants.clone(),
         insts: Vec::with_capacity(program.insts.len()),
         outputs: Vec::new(),
     };

@@ -22,6 +22,8 @@
 //!    derivative kernels' forward rules (forward-over-reverse Hessian-vector products). Then the
 //!    structure of forward programs (`dy = dx·w + x·dw`, the B1 MLP's three tangent GEMMs, bias
 //!    expansion, zero tangents) and malformed requests.
+//! 8. `integers`: integer values and named constants: their meaning, their printed form, that
+//!    they have no derivative and make nothing active, and that float math refuses them.
 //!
 //! `tables` holds the rows the sections share and `support` the tolerances, inputs and helpers.
 //! Table tests run every row and report every failing row at once (with the program's listing),
@@ -33,6 +35,7 @@
 mod common;
 
 mod forward;
+mod integers;
 mod interpreter;
 mod kind_errors;
 mod printer;

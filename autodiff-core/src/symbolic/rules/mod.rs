@@ -4,6 +4,7 @@
 pub mod arith;
 pub mod call;
 pub mod elementwise;
+pub mod integer;
 pub mod linalg;
 pub mod pointwise;
 pub mod reduce;

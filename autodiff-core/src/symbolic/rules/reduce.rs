@@ -115,6 +115,7 @@ impl Rule for Sum {
             Value::Vector(v) => v.sum(),
             Value::Matrix(m) => m.sum(),
             Value::Scalar(s) => *s,
+            v => panic!("autodiff interpreter: `sum` of {}", v.kind().article()),
         })
     }
     fn emit(&self) -> Emit {
@@ -174,6 +175,7 @@ impl Rule for Mean {
             Value::Vector(v) => v.mean(),
             Value::Matrix(m) => m.mean(),
             Value::Scalar(s) => *s,
+            v => panic!("autodiff interpreter: `mean` of {}", v.kind().article()),
         })
     }
     fn emit(&self) -> Emit {

@@ -41,6 +41,7 @@ impl Rule for AsColumn {
             Value::Vector(v) => kernels::as_column(v),
             Value::Scalar(s) => kernels::as_column(s),
             Value::Matrix(m) => m.clone(),
+            v => panic!("autodiff interpreter: a column of {}", v.kind().article()),
         })
     }
     fn emit(&self) -> Emit {
