@@ -190,7 +190,7 @@ impl Ir {
 fn close<T: Real>(what: &str, got: &Value<T>, want: &Value<T>, tol: f64) {
     let shape = |x: &Value<T>| match x {
         Value::Scalar(_) => (0, 0),
-        Value::Index(i) => (*i, 0),
+        other => (other.numel(), 0),
         Value::Vector(v) => (v.len(), 0),
         Value::Matrix(m) => m.shape(),
     };

@@ -233,7 +233,7 @@ fn hessian_vector_products_match_differences_of_the_gradient() {
                 Kind::Vector => Value::Vector(rng.vector(5, 0.2, 0.9)),
                 Kind::Matrix => Value::Matrix(rng.matrix(3, 4, -0.9, 0.9)),
                 Kind::Scalar => Value::Scalar(rng.uniform(0.2, 0.9)),
-                Kind::Index => Value::Index(3),
+                other => panic!("no {other} parameters here"),
             })
             .collect();
         let direction = rng.like(&inputs[0]);

@@ -41,6 +41,9 @@ fn kind_word(kind: Kind) -> Ident {
             Kind::Vector => "vector",
             Kind::Matrix => "matrix",
             Kind::Index => "index",
+            // Never a parameter or a result of a function.
+            Kind::Tuple => "tuple",
+            Kind::Tape => "tape",
         },
         Span::call_site(),
     )

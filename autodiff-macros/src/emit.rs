@@ -447,6 +447,11 @@ fn body_in_parts(
                     by_ref: false,
                 }
             }
+            // The front end does not lower loops yet (see issue 15); the engine derives them.
+            Emit::Loop | Emit::Project(_) => {
+                stmts.push(quote!(::core::compile_error!("loops are not emitted yet");));
+                Binding::Inline(quote!(()))
+            }
             Emit::Named { path, standard } => {
                 let ty = match inst.kind {
                     Kind::Index => quote!(usize),

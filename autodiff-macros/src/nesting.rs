@@ -119,6 +119,9 @@ impl Type {
             Kind::Vector => quote!(::autodiff::Vector<#float>),
             Kind::Matrix => quote!(::autodiff::Matrix<#float>),
             Kind::Index => quote!(usize),
+            // Emitted as loops are (not yet by the front end): a tuple of values, or a `Vec`.
+            Kind::Tuple => quote!(_),
+            Kind::Tape => quote!(::std::vec::Vec<_>),
         };
         match self {
             Type::Value(kind) => value(kind),

@@ -12,6 +12,10 @@ pub enum Value<T> {
     Matrix(Matrix<T>),
     /// An integer (`usize`).
     Index(usize),
+    /// The results of a loop.
+    Tuple(Vec<Value<T>>),
+    /// A loop's per-iteration values.
+    Tape(Vec<Value<T>>),
 }
 
 /// Applies a function generic over the tensor type to two values of the same kind:
@@ -49,6 +53,8 @@ impl<T: Real> Value<T> {
             Value::Vector(_) => Kind::Vector,
             Value::Matrix(_) => Kind::Matrix,
             Value::Index(_) => Kind::Index,
+            Value::Tuple(_) => Kind::Tuple,
+            Value::Tape(_) => Kind::Tape,
         }
     }
 
@@ -56,6 +62,7 @@ impl<T: Real> Value<T> {
     pub fn numel(&self) -> usize {
         match self {
             Value::Scalar(_) | Value::Index(_) => 1,
+            Value::Tuple(values) | Value::Tape(values) => values.iter().map(Value::numel).sum(),
             Value::Vector(v) => v.len(),
             Value::Matrix(m) => m.rows() * m.cols(),
         }
@@ -68,6 +75,9 @@ impl<T: Real> Value<T> {
             Value::Vector(v) => v.as_slice().to_vec(),
             Value::Matrix(m) => m.as_slice().to_vec(),
             Value::Index(i) => vec![T::from_f64(*i as f64)],
+            Value::Tuple(values) | Value::Tape(values) => {
+                values.iter().flat_map(Value::to_vec).collect()
+            }
         }
     }
 
@@ -78,16 +88,25 @@ impl<T: Real> Value<T> {
             Value::Vector(_) => Value::Vector(Vector::from_vec(data)),
             Value::Matrix(m) => Value::Matrix(Matrix::from_vec(m.rows(), m.cols(), data)),
             Value::Index(i) => Value::Index(*i),
+            Value::Tuple(_) | Value::Tape(_) => {
+                panic!("autodiff interpreter: a loop's results are not rebuilt from data")
+            }
         }
     }
 
     /// `f` applied to every element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Self {
+        self.map_dyn(&f)
+    }
+
+    fn map_dyn(&self, f: &dyn Fn(T) -> T) -> Self {
         match self {
             Value::Scalar(s) => Value::Scalar(f(*s)),
             Value::Vector(v) => Value::Vector(Elementwise::map(v, f)),
             Value::Matrix(m) => Value::Matrix(Elementwise::map(m, f)),
             Value::Index(i) => Value::Index(*i),
+            Value::Tuple(values) => Value::Tuple(values.iter().map(|v| v.map_dyn(f)).collect()),
+            Value::Tape(values) => Value::Tape(values.iter().map(|v| v.map_dyn(f)).collect()),
         }
     }
 

@@ -15,6 +15,12 @@ pub enum Kind {
     Matrix,
     /// A `usize` constant: a length, an index, a loop counter. Never differentiated.
     Index,
+    /// The several results of a loop, each read by a
+    /// [`Project`](crate::symbolic::rules::control::Project).
+    Tuple,
+    /// The values a loop stored, one per iteration, for a loop that runs the other way (the
+    /// backward pass reads what the forward pass kept).
+    Tape,
 }
 
 impl Kind {
@@ -35,6 +41,8 @@ impl Kind {
             Kind::Vector => "a vector",
             Kind::Matrix => "a matrix",
             Kind::Index => "an integer (`usize`)",
+            Kind::Tuple => "the results of a loop",
+            Kind::Tape => "a tape of per-iteration values",
         }
     }
 }
@@ -46,6 +54,8 @@ impl fmt::Display for Kind {
             Kind::Vector => "vector",
             Kind::Matrix => "matrix",
             Kind::Index => "usize",
+            Kind::Tuple => "tuple",
+            Kind::Tape => "tape",
         })
     }
 }
@@ -71,7 +81,7 @@ pub enum Role {
 }
 
 /// One SSA instruction.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Inst {
     pub op: Op,
     pub args: Vec<ValueId>,
@@ -85,7 +95,7 @@ pub struct Inst {
 }
 
 /// A parameter of a program.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Param {
     pub name: String,
     pub kind: Kind,
@@ -122,8 +132,9 @@ impl Precision {
     }
 }
 
-/// A straight-line SSA program.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// An SSA program: straight-line, except for loops, whose bodies are programs of their own
+/// (see [`Loop`](crate::symbolic::rules::control::Loop)).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Program {
     pub precision: Precision,
     pub params: Vec<Param>,
@@ -214,6 +225,12 @@ impl Program {
                  `as f64` (or `as f32`), or write a float literal (`2.0`)",
             ));
         }
+        let structural = kinds.iter().any(|k| matches!(k, Kind::Tuple | Kind::Tape));
+        if structural && !matches!(op, Op::Loop(_) | Op::Project(_)) {
+            return Err(KindError::new(
+                "a loop's results and tapes are read by projections and loops only",
+            ));
+        }
         let kind = op.kind(&kinds)?;
         Ok(self.push_inst(Inst {
             op,
@@ -259,6 +276,26 @@ impl Program {
             role: Role::Primal,
             source: None,
         })
+    }
+
+    /// Appends the instructions of `other` with its parameters bound to `args` (one per
+    /// parameter, in order, then one per constant), and returns what its outputs became.
+    pub fn inline(&mut self, other: &Program, args: &[ValueId]) -> Vec<ValueId> {
+        let n_params = other.params.len();
+        let mut map: Vec<ValueId> = Vec::with_capacity(other.insts.len());
+        for inst in &other.insts {
+            let v = match inst.op {
+                Op::Param(p) => args[p.0],
+                Op::ConstantRef(c) => args[n_params + c.index],
+                _ => {
+                    let mut copy = inst.clone();
+                    copy.args = inst.args.iter().map(|a| map[a.index()]).collect();
+                    self.push_inst(copy)
+                }
+            };
+            map.push(v);
+        }
+        other.outputs.iter().map(|o| map[o.index()]).collect()
     }
 
     /// A representative of the values that provably have `v`'s shape, given the classes of the

@@ -11,8 +11,8 @@ use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
 use super::rules::{
-    arith::*, call::*, elementwise::*, integer::*, linalg::*, pointwise::*, reduce::*, softmax::*,
-    structure::*,
+    arith::*, call::*, control::*, elementwise::*, integer::*, linalg::*, pointwise::*, reduce::*,
+    softmax::*, structure::*,
 };
 use super::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -137,6 +137,10 @@ pub enum Emit {
     /// A named constant: `::core::f64::consts::PI` of the function's float type for a
     /// standard one, else the path as written, converted with `as` to the value's kind.
     Named { path: String, standard: bool },
+    /// A loop (see [`Loop`]): its body emitted as a program of its own inside a Rust `for`.
+    Loop,
+    /// Result `i` of a loop.
+    Project(usize),
     /// A prefix operator: `-a`.
     Prefix(&'static str),
     /// An infix operator: `a + b`.
@@ -358,6 +362,10 @@ ops! {
     ToFloat(ToFloat),
     /// `std::f64::consts::PI`, a user's `const`.
     NamedConstant(NamedConstant),
+    /// A loop over an index range, its body a program (see [`Loop`]).
+    Loop(Loop),
+    /// One result of a loop.
+    Project(Project),
     /// A call of another differentiable function.
     Call(Call),
     /// Part of a callee's pullback.

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use super::derive::{fresh_param_name, DeriveCx};
 use super::ir::{Kind, KindError, Program, Role, ValueId};
 use super::op::Op;
+use super::rules;
 use super::rules::arith::Literal;
 use super::rules::reduce::Fill;
 
@@ -91,29 +92,7 @@ pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, K
     if cx.is_active(output) {
         adjoints.insert(output, seed_value);
     }
-    for i in (0..primal_len).rev() {
-        let v = ValueId(i as u32);
-        let Some(&dv) = adjoints.get(&v) else {
-            continue;
-        };
-        let inst = cx.program.inst(v).clone();
-        if inst.name.is_some() && cx.program.inst(dv).role == Role::Adjoint {
-            cx.program
-                .name_value(dv, &format!("d{}", primal_names[v.index()]));
-        }
-        if inst.args.is_empty() {
-            continue;
-        }
-        cx.source = inst.source.clone();
-        let contributions = inst.op.reverse(&mut cx, &inst.args, v, dv)?;
-        for (&arg, contribution) in inst.args.iter().zip(contributions) {
-            if let Some(c) = contribution {
-                if cx.is_active(arg) {
-                    accumulate(&mut cx, &mut adjoints, arg, c)?;
-                }
-            }
-        }
-    }
+    sweep(&mut cx, primal_len, &primal_names, &mut adjoints)?;
 
     let mut outputs = vec![output];
     let mut adjoint_names = Vec::new();
@@ -146,4 +125,104 @@ pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, K
         upstream,
         adjoint_names,
     })
+}
+
+/// Walks the first `primal_len` instructions backwards from the seeded `adjoints`, applying
+/// each op's pullback and summing contributions. A loop is pulled back as a whole, once the
+/// adjoints of all its results (its projections, which follow it) are known.
+fn sweep(
+    cx: &mut DeriveCx<'_>,
+    primal_len: usize,
+    primal_names: &[String],
+    adjoints: &mut HashMap<ValueId, ValueId>,
+) -> Result<(), KindError> {
+    let mut loop_adjoints: HashMap<ValueId, Vec<Option<ValueId>>> = HashMap::new();
+    for i in (0..primal_len).rev() {
+        let v = ValueId(i as u32);
+        let inst = cx.program.inst(v).clone();
+        if let Op::Project(p) = inst.op {
+            if let Some(&dv) = adjoints.get(&v) {
+                let slots = loop_adjoints.entry(inst.args[0]).or_default();
+                if slots.len() <= p.index {
+                    slots.resize(p.index + 1, None);
+                }
+                slots[p.index] = Some(match slots[p.index] {
+                    Some(previous) => cx.add(previous, dv)?,
+                    None => dv,
+                });
+            }
+            continue;
+        }
+        let contributions = if let Op::Loop(_) = inst.op {
+            let Some(douts) = loop_adjoints.remove(&v) else {
+                continue;
+            };
+            cx.source = inst.source.clone();
+            rules::control::reverse_loop(cx, v, &inst.args, &douts)?
+        } else {
+            let Some(&dv) = adjoints.get(&v) else {
+                continue;
+            };
+            if inst.name.is_some() && cx.program.inst(dv).role == Role::Adjoint {
+                cx.program
+                    .name_value(dv, &format!("d{}", primal_names[v.index()]));
+            }
+            if inst.args.is_empty() {
+                continue;
+            }
+            cx.source = inst.source.clone();
+            inst.op.reverse(cx, &inst.args, v, dv)?
+        };
+        for (&arg, contribution) in inst.args.iter().zip(contributions) {
+            if let Some(c) = contribution {
+                if cx.is_active(arg) {
+                    accumulate(cx, adjoints, arg, c)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The pullback of `program` (any number of outputs) with respect to its parameters numbered
+/// in `wrt`: a program whose parameters are `program`'s, then one upstream gradient per output
+/// (`d` + its name), and whose outputs are the adjoints of the wrt parameters, in order (a
+/// zero where an output does not depend on one). A loop body's pullback is built this way.
+pub(crate) fn pullback(program: &Program, wrt: &[usize]) -> Result<Program, KindError> {
+    let mut out = program.clone();
+    let names = program.value_names();
+    let primal_len = out.insts.len();
+    let mut seeds = Vec::with_capacity(program.outputs.len());
+    for &o in &program.outputs {
+        let name = fresh_param_name(&out, &format!("d{}", names[o.index()]));
+        let seed = out.param(&name, program.kind(o));
+        out.insts[seed.index()].role = Role::Adjoint;
+        seeds.push((o, seed));
+    }
+    let mut cx = DeriveCx::new(&mut out, wrt, Role::Adjoint);
+    let mut adjoints: HashMap<ValueId, ValueId> = HashMap::new();
+    for &(o, seed) in &seeds {
+        cx.share_shape(seed, o);
+        if cx.is_active(o) {
+            accumulate(&mut cx, &mut adjoints, o, seed)?;
+        }
+    }
+    sweep(&mut cx, primal_len, &names, &mut adjoints)?;
+    let mut outputs = Vec::with_capacity(wrt.len());
+    for &p in wrt {
+        let param = rules::control::param_value(cx.program, p);
+        outputs.push(match adjoints.get(&param) {
+            Some(&a) => a,
+            None => {
+                let zero = cx.literal(0.0)?;
+                if cx.kind(param) == Kind::Scalar {
+                    zero
+                } else {
+                    cx.push(Fill, &[zero, param])?
+                }
+            }
+        });
+    }
+    out.outputs = outputs;
+    Ok(out)
 }

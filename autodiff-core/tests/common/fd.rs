@@ -78,7 +78,7 @@ fn dims(v: &Value<f64>) -> (Kind, usize, usize) {
         Value::Scalar(_) => (Kind::Scalar, 1, 1),
         Value::Vector(x) => (Kind::Vector, x.len(), 1),
         Value::Matrix(m) => (Kind::Matrix, m.rows(), m.cols()),
-        Value::Index(i) => (Kind::Index, *i, 0),
+        other => (other.kind(), other.numel(), 0),
     }
 }
 

@@ -1319,7 +1319,7 @@ impl fmt::Debug for Case {
                 Kind::Scalar => format!("{}: scalar", p.name),
                 Kind::Vector => format!("{}: vector of {r}", p.name),
                 Kind::Matrix => format!("{}: {r}×{c}", p.name),
-                Kind::Index => format!("{}: usize", p.name),
+                other => format!("{}: {other}", p.name),
             })
             .collect();
         writeln!(f, "  parameters: {}", params.join(", "))?;

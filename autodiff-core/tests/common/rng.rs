@@ -57,7 +57,7 @@ impl Rng {
             Kind::Scalar => Value::Scalar(self.uniform(-1.0, 1.0)),
             Kind::Vector => Value::Vector(self.vector(rows, -1.0, 1.0)),
             Kind::Matrix => Value::Matrix(self.matrix(rows, cols, -1.0, 1.0)),
-            Kind::Index => Value::Index(rows),
+            other => panic!("no random {other}"),
         }
     }
 

@@ -24,6 +24,8 @@
 //!    expansion, zero tangents) and malformed requests.
 //! 8. `integers`: integer values and named constants: their meaning, their printed form, that
 //!    they have no derivative and make nothing active, and that float math refuses them.
+//! 9. `loops`: a recurrent loop (a `Loop` whose body is a program) through reverse, forward
+//!    and forward-over-reverse mode against central differences of the interpreted primal.
 //!
 //! `tables` holds the rows the sections share and `support` the tolerances, inputs and helpers.
 //! Table tests run every row and report every failing row at once (with the program's listing),
@@ -38,6 +40,7 @@ mod forward;
 mod integers;
 mod interpreter;
 mod kind_errors;
+mod loops;
 mod printer;
 mod reverse;
 mod simplify;

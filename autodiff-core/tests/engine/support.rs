@@ -123,7 +123,7 @@ pub(crate) fn shape_of<T: Real>(v: &Value<T>) -> Shape {
         Value::Scalar(_) => Shape::S,
         Value::Vector(x) => Shape::V(x.len()),
         Value::Matrix(m) => Shape::M(m.rows(), m.cols()),
-        Value::Index(_) => panic!("an integer has no shape"),
+        other => panic!("{} has no shape", other.kind().article()),
     }
 }
 
@@ -184,7 +184,7 @@ pub(crate) fn convert<A: Real, B: Real>(v: &Value<A>) -> Value<B> {
         Value::Scalar(s) => Value::Scalar(B::from_f64(Real::to_f64(*s))),
         Value::Vector(x) => Value::Vector(Vector::from_vec(data(x.as_slice()))),
         Value::Matrix(m) => Value::Matrix(Matrix::from_vec(m.rows(), m.cols(), data(m.as_slice()))),
-        Value::Index(i) => Value::Index(*i),
+        other => panic!("{} is not converted", other.kind().article()),
     }
 }
 

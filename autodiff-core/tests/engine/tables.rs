@@ -591,7 +591,7 @@ fn random_case(n: u64) -> Case {
                 Kind::Scalar => Shape::S,
                 Kind::Vector => Shape::V(rows),
                 Kind::Matrix => Shape::M(rows, cols),
-                Kind::Index => unreachable!("random programs have no integer parameters"),
+                other => unreachable!("random programs have no {other} parameters"),
             };
             (name.as_str(), shape, Domain::Any)
         })

@@ -3,6 +3,7 @@
 
 pub mod arith;
 pub mod call;
+pub mod control;
 pub mod elementwise;
 pub mod integer;
 pub mod linalg;

@@ -1,0 +1,501 @@
+//! Structured control flow: the loop, in the manner of JAX's `scan`.
+//!
+//! A [`Loop`] runs its body, a program of its own, once per index of a range (upwards, or
+//! downwards for a backward pass). The body's parameters are the index, the *carried* values
+//! (given their initial values by the loop's operands, then each iteration's results), the
+//! *captured* values (the same every iteration), and the *sliced* values (iteration `i` reads
+//! entry `i − start` of a tape). Its outputs are the new carried values, then values *stacked*
+//! onto tapes, one entry per iteration. The loop's result is a [`Kind::Tuple`]: the final
+//! carried values, then the tapes, each read by a [`Project`].
+//!
+//! Reverse mode ([`reverse_loop`]) makes the primal loop also stack its carried values, then
+//! runs the body's pullback backwards over them: work within a constant factor of the loop, and
+//! memory one carried state per iteration. Forward mode runs the body's pushforward as a loop
+//! carrying values and tangents together.
+
+use crate::symbolic::derive::DeriveCx;
+#[cfg(feature = "runtime")]
+use crate::symbolic::eval::Value;
+use crate::symbolic::forward::forward;
+use crate::symbolic::ir::{Kind, KindError, Program, ValueId};
+use crate::symbolic::op::{Emit, Rule};
+use crate::symbolic::print::Printed;
+use crate::symbolic::reverse::pullback;
+use crate::symbolic::rules::arith::{BinOp, Binary, Literal};
+use crate::symbolic::rules::reduce::Fill;
+#[cfg(feature = "runtime")]
+use crate::tensor::Real;
+
+// ───────────────────────────── loop ─────────────────────────────
+
+/// `for i in start..end { carried = body(i, carried, captured, sliced[i]) }`, its operands
+/// `[start, end, initial carried.., captured.., tapes..]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Loop {
+    pub body: Box<Program>,
+    /// How many values the iterations carry (the first outputs of the body).
+    pub carried: usize,
+    /// How many further outputs of the body are stacked onto tapes.
+    pub stacked: usize,
+    /// How many parameters of the body (the last ones) read a tape entry.
+    pub sliced: usize,
+    /// Whether the index runs from `end − 1` down to `start`.
+    pub reversed: bool,
+}
+
+impl Loop {
+    /// A loop over `body`, which carries `carried` values and captures the rest.
+    pub fn new(body: Program, carried: usize) -> Self {
+        Loop {
+            body: Box::new(body),
+            carried,
+            stacked: 0,
+            sliced: 0,
+            reversed: false,
+        }
+    }
+
+    /// How many parameters of the body are captured.
+    pub fn captured(&self) -> usize {
+        self.body.params.len() - 1 - self.carried - self.sliced
+    }
+
+    /// The body's instruction reading its parameter `p`.
+    fn body_param(&self, p: usize) -> ValueId {
+        param_value(&self.body, p)
+    }
+
+    /// Where the tangent of result `j` sits in the result of this loop's tangent loop
+    /// (carried values and tangents, then stacked values and tangents).
+    fn tangent_position(&self, j: usize) -> usize {
+        let (k, t) = (self.carried, self.stacked);
+        if j < k {
+            k + j
+        } else {
+            2 * k + t + (j - k)
+        }
+    }
+}
+
+/// The instruction of `program` reading its parameter `p`.
+pub(crate) fn param_value(program: &Program, p: usize) -> ValueId {
+    ValueId(
+        program
+            .insts
+            .iter()
+            .position(|inst| matches!(inst.op, crate::symbolic::Op::Param(q) if q.0 == p))
+            .expect("every parameter is read by an instruction") as u32,
+    )
+}
+
+impl Rule for Loop {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        let body = &self.body;
+        let (k, s) = (self.carried, self.sliced);
+        if body.params.len() < 1 + k + s || body.outputs.len() != k + self.stacked {
+            return Err(KindError::new(
+                "a loop body takes the index, the carried values, the captured values and the \
+                 tape entries, and returns the carried values then the stacked ones",
+            ));
+        }
+        let m = self.captured();
+        if args.len() != 2 + k + m + s {
+            return Err(KindError::new(format!(
+                "a loop takes its bounds, {k} initial values, {m} captured values and {s} tapes, \
+                 found {} operands",
+                args.len()
+            )));
+        }
+        if args[0] != Kind::Index || args[1] != Kind::Index || body.params[0].kind != Kind::Index {
+            return Err(KindError::new(
+                "a loop's bounds and index are integers (`usize`)",
+            ));
+        }
+        for j in 0..k {
+            let param = body.params[1 + j].kind;
+            let result = body.kind(body.outputs[j]);
+            if args[2 + j] != param || result != param {
+                return Err(KindError::new(format!(
+                    "a loop-carried value keeps its kind: it starts as {}, the body takes {} and \
+                     returns {}",
+                    args[2 + j].article(),
+                    param.article(),
+                    result.article()
+                )));
+            }
+        }
+        for j in 0..m {
+            if args[2 + k + j] != body.params[1 + k + j].kind {
+                return Err(KindError::new(
+                    "a captured value has the kind the body takes",
+                ));
+            }
+        }
+        if args[2 + k + m..].iter().any(|&a| a != Kind::Tape) {
+            return Err(KindError::new("a loop reads its sliced values from tapes"));
+        }
+        Ok(Kind::Tuple)
+    }
+
+    fn reverse(
+        &self,
+        _: &mut DeriveCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(KindError::new(
+            "a loop is pulled back as a whole, from the adjoints of all its results",
+        ))
+    }
+
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let (k, m, s) = (self.carried, self.captured(), self.sliced);
+        let body = &self.body;
+        // Every carried value has a tangent (zero to start with, if need be); a captured or
+        // sliced value only when its operand has one.
+        let captured_moving: Vec<usize> = (0..m)
+            .filter(|&j| {
+                tangents[2 + k + j].is_some() && body.params[1 + k + j].kind.is_differentiable()
+            })
+            .collect();
+        let sliced_moving: Vec<usize> = (0..s)
+            .filter(|&j| tangents[2 + k + m + j].is_some())
+            .collect();
+        let wrt: Vec<usize> = (1..=k)
+            .chain(captured_moving.iter().map(|j| 1 + k + j))
+            .chain(sliced_moving.iter().map(|j| 1 + k + m + j))
+            .collect();
+        let pushforward = forward(body, &wrt)?.program;
+        let n_out = body.outputs.len();
+
+        // The tangent body: [i, c, ċ, x, ẋ, s, ṡ] → [c', ċ', y, ẏ].
+        let mut tb = Program::new();
+        tb.precision = body.precision;
+        let kind = |p: usize| body.params[p].kind;
+        let name = |p: usize| body.params[p].name.clone();
+        let i = tb.param(&name(0), Kind::Index);
+        let c: Vec<ValueId> = (1..=k).map(|p| tb.param(&name(p), kind(p))).collect();
+        let dc: Vec<ValueId> = (1..=k)
+            .map(|p| tb.param(&format!("d{}", name(p)), kind(p)))
+            .collect();
+        let x: Vec<ValueId> = (0..m)
+            .map(|j| tb.param(&name(1 + k + j), kind(1 + k + j)))
+            .collect();
+        let dx: Vec<ValueId> = captured_moving
+            .iter()
+            .map(|&j| tb.param(&format!("d{}", name(1 + k + j)), kind(1 + k + j)))
+            .collect();
+        let sl: Vec<ValueId> = (0..s)
+            .map(|j| tb.param(&name(1 + k + m + j), kind(1 + k + m + j)))
+            .collect();
+        let dsl: Vec<ValueId> = sliced_moving
+            .iter()
+            .map(|&j| tb.param(&format!("d{}", name(1 + k + m + j)), kind(1 + k + m + j)))
+            .collect();
+        let inputs: Vec<ValueId> = std::iter::once(i)
+            .chain(c.iter().copied())
+            .chain(x.iter().copied())
+            .chain(sl.iter().copied())
+            .chain(dc.iter().copied())
+            .chain(dx.iter().copied())
+            .chain(dsl.iter().copied())
+            .collect();
+        let outs = tb.inline(&pushforward, &inputs);
+        let (values, value_tangents) = outs.split_at(n_out);
+        tb.outputs = values[..k]
+            .iter()
+            .chain(&value_tangents[..k])
+            .chain(&values[k..])
+            .chain(&value_tangents[k..])
+            .copied()
+            .collect();
+
+        // Its operands: [start, end, c₀, ċ₀, x, ẋ, tapes, tape tangents].
+        let mut operands = vec![args[0], args[1]];
+        operands.extend_from_slice(&args[2..2 + k]);
+        for j in 0..k {
+            operands.push(match tangents[2 + j] {
+                Some(t) => t,
+                None => zero_like(cx, args[2 + j])?,
+            });
+        }
+        operands.extend_from_slice(&args[2 + k..2 + k + m]);
+        operands.extend(
+            captured_moving
+                .iter()
+                .map(|&j| tangents[2 + k + j].expect("moving")),
+        );
+        operands.extend_from_slice(&args[2 + k + m..]);
+        operands.extend(
+            sliced_moving
+                .iter()
+                .map(|&j| tangents[2 + k + m + j].expect("moving")),
+        );
+        let tangent_loop = Loop {
+            body: Box::new(crate::symbolic::simplify(&tb)),
+            carried: 2 * k,
+            stacked: 2 * self.stacked,
+            sliced: s + sliced_moving.len(),
+            reversed: self.reversed,
+        };
+        cx.push(tangent_loop, &operands).map(Some)
+    }
+
+    fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
+        // The printer writes a loop as a block of its own.
+        Printed::atom(if self.reversed {
+            "reversed loop"
+        } else {
+            "loop"
+        })
+    }
+
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let (k, m) = (self.carried, self.captured());
+        let (start, end) = (args[0].as_index(), args[1].as_index());
+        let mut carried: Vec<Value<T>> = args[2..2 + k].iter().map(|&v| v.clone()).collect();
+        let captured = &args[2 + k..2 + k + m];
+        let tapes: Vec<&Vec<Value<T>>> = args[2 + k + m..]
+            .iter()
+            .map(|t| match t {
+                Value::Tape(entries) => entries,
+                v => panic!(
+                    "autodiff interpreter: a loop reads a tape, found {}",
+                    v.kind().article()
+                ),
+            })
+            .collect();
+        let mut stacks: Vec<Vec<Value<T>>> = vec![Vec::new(); self.stacked];
+        let run = |i: usize, carried: &mut Vec<Value<T>>, stacks: &mut Vec<Vec<Value<T>>>| {
+            let mut inputs = vec![Value::Index(i)];
+            inputs.append(carried);
+            inputs.extend(captured.iter().map(|&v| v.clone()));
+            inputs.extend(tapes.iter().map(|t| t[i - start].clone()));
+            let mut outputs = crate::symbolic::eval(&self.body, &inputs);
+            let stacked = outputs.split_off(k);
+            *carried = outputs;
+            for (stack, value) in stacks.iter_mut().zip(stacked) {
+                stack.push(value);
+            }
+        };
+        if self.reversed {
+            for i in (start..end).rev() {
+                run(i, &mut carried, &mut stacks);
+            }
+        } else {
+            for i in start..end {
+                run(i, &mut carried, &mut stacks);
+            }
+        }
+        carried.extend(stacks.into_iter().map(Value::Tape));
+        Value::Tuple(carried)
+    }
+
+    fn emit(&self) -> Emit {
+        Emit::Loop
+    }
+
+    fn takes_integers(&self) -> bool {
+        // Its bounds, and any integer the body captures.
+        true
+    }
+}
+
+/// A zero of `like`'s kind and shape.
+fn zero_like(cx: &mut DeriveCx<'_>, like: ValueId) -> Result<ValueId, KindError> {
+    let zero = cx.push(Literal::new(0.0), &[])?;
+    if cx.kind(like) == Kind::Scalar {
+        Ok(zero)
+    } else {
+        cx.push(Fill, &[zero, like])
+    }
+}
+
+/// The pullback of the loop `at` (operands `args`) given the adjoints of its results
+/// (`douts[j]`, `None` for zero): the contribution to each operand's adjoint. The loop is
+/// rewritten in place to also stack its carried values, which the backward loop reads.
+pub(crate) fn reverse_loop(
+    cx: &mut DeriveCx<'_>,
+    at: ValueId,
+    args: &[ValueId],
+    douts: &[Option<ValueId>],
+) -> Result<Vec<Option<ValueId>>, KindError> {
+    let crate::symbolic::Op::Loop(primal) = cx.program.inst(at).op.clone() else {
+        return Err(KindError::new("not a loop"));
+    };
+    if primal.sliced != 0 || primal.stacked != 0 || primal.reversed {
+        return Err(KindError::new(
+            "only a loop of the function itself is pulled back, not a derived one",
+        ));
+    }
+    let (k, m) = (primal.carried, primal.captured());
+    // 1. The forward loop keeps each iteration's carried values.
+    let mut taped = primal.clone();
+    for j in 0..k {
+        let c = primal.body_param(1 + j);
+        taped.body.outputs.push(c);
+    }
+    taped.stacked = k;
+    cx.program.insts[at.index()].op = taped.into();
+    let mut tapes = Vec::with_capacity(k);
+    for j in 0..k {
+        tapes.push(cx.push_primal(
+            Project {
+                index: k + j,
+                kind: Kind::Tape,
+            },
+            &[at],
+        )?);
+    }
+
+    // 2. The body's pullback, with respect to the carried values and the active captured ones.
+    let moving: Vec<usize> = (0..m)
+        .filter(|&j| cx.is_active(args[2 + k + j]) && cx.kind(args[2 + k + j]).is_differentiable())
+        .collect();
+    let wrt: Vec<usize> = (1..=k).chain(moving.iter().map(|j| 1 + k + j)).collect();
+    let body_pullback = pullback(&primal.body, &wrt)?;
+
+    // 3. The backward body: [i, dc, dx_sum, x, c] → [dc_before, dx_sum + dx].
+    let body = &primal.body;
+    let kind = |p: usize| body.params[p].kind;
+    let name = |p: usize| body.params[p].name.clone();
+    let mut back = Program::new();
+    back.precision = body.precision;
+    let i = back.param(&name(0), Kind::Index);
+    let dc: Vec<ValueId> = (1..=k)
+        .map(|p| back.param(&format!("d{}", name(p)), kind(p)))
+        .collect();
+    let dx_sum: Vec<ValueId> = moving
+        .iter()
+        .map(|&j| back.param(&format!("d{}", name(1 + k + j)), kind(1 + k + j)))
+        .collect();
+    let x: Vec<ValueId> = (0..m)
+        .map(|j| back.param(&name(1 + k + j), kind(1 + k + j)))
+        .collect();
+    let c: Vec<ValueId> = (1..=k).map(|p| back.param(&name(p), kind(p))).collect();
+    let inputs: Vec<ValueId> = std::iter::once(i)
+        .chain(c.iter().copied())
+        .chain(x.iter().copied())
+        .chain(dc.iter().copied())
+        .collect();
+    let adjoints = back.inline(&body_pullback, &inputs);
+    let mut outputs = adjoints[..k].to_vec();
+    for (n, &sum) in dx_sum.iter().enumerate() {
+        outputs.push(back.push(Binary(BinOp::Add).into(), &[sum, adjoints[k + n]])?);
+    }
+    back.outputs = outputs;
+
+    // 4. Run it from the last iteration to the first.
+    let mut operands = vec![args[0], args[1]];
+    for j in 0..k {
+        operands.push(match douts.get(j).copied().flatten() {
+            Some(d) => d,
+            None => zero_like(cx, args[2 + j])?,
+        });
+    }
+    for &j in &moving {
+        operands.push(zero_like(cx, args[2 + k + j])?);
+    }
+    operands.extend_from_slice(&args[2 + k..2 + k + m]);
+    operands.extend_from_slice(&tapes);
+    let backward = Loop {
+        body: Box::new(crate::symbolic::simplify(&back)),
+        carried: k + moving.len(),
+        stacked: 0,
+        sliced: k,
+        reversed: true,
+    };
+    let result = cx.push(backward, &operands)?;
+
+    let mut contributions = vec![None; args.len()];
+    for j in 0..k {
+        let kind = cx.kind(args[2 + j]);
+        contributions[2 + j] = Some(cx.push(Project { index: j, kind }, &[result])?);
+    }
+    for (n, &j) in moving.iter().enumerate() {
+        let kind = cx.kind(args[2 + k + j]);
+        contributions[2 + k + j] = Some(cx.push(Project { index: k + n, kind }, &[result])?);
+    }
+    Ok(contributions)
+}
+
+// ───────────────────────────── projection ─────────────────────────────
+
+/// Result `index` of a loop: a final carried value, or a tape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Project {
+    pub index: usize,
+    pub kind: Kind,
+}
+
+impl Rule for Project {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        match args {
+            [Kind::Tuple] => Ok(self.kind),
+            _ => Err(KindError::new("a projection reads one result of a loop")),
+        }
+    }
+
+    fn reverse(
+        &self,
+        _: &mut DeriveCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(KindError::new(
+            "a loop's result is pulled back with the loop, as a whole",
+        ))
+    }
+
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let Some(tangent_loop) = tangents[0] else {
+            return Ok(None);
+        };
+        let crate::symbolic::Op::Loop(l) = &cx.program.inst(args[0]).op else {
+            return Err(KindError::new("a projection reads a loop"));
+        };
+        let index = l.tangent_position(self.index);
+        cx.push(
+            Project {
+                index,
+                kind: self.kind,
+            },
+            &[tangent_loop],
+        )
+        .map(Some)
+    }
+
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("{}.{}", args[0].text, self.index))
+    }
+
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        match args[0] {
+            Value::Tuple(values) => values[self.index].clone(),
+            v => panic!(
+                "autodiff interpreter: a projection of {}",
+                v.kind().article()
+            ),
+        }
+    }
+
+    fn emit(&self) -> Emit {
+        Emit::Project(self.index)
+    }
+}

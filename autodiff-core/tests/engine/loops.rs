@@ -1,0 +1,250 @@
+//! Section 9: loops. A recurrent update run by a `Loop` (its body a program of its own),
+//! differentiated in reverse, forward and forward-over-reverse mode, each checked against
+//! central differences of the interpreted primal program.
+
+use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal};
+use autodiff_core::symbolic::rules::control::{Loop, Project};
+use autodiff_core::symbolic::rules::elementwise::{Unary, UnaryFn};
+use autodiff_core::symbolic::rules::integer::{IndexLiteral, ToFloat};
+use autodiff_core::symbolic::rules::linalg::MatMul;
+use autodiff_core::symbolic::rules::reduce::Sum;
+use autodiff_core::symbolic::{
+    derive_forward, derive_hvp, derive_reverse, eval, Kind, Op, Program, Value, ValueId,
+};
+use autodiff_core::{Matrix, Vector};
+
+fn push(p: &mut Program, op: impl Into<Op>, args: &[ValueId]) -> ValueId {
+    p.push(op.into(), args).expect("well-kinded")
+}
+
+/// `h ← tanh(w·h + (0.1·i)·x); s ← s + sum(h)·a` for `i in 0..n`, then `sum(h ⊙ h) + s`:
+/// two carried values (a vector and a scalar), three captured ones (a matrix, a vector and a
+/// scalar), the index read as a float.
+fn recurrent() -> Program {
+    let mut body = Program::new();
+    let i = body.param("i", Kind::Index);
+    let h = body.param("h", Kind::Vector);
+    let s = body.param("s", Kind::Scalar);
+    let w = body.param("w", Kind::Matrix);
+    let x = body.param("x", Kind::Vector);
+    let a = body.param("a", Kind::Scalar);
+    let fi = push(&mut body, ToFloat, &[i]);
+    let tenth = push(&mut body, Literal::new(0.1), &[]);
+    let scale = push(&mut body, Binary(BinOp::Mul), &[tenth, fi]);
+    let wh = push(&mut body, MatMul::PLAIN, &[w, h]);
+    let drive = push(&mut body, Binary(BinOp::Mul), &[scale, x]);
+    let z = push(&mut body, Binary(BinOp::Add), &[wh, drive]);
+    let h2 = push(&mut body, Unary(UnaryFn::Tanh), &[z]);
+    body.name_value(h2, "h");
+    let total = push(&mut body, Sum, &[h2]);
+    let weighted = push(&mut body, Binary(BinOp::Mul), &[total, a]);
+    let s2 = push(&mut body, Binary(BinOp::Add), &[s, weighted]);
+    body.outputs = vec![h2, s2];
+
+    let mut p = Program::new();
+    let h0 = p.param("h0", Kind::Vector);
+    let w = p.param("w", Kind::Matrix);
+    let x = p.param("x", Kind::Vector);
+    let a = p.param("a", Kind::Scalar);
+    let n = p.constant("n", Kind::Index);
+    let zero = push(&mut p, IndexLiteral(0), &[]);
+    let s0 = push(&mut p, Literal::new(0.0), &[]);
+    let run = push(&mut p, Loop::new(body, 2), &[zero, n, h0, s0, w, x, a]);
+    let h = push(
+        &mut p,
+        Project {
+            index: 0,
+            kind: Kind::Vector,
+        },
+        &[run],
+    );
+    let s = push(
+        &mut p,
+        Project {
+            index: 1,
+            kind: Kind::Scalar,
+        },
+        &[run],
+    );
+    let hh = push(&mut p, Binary(BinOp::Mul), &[h, h]);
+    let sq = push(&mut p, Sum, &[hh]);
+    let y = push(&mut p, Binary(BinOp::Add), &[sq, s]);
+    p.name_value(y, "y");
+    p.outputs = vec![y];
+    p
+}
+
+fn point() -> Vec<Value<f64>> {
+    vec![
+        Value::Vector(Vector::from_vec(vec![0.3, -0.2, 0.5])),
+        Value::Matrix(Matrix::from_vec(
+            3,
+            3,
+            vec![0.4, -0.3, 0.2, 0.1, 0.5, -0.4, -0.2, 0.3, 0.6],
+        )),
+        Value::Vector(Vector::from_vec(vec![1.0, -0.5, 0.25])),
+        Value::Scalar(0.7),
+    ]
+}
+
+const STEPS: usize = 4;
+
+/// The primal by hand, in plain Rust.
+fn by_hand(h0: &[f64], w: &[f64], x: &[f64], a: f64, n: usize) -> f64 {
+    let mut h = h0.to_vec();
+    let mut s = 0.0;
+    for i in 0..n {
+        let next: Vec<f64> = (0..3)
+            .map(|r| {
+                let wh: f64 = (0..3).map(|c| w[r * 3 + c] * h[c]).sum();
+                (wh + 0.1 * i as f64 * x[r]).tanh()
+            })
+            .collect();
+        h = next;
+        s += h.iter().sum::<f64>() * a;
+    }
+    h.iter().map(|v| v * v).sum::<f64>() + s
+}
+
+fn with_constant(mut inputs: Vec<Value<f64>>) -> Vec<Value<f64>> {
+    inputs.push(Value::Index(STEPS));
+    inputs
+}
+
+/// The value at the point with coordinate `k` of parameter `p` moved by `delta`.
+fn moved(p: usize, k: usize, delta: f64) -> Vec<Value<f64>> {
+    let mut inputs = point();
+    let mut data = inputs[p].to_vec();
+    data[k] += delta;
+    inputs[p] = inputs[p].with_data(data);
+    inputs
+}
+
+fn primal_at(inputs: Vec<Value<f64>>) -> f64 {
+    eval(&recurrent(), &with_constant(inputs))[0].as_scalar()
+}
+
+fn central(p: usize, k: usize) -> f64 {
+    let h = 1e-6;
+    (primal_at(moved(p, k, h)) - primal_at(moved(p, k, -h))) / (2.0 * h)
+}
+
+#[test]
+fn a_loop_runs_its_body_once_per_index() {
+    let inputs = point();
+    let got = primal_at(inputs.clone());
+    let want = by_hand(
+        &inputs[0].to_vec(),
+        &inputs[1].to_vec(),
+        &inputs[2].to_vec(),
+        inputs[3].as_scalar(),
+        STEPS,
+    );
+    assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+    // No iterations: the initial values.
+    let mut none = point();
+    none.push(Value::Index(0));
+    let h0 = point()[0].to_vec();
+    let want0: f64 = h0.iter().map(|v| v * v).sum();
+    assert_eq!(eval(&recurrent(), &none)[0].as_scalar(), want0);
+}
+
+#[test]
+fn reverse_mode_through_a_loop_matches_differences() {
+    let products = derive_reverse(&recurrent(), &[0, 1, 2, 3]).expect("derivable");
+    let grad = products.grad.expect("a scalar result");
+    let out = eval(&grad, &with_constant(point()));
+    assert!((out[0].as_scalar() - primal_at(point())).abs() < 1e-15);
+    for p in 0..4 {
+        let got = out[1 + p].to_vec();
+        for (k, g) in got.iter().enumerate() {
+            let fd = central(p, k);
+            assert!((g - fd).abs() < 1e-7, "d param {p} [{k}]: {g} vs {fd}");
+        }
+    }
+    // The vector-Jacobian product at upstream 2 is twice the gradient.
+    let mut inputs = point();
+    inputs.push(Value::Scalar(2.0));
+    let vjp = eval(&products.vjp.program, &with_constant(inputs));
+    for p in 0..4 {
+        let twice: Vec<f64> = out[1 + p].to_vec().iter().map(|g| 2.0 * g).collect();
+        assert_eq!(vjp[1 + p].to_vec(), twice);
+    }
+}
+
+#[test]
+fn forward_mode_through_a_loop_matches_differences() {
+    let jvp = derive_forward(&recurrent(), &[0, 1, 2, 3]).expect("derivable");
+    let directions = vec![
+        Value::Vector(Vector::from_vec(vec![0.5, 1.0, -1.0])),
+        Value::Matrix(Matrix::from_vec(
+            3,
+            3,
+            (0..9).map(|i| 0.1 * i as f64 - 0.4).collect(),
+        )),
+        Value::Vector(Vector::from_vec(vec![-0.3, 0.2, 0.9])),
+        Value::Scalar(0.6),
+    ];
+    let mut inputs = point();
+    inputs.extend(directions.iter().cloned());
+    let out = eval(&jvp.jvp.program, &with_constant(inputs));
+    let along = |t: f64| {
+        let moved: Vec<Value<f64>> = point()
+            .iter()
+            .zip(&directions)
+            .map(|(v, d)| {
+                let data = v
+                    .to_vec()
+                    .iter()
+                    .zip(d.to_vec())
+                    .map(|(a, b)| a + t * b)
+                    .collect();
+                v.with_data(data)
+            })
+            .collect();
+        primal_at(moved)
+    };
+    let h = 1e-6;
+    let fd = (along(h) - along(-h)) / (2.0 * h);
+    let got = out[1].as_scalar();
+    assert!((got - fd).abs() < 1e-7, "{got} vs {fd}");
+}
+
+#[test]
+fn second_derivatives_through_a_loop_match_differences_of_the_gradient() {
+    let primal = recurrent();
+    let hvp = derive_hvp(&primal, &[0, 1, 2, 3]).expect("derivable");
+    let grad = derive_reverse(&primal, &[0, 1, 2, 3])
+        .unwrap()
+        .grad
+        .unwrap();
+    let gradient_at = |inputs: Vec<Value<f64>>| -> Vec<f64> {
+        eval(&grad, &with_constant(inputs))[1..]
+            .iter()
+            .flat_map(Value::to_vec)
+            .collect()
+    };
+    // Along the first coordinate of w.
+    let mut inputs = point();
+    let directions = vec![
+        Value::Vector(Vector::zeros(3)),
+        Value::Matrix(Matrix::from_vec(3, 3, {
+            let mut d = vec![0.0; 9];
+            d[0] = 1.0;
+            d
+        })),
+        Value::Vector(Vector::zeros(3)),
+        Value::Scalar(0.0),
+    ];
+    inputs.extend(directions);
+    let out = eval(&hvp.program, &with_constant(inputs));
+    let got: Vec<f64> = out[5..].iter().flat_map(Value::to_vec).collect();
+    let h = 1e-6;
+    let plus = gradient_at(moved(1, 0, h));
+    let minus = gradient_at(moved(1, 0, -h));
+    assert_eq!(got.len(), plus.len());
+    for (k, g) in got.iter().enumerate() {
+        let fd = (plus[k] - minus[k]) / (2.0 * h);
+        assert!((g - fd).abs() < 1e-6, "H·e[{k}]: {g} vs {fd}");
+    }
+}
