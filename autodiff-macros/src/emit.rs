@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::nesting;
 use autodiff_core::symbolic::rules::call::CalleeParam;
-use autodiff_core::symbolic::{Emit, Kind, Liveness, Program, ValueId};
+use autodiff_core::symbolic::{Emit, Kind, Liveness, Op, Program, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 use syn::ext::IdentExt;
@@ -335,6 +335,7 @@ fn body_in_parts(
     // The `Cow` behind each view, so a returned view is moved out rather than copied.
     let mut views: std::collections::HashMap<usize, Ident> = std::collections::HashMap::new();
     let mut last_source: Vec<Option<&str>> = vec![None; parts];
+    let mut loop_values: HashSet<String> = HashSet::new();
     // The type of every binding, for long bodies cut into blocks (`nesting`).
     let mut types: HashMap<String, nesting::Typed> = HashMap::new();
     let mut typed = |ident: &Ident, ty: nesting::Type| {
@@ -447,10 +448,133 @@ fn body_in_parts(
                     by_ref: false,
                 }
             }
-            // The front end does not lower loops yet (see issue 15); the engine derives them.
-            Emit::Loop | Emit::Project(_) => {
-                stmts.push(quote!(::core::compile_error!("loops are not emitted yet");));
-                Binding::Inline(quote!(()))
+            Emit::Loop => {
+                let Op::Loop(l) = &inst.op else {
+                    unreachable!("only a loop emits as one")
+                };
+                let (k, m) = (l.carried, l.captured());
+                let base = &names[i];
+                let mut fresh = |what: String| helpers.fresh(format!("__{base}_{what}"));
+                let (start, end, index) = (
+                    fresh("start".into()),
+                    fresh("end".into()),
+                    fresh("i".into()),
+                );
+                let (start_value, end_value) = (operand(args[0]), operand(args[1]));
+                let mut setup = vec![quote! {
+                    let #start: usize = #start_value;
+                    let #end: usize = #end_value;
+                }];
+                let mut bound = vec![ParamBinding {
+                    ident: index.clone(),
+                    by_ref: false,
+                    check: None,
+                }];
+                // Carried values are owned: moved in at their last use, else copied.
+                let carried: Vec<Ident> = (0..k).map(|j| fresh(format!("c{j}"))).collect();
+                for (j, c) in carried.iter().enumerate() {
+                    let a = args[2 + j];
+                    let init = match &bindings[a] {
+                        Binding::Named {
+                            ident,
+                            by_ref: false,
+                        } if last_use[a] == Some(i)
+                            && args.iter().filter(|&&b| b == a).count() == 1 =>
+                        {
+                            quote!(#ident)
+                        }
+                        _ if is_tensor(a) => {
+                            let borrowed = by_ref(a);
+                            quote!(::core::clone::Clone::clone(#borrowed))
+                        }
+                        _ => operand(a),
+                    };
+                    setup.push(quote!(let mut #c = #init;));
+                    bound.push(ParamBinding {
+                        ident: c.clone(),
+                        by_ref: false,
+                        check: None,
+                    });
+                }
+                // Captured values: tensors by reference, the rest by value.
+                for j in 0..m {
+                    let a = args[2 + k + j];
+                    let cap = fresh(format!("x{j}"));
+                    let value = if is_tensor(a) { by_ref(a) } else { operand(a) };
+                    setup.push(quote!(let #cap = #value;));
+                    bound.push(ParamBinding {
+                        ident: cap,
+                        by_ref: is_tensor(a),
+                        check: None,
+                    });
+                }
+                // Sliced values: this iteration's entry of a tape.
+                let mut slices = Vec::new();
+                for (j, &a) in args[2 + k + m..].iter().enumerate() {
+                    let (tape, entry) = (fresh(format!("tape{j}")), fresh(format!("s{j}")));
+                    let tape_value = by_ref(a);
+                    setup.push(quote!(let #tape = #tape_value;));
+                    let kind = l.body.params[1 + k + m + j].kind;
+                    let by_ref = kind.is_tensor();
+                    slices.push(if by_ref {
+                        quote!(let #entry = &#tape[#index - #start];)
+                    } else {
+                        quote!(let #entry = #tape[#index - #start];)
+                    });
+                    bound.push(ParamBinding {
+                        ident: entry,
+                        by_ref,
+                        check: None,
+                    });
+                }
+                let stacks: Vec<Ident> =
+                    (0..l.stacked).map(|j| fresh(format!("stack{j}"))).collect();
+                for stack in &stacks {
+                    setup.push(quote! {
+                        let mut #stack = ::std::vec::Vec::with_capacity(#end.saturating_sub(#start));
+                    });
+                }
+                let news: Vec<Ident> = (0..k + l.stacked)
+                    .map(|j| fresh(format!("new{j}")))
+                    .collect();
+                let (body_stmts, body_outputs) = body(&l.body, &bound, frame);
+                let (new_carried, new_stacked) = news.split_at(k);
+                let range = if l.reversed {
+                    quote!((#start..#end).rev())
+                } else {
+                    quote!(#start..#end)
+                };
+                stmts.push(quote! {
+                    let #ident = {
+                        #(#setup)*
+                        for #index in #range {
+                            #(#slices)*
+                            let (#(#news,)*) = {
+                                #(#body_stmts)*
+                                (#(#body_outputs,)*)
+                            };
+                            #(#carried = #new_carried;)*
+                            #(#stacks.push(#new_stacked);)*
+                        }
+                        (#(#carried,)* #(#stacks,)*)
+                    };
+                });
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
+            Emit::Project(index) => {
+                let tuple = match &bindings[args[0]] {
+                    Binding::Named { ident, .. } => quote!(#ident),
+                    Binding::Inline(e) => e.clone(),
+                };
+                let index = syn::Index::from(index);
+                stmts.push(quote!(let #ident = #tuple.#index;));
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
             }
             Emit::Named { path, standard } => {
                 let ty = match inst.kind {
@@ -667,7 +791,10 @@ fn body_in_parts(
             by_ref: false,
         } = &binding
         {
-            if !matches!(inst.op.emit(), Emit::Param(_)) {
+            if matches!(inst.kind, Kind::Tuple | Kind::Tape) {
+                // Types a block's signature cannot name: blocks that read them are closures.
+                loop_values.insert(ident.to_string());
+            } else if !matches!(inst.op.emit(), Emit::Param(_)) {
                 typed(ident, nesting::Type::Value(inst.kind));
             }
             if needs_dims[i] && inst.kind.is_tensor() {
@@ -743,6 +870,7 @@ fn body_in_parts(
         .iter()
         .map(|c| hygienic(c).to_string())
         .filter(|c| !types.contains_key(c))
+        .chain(loop_values)
         .collect();
     let parts = (0..parts)
         .map(|p| {

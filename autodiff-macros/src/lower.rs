@@ -10,6 +10,7 @@ use autodiff_core::symbolic::methods::{self, Arg};
 use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
+use autodiff_core::symbolic::rules::control::{Loop, Project};
 use autodiff_core::symbolic::rules::integer::{
     IndexArith, IndexLiteral, IntOp, NamedConstant, ToFloat,
 };
@@ -61,6 +62,23 @@ struct Lowerer<'a> {
     known: &'a [CalleeSig],
     /// Functions called whose signatures are not known yet (see `calls`).
     unknown: Vec<syn::Ident>,
+    /// The loops whose bodies are being lowered, outermost first (`program` is the innermost
+    /// body).
+    frames: Vec<LoopFrame>,
+    /// How many rejected loops (`while`, `loop`) enclose what is being checked: their
+    /// `break`s were reported with them.
+    rejected_loops: usize,
+}
+
+/// A loop body being lowered: it is a program of its own (see `Loop` in the engine).
+struct LoopFrame {
+    /// The enclosing program, set aside meanwhile.
+    outer: Program,
+    /// The index in `scopes` of the body's first scope: bindings before it are outside.
+    scope_base: usize,
+    /// The enclosing program's values the body reads, and the body parameters standing for
+    /// them (in parameter order, after the index and the carried values).
+    captures: Vec<(ValueId, ValueId)>,
 }
 
 /// Lowers the body of `item`, reporting every error; `None` if there was any (in the signature
@@ -102,6 +120,8 @@ pub fn lower(
         float: sig.float,
         known,
         unknown: Vec::new(),
+        frames: Vec::new(),
+        rejected_loops: 0,
     };
     let output = lowerer.block(&item.block);
     if let (Some(out), Some(result)) = (output, sig.result) {
@@ -134,6 +154,57 @@ pub fn lower(
     Lowering {
         lowered: (!program.outputs.is_empty()).then_some(Lowered { program, ir_params }),
         unknown,
+    }
+}
+
+/// The names assigned (`v = ...`, `v += ...`) anywhere in `stmts`, nested blocks and loops
+/// included, in order of appearance (with repeats).
+fn assigned_names(stmts: &[Stmt], names: &mut Vec<String>) {
+    fn walk(expr: &Expr, names: &mut Vec<String>) {
+        let target = |e: &Expr| match e {
+            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            _ => None,
+        };
+        match expr {
+            Expr::Assign(a) => {
+                names.extend(target(&a.left));
+                walk(&a.right, names);
+            }
+            Expr::Binary(b) => {
+                let compound = matches!(
+                    b.op,
+                    syn::BinOp::AddAssign(_)
+                        | syn::BinOp::SubAssign(_)
+                        | syn::BinOp::MulAssign(_)
+                        | syn::BinOp::DivAssign(_)
+                );
+                if compound {
+                    names.extend(target(&b.left));
+                }
+                walk(&b.right, names);
+            }
+            Expr::Block(b) => assigned_names(&b.block.stmts, names),
+            Expr::ForLoop(f) => assigned_names(&f.body.stmts, names),
+            Expr::If(i) => {
+                assigned_names(&i.then_branch.stmts, names);
+                if let Some((_, otherwise)) = &i.else_branch {
+                    walk(otherwise, names);
+                }
+            }
+            Expr::Paren(p) => walk(&p.expr, names),
+            _ => {}
+        }
+    }
+    for stmt in stmts {
+        match stmt {
+            Stmt::Expr(e, _) => walk(e, names),
+            Stmt::Local(l) => {
+                if let Some(init) = &l.init {
+                    walk(&init.expr, names);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -288,18 +359,56 @@ fn method_tokens(m: &ExprMethodCall) -> proc_macro2::TokenStream {
     quote::quote!(#method #args)
 }
 
-const LOOP_MESSAGE: &str = "loops are not supported yet; use whole-tensor operations (`sum`, \
-     `matmul`, elementwise methods) instead";
+const LOOP_MESSAGE: &str = "`while` and `loop` are not supported: a differentiable loop runs a \
+     number of iterations known before it starts, `for i in a..b`";
 
 const RETURN_MESSAGE: &str = "early `return` is not supported; end the function with the result \
      as its last expression, without `return` or `;`";
 
 impl Lowerer<'_> {
     fn lookup(&self, name: &str) -> Option<Binding> {
+        self.lookup_at(name).map(|(binding, _)| binding)
+    }
+
+    /// The binding of `name` and the index of the scope that holds it.
+    fn lookup_at(&self, name: &str) -> Option<(Binding, usize)> {
         self.scopes
             .iter()
+            .enumerate()
             .rev()
-            .find_map(|scope| scope.get(name).cloned())
+            .find_map(|(i, scope)| scope.get(name).map(|b| (b.clone(), i)))
+    }
+
+    /// How many loop bodies deep the scope `scope` is.
+    fn level_of(&self, scope: usize) -> usize {
+        self.frames.iter().filter(|f| f.scope_base <= scope).count()
+    }
+
+    /// The program of loop level `level` (0: the function's).
+    fn program_at(&mut self, level: usize) -> &mut Program {
+        if level == self.frames.len() {
+            &mut self.program
+        } else {
+            &mut self.frames[level].outer
+        }
+    }
+
+    /// `v`, a value of the program of level `level`, as the current body sees it: captured
+    /// by each loop body in between.
+    fn resolve(&mut self, mut v: ValueId, level: usize) -> ValueId {
+        for lvl in level..self.frames.len() {
+            if let Some(&(_, p)) = self.frames[lvl].captures.iter().find(|(o, _)| *o == v) {
+                v = p;
+                continue;
+            }
+            let outer = self.program_at(lvl);
+            let kind = outer.kind(v);
+            let name = outer.value_names()[v.index()].clone();
+            let p = self.program_at(lvl + 1).param(&name, kind);
+            self.frames[lvl].captures.push((v, p));
+            v = p;
+        }
+        v
     }
 
     fn bind(&mut self, name: String, binding: Binding) {
@@ -393,6 +502,7 @@ impl Lowerer<'_> {
         match expr {
             Expr::Return(r) => self.errors.spanned(r, RETURN_MESSAGE),
             Expr::Assign(_) | Expr::Binary(_) if self.assignment(expr, true) => {}
+            Expr::ForLoop(f) => self.for_loop(f),
             // A block of statements (its assignments change the bindings outside it).
             Expr::Block(b) if b.label.is_none() && statements_only(&b.block) => {
                 self.scopes.push(HashMap::new());
@@ -401,8 +511,16 @@ impl Lowerer<'_> {
                 }
                 self.scopes.pop();
             }
-            // In a loop (reported already).
-            Expr::Break(_) | Expr::Continue(_) => self.check_expr(expr),
+            // In a rejected loop (reported already).
+            Expr::Break(_) | Expr::Continue(_) if self.rejected_loops > 0 => self.check_expr(expr),
+            Expr::Break(_) | Expr::Continue(_) => {
+                self.errors.spanned(
+                    expr,
+                    "`break` and `continue` are not supported: a differentiable loop runs every \
+                     iteration of its range (compute the range you need, or select with `if`)",
+                );
+                self.check_expr(expr);
+            }
             _ => {
                 if self.expr(expr).is_some() || self.errors.count() == errors_before {
                     self.errors.spanned(
@@ -472,13 +590,25 @@ impl Lowerer<'_> {
             return true;
         };
         let name = ident.to_string();
-        let old = match self.lookup(&name) {
-            Some(Binding::Mutable(v)) => v,
-            Some(Binding::Poisoned) => {
+        let current = self.frames.len();
+        let old = match self
+            .lookup_at(&name)
+            .map(|(b, scope)| (b, self.level_of(scope)))
+        {
+            Some((Binding::Mutable(v), level)) if level == current => v,
+            Some((Binding::Mutable(_), _)) => {
+                self.errors.spanned(
+                    ident,
+                    format!("`{name}` cannot be assigned here: it is not carried by the loop"),
+                );
                 self.check_expr(right);
                 return true;
             }
-            Some(Binding::Value(_)) => {
+            Some((Binding::Poisoned, _)) => {
+                self.check_expr(right);
+                return true;
+            }
+            Some((Binding::Value(_), _)) => {
                 self.errors.spanned(
                     ident,
                     format!(
@@ -489,7 +619,7 @@ impl Lowerer<'_> {
                 self.check_expr(right);
                 return true;
             }
-            Some(Binding::Constant(_)) | None => {
+            Some((Binding::Constant(_), _)) | None => {
                 self.errors.spanned(
                     ident,
                     format!("only a `let mut` binding can be assigned; `{name}` is not one"),
@@ -668,6 +798,176 @@ impl Lowerer<'_> {
             standard: false,
             kind: Kind::Scalar,
         })
+    }
+
+    /// `for i in a..b { ... }` (or `a..=b`), `a` and `b` integers known before the loop: the
+    /// body becomes a program of its own, run by a `Loop`; the `let mut` bindings it assigns
+    /// are carried from one iteration to the next, and hold the last iteration's values after.
+    fn for_loop(&mut self, f: &syn::ExprForLoop) {
+        if let Some(label) = &f.label {
+            self.errors.spanned(
+                label,
+                "loop labels are not supported: a differentiable loop runs every iteration (no \
+                 `break` or `continue`)",
+            );
+        }
+        let index_name = match &*f.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() && p.mutability.is_none() => {
+                Some(p.ident.clone())
+            }
+            Pat::Wild(_) => None,
+            other => {
+                self.errors.spanned(
+                    other,
+                    "a loop binds its index to one name (`for i in 0..n`) or to `_`",
+                );
+                None
+            }
+        };
+        let bounds = match &*f.expr {
+            Expr::Range(r) => match (&r.start, &r.end) {
+                (Some(start), Some(end)) => {
+                    let start = self.expr(start).map(|v| self.as_integer(v));
+                    let end = self.expr(end).map(|v| self.as_integer(v));
+                    match (start, end) {
+                        (Some(s), Some(e))
+                            if self.program.kind(s) == Kind::Index
+                                && self.program.kind(e) == Kind::Index =>
+                        {
+                            match r.limits {
+                                syn::RangeLimits::HalfOpen(_) => Some((s, e)),
+                                syn::RangeLimits::Closed(_) => {
+                                    let one = self.program.push(IndexLiteral(1).into(), &[]);
+                                    let end = one.and_then(|one| {
+                                        self.program.push(IndexArith(IntOp::Add).into(), &[e, one])
+                                    });
+                                    end.ok().map(|e| (s, e))
+                                }
+                            }
+                        }
+                        (Some(_), Some(_)) => {
+                            self.errors.spanned(
+                                &f.expr,
+                                "a loop's bounds are integers (`usize`) known before it runs: \
+                                 parameters, `x.len()`, `m.rows()`, literals and arithmetic on \
+                                 them, not differentiable values",
+                            );
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+                _ => {
+                    self.errors.spanned(
+                        r,
+                        "a loop runs over a range with both bounds: `for i in a..b` or `a..=b`",
+                    );
+                    None
+                }
+            },
+            other => {
+                self.errors.spanned(
+                    other,
+                    "a differentiable loop runs over an integer range: `for i in a..b` (or \
+                     `a..=b`)",
+                );
+                self.check_expr(other);
+                None
+            }
+        };
+
+        // The `let mut` bindings from outside that the body assigns are carried.
+        let mut assigned = Vec::new();
+        assigned_names(&f.body.stmts, &mut assigned);
+        let mut carried: Vec<(String, ValueId)> = Vec::new();
+        for name in assigned {
+            if carried.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            if let Some((Binding::Mutable(v), scope)) = self.lookup_at(&name) {
+                let level = self.level_of(scope);
+                let v = self.resolve(v, level);
+                carried.push((name, v));
+            }
+        }
+
+        let errors_before = self.errors.count();
+        let mut body = Program::new();
+        body.precision = self.program.precision;
+        let outer = std::mem::replace(&mut self.program, body);
+        self.frames.push(LoopFrame {
+            outer,
+            scope_base: self.scopes.len(),
+            captures: Vec::new(),
+        });
+        self.scopes.push(HashMap::new());
+        let index_text = index_name.as_ref().map(|i| i.unraw().to_string());
+        let index = self
+            .program
+            .param(index_text.as_deref().unwrap_or("i"), Kind::Index);
+        if let Some(ident) = &index_name {
+            self.bind(ident.to_string(), Binding::Value(index));
+        }
+        for (name, v) in &carried {
+            let outer = &self.frames.last().expect("a frame was pushed").outer;
+            let kind = outer.kind(*v);
+            let p = self.program.param(name.trim_start_matches("r#"), kind);
+            self.bind(name.clone(), Binding::Mutable(p));
+        }
+        for stmt in &f.body.stmts {
+            match stmt {
+                Stmt::Expr(expr, None) => self.statement(expr),
+                other => {
+                    self.block_statement(other);
+                }
+            }
+        }
+        let base = self.frames.last().expect("a frame was pushed").scope_base;
+        let results: Vec<Option<ValueId>> = carried
+            .iter()
+            .map(|(name, _)| match self.scopes[base].get(name) {
+                Some(Binding::Mutable(v)) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        self.scopes.truncate(base);
+        let frame = self.frames.pop().expect("a frame was pushed");
+        let mut body = std::mem::replace(&mut self.program, frame.outer);
+
+        let ok = self.errors.count() == errors_before && results.iter().all(Option::is_some);
+        let (Some((start, end)), true) = (bounds, ok) else {
+            for (name, _) in &carried {
+                self.rebind(name, Binding::Poisoned);
+            }
+            return;
+        };
+        body.outputs = results.into_iter().flatten().collect();
+        let mut args = vec![start, end];
+        args.extend(carried.iter().map(|(_, v)| *v));
+        args.extend(frame.captures.iter().map(|(v, _)| *v));
+        let run = match self
+            .program
+            .push(Loop::new(body, carried.len()).into(), &args)
+        {
+            Ok(run) => run,
+            Err(e) => {
+                self.errors.spanned(f.for_token, e.message);
+                return;
+            }
+        };
+        self.program.insts[run.index()].source = Some("for".to_string());
+        for (j, (name, v)) in carried.iter().enumerate() {
+            let kind = self.program.kind(*v);
+            let result = self.program.push(Project { index: j, kind }.into(), &[run]);
+            match result {
+                Ok(result) => {
+                    self.program
+                        .name_value(result, name.trim_start_matches("r#"));
+                    self.rebind(name, Binding::Mutable(result));
+                }
+                Err(e) => self.errors.spanned(f.for_token, e.message),
+            }
+        }
     }
 
     /// Replaces the binding of `name` in the innermost scope that has it.
@@ -912,18 +1212,26 @@ impl Lowerer<'_> {
                 None
             }
             Expr::ForLoop(f) => {
-                self.unsupported(f.for_token, LOOP_MESSAGE);
+                self.unsupported(
+                    f.for_token,
+                    "a `for` loop is a statement: it gives no value; assign what it computes to \
+                     `let mut` bindings and use them after it",
+                );
                 self.check_block(&f.body, std::slice::from_ref(&*f.pat));
                 None
             }
             Expr::While(w) => {
                 self.unsupported(w.while_token, LOOP_MESSAGE);
+                self.rejected_loops += 1;
                 self.check_block(&w.body, &[]);
+                self.rejected_loops -= 1;
                 None
             }
             Expr::Loop(l) => {
                 self.unsupported(l.loop_token, LOOP_MESSAGE);
+                self.rejected_loops += 1;
                 self.check_block(&l.body, &[]);
+                self.rejected_loops -= 1;
                 None
             }
             // Inside a loop, which is reported already: only the value can hold an error.
@@ -1143,18 +1451,21 @@ impl Lowerer<'_> {
     }
 
     fn name(&mut self, ident: &syn::Ident) -> Option<ValueId> {
-        match self.lookup(&ident.to_string()) {
-            Some(Binding::Value(v) | Binding::Mutable(v)) => Some(v),
-            // A `usize` parameter: an integer constant, read where first used.
-            Some(Binding::Constant(ty)) if ty == "usize" => {
+        match self
+            .lookup_at(&ident.to_string())
+            .map(|(b, scope)| (b, self.level_of(scope)))
+        {
+            Some((Binding::Value(v) | Binding::Mutable(v), level)) => Some(self.resolve(v, level)),
+            // A `usize` parameter: an integer constant of the function, read where first used.
+            Some((Binding::Constant(ty), _)) if ty == "usize" => {
                 let v = self
-                    .program
+                    .program_at(0)
                     .constant(&ident.unraw().to_string(), Kind::Index);
                 self.rebind(&ident.to_string(), Binding::Value(v));
-                Some(v)
+                Some(self.resolve(v, 0))
             }
-            Some(Binding::Poisoned) => None,
-            Some(Binding::Constant(ty)) => self.unsupported(
+            Some((Binding::Poisoned, _)) => None,
+            Some((Binding::Constant(ty), _)) => self.unsupported(
                 ident,
                 format!(
                     "`{ident}` has type `{ty}`, which is a constant here: only `{0}`, \

@@ -112,6 +112,18 @@ const LINE_LIMIT: usize = 64;
 /// `(name, value)` of `aliases` whose value goes by another name ends the text as
 /// `name = value` (a parameter's adjoint that is simply another adjoint, say).
 pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)]) -> String {
+    print_block(program, role, aliases, false)
+}
+
+/// [`print_lines`], with `always_alias` for a loop body, whose aliases are the carried values'
+/// updates: `dh = dh_2` even though `dh_2` is also called `dh` (the parameter, the previous
+/// iteration's value, took the plain name).
+fn print_block(
+    program: &Program,
+    role: Role,
+    aliases: &[(String, ValueId)],
+    always_alias: bool,
+) -> String {
     let names = program.value_names();
     let uses = program.use_counts();
     let is_output = |v: usize| program.outputs.iter().any(|o| o.index() == v);
@@ -150,6 +162,45 @@ pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)])
             .iter()
             .map(|a| printed[a.index()].clone())
             .collect();
+        if let (Op::Loop(l), true) = (&inst.op, inst.role == role) {
+            // A block: the iteration's equations, indented, under a line naming the range.
+            let index = &l.body.params[0].name;
+            let (start, end) = (&args[0].text, &args[1].text);
+            lines.push(if l.reversed {
+                format!("for {index} = {end} − 1 down to {start}:")
+            } else {
+                format!("for {index} = {start} to {end} − 1:")
+            });
+            let carried: Vec<(String, ValueId)> = (0..l.carried)
+                .map(|j| (l.body.params[1 + j].name.clone(), l.body.outputs[j]))
+                .collect();
+            let body = print_block(&l.body, role, &carried, true);
+            lines.extend(body.lines().map(|line| format!("    {line}")));
+            printed.push(Printed::atom(String::new()));
+            continue;
+        }
+        let of_loop = |p: &Op| match p {
+            Op::Project(p) => match &program.insts[inst.args[0].index()].op {
+                Op::Loop(l) => Some((*p, l)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((p, l)) = of_loop(&inst.op) {
+            // A loop's result goes by the name it is carried under.
+            let name = match l.body.params.get(1 + p.index) {
+                Some(param) if p.index < l.carried => param.name.clone(),
+                _ => format!("tape{}", p.index),
+            };
+            let expr = Printed::atom(name);
+            printed.push(if gets_line(i, &expr.text) && names[i] != expr.text {
+                lines.push(format!("{} = {}", names[i], expr.text));
+                Printed::atom(names[i].clone())
+            } else {
+                expr
+            });
+            continue;
+        }
         let kinds: Vec<Kind> = inst.args.iter().map(|&a| program.kind(a)).collect();
         let expr = inst.op.print(&args, &kinds);
         printed.push(if gets_line(i, &expr.text) {
@@ -162,8 +213,10 @@ pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)])
     for (name, v) in aliases {
         // The value may carry `name` and still print as `name_2` when a parameter took the
         // plain name; that is the same value, not an alias.
-        if program.insts[v.index()].name.as_deref() != Some(name.as_str()) {
-            lines.push(format!("{name} = {}", printed[v.index()].text));
+        let text = &printed[v.index()].text;
+        let renamed = program.insts[v.index()].name.as_deref() != Some(name.as_str());
+        if (always_alias || renamed) && text != name {
+            lines.push(format!("{name} = {text}"));
         }
     }
     lines.join("\n")

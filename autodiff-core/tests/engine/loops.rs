@@ -248,3 +248,23 @@ fn second_derivatives_through_a_loop_match_differences_of_the_gradient() {
         assert!((g - fd).abs() < 1e-6, "H·e[{k}]: {g} vs {fd}");
     }
 }
+
+#[test]
+fn a_reversed_loop_prints_as_a_block() {
+    let products = derive_reverse(&recurrent(), &[0, 1, 2, 3]).expect("derivable");
+    let text = &products.derivation;
+    let lines: Vec<&str> = text.lines().collect();
+    // The backward loop as one block, the primal loop not at all.
+    assert_eq!(lines[0], "for i = n − 1 down to 0:", "{text}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("for ")).count(),
+        1,
+        "{text}"
+    );
+    // Inside: the carried adjoint's update and the captured weights' accumulation.
+    assert!(lines.contains(&"    dh = dh_3"), "{text}");
+    assert!(lines.contains(&"    dw = dw + dw_2"), "{text}");
+    assert!(lines.contains(&"dh0 = dh"), "{text}");
+    // Every other line is an equation.
+    assert!(lines[1..].iter().all(|l| l.contains(" = ")), "{text}");
+}
