@@ -41,6 +41,7 @@ fn kind_word(kind: Kind) -> Ident {
             Kind::Vector => "vector",
             Kind::Matrix => "matrix",
             Kind::Index => "index",
+            Kind::Bool => "bool",
             // Never a parameter or a result of a function.
             Kind::Tuple => "tuple",
             Kind::Tape => "tape",

@@ -411,6 +411,17 @@ fn body_in_parts(
         };
         let args: Vec<usize> = inst.args.iter().map(|a| a.index()).collect();
         let ident = local_ident(&names[i]);
+        // A value a loop body or a branch side reads, bound to `ident` before it: tensors by
+        // reference, the rest by value.
+        let bind_captured = |a: usize, ident: Ident| {
+            let value = if is_tensor(a) { by_ref(a) } else { operand(a) };
+            let binding = ParamBinding {
+                ident: ident.clone(),
+                by_ref: is_tensor(a),
+                check: None,
+            };
+            (quote!(let #ident = #value;), binding)
+        };
         let binding = match inst.op.emit() {
             Emit::Param(p) => {
                 let ident = hygienic(&params[p].ident);
@@ -498,15 +509,10 @@ fn body_in_parts(
                 }
                 // Captured values: tensors by reference, the rest by value.
                 for j in 0..m {
-                    let a = args[2 + k + j];
-                    let cap = fresh(format!("x{j}"));
-                    let value = if is_tensor(a) { by_ref(a) } else { operand(a) };
-                    setup.push(quote!(let #cap = #value;));
-                    bound.push(ParamBinding {
-                        ident: cap,
-                        by_ref: is_tensor(a),
-                        check: None,
-                    });
+                    let (statement, binding) =
+                        bind_captured(args[2 + k + j], fresh(format!("x{j}")));
+                    setup.push(statement);
+                    bound.push(binding);
                 }
                 // Sliced values: this iteration's entry of a tape.
                 let mut slices = Vec::new();
@@ -564,6 +570,40 @@ fn body_in_parts(
                     by_ref: false,
                 }
             }
+            Emit::Bool(b) => Binding::Inline(quote!(#b)),
+            Emit::Branch => {
+                let Op::Branch(b) = &inst.op else {
+                    unreachable!("only a branch emits as one")
+                };
+                let base = &names[i];
+                let mut setup = Vec::new();
+                let mut bound = Vec::new();
+                for (j, &a) in args[1..].iter().enumerate() {
+                    let (statement, binding) =
+                        bind_captured(a, helpers.fresh(format!("__{base}_x{j}")));
+                    setup.push(statement);
+                    bound.push(binding);
+                }
+                let condition = operand(args[0]);
+                let (then_stmts, then_outputs) = body(&b.then, &bound, frame);
+                let (else_stmts, else_outputs) = body(&b.otherwise, &bound, frame);
+                stmts.push(quote! {
+                    let #ident = {
+                        #(#setup)*
+                        if #condition {
+                            #(#then_stmts)*
+                            (#(#then_outputs,)*)
+                        } else {
+                            #(#else_stmts)*
+                            (#(#else_outputs,)*)
+                        }
+                    };
+                });
+                Binding::Named {
+                    ident,
+                    by_ref: false,
+                }
+            }
             Emit::Project(index) => {
                 let tuple = match &bindings[args[0]] {
                     Binding::Named { ident, .. } => quote!(#ident),
@@ -579,6 +619,7 @@ fn body_in_parts(
             Emit::Named { path, standard } => {
                 let ty = match inst.kind {
                     Kind::Index => quote!(usize),
+                    Kind::Bool => quote!(bool),
                     _ => quote!(#float),
                 };
                 Binding::Inline(if standard {

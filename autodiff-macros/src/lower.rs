@@ -10,9 +10,9 @@ use autodiff_core::symbolic::methods::{self, Arg};
 use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
-use autodiff_core::symbolic::rules::control::{Loop, Project};
+use autodiff_core::symbolic::rules::control::{Branch, Loop, Project};
 use autodiff_core::symbolic::rules::integer::{
-    IndexArith, IndexLiteral, IntOp, NamedConstant, ToFloat,
+    CmpOp, Compare, IndexArith, IndexLiteral, IntOp, Logic, NamedConstant, ToFloat,
 };
 use autodiff_core::symbolic::{Kind, Precision, Program, ValueId};
 use quote::ToTokens;
@@ -68,6 +68,16 @@ struct Lowerer<'a> {
     /// How many rejected loops (`while`, `loop`) enclose what is being checked: their
     /// `break`s were reported with them.
     rejected_loops: usize,
+}
+
+/// What one side of an `if` is.
+#[derive(Clone, Copy)]
+enum Side<'a> {
+    Block(&'a Block),
+    /// `else if ..`
+    If(&'a syn::ExprIf),
+    /// No `else`: the bindings keep their values.
+    Unchanged,
 }
 
 /// A loop body being lowered: it is a program of its own (see `Loop` in the engine).
@@ -205,6 +215,28 @@ fn assigned_names(stmts: &[Stmt], names: &mut Vec<String>) {
             }
             _ => {}
         }
+    }
+}
+
+/// The comparison `op` is, if it is one.
+fn comparison(op: &syn::BinOp) -> Option<CmpOp> {
+    Some(match op {
+        syn::BinOp::Lt(_) => CmpOp::Lt,
+        syn::BinOp::Le(_) => CmpOp::Le,
+        syn::BinOp::Gt(_) => CmpOp::Gt,
+        syn::BinOp::Ge(_) => CmpOp::Ge,
+        syn::BinOp::Eq(_) => CmpOp::Eq,
+        syn::BinOp::Ne(_) => CmpOp::Ne,
+        _ => return None,
+    })
+}
+
+/// The logic operator `op` is, if it is one.
+fn logic(op: &syn::BinOp) -> Option<Logic> {
+    match op {
+        syn::BinOp::And(_) => Some(Logic::And),
+        syn::BinOp::Or(_) => Some(Logic::Or),
+        _ => None,
     }
 }
 
@@ -503,6 +535,9 @@ impl Lowerer<'_> {
             Expr::Return(r) => self.errors.spanned(r, RETURN_MESSAGE),
             Expr::Assign(_) | Expr::Binary(_) if self.assignment(expr, true) => {}
             Expr::ForLoop(f) => self.for_loop(f),
+            Expr::If(i) => {
+                self.branch(i, false);
+            }
             // A block of statements (its assignments change the bindings outside it).
             Expr::Block(b) if b.label.is_none() && statements_only(&b.block) => {
                 self.scopes.push(HashMap::new());
@@ -877,30 +912,10 @@ impl Lowerer<'_> {
         };
 
         // The `let mut` bindings from outside that the body assigns are carried.
-        let mut assigned = Vec::new();
-        assigned_names(&f.body.stmts, &mut assigned);
-        let mut carried: Vec<(String, ValueId)> = Vec::new();
-        for name in assigned {
-            if carried.iter().any(|(n, _)| *n == name) {
-                continue;
-            }
-            if let Some((Binding::Mutable(v), scope)) = self.lookup_at(&name) {
-                let level = self.level_of(scope);
-                let v = self.resolve(v, level);
-                carried.push((name, v));
-            }
-        }
+        let carried = self.assigned_mutables(&f.body.stmts);
 
         let errors_before = self.errors.count();
-        let mut body = Program::new();
-        body.precision = self.program.precision;
-        let outer = std::mem::replace(&mut self.program, body);
-        self.frames.push(LoopFrame {
-            outer,
-            scope_base: self.scopes.len(),
-            captures: Vec::new(),
-        });
-        self.scopes.push(HashMap::new());
+        self.enter_body();
         let index_text = index_name.as_ref().map(|i| i.unraw().to_string());
         let index = self
             .program
@@ -922,17 +937,7 @@ impl Lowerer<'_> {
                 }
             }
         }
-        let base = self.frames.last().expect("a frame was pushed").scope_base;
-        let results: Vec<Option<ValueId>> = carried
-            .iter()
-            .map(|(name, _)| match self.scopes[base].get(name) {
-                Some(Binding::Mutable(v)) => Some(*v),
-                _ => None,
-            })
-            .collect();
-        self.scopes.truncate(base);
-        let frame = self.frames.pop().expect("a frame was pushed");
-        let mut body = std::mem::replace(&mut self.program, frame.outer);
+        let (mut body, captures, results) = self.leave_body(&carried);
 
         let ok = self.errors.count() == errors_before && results.iter().all(Option::is_some);
         let (Some((start, end)), true) = (bounds, ok) else {
@@ -944,7 +949,7 @@ impl Lowerer<'_> {
         body.outputs = results.into_iter().flatten().collect();
         let mut args = vec![start, end];
         args.extend(carried.iter().map(|(_, v)| *v));
-        args.extend(frame.captures.iter().map(|(v, _)| *v));
+        args.extend(captures);
         let run = match self
             .program
             .push(Loop::new(body, carried.len()).into(), &args)
@@ -968,6 +973,234 @@ impl Lowerer<'_> {
                 Err(e) => self.errors.spanned(f.for_token, e.message),
             }
         }
+    }
+
+    /// `if condition { .. } else { .. }`: each side becomes a program of its own, run by a
+    /// `Branch` on the condition (a comparison of scalars or integers, or a `bool`). The `let
+    /// mut` bindings either side assigns are its results, with the side's value when the `if`
+    /// is an expression (`as_value`); a side without `else` leaves them as they were.
+    fn branch(&mut self, i: &syn::ExprIf, as_value: bool) -> Option<ValueId> {
+        let errors_before = self.errors.count();
+        let condition = self.expr(&i.cond);
+        if let Some(c) = condition {
+            if self.program.kind(c) != Kind::Bool {
+                self.errors.spanned(
+                    &i.cond,
+                    format!(
+                        "a condition compares scalars or integers (`x > 0.0`, `i == 0`) or is a \
+                         `bool`, found {}; for a condition on each element of a tensor use \
+                         `relu`, `maximum` or `clamp`",
+                        self.program.kind(c).article()
+                    ),
+                );
+            }
+        }
+        if as_value && i.else_branch.is_none() {
+            self.errors.spanned(
+                i.if_token,
+                "an `if` that gives a value needs an `else` giving one of the same kind",
+            );
+        }
+        // The `let mut` bindings from outside that a side assigns.
+        let mut sides = i.then_branch.stmts.clone();
+        if let Some((_, otherwise)) = &i.else_branch {
+            sides.push(Stmt::Expr((**otherwise).clone(), None));
+        }
+        let mutated = self.assigned_mutables(&sides);
+        let then = self.side(Side::Block(&i.then_branch), &mutated, as_value);
+        let otherwise = match &i.else_branch {
+            Some((_, e)) => match &**e {
+                Expr::Block(b) => self.side(Side::Block(&b.block), &mutated, as_value),
+                Expr::If(nested) => self.side(Side::If(nested), &mutated, as_value),
+                other => {
+                    self.errors
+                        .spanned(other, "`else` is followed by a block or an `if`");
+                    None
+                }
+            },
+            None => self.side(Side::Unchanged, &mutated, false),
+        };
+        let poison = |me: &mut Self| {
+            for (name, _) in &mutated {
+                me.rebind(name, Binding::Poisoned);
+            }
+            None
+        };
+        let (Some(condition), Some(then), Some(otherwise)) = (condition, then, otherwise) else {
+            return poison(self);
+        };
+        if self.errors.count() != errors_before {
+            return poison(self);
+        }
+        // One list of captured values for both sides.
+        let mut captured: Vec<ValueId> = then.1.clone();
+        for v in &otherwise.1 {
+            if !captured.contains(v) {
+                captured.push(*v);
+            }
+        }
+        let kinds: Vec<Kind> = captured.iter().map(|&v| self.program.kind(v)).collect();
+        let names: Vec<String> = {
+            let all = self.program.value_names();
+            captured.iter().map(|v| all[v.index()].clone()).collect()
+        };
+        let widen = |(side, own): (Program, Vec<ValueId>)| {
+            let mut wide = Program::new();
+            wide.precision = side.precision;
+            let params: Vec<ValueId> = kinds
+                .iter()
+                .zip(&names)
+                .map(|(&kind, name)| wide.param(name, kind))
+                .collect();
+            let args: Vec<ValueId> = own
+                .iter()
+                .map(|v| params[captured.iter().position(|c| c == v).expect("captured")])
+                .collect();
+            wide.outputs = wide.inline(&side, &args);
+            wide
+        };
+        let (then, otherwise) = (widen(then), widen(otherwise));
+        let results = |p: &Program| p.outputs.iter().map(|&o| p.kind(o)).collect::<Vec<_>>();
+        if results(&then) != results(&otherwise) {
+            let (a, b) = (results(&then), results(&otherwise));
+            let message = format!(
+                "both sides of an `if` give a value of the same kind: this side gives {}, the \
+                 other {}",
+                b.last().map_or("nothing", |k| k.article()),
+                a.last().map_or("nothing", |k| k.article())
+            );
+            match &i.else_branch {
+                Some((_, e)) => self.errors.spanned(e, message),
+                None => self.errors.spanned(i.if_token, message),
+            }
+            return poison(self);
+        }
+        let kinds = results(&then);
+        let mut args = vec![condition];
+        args.extend(&captured);
+        let branch = Branch {
+            then: Box::new(then),
+            otherwise: Box::new(otherwise),
+        };
+        let at = match self.program.push(branch.into(), &args) {
+            Ok(at) => at,
+            Err(e) => {
+                self.errors.spanned(i.if_token, e.message);
+                return poison(self);
+            }
+        };
+        self.program.insts[at.index()].source = Some("if".to_string());
+        let mut value = None;
+        for (j, kind) in kinds.into_iter().enumerate() {
+            let result = self
+                .program
+                .push(Project { index: j, kind }.into(), &[at])
+                .ok()?;
+            match mutated.get(j) {
+                Some((name, _)) => {
+                    self.program
+                        .name_value(result, name.trim_start_matches("r#"));
+                    self.rebind(name, Binding::Mutable(result));
+                }
+                None => value = Some(result),
+            }
+        }
+        if as_value {
+            value
+        } else {
+            None
+        }
+    }
+
+    /// Starts lowering a loop body or a branch side into a program of its own, in a new scope.
+    fn enter_body(&mut self) {
+        let mut body = Program::new();
+        body.precision = self.program.precision;
+        let outer = std::mem::replace(&mut self.program, body);
+        self.frames.push(LoopFrame {
+            outer,
+            scope_base: self.scopes.len(),
+            captures: Vec::new(),
+        });
+        self.scopes.push(HashMap::new());
+    }
+
+    /// Ends [`Lowerer::enter_body`]: the body's program, the enclosing values it captured (in
+    /// parameter order), and the values `names` have at its end (`None` if poisoned).
+    fn leave_body(
+        &mut self,
+        names: &[(String, ValueId)],
+    ) -> (Program, Vec<ValueId>, Vec<Option<ValueId>>) {
+        let frame = self.frames.pop().expect("a body was entered");
+        let results = names
+            .iter()
+            .map(|(name, _)| match self.scopes[frame.scope_base].get(name) {
+                Some(Binding::Mutable(v)) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        self.scopes.truncate(frame.scope_base);
+        let body = std::mem::replace(&mut self.program, frame.outer);
+        let captured = frame.captures.iter().map(|&(v, _)| v).collect();
+        (body, captured, results)
+    }
+
+    /// The `let mut` bindings in scope that `stmts` assign, each once, with their current
+    /// values as the current body sees them.
+    fn assigned_mutables(&mut self, stmts: &[Stmt]) -> Vec<(String, ValueId)> {
+        let mut assigned = Vec::new();
+        assigned_names(stmts, &mut assigned);
+        let mut mutables: Vec<(String, ValueId)> = Vec::new();
+        for name in assigned {
+            if mutables.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            if let Some((Binding::Mutable(v), scope)) = self.lookup_at(&name) {
+                let level = self.level_of(scope);
+                let v = self.resolve(v, level);
+                mutables.push((name, v));
+            }
+        }
+        mutables
+    }
+
+    /// One side of a branch, lowered as a program of its own: its parameters are the values it
+    /// reads from outside (returned, in parameter order), its results the `mutated` bindings'
+    /// values at its end, then its own value when `as_value`.
+    fn side(
+        &mut self,
+        side: Side<'_>,
+        mutated: &[(String, ValueId)],
+        as_value: bool,
+    ) -> Option<(Program, Vec<ValueId>)> {
+        self.enter_body();
+        let level = self.frames.len() - 1;
+        for (name, v) in mutated {
+            let p = self.resolve(*v, level);
+            self.bind(name.clone(), Binding::Mutable(p));
+        }
+        let value = match side {
+            Side::Block(block) if as_value => self.block(block),
+            Side::Block(block) => {
+                for stmt in &block.stmts {
+                    match stmt {
+                        Stmt::Expr(expr, None) => self.statement(expr),
+                        other => {
+                            self.block_statement(other);
+                        }
+                    }
+                }
+                None
+            }
+            Side::If(nested) => self.branch(nested, as_value),
+            Side::Unchanged => None,
+        };
+        let (mut body, captured, mut results) = self.leave_body(mutated);
+        if as_value {
+            results.push(value);
+        }
+        body.outputs = results.into_iter().collect::<Option<Vec<_>>>()?;
+        Some((body, captured))
     }
 
     /// Replaces the binding of `name` in the innermost scope that has it.
@@ -1139,6 +1372,10 @@ impl Lowerer<'_> {
                     let a = self.expr(&u.expr)?;
                     self.push(Neg, &[a], expr)
                 }
+                UnOp::Not(_) => {
+                    let a = self.expr(&u.expr)?;
+                    self.push(Logic::Not, &[a], expr)
+                }
                 _ => self.unsupported(
                     u.op,
                     "this operator is not supported; the unary operator in differentiable math \
@@ -1146,6 +1383,23 @@ impl Lowerer<'_> {
                 ),
             },
             Expr::Binary(_) if self.assignment(expr, false) => None,
+            Expr::Binary(b) if comparison(&b.op).is_some() || logic(&b.op).is_some() => {
+                let lhs = self.expr(&b.left);
+                let rhs = self.expr(&b.right);
+                let (lhs, rhs) = (lhs?, rhs?);
+                if let Some(op) = comparison(&b.op) {
+                    let (lhs, rhs) = match (self.program.kind(lhs), self.program.kind(rhs)) {
+                        (Kind::Index, _) | (_, Kind::Index) => {
+                            (self.as_integer(lhs), self.as_integer(rhs))
+                        }
+                        _ => (lhs, rhs),
+                    };
+                    self.push(Compare(op), &[lhs, rhs], expr)
+                } else {
+                    let op = logic(&b.op).expect("a logic operator");
+                    self.push(op, &[lhs, rhs], expr)
+                }
+            }
             Expr::Binary(b) => {
                 let op = match b.op {
                     syn::BinOp::Add(_) => Some(IntOp::Add),
@@ -1185,18 +1439,7 @@ impl Lowerer<'_> {
             ),
             Expr::Call(c) if self.is_poisoned_name(&c.func) => None,
             Expr::Call(c) => self.call(c),
-            Expr::If(i) => {
-                self.unsupported(
-                    i.if_token,
-                    "`if` is not supported yet; a differentiable function is straight-line code \
-                     (use `relu`, `abs` or `sigmoid` for piecewise functions)",
-                );
-                self.check_block(&i.then_branch, &[]);
-                if let Some((_, otherwise)) = &i.else_branch {
-                    self.check_expr(otherwise);
-                }
-                None
-            }
+            Expr::If(i) => self.branch(i, true),
             Expr::Match(m) => {
                 self.unsupported(
                     m.match_token,
@@ -1456,11 +1699,16 @@ impl Lowerer<'_> {
             .map(|(b, scope)| (b, self.level_of(scope)))
         {
             Some((Binding::Value(v) | Binding::Mutable(v), level)) => Some(self.resolve(v, level)),
-            // A `usize` parameter: an integer constant of the function, read where first used.
-            Some((Binding::Constant(ty), _)) if ty == "usize" => {
+            // A `usize` or `bool` parameter: a constant of the function, read where first used.
+            Some((Binding::Constant(ty), _)) if ty == "usize" || ty == "bool" => {
+                let kind = if ty == "bool" {
+                    Kind::Bool
+                } else {
+                    Kind::Index
+                };
                 let v = self
                     .program_at(0)
-                    .constant(&ident.unraw().to_string(), Kind::Index);
+                    .constant(&ident.unraw().to_string(), kind);
                 self.rebind(&ident.to_string(), Binding::Value(v));
                 Some(self.resolve(v, 0))
             }
@@ -1512,6 +1760,7 @@ impl Lowerer<'_> {
                     }
                 }
             }
+            Lit::Bool(b) => self.push(Logic::Literal(b.value), &[], b),
             Lit::Int(i) => match (i.suffix(), i.base10_parse::<usize>()) {
                 ("" | "usize", Ok(n)) => self.push(IndexLiteral(n), &[], i),
                 _ => self.unsupported(

@@ -2,7 +2,7 @@ use autodiff::prelude::*;
 
 #[differentiable]
 fn double(x: f64) -> f64 {
-    let flag = true;
+    let name = "x";
     x * 2.0
 }
 

@@ -12,6 +12,8 @@ pub enum Value<T> {
     Matrix(Matrix<T>),
     /// An integer (`usize`).
     Index(usize),
+    /// A condition.
+    Bool(bool),
     /// The results of a loop.
     Tuple(Vec<Value<T>>),
     /// A loop's per-iteration values.
@@ -53,6 +55,7 @@ impl<T: Real> Value<T> {
             Value::Vector(_) => Kind::Vector,
             Value::Matrix(_) => Kind::Matrix,
             Value::Index(_) => Kind::Index,
+            Value::Bool(_) => Kind::Bool,
             Value::Tuple(_) => Kind::Tuple,
             Value::Tape(_) => Kind::Tape,
         }
@@ -61,7 +64,7 @@ impl<T: Real> Value<T> {
     /// The number of elements (1 for a scalar).
     pub fn numel(&self) -> usize {
         match self {
-            Value::Scalar(_) | Value::Index(_) => 1,
+            Value::Scalar(_) | Value::Index(_) | Value::Bool(_) => 1,
             Value::Tuple(values) | Value::Tape(values) => values.iter().map(Value::numel).sum(),
             Value::Vector(v) => v.len(),
             Value::Matrix(m) => m.rows() * m.cols(),
@@ -75,6 +78,7 @@ impl<T: Real> Value<T> {
             Value::Vector(v) => v.as_slice().to_vec(),
             Value::Matrix(m) => m.as_slice().to_vec(),
             Value::Index(i) => vec![T::from_f64(*i as f64)],
+            Value::Bool(b) => vec![T::from_f64(f64::from(u8::from(*b)))],
             Value::Tuple(values) | Value::Tape(values) => {
                 values.iter().flat_map(Value::to_vec).collect()
             }
@@ -88,6 +92,7 @@ impl<T: Real> Value<T> {
             Value::Vector(_) => Value::Vector(Vector::from_vec(data)),
             Value::Matrix(m) => Value::Matrix(Matrix::from_vec(m.rows(), m.cols(), data)),
             Value::Index(i) => Value::Index(*i),
+            Value::Bool(b) => Value::Bool(*b),
             Value::Tuple(_) | Value::Tape(_) => {
                 panic!("autodiff interpreter: a loop's results are not rebuilt from data")
             }
@@ -105,6 +110,7 @@ impl<T: Real> Value<T> {
             Value::Vector(v) => Value::Vector(Elementwise::map(v, f)),
             Value::Matrix(m) => Value::Matrix(Elementwise::map(m, f)),
             Value::Index(i) => Value::Index(*i),
+            Value::Bool(b) => Value::Bool(*b),
             Value::Tuple(values) => Value::Tuple(values.iter().map(|v| v.map_dyn(f)).collect()),
             Value::Tape(values) => Value::Tape(values.iter().map(|v| v.map_dyn(f)).collect()),
         }
@@ -129,6 +135,18 @@ impl<T: Real> Value<T> {
             Value::Index(i) => *i,
             v => panic!(
                 "autodiff interpreter: expected an integer, found {}",
+                v.kind().article()
+            ),
+        }
+    }
+
+    /// The condition; panics on another kind.
+    #[track_caller]
+    pub fn as_bool(&self) -> bool {
+        match self {
+            Value::Bool(b) => *b,
+            v => panic!(
+                "autodiff interpreter: expected a condition, found {}",
                 v.kind().article()
             ),
         }

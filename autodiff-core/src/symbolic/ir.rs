@@ -15,6 +15,8 @@ pub enum Kind {
     Matrix,
     /// A `usize` constant: a length, an index, a loop counter. Never differentiated.
     Index,
+    /// A condition (`bool`): a comparison, a `bool` parameter. Never differentiated.
+    Bool,
     /// The several results of a loop, each read by a
     /// [`Project`](crate::symbolic::rules::control::Project).
     Tuple,
@@ -31,7 +33,7 @@ impl Kind {
 
     /// True for the kinds that have derivatives (scalars, vectors, matrices).
     pub fn is_differentiable(self) -> bool {
-        self != Kind::Index
+        !matches!(self, Kind::Index | Kind::Bool)
     }
 
     /// The word used in error messages: "a scalar", "a vector", "a matrix".
@@ -41,6 +43,7 @@ impl Kind {
             Kind::Vector => "a vector",
             Kind::Matrix => "a matrix",
             Kind::Index => "an integer (`usize`)",
+            Kind::Bool => "a condition (`bool`)",
             Kind::Tuple => "the results of a loop",
             Kind::Tape => "a tape of per-iteration values",
         }
@@ -54,6 +57,7 @@ impl fmt::Display for Kind {
             Kind::Vector => "vector",
             Kind::Matrix => "matrix",
             Kind::Index => "usize",
+            Kind::Bool => "bool",
             Kind::Tuple => "tuple",
             Kind::Tape => "tape",
         })
@@ -219,6 +223,11 @@ impl Program {
         role: Role,
     ) -> Result<ValueId, KindError> {
         let kinds: Vec<Kind> = args.iter().map(|&a| self.kind(a)).collect();
+        if !op.takes_integers() && kinds.contains(&Kind::Bool) {
+            return Err(KindError::new(
+                "a condition (`bool`) does not take part in math; use it in `if`",
+            ));
+        }
         if !op.takes_integers() && kinds.contains(&Kind::Index) {
             return Err(KindError::new(
                 "an integer (`usize`) does not take part in float math; convert it with \
@@ -226,7 +235,7 @@ impl Program {
             ));
         }
         let structural = kinds.iter().any(|k| matches!(k, Kind::Tuple | Kind::Tape));
-        if structural && !matches!(op, Op::Loop(_) | Op::Project(_)) {
+        if structural && !matches!(op, Op::Loop(_) | Op::Branch(_) | Op::Project(_)) {
             return Err(KindError::new(
                 "a loop's results and tapes are read by projections and loops only",
             ));

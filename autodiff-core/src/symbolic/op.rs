@@ -132,6 +132,10 @@ pub enum Emit {
     Constant(usize),
     /// An integer literal (`usize`).
     Index(usize),
+    /// `true` or `false`.
+    Bool(bool),
+    /// A branch (see [`Branch`]): `if c { .. } else { .. }`, each side a program of its own.
+    Branch,
     /// Its operand, an integer, as the function's float type: `(n as f64)`.
     Cast,
     /// A named constant: `::core::f64::consts::PI` of the function's float type for a
@@ -360,11 +364,17 @@ ops! {
     Extent(Extent),
     /// `n as f64`
     ToFloat(ToFloat),
+    /// `a < b`, ... of scalars or integers.
+    Compare(Compare),
+    /// `&&`, `||`, `!`, `true`, `false`.
+    Logic(Logic),
     /// `std::f64::consts::PI`, a user's `const`.
     NamedConstant(NamedConstant),
     /// A loop over an index range, its body a program (see [`Loop`]).
     Loop(Loop),
-    /// One result of a loop.
+    /// `if c { .. } else { .. }`, each side a program (see [`Branch`]).
+    Branch(Branch),
+    /// One result of a loop or a branch.
     Project(Project),
     /// A call of another differentiable function.
     Call(Call),

@@ -179,6 +179,40 @@ fn print_block(
             printed.push(Printed::atom(String::new()));
             continue;
         }
+        if let (Op::Branch(b), true) = (&inst.op, inst.role == role) {
+            // Each side as a block, its results under the names the projections have.
+            let results: Vec<(usize, usize)> = program
+                .insts
+                .iter()
+                .enumerate()
+                .filter_map(|(k, x)| match x.op {
+                    Op::Project(p) if x.args.first().map(|a| a.index()) == Some(i) => {
+                        Some((p.index, k))
+                    }
+                    _ => None,
+                })
+                .collect();
+            lines.push(format!("if {}:", args[0].text));
+            for (side, header) in [(&b.then, None), (&b.otherwise, Some("else:"))] {
+                lines.extend(header.map(str::to_string));
+                let aliases: Vec<(String, ValueId)> = results
+                    .iter()
+                    .map(|&(j, k)| (names[k].clone(), side.outputs[j]))
+                    .collect();
+                let text = print_block(side, role, &aliases, true);
+                lines.extend(text.lines().map(|line| format!("    {line}")));
+            }
+            printed.push(Printed::atom(String::new()));
+            continue;
+        }
+        let of_branch = match &inst.op {
+            Op::Project(_) => matches!(program.insts[inst.args[0].index()].op, Op::Branch(_)),
+            _ => false,
+        };
+        if of_branch {
+            printed.push(Printed::atom(names[i].clone()));
+            continue;
+        }
         let of_loop = |p: &Op| match p {
             Op::Project(p) => match &program.insts[inst.args[0].index()].op {
                 Op::Loop(l) => Some((*p, l)),

@@ -153,12 +153,15 @@ fn sweep(
             }
             continue;
         }
-        let contributions = if let Op::Loop(_) = inst.op {
+        let contributions = if let Op::Loop(_) | Op::Branch(_) = inst.op {
             let Some(douts) = loop_adjoints.remove(&v) else {
                 continue;
             };
             cx.source = inst.source.clone();
-            rules::control::reverse_loop(cx, v, &inst.args, &douts)?
+            match inst.op {
+                Op::Loop(_) => rules::control::reverse_loop(cx, v, &inst.args, &douts)?,
+                _ => rules::control::reverse_branch(cx, v, &inst.args, &douts)?,
+            }
         } else {
             let Some(&dv) = adjoints.get(&v) else {
                 continue;

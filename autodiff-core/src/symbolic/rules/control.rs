@@ -463,21 +463,17 @@ impl Rule for Project {
         tangents: &[Option<ValueId>],
         _out: ValueId,
     ) -> Result<Option<ValueId>, KindError> {
-        let Some(tangent_loop) = tangents[0] else {
+        let Some(tangent_tuple) = tangents[0] else {
             return Ok(None);
         };
-        let crate::symbolic::Op::Loop(l) = &cx.program.inst(args[0]).op else {
-            return Err(KindError::new("a projection reads a loop"));
+        let index = match &cx.program.inst(args[0]).op {
+            crate::symbolic::Op::Loop(l) => l.tangent_position(self.index),
+            // The tangent branch gives the values, then their tangents.
+            crate::symbolic::Op::Branch(b) => b.results() + self.index,
+            _ => return Err(KindError::new("a projection reads a loop or a branch")),
         };
-        let index = l.tangent_position(self.index);
-        cx.push(
-            Project {
-                index,
-                kind: self.kind,
-            },
-            &[tangent_loop],
-        )
-        .map(Some)
+        let kind = self.kind;
+        cx.push(Project { index, kind }, &[tangent_tuple]).map(Some)
     }
 
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
@@ -498,4 +494,156 @@ impl Rule for Project {
     fn emit(&self) -> Emit {
         Emit::Project(self.index)
     }
+}
+
+// ───────────────────────────── branch ─────────────────────────────
+
+/// `if condition { then } else { otherwise }`, its operands `[condition, captured..]`: both
+/// sides are programs taking the captured values and returning results of the same kinds. The
+/// result is a [`Kind::Tuple`] of those results. Its derivative is the derivative of the side
+/// taken: reverse and forward mode branch on the same condition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Branch {
+    pub then: Box<Program>,
+    pub otherwise: Box<Program>,
+}
+
+impl Branch {
+    /// The number of results.
+    pub fn results(&self) -> usize {
+        self.then.outputs.len()
+    }
+}
+
+impl Rule for Branch {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        let (a, b) = (&self.then, &self.otherwise);
+        if args.first() != Some(&Kind::Bool) {
+            return Err(KindError::new("a branch's condition is a `bool`"));
+        }
+        let kinds = |p: &Program| p.params.iter().map(|q| q.kind).collect::<Vec<_>>();
+        if kinds(a) != args[1..] || kinds(b) != args[1..] {
+            return Err(KindError::new(
+                "both sides of a branch take the captured values",
+            ));
+        }
+        let results = |p: &Program| p.outputs.iter().map(|&o| p.kind(o)).collect::<Vec<_>>();
+        if results(a) != results(b) {
+            return Err(KindError::new(
+                "both sides of an `if` give values of the same kinds",
+            ));
+        }
+        Ok(Kind::Tuple)
+    }
+
+    fn reverse(
+        &self,
+        _: &mut DeriveCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        Err(KindError::new(
+            "a branch is pulled back as a whole, from the adjoints of all its results",
+        ))
+    }
+
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        // Each side's pushforward along the captured values that move: its parameters are the
+        // captured values then their tangents, its results the values then their tangents.
+        let moving: Vec<usize> = (0..args.len() - 1)
+            .filter(|&j| tangents[1 + j].is_some() && cx.kind(args[1 + j]).is_differentiable())
+            .collect();
+        let side = |p: &Program| -> Result<Program, KindError> {
+            let mut f = forward(p, &moving)?.program;
+            f = crate::symbolic::simplify(&f);
+            Ok(f)
+        };
+        let tangent_branch = Branch {
+            then: Box::new(side(&self.then)?),
+            otherwise: Box::new(side(&self.otherwise)?),
+        };
+        let mut operands = args.to_vec();
+        operands.extend(moving.iter().map(|&j| tangents[1 + j].expect("moving")));
+        cx.push(tangent_branch, &operands).map(Some)
+    }
+
+    fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
+        // The printer writes a branch as a block of its own.
+        Printed::atom("branch")
+    }
+
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let inputs: Vec<Value<T>> = args[1..].iter().map(|&v| v.clone()).collect();
+        let side = if args[0].as_bool() {
+            &self.then
+        } else {
+            &self.otherwise
+        };
+        Value::Tuple(crate::symbolic::eval(side, &inputs))
+    }
+
+    fn emit(&self) -> Emit {
+        Emit::Branch
+    }
+
+    fn takes_integers(&self) -> bool {
+        // Its condition, and any integer the sides capture.
+        true
+    }
+}
+
+/// The pullback of the branch `at` (operands `args`) given the adjoints of its results: a
+/// branch on the same condition whose sides are the sides' pullbacks (each recomputes its own
+/// primal values), giving the adjoints of the active captured values.
+pub(crate) fn reverse_branch(
+    cx: &mut DeriveCx<'_>,
+    at: ValueId,
+    args: &[ValueId],
+    douts: &[Option<ValueId>],
+) -> Result<Vec<Option<ValueId>>, KindError> {
+    let crate::symbolic::Op::Branch(primal) = cx.program.inst(at).op.clone() else {
+        return Err(KindError::new("not a branch"));
+    };
+    let moving: Vec<usize> = (0..args.len() - 1)
+        .filter(|&j| cx.is_active(args[1 + j]) && cx.kind(args[1 + j]).is_differentiable())
+        .collect();
+    if moving.is_empty() {
+        return Ok(vec![None; args.len()]);
+    }
+    // The upstream gradient of every result, zero where none flows.
+    let mut upstream = Vec::with_capacity(primal.results());
+    for j in 0..primal.results() {
+        upstream.push(match douts.get(j).copied().flatten() {
+            Some(d) => d,
+            None => {
+                let kind = primal.then.kind(primal.then.outputs[j]);
+                let like = cx.push_primal(Project { index: j, kind }, &[at])?;
+                zero_like(cx, like)?
+            }
+        });
+    }
+    let backward = Branch {
+        then: Box::new(crate::symbolic::simplify(&pullback(&primal.then, &moving)?)),
+        otherwise: Box::new(crate::symbolic::simplify(&pullback(
+            &primal.otherwise,
+            &moving,
+        )?)),
+    };
+    let mut operands = args.to_vec();
+    operands.extend(upstream);
+    let result = cx.push(backward, &operands)?;
+    let mut contributions = vec![None; args.len()];
+    for (n, &j) in moving.iter().enumerate() {
+        let kind = cx.kind(args[1 + j]);
+        contributions[1 + j] = Some(cx.push(Project { index: n, kind }, &[result])?);
+    }
+    Ok(contributions)
 }

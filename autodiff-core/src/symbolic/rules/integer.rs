@@ -369,3 +369,146 @@ impl Rule for NamedConstant {
         }
     }
 }
+
+// ───────────────────────────── conditions ─────────────────────────────
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl CmpOp {
+    pub fn token(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => " < ",
+            CmpOp::Le => " ≤ ",
+            CmpOp::Gt => " > ",
+            CmpOp::Ge => " ≥ ",
+            CmpOp::Eq => " = ",
+            CmpOp::Ne => " ≠ ",
+        }
+    }
+
+    /// `a op b`.
+    pub fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+        }
+    }
+}
+
+/// `a op b` of two scalars or two integers: a condition. Its derivative is none: a branch's
+/// derivative is that of the side taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Compare(pub CmpOp);
+
+impl Rule for Compare {
+    constant_rule!();
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity(self.0.token(), args, 2)?;
+        match (args[0], args[1]) {
+            (Kind::Scalar, Kind::Scalar)
+            | (Kind::Index, Kind::Index)
+            | (Kind::Bool, Kind::Bool) => Ok(Kind::Bool),
+            (a, b) => Err(KindError::new(format!(
+                "a condition compares two scalars or two integers, found {} and {}",
+                a.article(),
+                b.article()
+            ))),
+        }
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        infix(&args[0], self.0.symbol(), &args[1], Prec::Sum)
+    }
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Bool(match (args[0], args[1]) {
+            (Value::Scalar(a), Value::Scalar(b)) => self.0.holds(*a, *b),
+            (Value::Index(a), Value::Index(b)) => self.0.holds(*a, *b),
+            (Value::Bool(a), Value::Bool(b)) => self.0.holds(*a, *b),
+            (a, b) => panic!(
+                "autodiff interpreter: comparing {} and {}",
+                a.kind().article(),
+                b.kind().article()
+            ),
+        })
+    }
+    fn emit(&self) -> Emit {
+        Emit::Infix(self.0.token())
+    }
+}
+
+/// `a && b`, `a || b`, `!a` on conditions, and a literal `true`/`false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Logic {
+    And,
+    Or,
+    Not,
+    Literal(bool),
+}
+
+impl Rule for Logic {
+    constant_rule!();
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        let n = match self {
+            Logic::And | Logic::Or => 2,
+            Logic::Not => 1,
+            Logic::Literal(_) => 0,
+        };
+        expect_arity("a condition", args, n)?;
+        if args.iter().all(|&k| k == Kind::Bool) {
+            Ok(Kind::Bool)
+        } else {
+            Err(KindError::new(
+                "`&&`, `||` and `!` combine conditions (`bool`)",
+            ))
+        }
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        match self {
+            Logic::And => infix(&args[0], " and ", &args[1], Prec::Sum),
+            Logic::Or => infix(&args[0], " or ", &args[1], Prec::Sum),
+            Logic::Not => Printed::new(format!("not {}", args[0].at(Prec::Atom)), Prec::Prefix),
+            Logic::Literal(b) => Printed::atom(b.to_string()),
+        }
+    }
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Bool(match self {
+            Logic::And => args[0].as_bool() && args[1].as_bool(),
+            Logic::Or => args[0].as_bool() || args[1].as_bool(),
+            Logic::Not => !args[0].as_bool(),
+            Logic::Literal(b) => *b,
+        })
+    }
+    fn emit(&self) -> Emit {
+        match self {
+            Logic::And => Emit::Infix("&&"),
+            Logic::Or => Emit::Infix("||"),
+            Logic::Not => Emit::Prefix("!"),
+            Logic::Literal(b) => Emit::Bool(*b),
+        }
+    }
+}
