@@ -1153,6 +1153,7 @@ fn close<T: Real>(what: &str, got: &Value<T>, want: &Value<T>, tol: f64) {{
         Value::Scalar(_) => (0, 0),
         Value::Vector(v) => (v.len(), 0),
         Value::Matrix(m) => m.shape(),
+        _ => (0, 0),
     }};
     assert_eq!(
         (got.kind(), shape(got)),
