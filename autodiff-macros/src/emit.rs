@@ -125,6 +125,61 @@ fn shape_only_uses(program: &Program) -> Vec<bool> {
     needs
 }
 
+/// A loop instruction and one of its stacked outputs or sliced parameters.
+type LoopPart = (usize, usize);
+
+/// The tapes whose entries are read only for their shape: `(loop, stacked output)` of the loop
+/// that fills one, and `(loop, sliced parameter)` of the loop that reads it. Such a tape keeps
+/// each entry's `Dims`, not the tensor (a backward loop that only needs to know how a forward
+/// value was broadcast stores no copy of it).
+fn shape_only_tapes(program: &Program) -> (HashSet<LoopPart>, HashSet<LoopPart>) {
+    let mut uses = vec![0usize; program.insts.len()];
+    for inst in &program.insts {
+        for a in &inst.args {
+            uses[a.index()] += 1;
+        }
+    }
+    for o in &program.outputs {
+        uses[o.index()] += 1;
+    }
+    let (mut filled, mut read) = (HashSet::new(), HashSet::new());
+    for (i, inst) in program.insts.iter().enumerate() {
+        let Op::Loop(l) = &inst.op else { continue };
+        let (k, m) = (l.carried, l.captured());
+        let body = &l.body;
+        for j in 0..l.sliced {
+            let p = 1 + k + m + j;
+            if !body.params[p].kind.is_tensor() {
+                continue;
+            }
+            let param = body
+                .insts
+                .iter()
+                .position(|b| matches!(b.op, Op::Param(q) if q.0 == p));
+            let Some(param) = param else { continue };
+            let only_shape = !body.outputs.iter().any(|o| o.index() == param)
+                && body.insts.iter().all(|b| {
+                    b.args.iter().enumerate().all(|(position, a)| {
+                        a.index() != param || b.op.shape_only_args().contains(&position)
+                    })
+                });
+            let tape = inst.args[2 + k + m + j];
+            let source = program.inst(tape);
+            let (Op::Project(project), [filler]) = (&source.op, source.args.as_slice()) else {
+                continue;
+            };
+            let Op::Loop(f) = &program.inst(*filler).op else {
+                continue;
+            };
+            if only_shape && uses[tape.index()] == 1 && project.index >= f.carried {
+                filled.insert((filler.index(), project.index - f.carried));
+                read.insert((i, j));
+            }
+        }
+    }
+    (filled, read)
+}
+
 /// An identifier for a generated local; a keyword (a user's `r#in`, unraw'd) is written raw.
 ///
 /// Mixed-site, like every name generated code binds: a local can then neither shadow nor be
@@ -327,6 +382,7 @@ fn body_in_parts(
     written.sort_by_key(|&i| (part(i), i));
     let last_use = Liveness::in_order(program, &program.outputs, &written).last_read;
     let needs_dims = shape_only_uses(program);
+    let (dims_filled, dims_read) = shape_only_tapes(program);
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
     let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];
     let mut all_stmts: Vec<Vec<TokenStream>> = vec![Vec::new(); parts];
@@ -521,7 +577,8 @@ fn body_in_parts(
                     let tape_value = by_ref(a);
                     setup.push(quote!(let #tape = #tape_value;));
                     let kind = l.body.params[1 + k + m + j].kind;
-                    let by_ref = kind.is_tensor();
+                    let by_ref =
+                        (kind.is_tensor() && !dims_read.contains(&(i, j))) || kind == Kind::Tape;
                     slices.push(if by_ref {
                         quote!(let #entry = &#tape[#index - #start];)
                     } else {
@@ -545,6 +602,14 @@ fn body_in_parts(
                     .collect();
                 let (body_stmts, body_outputs) = body(&l.body, &bound, frame);
                 let (new_carried, new_stacked) = news.split_at(k);
+                let pushed: Vec<TokenStream> = new_stacked
+                    .iter()
+                    .enumerate()
+                    .map(|(j, new)| match dims_filled.contains(&(i, j)) {
+                        true => quote!(::autodiff::kernels::dims(&#new)),
+                        false => quote!(#new),
+                    })
+                    .collect();
                 let range = if l.reversed {
                     quote!((#start..#end).rev())
                 } else {
@@ -560,7 +625,7 @@ fn body_in_parts(
                                 (#(#body_outputs,)*)
                             };
                             #(#carried = #new_carried;)*
-                            #(#stacks.push(#new_stacked);)*
+                            #(#stacks.push(#pushed);)*
                         }
                         (#(#carried,)* #(#stacks,)*)
                     };

@@ -172,6 +172,40 @@ fn reverse_mode_through_a_loop_matches_differences() {
     }
 }
 
+/// The loops of a program, and of their bodies, outermost first.
+fn loops(program: &Program) -> Vec<Loop> {
+    let mut found = Vec::new();
+    for inst in &program.insts {
+        if let Op::Loop(l) = &inst.op {
+            found.push(l.clone());
+            found.extend(loops(&l.body));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_backward_loop_reads_stored_values_instead_of_recomputing_them() {
+    let grad = derive_reverse(&recurrent(), &[0, 1, 2, 3])
+        .expect("derivable")
+        .grad
+        .expect("a scalar result");
+    let all = loops(&grad);
+    let [forward, backward] = &all[..] else {
+        panic!("a forward and a backward loop, found {}", all.len());
+    };
+    assert!(!forward.reversed && backward.reversed);
+    // The forward loop stacks what the backward one reads: one tape per stored value.
+    assert_eq!(forward.stacked, backward.sliced);
+    assert!(forward.stacked >= 1);
+    // The backward body does no primal work again: no tanh, and the only product is the
+    // pullback's wᵀ·dz (the forward w·h is not recomputed).
+    let ops: Vec<&Op> = backward.body.insts.iter().map(|i| &i.op).collect();
+    assert!(!ops.iter().any(|op| matches!(op, Op::Unary(_))), "{ops:?}");
+    let products = ops.iter().filter(|op| matches!(op, Op::MatMul(_))).count();
+    assert_eq!(products, 1, "{ops:?}");
+}
+
 #[test]
 fn forward_mode_through_a_loop_matches_differences() {
     let jvp = derive_forward(&recurrent(), &[0, 1, 2, 3]).expect("derivable");

@@ -8,9 +8,11 @@
 //! onto tapes, one entry per iteration. The loop's result is a [`Kind::Tuple`]: the final
 //! carried values, then the tapes, each read by a [`Project`].
 //!
-//! Reverse mode ([`reverse_loop`]) makes the primal loop also stack its carried values, then
-//! runs the body's pullback backwards over them: work within a constant factor of the loop, and
-//! memory one carried state per iteration. Forward mode runs the body's pushforward as a loop
+//! Reverse mode ([`reverse_loop`]) makes the primal loop also stack, once per iteration, the
+//! primal values the body's pullback reads (a carried value, a `tanh`'s result), then runs the
+//! adjoint half of that pullback backwards over them: no primal work is done twice, and memory
+//! is those values per iteration (a value whose shape alone is read keeps only its `Dims` in
+//! generated code). Forward mode runs the body's pushforward as a loop
 //! carrying values and tangents together.
 
 use crate::symbolic::derive::DeriveCx;
@@ -58,11 +60,6 @@ impl Loop {
     /// How many parameters of the body are captured.
     pub fn captured(&self) -> usize {
         self.body.params.len() - 1 - self.carried - self.sliced
-    }
-
-    /// The body's instruction reading its parameter `p`.
-    fn body_param(&self, p: usize) -> ValueId {
-        param_value(&self.body, p)
     }
 
     /// Where the tangent of result `j` sits in the result of this loop's tangent loop
@@ -320,8 +317,16 @@ fn zero_like(cx: &mut DeriveCx<'_>, like: ValueId) -> Result<ValueId, KindError>
 }
 
 /// The pullback of the loop `at` (operands `args`) given the adjoints of its results
-/// (`douts[j]`, `None` for zero): the contribution to each operand's adjoint. The loop is
-/// rewritten in place to also stack its carried values, which the backward loop reads.
+/// (`douts[j]`, `None` for zero): the contribution to each operand's adjoint.
+///
+/// The body's pullback splits in two: the instructions that compute primal values (the body
+/// itself, and the factors a rule computes from primal values alone) and those that compute
+/// adjoints. The loop is rewritten in place to run the first part and stack, once per
+/// iteration, the primal values the second part reads (its *residuals*: a carried value, the
+/// result of a `tanh`); the backward loop runs the second part over them from the last
+/// iteration to the first. Integers the adjoints read (index arithmetic) are recomputed, not
+/// stored. So the backward loop does no primal work again, and memory is the residuals of
+/// each iteration.
 pub(crate) fn reverse_loop(
     cx: &mut DeriveCx<'_>,
     at: ValueId,
@@ -337,16 +342,27 @@ pub(crate) fn reverse_loop(
         ));
     }
     let (k, m) = (primal.carried, primal.captured());
-    // 1. The forward loop keeps each iteration's carried values.
-    let mut taped = primal.clone();
-    for j in 0..k {
-        let c = primal.body_param(1 + j);
-        taped.body.outputs.push(c);
-    }
-    taped.stacked = k;
+
+    // The body's pullback, with respect to the carried values and the active captured ones.
+    let moving: Vec<usize> = (0..m)
+        .filter(|&j| cx.is_active(args[2 + k + j]) && cx.kind(args[2 + k + j]).is_differentiable())
+        .collect();
+    let wrt: Vec<usize> = (1..=k).chain(moving.iter().map(|j| 1 + k + j)).collect();
+    let body_pullback = pullback(&primal.body, &wrt)?;
+    let split = split_pullback(&primal.body, &body_pullback, k, &moving)?;
+    let r = split.residual_kinds.len();
+
+    // 1. The forward loop also stacks each iteration's residuals.
+    let taped = Loop {
+        body: Box::new(crate::symbolic::simplify(&split.forward)),
+        carried: k,
+        stacked: r,
+        sliced: 0,
+        reversed: false,
+    };
     cx.program.insts[at.index()].op = taped.into();
-    let mut tapes = Vec::with_capacity(k);
-    for j in 0..k {
+    let mut tapes = Vec::with_capacity(r);
+    for j in 0..r {
         tapes.push(cx.push_primal(
             Project {
                 index: k + j,
@@ -356,44 +372,7 @@ pub(crate) fn reverse_loop(
         )?);
     }
 
-    // 2. The body's pullback, with respect to the carried values and the active captured ones.
-    let moving: Vec<usize> = (0..m)
-        .filter(|&j| cx.is_active(args[2 + k + j]) && cx.kind(args[2 + k + j]).is_differentiable())
-        .collect();
-    let wrt: Vec<usize> = (1..=k).chain(moving.iter().map(|j| 1 + k + j)).collect();
-    let body_pullback = pullback(&primal.body, &wrt)?;
-
-    // 3. The backward body: [i, dc, dx_sum, x, c] → [dc_before, dx_sum + dx].
-    let body = &primal.body;
-    let kind = |p: usize| body.params[p].kind;
-    let name = |p: usize| body.params[p].name.clone();
-    let mut back = Program::new();
-    back.precision = body.precision;
-    let i = back.param(&name(0), Kind::Index);
-    let dc: Vec<ValueId> = (1..=k)
-        .map(|p| back.param(&format!("d{}", name(p)), kind(p)))
-        .collect();
-    let dx_sum: Vec<ValueId> = moving
-        .iter()
-        .map(|&j| back.param(&format!("d{}", name(1 + k + j)), kind(1 + k + j)))
-        .collect();
-    let x: Vec<ValueId> = (0..m)
-        .map(|j| back.param(&name(1 + k + j), kind(1 + k + j)))
-        .collect();
-    let c: Vec<ValueId> = (1..=k).map(|p| back.param(&name(p), kind(p))).collect();
-    let inputs: Vec<ValueId> = std::iter::once(i)
-        .chain(c.iter().copied())
-        .chain(x.iter().copied())
-        .chain(dc.iter().copied())
-        .collect();
-    let adjoints = back.inline(&body_pullback, &inputs);
-    let mut outputs = adjoints[..k].to_vec();
-    for (n, &sum) in dx_sum.iter().enumerate() {
-        outputs.push(back.push(Binary(BinOp::Add).into(), &[sum, adjoints[k + n]])?);
-    }
-    back.outputs = outputs;
-
-    // 4. Run it from the last iteration to the first.
+    // 2. The backward loop, from the last iteration to the first.
     let mut operands = vec![args[0], args[1]];
     for j in 0..k {
         operands.push(match douts.get(j).copied().flatten() {
@@ -407,10 +386,10 @@ pub(crate) fn reverse_loop(
     operands.extend_from_slice(&args[2 + k..2 + k + m]);
     operands.extend_from_slice(&tapes);
     let backward = Loop {
-        body: Box::new(crate::symbolic::simplify(&back)),
+        body: Box::new(crate::symbolic::simplify(&split.backward)),
         carried: k + moving.len(),
         stacked: 0,
-        sliced: k,
+        sliced: r,
         reversed: true,
     };
     let result = cx.push(backward, &operands)?;
@@ -425,6 +404,181 @@ pub(crate) fn reverse_loop(
         contributions[2 + k + j] = Some(cx.push(Project { index: k + n, kind }, &[result])?);
     }
     Ok(contributions)
+}
+
+/// A loop body's pullback split into the forward loop's body and the backward loop's.
+struct SplitPullback {
+    /// `[i, carried, captured] → [carried', residuals]`.
+    forward: Program,
+    /// `[i, dcarried, dcaptured sums, captured, residuals] → [dcarried before, dcaptured sums]`.
+    backward: Program,
+    residual_kinds: Vec<Kind>,
+}
+
+/// Splits `pullback` (of `body`, which carries `k` values; `moving` are the captured values
+/// differentiated) into the instructions of primal values and those of adjoints, and finds the
+/// residuals: the primal values the adjoint part reads that it cannot recompute cheaply.
+fn split_pullback(
+    body: &Program,
+    pullback: &Program,
+    k: usize,
+    moving: &[usize],
+) -> Result<SplitPullback, KindError> {
+    use crate::symbolic::Op;
+    use std::collections::HashMap;
+    let n_params = body.params.len();
+    let m = n_params - 1 - k;
+    let insts = &pullback.insts;
+    // A primal instruction: a parameter of the body, or a value of primal values alone.
+    let mut primal = vec![false; insts.len()];
+    for (v, inst) in insts.iter().enumerate() {
+        primal[v] = match inst.op {
+            Op::Param(q) => q.0 < n_params,
+            _ => {
+                inst.args.is_empty()
+                    || (inst.role == crate::symbolic::ir::Role::Primal
+                        && inst.args.iter().all(|a| primal[a.index()]))
+            }
+        };
+    }
+    // The backward part may recompute the index, the captured values, constants, and integers
+    // made of those; every other primal value it reads is a residual.
+    let mut cheap = vec![false; insts.len()];
+    for (v, inst) in insts.iter().enumerate() {
+        cheap[v] = match inst.op {
+            Op::Param(q) => q.0 == 0 || (q.0 > k && q.0 < n_params),
+            _ => {
+                primal[v]
+                    && (inst.args.is_empty()
+                        || (!inst.kind.is_differentiable()
+                            && !matches!(inst.kind, Kind::Tuple | Kind::Tape)
+                            && inst.args.iter().all(|a| cheap[a.index()])))
+            }
+        };
+    }
+    let mut residuals: Vec<ValueId> = Vec::new();
+    let mut is_residual = vec![false; insts.len()];
+    let reads = insts
+        .iter()
+        .enumerate()
+        .filter(|&(v, _)| !primal[v])
+        .flat_map(|(_, inst)| inst.args.iter().copied())
+        .chain(pullback.outputs.iter().copied());
+    for a in reads.collect::<Vec<_>>() {
+        if primal[a.index()] && !cheap[a.index()] && !is_residual[a.index()] {
+            is_residual[a.index()] = true;
+            residuals.push(a);
+        }
+    }
+    residuals.sort();
+    let names = pullback.value_names();
+
+    // The forward body: the primal instructions, returning the carried values and residuals.
+    let mut forward = Program::new();
+    forward.precision = body.precision;
+    forward.constants = body.constants.clone();
+    let mut to_forward: HashMap<ValueId, ValueId> = HashMap::new();
+    for p in &body.params {
+        forward.param(&p.name, p.kind);
+    }
+    for (v, inst) in insts.iter().enumerate() {
+        if !primal[v] {
+            continue;
+        }
+        let id = match inst.op {
+            Op::Param(q) => param_value(&forward, q.0),
+            _ => {
+                let mut copy = inst.clone();
+                copy.args = inst.args.iter().map(|a| to_forward[a]).collect();
+                forward.push_inst(copy)
+            }
+        };
+        to_forward.insert(ValueId(v as u32), id);
+    }
+    forward.outputs = body
+        .outputs
+        .iter()
+        .chain(&residuals)
+        .map(|o| to_forward[o])
+        .collect();
+
+    // The backward body.
+    let kind = |p: usize| body.params[p].kind;
+    let name = |p: usize| body.params[p].name.clone();
+    let mut back = Program::new();
+    back.precision = body.precision;
+    back.constants = body.constants.clone();
+    let mut to_back: HashMap<ValueId, ValueId> = HashMap::new();
+    let i = back.param(&name(0), Kind::Index);
+    to_back.insert(param_value(pullback, 0), i);
+    let dc: Vec<ValueId> = (1..=k)
+        .map(|p| back.param(&format!("d{}", name(p)), kind(p)))
+        .collect();
+    for (o, &d) in dc.iter().enumerate() {
+        to_back.insert(param_value(pullback, n_params + o), d);
+    }
+    let dx_sum: Vec<ValueId> = moving
+        .iter()
+        .map(|&j| back.param(&format!("d{}", name(1 + k + j)), kind(1 + k + j)))
+        .collect();
+    for j in 0..m {
+        let x = back.param(&name(1 + k + j), kind(1 + k + j));
+        to_back.insert(param_value(pullback, 1 + k + j), x);
+    }
+    let residual_kinds: Vec<Kind> = residuals.iter().map(|&v| insts[v.index()].kind).collect();
+    for &v in &residuals {
+        let p = back.param(&names[v.index()], insts[v.index()].kind);
+        to_back.insert(v, p);
+    }
+    // Copies a cheap primal value (and what it is made of) into the backward body.
+    fn recompute(
+        v: ValueId,
+        insts: &[crate::symbolic::ir::Inst],
+        back: &mut Program,
+        to_back: &mut HashMap<ValueId, ValueId>,
+    ) -> ValueId {
+        if let Some(&b) = to_back.get(&v) {
+            return b;
+        }
+        let inst = &insts[v.index()];
+        let mut copy = inst.clone();
+        copy.args = inst
+            .args
+            .iter()
+            .map(|&a| recompute(a, insts, back, to_back))
+            .collect();
+        let b = back.push_inst(copy);
+        to_back.insert(v, b);
+        b
+    }
+    for (v, inst) in insts.iter().enumerate() {
+        if primal[v] || matches!(inst.op, Op::Param(_)) {
+            continue;
+        }
+        let mut copy = inst.clone();
+        copy.args = inst
+            .args
+            .iter()
+            .map(|&a| recompute(a, insts, &mut back, &mut to_back))
+            .collect();
+        let b = back.push_inst(copy);
+        to_back.insert(ValueId(v as u32), b);
+    }
+    let adjoints: Vec<ValueId> = pullback
+        .outputs
+        .iter()
+        .map(|&o| recompute(o, insts, &mut back, &mut to_back))
+        .collect();
+    let mut outputs = adjoints[..k].to_vec();
+    for (n, &sum) in dx_sum.iter().enumerate() {
+        outputs.push(back.push(Binary(BinOp::Add).into(), &[sum, adjoints[k + n]])?);
+    }
+    back.outputs = outputs;
+    Ok(SplitPullback {
+        forward,
+        backward: back,
+        residual_kinds,
+    })
 }
 
 // ───────────────────────────── projection ─────────────────────────────
