@@ -1,11 +1,11 @@
-//! B2 and B4 (DESIGN.md): the generated Hessian and Jacobian equal the closed forms written by
-//! hand on the same runtime.
+//! B2, B4 and B6 (DESIGN.md): the generated Hessian, Jacobian and RNN gradient equal the closed
+//! forms and the backward pass written by hand.
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
 use workloads::relative_error;
-use workloads::{logistic, tanh_layer};
+use workloads::{logistic, rnn, tanh_layer};
 
 #[test]
 fn logistic_hessian_equals_the_closed_form() {
@@ -36,5 +36,50 @@ fn tanh_layer_jacobian_equals_the_closed_form() {
         let by_hand = tanh_layer::f32_layer::jacobian_by_hand(&w, &b, &x);
         let e = relative_error(&generated, &by_hand);
         assert!(e < 1e-6, "f32, n = {n}: relative error {e:e}");
+    }
+}
+
+#[test]
+fn rnn_gradient_equals_backpropagation_through_time_by_hand() {
+    // Relative to the largest entry; exactly equal where the hand result is all zeros (T = 0).
+    fn agree<T: Into<f64> + Copy + PartialEq + std::fmt::Debug>(
+        what: &str,
+        got: &autodiff::Matrix<T>,
+        want: &autodiff::Matrix<T>,
+        tol: f64,
+    ) {
+        if want.as_slice().iter().all(|&v| v.into() == 0.0) {
+            assert_eq!(got.as_slice(), want.as_slice(), "{what}");
+        } else {
+            let e = relative_error(got, want);
+            assert!(e < tol, "{what}: relative error {e:e}");
+        }
+    }
+    for steps in [0, 1, 7] {
+        let i = rnn::Inputs::new(steps);
+        let (value, (dh0, dw, du, db)) =
+            rnn::f64_rnn::rnn_loss_grad(&i.h0, &i.w, &i.u, &i.b, &i.xs, steps);
+        let (hand_value, (hdh0, hdw, hdu, hdb)) =
+            rnn::f64_rnn::rnn_loss_hand(&i.h0, &i.w, &i.u, &i.b, &i.xs, steps);
+        assert!((value - hand_value).abs() < 1e-12 * hand_value.abs().max(1.0));
+        for (what, got, want) in [
+            ("dh0", &dh0, &hdh0),
+            ("dw", &dw, &hdw),
+            ("du", &du, &hdu),
+            ("db", &db, &hdb),
+        ] {
+            agree(&format!("T = {steps}, {what}"), got, want, 1e-12);
+        }
+        let [h0, w, u, b, xs] = i.to_f32();
+        let (_, (dh0, dw, du, db)) = rnn::f32_rnn::rnn_loss_grad(&h0, &w, &u, &b, &xs, steps);
+        let (_, (hdh0, hdw, hdu, hdb)) = rnn::f32_rnn::rnn_loss_hand(&h0, &w, &u, &b, &xs, steps);
+        for (what, got, want) in [
+            ("dh0", &dh0, &hdh0),
+            ("dw", &dw, &hdw),
+            ("du", &du, &hdu),
+            ("db", &db, &hdb),
+        ] {
+            agree(&format!("f32, T = {steps}, {what}"), got, want, 1e-4);
+        }
     }
 }

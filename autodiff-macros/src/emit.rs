@@ -410,7 +410,9 @@ fn body_in_parts(
             .iter()
             .filter(|a| program.insts[a.index()].kind.is_tensor())
             .count();
-        if let (Some(source), true) = (inst.source.as_deref(), tensor_operands >= 2) {
+        // (A read of part of a tensor can find its indices out of range.)
+        let checks = tensor_operands >= 2 || (tensor_operands == 1 && inst.op.takes_integers());
+        if let (Some(source), true) = (inst.source.as_deref(), checks) {
             if last_source[part(i)] != Some(source) {
                 stmts.push(quote!(::autodiff::kernels::at(#source);));
                 last_source[part(i)] = Some(source);

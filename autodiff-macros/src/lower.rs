@@ -11,6 +11,7 @@ use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
 use autodiff_core::symbolic::rules::control::{Branch, Loop, Project};
+use autodiff_core::symbolic::rules::index::{Read, Region};
 use autodiff_core::symbolic::rules::integer::{
     CmpOp, Compare, IndexArith, IndexLiteral, IntOp, Logic, NamedConstant, ToFloat,
 };
@@ -734,6 +735,75 @@ impl Lowerer<'_> {
 
     /// `v` as an integer if it is a user's `const` (whose type only rustc knows): beside an
     /// integer, it is one. Any other value is returned as it is.
+    /// The bounds of `a..b` (or `a..=b`, whose end is `b + 1`), integers both; `not_integer`
+    /// and `unbounded` say what is wrong otherwise.
+    fn range(
+        &mut self,
+        r: &syn::ExprRange,
+        not_integer: &str,
+        unbounded: &str,
+    ) -> Option<(ValueId, ValueId)> {
+        let (Some(start), Some(end)) = (&r.start, &r.end) else {
+            self.errors.spanned(r, unbounded);
+            return None;
+        };
+        let start = self.expr(start).map(|v| self.as_integer(v));
+        let end = self.expr(end).map(|v| self.as_integer(v));
+        let (s, e) = (start?, end?);
+        if self.program.kind(s) != Kind::Index || self.program.kind(e) != Kind::Index {
+            self.errors.spanned(r, not_integer);
+            return None;
+        }
+        match r.limits {
+            syn::RangeLimits::HalfOpen(_) => Some((s, e)),
+            syn::RangeLimits::Closed(_) => {
+                let one = self.program.push(IndexLiteral(1).into(), &[]).ok()?;
+                let end = self
+                    .program
+                    .push(IndexArith(IntOp::Add).into(), &[e, one])
+                    .ok()?;
+                Some((s, end))
+            }
+        }
+    }
+
+    /// An index: an integer expression (`usize`).
+    fn index_value(&mut self, e: &Expr) -> Option<ValueId> {
+        let v = self.expr(e).map(|v| self.as_integer(v))?;
+        if self.program.kind(v) != Kind::Index {
+            self.errors.spanned(
+                e,
+                "an index is an integer (`usize`) known before the function runs: a parameter, \
+                 a loop index, `x.len()`, a literal, or arithmetic on them",
+            );
+            return None;
+        }
+        Some(v)
+    }
+
+    /// `x[i]` (a vector's entry) or `m[(i, j)]` (a matrix's).
+    fn indexing(&mut self, e: &syn::ExprIndex) -> Option<ValueId> {
+        let tensor = self.expr(&e.expr);
+        let (region, indices) = match &*e.index {
+            Expr::Tuple(t) if t.elems.len() == 2 => {
+                let i = self.index_value(&t.elems[0]);
+                let j = self.index_value(&t.elems[1]);
+                (Region::Element, vec![i?, j?])
+            }
+            Expr::Range(r) => {
+                return self.unsupported(
+                    r,
+                    "a range is taken with `x.slice(a..b)` (a vector) or `m.slice_rows(a..b)` \
+                     (a matrix's rows), not `x[a..b]`",
+                );
+            }
+            index => (Region::Entry, vec![self.index_value(index)?]),
+        };
+        let mut operands = vec![tensor?];
+        operands.extend(indices);
+        self.push(Read(region), &operands, e)
+    }
+
     fn as_integer(&mut self, v: ValueId) -> ValueId {
         match &self.program.inst(v).op {
             Op::NamedConstant(c) if !c.standard && c.kind != Kind::Index => {
@@ -860,46 +930,12 @@ impl Lowerer<'_> {
             }
         };
         let bounds = match &*f.expr {
-            Expr::Range(r) => match (&r.start, &r.end) {
-                (Some(start), Some(end)) => {
-                    let start = self.expr(start).map(|v| self.as_integer(v));
-                    let end = self.expr(end).map(|v| self.as_integer(v));
-                    match (start, end) {
-                        (Some(s), Some(e))
-                            if self.program.kind(s) == Kind::Index
-                                && self.program.kind(e) == Kind::Index =>
-                        {
-                            match r.limits {
-                                syn::RangeLimits::HalfOpen(_) => Some((s, e)),
-                                syn::RangeLimits::Closed(_) => {
-                                    let one = self.program.push(IndexLiteral(1).into(), &[]);
-                                    let end = one.and_then(|one| {
-                                        self.program.push(IndexArith(IntOp::Add).into(), &[e, one])
-                                    });
-                                    end.ok().map(|e| (s, e))
-                                }
-                            }
-                        }
-                        (Some(_), Some(_)) => {
-                            self.errors.spanned(
-                                &f.expr,
-                                "a loop's bounds are integers (`usize`) known before it runs: \
-                                 parameters, `x.len()`, `m.rows()`, literals and arithmetic on \
-                                 them, not differentiable values",
-                            );
-                            None
-                        }
-                        _ => None,
-                    }
-                }
-                _ => {
-                    self.errors.spanned(
-                        r,
-                        "a loop runs over a range with both bounds: `for i in a..b` or `a..=b`",
-                    );
-                    None
-                }
-            },
+            Expr::Range(r) => self.range(
+                r,
+                "a loop's bounds are integers (`usize`) known before it runs: parameters, \
+                 `x.len()`, `m.rows()`, literals and arithmetic on them, not differentiable values",
+                "a loop runs over a range with both bounds: `for i in a..b` or `a..=b`",
+            ),
             other => {
                 self.errors.spanned(
                     other,
@@ -1518,14 +1554,7 @@ impl Lowerer<'_> {
                 None
             }
             Expr::Cast(c) => self.cast(c),
-            Expr::Index(i) => {
-                self.unsupported(
-                    i,
-                    "indexing is not supported yet; use whole-tensor operations",
-                );
-                self.check_expr(&i.expr);
-                None
-            }
+            Expr::Index(i) => self.indexing(i),
             Expr::Field(f) => self.unsupported(
                 f,
                 "field access is not supported; pass the field's value in as a parameter",
@@ -1849,13 +1878,33 @@ impl Lowerer<'_> {
             );
         };
         // Values are lowered before the count is checked, so that errors inside them show too.
-        let values: Vec<Option<ValueId>> = m
+        let mut values: Vec<Option<ValueId>> = Vec::new();
+        for (a, arg) in m
             .args
             .iter()
             .zip(spec.args.iter().chain(std::iter::repeat(&Arg::Value)))
-            .filter(|(_, arg)| **arg == Arg::Value)
-            .map(|(a, _)| self.expr(a))
-            .collect();
+        {
+            match (arg, a) {
+                (Arg::Value, _) => values.push(self.expr(a)),
+                (Arg::Range, Expr::Range(r)) => {
+                    let bounds = self.range(
+                        r,
+                        &format!("`{name}` takes a range of integers (`usize`), such as `a..b`"),
+                        &format!("`{name}` takes a range with both bounds: `a..b` or `a..=b`"),
+                    );
+                    values.push(bounds.map(|b| b.0));
+                    values.push(bounds.map(|b| b.1));
+                }
+                (Arg::Range, other) => {
+                    self.errors.spanned(
+                        other,
+                        format!("`{name}` takes a range of integers, such as `a..b`"),
+                    );
+                    values.push(None);
+                }
+                (Arg::Int(_), _) => {}
+            }
+        }
         if !self.arity(m, spec.args.len()) {
             return None;
         }

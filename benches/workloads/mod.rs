@@ -6,6 +6,7 @@
 
 pub mod logistic;
 pub mod mlp;
+pub mod rnn;
 pub mod tanh_layer;
 
 /// SplitMix64: a 64-bit generator that is easy to reproduce exactly elsewhere.

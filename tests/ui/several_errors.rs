@@ -9,7 +9,7 @@ fn helper(w: &Matrix<f64>) -> Matrix<f64> {
 #[differentiable]
 fn loss(w: &Matrix<f64>, v: &Vector<f64>, n: i32, k: usize) -> f64 {
     let a = w.sum().floor();
-    let b = v[0];
+    let b = v[w.sum()];
     let c = w.sum_axis(2);
     let d = v.sum().powi(n);
     let e = k as f64;

@@ -4,7 +4,7 @@
 
 use super::op::Op;
 use super::rules::elementwise::{Unary, UnaryFn};
-use super::rules::{arith, elementwise, integer, linalg, pointwise, reduce, softmax};
+use super::rules::{arith, elementwise, index, integer, linalg, pointwise, reduce, softmax};
 
 /// A method call `receiver.name(args)`: what it takes after the receiver and what it builds.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +23,8 @@ pub enum Arg {
     /// An integer literal (a leading `-` allowed); the text says which, for errors: "an integer
     /// literal exponent, such as `powi(2)`".
     Int(&'static str),
+    /// A range of integers, `a..b` (two integer operands).
+    Range,
 }
 
 /// What a method builds.
@@ -64,6 +66,7 @@ pub fn methods() -> impl Iterator<Item = Method> {
         reduce::METHODS,
         softmax::METHODS,
         integer::METHODS,
+        index::METHODS,
     ];
     unary.chain(tables.into_iter().flatten().copied())
 }

@@ -10,6 +10,7 @@ use super::derive::DeriveCx;
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
+use super::rules::index::{AddTo, Read};
 use super::rules::{
     arith::*, call::*, control::*, elementwise::*, integer::*, linalg::*, pointwise::*, reduce::*,
     softmax::*, structure::*,
@@ -219,6 +220,22 @@ macro_rules! kernels {
 }
 
 kernels! {
+    /// `x[i]`.
+    ReadEntry => read_entry,
+    /// `m[(i, j)]`.
+    ReadElement => read_element,
+    /// `x[a..b]`.
+    ReadSegment => read_segment,
+    /// Rows `a..b`.
+    ReadRows => read_rows,
+    /// `acc[i] += dy`, in place.
+    AddToEntry => add_to_entry,
+    /// `acc[(i, j)] += dy`, in place.
+    AddToElement => add_to_element,
+    /// `acc[a..b] += dy`, in place.
+    AddToSegment => add_to_segment,
+    /// Rows `a..b` of `acc` += dy, in place.
+    AddToRows => add_to_rows,
     /// `dy ⊙ f'(·)` of an elementwise function.
     UnaryGrad => unary_grad,
     /// The same, in `dy`'s buffer.
@@ -376,6 +393,10 @@ ops! {
     Branch(Branch),
     /// One result of a loop or a branch.
     Project(Project),
+    /// `x[i]`, `m[(i, j)]`, `x.slice(a..b)`, `m.slice_rows(a..b)`.
+    Read(Read),
+    /// A tensor with one part increased: the pullback of [`Read`].
+    AddTo(AddTo),
     /// A call of another differentiable function.
     Call(Call),
     /// Part of a callee's pullback.

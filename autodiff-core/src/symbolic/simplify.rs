@@ -14,6 +14,7 @@ use super::liveness::Liveness;
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
 use super::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
+use super::rules::index::AddTo;
 use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
 use super::rules::structure::{AddToDiagonal, AsColumn, Diag};
 
@@ -152,6 +153,7 @@ impl Rebuilder {
                 },
             },
             (Op::Binary(Binary(bin)), &[a, b]) => self.rewrite_binary(*bin, a, b),
+            (Op::AddTo(add), args) => self.rewrite_repeated_add_to(*add, args),
             // Σ(u ⊙ v) = uᵀ·v for vectors: one pass, no temporary.
             // Inexact (another summation order), so only in derived values.
             (Op::Sum(_), &[p])
@@ -195,6 +197,14 @@ impl Rebuilder {
         use Rewrite::*;
         if let Some(r) = self.rewrite_row_scalings(bin, a, b) {
             return Some(r);
+        }
+        if bin == BinOp::Add {
+            if let Some(r) = self
+                .rewrite_add_to(a, b)
+                .or_else(|| self.rewrite_add_to(b, a))
+            {
+                return Some(r);
+            }
         }
         let (la, lb) = (self.literal(a), self.literal(b));
         let result_kind = if self.kind(a).is_tensor() {
@@ -246,6 +256,69 @@ impl Rebuilder {
                 _ => None,
             },
         }
+    }
+
+    /// `a + add_at(…add_at(0, [i], d₁)…, [j], dₖ) = add_at(…add_at(a, [i], d₁)…, [j], dₖ)`: a
+    /// read's pullback adds into the adjoint summed so far (in place in generated code) instead
+    /// of building a zero tensor, so reading one entry per iteration costs O(1) backwards. Exact
+    /// (the same additions, in the same order per entry, up to the zero).
+    fn rewrite_add_to(&mut self, a: ValueId, b: ValueId) -> Option<Rewrite> {
+        if self.kind(a) != self.kind(b) {
+            return None;
+        }
+        // The chain of adds from the outermost down to a zero fill.
+        let mut chain = Vec::new();
+        let mut at = b;
+        loop {
+            match (self.op(at), self.args(at)) {
+                (Op::AddTo(add), [inner, rest @ ..]) => {
+                    chain.push((*add, rest.to_vec()));
+                    at = *inner;
+                }
+                (Op::Fill(_), &[zero, _]) if self.literal(zero) == Some(0.0) => break,
+                _ => return None,
+            }
+        }
+        let (outer, outer_rest) = chain.remove(0);
+        let mut acc = a;
+        for (add, rest) in chain.into_iter().rev() {
+            let mut args = vec![acc];
+            args.extend(rest);
+            let kind = self.kind(a);
+            acc = self.emit(add.into(), args, None, kind, None);
+        }
+        let mut args = vec![acc];
+        args.extend(outer_rest);
+        Some(Rewrite::Inst(outer.into(), args))
+    }
+
+    /// `add_at(add_at(a, [i], d₁), [i], d₂) = add_at(a, [i], d₁ + d₂)` for one scalar entry:
+    /// one update of the tensor, not two (the inner one used nowhere else).
+    fn rewrite_repeated_add_to(&mut self, add: AddTo, args: &[ValueId]) -> Option<Rewrite> {
+        let [inner, d2, at @ ..] = args else {
+            return None;
+        };
+        let (Op::AddTo(inner_add), [acc, d1, inner_at @ ..]) = (self.op(*inner), self.args(*inner))
+        else {
+            return None;
+        };
+        if *inner_add != add || inner_at != at || !self.single_use(*inner) {
+            return None;
+        }
+        if self.kind(*d1) != Kind::Scalar {
+            return None;
+        }
+        let (acc, d1) = (*acc, *d1);
+        let sum = self.emit(
+            Binary(BinOp::Add).into(),
+            vec![d1, *d2],
+            None,
+            Kind::Scalar,
+            None,
+        );
+        let mut out = vec![acc, sum];
+        out.extend_from_slice(at);
+        Some(Rewrite::Inst(add.into(), out))
     }
 
     /// `op(A)·op(B)` where one side is the identity or a diagonal: `A·I = A`, `diag(d)·B` scales

@@ -10,6 +10,10 @@ use std::borrow::Cow;
 use super::buffer;
 use super::elementwise::{Elementwise, Pointwise};
 use super::matrix::Matrix;
+pub use super::region::{
+    add_to_element, add_to_entry, add_to_rows, add_to_segment, read_element, read_entry, read_rows,
+    read_segment,
+};
 use super::scalar::Real;
 pub use super::shape::{at, enter, ContextGuard};
 use super::shape::{broadcast, shape_mismatch, Shape};

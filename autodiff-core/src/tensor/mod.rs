@@ -14,6 +14,7 @@ pub mod kernels;
 mod matmul;
 mod matrix;
 mod reduce;
+mod region;
 mod scalar;
 mod shape;
 mod softmax;

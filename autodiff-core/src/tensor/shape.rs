@@ -26,7 +26,23 @@ impl fmt::Display for Shape {
 #[inline(never)]
 #[track_caller]
 pub(crate) fn shape_mismatch(op: &str, left: Shape, right: Shape) -> ! {
-    let place = CONTEXT.with(|c| match *c.borrow() {
+    let place = place();
+    panic!("autodiff: shape mismatch in `{op}`: left is {left}, right is {right}{place}")
+}
+
+/// Panics with `what` (an index or range and the shape it does not fit) and, inside generated
+/// code, the function and the expression as written, as [`shape_mismatch`] does.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn out_of_range(what: fmt::Arguments<'_>) -> ! {
+    let place = place();
+    panic!("autodiff: {what}{place}")
+}
+
+/// ` (in `f`, at `x[i]`)`: where generated code is, for a panic message.
+fn place() -> String {
+    CONTEXT.with(|c| match *c.borrow() {
         Some(Context {
             function,
             source: Some(source),
@@ -36,8 +52,7 @@ pub(crate) fn shape_mismatch(op: &str, left: Shape, right: Shape) -> ! {
             source: None,
         }) => format!(" (in `{function}`)"),
         None => String::new(),
-    });
-    panic!("autodiff: shape mismatch in `{op}`: left is {left}, right is {right}{place}")
+    })
 }
 
 /// Where generated code is: the function, and the operation as written in the user's source.

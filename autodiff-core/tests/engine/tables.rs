@@ -4,6 +4,8 @@ use std::sync::OnceLock;
 
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Neg};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
+use autodiff_core::symbolic::rules::index::{Read, Region};
+use autodiff_core::symbolic::rules::integer::IndexLiteral;
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
 use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
@@ -186,7 +188,8 @@ pub(crate) fn linalg_cases() -> Vec<Case> {
     cases
 }
 
-/// `sum`, `mean`, `sum_axis` and the softmaxes.
+/// `sum`, `mean`, `sum_axis`, the softmaxes, and reads of parts (`x[i]`, `m[(i, j)]`,
+/// `x.slice(a..b)`, `m.slice_rows(a..b)`, whose pullbacks add into a zero adjoint).
 pub(crate) fn reduction_cases() -> Vec<Case> {
     use Shape::*;
     let mut cases = Vec::new();
@@ -226,6 +229,28 @@ pub(crate) fn reduction_cases() -> Vec<Case> {
             &[("x", shape, Domain::Any)],
             &[0],
             |p, x| push(p, LogSoftmax, &[x[0]]),
+        ));
+    }
+    let reads: [(Region, Shape, &[usize]); 6] = [
+        (Region::Entry, V(5), &[2]),
+        (Region::Entry, V(5), &[4]),
+        (Region::Element, M(3, 4), &[1, 3]),
+        (Region::Segment, V(5), &[1, 4]),
+        (Region::Rows, M(3, 4), &[1, 3]),
+        (Region::Rows, M(3, 4), &[0, 3]),
+    ];
+    for (region, shape, at) in reads {
+        cases.push(Case::new(
+            format!("read({region:?} {at:?} of {shape:?})"),
+            &[("x", shape, Domain::Any)],
+            &[0],
+            move |p, x| {
+                let mut operands = vec![x[0]];
+                for &i in at {
+                    operands.push(push(p, IndexLiteral(i), &[]));
+                }
+                push(p, Read(region), &operands)
+            },
         ));
     }
     cases

@@ -441,18 +441,22 @@ fn split_pullback(
             }
         };
     }
-    // The backward part may recompute the index, the captured values, constants, and integers
-    // made of those; every other primal value it reads is a residual.
+    // The backward part may recompute the index, the captured values, constants, integers made
+    // of those, and parts read from captured values at such indices (`x[i]`, this step's rows
+    // of an input: a copy, no arithmetic, where storing would keep a copy per iteration);
+    // every other primal value it reads is a residual.
     let mut cheap = vec![false; insts.len()];
     for (v, inst) in insts.iter().enumerate() {
+        let made_of_cheap = inst.args.iter().all(|a| cheap[a.index()]);
         cheap[v] = match inst.op {
             Op::Param(q) => q.0 == 0 || (q.0 > k && q.0 < n_params),
+            Op::Read(_) => primal[v] && made_of_cheap,
             _ => {
                 primal[v]
                     && (inst.args.is_empty()
                         || (!inst.kind.is_differentiable()
                             && !matches!(inst.kind, Kind::Tuple | Kind::Tape)
-                            && inst.args.iter().all(|a| cheap[a.index()])))
+                            && made_of_cheap))
             }
         };
     }
