@@ -48,7 +48,7 @@ macro_rules! __elementwise_functions {
             }
             /// `tanh x`; derivative `1 − y²`.
             Tanh tanh std {
-                value: |x| x.tanh();
+                value: |x| $crate::tensor::fast_math::tanh(x);
                 pullback: output |d, y| d * (T::one() - y * y);
                 print: |dy, y, t| times(dy, t, format!("(1 − {}²)", y.at(Prec::Atom)));
                 second: |cx, a, p| { let m2 = cx.literal(-2.0)?; let q = cx.mul(p, a)?; cx.mul(m2, q).map(Some) };

@@ -10,7 +10,10 @@ use autodiff_core::symbolic::op::Constant;
 use std::collections::{HashMap, HashSet};
 
 use crate::nesting;
+use autodiff_core::symbolic::ir::Role;
+use autodiff_core::symbolic::rules::arith::{BinOp, Binary};
 use autodiff_core::symbolic::rules::call::CalleeParam;
+use autodiff_core::symbolic::rules::linalg::MatMul;
 use autodiff_core::symbolic::{Emit, Kind, Liveness, Op, Program, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
@@ -180,6 +183,64 @@ fn shape_only_tapes(program: &Program) -> (HashSet<LoopPart>, HashSet<LoopPart>)
     (filled, read)
 }
 
+/// `acc + op(a)·op(b)` in a derivative (`dW + Hᵀ·dZ`, a gradient summed over a loop), the
+/// product read nowhere else and `acc` dying there: the sum's instruction, mapped to the
+/// product's and `acc`'s. The product is then not written where it is computed but in the sum,
+/// as one GEMM into `acc`'s buffer (`kernels::matmul_acc`, β = 1): no allocation and no second
+/// pass. Not in primal values, which must equal the function's to the last bit.
+fn fused_products(
+    program: &Program,
+    last_use: &[Option<usize>],
+    part: &dyn Fn(usize) -> usize,
+) -> HashMap<usize, (usize, usize)> {
+    let mut uses = vec![0usize; program.insts.len()];
+    for inst in &program.insts {
+        for a in &inst.args {
+            uses[a.index()] += 1;
+        }
+    }
+    for o in &program.outputs {
+        uses[o.index()] += 1;
+    }
+    let matrix = |v: ValueId| program.inst(v).kind == Kind::Matrix;
+    let mut fused = HashMap::new();
+    for (j, inst) in program.insts.iter().enumerate() {
+        let (Op::Binary(Binary(BinOp::Add)), &[x, y]) = (&inst.op, inst.args.as_slice()) else {
+            continue;
+        };
+        if inst.role == Role::Primal || inst.kind != Kind::Matrix || x == y {
+            continue;
+        }
+        for (acc, product) in [(x, y), (y, x)] {
+            let p = program.inst(product);
+            let is_product = matches!(p.op, Op::MatMul(_)) && p.args.iter().all(|&a| matrix(a));
+            if is_product
+                && matrix(acc)
+                && uses[product.index()] == 1
+                && last_use[acc.index()] == Some(j)
+                && part(product.index()) == part(j)
+            {
+                fused.insert(j, (product.index(), acc.index()));
+                break;
+            }
+        }
+    }
+    fused
+}
+
+/// The transposes of `inst` (number `i`) if it is a product that [`fused_products`] moves
+/// into a sum.
+fn deferred_product(
+    inst: &autodiff_core::symbolic::ir::Inst,
+    i: usize,
+    fused: &HashMap<usize, (usize, usize)>,
+) -> Option<(bool, bool)> {
+    match inst.op {
+        Op::MatMul(MatMul { ta, tb }) if fused.values().any(|&(p, _)| p == i) => Some((ta, tb)),
+        _ => None,
+    }
+}
+
 /// An identifier for a generated local; a keyword (a user's `r#in`, unraw'd) is written raw.
 ///
 /// Mixed-site, like every name generated code binds: a local can then neither shadow nor be
@@ -295,7 +356,19 @@ pub fn body(
     params: &[ParamBinding],
     frame: &Frame,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    let mut emitted = body_in_parts(program, params, frame, &|_| 0, 1);
+    body_with_dims(program, params, frame, &[])
+}
+
+/// [`body`], returning the outputs at `dims_outputs` (positions) as their `Dims` only: a loop
+/// body's values that a backward loop reads for their shape. Such a value is then free to be
+/// consumed by the operation after it (`t1 + t2` in `t1`'s buffer).
+fn body_with_dims(
+    program: &Program,
+    params: &[ParamBinding],
+    frame: &Frame,
+    dims_outputs: &[usize],
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let mut emitted = body_in_parts(program, params, frame, &|_| 0, 1, dims_outputs);
     (emitted.parts.remove(0), emitted.outputs)
 }
 
@@ -330,7 +403,7 @@ pub fn branched_body(
         (true, false) => 1,
         _ => 2,
     };
-    let emitted = body_in_parts(program, params, frame, &part, 3);
+    let emitted = body_in_parts(program, params, frame, &part, 3, &[]);
     let (common, only_a, only_b) = (&emitted.parts[0], &emitted.parts[1], &emitted.parts[2]);
     let (result_a, result_b) = (&emitted.outputs[0], &emitted.outputs[1]);
     let condition = condition(&emitted.output_refs[2]);
@@ -365,6 +438,7 @@ fn body_in_parts(
     frame: &Frame,
     part: &dyn Fn(usize) -> usize,
     parts: usize,
+    dims_outputs: &[usize],
 ) -> Emitted {
     let float = frame.float;
     let names = program.value_names();
@@ -380,8 +454,26 @@ fn body_in_parts(
     // needed, so every statement written is a read it counts.)
     let mut written: Vec<usize> = (0..program.insts.len()).collect();
     written.sort_by_key(|&i| (part(i), i));
-    let last_use = Liveness::in_order(program, &program.outputs, &written).last_read;
-    let needs_dims = shape_only_uses(program);
+    // Outputs returned as their `Dims` hold no value alive.
+    let live_outputs: Vec<ValueId> = program
+        .outputs
+        .iter()
+        .enumerate()
+        .filter(|(position, o)| {
+            !dims_outputs.contains(position)
+                || program
+                    .outputs
+                    .iter()
+                    .enumerate()
+                    .any(|(other, p)| p == *o && !dims_outputs.contains(&other))
+        })
+        .map(|(_, &o)| o)
+        .collect();
+    let last_use = Liveness::in_order(program, &live_outputs, &written).last_read;
+    let mut needs_dims = shape_only_uses(program);
+    for &position in dims_outputs {
+        needs_dims[program.outputs[position].index()] = true;
+    }
     let (dims_filled, dims_read) = shape_only_tapes(program);
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
     let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];
@@ -391,6 +483,7 @@ fn body_in_parts(
     // The `Cow` behind each view, so a returned view is moved out rather than copied.
     let mut views: std::collections::HashMap<usize, Ident> = std::collections::HashMap::new();
     let mut last_source: Vec<Option<&str>> = vec![None; parts];
+    let fused_products = fused_products(program, &last_use, part);
     let mut loop_values: HashSet<String> = HashSet::new();
     // The type of every binding, for long bodies cut into blocks (`nesting`).
     let mut types: HashMap<String, nesting::Typed> = HashMap::new();
@@ -480,415 +573,445 @@ fn body_in_parts(
             };
             (quote!(let #ident = #value;), binding)
         };
-        let binding = match inst.op.emit() {
-            Emit::Param(p) => {
-                let ident = hygienic(&params[p].ident);
-                let by_ref = params[p].by_ref && inst.kind.is_tensor();
-                match by_ref {
-                    true => typed(&ident, nesting::Type::Reference(inst.kind)),
-                    false => typed(&ident, nesting::Type::Value(inst.kind)),
-                }
-                Binding::Named { ident, by_ref }
-            }
-            Emit::Literal(value) => Binding::Inline(float_literal(value, float)),
-            Emit::Constant(c) => {
-                let name = &program.constants[c].name;
-                let ident = frame
-                    .constants
-                    .iter()
-                    .find(|ident| ident.unraw() == name)
-                    .map(hygienic)
-                    .unwrap_or_else(|| local_ident(name));
-                typed(&ident, nesting::Type::Value(inst.kind));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::Index(n) => {
-                let n = Literal::usize_suffixed(n);
-                Binding::Inline(quote!(#n))
-            }
-            Emit::Cast => {
-                let a = operand(args[0]);
-                stmts.push(quote!(let #ident = #a as #float;));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::Loop => {
-                let Op::Loop(l) = &inst.op else {
-                    unreachable!("only a loop emits as one")
+        // A product whose one use is `acc + product` below: computed there, into acc's buffer.
+        let mut fused_binding = None;
+        if let Some((ta, tb)) = deferred_product(inst, i, &fused_products) {
+            let method = Ident::new(MatMul { ta, tb }.method(), Span::call_site());
+            let (recv, rhs) = (receiver(args[0]), by_ref(args[1]));
+            fused_binding = Some(Binding::Inline(quote!(#recv.#method(#rhs))));
+        } else if let Some(&(product, acc)) = fused_products.get(&i) {
+            if let Binding::Named {
+                ident: acc_ident,
+                by_ref: false,
+            } = &bindings[acc]
+            {
+                let Op::MatMul(MatMul { ta, tb }) = program.insts[product].op else {
+                    unreachable!("a fused product is a product")
                 };
-                let (k, m) = (l.carried, l.captured());
-                let base = &names[i];
-                let mut fresh = |what: String| helpers.fresh(format!("__{base}_{what}"));
-                let (start, end, index) = (
-                    fresh("start".into()),
-                    fresh("end".into()),
-                    fresh("i".into()),
-                );
-                let (start_value, end_value) = (operand(args[0]), operand(args[1]));
-                let mut setup = vec![quote! {
-                    let #start: usize = #start_value;
-                    let #end: usize = #end_value;
-                }];
-                let mut bound = vec![ParamBinding {
-                    ident: index.clone(),
-                    by_ref: false,
-                    check: None,
-                }];
-                // Carried values are owned: moved in at their last use, else copied.
-                let carried: Vec<Ident> = (0..k).map(|j| fresh(format!("c{j}"))).collect();
-                for (j, c) in carried.iter().enumerate() {
-                    let a = args[2 + j];
-                    let init = match &bindings[a] {
-                        Binding::Named {
-                            ident,
-                            by_ref: false,
-                        } if last_use[a] == Some(i)
-                            && args.iter().filter(|&&b| b == a).count() == 1 =>
-                        {
-                            quote!(#ident)
-                        }
-                        _ if is_tensor(a) => {
-                            let borrowed = by_ref(a);
-                            quote!(::core::clone::Clone::clone(#borrowed))
-                        }
-                        _ => operand(a),
-                    };
-                    setup.push(quote!(let mut #c = #init;));
-                    bound.push(ParamBinding {
-                        ident: c.clone(),
-                        by_ref: false,
-                        check: None,
-                    });
-                }
-                // Captured values: tensors by reference, the rest by value.
-                for j in 0..m {
-                    let (statement, binding) =
-                        bind_captured(args[2 + k + j], fresh(format!("x{j}")));
-                    setup.push(statement);
-                    bound.push(binding);
-                }
-                // Sliced values: this iteration's entry of a tape.
-                let mut slices = Vec::new();
-                for (j, &a) in args[2 + k + m..].iter().enumerate() {
-                    let (tape, entry) = (fresh(format!("tape{j}")), fresh(format!("s{j}")));
-                    let tape_value = by_ref(a);
-                    setup.push(quote!(let #tape = #tape_value;));
-                    let kind = l.body.params[1 + k + m + j].kind;
-                    let by_ref =
-                        (kind.is_tensor() && !dims_read.contains(&(i, j))) || kind == Kind::Tape;
-                    slices.push(if by_ref {
-                        quote!(let #entry = &#tape[#index - #start];)
-                    } else {
-                        quote!(let #entry = #tape[#index - #start];)
-                    });
-                    bound.push(ParamBinding {
-                        ident: entry,
-                        by_ref,
-                        check: None,
-                    });
-                }
-                let stacks: Vec<Ident> =
-                    (0..l.stacked).map(|j| fresh(format!("stack{j}"))).collect();
-                for stack in &stacks {
-                    setup.push(quote! {
-                        let mut #stack = ::std::vec::Vec::with_capacity(#end.saturating_sub(#start));
-                    });
-                }
-                let news: Vec<Ident> = (0..k + l.stacked)
-                    .map(|j| fresh(format!("new{j}")))
-                    .collect();
-                let (body_stmts, body_outputs) = body(&l.body, &bound, frame);
-                let (new_carried, new_stacked) = news.split_at(k);
-                let pushed: Vec<TokenStream> = new_stacked
-                    .iter()
-                    .enumerate()
-                    .map(|(j, new)| match dims_filled.contains(&(i, j)) {
-                        true => quote!(::autodiff::kernels::dims(&#new)),
-                        false => quote!(#new),
-                    })
-                    .collect();
-                let range = if l.reversed {
-                    quote!((#start..#end).rev())
-                } else {
-                    quote!(#start..#end)
-                };
+                let operands = &program.insts[product].args;
+                let (a, b) = (by_ref(operands[0].index()), by_ref(operands[1].index()));
                 stmts.push(quote! {
-                    let #ident = {
-                        #(#setup)*
-                        for #index in #range {
-                            #(#slices)*
-                            let (#(#news,)*) = {
-                                #(#body_stmts)*
-                                (#(#body_outputs,)*)
-                            };
-                            #(#carried = #new_carried;)*
-                            #(#stacks.push(#pushed);)*
-                        }
-                        (#(#carried,)* #(#stacks,)*)
-                    };
+                    let #ident = ::autodiff::kernels::matmul_acc(#acc_ident, #a, #b, #ta, #tb);
                 });
-                Binding::Named {
-                    ident,
+                fused_binding = Some(Binding::Named {
+                    ident: ident.clone(),
                     by_ref: false,
-                }
-            }
-            Emit::Bool(b) => Binding::Inline(quote!(#b)),
-            Emit::Branch => {
-                let Op::Branch(b) = &inst.op else {
-                    unreachable!("only a branch emits as one")
-                };
-                let base = &names[i];
-                let mut setup = Vec::new();
-                let mut bound = Vec::new();
-                for (j, &a) in args[1..].iter().enumerate() {
-                    let (statement, binding) =
-                        bind_captured(a, helpers.fresh(format!("__{base}_x{j}")));
-                    setup.push(statement);
-                    bound.push(binding);
-                }
-                let condition = operand(args[0]);
-                let (then_stmts, then_outputs) = body(&b.then, &bound, frame);
-                let (else_stmts, else_outputs) = body(&b.otherwise, &bound, frame);
-                stmts.push(quote! {
-                    let #ident = {
-                        #(#setup)*
-                        if #condition {
-                            #(#then_stmts)*
-                            (#(#then_outputs,)*)
-                        } else {
-                            #(#else_stmts)*
-                            (#(#else_outputs,)*)
-                        }
-                    };
                 });
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
             }
-            Emit::Project(index) => {
-                let tuple = match &bindings[args[0]] {
-                    Binding::Named { ident, .. } => quote!(#ident),
-                    Binding::Inline(e) => e.clone(),
-                };
-                let index = syn::Index::from(index);
-                stmts.push(quote!(let #ident = #tuple.#index;));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::Named { path, standard } => {
-                let ty = match inst.kind {
-                    Kind::Index => quote!(usize),
-                    Kind::Bool => quote!(bool),
-                    _ => quote!(#float),
-                };
-                Binding::Inline(if standard {
-                    let name = Ident::new(&path, Span::call_site());
-                    quote!(::core::#float::consts::#name)
-                } else {
-                    // A user's `const`, resolved where the function is written.
-                    let path: TokenStream = path.parse().unwrap_or_else(|_| {
-                        quote!(::core::compile_error!(
-                            "a constant's path could not be read"
-                        ))
-                    });
-                    quote!((#path as #ty))
-                })
-            }
-            Emit::Prefix(op) => {
-                let op: TokenStream = op.parse().expect("operator tokens");
-                let a = consumed(args[0], &args);
-                stmts.push(quote!(let #ident = #op #a;));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::Infix(op) => {
-                let op: TokenStream = op.parse().expect("operator tokens");
-                let (a, b) = (consumed(args[0], &args), consumed(args[1], &args));
-                stmts.push(quote!(let #ident = #a #op #b;));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::Method { name, extra } => {
-                let method = Ident::new(name, Span::call_site());
-                let recv = receiver(args[0]);
-                // Tensors by reference (`a.matmul(&b)`), scalars by value (`x.powf(p)`).
-                let rest = args[1..].iter().map(|&a| operand(a));
-                let all = rest.chain(extra.map(integer_literal));
-                stmts.push(quote!(let #ident = #recv.#method(#(#all),*);));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::Kernel { kernel, constant } => {
-                let function = Ident::new(kernel.name(), Span::call_site());
-                let all = kernel_operands(&args)
-                    .into_iter()
-                    .chain(constant.map(constant_tokens));
-                // A scalar result names its type: kernels such as `numel` are generic in it.
-                let annotation = (inst.kind == Kind::Scalar).then(|| quote!(: #float));
-                stmts.push(
-                    quote!(let #ident #annotation = ::autodiff::kernels::#function(#(#all),*);),
-                );
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::Call {
-                function,
-                callee,
-                part,
-            } => {
-                // An item (a callee's building block): resolved where the user's function is.
-                let function = ident_at(&function, Span::call_site());
-                let n_values = callee.value_kinds().len();
-                let mut values = args[..n_values].iter();
-                let mut call_args = Vec::new();
-                for param in &callee.params {
-                    call_args.push(match param {
-                        CalleeParam::Value { kind, by_ref: true } if kind.is_tensor() => {
-                            values.next().map(|&v| by_ref(v)).unwrap_or_default()
-                        }
-                        CalleeParam::Value { kind, .. } if kind.is_tensor() => values
-                            .next()
-                            .map(|&v| {
-                                let borrowed = by_ref(v);
-                                quote!(::core::clone::Clone::clone(#borrowed))
-                            })
-                            .unwrap_or_default(),
-                        CalleeParam::Value { .. } => {
-                            values.next().map(|&v| operand(v)).unwrap_or_default()
-                        }
-                        // A constant parameter of ours passed on keeps its own identifier (and
-                        // so its hygiene); any other constant expression is re-read.
-                        CalleeParam::Constant(text) => {
-                            match frame.constants.iter().find(|c| c.to_string() == *text) {
-                                Some(ident) => {
-                                    let ident = hygienic(ident);
-                                    quote!(::core::clone::Clone::clone(&#ident))
-                                }
-                                None => text.parse().map(hygienic_tokens).unwrap_or_else(|_| {
-                                    quote!(::core::compile_error!(
-                                        "a constant argument could not be read"
-                                    ))
-                                }),
-                            }
-                        }
-                    });
-                }
-                // The upstream gradient or the tangents: tensors by reference.
-                call_args.extend(args[n_values..].iter().map(|&v| operand(v)));
-                match part {
-                    CallPart::Whole => {
-                        stmts.push(quote!(let #ident = #function(#(#call_args),*);));
+        }
+        let binding = if let Some(binding) = fused_binding {
+            binding
+        } else {
+            match inst.op.emit() {
+                Emit::Param(p) => {
+                    let ident = hygienic(&params[p].ident);
+                    let by_ref = params[p].by_ref && inst.kind.is_tensor();
+                    match by_ref {
+                        true => typed(&ident, nesting::Type::Reference(inst.kind)),
+                        false => typed(&ident, nesting::Type::Value(inst.kind)),
                     }
-                    CallPart::Tangent => {
-                        stmts.push(quote!(let #ident = #function(#(#call_args),*).1;));
-                    }
-                    CallPart::Gradient(k) | CallPart::GradientTangent(k) => {
-                        // One pullback call serves every gradient part with the same operands.
-                        let key = (function.to_string(), args.clone());
-                        let call = match shared_calls.get(&key) {
-                            Some(call) => call,
-                            None => {
-                                let call = helpers.fresh(format!("{}_pullback", names[i]));
-                                stmts.push(quote!(let #call = #function(#(#call_args),*);));
-                                shared_calls.entry(key).or_insert(call)
-                            }
-                        };
-                        let field = syn::Index::from(match part {
-                            CallPart::GradientTangent(_) => 2,
-                            _ => 1,
-                        });
-                        let k = syn::Index::from(k);
-                        stmts.push(quote!(let #ident = #call.#field.#k;));
-                    }
+                    Binding::Named { ident, by_ref }
                 }
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::KernelReusing {
-                kernel,
-                reusing,
-                constant,
-            } => {
-                let rest: Vec<TokenStream> = kernel_operands(&args[1..])
-                    .into_iter()
-                    .chain(constant.map(constant_tokens))
-                    .collect();
-                let call = match &bindings[args[0]] {
-                    // The upstream dies here: the result takes its buffer.
-                    Binding::Named {
-                        ident: owned,
-                        by_ref: false,
-                    } if last_use[args[0]] == Some(i) && !args[1..].contains(&args[0]) => {
-                        let function = Ident::new(reusing.name(), Span::call_site());
-                        quote!(::autodiff::kernels::#function(#owned, #(#rest),*))
-                    }
-                    _ => {
-                        let function = Ident::new(kernel.name(), Span::call_site());
-                        let first = by_ref(args[0]);
-                        quote!(::autodiff::kernels::#function(#first, #(#rest),*))
-                    }
-                };
-                // A scalar result names its type, as for `Kernel`.
-                let annotation = (inst.kind == Kind::Scalar).then(|| quote!(: #float));
-                stmts.push(quote!(let #ident #annotation = #call;));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
-                }
-            }
-            Emit::KernelInPlace { kernel } => {
-                let function = Ident::new(kernel.name(), Span::call_site());
-                let owned = match &bindings[args[0]] {
+                Emit::Literal(value) => Binding::Inline(float_literal(value, float)),
+                Emit::Constant(c) => {
+                    let name = &program.constants[c].name;
+                    let ident = frame
+                        .constants
+                        .iter()
+                        .find(|ident| ident.unraw() == name)
+                        .map(hygienic)
+                        .unwrap_or_else(|| local_ident(name));
+                    typed(&ident, nesting::Type::Value(inst.kind));
                     Binding::Named {
                         ident,
                         by_ref: false,
-                    } if last_use[args[0]] == Some(i) && !args[1..].contains(&args[0]) => {
-                        quote!(#ident)
                     }
-                    _ => {
-                        let borrowed = by_ref(args[0]);
-                        quote!(::core::clone::Clone::clone(#borrowed))
-                    }
-                };
-                let rest = kernel_operands(&args[1..]);
-                stmts
-                    .push(quote!(let #ident = ::autodiff::kernels::#function(#owned, #(#rest),*);));
-                Binding::Named {
-                    ident,
-                    by_ref: false,
                 }
-            }
-            Emit::KernelView { kernel } => {
-                // The `Cow` lives in its own binding; the value is a reference into it.
-                let function = Ident::new(kernel.name(), Span::call_site());
-                let operands = kernel_operands(&args);
-                let cow = helpers.fresh(format!("{}_view", names[i]));
-                stmts.push(quote!(let #cow = ::autodiff::kernels::#function(#(#operands),*);));
-                typed(&cow, nesting::Type::View(inst.kind));
-                typed(&ident, nesting::Type::Reference(inst.kind));
-                views.insert(i, cow.clone());
-                stmts.push(quote!(let #ident = &*#cow;));
-                Binding::Named {
-                    ident,
-                    by_ref: true,
+                Emit::Index(n) => {
+                    let n = Literal::usize_suffixed(n);
+                    Binding::Inline(quote!(#n))
+                }
+                Emit::Cast => {
+                    let a = operand(args[0]);
+                    stmts.push(quote!(let #ident = #a as #float;));
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Loop => {
+                    let Op::Loop(l) = &inst.op else {
+                        unreachable!("only a loop emits as one")
+                    };
+                    let (k, m) = (l.carried, l.captured());
+                    let base = &names[i];
+                    let mut fresh = |what: String| helpers.fresh(format!("__{base}_{what}"));
+                    let (start, end, index) = (
+                        fresh("start".into()),
+                        fresh("end".into()),
+                        fresh("i".into()),
+                    );
+                    let (start_value, end_value) = (operand(args[0]), operand(args[1]));
+                    let mut setup = vec![quote! {
+                        let #start: usize = #start_value;
+                        let #end: usize = #end_value;
+                    }];
+                    let mut bound = vec![ParamBinding {
+                        ident: index.clone(),
+                        by_ref: false,
+                        check: None,
+                    }];
+                    // Carried values are owned: moved in at their last use, else copied.
+                    let carried: Vec<Ident> = (0..k).map(|j| fresh(format!("c{j}"))).collect();
+                    for (j, c) in carried.iter().enumerate() {
+                        let a = args[2 + j];
+                        let init = match &bindings[a] {
+                            Binding::Named {
+                                ident,
+                                by_ref: false,
+                            } if last_use[a] == Some(i)
+                                && args.iter().filter(|&&b| b == a).count() == 1 =>
+                            {
+                                quote!(#ident)
+                            }
+                            _ if is_tensor(a) => {
+                                let borrowed = by_ref(a);
+                                quote!(::core::clone::Clone::clone(#borrowed))
+                            }
+                            _ => operand(a),
+                        };
+                        setup.push(quote!(let mut #c = #init;));
+                        bound.push(ParamBinding {
+                            ident: c.clone(),
+                            by_ref: false,
+                            check: None,
+                        });
+                    }
+                    // Captured values: tensors by reference, the rest by value.
+                    for j in 0..m {
+                        let (statement, binding) =
+                            bind_captured(args[2 + k + j], fresh(format!("x{j}")));
+                        setup.push(statement);
+                        bound.push(binding);
+                    }
+                    // Sliced values: this iteration's entry of a tape.
+                    let mut slices = Vec::new();
+                    for (j, &a) in args[2 + k + m..].iter().enumerate() {
+                        let (tape, entry) = (fresh(format!("tape{j}")), fresh(format!("s{j}")));
+                        let tape_value = by_ref(a);
+                        setup.push(quote!(let #tape = #tape_value;));
+                        let kind = l.body.params[1 + k + m + j].kind;
+                        let by_ref = (kind.is_tensor() && !dims_read.contains(&(i, j)))
+                            || kind == Kind::Tape;
+                        slices.push(if by_ref {
+                            quote!(let #entry = &#tape[#index - #start];)
+                        } else {
+                            quote!(let #entry = #tape[#index - #start];)
+                        });
+                        bound.push(ParamBinding {
+                            ident: entry,
+                            by_ref,
+                            check: None,
+                        });
+                    }
+                    let stacks: Vec<Ident> =
+                        (0..l.stacked).map(|j| fresh(format!("stack{j}"))).collect();
+                    for stack in &stacks {
+                        setup.push(quote! {
+                        let mut #stack = ::std::vec::Vec::with_capacity(#end.saturating_sub(#start));
+                    });
+                    }
+                    let news: Vec<Ident> = (0..k + l.stacked)
+                        .map(|j| fresh(format!("new{j}")))
+                        .collect();
+                    let dims_positions: Vec<usize> = (0..l.stacked)
+                        .filter(|&j| dims_filled.contains(&(i, j)))
+                        .map(|j| k + j)
+                        .collect();
+                    let (body_stmts, body_outputs) =
+                        body_with_dims(&l.body, &bound, frame, &dims_positions);
+                    let (new_carried, new_stacked) = news.split_at(k);
+                    let range = if l.reversed {
+                        quote!((#start..#end).rev())
+                    } else {
+                        quote!(#start..#end)
+                    };
+                    stmts.push(quote! {
+                        let #ident = {
+                            #(#setup)*
+                            for #index in #range {
+                                #(#slices)*
+                                let (#(#news,)*) = {
+                                    #(#body_stmts)*
+                                    (#(#body_outputs,)*)
+                                };
+                                #(#carried = #new_carried;)*
+                                #(#stacks.push(#new_stacked);)*
+                            }
+                            (#(#carried,)* #(#stacks,)*)
+                        };
+                    });
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Bool(b) => Binding::Inline(quote!(#b)),
+                Emit::Branch => {
+                    let Op::Branch(b) = &inst.op else {
+                        unreachable!("only a branch emits as one")
+                    };
+                    let base = &names[i];
+                    let mut setup = Vec::new();
+                    let mut bound = Vec::new();
+                    for (j, &a) in args[1..].iter().enumerate() {
+                        let (statement, binding) =
+                            bind_captured(a, helpers.fresh(format!("__{base}_x{j}")));
+                        setup.push(statement);
+                        bound.push(binding);
+                    }
+                    let condition = operand(args[0]);
+                    let (then_stmts, then_outputs) = body(&b.then, &bound, frame);
+                    let (else_stmts, else_outputs) = body(&b.otherwise, &bound, frame);
+                    stmts.push(quote! {
+                        let #ident = {
+                            #(#setup)*
+                            if #condition {
+                                #(#then_stmts)*
+                                (#(#then_outputs,)*)
+                            } else {
+                                #(#else_stmts)*
+                                (#(#else_outputs,)*)
+                            }
+                        };
+                    });
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Project(index) => {
+                    let tuple = match &bindings[args[0]] {
+                        Binding::Named { ident, .. } => quote!(#ident),
+                        Binding::Inline(e) => e.clone(),
+                    };
+                    let index = syn::Index::from(index);
+                    stmts.push(quote!(let #ident = #tuple.#index;));
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Named { path, standard } => {
+                    let ty = match inst.kind {
+                        Kind::Index => quote!(usize),
+                        Kind::Bool => quote!(bool),
+                        _ => quote!(#float),
+                    };
+                    Binding::Inline(if standard {
+                        let name = Ident::new(&path, Span::call_site());
+                        quote!(::core::#float::consts::#name)
+                    } else {
+                        // A user's `const`, resolved where the function is written.
+                        let path: TokenStream = path.parse().unwrap_or_else(|_| {
+                            quote!(::core::compile_error!(
+                                "a constant's path could not be read"
+                            ))
+                        });
+                        quote!((#path as #ty))
+                    })
+                }
+                Emit::Prefix(op) => {
+                    let op: TokenStream = op.parse().expect("operator tokens");
+                    let a = consumed(args[0], &args);
+                    stmts.push(quote!(let #ident = #op #a;));
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Infix(op) => {
+                    let op: TokenStream = op.parse().expect("operator tokens");
+                    let (a, b) = (consumed(args[0], &args), consumed(args[1], &args));
+                    stmts.push(quote!(let #ident = #a #op #b;));
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Method { name, extra } => {
+                    let method = Ident::new(name, Span::call_site());
+                    let recv = receiver(args[0]);
+                    // Tensors by reference (`a.matmul(&b)`), scalars by value (`x.powf(p)`).
+                    let rest = args[1..].iter().map(|&a| operand(a));
+                    let all = rest.chain(extra.map(integer_literal));
+                    stmts.push(quote!(let #ident = #recv.#method(#(#all),*);));
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Kernel { kernel, constant } => {
+                    let function = Ident::new(kernel.name(), Span::call_site());
+                    let all = kernel_operands(&args)
+                        .into_iter()
+                        .chain(constant.map(constant_tokens));
+                    // A scalar result names its type: kernels such as `numel` are generic in it.
+                    let annotation = (inst.kind == Kind::Scalar).then(|| quote!(: #float));
+                    stmts.push(
+                        quote!(let #ident #annotation = ::autodiff::kernels::#function(#(#all),*);),
+                    );
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Call {
+                    function,
+                    callee,
+                    part,
+                } => {
+                    // An item (a callee's building block): resolved where the user's function is.
+                    let function = ident_at(&function, Span::call_site());
+                    let n_values = callee.value_kinds().len();
+                    let mut values = args[..n_values].iter();
+                    let mut call_args = Vec::new();
+                    for param in &callee.params {
+                        call_args.push(match param {
+                            CalleeParam::Value { kind, by_ref: true } if kind.is_tensor() => {
+                                values.next().map(|&v| by_ref(v)).unwrap_or_default()
+                            }
+                            CalleeParam::Value { kind, .. } if kind.is_tensor() => values
+                                .next()
+                                .map(|&v| {
+                                    let borrowed = by_ref(v);
+                                    quote!(::core::clone::Clone::clone(#borrowed))
+                                })
+                                .unwrap_or_default(),
+                            CalleeParam::Value { .. } => {
+                                values.next().map(|&v| operand(v)).unwrap_or_default()
+                            }
+                            // A constant parameter of ours passed on keeps its own identifier (and
+                            // so its hygiene); any other constant expression is re-read.
+                            CalleeParam::Constant(text) => {
+                                match frame.constants.iter().find(|c| c.to_string() == *text) {
+                                    Some(ident) => {
+                                        let ident = hygienic(ident);
+                                        quote!(::core::clone::Clone::clone(&#ident))
+                                    }
+                                    None => {
+                                        text.parse().map(hygienic_tokens).unwrap_or_else(|_| {
+                                            quote!(::core::compile_error!(
+                                                "a constant argument could not be read"
+                                            ))
+                                        })
+                                    }
+                                }
+                            }
+                        });
+                    }
+                    // The upstream gradient or the tangents: tensors by reference.
+                    call_args.extend(args[n_values..].iter().map(|&v| operand(v)));
+                    match part {
+                        CallPart::Whole => {
+                            stmts.push(quote!(let #ident = #function(#(#call_args),*);));
+                        }
+                        CallPart::Tangent => {
+                            stmts.push(quote!(let #ident = #function(#(#call_args),*).1;));
+                        }
+                        CallPart::Gradient(k) | CallPart::GradientTangent(k) => {
+                            // One pullback call serves every gradient part with the same operands.
+                            let key = (function.to_string(), args.clone());
+                            let call = match shared_calls.get(&key) {
+                                Some(call) => call,
+                                None => {
+                                    let call = helpers.fresh(format!("{}_pullback", names[i]));
+                                    stmts.push(quote!(let #call = #function(#(#call_args),*);));
+                                    shared_calls.entry(key).or_insert(call)
+                                }
+                            };
+                            let field = syn::Index::from(match part {
+                                CallPart::GradientTangent(_) => 2,
+                                _ => 1,
+                            });
+                            let k = syn::Index::from(k);
+                            stmts.push(quote!(let #ident = #call.#field.#k;));
+                        }
+                    }
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::KernelReusing {
+                    kernel,
+                    reusing,
+                    constant,
+                } => {
+                    let rest: Vec<TokenStream> = kernel_operands(&args[1..])
+                        .into_iter()
+                        .chain(constant.map(constant_tokens))
+                        .collect();
+                    let call = match &bindings[args[0]] {
+                        // The upstream dies here: the result takes its buffer.
+                        Binding::Named {
+                            ident: owned,
+                            by_ref: false,
+                        } if last_use[args[0]] == Some(i) && !args[1..].contains(&args[0]) => {
+                            let function = Ident::new(reusing.name(), Span::call_site());
+                            quote!(::autodiff::kernels::#function(#owned, #(#rest),*))
+                        }
+                        _ => {
+                            let function = Ident::new(kernel.name(), Span::call_site());
+                            let first = by_ref(args[0]);
+                            quote!(::autodiff::kernels::#function(#first, #(#rest),*))
+                        }
+                    };
+                    // A scalar result names its type, as for `Kernel`.
+                    let annotation = (inst.kind == Kind::Scalar).then(|| quote!(: #float));
+                    stmts.push(quote!(let #ident #annotation = #call;));
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::KernelInPlace { kernel } => {
+                    let function = Ident::new(kernel.name(), Span::call_site());
+                    let owned = match &bindings[args[0]] {
+                        Binding::Named {
+                            ident,
+                            by_ref: false,
+                        } if last_use[args[0]] == Some(i) && !args[1..].contains(&args[0]) => {
+                            quote!(#ident)
+                        }
+                        _ => {
+                            let borrowed = by_ref(args[0]);
+                            quote!(::core::clone::Clone::clone(#borrowed))
+                        }
+                    };
+                    let rest = kernel_operands(&args[1..]);
+                    stmts.push(
+                        quote!(let #ident = ::autodiff::kernels::#function(#owned, #(#rest),*);),
+                    );
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::KernelView { kernel } => {
+                    // The `Cow` lives in its own binding; the value is a reference into it.
+                    let function = Ident::new(kernel.name(), Span::call_site());
+                    let operands = kernel_operands(&args);
+                    let cow = helpers.fresh(format!("{}_view", names[i]));
+                    stmts.push(quote!(let #cow = ::autodiff::kernels::#function(#(#operands),*);));
+                    typed(&cow, nesting::Type::View(inst.kind));
+                    typed(&ident, nesting::Type::Reference(inst.kind));
+                    views.insert(i, cow.clone());
+                    stmts.push(quote!(let #ident = &*#cow;));
+                    Binding::Named {
+                        ident,
+                        by_ref: true,
+                    }
                 }
             }
         };
@@ -934,6 +1057,15 @@ fn body_in_parts(
         .enumerate()
         .map(|(position, o)| {
             let v = o.index();
+            if dims_outputs.contains(&position) {
+                return match &dims[v] {
+                    Some(d) => quote!(#d),
+                    None => {
+                        let r = reference(&bindings[v]);
+                        quote!(::autodiff::kernels::dims(#r))
+                    }
+                };
+            }
             let used_later = program.outputs[position + 1..].contains(o);
             match &bindings[v] {
                 Binding::Inline(e) => quote!(#e),

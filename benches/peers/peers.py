@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-ALL_WORKLOADS = ("b1", "b2", "b4", "b5")
+ALL_WORKLOADS = ("b1", "b2", "b4", "b5", "b6")
 ALL_TOOLS = ("jax-jit", "pytorch-eager", "numpy-hand", "numpy")
 TORCH_THREADS = 2
 
@@ -123,6 +123,18 @@ def b4_inputs(n):
     return w, b, x
 
 
+def b6_inputs(steps):
+    """benches/workloads/rnn.rs `Inputs::new`: H0, W, U, b, then the steps' inputs X stacked."""
+    rng = SplitMix64(0x00B6)
+    batch, hidden, inputs = 32, 128, 64
+    h0 = rng.normals(batch * hidden, 1.0 / hidden).reshape(batch, hidden)
+    w = rng.normals(hidden * hidden, 1.0 / hidden).reshape(hidden, hidden)
+    u = rng.normals(inputs * hidden, 1.0 / inputs).reshape(inputs, hidden)
+    b = rng.normals(hidden, 0.01).reshape(1, hidden)
+    xs = rng.normals(steps * batch * inputs, 1.0).reshape(steps * batch, inputs)
+    return h0, w, u, b, xs
+
+
 def b5_inputs(n):
     """benches/gemm.rs `inputs`: A, then B."""
     rng = SplitMix64(0x00B5)
@@ -143,6 +155,7 @@ RUST_REFERENCE = {
     ("b5", 256): (-0.2690499999864096, 1.00023472661534171e2, -3.95199329736584389e2),
     ("b5", 512): (-0.2690499999864096, -2.78452594365246910e2, 8.48594224768702787e0),
     ("b5", 1024): (-0.2690499999864096, -1.10375238721977189e3, -1.37374612920751656e3),
+    ("b6", 100): (-0.10347437078876777, 9.142074917229216e0, -6.005162711162084e2),
 }
 
 
@@ -485,15 +498,23 @@ def torch_pick(timer, precision, make_call, ref, what):
     return (call, note, (median, samples, busy))
 
 
+def flat(out):
+    """A result as one array: a tuple of gradients (B6) flattened and concatenated, in order."""
+    import numpy as np
+
+    if isinstance(out, (tuple, list)):
+        parts = [np.asarray(o.detach() if hasattr(o, "detach") else o).ravel() for o in out]
+        return np.concatenate(parts)
+    return out.detach() if hasattr(out, "detach") else out
+
+
 def run_tools(timer, results, tools, workload, precision, param, ref, variant=None):
     for tool, spec in tools.items():
         if len(spec) == 3:  # already checked and timed (torch_pick)
             _, note, (median, samples, busy) = spec
         else:
             call, note = spec
-            out = call()
-            if hasattr(out, "detach"):
-                out = out.detach()
+            out = flat(call())
             expect_close(f"{workload}/{precision}/{param} {variant or ''} {tool}", precision,
                          out, ref)
             median, samples, busy = timer.run(call)
@@ -549,6 +570,83 @@ def b4_cases(mods, timer, results, precisions):
                     ref, f"b4_jacobian/{precision}/{param}")
 
             run_tools(timer, results, tools, "b4_jacobian", precision, param, ref)
+
+
+# ---- B6: RNN through a loop ------------------------------------------------------------------
+
+
+def b6_hand(h0, w, u, b, xs, steps):
+    """rnn_loss_hand of benches/workloads/rnn.rs in NumPy: BPTT over the stored states; returns
+    the gradients wrt H0, W, U, b."""
+    import numpy as np
+
+    batch = h0.shape[0]
+    hs = [h0]
+    for t in range(steps):
+        hs.append(np.tanh(hs[-1] @ w + xs[t * batch:(t + 1) * batch] @ u + b))
+    dh = hs[-1].copy()
+    dw, du, db = np.zeros_like(w), np.zeros_like(u), np.zeros_like(b)
+    for t in range(steps - 1, -1, -1):
+        dz = dh * (1 - hs[t + 1] * hs[t + 1])
+        db += dz.sum(axis=0, keepdims=True)
+        dw += hs[t].T @ dz
+        du += xs[t * batch:(t + 1) * batch].T @ dz
+        dh = dz @ w.T
+    return dh, dw, du, db
+
+
+def b6_cases(mods, timer, results, precisions):
+    import numpy as np
+
+    steps = 100
+    inputs64 = b6_inputs(steps)
+    check_inputs(("b6", steps), inputs64[0], inputs64[4])
+    ref = flat(b6_hand(*inputs64, steps))
+    for precision in precisions:
+        param = f"T={steps}"
+        h0, w, u, b, xs = (a.astype(np_dtype(precision)) for a in inputs64)
+        tools = {}
+        if "numpy-hand" in mods:
+            tools["numpy-hand"] = (lambda a=(h0, w, u, b, xs): b6_hand(*a, steps), "")
+
+        if "jax-jit" in mods:
+            jax = mods["jax-jit"]
+            jnp = jax.numpy
+            params = tuple(jax.device_put(a) for a in (h0, w, u, b))
+            jxs = jax.device_put(xs.reshape(steps, -1, xs.shape[1]))
+
+            def loss(params, xs):
+                h0, w, u, b = params
+
+                def step(h, xt):
+                    return jnp.tanh(h @ w + xt @ u + b), None
+
+                h, _ = jax.lax.scan(step, h0, xs)
+                return 0.5 * jnp.sum(h * h)
+
+            f = jax.jit(jax.grad(loss))
+            tools["jax-jit"] = (
+                lambda f=f, p=params, x=jxs: jax.block_until_ready(f(p, x)),
+                "jit(grad) of lax.scan",
+            )
+
+        if "pytorch-eager" in mods:
+            torch = mods["pytorch-eager"]
+            tparams = [torch.from_numpy(a.copy()).requires_grad_() for a in (h0, w, u, b)]
+            txs = torch.from_numpy(xs.copy())
+            batch = h0.shape[0]
+
+            def grads(tparams=tparams, txs=txs):
+                h0, w, u, b = tparams
+                h = h0
+                for t in range(steps):
+                    h = torch.tanh(h @ w + txs[t * batch:(t + 1) * batch] @ u + b)
+                loss = 0.5 * (h * h).sum()
+                return torch.autograd.grad(loss, tparams)
+
+            tools["pytorch-eager"] = (grads, "autograd.grad of a Python loop")
+
+        run_tools(timer, results, tools, "b6_rnn", precision, param, np.asarray(ref))
 
 
 # ---- B5: GEMM ------------------------------------------------------------------------------
@@ -687,7 +785,7 @@ def main():
     p.add_argument("--out", default="target/peers.json", help="the JSON file to write")
     p.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     p.add_argument("--only", default=",".join(ALL_WORKLOADS),
-                   help="comma-separated workloads among b1,b2,b4,b5")
+                   help="comma-separated workloads among " + ",".join(ALL_WORKLOADS))
     p.add_argument("--tools", default=",".join(ALL_TOOLS),
                    help="comma-separated tools among " + ",".join(ALL_TOOLS))
     p.add_argument("--precisions", default="f32,f64", help="comma-separated: f32,f64")
@@ -717,7 +815,8 @@ def main():
     results = []
     machine = machine_info(mods)
     print(json.dumps(machine, ensure_ascii=False), flush=True)
-    for w, run in (("b1", b1_cases), ("b2", b2_cases), ("b4", b4_cases), ("b5", b5_cases)):
+    for w, run in (("b1", b1_cases), ("b2", b2_cases), ("b4", b4_cases), ("b5", b5_cases),
+                   ("b6", b6_cases)):
         if w in only:
             run(mods, timer, results, precisions)
 

@@ -108,8 +108,8 @@ macro_rules! rnn_for {
             /// BPTT as a careful person writes it: every H_t kept in one buffer, the GEMM
             /// kernel called on strided views (X_t read in place, W and the activations
             /// transposed by flags), products accumulated into the gradients by the kernel
-            /// (β = 1), the bias and tanh fused into one pass, and the tanh derivative formed
-            /// from the stored H_{t+1}.
+            /// (β = 1), tanh vectorized (the runtime's, as generated code has it), and the tanh
+            /// derivative formed from the stored H_{t+1}.
             pub fn rnn_loss_hand(
                 h0: &Matrix<$T>,
                 w: &Matrix<$T>,
@@ -144,9 +144,10 @@ macro_rules! rnn_for {
                     );
                     for row in z.chunks_exact_mut(hidden) {
                         for (v, &bias) in row.iter_mut().zip(b.as_slice()) {
-                            *v = (*v + bias).tanh();
+                            *v += bias;
                         }
                     }
+                    autodiff::kernels::tanh_in_place(z);
                 }
                 let last = &hs[steps * n..];
                 let loss = 0.5 * last.iter().map(|v| v * v).sum::<$T>();

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use super::buffer;
 use super::elementwise::{Elementwise, Pointwise};
+pub use super::matmul::matmul_acc;
 use super::matrix::Matrix;
 pub use super::region::{
     add_to_element, add_to_entry, add_to_rows, add_to_segment, read_element, read_entry, read_rows,
@@ -146,6 +147,13 @@ pub fn numel<T: Real>(x: &impl Shaped) -> T {
 pub trait Shaped {
     /// `(rows, cols)`.
     fn dims(&self) -> (usize, usize);
+}
+
+/// `tanh` of every element of `x`, in place, vectorized for this CPU (what `Matrix::tanh`
+/// computes): for hand-written code that wants the runtime's `tanh` on its own buffers (the
+/// benches' references).
+pub fn tanh_in_place<T: Real>(x: &mut [T]) {
+    super::elementwise::map_in_place(x, super::fast_math::tanh);
 }
 
 /// The shape of a value, kept by generated code in place of the value.

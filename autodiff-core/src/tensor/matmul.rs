@@ -120,3 +120,36 @@ impl<T: Real> Matrix<T> {
         product(self.view().t(), rhs.view().t())
     }
 }
+
+/// `acc + op(a)·op(b)` (`op` the transpose where `ta`/`tb` say), written into `acc`'s buffer by
+/// the GEMM kernel (β = 1) when `acc` has the product's shape: generated code sums a gradient
+/// over a loop's iterations this way (dW += Hᵀ·dZ) without allocating each product and adding
+/// it in a second pass. Otherwise `acc + product`, broadcasting as `+` does.
+#[track_caller]
+pub fn matmul_acc<T: Real>(
+    mut acc: Matrix<T>,
+    a: &Matrix<T>,
+    b: &Matrix<T>,
+    ta: bool,
+    tb: bool,
+) -> Matrix<T> {
+    let (av, bv) = (
+        if ta { a.view().t() } else { a.view() },
+        if tb { b.view().t() } else { b.view() },
+    );
+    if av.cols() != bv.rows() {
+        let name = match (ta, tb) {
+            (false, false) => "matmul",
+            (true, false) => "t_matmul",
+            (false, true) => "matmul_t",
+            (true, true) => "t_matmul_t",
+        };
+        shape_mismatch(name, a.layout(), b.layout());
+    }
+    if acc.shape() == (av.rows(), bv.cols()) {
+        gemm::gemm(T::one(), av, bv, T::one(), acc.as_mut_slice());
+        acc
+    } else {
+        acc + product(av, bv)
+    }
+}

@@ -8,6 +8,7 @@
 mod arith;
 pub mod buffer;
 mod elementwise;
+pub(crate) mod fast_math;
 pub mod gemm;
 #[doc(hidden)]
 pub mod kernels;

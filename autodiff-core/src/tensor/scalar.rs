@@ -8,6 +8,7 @@ use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 use num_traits::Float;
 
 use super::buffer::BufferCache;
+use super::fast_math;
 use super::gemm::{self, GemmCall};
 
 /// An element type of [`Matrix`](super::Matrix) and [`Vector`](super::Vector): `f32` or `f64`.
@@ -50,6 +51,8 @@ pub(crate) mod sealed {
         /// Runs `f` on this thread's cache of large buffers of this type (`None` once the thread
         /// is tearing down). See [`buffer`](crate::tensor::buffer).
         fn with_buffer_cache<R>(f: impl FnOnce(&mut BufferCache<Self>) -> R) -> Option<R>;
+        /// `tanh` as tensors compute it (see [`fast_math`](crate::tensor::fast_math)).
+        fn tanh_elementwise(self) -> Self;
     }
 }
 
@@ -115,7 +118,7 @@ macro_rules! scalar_ext {
 crate::__elementwise_functions!(scalar_ext);
 
 macro_rules! impl_real {
-    ($($t:ty => $gemm:path;)*) => {$(
+    ($($t:ty => $gemm:path, $tanh:path;)*) => {$(
         impl Real for $t {
             #[inline]
             fn from_f64(x: f64) -> Self {
@@ -138,13 +141,17 @@ macro_rules! impl_real {
                 }
                 CACHE.try_with(|cache| f(&mut cache.borrow_mut())).ok()
             }
+            #[inline(always)]
+            fn tanh_elementwise(self) -> Self {
+                $tanh(self)
+            }
         }
     )*};
 }
 
 impl_real! {
-    f32 => gemm::sgemm;
-    f64 => gemm::dgemm;
+    f32 => gemm::sgemm, fast_math::tanh_f32;
+    f64 => gemm::dgemm, fast_math::tanh_f64;
 }
 
 #[cfg(test)]

@@ -110,7 +110,44 @@ pub fn evaluate(results: &Results) -> Vec<Target> {
             10.0,
         ),
         gemm_keeps_up_with_numpy(results),
+        b6_loop_matches_hand(results),
+        b6_loop_beats_peers(results),
     ]
+}
+
+/// B6 differentiates a `for` loop: the generated backward loop against BPTT written by hand.
+fn b6_loop_matches_hand(results: &Results) -> Target {
+    let mut checks = Vec::new();
+    for_each_case(results, "b6_rnn", &["T=100"], |label, case| {
+        checks.push(Check {
+            case: label,
+            measured: case.and_then(|c| ratio(c.rust_ns(GENERATED), c.rust_ns(HAND))),
+            bound: Bound::RatioAtMost(1.10),
+        });
+    });
+    Target {
+        description: "B6 (RNN through a loop): generated within 10 % of hand-written BPTT: \
+                      generated ÷ hand",
+        checks,
+    }
+}
+
+fn b6_loop_beats_peers(results: &Results) -> Target {
+    let mut checks = Vec::new();
+    for tool in ["jax-jit", "pytorch-eager"] {
+        for_each_case(results, "b6_rnn", &["T=100"], |label, case| {
+            checks.push(Check {
+                case: format!("{label} vs {tool}"),
+                measured: case.and_then(|c| ratio(c.peer_ns(tool), c.rust_ns(GENERATED))),
+                bound: Bound::RatioAbove(1.0),
+            });
+        });
+    }
+    Target {
+        description: "B6: generated faster than jax-jit (grad of lax.scan) and pytorch-eager: \
+                      peer ÷ generated",
+        checks,
+    }
 }
 
 /// The generated code is meant to be indistinguishable from the hand-written reference.
@@ -328,5 +365,40 @@ mod tests {
         assert!(!Bound::RatioAbove(1.0).holds(1.0));
         assert!(Bound::RatioAtLeast(10.0).holds(10.0));
         assert_eq!(short_name("b4_jacobian"), "B4");
+    }
+
+    #[test]
+    fn b6_is_held_to_ten_percent_and_to_its_peers() {
+        let peers = PeersFile {
+            results: vec![peer("b6_rnn", "f64", "T=100", None, "jax-jit", 120.0)],
+            ..Default::default()
+        };
+        let results = Results::merge(
+            &[
+                rust("b6_rnn/f64/T=100", None, "hand", 100.0),
+                rust("b6_rnn/f64/T=100", None, "generated", 109.0),
+                rust("b6_rnn/f32/T=100", None, "hand", 100.0),
+                rust("b6_rnn/f32/T=100", None, "generated", 111.0),
+            ],
+            Some(&peers),
+        );
+        let targets = evaluate(&results);
+        let (matches, beats) = (targets.len() - 2, targets.len() - 1);
+        assert_eq!(
+            check(&targets, matches, "B6 f64 T=100").passed(),
+            Some(true)
+        );
+        assert_eq!(
+            check(&targets, matches, "B6 f32 T=100").passed(),
+            Some(false)
+        );
+        assert_eq!(
+            check(&targets, beats, "B6 f64 T=100 vs jax-jit").passed(),
+            Some(true)
+        );
+        assert_eq!(
+            check(&targets, beats, "B6 f32 T=100 vs jax-jit").passed(),
+            None
+        );
     }
 }
