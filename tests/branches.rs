@@ -99,3 +99,59 @@ fn a_branch_prints_both_sides() {
         "{text}"
     );
 }
+
+/// A loop that carries an integer (a count) and a condition (a toggle) beside a float, and
+/// branches on a comparison of a value computed in the body: integers and conditions have no
+/// derivative and are carried through the backward and tangent loops as they are.
+#[differentiable]
+fn counted(a: f64, b: f64, steps: usize) -> f64 {
+    let mut s = a;
+    let mut count = 0;
+    let mut flip = false;
+    for k in 1..=steps {
+        let level = a * k as f64;
+        if level > 1.0 {
+            s *= b;
+            count += 1;
+        } else {
+            s *= 1.0 + b;
+        }
+        flip = !flip;
+        if flip {
+            s += 0.1 * b;
+        }
+    }
+    s * count as f64
+}
+
+#[test]
+fn integers_and_conditions_carried_through_a_loop() {
+    let (a, b, steps) = (0.4, 0.7, 5);
+    let e = 1e-6;
+    let fd = |f: &dyn Fn(f64, f64) -> f64| {
+        let da = (f(a + e, b) - f(a - e, b)) / (2.0 * e);
+        let db = (f(a, b + e) - f(a, b - e)) / (2.0 * e);
+        (da, db)
+    };
+    let (value, (da, db)) = counted_grad(a, b, steps);
+    assert_eq!(value, counted(a, b, steps));
+    let (fa, fb) = fd(&|a, b| counted(a, b, steps));
+    assert!(
+        (da - fa).abs() < 1e-7 && (db - fb).abs() < 1e-7,
+        "{da} {fa} {db} {fb}"
+    );
+    let (_, tangent) = counted_jvp(a, b, steps, 0.5, -2.0);
+    assert!((tangent - (0.5 * fa - 2.0 * fb)).abs() < 1e-7);
+    // The Hessian's columns are differences of the gradient.
+    let h = counted_hessian(a, b, steps);
+    let (ha, hb) = fd(&|a, b| counted_grad(a, b, steps).1 .0);
+    let (ha2, hb2) = fd(&|a, b| counted_grad(a, b, steps).1 .1);
+    for (got, want) in [
+        (h[(0, 0)], ha),
+        (h[(0, 1)], hb),
+        (h[(1, 0)], ha2),
+        (h[(1, 1)], hb2),
+    ] {
+        assert!((got - want).abs() < 1e-6, "{h:?}");
+    }
+}

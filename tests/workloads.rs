@@ -70,6 +70,23 @@ fn rnn_gradient_equals_backpropagation_through_time_by_hand() {
         ] {
             agree(&format!("T = {steps}, {what}"), got, want, 1e-12);
         }
+        // Checkpointed (√T segments: T = 7 cuts into 3, the last short), the same gradient.
+        let (value, (dh0, dw, du, db)) =
+            rnn::f64_rnn::rnn_loss_checkpointed_grad(&i.h0, &i.w, &i.u, &i.b, &i.xs, steps);
+        assert!((value - hand_value).abs() < 1e-12 * hand_value.abs().max(1.0));
+        for (what, got, want) in [
+            ("dh0", &dh0, &hdh0),
+            ("dw", &dw, &hdw),
+            ("du", &du, &hdu),
+            ("db", &db, &hdb),
+        ] {
+            agree(
+                &format!("checkpointed, T = {steps}, {what}"),
+                got,
+                want,
+                1e-12,
+            );
+        }
         let [h0, w, u, b, xs] = i.to_f32();
         let (_, (dh0, dw, du, db)) = rnn::f32_rnn::rnn_loss_grad(&h0, &w, &u, &b, &xs, steps);
         let (_, (hdh0, hdw, hdu, hdb)) = rnn::f32_rnn::rnn_loss_hand(&h0, &w, &u, &b, &xs, steps);

@@ -95,10 +95,26 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
         // about the function changes.
         Ok(generated) => {
             let generated = attr::with_crate_path(generated, args.krate.as_ref());
+            let item_fn = without_checkpoints(&item_fn);
             quote!(#[allow(clippy::let_and_return, dead_code)] #item_fn #generated)
         }
         Err(error) => fallback_fn(&item_fn, error),
     }
+}
+
+/// The user's function without the `#[checkpoint]` attributes on its loops, which are the
+/// macro's to read (rustc knows no such attribute); the function is otherwise as written.
+fn without_checkpoints(item: &ItemFn) -> ItemFn {
+    struct Strip;
+    impl syn::visit_mut::VisitMut for Strip {
+        fn visit_expr_for_loop_mut(&mut self, f: &mut syn::ExprForLoop) {
+            f.attrs.retain(|a| !a.path().is_ident("checkpoint"));
+            syn::visit_mut::visit_expr_for_loop_mut(self, f);
+        }
+    }
+    let mut item = item.clone();
+    syn::visit_mut::VisitMut::visit_item_fn_mut(&mut Strip, &mut item);
+    item
 }
 
 /// A function nested too deeply to parse safely: its signature (so that callers still find it)

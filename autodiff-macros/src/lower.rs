@@ -10,7 +10,7 @@ use autodiff_core::symbolic::methods::{self, Arg};
 use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
-use autodiff_core::symbolic::rules::control::{Branch, Loop, Project};
+use autodiff_core::symbolic::rules::control::{push_checkpointed, Branch, Loop, Project, Segments};
 use autodiff_core::symbolic::rules::index::{Read, Region};
 use autodiff_core::symbolic::rules::integer::{
     CmpOp, Compare, IndexArith, IndexLiteral, IntOp, Logic, NamedConstant, ToFloat,
@@ -723,7 +723,8 @@ impl Lowerer<'_> {
             IntOp::Sub => BinOp::Sub,
             IntOp::Mul => BinOp::Mul,
             IntOp::Div => BinOp::Div,
-            IntOp::Rem => {
+            // (`min` and `max` are no operators: only `%` reaches here.)
+            IntOp::Rem | IntOp::Min | IntOp::Max => {
                 return self.unsupported(
                     whole,
                     "`%` is for integers (`usize`); differentiable math uses `+ - * /`",
@@ -905,10 +906,69 @@ impl Lowerer<'_> {
         })
     }
 
+    /// `#[checkpoint]` (segments of ⌊√n⌋ iterations) or `#[checkpoint(every = K)]` on a loop:
+    /// reverse mode stores the carried values at each segment's start and reruns the segment
+    /// when it pulls it back (see [`push_checkpointed`]). Other attributes are left to rustc.
+    fn checkpoint(&mut self, attrs: &[syn::Attribute]) -> Option<Segments> {
+        const USAGE: &str = "write `#[checkpoint]` (segments of √n iterations) or \
+                             `#[checkpoint(every = 100)]` (an integer literal, at least 1)";
+        let mut found = None;
+        for attr in attrs.iter().filter(|a| a.path().is_ident("checkpoint")) {
+            if found.is_some() {
+                self.errors.spanned(
+                    attr,
+                    "a loop is checkpointed once: remove one `#[checkpoint]`",
+                );
+                continue;
+            }
+            let segments = match &attr.meta {
+                syn::Meta::Path(_) => Some(Segments::Sqrt),
+                syn::Meta::List(list) => {
+                    let mut every = None;
+                    let parsed = list.parse_nested_meta(|meta| {
+                        if !meta.path.is_ident("every") || every.is_some() {
+                            return Err(meta.error(USAGE));
+                        }
+                        let value: Expr = meta.value()?.parse()?;
+                        let k = match &value {
+                            Expr::Lit(syn::ExprLit {
+                                lit: Lit::Int(lit), ..
+                            }) => lit.base10_parse::<usize>().ok(),
+                            _ => None,
+                        };
+                        match k {
+                            Some(k) if k >= 1 => every = Some(k),
+                            _ => return Err(syn::Error::new_spanned(value, USAGE)),
+                        }
+                        Ok(())
+                    });
+                    match (parsed, every) {
+                        (Ok(()), Some(k)) => Some(Segments::Every(k)),
+                        (Err(e), _) => {
+                            self.errors.push(e);
+                            None
+                        }
+                        (Ok(()), None) => {
+                            self.errors.spanned(attr, USAGE);
+                            None
+                        }
+                    }
+                }
+                syn::Meta::NameValue(_) => {
+                    self.errors.spanned(attr, USAGE);
+                    None
+                }
+            };
+            found = Some(segments);
+        }
+        found.flatten()
+    }
+
     /// `for i in a..b { ... }` (or `a..=b`), `a` and `b` integers known before the loop: the
     /// body becomes a program of its own, run by a `Loop`; the `let mut` bindings it assigns
     /// are carried from one iteration to the next, and hold the last iteration's values after.
     fn for_loop(&mut self, f: &syn::ExprForLoop) {
+        let checkpoint = self.checkpoint(&f.attrs);
         if let Some(label) = &f.label {
             self.errors.spanned(
                 label,
@@ -986,10 +1046,15 @@ impl Lowerer<'_> {
         let mut args = vec![start, end];
         args.extend(carried.iter().map(|(_, v)| *v));
         args.extend(captures);
-        let run = match self
-            .program
-            .push(Loop::new(body, carried.len()).into(), &args)
-        {
+        let pushed = match checkpoint {
+            Some(segments) => {
+                push_checkpointed(&mut self.program, body, carried.len(), &args, segments)
+            }
+            None => self
+                .program
+                .push(Loop::new(body, carried.len()).into(), &args),
+        };
+        let run = match pushed {
             Ok(run) => run,
             Err(e) => {
                 self.errors.spanned(f.for_token, e.message);

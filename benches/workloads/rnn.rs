@@ -105,6 +105,28 @@ macro_rules! rnn_for {
                 0.5 * (&h * &h).sum()
             }
 
+            /// [`rnn_loss`] with its loop checkpointed every ⌊√T⌋ steps: the backward pass
+            /// stores the hidden state at each segment's start and reruns a segment before
+            /// pulling it back.
+            #[differentiable(wrt(h0, w, u, b))]
+            pub fn rnn_loss_checkpointed(
+                h0: &Matrix<$T>,
+                w: &Matrix<$T>,
+                u: &Matrix<$T>,
+                b: &Matrix<$T>,
+                xs: &Matrix<$T>,
+                steps: usize,
+            ) -> $T {
+                let batch = h0.rows();
+                let mut h = h0.clone();
+                #[checkpoint]
+                for t in 0..steps {
+                    let xt = xs.slice_rows(t * batch..(t + 1) * batch);
+                    h = (h.matmul(w) + xt.matmul(u) + b).tanh();
+                }
+                0.5 * (&h * &h).sum()
+            }
+
             /// BPTT as a careful person writes it: every H_t kept in one buffer, the GEMM
             /// kernel called on strided views (X_t read in place, W and the activations
             /// transposed by flags), products accumulated into the gradients by the kernel

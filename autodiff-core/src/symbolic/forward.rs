@@ -79,6 +79,9 @@ pub fn forward(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
     for &output in &outputs {
         output_tangents.push(match tangents[output.index()] {
             Some(t) => t,
+            // An integer or a condition has no tangent; its place holds the value itself, which
+            // no caller reads as one (a loop or a branch skips it).
+            None if !cx.program.kind(output).is_differentiable() => output,
             None => {
                 // The output does not depend on the wrt parameters: its tangent is zero.
                 let zero = cx.push(Literal::new(0.0), &[])?;

@@ -377,6 +377,8 @@ ops! {
     IndexLiteral(IndexLiteral),
     /// `+ − * / %` on integers.
     IndexArith(IndexArith),
+    /// `⌊√n⌋` of an integer.
+    IndexSqrt(IndexSqrt),
     /// `len()`, `rows()`, `cols()`.
     Extent(Extent),
     /// `n as f64`

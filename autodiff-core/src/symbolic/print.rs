@@ -137,11 +137,23 @@ fn print_block(
     // A value gets a line when it has a name or is returned (values of `role`), is used
     // several times and is too long to repeat, or is too long to inline; short shared
     // expressions read better inline (`dw = xᵀ·sum_to(dz, x·w)`).
+    // In a block, a result used only as a carried value's update (unnamed, or named as that
+    // value) is written on that value's line (`dw = dw + dw_2`), not as `t8 = dw + dw_2` and
+    // then `dw = t8`.
+    let is_update_only = |v: usize| {
+        let name = program.insts[v].name.as_deref();
+        always_alias
+            && uses[v] == 1
+            && aliases
+                .iter()
+                .any(|(alias, a)| a.index() == v && name.is_none_or(|n| n == alias))
+    };
     let gets_line = |v: usize, text: &str| {
         let inst = &program.insts[v];
         let length = text.chars().count();
         !matches!(inst.op, Op::Const(_))
-            && ((inst.role == role && (inst.name.is_some() || is_output(v)))
+            && ((inst.role == role
+                && (inst.name.is_some() || (is_output(v) && !is_update_only(v))))
                 || (uses[v] > 1 && length > INLINE_LIMIT)
                 || length > LINE_LIMIT)
     };
@@ -227,7 +239,8 @@ fn print_block(
                 _ => format!("tape{}", p.index),
             };
             let expr = Printed::atom(name);
-            printed.push(if gets_line(i, &expr.text) && names[i] != expr.text {
+            let aside = gets_line(i, &expr.text) && !is_update_only(i);
+            printed.push(if aside && names[i] != expr.text {
                 lines.push(format!("{} = {}", names[i], expr.text));
                 Printed::atom(names[i].clone())
             } else {

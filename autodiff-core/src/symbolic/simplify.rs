@@ -202,6 +202,8 @@ impl Rebuilder {
             if let Some(r) = self
                 .rewrite_add_to(a, b)
                 .or_else(|| self.rewrite_add_to(b, a))
+                .or_else(|| self.rewrite_accumulate(a, b))
+                .or_else(|| self.rewrite_accumulate(b, a))
             {
                 return Some(r);
             }
@@ -290,6 +292,54 @@ impl Rebuilder {
         let mut args = vec![acc];
         args.extend(outer_rest);
         Some(Rewrite::Inst(outer.into(), args))
+    }
+
+    /// `a + (the sum a backward loop accumulates from zero)` = the sum it accumulates from `a`:
+    /// a backward loop nested in another (a checkpointed segment, an inner loop) adds into the
+    /// outer sum directly, with no zero tensor and no extra pass. Valid when the loop's body
+    /// reads that carried value once, in `carried + term` as its update; `a` must exist before
+    /// the loop, which is changed in place (the sum is used nowhere else). Exact up to the
+    /// order of additions.
+    fn rewrite_accumulate(&mut self, a: ValueId, b: ValueId) -> Option<Rewrite> {
+        let (&Op::Project(project), &[run]) = (self.op(b), self.args(b)) else {
+            return None;
+        };
+        let Op::Loop(l) = self.op(run) else {
+            return None;
+        };
+        // A backward loop's sums have their value's shape, as `a` (another adjoint of it) has;
+        // a loop of the user's might broadcast `a` where the zero had the full shape.
+        if self.out.inst(run).role != crate::symbolic::ir::Role::Adjoint {
+            return None;
+        }
+        let j = project.index;
+        if j >= l.carried || a >= run || self.kind(a) != self.kind(b) || !self.single_use(b) {
+            return None;
+        }
+        let init = self.args(run)[2 + j];
+        let zero = match (self.op(init), self.args(init)) {
+            (Op::Const(_), _) => self.literal(init) == Some(0.0),
+            (Op::Fill(_), &[z, _]) => self.literal(z) == Some(0.0),
+            _ => false,
+        };
+        let body = &l.body;
+        let param = body
+            .insts
+            .iter()
+            .position(|inst| matches!(inst.op, Op::Param(q) if q.0 == 1 + j))?;
+        let uses = body.use_counts();
+        let update = body.outputs[j].index();
+        let accumulates = uses[param] == 1
+            && uses[update] == 1
+            && matches!(body.insts[update].op, Op::Binary(Binary(BinOp::Add)))
+            && body.insts[update].args.iter().any(|x| x.index() == param);
+        if !zero || !accumulates {
+            return None;
+        }
+        let key = (self.op(run).clone(), self.args(run).to_vec());
+        self.seen.remove(&key);
+        self.out.insts[run.index()].args[2 + j] = a;
+        Some(Rewrite::Value(b))
     }
 
     /// `add_at(add_at(a, [i], d₁), [i], d₂) = add_at(a, [i], d₁ + d₂)` for one scalar entry:

@@ -3,7 +3,7 @@
 //! central differences of the interpreted primal program.
 
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal};
-use autodiff_core::symbolic::rules::control::{Loop, Project};
+use autodiff_core::symbolic::rules::control::{push_checkpointed, Loop, Project, Segments};
 use autodiff_core::symbolic::rules::elementwise::{Unary, UnaryFn};
 use autodiff_core::symbolic::rules::integer::{IndexLiteral, ToFloat};
 use autodiff_core::symbolic::rules::linalg::MatMul;
@@ -21,6 +21,11 @@ fn push(p: &mut Program, op: impl Into<Op>, args: &[ValueId]) -> ValueId {
 /// two carried values (a vector and a scalar), three captured ones (a matrix, a vector and a
 /// scalar), the index read as a float.
 fn recurrent() -> Program {
+    recurrent_cut(None)
+}
+
+/// [`recurrent`], its loop checkpointed in `segments` if given.
+fn recurrent_cut(segments: Option<Segments>) -> Program {
     let mut body = Program::new();
     let i = body.param("i", Kind::Index);
     let h = body.param("h", Kind::Vector);
@@ -49,7 +54,11 @@ fn recurrent() -> Program {
     let n = p.constant("n", Kind::Index);
     let zero = push(&mut p, IndexLiteral(0), &[]);
     let s0 = push(&mut p, Literal::new(0.0), &[]);
-    let run = push(&mut p, Loop::new(body, 2), &[zero, n, h0, s0, w, x, a]);
+    let operands = [zero, n, h0, s0, w, x, a];
+    let run = match segments {
+        None => push(&mut p, Loop::new(body, 2), &operands),
+        Some(segments) => push_checkpointed(&mut p, body, 2, &operands, segments).unwrap(),
+    };
     let h = push(
         &mut p,
         Project {
@@ -301,4 +310,109 @@ fn a_reversed_loop_prints_as_a_block() {
     assert!(lines.contains(&"dh0 = dh"), "{text}");
     // Every other line is an equation.
     assert!(lines[1..].iter().all(|l| l.contains(" = ")), "{text}");
+}
+
+/// Checkpointing changes what reverse mode stores, not what it computes: at every segment
+/// length (one iteration, a length that does not divide the count, one longer than the loop,
+/// ⌊√n⌋) and every count (none, one, several), the value, gradient and Hessian-vector product
+/// are the plain loop's up to rounding.
+#[test]
+fn a_checkpointed_loop_has_the_plain_loops_derivatives() {
+    let plain = recurrent();
+    let grad = derive_reverse(&plain, &[0, 1, 2, 3]).unwrap().grad.unwrap();
+    let hvp = derive_hvp(&plain, &[0, 1, 2, 3]).unwrap().program;
+    let direction = [
+        Value::Vector(Vector::from_vec(vec![0.2, -0.1, 0.4])),
+        Value::Matrix(Matrix::from_vec(
+            3,
+            3,
+            (0..9).map(|i| 0.05 * i as f64 - 0.2).collect(),
+        )),
+        Value::Vector(Vector::from_vec(vec![0.3, 0.0, -0.6])),
+        Value::Scalar(-0.4),
+    ];
+    let at = |steps: usize, with_direction: bool| {
+        let mut inputs = point();
+        if with_direction {
+            inputs.extend(direction.iter().cloned());
+        }
+        inputs.push(Value::Index(steps));
+        inputs
+    };
+    let flat =
+        |values: Vec<Value<f64>>| -> Vec<f64> { values.iter().flat_map(Value::to_vec).collect() };
+    for segments in [
+        Segments::Every(1),
+        Segments::Every(3),
+        Segments::Every(20),
+        Segments::Sqrt,
+    ] {
+        let cut = recurrent_cut(Some(segments));
+        let cut_grad = derive_reverse(&cut, &[0, 1, 2, 3]).unwrap().grad.unwrap();
+        let cut_hvp = derive_hvp(&cut, &[0, 1, 2, 3]).unwrap().program;
+        for steps in [0, 1, 4, 10] {
+            let what = format!("{segments:?}, {steps} steps");
+            let primal = (
+                eval(&plain, &at(steps, false)),
+                eval(&cut, &at(steps, false)),
+            );
+            assert_eq!(flat(primal.0), flat(primal.1), "{what}: value");
+            for (want, got) in [
+                (
+                    flat(eval(&grad, &at(steps, false))),
+                    flat(eval(&cut_grad, &at(steps, false))),
+                ),
+                (
+                    flat(eval(&hvp, &at(steps, true))),
+                    flat(eval(&cut_hvp, &at(steps, true))),
+                ),
+            ] {
+                assert_eq!(want.len(), got.len(), "{what}");
+                for (w, g) in want.iter().zip(&got) {
+                    assert!(
+                        (w - g).abs() <= 1e-13 * (1.0 + w.abs()),
+                        "{what}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// What a checkpointed loop stores: the forward pass over segments stacks only the values
+/// carried into each (no tanh result, no per-iteration tape), and the backward pass over
+/// segments reruns each one (a taped forward loop) before pulling it back (a reversed loop).
+#[test]
+fn a_checkpointed_loop_stores_segment_starts_and_reruns_segments() {
+    let grad = derive_reverse(&recurrent_cut(Some(Segments::Sqrt)), &[0, 1, 2, 3])
+        .unwrap()
+        .grad
+        .unwrap();
+    let outer: Vec<&Loop> = grad
+        .insts
+        .iter()
+        .filter_map(|inst| match &inst.op {
+            Op::Loop(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    let [forward, backward] = outer[..] else {
+        panic!(
+            "a forward and a backward loop over segments, found {}",
+            outer.len()
+        );
+    };
+    assert!(!forward.reversed && backward.reversed);
+    // The two carried values (h, s) at each segment's start, nothing else.
+    assert_eq!((forward.stacked, backward.sliced), (2, 2));
+    let inner_forward = loops(&forward.body);
+    assert_eq!(inner_forward.len(), 1);
+    assert_eq!(
+        inner_forward[0].stacked, 0,
+        "the forward pass stores nothing per iteration"
+    );
+    let inner_backward: Vec<Loop> = loops(&backward.body);
+    assert_eq!(inner_backward.len(), 2, "a segment rerun, then pulled back");
+    assert!(!inner_backward[0].reversed && inner_backward[0].stacked >= 1);
+    assert!(inner_backward[1].reversed && inner_backward[1].sliced == inner_backward[0].stacked);
 }

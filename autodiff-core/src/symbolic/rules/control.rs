@@ -43,6 +43,10 @@ pub struct Loop {
     pub sliced: usize,
     /// Whether the index runs from `end − 1` down to `start`.
     pub reversed: bool,
+    /// Whether reverse mode stores only the values carried into each iteration and reruns the
+    /// iteration (storing what its own pullback needs) when it pulls it back: the outer loop
+    /// of [`push_checkpointed`], whose iterations are segments of the user's loop.
+    pub checkpoint: bool,
 }
 
 impl Loop {
@@ -54,6 +58,7 @@ impl Loop {
             stacked: 0,
             sliced: 0,
             reversed: false,
+            checkpoint: false,
         }
     }
 
@@ -62,14 +67,29 @@ impl Loop {
         self.body.params.len() - 1 - self.carried - self.sliced
     }
 
-    /// Where the tangent of result `j` sits in the result of this loop's tangent loop
-    /// (carried values and tangents, then stacked values and tangents).
-    fn tangent_position(&self, j: usize) -> usize {
+    /// Which carried values (`0..carried`) and which stacked ones (`0..stacked`) have tangents:
+    /// all but integers and conditions.
+    fn with_tangents(&self) -> (Vec<usize>, Vec<usize>) {
+        let k = self.carried;
+        let kind = |v: ValueId| self.body.insts[v.index()].kind;
+        let differentiable = |o: usize| kind(self.body.outputs[o]).is_differentiable();
+        let carried = (0..k).filter(|&j| differentiable(j)).collect();
+        let stacked = (0..self.stacked)
+            .filter(|&j| differentiable(k + j))
+            .collect();
+        (carried, stacked)
+    }
+
+    /// Where the tangent of result `j` sits in the result of this loop's tangent loop (carried
+    /// values, their tangents, stacked values, their tangents), if it has one.
+    fn tangent_position(&self, j: usize) -> Option<usize> {
         let (k, t) = (self.carried, self.stacked);
+        let (carried, stacked) = self.with_tangents();
         if j < k {
-            k + j
+            carried.iter().position(|&c| c == j).map(|p| k + p)
         } else {
-            2 * k + t + (j - k)
+            let base = k + carried.len() + t;
+            stacked.iter().position(|&s| s == j - k).map(|p| base + p)
         }
     }
 }
@@ -155,8 +175,9 @@ impl Rule for Loop {
     ) -> Result<Option<ValueId>, KindError> {
         let (k, m, s) = (self.carried, self.captured(), self.sliced);
         let body = &self.body;
-        // Every carried value has a tangent (zero to start with, if need be); a captured or
-        // sliced value only when its operand has one.
+        // Every carried float value has a tangent (zero to start with, if need be); a captured
+        // or sliced value only when its operand has one.
+        let (carried_moving, stacked_moving) = self.with_tangents();
         let captured_moving: Vec<usize> = (0..m)
             .filter(|&j| {
                 tangents[2 + k + j].is_some() && body.params[1 + k + j].kind.is_differentiable()
@@ -165,7 +186,9 @@ impl Rule for Loop {
         let sliced_moving: Vec<usize> = (0..s)
             .filter(|&j| tangents[2 + k + m + j].is_some())
             .collect();
-        let wrt: Vec<usize> = (1..=k)
+        let wrt: Vec<usize> = carried_moving
+            .iter()
+            .map(|j| 1 + j)
             .chain(captured_moving.iter().map(|j| 1 + k + j))
             .chain(sliced_moving.iter().map(|j| 1 + k + m + j))
             .collect();
@@ -179,8 +202,9 @@ impl Rule for Loop {
         let name = |p: usize| body.params[p].name.clone();
         let i = tb.param(&name(0), Kind::Index);
         let c: Vec<ValueId> = (1..=k).map(|p| tb.param(&name(p), kind(p))).collect();
-        let dc: Vec<ValueId> = (1..=k)
-            .map(|p| tb.param(&format!("d{}", name(p)), kind(p)))
+        let dc: Vec<ValueId> = carried_moving
+            .iter()
+            .map(|&j| tb.param(&format!("d{}", name(1 + j)), kind(1 + j)))
             .collect();
         let x: Vec<ValueId> = (0..m)
             .map(|j| tb.param(&name(1 + k + j), kind(1 + k + j)))
@@ -208,16 +232,16 @@ impl Rule for Loop {
         let (values, value_tangents) = outs.split_at(n_out);
         tb.outputs = values[..k]
             .iter()
-            .chain(&value_tangents[..k])
+            .chain(carried_moving.iter().map(|&j| &value_tangents[j]))
             .chain(&values[k..])
-            .chain(&value_tangents[k..])
+            .chain(stacked_moving.iter().map(|&j| &value_tangents[k + j]))
             .copied()
             .collect();
 
         // Its operands: [start, end, c₀, ċ₀, x, ẋ, tapes, tape tangents].
         let mut operands = vec![args[0], args[1]];
         operands.extend_from_slice(&args[2..2 + k]);
-        for j in 0..k {
+        for &j in &carried_moving {
             operands.push(match tangents[2 + j] {
                 Some(t) => t,
                 None => zero_like(cx, args[2 + j])?,
@@ -237,10 +261,11 @@ impl Rule for Loop {
         );
         let tangent_loop = Loop {
             body: Box::new(crate::symbolic::simplify(&tb)),
-            carried: 2 * k,
-            stacked: 2 * self.stacked,
+            carried: k + carried_moving.len(),
+            stacked: self.stacked + stacked_moving.len(),
             sliced: s + sliced_moving.len(),
             reversed: self.reversed,
+            checkpoint: false,
         };
         cx.push(tangent_loop, &operands).map(Some)
     }
@@ -306,6 +331,98 @@ impl Rule for Loop {
     }
 }
 
+/// How [`push_checkpointed`] cuts a loop of `n` iterations into segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Segments {
+    /// ⌊√n⌋ iterations each (at least one): about 2√n stored states, one extra forward pass.
+    Sqrt,
+    /// The given number of iterations each (at least one).
+    Every(usize),
+}
+
+/// Pushes the loop `for i in start..end { body }` (operands as [`Loop`]'s, `args`) cut into
+/// segments, for reverse mode to trade time for memory: an outer loop over the segments, whose
+/// body runs one segment's iterations as an inner loop, carrying the same values. The outer
+/// loop is a [`Loop::checkpoint`]: reverse mode stores only the values carried into each
+/// segment, and pulling a segment back reruns it, storing what the inner loop's own pullback
+/// reads for that segment alone. Memory: `n / c` carried states plus `c` iterations' residuals
+/// (c the segment length), against `n` iterations' residuals; time: one more forward pass.
+/// The outer loop's result has the carried values as [`Project`]s, as the plain loop's has.
+pub fn push_checkpointed(
+    program: &mut Program,
+    body: Program,
+    carried: usize,
+    args: &[ValueId],
+    segments: Segments,
+) -> Result<ValueId, KindError> {
+    use crate::symbolic::rules::integer::{IndexArith, IndexLiteral, IndexSqrt, IntOp};
+    let arith = |program: &mut Program, op: IntOp, a: ValueId, b: ValueId| {
+        program.push(IndexArith(op).into(), &[a, b])
+    };
+    let (start, end) = (args[0], args[1]);
+    // n = max(end, start) − start, so an empty range has no segments (n = end from 0); c ≥ 1.
+    let from_zero = matches!(
+        program.inst(start).op,
+        crate::symbolic::Op::IndexLiteral(IndexLiteral(0))
+    );
+    let n = if from_zero {
+        end
+    } else {
+        let last = arith(program, IntOp::Max, end, start)?;
+        arith(program, IntOp::Sub, last, start)?
+    };
+    let one = program.push(IndexLiteral(1).into(), &[])?;
+    let length = match segments {
+        Segments::Sqrt => {
+            let root = program.push(IndexSqrt.into(), &[n])?;
+            arith(program, IntOp::Max, root, one)?
+        }
+        Segments::Every(c) => program.push(IndexLiteral(c.max(1)).into(), &[])?,
+    };
+    // ⌈n / c⌉ segments.
+    let spare = arith(program, IntOp::Sub, length, one)?;
+    let padded = arith(program, IntOp::Add, n, spare)?;
+    let count = arith(program, IntOp::Div, padded, length)?;
+    // Named, so derivations read `for segment = segments − 1 down to 0`.
+    program.name_value(length, "segment_length");
+    program.name_value(count, "segments");
+
+    // The outer body: [segment, carried.., captured.., start, end, length] → carried'.
+    let mut outer = Program::new();
+    outer.precision = body.precision;
+    let segment = outer.param("segment", Kind::Index);
+    let mut inner_args = vec![segment, segment];
+    for p in &body.params[1..] {
+        inner_args.push(outer.param(&p.name, p.kind));
+    }
+    let first = outer.param("start", Kind::Index);
+    let stop = outer.param("end", Kind::Index);
+    let width = outer.param("segment_length", Kind::Index);
+    let offset = arith(&mut outer, IntOp::Mul, segment, width)?;
+    let lo = arith(&mut outer, IntOp::Add, first, offset)?;
+    let full = arith(&mut outer, IntOp::Add, lo, width)?;
+    let hi = arith(&mut outer, IntOp::Min, full, stop)?;
+    outer.name_value(lo, "segment_start");
+    outer.name_value(hi, "segment_end");
+    inner_args[0] = lo;
+    inner_args[1] = hi;
+    let kinds: Vec<Kind> = body.params[1..=carried].iter().map(|p| p.kind).collect();
+    let inner = outer.push(Loop::new(body, carried).into(), &inner_args)?;
+    outer.outputs = kinds
+        .iter()
+        .enumerate()
+        .map(|(index, &kind)| outer.push(Project { index, kind }.into(), &[inner]))
+        .collect::<Result<_, _>>()?;
+
+    let zero = program.push(IndexLiteral(0).into(), &[])?;
+    let mut operands = vec![zero, count];
+    operands.extend_from_slice(&args[2..]);
+    operands.extend([start, end, length]);
+    let mut segmented = Loop::new(outer, carried);
+    segmented.checkpoint = true;
+    program.push(segmented.into(), &operands)
+}
+
 /// A zero of `like`'s kind and shape.
 fn zero_like(cx: &mut DeriveCx<'_>, like: ValueId) -> Result<ValueId, KindError> {
     let zero = cx.push(Literal::new(0.0), &[])?;
@@ -347,9 +464,24 @@ pub(crate) fn reverse_loop(
     let moving: Vec<usize> = (0..m)
         .filter(|&j| cx.is_active(args[2 + k + j]) && cx.kind(args[2 + k + j]).is_differentiable())
         .collect();
-    let wrt: Vec<usize> = (1..=k).chain(moving.iter().map(|j| 1 + k + j)).collect();
+    // The carried values with adjoints: all but integers and conditions.
+    let flowing: Vec<usize> = (0..k)
+        .filter(|&j| cx.kind(args[2 + j]).is_differentiable())
+        .collect();
+    let wrt: Vec<usize> = flowing
+        .iter()
+        .map(|j| 1 + j)
+        .chain(moving.iter().map(|j| 1 + k + j))
+        .collect();
     let body_pullback = pullback(&primal.body, &wrt)?;
-    let split = split_pullback(&primal.body, &body_pullback, k, &moving)?;
+    let split = split_pullback(
+        &primal.body,
+        &body_pullback,
+        k,
+        &flowing,
+        &moving,
+        primal.checkpoint,
+    )?;
     let r = split.residual_kinds.len();
 
     // 1. The forward loop also stacks each iteration's residuals.
@@ -359,6 +491,7 @@ pub(crate) fn reverse_loop(
         stacked: r,
         sliced: 0,
         reversed: false,
+        checkpoint: false,
     };
     cx.program.insts[at.index()].op = taped.into();
     let mut tapes = Vec::with_capacity(r);
@@ -374,7 +507,7 @@ pub(crate) fn reverse_loop(
 
     // 2. The backward loop, from the last iteration to the first.
     let mut operands = vec![args[0], args[1]];
-    for j in 0..k {
+    for &j in &flowing {
         operands.push(match douts.get(j).copied().flatten() {
             Some(d) => d,
             None => zero_like(cx, args[2 + j])?,
@@ -387,21 +520,23 @@ pub(crate) fn reverse_loop(
     operands.extend_from_slice(&tapes);
     let backward = Loop {
         body: Box::new(crate::symbolic::simplify(&split.backward)),
-        carried: k + moving.len(),
+        carried: flowing.len() + moving.len(),
         stacked: 0,
         sliced: r,
         reversed: true,
+        checkpoint: false,
     };
     let result = cx.push(backward, &operands)?;
 
     let mut contributions = vec![None; args.len()];
-    for j in 0..k {
+    for (n, &j) in flowing.iter().enumerate() {
         let kind = cx.kind(args[2 + j]);
-        contributions[2 + j] = Some(cx.push(Project { index: j, kind }, &[result])?);
+        contributions[2 + j] = Some(cx.push(Project { index: n, kind }, &[result])?);
     }
+    let f = flowing.len();
     for (n, &j) in moving.iter().enumerate() {
         let kind = cx.kind(args[2 + k + j]);
-        contributions[2 + k + j] = Some(cx.push(Project { index: k + n, kind }, &[result])?);
+        contributions[2 + k + j] = Some(cx.push(Project { index: f + n, kind }, &[result])?);
     }
     Ok(contributions)
 }
@@ -410,19 +545,24 @@ pub(crate) fn reverse_loop(
 struct SplitPullback {
     /// `[i, carried, captured] → [carried', residuals]`.
     forward: Program,
-    /// `[i, dcarried, dcaptured sums, captured, residuals] → [dcarried before, dcaptured sums]`.
+    /// `[i, dcarried, dcaptured sums, captured, residuals] → [dcarried before, dcaptured sums]`
+    /// (the carried values' adjoints for those with one: `flowing`).
     backward: Program,
     residual_kinds: Vec<Kind>,
 }
 
-/// Splits `pullback` (of `body`, which carries `k` values; `moving` are the captured values
-/// differentiated) into the instructions of primal values and those of adjoints, and finds the
-/// residuals: the primal values the adjoint part reads that it cannot recompute cheaply.
+/// Splits `pullback` (of `body`, which carries `k` values, `flowing` those with adjoints;
+/// `moving` are the captured values differentiated) into the instructions of primal values and those of adjoints, and finds the
+/// residuals: the primal values the adjoint part reads that it cannot recompute cheaply. With
+/// `rerun`, the residuals are the carried values alone and the backward body recomputes
+/// every primal value from them (a checkpointed segment: the forward body is `body` itself).
 fn split_pullback(
     body: &Program,
     pullback: &Program,
     k: usize,
+    flowing: &[usize],
     moving: &[usize],
+    rerun: bool,
 ) -> Result<SplitPullback, KindError> {
     use crate::symbolic::Op;
     use std::collections::HashMap;
@@ -450,6 +590,7 @@ fn split_pullback(
         let made_of_cheap = inst.args.iter().all(|a| cheap[a.index()]);
         cheap[v] = match inst.op {
             Op::Param(q) => q.0 == 0 || (q.0 > k && q.0 < n_params),
+            _ if rerun => primal[v],
             Op::Read(_) => primal[v] && made_of_cheap,
             _ => {
                 primal[v]
@@ -475,6 +616,10 @@ fn split_pullback(
         }
     }
     residuals.sort();
+    if rerun {
+        // Every carried value, read or not: the forward body is the user's, unchanged.
+        residuals = (1..=k).map(|p| param_value(pullback, p)).collect();
+    }
     let names = pullback.value_names();
 
     // The forward body: the primal instructions, returning the carried values and residuals.
@@ -505,6 +650,13 @@ fn split_pullback(
         .chain(&residuals)
         .map(|o| to_forward[o])
         .collect();
+    if rerun {
+        // The body as written (its loops untaped), stacking the values carried into it.
+        forward = body.clone();
+        forward
+            .outputs
+            .extend((1..=k).map(|p| param_value(body, p)));
+    }
 
     // The backward body.
     let kind = |p: usize| body.params[p].kind;
@@ -515,11 +667,9 @@ fn split_pullback(
     let mut to_back: HashMap<ValueId, ValueId> = HashMap::new();
     let i = back.param(&name(0), Kind::Index);
     to_back.insert(param_value(pullback, 0), i);
-    let dc: Vec<ValueId> = (1..=k)
-        .map(|p| back.param(&format!("d{}", name(p)), kind(p)))
-        .collect();
-    for (o, &d) in dc.iter().enumerate() {
-        to_back.insert(param_value(pullback, n_params + o), d);
+    for &j in flowing {
+        let d = back.param(&format!("d{}", name(1 + j)), kind(1 + j));
+        to_back.insert(param_value(pullback, n_params + j), d);
     }
     let dx_sum: Vec<ValueId> = moving
         .iter()
@@ -573,9 +723,14 @@ fn split_pullback(
         .iter()
         .map(|&o| recompute(o, insts, &mut back, &mut to_back))
         .collect();
-    let mut outputs = adjoints[..k].to_vec();
+    let mut outputs = adjoints[..flowing.len()].to_vec();
     for (n, &sum) in dx_sum.iter().enumerate() {
-        outputs.push(back.push(Binary(BinOp::Add).into(), &[sum, adjoints[k + n]])?);
+        // Adjoint role, so the emitter may fuse a product into this sum (one GEMM with β = 1).
+        outputs.push(back.push_with_role(
+            Binary(BinOp::Add).into(),
+            &[sum, adjoints[flowing.len() + n]],
+            crate::symbolic::ir::Role::Adjoint,
+        )?);
     }
     back.outputs = outputs;
     Ok(SplitPullback {
@@ -624,8 +779,14 @@ impl Rule for Project {
         let Some(tangent_tuple) = tangents[0] else {
             return Ok(None);
         };
+        if !self.kind.is_differentiable() {
+            return Ok(None);
+        }
         let index = match &cx.program.inst(args[0]).op {
-            crate::symbolic::Op::Loop(l) => l.tangent_position(self.index),
+            crate::symbolic::Op::Loop(l) => match l.tangent_position(self.index) {
+                Some(index) => index,
+                None => return Ok(None),
+            },
             // The tangent branch gives the values, then their tangents.
             crate::symbolic::Op::Branch(b) => b.results() + self.index,
             _ => return Err(KindError::new("a projection reads a loop or a branch")),
@@ -784,7 +945,12 @@ pub(crate) fn reverse_branch(
             None => {
                 let kind = primal.then.kind(primal.then.outputs[j]);
                 let like = cx.push_primal(Project { index: j, kind }, &[at])?;
-                zero_like(cx, like)?
+                if kind.is_differentiable() {
+                    zero_like(cx, like)?
+                } else {
+                    // An integer or a condition: the sides' pullbacks never read its seed.
+                    like
+                }
             }
         });
     }

@@ -135,6 +135,11 @@ pub enum IntOp {
     Mul,
     Div,
     Rem,
+    /// The smaller of the two (`a.min(b)`): no user spelling; a checkpointed loop's segment
+    /// ends with it.
+    Min,
+    /// The larger of the two (`a.max(b)`).
+    Max,
 }
 
 impl IntOp {
@@ -145,6 +150,8 @@ impl IntOp {
             IntOp::Mul => "*",
             IntOp::Div => "/",
             IntOp::Rem => "%",
+            IntOp::Min => "min",
+            IntOp::Max => "max",
         }
     }
 
@@ -157,6 +164,8 @@ impl IntOp {
             IntOp::Mul => a * b,
             IntOp::Div => a / b,
             IntOp::Rem => a % b,
+            IntOp::Min => a.min(b),
+            IntOp::Max => a.max(b),
         }
     }
 }
@@ -179,6 +188,10 @@ impl Rule for IndexArith {
             IntOp::Mul => ("·", Prec::Product),
             IntOp::Div => (" / ", Prec::Product),
             IntOp::Rem => (" mod ", Prec::Product),
+            IntOp::Min | IntOp::Max => {
+                let name = self.0.token();
+                return Printed::atom(format!("{name}({}, {})", args[0].text, args[1].text));
+            }
         };
         infix(&args[0], op, &args[1], prec)
     }
@@ -187,7 +200,40 @@ impl Rule for IndexArith {
         Value::Index(self.0.apply(args[0].as_index(), args[1].as_index()))
     }
     fn emit(&self) -> Emit {
-        Emit::Infix(self.0.token())
+        match self.0 {
+            IntOp::Min | IntOp::Max => Emit::Method {
+                name: self.0.token(),
+                extra: None,
+            },
+            op => Emit::Infix(op.token()),
+        }
+    }
+}
+
+/// `⌊√n⌋` of an integer (`n.isqrt()`): no user spelling; the segment length of a loop
+/// checkpointed every √n iterations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IndexSqrt;
+
+impl Rule for IndexSqrt {
+    constant_rule!();
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        expect_arity("isqrt", args, 1)?;
+        integer_operands("`isqrt`", args)?;
+        Ok(Kind::Index)
+    }
+    fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom(format!("⌊√{}⌋", args[0].at(Prec::Atom)))
+    }
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        Value::Index(args[0].as_index().isqrt())
+    }
+    fn emit(&self) -> Emit {
+        Emit::Method {
+            name: "isqrt",
+            extra: None,
+        }
     }
 }
 
