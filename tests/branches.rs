@@ -155,3 +155,28 @@ fn integers_and_conditions_carried_through_a_loop() {
         assert!((got - want).abs() < 1e-6, "{h:?}");
     }
 }
+
+/// A vector read only by a loop's conditions: it gets a zero gradient (the derivative of the
+/// side taken does not depend on it), in every mode.
+#[differentiable]
+fn steered(a: f64, x: &Vector<f64>) -> f64 {
+    let mut s = a;
+    for k in 0..x.len() {
+        s = if x[k] > 0.0 { s * 0.5 } else { s * 2.0 };
+    }
+    s * a
+}
+
+#[test]
+fn a_vector_read_only_by_conditions_has_a_zero_gradient() {
+    let x = Vector::from_vec(vec![0.3, -0.2, 0.5]);
+    let a = 0.7;
+    let (value, (da, dx)) = steered_grad(a, &x);
+    assert_eq!(value, steered(a, &x));
+    // s = a·0.5·2·0.5 = a/2, so f = a²/2 and df/da = a.
+    assert!((da - a).abs() < 1e-15, "{da}");
+    assert_eq!(dx.as_slice(), &[0.0, 0.0, 0.0]);
+    let h = steered_hessian(a, &x);
+    assert!((h[(0, 0)] - 1.0).abs() < 1e-15, "{h:?}");
+    assert!((1..4).all(|j| h[(0, j)] == 0.0 && h[(j, 0)] == 0.0), "{h:?}");
+}

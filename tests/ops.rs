@@ -1937,6 +1937,469 @@ macro_rules! op_tests {
                 }
             }
 
+            // ─────────── control flow: loops and branches ───────────
+
+            /// Loops and branches through every mode: `for` loops carrying `let mut` scalars,
+            /// vectors and matrices over a `usize` number of steps (0 and 1 included), nested
+            /// loops reading `x[i]`, `w[(i, j)]`, `x.slice(..)` and `m.slice_rows(..)`, and `if`s
+            /// (statements, expressions, `else if` chains) on differentiable scalars, on the loop
+            /// index and on a `bool` parameter. Inputs are drawn away from every branch's
+            /// threshold, so the finite differences never cross one.
+            pub mod control_flow {
+                use super::*;
+                use crate::$twin::control_flow as twin;
+
+                /// An RNN-like recurrence with a loop-carried vector and a carried accumulator:
+                /// `h ← tanh(W·h + a·x)`, `acc += (t + 1)·h·h`.
+                pub mod rnn {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(
+                        h0: &Vector<$T>,
+                        w: &Matrix<$T>,
+                        x: &Vector<$T>,
+                        a: $T,
+                        steps: usize,
+                    ) -> $T {
+                        let mut h = h0.clone();
+                        let mut acc = 0.0;
+                        for t in 0..steps {
+                            h = (w.matmul(&h) + x * a).tanh();
+                            acc += h.dot(&h) * (t + 1) as $T;
+                        }
+                        acc + h.sum() * h0.sum()
+                    }
+                }
+                /// A carried matrix over a batch, step `t` reading its rows of `xs`
+                /// (`slice_rows`), scaled by a scalar weight.
+                pub mod rnn_batch {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(
+                        h0: &Matrix<$T>,
+                        w: &Matrix<$T>,
+                        xs: &Matrix<$T>,
+                        s: $T,
+                        steps: usize,
+                    ) -> $T {
+                        let batch = h0.rows();
+                        let mut h = h0.clone();
+                        for t in 0..steps {
+                            let xt = xs.slice_rows(t * batch..(t + 1) * batch);
+                            h = (h.matmul(w) + xt).tanh() * s;
+                        }
+                        (&h * &h).sum()
+                    }
+                }
+                /// A vector result: two carried vectors that multiply each other.
+                pub mod coupled {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, m: &Matrix<$T>, s: $T, steps: usize) -> Vector<$T> {
+                        let mut v = x.clone();
+                        let mut g = x * s;
+                        for i in 0..steps {
+                            v = m.matmul(&v).sin() * &g + x;
+                            g = &g * 0.5 + v.tanh() * (i as $T * 0.25 + 0.5);
+                        }
+                        &v * &g
+                    }
+                }
+                /// A matrix result: windows of `k` rows of `m` folded with the weights `x[t]`
+                /// (no iteration when `k` is every row, one when it is all but one).
+                pub mod windows {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, x: &Vector<$T>, k: usize) -> Matrix<$T> {
+                        let mut acc = m.slice_rows(0..k);
+                        for t in 1..m.rows() - k + 1 {
+                            let rows = m.slice_rows(t..t + k);
+                            acc = &acc * &rows * x[t] + rows.tanh();
+                        }
+                        acc
+                    }
+                }
+                /// Nested loops, the inner bound the outer index: a cubic form over the lower
+                /// triangle of `w`, and prefix segments `x.slice(0..i + 1)`.
+                pub mod triangle {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, w: &Matrix<$T>) -> $T {
+                        let mut total = 0.0;
+                        for i in 0..x.len() {
+                            for j in 0..=i {
+                                total += w[(i, j)] * x[i] * x[j];
+                            }
+                            let head = x.slice(0..i + 1);
+                            total += head.dot(&head) * x[i] * 0.25;
+                        }
+                        total
+                    }
+                }
+                /// Nested loops over shifted segments `x.slice(j..j + n)` weighted by `kernel[j]`,
+                /// a binding declared in the outer body and carried by the inner loop, a vector
+                /// result.
+                pub mod conv {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, kernel: &Vector<$T>, reps: usize) -> Vector<$T> {
+                        let k = kernel.len();
+                        let n = x.len() - k + 1;
+                        let mut y = x.slice(k - 1..x.len());
+                        for _r in 0..reps {
+                            let mut z = y.clone();
+                            for j in 0..k {
+                                z += x.slice(j..j + n) * kernel[j] * &y;
+                            }
+                            y = z.tanh();
+                        }
+                        y
+                    }
+                }
+                /// A statement `if` on a differentiable scalar in a loop, assigning two carried
+                /// bindings on one side: the side taken changes with the sign of `x[i]`.
+                pub mod sign_branch {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, w: $T) -> $T {
+                        let mut acc = 0.0;
+                        let mut p = w;
+                        for i in 0..x.len() {
+                            if x[i] > 0.0 {
+                                acc += x[i] * x[i] * p;
+                                p *= w;
+                            } else {
+                                acc -= x[i].sin() * p * p;
+                            }
+                        }
+                        acc + p
+                    }
+                }
+                /// `if` as an expression in a loop: bound by `let`, and assigned to a carried
+                /// binding.
+                pub mod expr_branch {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, h0: $T) -> $T {
+                        let mut h = h0;
+                        for i in 0..x.len() {
+                            let step = if x[i] < 0.0 {
+                                x[i] * h
+                            } else {
+                                (h * x[i]).tanh() + h
+                            };
+                            h = if h0 > x[i] {
+                                step * 0.8 + x[i] * 0.1
+                            } else {
+                                step * h0
+                            };
+                        }
+                        h * h
+                    }
+                }
+                /// `else if` chains on a differentiable scalar, as a statement and as an
+                /// expression.
+                pub mod else_if {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, s: $T) -> $T {
+                        let mut acc = s;
+                        for i in 0..x.len() {
+                            if x[i] > 0.5 {
+                                acc *= x[i];
+                            } else if x[i] < -0.5 {
+                                acc = acc * s + x[i].exp();
+                            } else {
+                                acc += (x[i] * acc).sin();
+                            }
+                            let g = if x[i] > 0.5 {
+                                x[i] * s
+                            } else if x[i] < -0.5 {
+                                acc * 0.5
+                            } else {
+                                s * s
+                            };
+                            acc = acc * 0.75 + g * 0.25;
+                        }
+                        acc * s
+                    }
+                }
+                /// Branches on the loop index (`i == 0`, `i % 2 == 0`), also as an expression
+                /// added to a carried scalar.
+                pub mod index_branch {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, h0: &Vector<$T>, steps: usize) -> $T {
+                        let mut h = h0.clone();
+                        let mut acc = 0.0;
+                        for i in 0..steps {
+                            if i == 0 {
+                                h = &h * x;
+                            } else if i % 2 == 0 {
+                                h = h.sin() * &h + x;
+                            } else {
+                                h = (&h * 0.5).tanh() * x;
+                            }
+                            acc += if i % 3 == 1 { h.sum() } else { h.dot(x) };
+                        }
+                        acc + h.dot(&h)
+                    }
+                }
+                /// A `bool` parameter: alone, negated and combined with a comparison of
+                /// differentiable scalars (`flag || x[i] > 0.0`, `!flag && s > 0.0`).
+                pub mod flag_branch {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, s: $T, flag: bool, steps: usize) -> $T {
+                        let mut v = x.clone();
+                        for _t in 0..steps {
+                            if flag {
+                                v = v.tanh() * s + x;
+                            } else {
+                                v = v.sin() * &v - x * s;
+                            }
+                        }
+                        let mut acc = 0.0;
+                        for i in 0..x.len() {
+                            if flag || x[i] > 0.0 {
+                                acc += v[i] * x[i];
+                            } else {
+                                acc -= v[i] * v[i] * s;
+                            }
+                        }
+                        let bonus = if !flag && s > 0.0 { s * s } else { s.sin() };
+                        acc * s + bonus
+                    }
+                }
+                /// The side taken changes from one iteration to the next: `x[k]` compared with
+                /// another differentiable scalar `a`, both sides reading `x[k]` and the carried
+                /// `s`; no iteration for an empty `x`.
+                pub mod threshold {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, a: $T, b: $T) -> $T {
+                        let mut s = a;
+                        let mut acc = 0.0;
+                        for k in 0..x.len() {
+                            if x[k] > a {
+                                s = s * b * 0.5 + x[k] * 0.1;
+                            } else {
+                                s = s * (1.0 + b) + x[k] * x[k];
+                            }
+                            acc += s * a;
+                        }
+                        acc + s * b
+                    }
+                }
+
+                /// Conditions on values the body computes: a loop-carried `s` (which grows
+                /// until it passes 1, then shrinks, so the side taken changes between
+                /// iterations) and `a·k`, which passes 1 as the index grows; `1..=steps`.
+                pub mod carried_threshold {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: $T, b: $T, steps: usize) -> $T {
+                        let mut s = a;
+                        let mut acc = 0.0;
+                        for k in 1..=steps {
+                            if s > 1.0 {
+                                s = s * b * 0.5;
+                            } else {
+                                s = s * (1.0 + b) + 0.25;
+                            }
+                            let level = a * k as $T;
+                            acc += if level > 1.0 { s * a } else { s * b };
+                        }
+                        acc + s * b
+                    }
+                }
+
+                /// The values `carried_threshold` compares with 1 (`s` and `a·k`), in `f64`.
+                fn carried_threshold_conditions(
+                    a: f64,
+                    b: f64,
+                    steps: usize,
+                ) -> (Vec<f64>, Vec<f64>) {
+                    let mut s = a;
+                    let (mut carried, mut levels) = (Vec::new(), Vec::new());
+                    for k in 1..=steps {
+                        carried.push(s);
+                        s = if s > 1.0 { s * b * 0.5 } else { s * (1.0 + b) + 0.25 };
+                        levels.push(a * k as f64);
+                    }
+                    (carried, levels)
+                }
+
+                #[test]
+                fn rnn_over_steps() {
+                    let mut rng = Rng::new(line!().into());
+                    for steps in [0usize, 1, 2, 4] {
+                        let h0 = rng.vector::<$T>(3, U);
+                        let w = rng.matrix::<$T>(3, 3, Dist::Uniform(-0.8, 0.8));
+                        let x = rng.vector::<$T>(3, U);
+                        let a: $T = rng.scalar(AWAY);
+                        check_grad!(rnn; h0: v, w: m, x: v, a: s, steps: c);
+                    }
+                }
+
+                #[test]
+                fn rnn_batch_reads_its_rows() {
+                    let mut rng = Rng::new(line!().into());
+                    let (batch, hidden) = (2, 3);
+                    for steps in [0usize, 1, 3] {
+                        let h0 = rng.matrix::<$T>(batch, hidden, U);
+                        let w = rng.matrix::<$T>(hidden, hidden, Dist::Uniform(-0.8, 0.8));
+                        let xs = rng.matrix::<$T>(batch * steps.max(1), hidden, U);
+                        let s: $T = rng.scalar(AWAY);
+                        check_grad!(rnn_batch; h0: m, w: m, xs: m, s: s, steps: c);
+                    }
+                }
+
+                #[test]
+                fn coupled_vector_result() {
+                    let mut rng = Rng::new(line!().into());
+                    for (n, steps) in [(3, 0usize), (3, 1), (1, 2), (4, 3)] {
+                        let x = rng.vector::<$T>(n, Dist::Uniform(-1.0, 1.0));
+                        let m = rng.matrix::<$T>(n, n, U);
+                        let s: $T = rng.scalar(AWAY);
+                        check_vjp!(coupled; u = rng.vector::<$T>(n, U); x: v, m: m, s: s, steps: c);
+                    }
+                }
+
+                #[test]
+                fn windows_matrix_result() {
+                    let mut rng = Rng::new(line!().into());
+                    for (rows, cols, k) in [(3, 2, 3), (3, 2, 2), (5, 3, 2), (4, 1, 1)] {
+                        let m = rng.matrix::<$T>(rows, cols, Dist::Uniform(-1.0, 1.0));
+                        let x = rng.vector::<$T>(rows, Dist::Uniform(-1.0, 1.0));
+                        check_vjp!(windows; u = rng.matrix::<$T>(k, cols, U); m: m, x: v, k: c);
+                    }
+                }
+
+                #[test]
+                fn nested_loops_read_entries_and_segments() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in LENS {
+                        let x = rng.vector::<$T>(n, U);
+                        let w = rng.matrix::<$T>(n, n, U);
+                        check_grad!(triangle; x: v, w: m);
+                    }
+                    for (len, k, reps) in [(4, 2, 0usize), (4, 2, 1), (5, 3, 2), (3, 1, 3)] {
+                        let x = rng.vector::<$T>(len, Dist::Uniform(-1.0, 1.0));
+                        let kernel = rng.vector::<$T>(k, U);
+                        let u = rng.vector::<$T>(len - k + 1, U);
+                        check_vjp!(conv; u = u; x: v, kernel: v, reps: c);
+                    }
+                }
+
+                #[test]
+                fn a_branch_on_a_differentiable_scalar() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in LENS {
+                        let x = rng.vector::<$T>(n, AWAY);
+                        let w: $T = rng.scalar(AWAY);
+                        check_grad!(sign_branch; x: v, w: s);
+                    }
+                }
+
+                #[test]
+                fn branches_as_expressions() {
+                    let mut rng = Rng::new(line!().into());
+                    let mut done = 0;
+                    while done < 4 {
+                        let x = rng.vector::<$T>(4, AWAY);
+                        let h0: $T = rng.scalar(AWAY);
+                        // `h0 > x[i]` must not be a tie within the finite differences' reach.
+                        if x.as_slice().iter().any(|&xi| (h0 - xi).abs() < 0.1) {
+                            continue;
+                        }
+                        check_grad!(expr_branch; x: v, h0: s);
+                        done += 1;
+                    }
+                }
+
+                #[test]
+                fn else_if_chains() {
+                    let mut rng = Rng::new(line!().into());
+                    let bands = Dist::Bands(&[(-1.5, -0.7), (-0.3, 0.3), (0.7, 1.5)]);
+                    for n in [1, 3, 6] {
+                        let x = rng.vector::<$T>(n, bands);
+                        let s: $T = rng.scalar(AWAY);
+                        check_grad!(else_if; x: v, s: s);
+                    }
+                }
+
+                #[test]
+                fn branches_on_the_loop_index() {
+                    let mut rng = Rng::new(line!().into());
+                    for steps in [0usize, 1, 2, 3, 5] {
+                        let x = rng.vector::<$T>(3, Dist::Uniform(-1.0, 1.0));
+                        let h0 = rng.vector::<$T>(3, U);
+                        check_grad!(index_branch; x: v, h0: v, steps: c);
+                    }
+                }
+
+                #[test]
+                fn branches_on_a_bool_parameter() {
+                    let mut rng = Rng::new(line!().into());
+                    for flag in [true, false] {
+                        for steps in [0usize, 1, 3] {
+                            let x = rng.vector::<$T>(4, AWAY);
+                            let s: $T = rng.scalar(AWAY);
+                            check_grad!(flag_branch; x: v, s: s, flag: c, steps: c);
+                        }
+                    }
+                }
+
+                #[test]
+                fn the_side_taken_changes_between_iterations() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in [0, 1, 3, 6] {
+                        let mut done = false;
+                        while !done {
+                            let x = rng.vector::<$T>(n, Dist::Uniform(-1.5, 1.5));
+                            let a: $T = rng.scalar(Dist::Uniform(-0.5, 0.5));
+                            let b: $T = rng.scalar(Dist::Uniform(0.3, 0.9));
+                            // Stay clear of `x[k] = a`, and from 3 iterations on take both sides.
+                            let xs = x.as_slice();
+                            let near = xs.iter().any(|&xk| (xk - a).abs() < 0.1);
+                            let both = xs.iter().any(|&xk| xk > a) && xs.iter().any(|&xk| xk < a);
+                            if near || (n >= 3 && !both) {
+                                continue;
+                            }
+                            check_grad!(threshold; x: v, a: s, b: s);
+                            done = true;
+                        }
+                    }
+                }
+
+                #[test]
+                fn conditions_on_carried_and_computed_values() {
+                    let mut rng = Rng::new(line!().into());
+                    for steps in [0usize, 1, 3, 6] {
+                        let mut done = false;
+                        while !done {
+                            let a: $T = rng.scalar(Dist::Uniform(0.2, 0.9));
+                            let b: $T = rng.scalar(Dist::Uniform(0.6, 1.2));
+                            let (carried, levels) =
+                                carried_threshold_conditions(a.into(), b.into(), steps);
+                            // Stay clear of 1 at every step, and from 3 steps on take both sides
+                            // of the carried condition.
+                            let near =
+                                carried.iter().chain(&levels).any(|&c| (c - 1.0).abs() < 0.1);
+                            let above = carried.iter().any(|&c| c > 1.0);
+                            let below = carried.iter().any(|&c| c < 1.0);
+                            let both = above && below;
+                            if near || (steps >= 3 && !both) {
+                                continue;
+                            }
+                            check_grad!(carried_threshold; a: s, b: s, steps: c);
+                            done = true;
+                        }
+                    }
+                }
+            }
+
             // ─────────── whole models ───────────
 
             pub mod models {

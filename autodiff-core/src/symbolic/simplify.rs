@@ -281,6 +281,10 @@ impl Rebuilder {
                 _ => return None,
             }
         }
+        if chain.is_empty() {
+            // `a + 0`: no read to fold (the zero rules decide it).
+            return None;
+        }
         let (outer, outer_rest) = chain.remove(0);
         let mut acc = a;
         for (add, rest) in chain.into_iter().rev() {
