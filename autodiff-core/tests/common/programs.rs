@@ -22,16 +22,34 @@
 //! get `x ⊙ x + 0.5`, and `relu`/`abs` get `x + 0.29`. The tests redraw inputs that land near a
 //! kink anyway.
 //!
+//! The property tests' trees ([`cases`]) also have control flow: loops
+//! ([`Expr::Loop`], [`Expr::Loop2`]: `let mut x = init; for i in s..s + n { x = body }`, 0 to 3
+//! iterations, carrying one value of any shape or that and a scalar, nested two deep at most)
+//! whose bodies read their index (`i as f64`, `v[i % len(v)]`, `i == 0`, `i % 2 == 0`), and
+//! branches ([`Expr::If`]: `if a > b { .. } else { .. }` on differentiable scalars,
+//! [`Expr::IfIndex`] on a loop index). They become the engine's `Loop` and `Branch` ops, the
+//! body and sides programs of their own that capture what they read from outside. Each case also
+//! has a *probe* program (see [`Built::probe`]): the same computation unrolled, both sides of a
+//! branch computed and the side not taken masked, which returns every intermediate value and
+//! every kink input (a branch's `a − b` among them) of every iteration, so that the tests can keep
+//! inputs moderate and finite differences on one side of every kink and branch.
+//!
 //! Property tests draw cases from the strategy [`cases`] (shrinking with [`CaseTree`]);
-//! deterministic tables draw case number `n` with [`case_number`].
+//! deterministic tables draw case number `n` with [`case_number`] (without control flow: their
+//! programs are those they always were).
 
 use std::fmt;
 
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
+use autodiff_core::symbolic::rules::control::{Branch, Loop, Project};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
+use autodiff_core::symbolic::rules::index::{Read, Region};
+use autodiff_core::symbolic::rules::integer::{
+    CmpOp, Compare, Extent, IndexArith, IndexLiteral, IntOp, Logic, ToFloat,
+};
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
 use autodiff_core::symbolic::rules::pointwise::{Clamp, Extreme, Extremum, Powf};
-use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
+use autodiff_core::symbolic::rules::reduce::{Fill, Mean, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
 use autodiff_core::symbolic::{eval, print, Kind, Op, Program, Role, Value, ValueId};
 use proptest::prelude::*;
@@ -95,12 +113,13 @@ impl Dim {
     }
 }
 
-/// A symbolic shape.
+/// A symbolic shape, or `I` for a loop's index (only ever bound by a loop, never a node's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sh {
     S,
     V(Dim),
     M(Dim, Dim),
+    I,
 }
 
 impl Sh {
@@ -109,13 +128,14 @@ impl Sh {
             Sh::S => Kind::Scalar,
             Sh::V(_) => Kind::Vector,
             Sh::M(..) => Kind::Matrix,
+            Sh::I => Kind::Index,
         }
     }
 
     /// (rows, cols) of the concrete shape; a vector is a column, a scalar 1×1.
     fn concrete(self, sizes: &[usize; 3]) -> (usize, usize) {
         match self {
-            Sh::S => (1, 1),
+            Sh::S | Sh::I => (1, 1),
             Sh::V(n) => (n.size(sizes), 1),
             Sh::M(r, c) => (r.size(sizes), c.size(sizes)),
         }
@@ -130,6 +150,7 @@ fn param_name((sh, slot): ParamKey) -> String {
         Sh::S => format!("s{slot}"),
         Sh::V(n) => format!("v{}{slot}", n.letter()),
         Sh::M(r, c) => format!("m{}{}{slot}", r.letter(), c.letter()),
+        Sh::I => unreachable!("no index parameters"),
     }
 }
 
@@ -164,6 +185,22 @@ pub enum Expr {
     Powf(Box<Expr>, Box<Expr>),
     /// `x.clamp(s − 0.5, s + 0.5)`, `s` a scalar.
     Clamp(Box<Expr>, Box<Expr>),
+    /// `i as f64`, `i` the index bound as `let` number `i` by an enclosing loop.
+    Index(usize),
+    /// `v[i % len(v)]`: the entry of a vector at the index bound as `let` number `i`.
+    Entry(usize, Box<Expr>),
+    /// `let mut x = init; for i in start..start + trips { x = body; }`, then `x`: the body sees
+    /// the index and `x` as the next two `let`s.
+    Loop(u8, u8, Box<Expr>, Box<Expr>),
+    /// `Loop` carrying a scalar `s` beside `x`: `(start, trips, init, s_init, body, step)`, the
+    /// iteration `x = body; s = step;` (both see the index, `x` and `s` as the next three
+    /// `let`s), then `x + s`.
+    Loop2(u8, u8, Box<Expr>, Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `if a > b { then } else { otherwise }` (`a < b` when the flag is set), `a`, `b` scalars.
+    If(bool, Box<Expr>, Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `if i == 0 { then } else { otherwise }` (`i % 2 == 0` when the flag is set), `i` the
+    /// index bound as `let` number `i`.
+    IfIndex(bool, usize, Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -273,40 +310,76 @@ impl Expr {
                 s.write(f, lets)?;
                 write!(f, " ± 0.5)")
             }
+            Expr::Index(i) => write!(f, "l{i}"),
+            Expr::Entry(i, v) => {
+                write!(f, "(")?;
+                v.write(f, lets)?;
+                write!(f, ")[l{i} mod len]")
+            }
+            Expr::Loop(start, trips, init, body) => {
+                write!(f, "(let mut l{} = ", lets + 1)?;
+                init.write(f, lets)?;
+                write!(
+                    f,
+                    "; for l{lets} in {start}..{}: l{} = ",
+                    start + trips,
+                    lets + 1
+                )?;
+                body.write(f, lets + 2)?;
+                write!(f, "; l{})", lets + 1)
+            }
+            Expr::Loop2(start, trips, init, s_init, body, step) => {
+                let (x, s) = (lets + 1, lets + 2);
+                write!(f, "(let mut l{x} = ")?;
+                init.write(f, lets)?;
+                write!(f, "; let mut l{s} = ")?;
+                s_init.write(f, lets)?;
+                write!(f, "; for l{lets} in {start}..{}: (l{x} = ", start + trips)?;
+                body.write(f, lets + 3)?;
+                write!(f, "; l{s} = ")?;
+                step.write(f, lets + 3)?;
+                write!(f, "); l{x} + l{s})")
+            }
+            Expr::If(less, a, b, then, otherwise) => {
+                write!(f, "(if ")?;
+                a.write(f, lets)?;
+                write!(f, " {} ", if *less { "<" } else { ">" })?;
+                b.write(f, lets)?;
+                write!(f, " then ")?;
+                then.write(f, lets)?;
+                write!(f, " else ")?;
+                otherwise.write(f, lets)?;
+                write!(f, ")")
+            }
+            Expr::IfIndex(even, i, then, otherwise) => {
+                let test = if *even { "mod 2 = 0" } else { "= 0" };
+                write!(f, "(if l{i} {test} then ")?;
+                then.write(f, lets)?;
+                write!(f, " else ")?;
+                otherwise.write(f, lets)?;
+                write!(f, ")")
+            }
         }
     }
 
     /// The parameters read, in order of first appearance.
     fn params(&self, out: &mut Vec<ParamKey>) {
-        match self {
-            Expr::Param(sh, slot) => {
-                if !out.contains(&(*sh, *slot)) {
-                    out.push((*sh, *slot));
-                }
-            }
-            Expr::Lit(_) | Expr::Var(_) => {}
-            Expr::Neg(x)
-            | Expr::Unary(_, x)
-            | Expr::Powi(_, x)
-            | Expr::Transpose(x)
-            | Expr::Sum(x)
-            | Expr::Mean(x)
-            | Expr::SumAxis(_, x)
-            | Expr::Softmax(x)
-            | Expr::LogSoftmax(x) => x.params(out),
-            Expr::Let(a, b)
-            | Expr::Binary(_, a, b)
-            | Expr::MatMul(_, _, a, b)
-            | Expr::MatVec(_, a, b)
-            | Expr::Outer(a, b)
-            | Expr::Dot(a, b)
-            | Expr::Extremum(_, a, b)
-            | Expr::Powf(a, b)
-            | Expr::Clamp(a, b) => {
-                a.params(out);
-                b.params(out);
+        if let Expr::Param(sh, slot) = self {
+            if !out.contains(&(*sh, *slot)) {
+                out.push((*sh, *slot));
             }
         }
+        for (c, _) in children(self) {
+            c.params(out);
+        }
+    }
+
+    /// Whether the tree has a loop or a branch.
+    pub fn has_control(&self) -> bool {
+        matches!(
+            self,
+            Expr::Loop(..) | Expr::Loop2(..) | Expr::If(..) | Expr::IfIndex(..)
+        ) || children(self).iter().any(|(c, _)| c.has_control())
     }
 }
 
@@ -330,11 +403,13 @@ const POWERS: [i32; 4] = [2, 3, -1, -2];
 const BINOPS: [BinOp; 4] = [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div];
 
 /// Trees of shape `sh` and depth at most `depth`, in the scope of `let`s binding `env`, below a
-/// root of depth `root`.
+/// root of depth `root`, with loops and branches if `ctl`.
 /// Alternatives are listed simplest first (leaves, then shape-preserving ops), as a union
 /// shrinks towards its earlier alternatives.
-fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
+fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32, ctl: bool) -> BoxedStrategy<Expr> {
     let mut alts: Vec<(u32, BoxedStrategy<Expr>)> = Vec::new();
+    // The indices of the enclosing loops.
+    let indices: Vec<usize> = (0..env.len()).filter(|&i| env[i] == Sh::I).collect();
     // Leaves: a parameter, a literal (scalars), or a let-bound value (weighted up, so bound
     // values are used, and used more than once).
     alts.push((
@@ -348,6 +423,9 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
         if bound == sh {
             alts.push((8, Just(Expr::Var(i)).boxed()));
         }
+    }
+    if sh == Sh::S && !indices.is_empty() {
+        alts.push((2, select(indices.clone()).prop_map(Expr::Index).boxed()));
     }
     if depth == 0 {
         return Union::new_weighted(alts).boxed();
@@ -365,7 +443,7 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
     let d = depth - 1;
     let sub = {
         let env = env.clone();
-        move |s: Sh| expr(s, env.clone(), d, root)
+        move |s: Sh| expr(s, env.clone(), d, root, ctl)
     };
     let op = |w: u32, alts: &mut Vec<(u32, BoxedStrategy<Expr>)>, s: BoxedStrategy<Expr>| {
         alts.push((w, s));
@@ -458,12 +536,18 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
                     .prop_flat_map(move |bs| {
                         let mut inner = env.clone();
                         inner.push(bs);
-                        (expr(bs, env.clone(), d, root), expr(sh, inner, d, root))
+                        (
+                            expr(bs, env.clone(), d, root, ctl),
+                            expr(sh, inner, d, root, ctl),
+                        )
                     })
                     .prop_map(|(b, body)| Expr::Let(Box::new(b), Box::new(body)))
                     .boxed()
             }),
         );
+    }
+    if ctl {
+        control(sh, &env, &indices, d, root, &sub, &mut alts);
     }
     if sh != Sh::S {
         // scalar ⊕ tensor, the scalar on either side.
@@ -656,8 +740,106 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32) -> BoxedStrategy<Expr> {
                 );
             }
         }
+        Sh::I => unreachable!("no node is an index"),
     }
     Union::new_weighted(alts).boxed()
+}
+
+/// The loops and branches of [`expr`] (with its arguments; `sub` draws a child of the same
+/// scope).
+fn control(
+    sh: Sh,
+    env: &[Sh],
+    indices: &[usize],
+    d: u32,
+    root: u32,
+    sub: &(impl Fn(Sh) -> BoxedStrategy<Expr> + Clone + 'static),
+    alts: &mut Vec<(u32, BoxedStrategy<Expr>)>,
+) {
+    {
+        // if a > b (or a < b) { .. } else { .. }
+        let sub = sub.clone();
+        alts.push((
+            1,
+            lazy(move || {
+                (any::<bool>(), sub(Sh::S), sub(Sh::S), sub(sh), sub(sh))
+                    .prop_map(|(less, a, b, t, o)| {
+                        Expr::If(less, Box::new(a), Box::new(b), Box::new(t), Box::new(o))
+                    })
+                    .boxed()
+            }),
+        ));
+    }
+    if !indices.is_empty() {
+        // if i == 0 (or i % 2 == 0) { .. } else { .. }; v[i % len(v)].
+        let branch_sub = sub.clone();
+        let idx = indices.to_vec();
+        alts.push((
+            2,
+            lazy(move || {
+                let sub = &branch_sub;
+                (any::<bool>(), select(idx.clone()), sub(sh), sub(sh))
+                    .prop_map(|(even, i, t, o)| Expr::IfIndex(even, i, Box::new(t), Box::new(o)))
+                    .boxed()
+            }),
+        ));
+        if sh == Sh::S {
+            let sub = sub.clone();
+            let idx = indices.to_vec();
+            alts.push((
+                3,
+                lazy(move || {
+                    let sub = sub.clone();
+                    (select(idx.clone()), select(&DIMS[..]))
+                        .prop_flat_map(move |(i, k)| (Just(i), sub(Sh::V(k))))
+                        .prop_map(|(i, v)| Expr::Entry(i, Box::new(v)))
+                        .boxed()
+                }),
+            ));
+        }
+    }
+    // Loops two deep at most (more often in a loop, so that nested ones are not rare), with a
+    // body of a few levels.
+    if indices.len() < 2 && d >= 2 {
+        let env = env.to_vec();
+        alts.push((
+            if indices.is_empty() { 1 } else { 3 },
+            lazy(move || {
+                let env = env.clone();
+                (0u8..2, 0u8..4, any::<bool>())
+                    .prop_flat_map(move |(start, trips, two)| {
+                        let mut inner = env.clone();
+                        inner.push(Sh::I);
+                        inner.push(sh);
+                        if two {
+                            inner.push(Sh::S);
+                        }
+                        (
+                            Just((start, trips, two)),
+                            expr(sh, env.clone(), d, root, true),
+                            expr(Sh::S, env.clone(), d, root, true),
+                            expr(sh, inner.clone(), d, root, true),
+                            expr(Sh::S, inner, d, root, true),
+                        )
+                    })
+                    .prop_map(|((start, trips, two), init, s_init, body, step)| {
+                        if two {
+                            Expr::Loop2(
+                                start,
+                                trips,
+                                Box::new(init),
+                                Box::new(s_init),
+                                Box::new(body),
+                                Box::new(step),
+                            )
+                        } else {
+                            Expr::Loop(start, trips, Box::new(init), Box::new(body))
+                        }
+                    })
+                    .boxed()
+            }),
+        ));
+    }
 }
 
 /// One test case: a tree, the sizes of `a`, `b`, `c`, which parameters to differentiate with
@@ -688,20 +870,25 @@ pub const FULL: Size = Size {
 };
 
 /// Cases of size [`FULL`] whose tree is drawn from [`expr`] with a root of one of the shapes
-/// `roots`, shrunk by [`CaseTree`].
+/// `roots`, with loops and branches, shrunk by [`CaseTree`].
 pub fn cases(roots: &'static [Sh]) -> CaseStrategy {
-    cases_of(FULL, roots)
+    strategy(FULL, roots, true)
 }
 
-/// [`cases`] of another size.
+/// Cases of another size, without loops and branches (the deterministic tables).
 pub fn cases_of(size: Size, roots: &'static [Sh]) -> CaseStrategy {
+    strategy(size, roots, false)
+}
+
+fn strategy(size: Size, roots: &'static [Sh], ctl: bool) -> CaseStrategy {
     let kinds: Vec<Kind> = roots.iter().map(|r| r.kind()).collect();
     CaseStrategy(
         kinds,
         (
             proptest::array::uniform3(1usize..=size.dim),
             any::<u8>(),
-            select(roots).prop_flat_map(move |sh| expr(sh, Vec::new(), size.depth, size.depth)),
+            select(roots)
+                .prop_flat_map(move |sh| expr(sh, Vec::new(), size.depth, size.depth, ctl)),
             any::<u64>(),
         )
             .prop_map(|(sizes, wrt_mask, tree, seed)| Case {
@@ -786,10 +973,11 @@ impl CaseTree {
     }
 }
 
-/// The children of a node, with whether each is inside the scope of the node's `let`.
-fn children(e: &Expr) -> Vec<(&Expr, bool)> {
+/// The children of a node, with whether each is inside the scope of the `let`s the node binds
+/// (see [`binds`]).
+pub fn children(e: &Expr) -> Vec<(&Expr, bool)> {
     match e {
-        Expr::Param(..) | Expr::Lit(_) | Expr::Var(_) => vec![],
+        Expr::Param(..) | Expr::Lit(_) | Expr::Var(_) | Expr::Index(_) => vec![],
         Expr::Neg(x)
         | Expr::Unary(_, x)
         | Expr::Powi(_, x)
@@ -798,8 +986,9 @@ fn children(e: &Expr) -> Vec<(&Expr, bool)> {
         | Expr::Mean(x)
         | Expr::SumAxis(_, x)
         | Expr::Softmax(x)
-        | Expr::LogSoftmax(x) => vec![(x, false)],
-        Expr::Let(a, b) => vec![(a, false), (b, true)],
+        | Expr::LogSoftmax(x)
+        | Expr::Entry(_, x) => vec![(x, false)],
+        Expr::Let(a, b) | Expr::Loop(_, _, a, b) => vec![(a, false), (b, true)],
         Expr::Binary(_, a, b)
         | Expr::MatMul(_, _, a, b)
         | Expr::MatVec(_, a, b)
@@ -807,7 +996,21 @@ fn children(e: &Expr) -> Vec<(&Expr, bool)> {
         | Expr::Dot(a, b)
         | Expr::Extremum(_, a, b)
         | Expr::Powf(a, b)
-        | Expr::Clamp(a, b) => vec![(a, false), (b, false)],
+        | Expr::Clamp(a, b)
+        | Expr::IfIndex(_, _, a, b) => vec![(a, false), (b, false)],
+        Expr::Loop2(_, _, a, b, c, d) => vec![(a, false), (b, false), (c, true), (d, true)],
+        Expr::If(_, a, b, c, d) => vec![(a, false), (b, false), (c, false), (d, false)],
+    }
+}
+
+/// The shapes of the `let`s a node binds for its scoped children: a `let`'s value; a loop's
+/// index and carried values.
+fn binds(e: &Expr, env: &mut Vec<Sh>) -> Vec<Sh> {
+    match e {
+        Expr::Let(b, _) => vec![shape(b, env)],
+        Expr::Loop(_, _, init, _) => vec![Sh::I, shape(init, env)],
+        Expr::Loop2(_, _, init, ..) => vec![Sh::I, shape(init, env), Sh::S],
+        _ => vec![],
     }
 }
 
@@ -824,7 +1027,8 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::Mean(x)
             | Expr::SumAxis(_, x)
             | Expr::Softmax(x)
-            | Expr::LogSoftmax(x),
+            | Expr::LogSoftmax(x)
+            | Expr::Entry(_, x),
             0,
         ) => x,
         (
@@ -836,7 +1040,11 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::Dot(a, _)
             | Expr::Extremum(_, a, _)
             | Expr::Powf(a, _)
-            | Expr::Clamp(a, _),
+            | Expr::Clamp(a, _)
+            | Expr::Loop(_, _, a, _)
+            | Expr::Loop2(_, _, a, ..)
+            | Expr::If(_, a, ..)
+            | Expr::IfIndex(_, _, a, _),
             0,
         ) => a,
         (
@@ -848,9 +1056,15 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::Dot(_, b)
             | Expr::Extremum(_, _, b)
             | Expr::Powf(_, b)
-            | Expr::Clamp(_, b),
+            | Expr::Clamp(_, b)
+            | Expr::Loop(_, _, _, b)
+            | Expr::Loop2(_, _, _, b, _, _)
+            | Expr::If(_, _, b, _, _)
+            | Expr::IfIndex(_, _, _, b),
             1,
         ) => b,
+        (Expr::Loop2(_, _, _, _, c, _) | Expr::If(_, _, _, c, _), 2) => c,
+        (Expr::Loop2(_, _, _, _, _, d) | Expr::If(_, _, _, _, d), 3) => d,
         _ => unreachable!("no child {k}"),
     };
     **slot = new;
@@ -869,7 +1083,12 @@ fn shape(e: &Expr, env: &mut Vec<Sh>) -> Sh {
     };
     match e {
         Expr::Param(sh, _) => *sh,
-        Expr::Lit(_) | Expr::Dot(..) | Expr::Sum(_) | Expr::Mean(_) => Sh::S,
+        Expr::Lit(_)
+        | Expr::Dot(..)
+        | Expr::Sum(_)
+        | Expr::Mean(_)
+        | Expr::Index(_)
+        | Expr::Entry(..) => Sh::S,
         Expr::Var(i) => env[*i],
         Expr::Let(b, body) => {
             let bound = shape(b, env);
@@ -885,7 +1104,11 @@ fn shape(e: &Expr, env: &mut Vec<Sh>) -> Sh {
         | Expr::LogSoftmax(x)
         | Expr::Extremum(_, x, _)
         | Expr::Powf(x, _)
-        | Expr::Clamp(x, _) => shape(x, env),
+        | Expr::Clamp(x, _)
+        | Expr::Loop(_, _, x, _)
+        | Expr::Loop2(_, _, x, ..)
+        | Expr::If(_, _, _, x, _)
+        | Expr::IfIndex(_, _, x, _) => shape(x, env),
         Expr::Binary(_, a, b) => match (shape(a, env), shape(b, env)) {
             (Sh::S, s) | (s, Sh::S) => s,
             (Sh::M(r1, c1), Sh::M(r2, c2)) => Sh::M(
@@ -918,26 +1141,35 @@ fn shape(e: &Expr, env: &mut Vec<Sh>) -> Sh {
     }
 }
 
+/// The `let` a node reads directly: a variable, a loop's index.
+fn reads(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Var(i) | Expr::Index(i) | Expr::Entry(i, _) | Expr::IfIndex(_, i, ..) => Some(*i),
+        _ => None,
+    }
+}
+
 /// Whether `e` refers to a `let` numbered in `lo..hi`.
 fn uses(e: &Expr, lo: usize, hi: usize) -> bool {
-    match e {
-        Expr::Var(i) => (lo..hi).contains(i),
-        _ => children(e).iter().any(|(c, _)| uses(c, lo, hi)),
-    }
+    reads(e).is_some_and(|i| (lo..hi).contains(&i))
+        || children(e).iter().any(|(c, _)| uses(c, lo, hi))
 }
 
 /// `e` with every reference to a `let` numbered `from` or more renumbered `delta` lower.
 fn lower(e: &Expr, from: usize, delta: usize) -> Expr {
-    match e {
+    let mut out = match e {
         Expr::Var(i) if *i >= from => Expr::Var(i - delta),
-        _ => {
-            let mut out = e.clone();
-            for (k, (c, _)) in children(e).into_iter().enumerate() {
-                out = with_child(&out, k, lower(c, from, delta));
-            }
-            out
+        Expr::Index(i) if *i >= from => Expr::Index(i - delta),
+        Expr::Entry(i, v) if *i >= from => Expr::Entry(i - delta, v.clone()),
+        Expr::IfIndex(even, i, a, b) if *i >= from => {
+            Expr::IfIndex(*even, i - delta, a.clone(), b.clone())
         }
+        _ => e.clone(),
+    };
+    for (k, (c, _)) in children(e).into_iter().enumerate() {
+        out = with_child(&out, k, lower(c, from, delta));
     }
+    out
 }
 
 /// Every node of `e`: its path (child indices from the root), shape, number of `let`s in
@@ -949,18 +1181,15 @@ fn nodes<'a>(
     out: &mut Vec<(Vec<usize>, Sh, usize, &'a Expr)>,
 ) {
     out.push((path.clone(), shape(e, env), env.len(), e));
-    let bound = match e {
-        Expr::Let(b, _) => Some(shape(b, env)),
-        _ => None,
-    };
+    let bound = binds(e, env);
     for (k, (c, scoped)) in children(e).into_iter().enumerate() {
         path.push(k);
         if scoped {
-            env.push(bound.expect("a let"));
+            env.extend(&bound);
         }
         nodes(c, path, env, out);
         if scoped {
-            env.pop();
+            env.truncate(env.len() - bound.len());
         }
         path.pop();
     }
@@ -978,9 +1207,9 @@ fn replace_at(e: &Expr, path: &[usize], new: Expr) -> Expr {
 
 /// The one-step simplifications of a case, most reducing first: replace the program by a
 /// part of it whose kind is one of `root_kinds`, replace a node by a same-shaped node below it
-/// (hoisting), drop a `let` whose value is not used, replace a node
-/// by a parameter of its shape, merge parameters, shrink the sizes, differentiate with respect
-/// to every parameter.
+/// (hoisting: a loop by its initial value, a branch by a side), drop a `let` whose value is not
+/// used, run a loop once less, drop a loop's scalar, replace a node by a parameter of its shape,
+/// merge parameters, shrink the sizes, differentiate with respect to every parameter.
 fn simplifications(case: &Case, root_kinds: &[Kind]) -> Vec<Case> {
     let mut all = Vec::new();
     let mut list = Vec::new();
@@ -1002,14 +1231,41 @@ fn simplifications(case: &Case, root_kinds: &[Kind]) -> Vec<Case> {
                 all.push(with_tree(replace_at(&case.tree, path, moved)));
             }
         }
-        if let Expr::Let(_, body) = node {
-            if !uses(body, *scope, scope + 1) {
+        match node {
+            Expr::Let(_, body) if !uses(body, *scope, scope + 1) => {
                 all.push(with_tree(replace_at(
                     &case.tree,
                     path,
                     lower(body, scope + 1, 1),
                 )));
             }
+            Expr::Loop(start, trips, init, body) if *trips > 0 => {
+                let fewer = Expr::Loop(*start, trips - 1, init.clone(), body.clone());
+                all.push(with_tree(replace_at(&case.tree, path, fewer)));
+            }
+            Expr::Loop2(start, trips, init, s_init, body, step) => {
+                if !uses(body, scope + 2, scope + 3) {
+                    let one = Expr::Loop(
+                        *start,
+                        *trips,
+                        init.clone(),
+                        Box::new(lower(body, scope + 3, 1)),
+                    );
+                    all.push(with_tree(replace_at(&case.tree, path, one)));
+                }
+                if *trips > 0 {
+                    let fewer = Expr::Loop2(
+                        *start,
+                        trips - 1,
+                        init.clone(),
+                        s_init.clone(),
+                        body.clone(),
+                        step.clone(),
+                    );
+                    all.push(with_tree(replace_at(&case.tree, path, fewer)));
+                }
+            }
+            _ => {}
         }
     }
     for (path, sh, _, node) in &list {
@@ -1066,21 +1322,134 @@ pub fn case_number(n: u64, size: Size, roots: &'static [Sh]) -> Case {
 // Tree → program
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 
-struct Builder {
+/// A program being built: the function's, or a loop body's or branch side's inside it.
+struct Frame {
     p: Program,
+    /// The values of the enclosing frame this one reads, each with the parameter standing for
+    /// it here.
+    captures: Vec<(ValueId, ValueId)>,
+}
+
+impl Frame {
+    fn new() -> Frame {
+        Frame {
+            p: Program::new(),
+            captures: Vec::new(),
+        }
+    }
+}
+
+/// A value and the frame (its depth) it belongs to.
+#[derive(Clone, Copy)]
+struct Ref {
+    level: usize,
+    v: ValueId,
+}
+
+struct Builder {
+    /// The function's program, then the bodies and sides being built inside it.
+    frames: Vec<Frame>,
     params: Vec<(ParamKey, ValueId)>,
-    env: Vec<ValueId>,
-    /// Values whose sign switches a derivative (see [`Built::kinks`]).
+    env: Vec<Ref>,
+    /// Whether this builds the probe (see [`Built::probe`]): loops unrolled, both sides of a
+    /// branch computed, every value watched.
+    probe: bool,
+    /// Whether the tree may have loops and branches (else the program is built as it always
+    /// was, with the kinks' differences among its values).
+    control: bool,
+    /// (Probe) the condition under which the current code runs: inside branch sides, the
+    /// conjunction of their conditions (negated for `else`).
+    guard: Option<ValueId>,
+    /// (Probe) every intermediate value, and every value whose sign switches a derivative, each
+    /// masked by its guard.
+    watched: Vec<ValueId>,
     kinks: Vec<ValueId>,
 }
 
 impl Builder {
-    fn push(&mut self, op: impl Into<Op>, args: &[ValueId]) -> ValueId {
+    fn program(&mut self) -> &mut Program {
+        &mut self.frames.last_mut().expect("a frame").p
+    }
+
+    /// Pushes without watching the value.
+    fn raw(&mut self, op: impl Into<Op>, args: &[ValueId]) -> ValueId {
         let op = op.into();
-        match self.p.push(op.clone(), args) {
+        match self.program().push(op.clone(), args) {
             Ok(v) => v,
             Err(e) => panic!("the generator built an ill-kinded program: {op:?} on {args:?}: {e}"),
         }
+    }
+
+    fn push(&mut self, op: impl Into<Op>, args: &[ValueId]) -> ValueId {
+        let v = self.raw(op, args);
+        if self.probe && self.program().kind(v).is_differentiable() {
+            let m = self.masked(v);
+            self.watched.push(m);
+        }
+        v
+    }
+
+    /// `v`, or (in the probe, inside a branch side) `v` where the side is taken and ones where
+    /// it is not, so that the side not taken neither counts as large nor as near a kink.
+    fn masked(&mut self, v: ValueId) -> ValueId {
+        let Some(guard) = self.guard else {
+            return v;
+        };
+        let kind = self.program().kind(v);
+        let side = |taken: bool| {
+            let mut p = Program::new();
+            let x = p.param("x", kind);
+            p.outputs = vec![if taken {
+                x
+            } else {
+                let one = p.push(Literal::new(1.0).into(), &[]).expect("a literal");
+                if kind == Kind::Scalar {
+                    one
+                } else {
+                    p.push(Fill.into(), &[one, x]).expect("a fill")
+                }
+            }];
+            p
+        };
+        let branch = Branch {
+            then: Box::new(side(true)),
+            otherwise: Box::new(side(false)),
+        };
+        let b = self.raw(branch, &[guard, v]);
+        self.raw(Project { index: 0, kind }, &[b])
+    }
+
+    /// Records a value whose sign switches a derivative (see [`Built::probe`]).
+    fn kink(&mut self, v: ValueId) {
+        if self.probe {
+            let m = self.masked(v);
+            self.kinks.push(m);
+        }
+    }
+
+    /// `r` in the current frame: captured through every frame in between.
+    fn here(&mut self, r: Ref) -> ValueId {
+        self.resolve(r, self.frames.len() - 1)
+    }
+
+    fn resolve(&mut self, r: Ref, level: usize) -> ValueId {
+        if r.level == level {
+            return r.v;
+        }
+        let outer = self.resolve(r, level - 1);
+        if let Some(&(_, local)) = self.frames[level]
+            .captures
+            .iter()
+            .find(|(o, _)| *o == outer)
+        {
+            return local;
+        }
+        let enclosing = &self.frames[level - 1].p;
+        let kind = enclosing.kind(outer);
+        let name = enclosing.value_names()[outer.index()].clone();
+        let local = self.frames[level].p.param(&name, kind);
+        self.frames[level].captures.push((outer, local));
+        local
     }
 
     /// The name of the next `let`: `l0`, `l1`, ... or, every other time, a name like one the
@@ -1088,7 +1457,8 @@ impl Builder {
     /// helper `{v}_view`/`{v}_dims`/`{v}_pullback`), which must not make two values print alike.
     fn let_name(&self) -> String {
         let n = self.env.len();
-        let param = self.p.params.first().map_or("x", |p| p.name.as_str());
+        let p = &self.frames[0].p;
+        let param = p.params.first().map_or("x", |p| p.name.as_str());
         match n % 8 {
             1 => format!("d{param}"),
             3 => format!("t{}", n / 2 + 1),
@@ -1102,6 +1472,10 @@ impl Builder {
 
     fn lit(&mut self, x: f64) -> ValueId {
         self.push(Literal::new(x), &[])
+    }
+
+    fn index(&mut self, k: usize) -> ValueId {
+        self.raw(IndexLiteral(k), &[])
     }
 
     /// `x ⊙ x + 0.5 ≥ 0.5`: the argument of `ln`, `sqrt`, negative powers and divisors.
@@ -1118,22 +1492,188 @@ impl Builder {
         self.push(Binary(BinOp::Add), &[x, c])
     }
 
+    /// `a − b`, whose sign switches a derivative: a value of the program as it always was (for
+    /// the tables), else of the probe only.
+    fn gap(&mut self, a: ValueId, b: ValueId) {
+        if self.probe || !self.control {
+            let gap = self.push(Binary(BinOp::Sub), &[a, b]);
+            self.kink(gap);
+        }
+    }
+
+    /// A side of a branch (in the probe: computed in place, under the guard `taken`, the
+    /// branch's condition or its negation).
+    fn side(&mut self, e: &Expr, cond: ValueId, taken: bool) -> Frame {
+        if self.probe {
+            let outer = self.guard;
+            let taken = if taken {
+                cond
+            } else {
+                self.raw(Logic::Not, &[cond])
+            };
+            self.guard = Some(match outer {
+                None => taken,
+                Some(g) => self.raw(Logic::And, &[g, taken]),
+            });
+            let v = self.build(e);
+            self.guard = outer;
+            let mut f = Frame::new();
+            f.p.outputs = vec![v];
+            return f;
+        }
+        self.frames.push(Frame::new());
+        let v = self.build(e);
+        let mut f = self.frames.pop().expect("the side's frame");
+        f.p.outputs = vec![v];
+        f
+    }
+
+    /// `if cond { then } else { otherwise }`: a `Branch` whose sides take the values either
+    /// reads; in the probe, both sides computed and the one taken selected.
+    fn branch(&mut self, cond: ValueId, then: &Expr, otherwise: &Expr) -> ValueId {
+        let (a, b) = (
+            self.side(then, cond, true),
+            self.side(otherwise, cond, false),
+        );
+        let kind = if self.probe {
+            self.program().kind(a.p.outputs[0])
+        } else {
+            a.p.kind(a.p.outputs[0])
+        };
+        let (captured, then, otherwise) = if self.probe {
+            // Select between the two values computed.
+            let pick = |k: usize| {
+                let mut p = Program::new();
+                let x = p.param("a", kind);
+                let y = p.param("b", kind);
+                p.outputs = vec![[x, y][k]];
+                p
+            };
+            (vec![a.p.outputs[0], b.p.outputs[0]], pick(0), pick(1))
+        } else {
+            let mut captured: Vec<ValueId> = a.captures.iter().map(|c| c.0).collect();
+            for c in &b.captures {
+                if !captured.contains(&c.0) {
+                    captured.push(c.0);
+                }
+            }
+            // Both sides take every value either reads.
+            let names = self.program().value_names();
+            let widen = |side: Frame| {
+                let mut wide = Program::new();
+                let params: Vec<ValueId> = captured
+                    .iter()
+                    .map(|&v| wide.param(&names[v.index()], self.frames.last().unwrap().p.kind(v)))
+                    .collect();
+                let args: Vec<ValueId> = side
+                    .captures
+                    .iter()
+                    .map(|(o, _)| params[captured.iter().position(|c| c == o).expect("captured")])
+                    .collect();
+                wide.outputs = wide.inline(&side.p, &args);
+                wide
+            };
+            (captured.clone(), widen(a), widen(b))
+        };
+        let branch = Branch {
+            then: Box::new(then),
+            otherwise: Box::new(otherwise),
+        };
+        let mut args = vec![cond];
+        args.extend(captured);
+        let at = self.raw(branch, &args);
+        self.push(Project { index: 0, kind }, &[at])
+    }
+
+    /// `let mut x = init (, s = s_init); for i in start..start + trips { x = body (; s = step) }`,
+    /// then `x` (`x + s`): a `Loop` whose body takes the index, the carried values and the
+    /// values it reads from outside; in the probe, unrolled.
+    fn looped(
+        &mut self,
+        start: u8,
+        trips: u8,
+        init: &Expr,
+        body: &Expr,
+        s: Option<(&Expr, &Expr)>,
+    ) -> ValueId {
+        let mut carried = vec![self.build(init)];
+        if let Some((s_init, _)) = s {
+            carried.push(self.build(s_init));
+        }
+        let kinds: Vec<Kind> = carried.iter().map(|&v| self.program().kind(v)).collect();
+        let scope = self.env.len();
+        let results = if self.probe {
+            for i in start..start + trips {
+                let index = self.index(i as usize);
+                self.env.push(Ref { level: 0, v: index });
+                for &v in &carried {
+                    self.env.push(Ref { level: 0, v });
+                }
+                let mut next = vec![self.build(body)];
+                if let Some((_, step)) = s {
+                    next.push(self.build(step));
+                }
+                self.env.truncate(scope);
+                carried = next;
+            }
+            carried
+        } else {
+            let (first, end) = (
+                self.index(start as usize),
+                self.index((start + trips) as usize),
+            );
+            self.frames.push(Frame::new());
+            let level = self.frames.len() - 1;
+            let index = self.program().param(&format!("i{level}"), Kind::Index);
+            self.env.push(Ref { level, v: index });
+            for (k, &kind) in kinds.iter().enumerate() {
+                let v = self.program().param(&format!("c{level}_{k}"), kind);
+                self.env.push(Ref { level, v });
+            }
+            let mut outputs = vec![self.build(body)];
+            if let Some((_, step)) = s {
+                outputs.push(self.build(step));
+            }
+            self.env.truncate(scope);
+            let mut frame = self.frames.pop().expect("the body's frame");
+            frame.p.outputs = outputs;
+            let mut args = vec![first, end];
+            args.extend(&carried);
+            args.extend(frame.captures.iter().map(|c| c.0));
+            let n = carried.len();
+            let run = self.raw(Loop::new(frame.p, n), &args);
+            kinds
+                .iter()
+                .enumerate()
+                .map(|(index, &kind)| self.push(Project { index, kind }, &[run]))
+                .collect()
+        };
+        if results.len() == 2 {
+            self.push(Binary(BinOp::Add), &results)
+        } else {
+            results[0]
+        }
+    }
+
     fn build(&mut self, e: &Expr) -> ValueId {
         match e {
             Expr::Param(sh, slot) => {
-                self.params
+                let v = self
+                    .params
                     .iter()
                     .find(|(k, _)| *k == (*sh, *slot))
                     .expect("parameters are collected first")
-                    .1
+                    .1;
+                self.here(Ref { level: 0, v })
             }
             Expr::Lit(x) => self.lit(*x),
-            Expr::Var(i) => self.env[*i],
+            Expr::Var(i) => self.here(self.env[*i]),
             Expr::Let(bound, body) => {
                 let v = self.build(bound);
                 let name = self.let_name();
-                self.p.name_value(v, &name);
-                self.env.push(v);
+                self.program().name_value(v, &name);
+                let level = self.frames.len() - 1;
+                self.env.push(Ref { level, v });
                 let out = self.build(body);
                 self.env.pop();
                 out
@@ -1150,7 +1690,7 @@ impl Builder {
                     }
                     UnaryFn::Relu | UnaryFn::Abs => {
                         let shifted = self.shifted(x);
-                        self.kinks.push(shifted);
+                        self.kink(shifted);
                         shifted
                     }
                     // Away from the poles at ±π/2.
@@ -1162,8 +1702,7 @@ impl Builder {
             Expr::Extremum(e, a, b) => {
                 let (a, b) = (self.build(a), self.build(b));
                 // The derivative switches where a − b changes sign.
-                let gap = self.push(Binary(BinOp::Sub), &[a, b]);
-                self.kinks.push(gap);
+                self.gap(a, b);
                 self.push(Extremum(*e), &[a, b])
             }
             Expr::Powf(a, p) => {
@@ -1180,8 +1719,7 @@ impl Builder {
                 let lo = self.push(Binary(BinOp::Sub), &[s, half]);
                 let hi = self.push(Binary(BinOp::Add), &[s, half]);
                 for bound in [lo, hi] {
-                    let gap = self.push(Binary(BinOp::Sub), &[x, bound]);
-                    self.kinks.push(gap);
+                    self.gap(x, bound);
                 }
                 self.push(Clamp, &[x, lo, hi])
             }
@@ -1242,8 +1780,80 @@ impl Builder {
                 let x = self.build(x);
                 self.push(LogSoftmax, &[x])
             }
+            Expr::Index(i) => {
+                let i = self.here(self.env[*i]);
+                self.push(ToFloat, &[i])
+            }
+            Expr::Entry(i, v) => {
+                let v = self.build(v);
+                let i = self.here(self.env[*i]);
+                let len = self.raw(Extent::Len, &[v]);
+                let at = self.raw(IndexArith(IntOp::Rem), &[i, len]);
+                self.push(Read(Region::Entry), &[v, at])
+            }
+            Expr::Loop(start, trips, init, body) => self.looped(*start, *trips, init, body, None),
+            Expr::Loop2(start, trips, init, s_init, body, step) => {
+                self.looped(*start, *trips, init, body, Some((s_init, step)))
+            }
+            Expr::If(less, a, b, then, otherwise) => {
+                let (a, b) = (self.build(a), self.build(b));
+                if self.probe {
+                    // The side taken switches where a − b changes sign.
+                    let gap = self.push(Binary(BinOp::Sub), &[a, b]);
+                    self.kink(gap);
+                }
+                let op = if *less { CmpOp::Lt } else { CmpOp::Gt };
+                let cond = self.raw(Compare(op), &[a, b]);
+                self.branch(cond, then, otherwise)
+            }
+            Expr::IfIndex(even, i, then, otherwise) => {
+                let mut i = self.here(self.env[*i]);
+                if *even {
+                    let two = self.index(2);
+                    i = self.raw(IndexArith(IntOp::Rem), &[i, two]);
+                }
+                let zero = self.index(0);
+                let cond = self.raw(Compare(CmpOp::Eq), &[i, zero]);
+                self.branch(cond, then, otherwise)
+            }
         }
     }
+}
+
+/// `p` with only the instructions its outputs need (and its parameters): the same values,
+/// computed the same way, faster to evaluate.
+pub fn without_dead_code(p: &Program) -> Program {
+    let mut live = vec![false; p.insts.len()];
+    for o in &p.outputs {
+        live[o.index()] = true;
+    }
+    for v in (0..p.insts.len()).rev() {
+        if live[v] {
+            for a in &p.insts[v].args {
+                live[a.index()] = true;
+            }
+        }
+    }
+    let mut out = p.clone();
+    out.insts.clear();
+    let mut map = vec![None; p.insts.len()];
+    for (v, inst) in p.insts.iter().enumerate() {
+        if live[v] || matches!(inst.op, Op::Param(_) | Op::ConstantRef(_)) {
+            let mut copy = inst.clone();
+            copy.args = inst
+                .args
+                .iter()
+                .map(|a| map[a.index()].expect("an operand comes first"))
+                .collect();
+            map[v] = Some(out.push_inst(copy));
+        }
+    }
+    out.outputs = p
+        .outputs
+        .iter()
+        .map(|o| map[o.index()].expect("live"))
+        .collect();
+    out
 }
 
 /// A case's program and the concrete shapes of its parameters.
@@ -1251,33 +1861,56 @@ pub struct Built {
     pub program: Program,
     pub shapes: Vec<(usize, usize)>,
     pub kinds: Vec<Kind>,
-    /// Values whose sign switches a derivative: the inputs of `relu` and `abs`, `a − b` for
-    /// `maximum(a, b)` and the like, `x − lo` and `x − hi` for `clamp`. Finite differences
-    /// must not move them across zero.
-    pub kinks: Vec<ValueId>,
+    /// The same computation with loops unrolled and both sides of every branch computed, the
+    /// side not taken masked (its values replaced by ones), returning the result, then the
+    /// [`Built::watched`] intermediate values of every iteration, then the values whose sign
+    /// switches a derivative: the inputs of `relu` and `abs`, `a − b` for `maximum(a, b)`, `x −
+    /// lo` and `x − hi` for `clamp`, `a − b` for `if a > b`. Finite differences must not move
+    /// the latter across zero, and the former must stay moderate.
+    pub probe: Program,
+    pub watched: usize,
 }
 
 impl Case {
     pub fn build(&self) -> Built {
         let mut keys = Vec::new();
         self.tree.params(&mut keys);
-        let mut b = Builder {
-            p: Program::new(),
-            params: Vec::new(),
-            env: Vec::new(),
-            kinks: Vec::new(),
+        let control = self.tree.has_control();
+        let run = |probe: bool| {
+            let mut b = Builder {
+                frames: vec![Frame::new()],
+                params: Vec::new(),
+                env: Vec::new(),
+                probe,
+                control,
+                guard: None,
+                watched: Vec::new(),
+                kinks: Vec::new(),
+            };
+            for &key in &keys {
+                let v = b.program().param(&param_name(key), key.0.kind());
+                b.params.push((key, v));
+                if probe {
+                    b.watched.push(v);
+                }
+            }
+            let out = b.build(&self.tree);
+            let mut p = b.frames.pop().expect("the function's frame").p;
+            p.outputs = vec![out];
+            if probe {
+                p.outputs.extend(&b.watched);
+                p.outputs.extend(&b.kinks);
+            }
+            (p, b.watched.len())
         };
-        for &key in &keys {
-            let v = b.p.param(&param_name(key), key.0.kind());
-            b.params.push((key, v));
-        }
-        let out = b.build(&self.tree);
-        b.p.outputs = vec![out];
+        let (program, _) = run(false);
+        let (probe, watched) = run(true);
         Built {
-            program: b.p,
+            program,
             shapes: keys.iter().map(|k| k.0.concrete(&self.sizes)).collect(),
             kinds: keys.iter().map(|k| k.0.kind()).collect(),
-            kinks: b.kinks,
+            probe,
+            watched,
         }
     }
 
