@@ -178,5 +178,8 @@ fn a_vector_read_only_by_conditions_has_a_zero_gradient() {
     assert_eq!(dx.as_slice(), &[0.0, 0.0, 0.0]);
     let h = steered_hessian(a, &x);
     assert!((h[(0, 0)] - 1.0).abs() < 1e-15, "{h:?}");
-    assert!((1..4).all(|j| h[(0, j)] == 0.0 && h[(j, 0)] == 0.0), "{h:?}");
+    assert!(
+        (1..4).all(|j| h[(0, j)] == 0.0 && h[(j, 0)] == 0.0),
+        "{h:?}"
+    );
 }

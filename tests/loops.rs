@@ -268,3 +268,129 @@ fn the_derivation_reads_as_backpropagation_through_time() {
     assert!(lines.contains(&"    du = du + du_2"), "{text}");
     assert!(lines.contains(&"dh0 = dh"), "{text}");
 }
+
+// Cases the corpus and the property tests found (each failed to compile or to derive).
+
+/// A value carried beside another whose product the gradient accumulates: the fused GEMM must
+/// not read an operand the code has already moved.
+#[allow(clippy::eq_op)] // `h / h` as the corpus drew it
+#[differentiable]
+fn carried_beside_a_product(w: &Matrix<f64>) -> f64 {
+    let mut h = w.exp();
+    let mut g = (&h / &h).matmul(w);
+    for _ in 0..2 {
+        h = h.sin();
+        g = g.sin();
+    }
+    h.sum() + 0.5 * g.sum()
+}
+
+/// Nested loops in second order: an inner loop's tape that does not depend on the parameters.
+#[differentiable]
+fn nested_second_order(s: f64, v: &Vector<f64>) -> f64 {
+    let mut a = s;
+    for _ in 0..2 {
+        let mut t = v.clone();
+        for _ in 0..2 {
+            t = &t * 0.5 + v;
+        }
+        a *= t.mean();
+    }
+    a
+}
+
+/// A loop and a branch that assign nothing outside them change nothing.
+#[differentiable]
+fn idle_loop(x: f64, n: usize, flag: bool) -> f64 {
+    let h = x.sin();
+    for _ in 0..n {
+        let _e = h * 2.0;
+    }
+    if flag {
+        let _e = h * 3.0;
+    }
+    h
+}
+
+/// A branch side that reads a value it also reassigns, in second order.
+#[differentiable]
+fn reassigned_in_a_branch(a: &Matrix<f64>, s: f64) -> f64 {
+    let mut e = a.clone();
+    if s <= 1.0 {
+        e = e.tan();
+    } else {
+        e += a * &e;
+    }
+    e.sum() * s
+}
+
+#[test]
+fn cases_found_by_the_generators_derive_and_agree_with_differences() {
+    let h = 1e-6;
+    let w = matrix(2, 2, 0.3);
+    let (_, dw) = carried_beside_a_product_grad(&w);
+    for k in 0..4 {
+        let moved = |d: f64| {
+            let mut m = w.clone();
+            m.as_mut_slice()[k] += d;
+            carried_beside_a_product(&m)
+        };
+        let fd = (moved(h) - moved(-h)) / (2.0 * h);
+        assert!(
+            (dw.as_slice()[k] - fd).abs() < 1e-7,
+            "dw[{k}]: {} vs {fd}",
+            dw.as_slice()[k]
+        );
+    }
+
+    let (s, v) = (0.8, Vector::from_vec(vec![0.4, -0.3, 0.9]));
+    let hessian = nested_second_order_hessian(s, &v);
+    let grad_at = |s: f64, v: &Vector<f64>| {
+        let (_, (ds, dv)) = nested_second_order_grad(s, v);
+        let mut g = vec![ds];
+        g.extend_from_slice(dv.as_slice());
+        g
+    };
+    for j in 0..4 {
+        let moved = |d: f64| {
+            let mut v = v.clone();
+            let mut s = s;
+            if j == 0 {
+                s += d;
+            } else {
+                v.as_mut_slice()[j - 1] += d;
+            }
+            grad_at(s, &v)
+        };
+        let (plus, minus) = (moved(h), moved(-h));
+        for i in 0..4 {
+            let fd = (plus[i] - minus[i]) / (2.0 * h);
+            assert!(
+                (hessian[(i, j)] - fd).abs() < 1e-6,
+                "H[{i}, {j}]: {} vs {fd}",
+                hessian[(i, j)]
+            );
+        }
+    }
+
+    for (n, flag) in [(0, false), (3, true)] {
+        let (value, dx) = idle_loop_grad(0.7, n, flag);
+        assert_eq!((value, dx), (0.7f64.sin(), 0.7f64.cos()));
+    }
+
+    let a = matrix(2, 2, 0.4);
+    for s in [0.5, 1.5] {
+        let da = matrix(2, 2, 1.1);
+        let (_, _, (hvp_a, hvp_s)) = reassigned_in_a_branch_hvp(&a, s, &da, 0.3);
+        let grad_along = |t: f64| {
+            let (_, (ga, gs)) = reassigned_in_a_branch_grad(&(&a + &(&da * t)), s + 0.3 * t);
+            (ga, gs)
+        };
+        let ((pa, ps), (ma, ms)) = (grad_along(h), grad_along(-h));
+        assert!((hvp_s - (ps - ms) / (2.0 * h)).abs() < 1e-6, "s = {s}");
+        for k in 0..4 {
+            let fd = (pa.as_slice()[k] - ma.as_slice()[k]) / (2.0 * h);
+            assert!((hvp_a.as_slice()[k] - fd).abs() < 1e-6, "s = {s}, [{k}]");
+        }
+    }
+}

@@ -5,7 +5,7 @@
 mod workloads;
 
 use workloads::relative_error;
-use workloads::{logistic, rnn, tanh_layer};
+use workloads::{logdet, logistic, rnn, rosenbrock, tanh_layer};
 
 #[test]
 fn logistic_hessian_equals_the_closed_form() {
@@ -98,5 +98,69 @@ fn rnn_gradient_equals_backpropagation_through_time_by_hand() {
         ] {
             agree(&format!("f32, T = {steps}, {what}"), got, want, 1e-4);
         }
+    }
+}
+
+#[test]
+fn rosenbrock_gradients_equal_the_fused_loops_by_hand() {
+    for n in [2, 10, 1_000] {
+        let i = rosenbrock::Inputs::new(n);
+        let (want_value, want) = rosenbrock::f64_rosenbrock::gradient_by_hand(&i.x);
+        let scale = want.as_slice().iter().fold(1.0f64, |m, g| m.max(g.abs()));
+        for (what, (value, got)) in [
+            ("slices", rosenbrock::f64_rosenbrock::rosenbrock_grad(&i.x)),
+            (
+                "loop",
+                rosenbrock::f64_rosenbrock::rosenbrock_loop_grad(&i.x),
+            ),
+        ] {
+            assert!(
+                (value - want_value).abs() <= 1e-12 * want_value.abs().max(1.0),
+                "n = {n}, {what}"
+            );
+            for (g, w) in got.as_slice().iter().zip(want.as_slice()) {
+                assert!(
+                    (g - w).abs() <= 1e-12 * scale,
+                    "n = {n}, {what}: {g} vs {w}"
+                );
+            }
+        }
+        let x = i.to_f32();
+        let (_, want) = rosenbrock::f32_rosenbrock::gradient_by_hand(&x);
+        let scale = want.as_slice().iter().fold(1.0f32, |m, g| m.max(g.abs()));
+        for (what, (_, got)) in [
+            (
+                "f32 slices",
+                rosenbrock::f32_rosenbrock::rosenbrock_grad(&x),
+            ),
+            (
+                "f32 loop",
+                rosenbrock::f32_rosenbrock::rosenbrock_loop_grad(&x),
+            ),
+        ] {
+            for (g, w) in got.as_slice().iter().zip(want.as_slice()) {
+                assert!((g - w).abs() <= 1e-5 * scale, "n = {n}, {what}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn logdet_gradient_equals_the_closed_form_by_hand() {
+    for n in [3, 20, 200] {
+        let i = logdet::Inputs::new(n);
+        let (value, got) = logdet::f64_logdet::b7_grad(&i.x, &i.a);
+        let (want_value, want) = logdet::f64_logdet::gradient_by_hand(&i.x, &i.a);
+        assert!(
+            (value - want_value).abs() < 1e-10 * want_value.abs().max(1.0),
+            "n = {n}"
+        );
+        let e = relative_error(&got, &want);
+        assert!(e < 1e-10, "n = {n}: relative error {e:e}");
+        let (x, a) = i.to_f32();
+        let (_, got) = logdet::f32_logdet::b7_grad(&x, &a);
+        let (_, want) = logdet::f32_logdet::gradient_by_hand(&x, &a);
+        let e = relative_error(&got, &want);
+        assert!(e < 1e-3, "f32, n = {n}: relative error {e:e}");
     }
 }

@@ -12,9 +12,6 @@
 //! (such cases are rejected, not failed). They are read from the case's probe program (the
 //! computation unrolled, see `Built::probe`), whose value must be the program's, bit for bit.
 //!
-//! An engine bug makes some cases rejected rather than failed (reported; see
-//! [`second_order_error`]): forward over reverse mode of some loops nested in loops is an error.
-//!
 //! The properties (case counts in `CASES_*`, together 7,000 per run):
 //! 1. reverse: `derive_reverse(..).vjp` at a random upstream `u` equals the five-point central
 //!    difference of `⟨u, f(x)⟩`, element by element, for every wrt parameter;
@@ -40,7 +37,7 @@ use std::cell::Cell;
 
 use autodiff_core::symbolic::{
     derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_reverse, eval, forward,
-    print, reverse, simplify, Kind, KindError, Op, Program, Role, Seed, Value,
+    print, reverse, simplify, Kind, Program, Role, Seed, Value,
 };
 use common::fd::{along, inner, rel_error, stencil, stencil_gradient, sup, unit, FdCheck, FD_STEP};
 use common::programs::{
@@ -598,22 +595,6 @@ fn jacobian_equals_forward_mode_column_by_column() {
 // 4. Hessians
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 
-/// The failure of `derive_hvp` or `derive_hessian` (`what`) on `primal`; a rejection for a known
-/// engine bug: forward over reverse mode of some loops nested in loops fails with "a loop's
-/// results and tapes are read by projections and loops only" (reported; e.g. `let mut a = s;
-/// for _ in 0..1 { let mut t = v.clone(); for _ in 0..1 { t = v.clone(); } a = t.mean(); }`).
-fn second_order_error(what: &str, primal: &Program, e: KindError) -> TestCaseError {
-    let nested = primal.insts.iter().any(|i| match &i.op {
-        Op::Loop(l) => l.body.insts.iter().any(|j| matches!(j.op, Op::Loop(_))),
-        _ => false,
-    });
-    if nested && e.message == "a loop's results and tapes are read by projections and loops only" {
-        TestCaseError::reject("second order of nested loops (engine bug)")
-    } else {
-        fail(format!("{what}: {e}"))
-    }
-}
-
 fn check_hessian(case: &Case, stats: &Stats) -> Result<(), TestCaseError> {
     let mut pt = point(case)?;
     let primal = &pt.built.program;
@@ -622,7 +603,7 @@ fn check_hessian(case: &Case, stats: &Stats) -> Result<(), TestCaseError> {
         .iter()
         .map(|&p| pt.rng.value(pt.built.kinds[p], pt.built.shapes[p]))
         .collect();
-    let hvp = derive_hvp(primal, &wrt).map_err(|e| second_order_error("derive_hvp", primal, e))?;
+    let hvp = derive_hvp(primal, &wrt).map_err(|e| fail(format!("derive_hvp: {e}")))?;
     let grad = derive_reverse(primal, &wrt)
         .map_err(|e| fail(format!("derive_reverse: {e}")))?
         .grad
@@ -674,8 +655,7 @@ fn check_hessian(case: &Case, stats: &Stats) -> Result<(), TestCaseError> {
         stats.checked.set(stats.checked.get() + 1);
         return Ok(());
     }
-    let groups = derive_hessian(primal, &wrt)
-        .map_err(|e| second_order_error("derive_hessian", primal, e))?;
+    let groups = derive_hessian(primal, &wrt).map_err(|e| fail(format!("derive_hessian: {e}")))?;
     if groups.iter().any(|g| g.batched.is_none()) {
         stats.unbatched.set(stats.unbatched.get() + 1);
         return Ok(());
@@ -712,7 +692,7 @@ fn check_hessian(case: &Case, stats: &Stats) -> Result<(), TestCaseError> {
         "the Hessian groups miss a direction: {:?}",
         groups.iter().map(|g| &g.directions).collect::<Vec<_>>()
     );
-    let hvp = derive_hvp(primal, &wrt).map_err(|e| second_order_error("derive_hvp", primal, e))?;
+    let hvp = derive_hvp(primal, &wrt).map_err(|e| fail(format!("derive_hvp: {e}")))?;
     let kk = wrt.len();
     let mut worst = 0.0f64;
     for (qk, &q) in wrt.iter().enumerate() {

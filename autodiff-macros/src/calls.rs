@@ -42,6 +42,7 @@ fn kind_word(kind: Kind) -> Ident {
             Kind::Matrix => "matrix",
             Kind::Index => "index",
             Kind::Bool => "bool",
+            Kind::Indices => "indices",
             // Never a parameter or a result of a function.
             Kind::Tuple => "tuple",
             Kind::Tape => "tape",

@@ -214,7 +214,17 @@ fn fused_products(
         for (acc, product) in [(x, y), (y, x)] {
             let p = program.inst(product);
             let is_product = matches!(p.op, Op::MatMul(_)) && p.args.iter().all(|&a| matrix(a));
+            // Moved to the sum, the product reads its operands there: none may be consumed
+            // (moved) before it, nor be `acc`, which the sum moves.
+            let alive_at_sum = p.args.iter().all(|&a| {
+                a != acc
+                    && match last_use[a.index()] {
+                        None => true,
+                        Some(k) => k == product.index() || k >= j,
+                    }
+            });
             if is_product
+                && alive_at_sum
                 && matrix(acc)
                 && uses[product.index()] == 1
                 && last_use[acc.index()] == Some(j)
@@ -503,8 +513,11 @@ fn body_in_parts(
             .iter()
             .filter(|a| program.insts[a.index()].kind.is_tensor())
             .count();
-        // (A read of part of a tensor can find its indices out of range.)
-        let checks = tensor_operands >= 2 || (tensor_operands == 1 && inst.op.takes_integers());
+        // (A read of part of a tensor can find its indices out of range, an inverse its matrix
+        // singular, `x.max()` its tensor empty, `labels[i]` its list too short.)
+        let checks = tensor_operands >= 2
+            || inst.op.can_panic()
+            || (tensor_operands == 1 && inst.op.takes_integers());
         if let (Some(source), true) = (inst.source.as_deref(), checks) {
             if last_source[part(i)] != Some(source) {
                 stmts.push(quote!(::autodiff::kernels::at(#source);));
@@ -531,6 +544,13 @@ fn body_in_parts(
                 }
             }
         };
+        // Whether `a` is a view (`Emit::KernelView`) borrowing `v`: `v` cannot then be moved
+        // in an expression that reads `a`.
+        let views_of = |a: usize, v: usize| {
+            a != v
+                && matches!(program.insts[a].op.emit(), Emit::KernelView { .. })
+                && program.insts[a].args.first().map(|x| x.index()) == Some(v)
+        };
         // Operators consume an owned tensor at its last use, so the runtime can write the
         // result into its buffer instead of allocating.
         let consumed = |v: usize, all: &[usize]| match &bindings[v] {
@@ -539,7 +559,8 @@ fn body_in_parts(
                 by_ref: false,
             } if is_tensor(v)
                 && last_use[v] == Some(i)
-                && all.iter().filter(|&&a| a == v).count() == 1 =>
+                && all.iter().filter(|&&a| a == v).count() == 1
+                && !all.iter().any(|&a| views_of(a, v)) =>
             {
                 quote!(#ident)
             }
@@ -997,6 +1018,21 @@ fn body_in_parts(
                         ident,
                         by_ref: false,
                     }
+                }
+                Emit::KernelOfArray { kernel } => {
+                    let function = Ident::new(kernel.name(), Span::call_site());
+                    let entries = args.iter().map(|&a| operand(a));
+                    stmts.push(
+                        quote!(let #ident = ::autodiff::kernels::#function(&[#(#entries),*]);),
+                    );
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Indices(list) => {
+                    let list = list.iter().map(|&i| Literal::usize_suffixed(i));
+                    Binding::Inline(quote!((&[#(#list),*] as &[usize])))
                 }
                 Emit::KernelView { kernel } => {
                     // The `Cow` lives in its own binding; the value is a reference into it.

@@ -11,7 +11,7 @@ use autodiff_core::symbolic::op::Op;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::call::{Call, Callee, CalleeParam};
 use autodiff_core::symbolic::rules::control::{push_checkpointed, Branch, Loop, Project, Segments};
-use autodiff_core::symbolic::rules::index::{Read, Region};
+use autodiff_core::symbolic::rules::index::{IndexList, LabelAt, Read, Region, VectorOf};
 use autodiff_core::symbolic::rules::integer::{
     CmpOp, Compare, IndexArith, IndexLiteral, IntOp, Logic, NamedConstant, ToFloat,
 };
@@ -377,6 +377,31 @@ fn pattern_names(pat: &Pat, names: &mut Vec<syn::Ident>) {
         Pat::Type(t) => pattern_names(&t.pat, names),
         Pat::Or(o) => o.cases.iter().for_each(|p| pattern_names(p, names)),
         _ => {}
+    }
+}
+
+/// `n` for a negative integer literal `-n` (also `-(n)`): an index that is out of range
+/// whatever the tensor.
+fn negative_literal(e: &Expr) -> Option<u64> {
+    match e {
+        Expr::Paren(p) => negative_literal(&p.expr),
+        Expr::Group(g) => negative_literal(&g.expr),
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
+            integer_literal(&u.expr).map(|n| n as u64)
+        }
+        _ => None,
+    }
+}
+
+/// The value of an integer literal (`3`, `3usize`, `(3)`).
+fn integer_literal(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Paren(p) => integer_literal(&p.expr),
+        Expr::Group(g) => integer_literal(&g.expr),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) if matches!(i.suffix(), "" | "usize") => i.base10_parse().ok(),
+        _ => None,
     }
 }
 
@@ -748,6 +773,18 @@ impl Lowerer<'_> {
             self.errors.spanned(r, unbounded);
             return None;
         };
+        for bound in [start, end] {
+            if let Some(n) = negative_literal(bound) {
+                self.errors.spanned(
+                    bound,
+                    format!(
+                        "a range's bounds are `usize`, never negative: `-{n}` is out of range \
+                         (for the last entries write `x.len() - {n}`)"
+                    ),
+                );
+                return None;
+            }
+        }
         let start = self.expr(start).map(|v| self.as_integer(v));
         let end = self.expr(end).map(|v| self.as_integer(v));
         let (s, e) = (start?, end?);
@@ -770,6 +807,16 @@ impl Lowerer<'_> {
 
     /// An index: an integer expression (`usize`).
     fn index_value(&mut self, e: &Expr) -> Option<ValueId> {
+        if let Some(n) = negative_literal(e) {
+            self.errors.spanned(
+                e,
+                format!(
+                    "an index is a `usize`, never negative: `-{n}` is out of range (for the \
+                     last entries write `x.len() - {n}`)"
+                ),
+            );
+            return None;
+        }
         let v = self.expr(e).map(|v| self.as_integer(v))?;
         if self.program.kind(v) != Kind::Index {
             self.errors.spanned(
@@ -782,7 +829,8 @@ impl Lowerer<'_> {
         Some(v)
     }
 
-    /// `x[i]` (a vector's entry) or `m[(i, j)]` (a matrix's).
+    /// `x[i]` (a vector's entry), `m[(i, j)]` (a matrix's) or `labels[i]` (an integer of a
+    /// `&[usize]` parameter).
     fn indexing(&mut self, e: &syn::ExprIndex) -> Option<ValueId> {
         let tensor = self.expr(&e.expr);
         let (region, indices) = match &*e.index {
@@ -794,15 +842,137 @@ impl Lowerer<'_> {
             Expr::Range(r) => {
                 return self.unsupported(
                     r,
-                    "a range is taken with `x.slice(a..b)` (a vector) or `m.slice_rows(a..b)` \
-                     (a matrix's rows), not `x[a..b]`",
+                    "a range is taken with `x.slice(a..b)` (a vector), `m.slice_rows(a..b)` \
+                     (a matrix's rows) or `m.slice_cols(a..b)` (its columns), not `x[a..b]`",
                 );
             }
             index => (Region::Entry, vec![self.index_value(index)?]),
         };
-        let mut operands = vec![tensor?];
+        let tensor = tensor?;
+        if self.program.kind(tensor) == Kind::Indices && region == Region::Entry {
+            return self.push(LabelAt, &[tensor, indices[0]], e);
+        }
+        if region == Region::Entry {
+            self.check_known_range(tensor, indices[0], None, &e.index)?;
+        }
+        let mut operands = vec![tensor];
         operands.extend(indices);
         self.push(Read(region), &operands, e)
+    }
+
+    /// The length of the vector `v` when the macro knows it: a `Vector::from_vec(vec![..])`
+    /// written out, a concatenation of such, a slice of one at literal bounds.
+    fn known_len(&self, v: ValueId) -> Option<usize> {
+        let inst = self.program.inst(v);
+        match &inst.op {
+            Op::VectorOf(_) => Some(inst.args.len()),
+            Op::Concat(_) => Some(self.known_len(inst.args[0])? + self.known_len(inst.args[1])?),
+            Op::Read(Read(Region::Segment)) => {
+                let (a, b) = (
+                    self.known_index(inst.args[1])?,
+                    self.known_index(inst.args[2])?,
+                );
+                b.checked_sub(a)
+            }
+            _ => None,
+        }
+    }
+
+    /// The value of the integer `v` when it is a literal, or arithmetic on literals.
+    fn known_index(&self, v: ValueId) -> Option<usize> {
+        let inst = self.program.inst(v);
+        match &inst.op {
+            Op::IndexLiteral(IndexLiteral(n)) => Some(*n),
+            Op::IndexArith(IndexArith(op)) => {
+                let (a, b) = (
+                    self.known_index(inst.args[0])?,
+                    self.known_index(inst.args[1])?,
+                );
+                match op {
+                    IntOp::Sub => a.checked_sub(b),
+                    IntOp::Div | IntOp::Rem if b == 0 => None,
+                    IntOp::Add => a.checked_add(b),
+                    IntOp::Mul => a.checked_mul(b),
+                    op => Some(op.apply(a, b)),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// A compile error, spanned on `at`, when the vector `x` and the index `start` (with `end`,
+    /// a range) are known to the macro and out of range: `None` then.
+    fn check_known_range(
+        &mut self,
+        x: ValueId,
+        start: ValueId,
+        end: Option<ValueId>,
+        at: &dyn ToTokens,
+    ) -> Option<()> {
+        let Some(n) = self.known_len(x) else {
+            return Some(());
+        };
+        let (a, b) = (
+            self.known_index(start),
+            end.and_then(|e| self.known_index(e)),
+        );
+        let message = match (end, a, b) {
+            (None, Some(i), _) if i >= n => format!(
+                "index {i} is out of range for this vector of length {n} (known here: it is \
+                 written out)"
+            ),
+            (Some(_), Some(a), Some(b)) if a > b || b > n => format!(
+                "the range {a}..{b} is out of range for this vector of length {n} (known here: \
+                 it is written out)"
+            ),
+            (Some(_), Some(a), None) if a > n => format!(
+                "the range starts at {a}, past the end of this vector of length {n} (known \
+                 here: it is written out)"
+            ),
+            _ => return Some(()),
+        };
+        self.errors.spanned(at, message);
+        None
+    }
+
+    /// `Vector::from_vec(vec![s₁, s₂, ..])` of differentiable scalars.
+    fn vector_of(&mut self, c: &syn::ExprCall) -> Option<ValueId> {
+        let entries = match c.args.first() {
+            Some(Expr::Macro(m)) if c.args.len() == 1 && m.mac.path.is_ident("vec") => m
+                .mac
+                .parse_body_with(
+                    syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated,
+                )
+                .ok(),
+            _ => None,
+        };
+        let Some(entries) = entries else {
+            return self.unsupported(
+                &c.args,
+                "`Vector::from_vec` takes the scalars written out: `vec![a, b, c]`",
+            );
+        };
+        let mut values = Vec::new();
+        for entry in &entries {
+            values.push(self.expr(entry));
+        }
+        let values: Vec<ValueId> = values.into_iter().collect::<Option<_>>()?;
+        if let Some((entry, &v)) = entries
+            .iter()
+            .zip(&values)
+            .find(|(_, &v)| self.program.kind(v) != Kind::Scalar)
+        {
+            let kind = self.program.kind(v);
+            return self.unsupported(
+                entry,
+                format!(
+                    "`Vector::from_vec(vec![..])` takes scalars, found {}; vectors are joined \
+                     with `u.concat(&v)`",
+                    kind.article()
+                ),
+            );
+        }
+        self.push(VectorOf, &values, c)
     }
 
     fn as_integer(&mut self, v: ValueId) -> ValueId {
@@ -1042,6 +1212,10 @@ impl Lowerer<'_> {
             }
             return;
         };
+        if carried.is_empty() {
+            // The body assigns nothing outside it: the loop does not change the result.
+            return;
+        }
         body.outputs = results.into_iter().flatten().collect();
         let mut args = vec![start, end];
         args.extend(carried.iter().map(|(_, v)| *v));
@@ -1177,6 +1351,10 @@ impl Lowerer<'_> {
             return poison(self);
         }
         let kinds = results(&then);
+        if kinds.is_empty() {
+            // Neither side assigns anything outside it nor gives a value: no effect.
+            return None;
+        }
         let mut args = vec![condition];
         args.extend(&captured);
         let branch = Branch {
@@ -1618,6 +1796,12 @@ impl Lowerer<'_> {
                 self.check_expr(&a.base);
                 None
             }
+            Expr::Array(a)
+                if !a.elems.is_empty() && a.elems.iter().all(|e| integer_literal(e).is_some()) =>
+            {
+                let list = a.elems.iter().filter_map(integer_literal).collect();
+                self.push(IndexList(list), &[], expr)
+            }
             Expr::Cast(c) => self.cast(c),
             Expr::Index(i) => self.indexing(i),
             Expr::Field(f) => self.unsupported(
@@ -1694,6 +1878,17 @@ impl Lowerer<'_> {
 
     /// A call of another differentiable function (or one with a user-supplied derivative).
     fn call(&mut self, c: &syn::ExprCall) -> Option<ValueId> {
+        if let Expr::Path(p) = &*c.func {
+            let segments: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            if p.qself.is_none() && segments.ends_with(&["Vector".into(), "from_vec".into()]) {
+                return self.vector_of(c);
+            }
+        }
         let callee = match &*c.func {
             Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
             _ => None,
@@ -1793,12 +1988,15 @@ impl Lowerer<'_> {
             .map(|(b, scope)| (b, self.level_of(scope)))
         {
             Some((Binding::Value(v) | Binding::Mutable(v), level)) => Some(self.resolve(v, level)),
-            // A `usize` or `bool` parameter: a constant of the function, read where first used.
-            Some((Binding::Constant(ty), _)) if ty == "usize" || ty == "bool" => {
-                let kind = if ty == "bool" {
-                    Kind::Bool
-                } else {
-                    Kind::Index
+            // A `usize`, `bool` or `&[usize]` parameter: a constant of the function, read where
+            // first used.
+            Some((Binding::Constant(ty), _))
+                if ty == "usize" || ty == "bool" || ty == "&[usize]" =>
+            {
+                let kind = match ty.as_str() {
+                    "bool" => Kind::Bool,
+                    "usize" => Kind::Index,
+                    _ => Kind::Indices,
                 };
                 let v = self
                     .program_at(0)
@@ -1811,7 +2009,9 @@ impl Lowerer<'_> {
                 ident,
                 format!(
                     "`{ident}` has type `{ty}`, which is a constant here: only `{0}`, \
-                     `Vector<{0}>` and `Matrix<{0}>` values take part in differentiable math",
+                     `Vector<{0}>` and `Matrix<{0}>` values take part in differentiable math, \
+                     and constants of type `usize`, `bool` or `&[usize]` (labels) where their \
+                     type fits",
                     self.float.map_or("f64", Float::suffix)
                 ),
             ),
@@ -1933,7 +2133,7 @@ impl Lowerer<'_> {
         }
         let name = m.method.to_string();
         let receiver = self.expr(&m.receiver);
-        let Some(spec) = methods::method(&name) else {
+        let Some(spec) = methods::method_for(&name, m.args.len()) else {
             return self.unsupported(
                 &m.method,
                 format!(
@@ -1967,6 +2167,7 @@ impl Lowerer<'_> {
                     );
                     values.push(None);
                 }
+                (Arg::Index, _) => values.push(self.index_value(a)),
                 (Arg::Int(_), _) => {}
             }
         }
@@ -1986,6 +2187,9 @@ impl Lowerer<'_> {
         let mut operands = vec![receiver?];
         for v in values {
             operands.push(v?);
+        }
+        if let Some(Op::Read(Read(Region::Segment))) = &op {
+            self.check_known_range(operands[0], operands[1], Some(operands[2]), &m.args)?;
         }
         match op {
             Some(op) => self.push(op, &operands, method_tokens(m)),

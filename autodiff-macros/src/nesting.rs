@@ -120,6 +120,7 @@ impl Type {
             Kind::Matrix => quote!(::autodiff::Matrix<#float>),
             Kind::Index => quote!(usize),
             Kind::Bool => quote!(bool),
+            Kind::Indices => quote!(&[usize]),
             // Emitted as loops are (not yet by the front end): a tuple of values, or a `Vec`.
             Kind::Tuple => quote!(_),
             Kind::Tape => quote!(::std::vec::Vec<_>),

@@ -4,9 +4,11 @@
 //! in any language, so every implementation of a workload sees the same numbers.
 #![allow(dead_code)]
 
+pub mod logdet;
 pub mod logistic;
 pub mod mlp;
 pub mod rnn;
+pub mod rosenbrock;
 pub mod tanh_layer;
 
 /// SplitMix64: a 64-bit generator that is easy to reproduce exactly elsewhere.

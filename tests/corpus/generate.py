@@ -2462,13 +2462,8 @@ def wrap_doc(text, width=96):
     return "\n".join(lines + [line])
 
 
-# Functions kept out of the corpus (by index), because of engine/macro bugs; see the report.
-EXCLUDED = {
-    # derive_hvp: "a loop's results and tapes are read by projections and loops only", on some
-    # loops nested in loops (`for _ in 0..2 { for _ in 0..2 { d = if d > 0.5 { d * 3.0 } else {
-    # d.sin() }; } }`).
-    282,
-}
+# Functions kept out of the corpus (by index), because of engine/macro bugs; none at present.
+EXCLUDED = set()
 
 
 def main():

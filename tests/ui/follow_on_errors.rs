@@ -8,8 +8,8 @@ fn scalar_times_matrix(x: f64, w: &Matrix<f64>) -> f64 {
 }
 
 #[differentiable]
-fn matrix_plus_vector(m: &Matrix<f64>, v: &Vector<f64>) -> f64 {
-    (m + v).sum()
+fn vector_plus_integer(v: &Vector<f64>, n: usize) -> f64 {
+    (v + n).sum()
 }
 
 fn main() {

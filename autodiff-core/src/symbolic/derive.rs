@@ -4,7 +4,7 @@
 use super::ir::{Kind, KindError, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
-use super::rules::reduce::{Expand, Fill, Sum, SumTo};
+use super::rules::reduce::{ColumnSums, Expand, Fill, RepeatRows, Sum, SumTo};
 
 /// The builder handed to derivative rules: it appends instructions of one role (adjoints or
 /// tangents) and knows which values are active and which provably share a shape.
@@ -135,7 +135,8 @@ impl<'a> DeriveCx<'a> {
 
     /// Sums the contribution `d` to an operand of an elementwise op with result `out` back to
     /// that operand's shape: `sum(d)` for a scalar operand of a tensor result, `sum_to(d, a)`
-    /// for a matrix operand that may have been broadcast, `d` itself otherwise.
+    /// for a matrix operand that may have been broadcast, the column sums `dᵀ·𝟏` for a vector
+    /// applied to every row of a matrix, `d` itself otherwise.
     pub fn unbroadcast(
         &mut self,
         d: ValueId,
@@ -147,14 +148,16 @@ impl<'a> DeriveCx<'a> {
             (Kind::Matrix, Kind::Matrix) if !self.same_shape(operand, out) => {
                 self.push(SumTo, &[d, operand])
             }
+            (Kind::Vector, Kind::Matrix) => self.push(ColumnSums, &[d]),
             _ => Ok(d),
         }
     }
 
     /// Expands the tangent `d` of an operand of an elementwise op with result `out` to the
     /// result's shape: `d·𝟏` for a scalar operand of a tensor result, `expand(d, out)` for a
-    /// matrix operand that may have been broadcast, `d` itself otherwise. (The forward
-    /// counterpart of [`DeriveCx::unbroadcast`].)
+    /// matrix operand that may have been broadcast, `d` as every row for a vector applied to
+    /// every row of a matrix, `d` itself otherwise. (The forward counterpart of
+    /// [`DeriveCx::unbroadcast`].)
     pub fn expand(
         &mut self,
         d: ValueId,
@@ -166,6 +169,7 @@ impl<'a> DeriveCx<'a> {
             (Kind::Matrix, Kind::Matrix) if !self.same_shape(operand, out) => {
                 self.push(Expand, &[d, out])
             }
+            (Kind::Vector, Kind::Matrix) => self.push(RepeatRows, &[d, out]),
             _ => Ok(d),
         }
     }

@@ -14,6 +14,8 @@ pub enum Value<T> {
     Index(usize),
     /// A condition.
     Bool(bool),
+    /// A list of integers (`&[usize]`).
+    Indices(Vec<usize>),
     /// The results of a loop.
     Tuple(Vec<Value<T>>),
     /// A loop's per-iteration values.
@@ -56,6 +58,7 @@ impl<T: Real> Value<T> {
             Value::Matrix(_) => Kind::Matrix,
             Value::Index(_) => Kind::Index,
             Value::Bool(_) => Kind::Bool,
+            Value::Indices(_) => Kind::Indices,
             Value::Tuple(_) => Kind::Tuple,
             Value::Tape(_) => Kind::Tape,
         }
@@ -65,6 +68,7 @@ impl<T: Real> Value<T> {
     pub fn numel(&self) -> usize {
         match self {
             Value::Scalar(_) | Value::Index(_) | Value::Bool(_) => 1,
+            Value::Indices(list) => list.len(),
             Value::Tuple(values) | Value::Tape(values) => values.iter().map(Value::numel).sum(),
             Value::Vector(v) => v.len(),
             Value::Matrix(m) => m.rows() * m.cols(),
@@ -79,6 +83,7 @@ impl<T: Real> Value<T> {
             Value::Matrix(m) => m.as_slice().to_vec(),
             Value::Index(i) => vec![T::from_f64(*i as f64)],
             Value::Bool(b) => vec![T::from_f64(f64::from(u8::from(*b)))],
+            Value::Indices(list) => list.iter().map(|&i| T::from_f64(i as f64)).collect(),
             Value::Tuple(values) | Value::Tape(values) => {
                 values.iter().flat_map(Value::to_vec).collect()
             }
@@ -93,6 +98,7 @@ impl<T: Real> Value<T> {
             Value::Matrix(m) => Value::Matrix(Matrix::from_vec(m.rows(), m.cols(), data)),
             Value::Index(i) => Value::Index(*i),
             Value::Bool(b) => Value::Bool(*b),
+            Value::Indices(list) => Value::Indices(list.clone()),
             Value::Tuple(_) | Value::Tape(_) => {
                 panic!("autodiff interpreter: a loop's results are not rebuilt from data")
             }
@@ -111,6 +117,7 @@ impl<T: Real> Value<T> {
             Value::Matrix(m) => Value::Matrix(Elementwise::map(m, f)),
             Value::Index(i) => Value::Index(*i),
             Value::Bool(b) => Value::Bool(*b),
+            Value::Indices(list) => Value::Indices(list.clone()),
             Value::Tuple(values) => Value::Tuple(values.iter().map(|v| v.map_dyn(f)).collect()),
             Value::Tape(values) => Value::Tape(values.iter().map(|v| v.map_dyn(f)).collect()),
         }
@@ -147,6 +154,18 @@ impl<T: Real> Value<T> {
             Value::Bool(b) => *b,
             v => panic!(
                 "autodiff interpreter: expected a condition, found {}",
+                v.kind().article()
+            ),
+        }
+    }
+
+    /// The list of integers; panics on another kind.
+    #[track_caller]
+    pub fn as_indices(&self) -> &[usize] {
+        match self {
+            Value::Indices(list) => list,
+            v => panic!(
+                "autodiff interpreter: expected a list of indices, found {}",
                 v.kind().article()
             ),
         }

@@ -5,7 +5,7 @@
 //! that do not depend on any wrt parameter have a symbolic zero tangent and cost nothing.
 
 use super::derive::{fresh_param_name, DeriveCx};
-use super::ir::{KindError, Program, Role, ValueId};
+use super::ir::{Kind, KindError, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::Literal;
 use super::rules::reduce::Fill;
@@ -19,6 +19,10 @@ pub struct Forward {
     pub program: Program,
     /// The name of each tangent parameter (`d` + the parameter's name).
     pub tangent_names: Vec<String>,
+    /// For each output, whether its tangent is structurally absent: an integer or a condition,
+    /// or a loop's tape that does not depend on the wrt parameters. Its place among the outputs
+    /// holds the value itself, which a caller (a loop, a branch) must not read as a tangent.
+    pub absent: Vec<bool>,
 }
 
 /// The tangent program of `primal` along directions for the parameters whose indices are in
@@ -76,12 +80,15 @@ pub fn forward(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
     }
     let outputs = cx.program.outputs.clone();
     let mut output_tangents = Vec::with_capacity(outputs.len());
+    let mut absent = Vec::with_capacity(outputs.len());
     for &output in &outputs {
+        let kind = cx.program.kind(output);
+        let structural = !kind.is_differentiable() || matches!(kind, Kind::Tape | Kind::Tuple);
+        absent.push(tangents[output.index()].is_none() && structural);
         output_tangents.push(match tangents[output.index()] {
             Some(t) => t,
-            // An integer or a condition has no tangent; its place holds the value itself, which
-            // no caller reads as one (a loop or a branch skips it).
-            None if !cx.program.kind(output).is_differentiable() => output,
+            // No tangent, and no zero of this kind to build: the place holds the value itself.
+            None if structural => output,
             None => {
                 // The output does not depend on the wrt parameters: its tangent is zero.
                 let zero = cx.push(Literal::new(0.0), &[])?;
@@ -98,5 +105,6 @@ pub fn forward(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
     Ok(Forward {
         program,
         tangent_names,
+        absent,
     })
 }

@@ -17,6 +17,9 @@ pub enum Kind {
     Index,
     /// A condition (`bool`): a comparison, a `bool` parameter. Never differentiated.
     Bool,
+    /// A list of integers (a `&[usize]` parameter: the labels of `m.gather(labels)`). Never
+    /// differentiated.
+    Indices,
     /// The several results of a loop, each read by a
     /// [`Project`](crate::symbolic::rules::control::Project).
     Tuple,
@@ -33,7 +36,7 @@ impl Kind {
 
     /// True for the kinds that have derivatives (scalars, vectors, matrices).
     pub fn is_differentiable(self) -> bool {
-        !matches!(self, Kind::Index | Kind::Bool)
+        !matches!(self, Kind::Index | Kind::Bool | Kind::Indices)
     }
 
     /// The word used in error messages: "a scalar", "a vector", "a matrix".
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Matrix => "a matrix",
             Kind::Index => "an integer (`usize`)",
             Kind::Bool => "a condition (`bool`)",
+            Kind::Indices => "a list of indices (`&[usize]`)",
             Kind::Tuple => "the results of a loop",
             Kind::Tape => "a tape of per-iteration values",
         }
@@ -58,6 +62,7 @@ impl fmt::Display for Kind {
             Kind::Matrix => "matrix",
             Kind::Index => "usize",
             Kind::Bool => "bool",
+            Kind::Indices => "[usize]",
             Kind::Tuple => "tuple",
             Kind::Tape => "tape",
         })
@@ -234,6 +239,12 @@ impl Program {
                  `as f64` (or `as f32`), or write a float literal (`2.0`)",
             ));
         }
+        if !op.takes_integers() && kinds.contains(&Kind::Indices) {
+            return Err(KindError::new(
+                "a list of indices (`&[usize]`) does not take part in float math; it picks \
+                 entries in `m.gather(labels)`, and `labels[i]` is one of its integers",
+            ));
+        }
         let structural = kinds.iter().any(|k| matches!(k, Kind::Tuple | Kind::Tape));
         if structural && !matches!(op, Op::Loop(_) | Op::Branch(_) | Op::Project(_)) {
             return Err(KindError::new(
@@ -322,6 +333,11 @@ impl Program {
                 if self.kind(b) == Kind::Scalar {
                     class(a)
                 } else if self.kind(a) == Kind::Scalar || class(a) == class(b) {
+                    class(b)
+                } else if (self.kind(a), self.kind(b)) == (Kind::Matrix, Kind::Vector) {
+                    // A vector applied to every row of a matrix.
+                    class(a)
+                } else if (self.kind(a), self.kind(b)) == (Kind::Vector, Kind::Matrix) {
                     class(b)
                 } else {
                     v

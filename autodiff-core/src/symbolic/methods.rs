@@ -4,7 +4,9 @@
 
 use super::op::Op;
 use super::rules::elementwise::{Unary, UnaryFn};
-use super::rules::{arith, elementwise, index, integer, linalg, pointwise, reduce, softmax};
+use super::rules::{
+    arith, elementwise, index, integer, linalg, linear_algebra, pointwise, reduce, softmax,
+};
 
 /// A method call `receiver.name(args)`: what it takes after the receiver and what it builds.
 #[derive(Clone, Copy, Debug)]
@@ -25,6 +27,9 @@ pub enum Arg {
     Int(&'static str),
     /// A range of integers, `a..b` (two integer operands).
     Range,
+    /// An integer (`usize`) value of the program: a parameter, a loop index, arithmetic on them
+    /// (`m.row(i)`).
+    Index,
 }
 
 /// What a method builds.
@@ -63,6 +68,7 @@ pub fn methods() -> impl Iterator<Item = Method> {
         pointwise::METHODS,
         arith::METHODS,
         linalg::METHODS,
+        linear_algebra::METHODS,
         reduce::METHODS,
         softmax::METHODS,
         integer::METHODS,
@@ -71,14 +77,29 @@ pub fn methods() -> impl Iterator<Item = Method> {
     unary.chain(tables.into_iter().flatten().copied())
 }
 
-/// The method of this name.
+/// The method of this name (the first, when several take different numbers of arguments).
 pub fn method(name: &str) -> Option<Method> {
     methods().find(|m| m.name == name)
 }
 
-/// Every method's name, comma-separated, for error messages.
+/// The method of this name that takes `args` arguments, else the first of this name (whose
+/// arity check then reports the count): `x.max()` is a tensor's largest entry, `a.max(b)` the
+/// larger of two scalars.
+pub fn method_for(name: &str, args: usize) -> Option<Method> {
+    methods()
+        .find(|m| m.name == name && m.args.len() == args)
+        .or_else(|| method(name))
+}
+
+/// Every method's name, comma-separated, for error messages (each name once).
 pub fn names() -> String {
-    methods().map(|m| m.name).collect::<Vec<_>>().join(", ")
+    let mut names: Vec<&str> = Vec::new();
+    for m in methods() {
+        if !names.contains(&m.name) {
+            names.push(m.name);
+        }
+    }
+    names.join(", ")
 }
 
 #[cfg(test)]
@@ -86,12 +107,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique() {
-        let names: Vec<&str> = methods().map(|m| m.name).collect();
-        let mut sorted = names.clone();
+    fn names_are_unique_for_each_number_of_arguments() {
+        let arities: Vec<(&str, usize)> = methods().map(|m| (m.name, m.args.len())).collect();
+        let mut sorted = arities.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(sorted.len(), names.len(), "{names:?}");
+        assert_eq!(sorted.len(), arities.len(), "{arities:?}");
+        assert_eq!(method_for("max", 0).unwrap().args.len(), 0);
+        assert_eq!(method_for("max", 1).unwrap().args.len(), 1);
+        assert_eq!(names().split(", ").filter(|&n| n == "max").count(), 1);
     }
 
     #[test]

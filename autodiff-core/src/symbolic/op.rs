@@ -10,10 +10,10 @@ use super::derive::DeriveCx;
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
-use super::rules::index::{AddTo, Read};
+use super::rules::index::{AddTo, Concat, IndexList, LabelAt, Read, Stack, VectorOf};
 use super::rules::{
-    arith::*, call::*, control::*, elementwise::*, integer::*, linalg::*, pointwise::*, reduce::*,
-    softmax::*, structure::*,
+    arith::*, call::*, control::*, elementwise::*, integer::*, linalg::*, linear_algebra::*,
+    pointwise::*, reduce::*, softmax::*, structure::*,
 };
 use super::vmap::{not_batchable, Operand, VmapCx};
 #[cfg(feature = "runtime")]
@@ -89,6 +89,13 @@ pub trait Rule {
 
     /// Whether the op takes integer (`usize`) operands; float math refuses them.
     fn takes_integers(&self) -> bool {
+        false
+    }
+
+    /// Whether the runtime can panic on a single tensor operand (a singular or a rectangular
+    /// matrix), so that generated code says first which of the user's operations runs, for the
+    /// message, as it does before every operation on two tensors.
+    fn can_panic(&self) -> bool {
         false
     }
 }
@@ -182,6 +189,10 @@ pub enum Emit {
         kernel: Kernel,
         constant: Option<Constant>,
     },
+    /// A kernel taking its operands (scalars) as one array: `kernels::name(&[a, b, c])`.
+    KernelOfArray { kernel: Kernel },
+    /// A list of indices written out, `&[0, 2, 1]` (a `&[usize]`).
+    Indices(Vec<usize>),
 }
 
 /// A constant argument of a kernel, after its operands.
@@ -228,6 +239,16 @@ kernels! {
     ReadSegment => read_segment,
     /// Rows `a..b`.
     ReadRows => read_rows,
+    /// Row `i`, as a vector.
+    ReadRow => read_row,
+    /// Column `j`, as a vector.
+    ReadCol => read_col,
+    /// Columns `a..b`.
+    ReadCols => read_cols,
+    /// `m[(r, labels[r])]` for every row.
+    Gather => gather,
+    /// `labels[i]`.
+    LabelAt => label_at,
     /// `acc[i] += dy`, in place.
     AddToEntry => add_to_entry,
     /// `acc[(i, j)] += dy`, in place.
@@ -236,6 +257,24 @@ kernels! {
     AddToSegment => add_to_segment,
     /// Rows `a..b` of `acc` += dy, in place.
     AddToRows => add_to_rows,
+    /// Row `i` of `acc` += dy, in place.
+    AddToRow => add_to_row,
+    /// Column `j` of `acc` += dy, in place.
+    AddToCol => add_to_col,
+    /// Columns `a..b` of `acc` += dy, in place.
+    AddToCols => add_to_cols,
+    /// `acc[(r, labels[r])] += dy[r]`, in place.
+    ScatterAdd => scatter_add,
+    /// A vector of scalars.
+    VectorOf => vector_of,
+    /// The position of the first largest entry.
+    ArgMax => arg_max,
+    /// The position of the first smallest entry.
+    ArgMin => arg_min,
+    /// The column sums of a matrix, as a vector.
+    ColumnSums => column_sums,
+    /// A vector as every row of a matrix.
+    RepeatRows => repeat_rows,
     /// `dy ⊙ f'(·)` of an elementwise function.
     UnaryGrad => unary_grad,
     /// The same, in `dy`'s buffer.
@@ -274,6 +313,10 @@ kernels! {
     GeMask => ge_mask,
     /// `[a ≤ b]` as 0/1.
     LeMask => le_mask,
+    /// `a⁻ᵀ·b`, the pullback of `solve`.
+    SolveTransposed => solve_transposed,
+    /// A scalar or a vector on the diagonal of zeros shaped like a matrix.
+    OnDiagonal => on_diagonal,
 }
 
 macro_rules! ops {
@@ -333,12 +376,40 @@ ops! {
     Transpose(Transpose),
     /// `uᵀ·v`
     Dot(Dot),
+    /// `tr(X)`
+    Trace(Trace),
+    /// `X⁻¹`
+    Inverse(Inverse),
+    /// `det(X)`
+    Det(Det),
+    /// `ln|det(X)|`
+    LogDet(LogDet),
+    /// `A⁻¹·b` or `A⁻ᵀ·b`, `b` a vector or a matrix.
+    Solve(Solve),
+    /// `‖x‖`, Euclidean or Frobenius.
+    Norm(Norm),
+    /// `diag(v)`: the diagonal matrix of a vector.
+    DiagMatrix(DiagMatrix),
+    /// The diagonal of a matrix, as a vector.
+    Diagonal(Diagonal),
+    /// `d·I` or `diag(d)` shaped like a matrix: the pullback of `trace` and `diagonal`.
+    OnDiagonal(OnDiagonal),
     /// Sum of all elements.
     Sum(Sum),
     /// Mean of all elements.
     Mean(Mean),
     /// `sum_axis(a, axis)`
     SumAxis(SumAxis),
+    /// `mean_axis(a, axis)`
+    MeanAxis(MeanAxis),
+    /// `max(x)`, `min(x)`: the largest or smallest entry.
+    ExtremeEntry(ExtremeEntry),
+    /// The position of the first largest or smallest entry (an integer).
+    ArgExtreme(ArgExtreme),
+    /// The column sums of a matrix, as a vector: the pullback of a vector over rows.
+    ColumnSums(ColumnSums),
+    /// A vector as every row of a matrix: the tangent of a vector over rows.
+    RepeatRows(RepeatRows),
     /// Sums a broadcast result back to an operand's shape.
     SumTo(SumTo),
     /// Repeats a row (axis 0) or column (axis 1) to a matrix's shape.
@@ -395,10 +466,21 @@ ops! {
     Branch(Branch),
     /// One result of a loop or a branch.
     Project(Project),
-    /// `x[i]`, `m[(i, j)]`, `x.slice(a..b)`, `m.slice_rows(a..b)`.
+    /// `x[i]`, `m[(i, j)]`, `x.slice(a..b)`, `m.row(i)`, `m.col(j)`, `m.slice_rows(a..b)`,
+    /// `m.slice_cols(a..b)`, `m.gather(labels)`.
     Read(Read),
     /// A tensor with one part increased: the pullback of [`Read`].
     AddTo(AddTo),
+    /// `Vector::from_vec(vec![s₁, .., sₙ])` of scalars.
+    VectorOf(VectorOf),
+    /// `u.concat(&v)`
+    Concat(Concat),
+    /// `a.vstack(&b)`, `a.hstack(&b)`
+    Stack(Stack),
+    /// `labels[i]` of a `&[usize]`.
+    LabelAt(LabelAt),
+    /// A list of indices written out.
+    IndexList(IndexList),
     /// A call of another differentiable function.
     Call(Call),
     /// Part of a callee's pullback.
@@ -471,6 +553,11 @@ impl Op {
     /// See [`Rule::takes_integers`].
     pub fn takes_integers(&self) -> bool {
         dispatch!(self, r => r.takes_integers())
+    }
+
+    /// See [`Rule::can_panic`].
+    pub fn can_panic(&self) -> bool {
+        dispatch!(self, r => r.can_panic())
     }
 
     /// The scalar literal, if this is one.

@@ -133,6 +133,37 @@ impl Rebuilder {
                 if let (Op::Transpose(_), &[inner]) = (self.op(b), self.args(b)) {
                     return Some(Inst(flipped(m.ta, !m.tb), vec![a, inner]));
                 }
+                if self.kind(a) != Kind::Matrix || self.kind(b) != Kind::Matrix {
+                    return None;
+                }
+                // op(a)·(c·B) = c·(op(a)·B), (c·A)·op(b) = c·(A·op(b)): the scalar scales the
+                // product (n² work, not n² before an n³ product that may exist already).
+                for (scaled, left) in [(b, true), (a, false)] {
+                    if let (Op::Binary(Binary(BinOp::Mul)), &[c, t]) =
+                        (self.op(scaled), self.args(scaled))
+                    {
+                        // (Only when the scaled matrix is used nowhere else: no extra work.)
+                        if self.kind(c) == Kind::Scalar
+                            && self.kind(t) == Kind::Matrix
+                            && self.single_use(scaled)
+                        {
+                            let args = if left { vec![a, t] } else { vec![t, b] };
+                            let product = self.emit((*m).into(), args, None, Kind::Matrix, None);
+                            return Some(Inst(Binary(BinOp::Mul).into(), vec![c, product]));
+                        }
+                    }
+                }
+                // op(a)·op(b) = (op(b)ᵀ·op(a)ᵀ)ᵀ when that product is computed already (the
+                // pullback of trace(A·X⁻¹) reads (A·X⁻¹)ᵀ): a transpose, folded into the next
+                // product's flags, instead of a second GEMM.
+                let key = (flipped(!m.tb, !m.ta), vec![b, a]);
+                // (Not when that product is used once: its transpose would fold back into
+                // this product.)
+                if let Some(&existing) = self.seen.get(&key) {
+                    if !self.single_use(existing) {
+                        return Some(Inst(Transpose.into(), vec![existing]));
+                    }
+                }
                 None
             }
             // −(−a) = a; −c is a literal; −(M ⊙ a) = M ⊙ (−a) for a row scaling, so the sign
@@ -387,6 +418,19 @@ impl Rebuilder {
                 Value(v)
             }
         };
+        // op(A)·(c·I) = c·op(A), (c·I)·op(B) = c·op(B): `trace`'s pullback in a product.
+        for (scaled, other, flag) in [(b, a, m.ta), (a, b, m.tb)] {
+            if matches!(self.op(scaled), Op::Identity(_)) {
+                continue;
+            }
+            if let Some((c, _)) = self.scaled_identity(scaled) {
+                let kind = self.kind(other);
+                let Value(other) = transposed(self, other, flag).resolve(self, kind) else {
+                    return None;
+                };
+                return Some(Inst(Binary(BinOp::Mul).into(), vec![c, other]));
+            }
+        }
         match (self.op(a), self.op(b)) {
             (_, Op::Identity(_)) => Some(transposed(self, a, m.ta)),
             (Op::Identity(_), _) => Some(transposed(self, b, m.tb)),
@@ -415,6 +459,8 @@ impl Rebuilder {
     fn scaled_identity(&mut self, v: ValueId) -> Option<(ValueId, ValueId)> {
         match (self.op(v), self.args(v)) {
             (Op::Identity(_), &[like]) => Some((self.constant(1.0), like)),
+            // A scalar on the diagonal: `trace`'s pullback, whose matrix is square.
+            (Op::OnDiagonal(_), &[c, like]) if self.kind(c) == Kind::Scalar => Some((c, like)),
             (Op::Binary(Binary(BinOp::Mul)), &[c, i])
                 if self.kind(c) == Kind::Scalar && matches!(self.op(i), Op::Identity(_)) =>
             {

@@ -64,10 +64,10 @@ impl VmapCx<'_> {
 pub fn scale_batch(cx: &mut VmapCx<'_>, t: Operand, p: Operand) -> Result<ValueId, KindError> {
     match (t.kind, p.kind) {
         (Kind::Matrix, _) | (_, Kind::Matrix) => Err(not_batchable("a product with a matrix")),
-        (Kind::Index | Kind::Bool | Kind::Tuple | Kind::Tape, _)
-        | (_, Kind::Index | Kind::Bool | Kind::Tuple | Kind::Tape) => Err(not_batchable(
-            "a product with an integer or a loop's values",
-        )),
+        (Kind::Index | Kind::Bool | Kind::Indices | Kind::Tuple | Kind::Tape, _)
+        | (_, Kind::Index | Kind::Bool | Kind::Indices | Kind::Tuple | Kind::Tape) => Err(
+            not_batchable("a product with an integer or a loop's values"),
+        ),
         (_, Kind::Scalar) => cx.push(Binary(BinOp::Mul), &[p.value, t.value]),
         (Kind::Vector, Kind::Vector) => {
             let column = cx.column(p.value)?;

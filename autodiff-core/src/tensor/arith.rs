@@ -3,8 +3,10 @@
 //! `impl_ops.rs`.
 //!
 //! Matrices broadcast as NumPy does in 2-D: along each axis the sizes are equal or one is 1.
-//! Vectors combine with vectors of the same length. Tensors combine with scalars on either side.
-//! An owned operand whose shape is the result's shape lends its buffer to the result.
+//! Vectors combine with vectors of the same length. A matrix of `c` columns combines with a
+//! vector of length `c` on either side, the vector applied to every row (NumPy's rule for a 1-D
+//! operand). Tensors combine with scalars on either side. An owned operand whose shape is the
+//! result's shape lends its buffer to the result.
 
 use std::iter::repeat_n;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -288,6 +290,154 @@ impl_ops! {
     Div::div, DivAssign::div_assign, /, "div";
 }
 
+/// Panics unless `v` has one entry per column of `m` (`vector_left`: `v` was written first).
+#[track_caller]
+fn check_row_vector<T: Real>(op: &str, m: &Matrix<T>, v: &Vector<T>, vector_left: bool) {
+    if v.len() != m.cols() {
+        if vector_left {
+            shape_mismatch(op, v.layout(), m.layout());
+        } else {
+            shape_mismatch(op, m.layout(), v.layout());
+        }
+    }
+}
+
+/// `f(m[(r, c)], v[c])` for every element, into a new matrix (`f(v[c], m[(r, c)])` when
+/// `vector_left`).
+#[track_caller]
+fn rows_with_ref<T: Real>(
+    op: &str,
+    m: &Matrix<T>,
+    v: &Vector<T>,
+    vector_left: bool,
+    f: impl Fn(T, T) -> T,
+) -> Matrix<T> {
+    check_row_vector(op, m, v, vector_left);
+    let (rows, cols) = m.shape();
+    let mut out = buffer::alloc(rows * cols);
+    if cols > 0 {
+        for row in m.as_slice().chunks_exact(cols) {
+            if vector_left {
+                out.extend(row.iter().zip(v.as_slice()).map(|(&x, &y)| f(y, x)));
+            } else {
+                out.extend(row.iter().zip(v.as_slice()).map(|(&x, &y)| f(x, y)));
+            }
+        }
+    }
+    Matrix::from_buffer(rows, cols, out)
+}
+
+/// [`rows_with_ref`] in `m`'s buffer.
+#[track_caller]
+fn rows_with_owned<T: Real>(
+    op: &str,
+    mut m: Matrix<T>,
+    v: &Vector<T>,
+    vector_left: bool,
+    f: impl Fn(T, T) -> T,
+) -> Matrix<T> {
+    check_row_vector(op, &m, v, vector_left);
+    let cols = m.cols();
+    if cols > 0 {
+        for row in m.as_mut_slice().chunks_exact_mut(cols) {
+            if vector_left {
+                zip_in_place(row, v.as_slice(), |x, y| f(y, x));
+            } else {
+                zip_in_place(row, v.as_slice(), &f);
+            }
+        }
+    }
+    m
+}
+
+/// A matrix with a vector on either side, for every owned/borrowed combination, and the `op=`
+/// forms with the matrix on the left.
+macro_rules! impl_row_vector_ops {
+    ($($Op:ident::$op:ident, $OpAssign:ident::$op_assign:ident, $sym:tt, $name:literal;)*) => {$(
+        impl<T: Real> $Op<&Vector<T>> for &Matrix<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: &Vector<T>) -> Matrix<T> {
+                rows_with_ref($name, self, rhs, false, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $Op<Vector<T>> for &Matrix<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: Vector<T>) -> Matrix<T> {
+                rows_with_ref($name, self, &rhs, false, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $Op<&Vector<T>> for Matrix<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: &Vector<T>) -> Matrix<T> {
+                rows_with_owned($name, self, rhs, false, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $Op<Vector<T>> for Matrix<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: Vector<T>) -> Matrix<T> {
+                rows_with_owned($name, self, &rhs, false, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $Op<&Matrix<T>> for &Vector<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: &Matrix<T>) -> Matrix<T> {
+                rows_with_ref($name, rhs, self, true, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $Op<Matrix<T>> for &Vector<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: Matrix<T>) -> Matrix<T> {
+                rows_with_owned($name, rhs, self, true, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $Op<&Matrix<T>> for Vector<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: &Matrix<T>) -> Matrix<T> {
+                rows_with_ref($name, rhs, &self, true, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $Op<Matrix<T>> for Vector<T> {
+            type Output = Matrix<T>;
+            #[track_caller]
+            fn $op(self, rhs: Matrix<T>) -> Matrix<T> {
+                rows_with_owned($name, rhs, &self, true, |a, b| a $sym b)
+            }
+        }
+        impl<T: Real> $OpAssign<&Vector<T>> for Matrix<T> {
+            #[track_caller]
+            fn $op_assign(&mut self, rhs: &Vector<T>) {
+                check_row_vector(concat!($name, "_assign"), self, rhs, false);
+                let cols = self.cols();
+                if cols > 0 {
+                    for row in self.as_mut_slice().chunks_exact_mut(cols) {
+                        zip_in_place(row, rhs.as_slice(), |a, b| a $sym b);
+                    }
+                }
+            }
+        }
+        impl<T: Real> $OpAssign<Vector<T>> for Matrix<T> {
+            #[track_caller]
+            fn $op_assign(&mut self, rhs: Vector<T>) {
+                $OpAssign::$op_assign(self, &rhs)
+            }
+        }
+    )*};
+}
+
+impl_row_vector_ops! {
+    Add::add, AddAssign::add_assign, +, "add";
+    Sub::sub, SubAssign::sub_assign, -, "sub";
+    Mul::mul, MulAssign::mul_assign, *, "mul";
+    Div::div, DivAssign::div_assign, /, "div";
+}
+
 /// Unary minus, owned (in place) and borrowed.
 macro_rules! impl_neg {
     ($($Ty:ident),*) => {$(
@@ -328,6 +478,30 @@ mod tests {
         let c = Matrix::from_rows(&[[10.0], [20.0]]) - b;
         assert_eq!(c.as_slice().as_ptr(), ptr);
         assert_eq!(c, Matrix::from_rows(&[[9.0, 8.0], [17.0, 16.0]]));
+    }
+
+    #[test]
+    fn a_vector_applies_to_every_row_on_either_side() {
+        let m = Matrix::from_rows(&[[1.0f64, 2.0], [3.0, 4.0]]);
+        let v = Vector::from_vec(vec![10.0, 20.0]);
+        assert_eq!(&m + &v, Matrix::from_rows(&[[11.0, 22.0], [13.0, 24.0]]));
+        assert_eq!(&v - &m, Matrix::from_rows(&[[9.0, 18.0], [7.0, 16.0]]));
+        assert_eq!(
+            &v / m.clone(),
+            Matrix::from_rows(&[[10.0, 10.0], [10.0 / 3.0, 5.0]])
+        );
+        let ptr = m.as_slice().as_ptr();
+        let mut p = m * &v;
+        assert_eq!(p.as_slice().as_ptr(), ptr);
+        assert_eq!(p, Matrix::from_rows(&[[10.0, 40.0], [30.0, 80.0]]));
+        p -= &v;
+        assert_eq!(p, Matrix::from_rows(&[[0.0, 20.0], [20.0, 60.0]]));
+    }
+
+    #[test]
+    #[should_panic(expected = "shape mismatch in `add`: left is vector of 3, right is 2×2")]
+    fn a_vector_of_the_wrong_length_panics() {
+        let _ = Vector::from_vec(vec![1.0f32; 3]) + Matrix::zeros(2, 2);
     }
 
     #[test]

@@ -9,11 +9,15 @@ use std::borrow::Cow;
 
 use super::buffer;
 use super::elementwise::{Elementwise, Pointwise};
+pub use super::linalg::on_diagonal;
+pub use super::lu::solve_transposed;
 pub use super::matmul::matmul_acc;
 use super::matrix::Matrix;
+pub use super::reduce::{arg_max, arg_min, column_sums, repeat_rows, Extremes};
 pub use super::region::{
-    add_to_element, add_to_entry, add_to_rows, add_to_segment, read_element, read_entry, read_rows,
-    read_segment,
+    add_to_col, add_to_cols, add_to_element, add_to_entry, add_to_row, add_to_rows, add_to_segment,
+    concat, gather, hstack, label_at, read_col, read_cols, read_element, read_entry, read_row,
+    read_rows, read_segment, scatter_add, vector_of, vstack,
 };
 use super::scalar::Real;
 pub use super::shape::{at, enter, ContextGuard};
@@ -205,7 +209,7 @@ pub fn broadcast_to<T: Real>(v: &Matrix<T>, rows: usize, cols: usize) -> Matrix<
     }
     let mut out = buffer::alloc(rows * cols);
     for i in 0..rows {
-        let row = v.row(if r == 1 { 0 } else { i });
+        let row = v.row_slice(if r == 1 { 0 } else { i });
         if c == cols {
             out.extend_from_slice(row);
         } else {

@@ -75,9 +75,10 @@ impl<T> Matrix<T> {
         self.data.into_vec()
     }
 
-    /// Row `i` as a slice; panics if `i >= rows`.
+    /// Row `i` as a slice, without copying; panics if `i >= rows`. (`m.row(i)` is the same
+    /// row as a new [`Vector`](super::vector::Vector), as differentiable functions read it.)
     #[track_caller]
-    pub fn row(&self, i: usize) -> &[T] {
+    pub fn row_slice(&self, i: usize) -> &[T] {
         assert!(
             i < self.rows,
             "autodiff: row {i} out of bounds for a {}×{} matrix",
@@ -283,7 +284,8 @@ mod tests {
         assert_eq!(m, Matrix::from_fn(2, 3, |i, j| (3 * i + j + 1) as f64));
         assert_eq!(m.shape(), (2, 3));
         assert_eq!(m[(1, 0)], 4.0);
-        assert_eq!(m.row(1), &[4.0, 5.0, 6.0]);
+        assert_eq!(m.row_slice(1), &[4.0, 5.0, 6.0]);
+        assert_eq!(m.row(1).as_slice(), &[4.0, 5.0, 6.0]);
         assert_eq!(Matrix::<f32>::identity(2).as_slice(), &[1.0, 0.0, 0.0, 1.0]);
         assert_eq!(Matrix::<f32>::zeros(2, 2).into_vec(), vec![0.0; 4]);
     }

@@ -12,6 +12,8 @@ pub(crate) mod fast_math;
 pub mod gemm;
 #[doc(hidden)]
 pub mod kernels;
+mod linalg;
+mod lu;
 mod matmul;
 mod matrix;
 mod reduce;
@@ -22,6 +24,8 @@ mod softmax;
 mod vector;
 
 pub use elementwise::{Elementwise, Pointwise};
+pub use linalg::DiagonalEntries;
+pub use lu::SolveRhs;
 pub use matmul::MatMulRhs;
 pub use matrix::Matrix;
 pub use scalar::{Real, ScalarExt};

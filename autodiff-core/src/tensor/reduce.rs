@@ -1,9 +1,14 @@
-//! Axis reductions of a [`Matrix`] (whole-tensor `sum`/`mean` live with the elementwise methods).
+//! Axis reductions of a [`Matrix`], the largest and smallest entry of a tensor, and the
+//! column sums of a matrix as a vector (whole-tensor `sum`/`mean` live with the elementwise
+//! methods).
 
 use super::buffer;
-use super::elementwise::{sum_slice, zip_in_place};
+use super::elementwise::{sum_slice, zip_in_place, Elementwise};
+use super::kernels::Shaped;
 use super::matrix::Matrix;
 use super::scalar::Real;
+use super::shape::{out_of_range, shape_mismatch, Shape};
+use super::vector::Vector;
 
 impl<T: Real> Matrix<T> {
     /// Sums along `axis`: `0` gives the `1×c` column sums, `1` the `r×1` row sums.
@@ -29,16 +34,145 @@ impl<T: Real> Matrix<T> {
                 };
                 Matrix::from_buffer(rows, 1, out)
             }
-            _ => bad_axis(axis),
+            _ => bad_axis("sum_axis", axis),
         }
     }
+
+    /// Means along `axis`: `0` gives the `1×c` column means, `1` the `r×1` row means (NaN
+    /// where the axis is empty). Panics for any other axis.
+    #[track_caller]
+    pub fn mean_axis(&self, axis: usize) -> Matrix<T> {
+        let n = match axis {
+            0 => self.rows(),
+            1 => self.cols(),
+            _ => bad_axis("mean_axis", axis),
+        };
+        let n = T::from_f64(n as f64);
+        let mut sums = self.sum_axis(axis);
+        sums.as_mut_slice().iter_mut().for_each(|s| *s /= n);
+        sums
+    }
+}
+
+/// The position (row-major) of the first largest entry of `data` (`max`), or of the first
+/// smallest (`!max`); `None` when it is empty. A NaN counts as the extreme: the first NaN is
+/// chosen, as NumPy's `argmax` does, so that the extreme value is NaN as soon as one entry is.
+pub(crate) fn arg_extreme<T: Real>(data: &[T], max: bool) -> Option<usize> {
+    let mut best: Option<(usize, T)> = None;
+    for (i, &x) in data.iter().enumerate() {
+        let better = match best {
+            None => true,
+            Some((_, y)) => {
+                let beyond = if max { x > y } else { x < y };
+                beyond || (x.is_nan() && !y.is_nan())
+            }
+        };
+        if better {
+            best = Some((i, x));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// [`arg_extreme`], panicking for an empty tensor.
+#[track_caller]
+fn extreme_position<T: Real>(data: &[T], max: bool, what: impl FnOnce() -> String) -> usize {
+    match arg_extreme(data, max) {
+        Some(i) => i,
+        None => out_of_range(format_args!(
+            "`{}()` of an empty {} has no entry",
+            if max { "max" } else { "min" },
+            what()
+        )),
+    }
+}
+
+/// "vector", "0×3 matrix".
+fn described(layout: Shape) -> String {
+    match layout {
+        Shape::Vector(_) => "vector".to_string(),
+        Shape::Matrix(r, c) => format!("{r}×{c} matrix"),
+    }
+}
+
+/// The position (row-major) of the first largest entry of `x` (see [`arg_extreme`]): where
+/// the derivative of `x.max()` goes.
+#[track_caller]
+pub fn arg_max<T: Real, E: Elementwise<T> + Extremes<T>>(x: &E) -> usize {
+    extreme_position(x.as_flat(), true, || x.described())
+}
+
+/// The position (row-major) of the first smallest entry of `x`: where the derivative of
+/// `x.min()` goes.
+#[track_caller]
+pub fn arg_min<T: Real, E: Elementwise<T> + Extremes<T>>(x: &E) -> usize {
+    extreme_position(x.as_flat(), false, || x.described())
+}
+
+/// The tensors that have a largest and a smallest entry: vectors and matrices.
+pub trait Extremes<T> {
+    /// Its kind and shape, for the message about an empty one.
+    #[doc(hidden)]
+    fn described(&self) -> String;
+}
+
+macro_rules! extremes {
+    ($($Ty:ident),*) => {$(
+        impl<T: Real> Extremes<T> for $Ty<T> {
+            fn described(&self) -> String {
+                described(self.layout())
+            }
+        }
+
+        impl<T: Real> $Ty<T> {
+            /// The largest entry: the first one that no other exceeds, NaN if any entry is NaN
+            /// (as NumPy's `max`). Its derivative is 1 at that entry (the first of tied ones)
+            /// and 0 elsewhere. Panics when empty.
+            #[track_caller]
+            pub fn max(&self) -> T {
+                self.as_slice()[extreme_position(self.as_slice(), true, || described(self.layout()))]
+            }
+
+            /// The smallest entry, as [`max`](Self::max): the first of tied ones, NaN if any
+            /// entry is NaN. Panics when empty.
+            #[track_caller]
+            pub fn min(&self) -> T {
+                self.as_slice()[extreme_position(self.as_slice(), false, || described(self.layout()))]
+            }
+        }
+    )*};
+}
+
+extremes!(Vector, Matrix);
+
+/// The column sums of `m` as a vector (`mᵀ·𝟏`): the gradient of a vector broadcast over the
+/// rows of a matrix.
+pub fn column_sums<T: Real>(m: &Matrix<T>) -> Vector<T> {
+    Vector::from_buffer(m.sum_axis(0).into_vec())
+}
+
+/// `v` repeated as every row of a matrix of `like`'s number of rows (`𝟏·vᵀ`); panics unless
+/// `like` has `v.len()` columns.
+#[track_caller]
+pub fn repeat_rows<T: Real>(v: &Vector<T>, like: &impl Shaped) -> Matrix<T> {
+    let (rows, cols) = like.dims();
+    if cols != v.len() {
+        shape_mismatch("repeat_rows", Shape::Matrix(rows, cols), v.layout());
+    }
+    let mut out = buffer::alloc(rows * cols);
+    for _ in 0..rows {
+        out.extend_from_slice(v.as_slice());
+    }
+    Matrix::from_buffer(rows, cols, out)
 }
 
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn bad_axis(axis: usize) -> ! {
-    panic!("autodiff: `sum_axis` takes axis 0 (column sums) or 1 (row sums), got {axis}")
+fn bad_axis(method: &str, axis: usize) -> ! {
+    panic!(
+        "autodiff: `{method}` takes axis 0 (along the columns) or 1 (along the rows), got {axis}"
+    )
 }
 
 #[cfg(test)]
@@ -53,10 +187,41 @@ mod tests {
         assert_eq!(m.sum(), 21.0);
         assert_eq!(m.mean(), 3.5);
         assert_eq!(Matrix::<f32>::zeros(2, 0).sum_axis(1), Matrix::zeros(2, 1));
+        assert_eq!(m.mean_axis(0), Matrix::from_rows(&[[2.5, 3.5, 4.5]]));
+        assert_eq!(m.mean_axis(1), Matrix::from_rows(&[[2.0], [5.0]]));
+        assert_eq!(column_sums(&m).as_slice(), &[5.0, 7.0, 9.0]);
+        let v = Vector::from_vec(vec![1.0, 2.0, 3.0]);
+        assert_eq!(
+            repeat_rows(&v, &m),
+            Matrix::from_rows(&[[1.0, 2.0, 3.0]; 2])
+        );
     }
 
     #[test]
-    #[should_panic(expected = "`sum_axis` takes axis 0 (column sums) or 1 (row sums), got 2")]
+    fn extremes_are_the_first_of_ties_and_nan_wins() {
+        let v = Vector::from_vec(vec![1.0f64, 3.0, -2.0, 3.0, -2.0]);
+        assert_eq!((v.max(), v.min()), (3.0, -2.0));
+        assert_eq!((arg_max(&v), arg_min(&v)), (1, 2));
+        let m = Matrix::from_rows(&[[1.0f32, 5.0], [5.0, -1.0]]);
+        assert_eq!(
+            (m.max(), m.min(), arg_max(&m), arg_min(&m)),
+            (5.0, -1.0, 1, 3)
+        );
+        let nan = Vector::from_vec(vec![1.0, f64::NAN, 7.0, f64::NAN]);
+        assert!(nan.max().is_nan() && nan.min().is_nan());
+        assert_eq!((arg_max(&nan), arg_min(&nan)), (1, 1));
+    }
+
+    #[test]
+    #[should_panic(expected = "`max()` of an empty vector has no entry")]
+    fn the_max_of_nothing_panics() {
+        Vector::<f64>::zeros(0).max();
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "`sum_axis` takes axis 0 (along the columns) or 1 (along the rows), got 2"
+    )]
     fn rejects_other_axes() {
         Matrix::<f64>::zeros(2, 2).sum_axis(2);
     }

@@ -1,12 +1,16 @@
 //! Reading part of a tensor, and adding into that part: `x[i]`, `m[(i, j)]`, `x.slice(a..b)`,
-//! `m.slice_rows(a..b)`. The adds are the reads' pullbacks; they update the adjoint in place, so
-//! a loop that reads one entry per iteration costs O(1) per read backwards, not a whole tensor.
+//! `m.row(i)`, `m.col(j)`, `m.slice_rows(a..b)`, `m.slice_cols(a..b)`, `m.gather(labels)`. The
+//! adds are the reads' pullbacks; they update the adjoint in place, so a loop that reads one
+//! entry per iteration costs O(1) per read backwards, not a whole tensor. Then the joins, whose
+//! pullbacks are reads: `Vector::from_vec(vec![..])` of scalars, `u.concat(&v)`, `a.vstack(&b)`,
+//! `a.hstack(&b)`.
 
 use std::ops::{Bound, RangeBounds};
 
+use super::buffer;
 use super::matrix::Matrix;
 use super::scalar::Real;
-use super::shape::out_of_range;
+use super::shape::{out_of_range, shape_mismatch};
 use super::vector::Vector;
 
 #[track_caller]
@@ -127,6 +131,225 @@ pub fn add_to_rows<T: Real>(mut acc: Matrix<T>, dy: &Matrix<T>, a: &usize, b: &u
     acc
 }
 
+#[track_caller]
+fn check_row(what: &str, i: usize, (rows, cols): (usize, usize)) {
+    let n = if what == "row" { rows } else { cols };
+    if i >= n {
+        out_of_range(format_args!(
+            "{what} {i} is out of range for a {rows}×{cols} matrix"
+        ));
+    }
+}
+
+/// Row `i` of `m`, as a vector.
+#[track_caller]
+pub fn read_row<T: Real>(m: &Matrix<T>, i: &usize) -> Vector<T> {
+    check_row("row", *i, m.shape());
+    let cols = m.cols();
+    Vector::from_buffer(copied(&m.as_slice()[*i * cols..(*i + 1) * cols]))
+}
+
+/// Row `i` of `acc` += `dy`.
+#[track_caller]
+pub fn add_to_row<T: Real>(mut acc: Matrix<T>, dy: &Vector<T>, i: &usize) -> Matrix<T> {
+    let (rows, cols) = acc.shape();
+    check_row("row", *i, (rows, cols));
+    if dy.len() != cols {
+        out_of_range(format_args!(
+            "a gradient of length {} does not fit a row of a {rows}×{cols} matrix",
+            dy.len()
+        ));
+    }
+    let i = *i;
+    zip_add(
+        &mut acc.as_mut_slice()[i * cols..(i + 1) * cols],
+        dy.as_slice(),
+    );
+    acc
+}
+
+/// Column `j` of `m`, as a vector.
+#[track_caller]
+pub fn read_col<T: Real>(m: &Matrix<T>, j: &usize) -> Vector<T> {
+    check_row("column", *j, m.shape());
+    let (rows, cols) = m.shape();
+    let data = m.as_slice();
+    Vector::from_buffer(buffer::collect(
+        rows,
+        (0..rows).map(|r| data[r * cols + *j]),
+    ))
+}
+
+/// Column `j` of `acc` += `dy`.
+#[track_caller]
+pub fn add_to_col<T: Real>(mut acc: Matrix<T>, dy: &Vector<T>, j: &usize) -> Matrix<T> {
+    let (rows, cols) = acc.shape();
+    check_row("column", *j, (rows, cols));
+    if dy.len() != rows {
+        out_of_range(format_args!(
+            "a gradient of length {} does not fit a column of a {rows}×{cols} matrix",
+            dy.len()
+        ));
+    }
+    let data = acc.as_mut_slice();
+    for (r, d) in dy.as_slice().iter().enumerate() {
+        data[r * cols + *j] += *d;
+    }
+    acc
+}
+
+/// Columns `a..b` of `m`, as a matrix.
+#[track_caller]
+pub fn read_cols<T: Real>(m: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
+    let (rows, cols) = m.shape();
+    check_range("columns", *a, *b, cols, &format!("a {rows}×{cols} matrix"));
+    let (a, b) = (*a, *b);
+    let mut out = buffer::alloc(rows * (b - a));
+    if cols > 0 {
+        for row in m.as_slice().chunks_exact(cols) {
+            out.extend_from_slice(&row[a..b]);
+        }
+    }
+    Matrix::from_buffer(rows, b - a, out)
+}
+
+/// Columns `a..b` of `acc` += `dy`.
+#[track_caller]
+pub fn add_to_cols<T: Real>(mut acc: Matrix<T>, dy: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
+    let (rows, cols) = acc.shape();
+    check_range("columns", *a, *b, cols, &format!("a {rows}×{cols} matrix"));
+    let (a, b) = (*a, *b);
+    if dy.shape() != (rows, b - a) {
+        let (r, c) = dy.shape();
+        out_of_range(format_args!(
+            "a {r}×{c} gradient does not fit columns {a}..{b} of a {rows}×{cols} matrix"
+        ));
+    }
+    if b > a {
+        for (slot, d) in acc
+            .as_mut_slice()
+            .chunks_exact_mut(cols)
+            .zip(dy.as_slice().chunks_exact(b - a))
+        {
+            zip_add(&mut slot[a..b], d);
+        }
+    }
+    acc
+}
+
+/// Checks that `labels` has one entry per row of a `rows × cols` matrix, each a column.
+#[track_caller]
+fn check_labels(labels: &[usize], (rows, cols): (usize, usize)) {
+    if labels.len() != rows {
+        out_of_range(format_args!(
+            "{} labels for a {rows}×{cols} matrix: `gather` takes one label per row",
+            labels.len()
+        ));
+    }
+    if let Some((r, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= cols) {
+        out_of_range(format_args!(
+            "label {label} (of row {r}) is out of range for a {rows}×{cols} matrix"
+        ));
+    }
+}
+
+/// `m.gather(labels)`: the vector of `m[(r, labels[r])]`, one entry per row.
+#[track_caller]
+pub fn gather<T: Real>(m: &Matrix<T>, labels: &[usize]) -> Vector<T> {
+    check_labels(labels, m.shape());
+    let (rows, cols) = m.shape();
+    let data = m.as_slice();
+    Vector::from_buffer(buffer::collect(
+        rows,
+        labels.iter().enumerate().map(|(r, &l)| data[r * cols + l]),
+    ))
+}
+
+/// `acc[(r, labels[r])] += dy[r]` for every row `r`: the pullback of [`gather`].
+#[track_caller]
+pub fn scatter_add<T: Real>(mut acc: Matrix<T>, dy: &Vector<T>, labels: &[usize]) -> Matrix<T> {
+    let (rows, cols) = acc.shape();
+    check_labels(labels, (rows, cols));
+    if dy.len() != rows {
+        out_of_range(format_args!(
+            "a gradient of length {} does not fit the {rows} labels of a {rows}×{cols} matrix",
+            dy.len()
+        ));
+    }
+    let data = acc.as_mut_slice();
+    for (r, (&l, d)) in labels.iter().zip(dy.as_slice()).enumerate() {
+        data[r * cols + l] += *d;
+    }
+    acc
+}
+
+/// `labels[i]`, an integer.
+#[track_caller]
+pub fn label_at(labels: &[usize], i: &usize) -> usize {
+    match labels.get(*i) {
+        Some(&label) => label,
+        None => out_of_range(format_args!(
+            "index {i} is out of range for {} labels",
+            labels.len()
+        )),
+    }
+}
+
+/// A runtime buffer holding a copy of `data`.
+fn copied<T: Real>(data: &[T]) -> Vec<T> {
+    let mut out = buffer::alloc(data.len());
+    out.extend_from_slice(data);
+    out
+}
+
+fn zip_add<T: Real>(slots: &mut [T], d: &[T]) {
+    for (slot, d) in slots.iter_mut().zip(d) {
+        *slot += *d;
+    }
+}
+
+// ───────────────────────────── joins ─────────────────────────────
+
+/// `Vector::from_vec(vec![s₁, s₂, ...])` of scalars.
+pub fn vector_of<T: Real>(entries: &[T]) -> Vector<T> {
+    Vector::from_buffer(copied(entries))
+}
+
+/// `u` followed by `v`.
+pub fn concat<T: Real>(u: &Vector<T>, v: &Vector<T>) -> Vector<T> {
+    let mut out = buffer::alloc(u.len() + v.len());
+    out.extend_from_slice(u.as_slice());
+    out.extend_from_slice(v.as_slice());
+    Vector::from_buffer(out)
+}
+
+/// The rows of `a` above those of `b`; panics unless they have as many columns.
+#[track_caller]
+pub fn vstack<T: Real>(a: &Matrix<T>, b: &Matrix<T>) -> Matrix<T> {
+    if a.cols() != b.cols() {
+        shape_mismatch("vstack", a.layout(), b.layout());
+    }
+    let mut out = buffer::alloc(a.len() + b.len());
+    out.extend_from_slice(a.as_slice());
+    out.extend_from_slice(b.as_slice());
+    Matrix::from_buffer(a.rows() + b.rows(), a.cols(), out)
+}
+
+/// The columns of `a` left of those of `b`; panics unless they have as many rows.
+#[track_caller]
+pub fn hstack<T: Real>(a: &Matrix<T>, b: &Matrix<T>) -> Matrix<T> {
+    if a.rows() != b.rows() {
+        shape_mismatch("hstack", a.layout(), b.layout());
+    }
+    let (rows, ca, cb) = (a.rows(), a.cols(), b.cols());
+    let mut out = buffer::alloc(a.len() + b.len());
+    for r in 0..rows {
+        out.extend_from_slice(&a.as_slice()[r * ca..(r + 1) * ca]);
+        out.extend_from_slice(&b.as_slice()[r * cb..(r + 1) * cb]);
+    }
+    Matrix::from_buffer(rows, ca + cb, out)
+}
+
 /// `a..b`, `a..=b`, `..b`, `a..` as start and end within `0..n`.
 fn bounds(range: &impl RangeBounds<usize>, n: usize) -> (usize, usize) {
     let start = match range.start_bound() {
@@ -149,6 +372,11 @@ impl<T: Real> Vector<T> {
         let (a, b) = bounds(&range, self.len());
         read_segment(self, &a, &b)
     }
+
+    /// This vector's entries followed by `other`'s, as a new vector.
+    pub fn concat(&self, other: &Vector<T>) -> Vector<T> {
+        concat(self, other)
+    }
 }
 
 impl<T: Real> Matrix<T> {
@@ -158,6 +386,49 @@ impl<T: Real> Matrix<T> {
     pub fn slice_rows(&self, range: impl RangeBounds<usize>) -> Matrix<T> {
         let (a, b) = bounds(&range, self.rows());
         read_rows(self, &a, &b)
+    }
+
+    /// The columns in `range`, as a new matrix (`m.slice_cols(0..h)`). Panics if it is out of
+    /// range.
+    #[track_caller]
+    pub fn slice_cols(&self, range: impl RangeBounds<usize>) -> Matrix<T> {
+        let (a, b) = bounds(&range, self.cols());
+        read_cols(self, &a, &b)
+    }
+
+    /// Row `i`, as a new vector. Panics if `i >= rows`. ([`row_slice`](Self::row_slice)
+    /// borrows it instead.)
+    #[track_caller]
+    pub fn row(&self, i: usize) -> Vector<T> {
+        read_row(self, &i)
+    }
+
+    /// Column `j`, as a new vector. Panics if `j >= cols`.
+    #[track_caller]
+    pub fn col(&self, j: usize) -> Vector<T> {
+        read_col(self, &j)
+    }
+
+    /// The vector of `self[(r, labels[r])]`, one entry per row: each row's entry at its label
+    /// (the log-probability of the true class in a cross-entropy). Panics unless there is one
+    /// label per row, each less than the number of columns.
+    #[track_caller]
+    pub fn gather(&self, labels: &[usize]) -> Vector<T> {
+        gather(self, labels)
+    }
+
+    /// This matrix's rows above `other`'s, as a new matrix. Panics unless both have as many
+    /// columns.
+    #[track_caller]
+    pub fn vstack(&self, other: &Matrix<T>) -> Matrix<T> {
+        vstack(self, other)
+    }
+
+    /// This matrix's columns left of `other`'s, as a new matrix. Panics unless both have as
+    /// many rows.
+    #[track_caller]
+    pub fn hstack(&self, other: &Matrix<T>) -> Matrix<T> {
+        hstack(self, other)
     }
 }
 

@@ -40,6 +40,16 @@ pub(crate) fn out_of_range(what: fmt::Arguments<'_>) -> ! {
     panic!("autodiff: {what}{place}")
 }
 
+/// Panics with `what` (a matrix that an operation cannot take: not square, or singular) and,
+/// inside generated code, the function and the operation as written, as [`shape_mismatch`] does.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn unfit_matrix(what: fmt::Arguments<'_>) -> ! {
+    let place = place();
+    panic!("autodiff: {what}{place}")
+}
+
 /// ` (in `f`, at `x[i]`)`: where generated code is, for a panic message.
 fn place() -> String {
     CONTEXT.with(|c| match *c.borrow() {

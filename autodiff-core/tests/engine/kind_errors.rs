@@ -40,12 +40,18 @@ fn kind_error(op: impl Into<Op>, kinds: &[Kind]) -> String {
 }
 
 #[test]
-fn elementwise_of_a_vector_and_a_matrix_is_a_kind_error() {
+fn elementwise_of_a_vector_and_a_matrix_applies_the_vector_to_every_row() {
+    // The second release broadcasts a vector over a matrix's rows, on either side (NumPy's
+    // rule for a 1-D operand): a matrix. A list of indices takes no part in float math.
     for op in [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div] {
-        let m = kind_error(Binary(op), &[Kind::Vector, Kind::Matrix]);
-        assert!(m.contains("a vector") && m.contains("a matrix"), "{m}");
-        let m = kind_error(Binary(op), &[Kind::Matrix, Kind::Vector]);
-        assert!(m.contains("a matrix") && m.contains("a vector"), "{m}");
+        for kinds in [[Kind::Vector, Kind::Matrix], [Kind::Matrix, Kind::Vector]] {
+            let mut p = Program::new();
+            let (a, b) = (p.param("a", kinds[0]), p.param("b", kinds[1]));
+            let v = p.push(Binary(op).into(), &[a, b]).expect("accepted");
+            assert_eq!(p.kind(v), Kind::Matrix);
+        }
+        let m = kind_error(Binary(op), &[Kind::Matrix, Kind::Indices]);
+        assert!(m.contains("list of indices"), "{m}");
     }
 }
 

@@ -4,12 +4,17 @@ use std::sync::OnceLock;
 
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Neg};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
-use autodiff_core::symbolic::rules::index::{Read, Region};
+use autodiff_core::symbolic::rules::index::{Concat, IndexList, Read, Region, Stack, VectorOf};
 use autodiff_core::symbolic::rules::integer::IndexLiteral;
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
-use autodiff_core::symbolic::rules::reduce::{Mean, Sum, SumAxis};
+use autodiff_core::symbolic::rules::linear_algebra::{
+    Det, DiagMatrix, Diagonal, Inverse, LogDet, Norm, OnDiagonal, Solve, Trace,
+};
+use autodiff_core::symbolic::rules::reduce::{
+    ColumnSums, ExtremeEntry, Mean, MeanAxis, RepeatRows, Sum, SumAxis,
+};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
-use autodiff_core::symbolic::{Kind, Program};
+use autodiff_core::symbolic::{Kind, Program, ValueId};
 
 use crate::common::programs::{self, bounded, Size};
 use crate::common::rng::Rng;
@@ -72,6 +77,9 @@ pub(crate) fn binary_cases() -> Vec<Case> {
         (M(3, 1), M(1, 4)),
         (M(3, 4), M(1, 1)),
         (M(1, 1), M(3, 4)),
+        // A vector applied to every row of a matrix, on either side.
+        (M(3, 4), V(4)),
+        (V(4), M(3, 4)),
     ];
     let mut cases = Vec::new();
     for op in [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div] {
@@ -185,6 +193,137 @@ pub(crate) fn linalg_cases() -> Vec<Case> {
         &[0],
         |p, x| push(p, Dot, &[x[0], x[0]]),
     ));
+    cases.extend(linear_algebra_cases());
+    cases
+}
+
+/// `x + diag(v ⊙ v + 3)` for a 3×3 `x` in U(−1, 1): strictly diagonally dominant (the
+/// off-diagonal entries of a row sum to less than 2), so invertible and well conditioned
+/// wherever the stencils move `x` and `v`; its determinant is positive.
+fn invertible(p: &mut Program, x: ValueId, v: ValueId) -> ValueId {
+    let squares = bin(p, BinOp::Mul, v, v);
+    let three = lit(p, 3.0);
+    let shifted = bin(p, BinOp::Add, squares, three);
+    let diagonal = push(p, DiagMatrix, &[shifted]);
+    bin(p, BinOp::Add, x, diagonal)
+}
+
+/// Trace, inverse, determinant, log-determinant, solve (vector and matrix right-hand sides,
+/// each operand active or not), norms, `diag` and `diagonal` (square and rectangular); the
+/// square matrices as [`invertible`] builds them.
+pub(crate) fn linear_algebra_cases() -> Vec<Case> {
+    use Shape::*;
+    let square = [("x", M(3, 3), Domain::Any), ("v", V(3), Domain::Any)];
+    let mut cases = vec![
+        Case::new("trace", &[("x", M(3, 3), Domain::Any)], &[0], |p, x| {
+            push(p, Trace, &[x[0]])
+        }),
+        Case::new("inverse", &square, &[0, 1], |p, x| {
+            let a = invertible(p, x[0], x[1]);
+            push(p, Inverse, &[a])
+        }),
+        Case::new("det", &square, &[0, 1], |p, x| {
+            let a = invertible(p, x[0], x[1]);
+            push(p, Det, &[a])
+        }),
+        Case::new("logdet", &square, &[0, 1], |p, x| {
+            let a = invertible(p, x[0], x[1]);
+            push(p, LogDet, &[a])
+        }),
+        Case::new(
+            "logdet of a negative determinant",
+            &square,
+            &[0, 1],
+            |p, x| {
+                let a = invertible(p, x[0], x[1]);
+                let minus = push(p, Neg, &[a]);
+                push(p, LogDet, &[minus])
+            },
+        ),
+        Case::new(
+            "B7: logdet(X) + tr(A·X⁻¹)",
+            &[
+                ("x", M(3, 3), Domain::Any),
+                ("v", V(3), Domain::Any),
+                ("a", M(3, 3), Domain::Any),
+            ],
+            &[0, 1],
+            |p, x| {
+                let a = invertible(p, x[0], x[1]);
+                let l = push(p, LogDet, &[a]);
+                let inverse = push(p, Inverse, &[a]);
+                let product = push(p, MatMul::PLAIN, &[x[2], inverse]);
+                let t = push(p, Trace, &[product]);
+                bin(p, BinOp::Add, l, t)
+            },
+        ),
+    ];
+    for b in [V(3), M(3, 2)] {
+        for wrt in [&[0, 1, 2][..], &[0, 1], &[2]] {
+            cases.push(Case::new(
+                format!("solve(A, {b:?}) wrt {wrt:?}"),
+                &[
+                    ("x", M(3, 3), Domain::Any),
+                    ("v", V(3), Domain::Any),
+                    ("b", b, Domain::Any),
+                ],
+                wrt,
+                |p, x| {
+                    let a = invertible(p, x[0], x[1]);
+                    push(p, Solve::PLAIN, &[a, x[2]])
+                },
+            ));
+        }
+        // The pullback's transposed solve as an op of its own (its rules, forward-over-reverse).
+        cases.push(Case::new(
+            format!("solve(Aᵀ, {b:?})"),
+            &[
+                ("x", M(3, 3), Domain::Any),
+                ("v", V(3), Domain::Any),
+                ("b", b, Domain::Any),
+            ],
+            &[0, 1, 2],
+            |p, x| {
+                let a = invertible(p, x[0], x[1]);
+                push(p, Solve { transposed: true }, &[a, x[2]])
+            },
+        ));
+    }
+    for shape in [V(5), M(3, 4)] {
+        cases.push(Case::new(
+            format!("norm({shape:?})"),
+            &[("x", shape, Domain::AwayFromZero)],
+            &[0],
+            |p, x| push(p, Norm, &[x[0]]),
+        ));
+    }
+    cases.push(Case::new(
+        "diag",
+        &[("v", V(4), Domain::Any)],
+        &[0],
+        |p, x| push(p, DiagMatrix, &[x[0]]),
+    ));
+    for shape in [M(3, 3), M(2, 4), M(4, 2)] {
+        cases.push(Case::new(
+            format!("diagonal({shape:?})"),
+            &[("x", shape, Domain::Any)],
+            &[0],
+            |p, x| push(p, Diagonal, &[x[0]]),
+        ));
+    }
+    // The pullbacks of `trace` and `diagonal`, as ops of their own.
+    cases.push(Case::new(
+        "on_diagonal(s, like 3×3)",
+        &[("s", S, Domain::Any), ("like", M(3, 3), Domain::Any)],
+        &[0],
+        |p, x| push(p, OnDiagonal, &[x[0], x[1]]),
+    ));
+    cases.push(Case::new(
+        "on_diagonal(v, like 2×4)",
+        &[("v", V(2), Domain::Any), ("like", M(2, 4), Domain::Any)],
+        &[0],
+        |p, x| push(p, OnDiagonal, &[x[0], x[1]]),
+    ));
     cases
 }
 
@@ -253,6 +392,181 @@ pub(crate) fn reduction_cases() -> Vec<Case> {
             },
         ));
     }
+    cases.extend(index_cases());
+    cases
+}
+
+/// The second release's reads, joins and reductions: rows, columns, column slices, `gather`,
+/// vectors of scalars, `concat`, `vstack`, `hstack`, `mean_axis`, `max`, `min`, and the pullback
+/// and tangent of a vector applied to every row (column sums, repeated rows) as ops of their own.
+pub(crate) fn index_cases() -> Vec<Case> {
+    use Shape::*;
+    let mut cases = Vec::new();
+    let reads: [(Region, Shape, &[usize]); 6] = [
+        (Region::Row, M(3, 4), &[1]),
+        (Region::Row, M(3, 4), &[2]),
+        (Region::Col, M(3, 4), &[0]),
+        (Region::Col, M(3, 4), &[3]),
+        (Region::Cols, M(3, 4), &[1, 3]),
+        (Region::Cols, M(3, 4), &[0, 4]),
+    ];
+    for (region, shape, at) in reads {
+        cases.push(Case::new(
+            format!("read({region:?} {at:?} of {shape:?})"),
+            &[("x", shape, Domain::Any)],
+            &[0],
+            move |p, x| {
+                let mut operands = vec![x[0]];
+                for &i in at {
+                    operands.push(push(p, IndexLiteral(i), &[]));
+                }
+                push(p, Read(region), &operands)
+            },
+        ));
+    }
+    for labels in [vec![2, 0, 3], vec![1, 1, 1]] {
+        cases.push(Case::new(
+            format!("gather(M(3, 4), {labels:?})"),
+            &[("x", M(3, 4), Domain::Any)],
+            &[0],
+            move |p, x| {
+                let labels = push(p, IndexList(labels), &[]);
+                push(p, Read(Region::Gathered), &[x[0], labels])
+            },
+        ));
+    }
+    cases.push(Case::new(
+        "cross-entropy with integer labels: −mean(gather(log_softmax(Z), labels))",
+        &[("z", M(4, 3), Domain::Any)],
+        &[0],
+        |p, x| {
+            let lp = push(p, LogSoftmax, &[x[0]]);
+            let labels = push(p, IndexList(vec![2, 0, 1, 2]), &[]);
+            let picked = push(p, Read(Region::Gathered), &[lp, labels]);
+            let m = push(p, Mean, &[picked]);
+            push(p, Neg, &[m])
+        },
+    ));
+    cases.push(Case::new(
+        "vector of scalars [a, b·b, a]",
+        &[("a", S, Domain::Any), ("b", S, Domain::Any)],
+        &[0, 1],
+        |p, x| {
+            let bb = bin(p, BinOp::Mul, x[1], x[1]);
+            push(p, VectorOf, &[x[0], bb, x[0]])
+        },
+    ));
+    cases.push(Case::new(
+        "vector of scalars [sum(v), 2, v[1]] wrt v",
+        &[("v", V(3), Domain::Any)],
+        &[0],
+        |p, x| {
+            let s = push(p, Sum, &[x[0]]);
+            let two = lit(p, 2.0);
+            let one = push(p, IndexLiteral(1), &[]);
+            let entry = push(p, Read(Region::Entry), &[x[0], one]);
+            push(p, VectorOf, &[s, two, entry])
+        },
+    ));
+    for wrt in [&[0, 1][..], &[0], &[1]] {
+        cases.push(Case::new(
+            format!("concat wrt {wrt:?}"),
+            &[("u", V(2), Domain::Any), ("v", V(3), Domain::Any)],
+            wrt,
+            |p, x| push(p, Concat, &[x[0], x[1]]),
+        ));
+        cases.push(Case::new(
+            format!("vstack wrt {wrt:?}"),
+            &[("a", M(2, 3), Domain::Any), ("b", M(1, 3), Domain::Any)],
+            wrt,
+            |p, x| push(p, Stack::Vertical, &[x[0], x[1]]),
+        ));
+        cases.push(Case::new(
+            format!("hstack wrt {wrt:?}"),
+            &[("a", M(3, 2), Domain::Any), ("b", M(3, 1), Domain::Any)],
+            wrt,
+            |p, x| push(p, Stack::Horizontal, &[x[0], x[1]]),
+        ));
+    }
+    cases.push(Case::new(
+        "concat(u, u)",
+        &[("u", V(3), Domain::Any)],
+        &[0],
+        |p, x| push(p, Concat, &[x[0], x[0]]),
+    ));
+    cases.push(Case::new(
+        "hstack(a, vstack(a, a)ᵀ)",
+        &[("a", M(2, 2), Domain::Any)],
+        &[0],
+        |p, x| {
+            let v = push(p, Stack::Vertical, &[x[0], x[0]]);
+            let t = push(p, Transpose, &[v]);
+            push(p, Stack::Horizontal, &[x[0], t])
+        },
+    ));
+    for shape in [M(3, 4), M(1, 4), M(3, 1)] {
+        for axis in [0, 1] {
+            cases.push(Case::new(
+                format!("mean_axis({shape:?}, {axis})"),
+                &[("x", shape, Domain::Any)],
+                &[0],
+                |p, x| push(p, MeanAxis(axis), &[x[0]]),
+            ));
+        }
+    }
+    // Uniform entries differ by more than the stencils move them (the rows' seeds are fixed).
+    for shape in [V(5), M(3, 4)] {
+        for max in [true, false] {
+            cases.push(Case::new(
+                format!("{}({shape:?})", if max { "max" } else { "min" }),
+                &[("x", shape, Domain::Any)],
+                &[0],
+                |p, x| push(p, ExtremeEntry { max }, &[x[0]]),
+            ));
+        }
+    }
+    cases.push(Case::new(
+        "max(x ⊙ x)·min(x) + max(−x)",
+        &[("x", V(4), Domain::AwayFromZero)],
+        &[0],
+        |p, x| {
+            let xx = bin(p, BinOp::Mul, x[0], x[0]);
+            let top = push(p, ExtremeEntry { max: true }, &[xx]);
+            let bottom = push(p, ExtremeEntry { max: false }, &[x[0]]);
+            let prod = bin(p, BinOp::Mul, top, bottom);
+            let minus = push(p, Neg, &[x[0]]);
+            let other = push(p, ExtremeEntry { max: true }, &[minus]);
+            bin(p, BinOp::Add, prod, other)
+        },
+    ));
+    cases.push(Case::new(
+        "column_sums",
+        &[("x", M(3, 4), Domain::Any)],
+        &[0],
+        |p, x| push(p, ColumnSums, &[x[0]]),
+    ));
+    cases.push(Case::new(
+        "repeat_rows(v, like 3×4)",
+        &[("v", V(4), Domain::Any), ("like", M(3, 4), Domain::Any)],
+        &[0],
+        |p, x| push(p, RepeatRows, &[x[0], x[1]]),
+    ));
+    cases.push(Case::new(
+        "bias and scale by vectors: tanh(X·W + b) ⊙ g",
+        &[
+            ("x", M(3, 2), Domain::Any),
+            ("w", M(2, 4), Domain::Any),
+            ("b", V(4), Domain::Any),
+            ("g", V(4), Domain::Any),
+        ],
+        &[1, 2, 3],
+        |p, x| {
+            let xw = push(p, MatMul::PLAIN, &[x[0], x[1]]);
+            let z = bin(p, BinOp::Add, xw, x[2]);
+            let t = un(p, UnaryFn::Tanh, z);
+            bin(p, BinOp::Mul, t, x[3])
+        },
+    ));
     cases
 }
 

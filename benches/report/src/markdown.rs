@@ -192,7 +192,10 @@ fn workload_title(workload: &str) -> String {
         "b3_rosenbrock" => "Rosenbrock gradient",
         "b4_jacobian" => "Jacobian of tanh(W·x + b), n×n",
         "b5_gemm" => "GEMM, C = A·B and A·Bᵀ (Bᵀ as strides)",
-        "b6_rnn" => "gradient of an Elman RNN through a `for` loop (batch 32, hidden 128, T = 100)",
+        "b6_rnn" => {
+            "gradient of an Elman RNN through a `for` loop (batch 32, hidden 128; T = 100, and \
+             1,000 and 10,000 beside `#[checkpoint]`)"
+        }
         other => other,
     };
     format!("{} — {what}", targets::short_name(workload))

@@ -176,7 +176,8 @@ impl Rule for Neg {
 // y = a ⊙ b       reverse: da = dy ⊙ b, db = dy ⊙ a
 // y = a / b       reverse: da = dy / b, db = −dy ⊙ y / b
 // Each contribution is then summed back to its operand's shape (`sum` for a scalar operand of a
-// tensor result, `sum_to` for a broadcast row or column), as NumPy broadcasting requires.
+// tensor result, `sum_to` for a broadcast row or column, the column sums `dYᵀ·𝟏` for a vector
+// applied to every row of a matrix), as NumPy broadcasting requires.
 
 /// Which arithmetic operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -231,9 +232,12 @@ impl Rule for Binary {
         match (args[0], args[1]) {
             (Kind::Scalar, k) | (k, Kind::Scalar) => Ok(k),
             (a, b) if a == b => Ok(a),
+            // A vector of length c applied to every row of an r×c matrix (NumPy's rule).
+            (Kind::Matrix, Kind::Vector) | (Kind::Vector, Kind::Matrix) => Ok(Kind::Matrix),
             (a, b) => Err(KindError::new(format!(
                 "cannot {} {} and {} elementwise; supported: two tensors of the same kind \
                  (a matrix may be a 1×c row or r×1 column broadcast along the other axis), \
+                 a matrix and a vector of its row's length (applied to every row), \
                  or a tensor and a scalar",
                 self.0.verb(),
                 a.article(),
@@ -375,6 +379,18 @@ impl Rule for Binary {
                 BinOp::Sub => m - n,
                 BinOp::Mul => m * n,
                 BinOp::Div => m / n,
+            }),
+            (Value::Matrix(m), Value::Vector(v)) => Value::Matrix(match op {
+                BinOp::Add => m + v,
+                BinOp::Sub => m - v,
+                BinOp::Mul => m * v,
+                BinOp::Div => m / v,
+            }),
+            (Value::Vector(v), Value::Matrix(m)) => Value::Matrix(match op {
+                BinOp::Add => v + m,
+                BinOp::Sub => v - m,
+                BinOp::Mul => v * m,
+                BinOp::Div => v / m,
             }),
             (a, b) => panic!(
                 "autodiff interpreter: cannot {} {} and {}",

@@ -47,6 +47,10 @@ pub struct Loop {
     /// iteration (storing what its own pullback needs) when it pulls it back: the outer loop
     /// of [`push_checkpointed`], whose iterations are segments of the user's loop.
     pub checkpoint: bool,
+    /// In a loop that forward mode made (a tangent loop): for each result of the loop it
+    /// differentiates, where that result's tangent is among this loop's results, if it has one.
+    /// Empty otherwise.
+    pub tangent_layout: Vec<Option<usize>>,
 }
 
 impl Loop {
@@ -59,6 +63,7 @@ impl Loop {
             sliced: 0,
             reversed: false,
             checkpoint: false,
+            tangent_layout: Vec::new(),
         }
     }
 
@@ -67,30 +72,12 @@ impl Loop {
         self.body.params.len() - 1 - self.carried - self.sliced
     }
 
-    /// Which carried values (`0..carried`) and which stacked ones (`0..stacked`) have tangents:
-    /// all but integers and conditions.
-    fn with_tangents(&self) -> (Vec<usize>, Vec<usize>) {
-        let k = self.carried;
+    /// Which carried values (`0..carried`) have tangents: all but integers and conditions.
+    fn carried_with_tangents(&self) -> Vec<usize> {
         let kind = |v: ValueId| self.body.insts[v.index()].kind;
-        let differentiable = |o: usize| kind(self.body.outputs[o]).is_differentiable();
-        let carried = (0..k).filter(|&j| differentiable(j)).collect();
-        let stacked = (0..self.stacked)
-            .filter(|&j| differentiable(k + j))
-            .collect();
-        (carried, stacked)
-    }
-
-    /// Where the tangent of result `j` sits in the result of this loop's tangent loop (carried
-    /// values, their tangents, stacked values, their tangents), if it has one.
-    fn tangent_position(&self, j: usize) -> Option<usize> {
-        let (k, t) = (self.carried, self.stacked);
-        let (carried, stacked) = self.with_tangents();
-        if j < k {
-            carried.iter().position(|&c| c == j).map(|p| k + p)
-        } else {
-            let base = k + carried.len() + t;
-            stacked.iter().position(|&s| s == j - k).map(|p| base + p)
-        }
+        (0..self.carried)
+            .filter(|&j| kind(self.body.outputs[j]).is_differentiable())
+            .collect()
     }
 }
 
@@ -177,7 +164,7 @@ impl Rule for Loop {
         let body = &self.body;
         // Every carried float value has a tangent (zero to start with, if need be); a captured
         // or sliced value only when its operand has one.
-        let (carried_moving, stacked_moving) = self.with_tangents();
+        let carried_moving = self.carried_with_tangents();
         let captured_moving: Vec<usize> = (0..m)
             .filter(|&j| {
                 tangents[2 + k + j].is_some() && body.params[1 + k + j].kind.is_differentiable()
@@ -192,7 +179,16 @@ impl Rule for Loop {
             .chain(captured_moving.iter().map(|j| 1 + k + j))
             .chain(sliced_moving.iter().map(|j| 1 + k + m + j))
             .collect();
-        let pushforward = forward(body, &wrt)?.program;
+        let pushforward = forward(body, &wrt)?;
+        // A stacked value has a tangent unless it is an integer or a condition, or a tape
+        // (an inner loop's) that does not move.
+        let stacked_moving: Vec<usize> = (0..self.stacked)
+            .filter(|&j| {
+                let kind = body.insts[body.outputs[k + j].index()].kind;
+                kind.is_differentiable() && !pushforward.absent[k + j]
+            })
+            .collect();
+        let pushforward = pushforward.program;
         let n_out = body.outputs.len();
 
         // The tangent body: [i, c, ċ, x, ẋ, s, ṡ] → [c', ċ', y, ẏ].
@@ -259,6 +255,17 @@ impl Rule for Loop {
                 .iter()
                 .map(|&j| tangents[2 + k + m + j].expect("moving")),
         );
+        // Results: carried values, their tangents, stacked values, their tangents.
+        let base = k + carried_moving.len() + self.stacked;
+        let tangent_layout = (0..k + self.stacked)
+            .map(|j| match j.checked_sub(k) {
+                None => carried_moving.iter().position(|&c| c == j).map(|p| k + p),
+                Some(t) => stacked_moving
+                    .iter()
+                    .position(|&m| m == t)
+                    .map(|p| base + p),
+            })
+            .collect();
         let tangent_loop = Loop {
             body: Box::new(crate::symbolic::simplify(&tb)),
             carried: k + carried_moving.len(),
@@ -266,6 +273,7 @@ impl Rule for Loop {
             sliced: s + sliced_moving.len(),
             reversed: self.reversed,
             checkpoint: false,
+            tangent_layout,
         };
         cx.push(tangent_loop, &operands).map(Some)
     }
@@ -492,6 +500,7 @@ pub(crate) fn reverse_loop(
         sliced: 0,
         reversed: false,
         checkpoint: false,
+        tangent_layout: Vec::new(),
     };
     cx.program.insts[at.index()].op = taped.into();
     let mut tapes = Vec::with_capacity(r);
@@ -525,6 +534,7 @@ pub(crate) fn reverse_loop(
         sliced: r,
         reversed: true,
         checkpoint: false,
+        tangent_layout: Vec::new(),
     };
     let result = cx.push(backward, &operands)?;
 
@@ -783,9 +793,14 @@ impl Rule for Project {
             return Ok(None);
         }
         let index = match &cx.program.inst(args[0]).op {
-            crate::symbolic::Op::Loop(l) => match l.tangent_position(self.index) {
-                Some(index) => index,
-                None => return Ok(None),
+            crate::symbolic::Op::Loop(_) => match &cx.program.inst(tangent_tuple).op {
+                crate::symbolic::Op::Loop(tangent) => {
+                    match tangent.tangent_layout.get(self.index).copied().flatten() {
+                        Some(index) => index,
+                        None => return Ok(None),
+                    }
+                }
+                _ => return Err(KindError::new("a loop's tangent is a loop")),
             },
             // The tangent branch gives the values, then their tangents.
             crate::symbolic::Op::Branch(b) => b.results() + self.index,

@@ -8,6 +8,7 @@ pub mod elementwise;
 pub mod index;
 pub mod integer;
 pub mod linalg;
+pub mod linear_algebra;
 pub mod pointwise;
 pub mod reduce;
 pub mod softmax;
