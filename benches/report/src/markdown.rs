@@ -189,13 +189,16 @@ fn workload_title(workload: &str) -> String {
     let what = match workload {
         "b1_mlp" => "MLP loss, value and gradient (784→256→10, relu, log-softmax)",
         "b2_hessian" => "logistic-regression Hessian (X is 1000×n)",
-        "b3_rosenbrock" => "Rosenbrock gradient",
+        "b3_rosenbrock" => {
+            "Rosenbrock gradient, with slices and as a loop over x[i] (\"generated-loop\")"
+        }
         "b4_jacobian" => "Jacobian of tanh(W·x + b), n×n",
         "b5_gemm" => "GEMM, C = A·B and A·Bᵀ (Bᵀ as strides)",
         "b6_rnn" => {
             "gradient of an Elman RNN through a `for` loop (batch 32, hidden 128; T = 100, and \
              1,000 and 10,000 beside `#[checkpoint]`)"
         }
+        "b7_logdet" => "gradient of ln |det X| + tr(A·X⁻¹), X 200×200 symmetric positive definite",
         other => other,
     };
     format!("{} — {what}", targets::short_name(workload))
