@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Peer benchmarks: the DESIGN.md workloads B1, B2, B4 and B5 timed in JAX, PyTorch and NumPy.
+"""Peer benchmarks: the DESIGN.md workloads B1 to B7 timed in JAX, PyTorch and NumPy.
 
 The inputs are drawn exactly as in benches/workloads/ (SplitMix64 + Box–Muller, same seeds, same
 draw order), so every tool differentiates the same numbers as the Rust benches. Each case is
@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-ALL_WORKLOADS = ("b1", "b2", "b4", "b5", "b6")
+ALL_WORKLOADS = ("b1", "b2", "b3", "b4", "b5", "b6", "b7")
 ALL_TOOLS = ("jax-jit", "pytorch-eager", "numpy-hand", "numpy")
 TORCH_THREADS = 2
 
@@ -123,6 +123,23 @@ def b4_inputs(n):
     return w, b, x
 
 
+def b3_inputs(n):
+    """benches/workloads/rosenbrock.rs `Inputs::new`: x, entry k = 2·u_k − 1."""
+    rng = SplitMix64(0x00B3)
+    return 2.0 * rng.uniforms(n) - 1.0
+
+
+def b7_inputs(n):
+    """benches/workloads/logdet.rs `Inputs::new`: X = MᵀM/n + I, then A."""
+    import numpy as np
+
+    rng = SplitMix64(0x00B7)
+    m = rng.normals(n * n, 1.0).reshape(n, n)
+    a = rng.normals(n * n, 1.0).reshape(n, n)
+    x = m.T @ m * (1.0 / n) + np.eye(n)
+    return x, a
+
+
 def b6_inputs(steps):
     """benches/workloads/rnn.rs `Inputs::new`: H0, W, U, b, then the steps' inputs X stacked."""
     rng = SplitMix64(0x00B6)
@@ -156,6 +173,10 @@ RUST_REFERENCE = {
     ("b5", 512): (-0.2690499999864096, -2.78452594365246910e2, 8.48594224768702787e0),
     ("b5", 1024): (-0.2690499999864096, -1.10375238721977189e3, -1.37374612920751656e3),
     ("b6", 100): (-0.10347437078876777, 9.142074917229216e0, -6.005162711162084e2),
+    ("b3", 10): (-0.9469278913936297, -0.8206535657801235, -0.8206535657801235),
+    ("b3", 1000): (-0.9469278913936297, -11.135010033166099, -11.135010033166099),
+    ("b3", 100000): (-0.9469278913936297, -383.2759415215072, -383.2759415215072),
+    ("b7", 200): (2.039298174269407, 383.7311568797116, -406.1251927476825),
 }
 
 
@@ -649,6 +670,106 @@ def b6_cases(mods, timer, results, precisions):
         run_tools(timer, results, tools, "b6_rnn", precision, param, np.asarray(ref))
 
 
+# ---- B3: Rosenbrock gradient ------------------------------------------------------------------
+
+
+def b3_hand(x):
+    """gradient_by_hand of benches/workloads/rosenbrock.rs in NumPy."""
+    import numpy as np
+
+    head, tail = x[:-1], x[1:]
+    d, e = tail - head * head, 1.0 - head
+    g = np.zeros_like(x)
+    g[:-1] = -400.0 * d * head - 2.0 * e
+    g[1:] += 200.0 * d
+    return g
+
+
+def b3_cases(mods, timer, results, precisions):
+    import numpy as np
+
+    for n in (10, 1000, 100000):
+        x64 = b3_inputs(n)
+        check_inputs(("b3", n), x64, x64)
+        ref = b3_hand(x64)
+        for precision in precisions:
+            param = f"n={n}"
+            x = x64.astype(np_dtype(precision))
+            tools = {}
+            if "numpy-hand" in mods:
+                tools["numpy-hand"] = (lambda x=x: b3_hand(x), "")
+            if "jax-jit" in mods:
+                jax = mods["jax-jit"]
+                jnp = jax.numpy
+
+                def rosenbrock(x):
+                    d = x[1:] - x[:-1] ** 2
+                    return jnp.sum(100.0 * d * d + (1.0 - x[:-1]) ** 2)
+
+                f = jax.jit(jax.grad(rosenbrock))
+                jx = jax.device_put(x)
+                tools["jax-jit"] = (lambda f=f, jx=jx: f(jx).block_until_ready(), "jit(grad)")
+            if "pytorch-eager" in mods:
+                torch = mods["pytorch-eager"]
+                tx = torch.from_numpy(x.copy()).requires_grad_()
+
+                def grad(tx=tx):
+                    d = tx[1:] - tx[:-1] ** 2
+                    loss = (100.0 * d * d + (1.0 - tx[:-1]) ** 2).sum()
+                    return torch.autograd.grad(loss, tx)[0]
+
+                tools["pytorch-eager"] = (grad, "autograd.grad")
+            run_tools(timer, results, tools, "b3_rosenbrock", precision, param, np.asarray(ref))
+
+
+# ---- B7: logdet and inverse ------------------------------------------------------------------
+
+
+def b7_hand(x, a):
+    """The closed form X⁻ᵀ − X⁻ᵀ·Aᵀ·X⁻ᵀ with one inverse (NumPy's LAPACK)."""
+    import numpy as np
+
+    y = np.linalg.inv(x)
+    return (y - y @ a @ y).T
+
+
+def b7_cases(mods, timer, results, precisions):
+    import numpy as np
+
+    n = 200
+    x64, a64 = b7_inputs(n)
+    check_inputs(("b7", n), x64, a64)
+    ref = b7_hand(x64, a64)
+    for precision in precisions:
+        param = f"n={n}"
+        x, a = (m.astype(np_dtype(precision)) for m in (x64, a64))
+        tools = {}
+        if "numpy-hand" in mods:
+            tools["numpy-hand"] = (lambda x=x, a=a: b7_hand(x, a), "")
+        if "jax-jit" in mods:
+            jax = mods["jax-jit"]
+            jnp = jax.numpy
+
+            def f7(x, a):
+                return jnp.linalg.slogdet(x)[1] + jnp.trace(a @ jnp.linalg.inv(x))
+
+            g = jax.jit(jax.grad(f7))
+            jx, ja = jax.device_put(x), jax.device_put(a)
+            tools["jax-jit"] = (lambda g=g, jx=jx, ja=ja: g(jx, ja).block_until_ready(),
+                                "jit(grad)")
+        if "pytorch-eager" in mods:
+            torch = mods["pytorch-eager"]
+            tx = torch.from_numpy(x.copy()).requires_grad_()
+            ta = torch.from_numpy(a.copy())
+
+            def grad(tx=tx, ta=ta):
+                loss = torch.linalg.slogdet(tx)[1] + torch.trace(ta @ torch.linalg.inv(tx))
+                return torch.autograd.grad(loss, tx)[0]
+
+            tools["pytorch-eager"] = (grad, "autograd.grad")
+        run_tools(timer, results, tools, "b7_logdet", precision, param, np.asarray(ref))
+
+
 # ---- B5: GEMM ------------------------------------------------------------------------------
 
 
@@ -815,8 +936,8 @@ def main():
     results = []
     machine = machine_info(mods)
     print(json.dumps(machine, ensure_ascii=False), flush=True)
-    for w, run in (("b1", b1_cases), ("b2", b2_cases), ("b4", b4_cases), ("b5", b5_cases),
-                   ("b6", b6_cases)):
+    for w, run in (("b1", b1_cases), ("b2", b2_cases), ("b3", b3_cases), ("b4", b4_cases),
+                   ("b5", b5_cases), ("b6", b6_cases), ("b7", b7_cases)):
         if w in only:
             run(mods, timer, results, precisions)
 
