@@ -863,6 +863,30 @@ macro_rules! unary_rows {
     };
 }
 
+/// A matrix `r×c` with a vector of length `c` under `$op`, the vector on the right (`mv`) and
+/// on the left (`vm`): the vector applies to every row.
+macro_rules! broadcast_vector_op {
+    ($T:ident, $name:ident, $op:tt) => {
+        pub mod $name {
+            use super::*;
+            pub mod mv {
+                use super::*;
+                #[differentiable]
+                pub fn f(x: &Matrix<$T>, b: &Vector<$T>) -> Matrix<$T> {
+                    x $op b
+                }
+            }
+            pub mod vm {
+                use super::*;
+                #[differentiable]
+                pub fn f(b: &Vector<$T>, x: &Matrix<$T>) -> Matrix<$T> {
+                    b $op x
+                }
+            }
+        }
+    };
+}
+
 // ───────────────────────────── the op table ─────────────────────────────
 
 macro_rules! op_tests {
@@ -2396,6 +2420,688 @@ macro_rules! op_tests {
                             check_grad!(carried_threshold; a: s, b: s, steps: c);
                             done = true;
                         }
+                    }
+                }
+            }
+
+            // ─────────── indexing, broadcasting and linear algebra ───────────
+
+            /// The second release's reads, joins, vector broadcasting, reductions and linear
+            /// algebra, one row per op. Indices are `usize` parameters (kind `c`) or arithmetic on
+            /// `len()`/`rows()`/`cols()`; `max`/`min` inputs have a unique extreme entry well
+            /// clear of the others, and the linear algebra runs on well-conditioned matrices
+            /// (`n·I` plus entries in `[−0.5, 0.5)`: diagonally dominant, so cond < 3 and the
+            /// determinant is positive), so the finite differences stay valid in both precisions
+            /// with the table's tolerances.
+            pub mod indexing_linalg {
+                use super::*;
+                use crate::$twin::indexing_linalg as twin;
+
+                // Reads.
+
+                /// `x[i]` with `i` a parameter, `x.len() - 1` and `i / 2`; `x[i]` read twice.
+                pub mod entry {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, i: usize) -> $T {
+                        x[i] * x[i] + x[x.len() - 1] * 0.5 + x[i / 2].sin()
+                    }
+                }
+                /// `m[(i, j)]` with parameters and `rows() - 1`, `cols() - 1`.
+                pub mod element {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, i: usize, j: usize) -> $T {
+                        m[(i, j)] * m[(m.rows() - 1, m.cols() - 1)] + m[(0, j)].tanh()
+                    }
+                }
+                pub mod slice {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, a: usize, b: usize) -> Vector<$T> {
+                        x.slice(a..b)
+                    }
+                }
+                /// `a..=b` ranges, overlapping: the shared entries accumulate.
+                pub mod slice_inclusive {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, a: usize) -> Vector<$T> {
+                        x.slice(a..=x.len() - 1) * x.slice(0..=x.len() - 1 - a)
+                    }
+                }
+                pub mod row {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, i: usize) -> Vector<$T> {
+                        m.row(i)
+                    }
+                }
+                pub mod col {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, j: usize) -> Vector<$T> {
+                        m.col(j)
+                    }
+                }
+                /// A row and a column of a square matrix that share `m[(i, i)]`, and the last
+                /// row.
+                pub mod row_col {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, i: usize) -> $T {
+                        m.row(i).dot(&m.col(i)) + m.row(m.rows() - 1).sin().sum()
+                    }
+                }
+                pub mod slice_rows {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, a: usize, b: usize) -> Matrix<$T> {
+                        m.slice_rows(a..b)
+                    }
+                }
+                pub mod slice_cols {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, a: usize, b: usize) -> Matrix<$T> {
+                        m.slice_cols(a..b)
+                    }
+                }
+                /// Overlapping row blocks, and column blocks with `..=`, scalar-valued.
+                pub mod blocks {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        let r = m.rows();
+                        let c = m.cols();
+                        let shifted = m.slice_rows(1..r) * m.slice_rows(0..r - 1);
+                        let last = m.slice_cols(c - 1..c);
+                        shifted.sum() + m.slice_cols(0..=c - 1).tanh().sum() * last.sum()
+                    }
+                }
+                pub mod gather {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, labels: &[usize]) -> Vector<$T> {
+                        m.gather(labels)
+                    }
+                }
+                /// Cross-entropy with labels written out in the body (3 rows).
+                pub mod gather_literal {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(z: &Matrix<$T>) -> $T {
+                        -z.log_softmax().gather(&[2, 0, 1]).mean()
+                    }
+                }
+                /// `labels[i]` as an index: of a vector, and of a matrix's columns in a loop.
+                pub mod label_index {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(z: &Matrix<$T>, w: &Vector<$T>, labels: &[usize]) -> $T {
+                        let mut total = w[labels[0]] * w[labels[0]];
+                        for r in 0..z.rows() {
+                            total += z[(r, labels[r])] * w[r];
+                        }
+                        total
+                    }
+                }
+
+                // Joins.
+
+                /// Scalars, entries and a scalar function joined into a vector.
+                pub mod from_vec {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: $T, b: $T, x: &Vector<$T>) -> Vector<$T> {
+                        Vector::from_vec(vec![a, a * b, x[0], b.sin(), x[x.len() - 1] * a])
+                    }
+                }
+                /// `u` twice: its pullback is the sum of both pieces.
+                pub mod concat {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(u: &Vector<$T>, v: &Vector<$T>) -> Vector<$T> {
+                        u.concat(v).concat(u)
+                    }
+                }
+                pub mod vstack {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.vstack(b)
+                    }
+                }
+                pub mod hstack {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.hstack(b)
+                    }
+                }
+                /// Both stacks of computed blocks, scalar-valued. (`(&tall * &tall).sum()`
+                /// would be the natural spelling, but a stacked value as an operand of `*` does
+                /// not compile yet: its pullback reads `tall.rows()` after moving `tall`.)
+                pub mod stacks {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, s: $T) -> $T {
+                        let scaled = a * s;
+                        let wide = a.hstack(&scaled);
+                        let tall = wide.vstack(&wide.sin());
+                        tall.powi(2).sum() * s + tall.tanh().mean()
+                    }
+                }
+
+                // Broadcasting a vector over the rows of a matrix.
+
+                broadcast_vector_op!($T, add, +);
+                broadcast_vector_op!($T, sub, -);
+                broadcast_vector_op!($T, mul, *);
+                broadcast_vector_op!($T, div, /);
+                /// Every ownership combination: `x * b`, `&p + b·3`, `b / &q`, `r - b`.
+                pub mod broadcast_forms {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Matrix<$T>, b: &Vector<$T>) -> Matrix<$T> {
+                        let p = x * b;
+                        let q = &p + b * 3.0;
+                        let r = b / &q;
+                        r - b
+                    }
+                }
+                /// Owned operands on both sides.
+                pub mod broadcast_owned {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: Matrix<$T>, b: Vector<$T>) -> Matrix<$T> {
+                        let y = x / &b;
+                        let z = b.clone() - y;
+                        z * b
+                    }
+                }
+
+                // Reductions.
+
+                pub mod max_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> $T {
+                        x.max()
+                    }
+                }
+                pub mod min_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> $T {
+                        x.min()
+                    }
+                }
+                pub mod max_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        m.max()
+                    }
+                }
+                pub mod min_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        m.min()
+                    }
+                }
+                /// Extremes of expressions, multiplied: second derivatives across them.
+                pub mod extremes {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, m: &Matrix<$T>) -> $T {
+                        (x * 2.0).max() * x.min() + m.max() * m.max() - m.min().sin()
+                    }
+                }
+                pub mod mean_axis0 {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> Matrix<$T> {
+                        m.mean_axis(0)
+                    }
+                }
+                pub mod mean_axis1 {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> Matrix<$T> {
+                        m.mean_axis(1)
+                    }
+                }
+                /// `len()`, `rows()` and `cols()` as float constants.
+                pub mod counts {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, m: &Matrix<$T>) -> $T {
+                        let n = x.len() as $T;
+                        x.sum() / n + m.sum() * m.rows() as $T - x.dot(x) * (m.cols() as $T)
+                    }
+                }
+
+                // Linear algebra.
+
+                pub mod trace {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        m.trace()
+                    }
+                }
+                /// tr(A·B) of an r×c and a c×r matrix.
+                pub mod trace_product {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> $T {
+                        a.matmul(b).trace()
+                    }
+                }
+                pub mod inverse {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> Matrix<$T> {
+                        m.inverse()
+                    }
+                }
+                /// A scalar of the inverse, for its Hessian.
+                pub mod inverse_sum {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>, w: &Matrix<$T>) -> $T {
+                        (m.inverse() * w).sum()
+                    }
+                }
+                pub mod det {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        m.det()
+                    }
+                }
+                pub mod logdet {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        m.logdet()
+                    }
+                }
+                pub mod solve_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Vector<$T>) -> Vector<$T> {
+                        a.solve(b)
+                    }
+                }
+                pub mod solve_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Matrix<$T>) -> Matrix<$T> {
+                        a.solve(b)
+                    }
+                }
+                /// bᵀ·A⁻¹·b, for the Hessian of `solve` in both arguments.
+                pub mod solve_quadratic {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, b: &Vector<$T>) -> $T {
+                        a.solve(b).dot(b)
+                    }
+                }
+                pub mod norm_v {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> $T {
+                        x.norm()
+                    }
+                }
+                /// The Frobenius norm.
+                pub mod norm_m {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        m.norm()
+                    }
+                }
+                /// Norms times sums: one-entry tensors too (see `norms`).
+                pub mod norm_product {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>, m: &Matrix<$T>) -> $T {
+                        x.norm() * x.sum() + m.norm() * m.mean()
+                    }
+                }
+                pub mod diag {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(x: &Vector<$T>) -> Matrix<$T> {
+                        x.diag()
+                    }
+                }
+                /// Square or rectangular: the first `min(r, c)` diagonal entries.
+                pub mod diagonal {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> Vector<$T> {
+                        m.diagonal()
+                    }
+                }
+                /// All of them but `trace` on `A + diag(x)`, scalar-valued. (`trace` beside
+                /// another use of the same matrix, `m.trace() + m.sum()`, stops the macro with
+                /// an internal error yet: `trace` keeps to its own rows.)
+                pub mod linalg_composed {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(a: &Matrix<$T>, x: &Vector<$T>) -> $T {
+                        let m = a + x.diag();
+                        let y = m.solve(x);
+                        m.inverse().diagonal().dot(x) + m.det() * 0.1 + m.logdet()
+                            - (y + 1.0).norm() * m.norm()
+                    }
+                }
+
+                /// `n·I` plus entries in `[−0.5, 0.5)`: diagonally dominant (each row's
+                /// off-diagonal entries sum to less than `(n − 1)/2 < n − 0.5`), so its
+                /// eigenvalues have positive real parts, its determinant is positive and its
+                /// condition number small.
+                fn well_conditioned(rng: &mut Rng, n: usize) -> Matrix<$T> {
+                    let mut m = rng.matrix::<$T>(n, n, Dist::Uniform(-0.5, 0.5));
+                    for i in 0..n {
+                        m[(i, i)] += n as $T;
+                    }
+                    m
+                }
+
+                /// Whether the largest and the smallest entry are each unique by a margin of
+                /// 0.2, far beyond the finite differences' reach (`2h ≤ 4e-3` here).
+                fn separated(x: &[$T]) -> bool {
+                    let mut s: Vec<f64> = x.iter().map(|&v| v.into()).collect();
+                    s.sort_by(f64::total_cmp);
+                    let n = s.len();
+                    n < 2 || (s[1] - s[0] > 0.2 && s[n - 1] - s[n - 2] > 0.2)
+                }
+
+                fn separated_vector(rng: &mut Rng, n: usize) -> Vector<$T> {
+                    loop {
+                        let x = rng.vector::<$T>(n, U);
+                        if separated(x.as_slice()) {
+                            return x;
+                        }
+                    }
+                }
+
+                fn separated_matrix(rng: &mut Rng, r: usize, c: usize) -> Matrix<$T> {
+                    loop {
+                        let m = rng.matrix::<$T>(r, c, U);
+                        if separated(m.as_slice()) {
+                            return m;
+                        }
+                    }
+                }
+
+                #[test]
+                fn entries_of_vectors_and_matrices() {
+                    let mut rng = Rng::new(line!().into());
+                    for (n, i) in [(1, 0usize), (3, 0), (3, 2), (5, 3)] {
+                        let x = rng.vector::<$T>(n, U);
+                        check_grad!(entry; x: v, i: c);
+                    }
+                    let cases = [(1, 1, 0usize, 0usize), (2, 3, 1, 2), (3, 2, 0, 1), (4, 4, 3, 0)];
+                    for (r, c, i, j) in cases {
+                        let m = rng.matrix::<$T>(r, c, U);
+                        check_grad!(element; m: m, i: c, j: c);
+                    }
+                }
+
+                #[test]
+                fn slices_of_a_vector() {
+                    let mut rng = Rng::new(line!().into());
+                    // The whole vector, a middle part, one entry and an empty part.
+                    for (n, a, b) in [(4, 0usize, 4usize), (5, 1, 4), (3, 2, 3), (3, 1, 1)] {
+                        let x = rng.vector::<$T>(n, U);
+                        check_vjp!(slice; u = rng.vector::<$T>(b - a, U); x: v, a: c, b: c);
+                    }
+                    for (n, a) in [(1, 0usize), (4, 1), (5, 3)] {
+                        let x = rng.vector::<$T>(n, U);
+                        check_vjp!(slice_inclusive; u = rng.vector::<$T>(n - a, U); x: v, a: c);
+                    }
+                }
+
+                #[test]
+                fn rows_and_columns() {
+                    let mut rng = Rng::new(line!().into());
+                    for (r, c) in SHAPES {
+                        let m = rng.matrix::<$T>(r, c, U);
+                        let (i, j) = (r - 1, c / 2);
+                        check_vjp!(row; u = rng.vector::<$T>(c, U); m: m, i: c);
+                        check_vjp!(col; u = rng.vector::<$T>(r, U); m: m, j: c);
+                    }
+                    for (n, i) in [(1, 0usize), (3, 1), (4, 3)] {
+                        let m = rng.matrix::<$T>(n, n, U);
+                        check_grad!(row_col; m: m, i: c);
+                    }
+                }
+
+                #[test]
+                fn row_and_column_blocks() {
+                    let mut rng = Rng::new(line!().into());
+                    // The last case takes no rows and no columns.
+                    let cases = [(4, 3, 1usize, 3usize), (3, 2, 0, 3), (2, 5, 1, 2), (3, 3, 2, 2)];
+                    for (r, c, a, b) in cases {
+                        let m = rng.matrix::<$T>(r, c, U);
+                        check_vjp!(slice_rows; u = rng.matrix::<$T>(b - a, c, U); m: m, a: c, b: c);
+                        let (a, b) = (a.min(c), b.min(c));
+                        check_vjp!(slice_cols; u = rng.matrix::<$T>(r, b - a, U); m: m, a: c, b: c);
+                    }
+                    for (r, c) in [(2, 1), (3, 4), (4, 2)] {
+                        let m = rng.matrix::<$T>(r, c, U);
+                        check_grad!(blocks; m: m);
+                    }
+                }
+
+                #[test]
+                fn gather_and_labels() {
+                    let mut rng = Rng::new(line!().into());
+                    let cases: [(usize, &[usize]); 4] =
+                        [(4, &[0]), (3, &[2, 0, 1, 1]), (1, &[0, 0]), (5, &[2, 4, 0])];
+                    for (c, labels) in cases {
+                        let r = labels.len();
+                        let m = rng.matrix::<$T>(r, c, U);
+                        check_vjp!(gather; u = rng.vector::<$T>(r, U); m: m, labels: c);
+                        let w = rng.vector::<$T>(r, U);
+                        check_grad!(label_index; m: m, w: v, labels: c);
+                    }
+                    for c in [3, 4] {
+                        let z = rng.matrix::<$T>(3, c, U);
+                        check_grad!(gather_literal; z: m);
+                    }
+                }
+
+                #[test]
+                fn joins() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in LENS {
+                        let a: $T = rng.scalar(U);
+                        let b: $T = rng.scalar(U);
+                        let x = rng.vector::<$T>(n, U);
+                        check_vjp!(from_vec; u = rng.vector::<$T>(5, U); a: s, b: s, x: v);
+                    }
+                    for (nu, nv) in [(1, 1), (3, 2), (2, 5), (0, 3)] {
+                        let u = rng.vector::<$T>(nu, U);
+                        let v = rng.vector::<$T>(nv, U);
+                        check_vjp!(concat; u = rng.vector::<$T>(2 * nu + nv, U); u: v, v: v);
+                    }
+                    for (ra, rb, c) in [(1, 1, 1), (2, 3, 4), (3, 1, 2)] {
+                        let a = rng.matrix::<$T>(ra, c, U);
+                        let b = rng.matrix::<$T>(rb, c, U);
+                        check_vjp!(vstack; u = rng.matrix::<$T>(ra + rb, c, U); a: m, b: m);
+                        let a = rng.matrix::<$T>(c, ra, U);
+                        let b = rng.matrix::<$T>(c, rb, U);
+                        check_vjp!(hstack; u = rng.matrix::<$T>(c, ra + rb, U); a: m, b: m);
+                    }
+                    for (r, c) in SHAPES {
+                        let a = rng.matrix::<$T>(r, c, U);
+                        let s: $T = rng.scalar(AWAY);
+                        check_grad!(stacks; a: m, s: s);
+                    }
+                }
+
+                #[test]
+                fn a_vector_applies_to_every_row() {
+                    let mut rng = Rng::new(line!().into());
+                    for (r, c) in [(3, 4), (1, 4), (4, 1), (2, 2), (1, 1)] {
+                        let x = rng.matrix::<$T>(r, c, AWAY);
+                        let b = rng.vector::<$T>(c, AWAY);
+                        check_vjp!(add::mv; u = rng.matrix::<$T>(r, c, U); x: m, b: v);
+                        check_vjp!(add::vm; u = rng.matrix::<$T>(r, c, U); b: v, x: m);
+                        check_vjp!(sub::mv; u = rng.matrix::<$T>(r, c, U); x: m, b: v);
+                        check_vjp!(sub::vm; u = rng.matrix::<$T>(r, c, U); b: v, x: m);
+                        check_vjp!(mul::mv; u = rng.matrix::<$T>(r, c, U); x: m, b: v);
+                        check_vjp!(mul::vm; u = rng.matrix::<$T>(r, c, U); b: v, x: m);
+                        check_vjp!(div::mv; u = rng.matrix::<$T>(r, c, U); x: m, b: v);
+                        check_vjp!(div::vm; u = rng.matrix::<$T>(r, c, U); b: v, x: m);
+                        // `x + 3` (the denominator of `broadcast_forms`) is in [1.5, 4.5].
+                        check_vjp!(broadcast_forms; u = rng.matrix::<$T>(r, c, U); x: m, b: v);
+                        check_vjp!(broadcast_owned; u = rng.matrix::<$T>(r, c, U); x: M, b: V);
+                    }
+                }
+
+                #[test]
+                fn largest_and_smallest_entries() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in [1, 2, 5, 8] {
+                        let x = separated_vector(&mut rng, n);
+                        check_grad!(max_v; x: v);
+                        check_grad!(min_v; x: v);
+                    }
+                    for (r, c) in SHAPES {
+                        let m = separated_matrix(&mut rng, r, c);
+                        check_grad!(max_m; m: m);
+                        check_grad!(min_m; m: m);
+                        let x = separated_vector(&mut rng, c);
+                        check_grad!(extremes; x: v, m: m);
+                    }
+                }
+
+                #[test]
+                fn axis_means_and_counts() {
+                    let mut rng = Rng::new(line!().into());
+                    for (r, c) in SHAPES {
+                        let m = rng.matrix::<$T>(r, c, U);
+                        check_vjp!(mean_axis0; u = rng.matrix::<$T>(1, c, U); m: m);
+                        check_vjp!(mean_axis1; u = rng.matrix::<$T>(r, 1, U); m: m);
+                        let x = rng.vector::<$T>(c + 1, U);
+                        check_grad!(counts; x: v, m: m);
+                    }
+                }
+
+                #[test]
+                fn traces() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in [1, 2, 4] {
+                        let m = rng.matrix::<$T>(n, n, U);
+                        check_grad!(trace; m: m);
+                    }
+                    for (r, c) in [(2, 3), (1, 4), (3, 3)] {
+                        let a = rng.matrix::<$T>(r, c, U);
+                        let b = rng.matrix::<$T>(c, r, U);
+                        check_grad!(trace_product; a: m, b: m);
+                    }
+                }
+
+                #[test]
+                fn inverses_and_determinants() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in [1, 2, 3] {
+                        let m = well_conditioned(&mut rng, n);
+                        check_vjp!(inverse; u = rng.matrix::<$T>(n, n, U); m: m);
+                        let w = rng.matrix::<$T>(n, n, U);
+                        check_grad!(inverse_sum; m: m, w: m);
+                        // The determinant of a 1×1 matrix is its entry, whose Hessian is 0;
+                        // det's second-order rule (det·(tr(X⁻¹Ẋ)·X⁻ᵀ − X⁻ᵀẊᵀX⁻ᵀ)) gives 0 only up
+                        // to rounding there, in different roundings for `f_hessian` and `f_hvp`,
+                        // and the Hessian check's bound scales with |H|. So from 2×2 up.
+                        if n > 1 {
+                            check_grad!(det; m: m);
+                        }
+                        check_grad!(logdet; m: m);
+                        // A negative determinant (the first row negated): the same gradient
+                        // of ln |det|, and det's sign flips through its rule.
+                        let mut flipped = m.clone();
+                        for j in 0..n {
+                            flipped[(0, j)] = -flipped[(0, j)];
+                        }
+                        assert!(flipped.det() < 0.0, "precondition: det < 0");
+                        check_grad!(logdet; flipped: m);
+                        if n > 1 {
+                            check_grad!(det; flipped: m);
+                        }
+                    }
+                }
+
+                #[test]
+                fn solves() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in [1, 2, 3] {
+                        let a = well_conditioned(&mut rng, n);
+                        let b = rng.vector::<$T>(n, U);
+                        check_vjp!(solve_v; u = rng.vector::<$T>(n, U); a: m, b: v);
+                        check_grad!(solve_quadratic; a: m, b: v);
+                        for k in [1, 3] {
+                            let b = rng.matrix::<$T>(n, k, U);
+                            check_vjp!(solve_m; u = rng.matrix::<$T>(n, k, U); a: m, b: m);
+                        }
+                    }
+                }
+
+                #[test]
+                fn norms() {
+                    let mut rng = Rng::new(line!().into());
+                    // Not of one entry alone: ‖x‖ = |x| has the Hessian 0 exactly, which
+                    // `f_hessian` gives, while `f_hvp`'s (v − x̂·x̂ᵀv)/‖x‖ rounds to ±ε, and the
+                    // Hessian check's bound scales with |H|. `norm_product` covers one entry.
+                    for n in [2, 3, 5] {
+                        let x = rng.vector::<$T>(n, AWAY);
+                        check_grad!(norm_v; x: v);
+                    }
+                    for (r, c) in [(2, 3), (1, 4), (4, 1), (3, 3)] {
+                        let m = rng.matrix::<$T>(r, c, AWAY);
+                        check_grad!(norm_m; m: m);
+                    }
+                    for ((r, c), n) in SHAPES.into_iter().zip([1, 1, 3, 2, 5]) {
+                        let x = rng.vector::<$T>(n, AWAY);
+                        let m = rng.matrix::<$T>(r, c, AWAY);
+                        check_grad!(norm_product; x: v, m: m);
+                    }
+                }
+
+                #[test]
+                fn diagonals() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in LENS {
+                        let x = rng.vector::<$T>(n, U);
+                        check_vjp!(diag; u = rng.matrix::<$T>(n, n, U); x: v);
+                    }
+                    for (r, c) in [(3, 3), (2, 4), (4, 2), (1, 1), (1, 3)] {
+                        let m = rng.matrix::<$T>(r, c, U);
+                        check_vjp!(diagonal; u = rng.vector::<$T>(r.min(c), U); m: m);
+                    }
+                }
+
+                #[test]
+                fn linear_algebra_composed() {
+                    let mut rng = Rng::new(line!().into());
+                    for n in [1, 2, 3] {
+                        let a = well_conditioned(&mut rng, n);
+                        // `m = a + diag(x)` stays diagonally dominant: each row's diagonal
+                        // exceeds its off-diagonal sum by more than 0.5·n − 0.1, so
+                        // |yᵢ| < 0.1 / 0.4 for y = m⁻¹·x, and `y + 1` stays far from 0, where
+                        // the norm has its kink.
+                        let x = rng.vector::<$T>(n, Dist::Uniform(-0.1, 0.1));
+                        check_grad!(linalg_composed; a: m, x: v);
                     }
                 }
             }

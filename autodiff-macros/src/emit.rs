@@ -13,6 +13,7 @@ use crate::nesting;
 use autodiff_core::symbolic::ir::Role;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary};
 use autodiff_core::symbolic::rules::call::CalleeParam;
+use autodiff_core::symbolic::rules::fused::{Fused, FusedResult};
 use autodiff_core::symbolic::rules::linalg::MatMul;
 use autodiff_core::symbolic::{Emit, Kind, Liveness, Op, Program, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
@@ -366,7 +367,7 @@ pub fn body(
     params: &[ParamBinding],
     frame: &Frame,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    body_with_dims(program, params, frame, &[])
+    body_with_dims(&autodiff_core::symbolic::fuse(program), params, frame, &[])
 }
 
 /// [`body`], returning the outputs at `dims_outputs` (positions) as their `Dims` only: a loop
@@ -426,6 +427,203 @@ pub fn branched_body(
             #(#only_b)*
             #result_b
         }
+    }
+}
+
+/// The operands of a fused loop as generated code spells them.
+struct FusedOperands {
+    /// Each read operand by reference and as a value (for a segment's bounds).
+    reads: Vec<(TokenStream, TokenStream)>,
+    captured: Vec<TokenStream>,
+    /// For each add into a segment: the vector (owned), the bounds.
+    adds: Vec<(TokenStream, TokenStream, TokenStream)>,
+}
+
+/// `let ident = { .. };` computing a [`Fused`] loop: its reads as slices of one length (each
+/// range and each length checked first, as the operations fused would have), its results'
+/// buffers, then one call of `kernels::fused` whose closure computes one element: the body's
+/// operations on scalars, as the tensor operations compute each element, its stores and adds,
+/// and the values it sums.
+fn fused_loop(
+    fused: &Fused,
+    ident: &Ident,
+    operands: &FusedOperands,
+    float: Float,
+    fresh: &mut dyn FnMut(&str) -> Ident,
+) -> TokenStream {
+    let ty = match float {
+        Float::F32 => quote!(f32),
+        Float::F64 => quote!(f64),
+    };
+    let mut setup = Vec::new();
+    let mut reads = Vec::new();
+    let mut at = 0;
+    for read in &fused.reads {
+        let r = fresh(&format!("r{}", reads.len()));
+        let value = if read.segment {
+            let (x, _) = &operands.reads[at];
+            let (a, b) = (&operands.reads[at + 1].1, &operands.reads[at + 2].1);
+            let source = read.source.as_deref().unwrap_or_default();
+            quote!(::autodiff::kernels::segment_of(#x, &#a, &#b, #source))
+        } else {
+            let (x, _) = &operands.reads[at];
+            quote!(::autodiff::kernels::elements(#x))
+        };
+        setup.push(quote!(let #r: &[#ty] = #value;));
+        at += read.operands();
+        reads.push(r);
+    }
+    let len = fresh("len");
+    let first = &reads[0];
+    setup.push(quote!(let #len = #first.len();));
+    for check in &fused.checks {
+        let (left, right, op) = (&reads[check.left], &reads[check.right], &check.op);
+        let source = check.source.as_deref().unwrap_or_default();
+        setup.push(quote! {
+            ::autodiff::kernels::same_length(#op, #left.len(), #right.len(), #source);
+        });
+    }
+    let captured: Vec<Ident> = (0..fused.captured)
+        .map(|j| fresh(&format!("s{j}")))
+        .collect();
+    for (s, value) in captured.iter().zip(&operands.captured) {
+        setup.push(quote!(let #s: #ty = #value;));
+    }
+    // The results' buffers, and the slices of them the loop writes.
+    let mut buffers = Vec::new();
+    let mut slices = Vec::new();
+    let mut adds = operands.adds.iter();
+    let mut results = Vec::new();
+    let sums_ident = fresh("sums");
+    let mut sums = 0usize;
+    for result in &fused.results {
+        match result {
+            FusedResult::Sum => {
+                let index = syn::Index::from(sums);
+                results.push(quote!(#sums_ident[#index]));
+                sums += 1;
+                slices.push(None);
+            }
+            FusedResult::Tensor => {
+                let buffer = fresh(&format!("o{}", buffers.len()));
+                let zeros = if fused.kind == Kind::Matrix {
+                    let (like, _) = &operands.reads[0];
+                    quote!(::autodiff::kernels::fill_like(&(0.0 as #ty), #like))
+                } else {
+                    quote!(::autodiff::kernels::zeros::<#ty>(#len))
+                };
+                setup.push(quote!(let mut #buffer = #zeros;));
+                let slice = fresh(&format!("w{}", buffers.len()));
+                let place = quote!(::autodiff::kernels::elements_mut(&mut #buffer));
+                slices.push(Some((slice, place, false)));
+                results.push(quote!(#buffer));
+                buffers.push(buffer);
+            }
+            FusedResult::AddToSegment { source } => {
+                let (acc, a, b) = adds.next().expect("an add has its operands");
+                let buffer = fresh(&format!("o{}", buffers.len()));
+                setup.push(quote!(let mut #buffer = #acc;));
+                let source = source.as_deref().unwrap_or_default();
+                let slice = fresh(&format!("w{}", buffers.len()));
+                let place = quote! {
+                    ::autodiff::kernels::segment_of_mut(&mut #buffer, &#a, &#b, #len, #source)
+                };
+                slices.push(Some((slice, place, true)));
+                results.push(quote!(#buffer));
+                buffers.push(buffer);
+            }
+        }
+    }
+    // One element: the body on the reads' entries and the captured scalars, returning the
+    // values written and the values summed.
+    let body = &fused.body;
+    let entries: Vec<Ident> = (0..reads.len()).map(|j| fresh(&format!("e{j}"))).collect();
+    // Each value of the body is an array of lanes (`v[l]`), or a captured scalar.
+    let lane = fresh("l");
+    let mut values: Vec<TokenStream> = Vec::with_capacity(body.insts.len());
+    // The array of each value (a captured scalar has none; the body never returns one).
+    let mut arrays: Vec<TokenStream> = Vec::with_capacity(body.insts.len());
+    let mut element = Vec::new();
+    for (j, inst) in body.insts.iter().enumerate() {
+        let a = |n: usize| values[inst.args[n].index()].clone();
+        let value = match &inst.op {
+            Op::Param(p) => {
+                let (value, array) = match entries.get(p.0) {
+                    Some(e) => (quote!(#e[#lane]), quote!(#e)),
+                    None => {
+                        let s = &captured[p.0 - entries.len()];
+                        (quote!(#s), quote!([#s; ::autodiff::kernels::LANES]))
+                    }
+                };
+                values.push(value);
+                arrays.push(array);
+                continue;
+            }
+            Op::Neg(_) => {
+                let x = a(0);
+                quote!(-#x)
+            }
+            Op::Binary(Binary(op)) => {
+                let (x, y) = (a(0), a(1));
+                let op: TokenStream = op.token().parse().expect("an operator");
+                quote!(#x #op #y)
+            }
+            Op::Unary(u) => {
+                let (x, f) = (a(0), constant_tokens(Constant::Function(u.0)));
+                quote!(::autodiff::kernels::unary(#x, #f))
+            }
+            Op::UnaryGrad(g) => {
+                let (dy, x, f) = (a(0), a(1), constant_tokens(Constant::Function(g.0)));
+                quote!(::autodiff::kernels::unary_grad(&#dy, &#x, #f))
+            }
+            Op::Powi(p) => {
+                let (x, n) = (a(0), integer_literal(i64::from(p.0)));
+                quote!(#x.powi(#n))
+            }
+            Op::PowiGrad(p) => {
+                let (dy, x, n) = (a(0), a(1), integer_literal(p.0));
+                quote!(::autodiff::kernels::powi_grad(&#dy, &#x, #n))
+            }
+            other => unreachable!("a fused loop computes elementwise operations, not {other:?}"),
+        };
+        let v = fresh(&format!("v{j}"));
+        element.push(quote! {
+            let #v: ::autodiff::kernels::Lanes<#ty> = ::autodiff::kernels::lanes(
+                #[inline(always)]
+                |#lane: usize| #value,
+            );
+        });
+        values.push(quote!(#v[#lane]));
+        arrays.push(quote!(#v));
+    }
+    let (mut written, mut summed) = (Vec::new(), Vec::new());
+    // The body's outputs are arrays of lanes: `v[l]` without its index.
+    for (result, output) in fused.results.iter().zip(&body.outputs) {
+        let array = arrays[output.index()].clone();
+        match result {
+            FusedResult::Sum => summed.push(array),
+            _ => written.push(array),
+        }
+    }
+    let places = slices.iter().flatten().map(|(_, place, _)| place);
+    let adds = slices.iter().flatten().map(|(_, _, add)| add);
+    let count = Literal::usize_unsuffixed(sums);
+    let read_count = Literal::usize_unsuffixed(reads.len());
+    quote! {
+        let #ident = {
+            #(#setup)*
+            let #sums_ident: [#ty; #count] = ::autodiff::kernels::fused(
+                [#(#reads),*],
+                [#(&mut #places[..#len]),*],
+                [#(#adds),*],
+                #[inline(always)]
+                |[#(#entries),*]: [::autodiff::kernels::Lanes<#ty>; #read_count]| {
+                    #(#element)*
+                    ([#(#written),*], [#(#summed),*])
+                },
+            );
+            (#(#results,)*)
+        };
     }
 }
 
@@ -772,6 +970,47 @@ fn body_in_parts(
                             (#(#carried,)* #(#stacks,)*)
                         };
                     });
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::Fused => {
+                    let Op::Fused(fused) = &inst.op else {
+                        unreachable!("only a fused loop emits as one")
+                    };
+                    let base = &names[i];
+                    let mut fresh = |what: &str| helpers.fresh(format!("__{base}_{what}"));
+                    // What the adds go into: owned, moved in at their last use, else copied.
+                    let owned = |a: usize| match &bindings[a] {
+                        Binding::Named {
+                            ident,
+                            by_ref: false,
+                        } if last_use[a] == Some(i)
+                            && args.iter().filter(|&&b| b == a).count() == 1 =>
+                        {
+                            quote!(#ident)
+                        }
+                        _ => {
+                            let borrowed = by_ref(a);
+                            quote!(::core::clone::Clone::clone(#borrowed))
+                        }
+                    };
+                    let operands = FusedOperands {
+                        reads: args[..fused.read_operands()]
+                            .iter()
+                            .map(|&a| (by_ref(a), operand(a)))
+                            .collect(),
+                        captured: args[fused.read_operands()..][..fused.captured]
+                            .iter()
+                            .map(|&a| operand(a))
+                            .collect(),
+                        adds: args[fused.read_operands() + fused.captured..]
+                            .chunks(3)
+                            .map(|part| (owned(part[0]), operand(part[1]), operand(part[2])))
+                            .collect(),
+                    };
+                    stmts.push(fused_loop(fused, &ident, &operands, float, &mut fresh));
                     Binding::Named {
                         ident,
                         by_ref: false,

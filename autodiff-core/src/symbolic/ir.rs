@@ -246,7 +246,12 @@ impl Program {
             ));
         }
         let structural = kinds.iter().any(|k| matches!(k, Kind::Tuple | Kind::Tape));
-        if structural && !matches!(op, Op::Loop(_) | Op::Branch(_) | Op::Project(_)) {
+        if structural
+            && !matches!(
+                op,
+                Op::Loop(_) | Op::Branch(_) | Op::Project(_) | Op::Fused(_)
+            )
+        {
             return Err(KindError::new(
                 "a loop's results and tapes are read by projections and loops only",
             ));

@@ -12,6 +12,7 @@ pub mod derive;
 #[cfg(feature = "runtime")]
 pub mod eval;
 pub mod forward;
+pub mod fuse;
 pub mod ir;
 pub mod liveness;
 pub mod methods;
@@ -26,6 +27,7 @@ pub mod vmap;
 #[cfg(feature = "runtime")]
 pub use eval::{eval, Value};
 pub use forward::{forward, Forward};
+pub use fuse::fuse;
 pub use ir::{Inst, Kind, KindError, Param, Precision, Program, Role, ValueId};
 pub use liveness::Liveness;
 pub use op::{Emit, Op, Rule};

@@ -10,6 +10,7 @@ use super::derive::DeriveCx;
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
+use super::rules::fused::Fused;
 use super::rules::index::{AddTo, Concat, IndexList, LabelAt, Read, Stack, VectorOf};
 use super::rules::{
     arith::*, call::*, control::*, elementwise::*, integer::*, linalg::*, linear_algebra::*,
@@ -153,6 +154,9 @@ pub enum Emit {
     Loop,
     /// Result `i` of a loop.
     Project(usize),
+    /// A fused elementwise loop (see [`Fused`]): one pass over the elements, calling
+    /// `kernels::fused` with the body emitted per element.
+    Fused,
     /// A prefix operator: `-a`.
     Prefix(&'static str),
     /// An infix operator: `a + b`.
@@ -464,8 +468,10 @@ ops! {
     Loop(Loop),
     /// `if c { .. } else { .. }`, each side a program (see [`Branch`]).
     Branch(Branch),
-    /// One result of a loop or a branch.
+    /// One result of a loop, a branch or a fused loop.
     Project(Project),
+    /// Elementwise operations, their sums and adds into parts, in one pass (see [`Fused`]).
+    Fused(Fused),
     /// `x[i]`, `m[(i, j)]`, `x.slice(a..b)`, `m.row(i)`, `m.col(j)`, `m.slice_rows(a..b)`,
     /// `m.slice_cols(a..b)`, `m.gather(labels)`.
     Read(Read),

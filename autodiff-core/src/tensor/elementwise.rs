@@ -118,8 +118,9 @@ pub(crate) fn zip3_slice<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T)
     buffer::collect(a.len(), elements)
 }
 
-/// Number of independent accumulators in reductions, so they vectorize.
-const LANES: usize = 8;
+/// Number of independent accumulators in reductions, so they vectorize: a fused loop's lanes,
+/// so that its sums add in the same order.
+use super::fused::LANES;
 
 /// Sum of a slice with `LANES` accumulators (vectorizes, and is more accurate than a running sum).
 pub(crate) fn sum_slice<T: Real>(x: &[T]) -> T {

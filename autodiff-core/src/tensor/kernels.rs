@@ -9,6 +9,9 @@ use std::borrow::Cow;
 
 use super::buffer;
 use super::elementwise::{Elementwise, Pointwise};
+pub use super::fused::{
+    elements, elements_mut, fused, lanes, same_length, zeros, Elements, Lanes, LANES,
+};
 pub use super::linalg::on_diagonal;
 pub use super::lu::solve_transposed;
 pub use super::matmul::matmul_acc;
@@ -17,7 +20,7 @@ pub use super::reduce::{arg_max, arg_min, column_sums, repeat_rows, Extremes};
 pub use super::region::{
     add_to_col, add_to_cols, add_to_element, add_to_entry, add_to_row, add_to_rows, add_to_segment,
     concat, gather, hstack, label_at, read_col, read_cols, read_element, read_entry, read_row,
-    read_rows, read_segment, scatter_add, vector_of, vstack,
+    read_rows, read_segment, scatter_add, segment_of, segment_of_mut, vector_of, vstack,
 };
 use super::scalar::Real;
 pub use super::shape::{at, enter, ContextGuard};
@@ -65,6 +68,29 @@ macro_rules! unary_pullbacks {
 }
 
 crate::__elementwise_functions!(unary_pullbacks);
+
+/// The value of an elementwise function of the table at one element, as the tensor methods
+/// compute it (`Vector::tanh` is `fast_math::tanh`, which `f64::tanh` is not): what a fused
+/// loop computes in place of the tensor method.
+macro_rules! unary_values {
+    ([] $(
+        $(#[$doc:meta])*
+        $variant:ident $method:ident $place:ident {
+            value: |$x:ident| $value:expr;
+            $($rest:tt)*
+        }
+    )*) => {
+        /// `f(x)` as the tensor method computes it elementwise.
+        #[inline(always)]
+        pub fn unary<T: Real>(input: T, f: UnaryFn) -> T {
+            match f {
+                $(UnaryFn::$variant => (|$x: T| $value)(input),)*
+            }
+        }
+    };
+}
+
+crate::__elementwise_functions!(unary_values);
 
 /// `[a ≥ b]` elementwise as 0/1 (`b` of `a`'s shape, or a scalar; NaN compares false): the
 /// mask of `maximum`'s derivative.

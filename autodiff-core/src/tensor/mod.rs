@@ -9,6 +9,7 @@ mod arith;
 pub mod buffer;
 mod elementwise;
 pub(crate) mod fast_math;
+mod fused;
 pub mod gemm;
 #[doc(hidden)]
 pub mod kernels;

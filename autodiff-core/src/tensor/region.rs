@@ -10,7 +10,7 @@ use std::ops::{Bound, RangeBounds};
 use super::buffer;
 use super::matrix::Matrix;
 use super::scalar::Real;
-use super::shape::{out_of_range, shape_mismatch};
+use super::shape::{at, out_of_range, shape_mismatch};
 use super::vector::Vector;
 
 #[track_caller]
@@ -23,8 +23,10 @@ fn check_entry(i: usize, n: usize) {
 }
 
 #[track_caller]
-fn check_range(what: &str, start: usize, end: usize, n: usize, of: &str) {
+fn check_range(what: &str, start: usize, end: usize, n: usize, of: impl FnOnce() -> String) {
+    // (`of` is formatted only for the message: a read of a part runs this on every call.)
     if start > end || end > n {
+        let of = of();
         out_of_range(format_args!(
             "{what} {start}..{end} {} out of range for {of}",
             if what == "rows" { "are" } else { "is" }
@@ -71,11 +73,55 @@ pub fn add_to_element<T: Real>(mut acc: Matrix<T>, dy: &T, i: &usize, j: &usize)
     acc
 }
 
+/// `x[a..b]` as a slice: what a fused loop reads of `x.slice(a..b)` (checked as
+/// [`read_segment`] checks).
+#[track_caller]
+pub fn segment_of<'a, T: Real>(
+    x: &'a Vector<T>,
+    a: &usize,
+    b: &usize,
+    source: &'static str,
+) -> &'a [T] {
+    let n = x.len();
+    if *a > *b || *b > n {
+        // (The expression is recorded only for the message: this runs on every call.)
+        if !source.is_empty() {
+            at(source);
+        }
+        check_range("range", *a, *b, n, || format!("a vector of length {n}"));
+    }
+    &x.as_slice()[*a..*b]
+}
+
+/// `acc[a..b]`, to add `len` values into: what a fused loop writes of an
+/// [`add_to_segment`] (checked as that checks).
+#[track_caller]
+pub fn segment_of_mut<'a, T: Real>(
+    acc: &'a mut Vector<T>,
+    a: &usize,
+    b: &usize,
+    len: usize,
+    source: &'static str,
+) -> &'a mut [T] {
+    let n = acc.len();
+    let (a, b) = (*a, *b);
+    if a > b || b > n || len != b - a {
+        if !source.is_empty() {
+            at(source);
+        }
+        check_range("range", a, b, n, || format!("a vector of length {n}"));
+        out_of_range(format_args!(
+            "a gradient of length {len} does not fit the range {a}..{b}"
+        ));
+    }
+    &mut acc.as_mut_slice()[a..b]
+}
+
 /// `x[a..b]` as a vector.
 #[track_caller]
 pub fn read_segment<T: Real>(x: &Vector<T>, a: &usize, b: &usize) -> Vector<T> {
     let n = x.len();
-    check_range("range", *a, *b, n, &format!("a vector of length {n}"));
+    check_range("range", *a, *b, n, || format!("a vector of length {n}"));
     Vector::from_vec(x.as_slice()[*a..*b].to_vec())
 }
 
@@ -88,7 +134,7 @@ pub fn add_to_segment<T: Real>(
     b: &usize,
 ) -> Vector<T> {
     let n = acc.len();
-    check_range("range", *a, *b, n, &format!("a vector of length {n}"));
+    check_range("range", *a, *b, n, || format!("a vector of length {n}"));
     let (a, b) = (*a, *b);
     if dy.len() != b - a {
         out_of_range(format_args!(
@@ -106,7 +152,7 @@ pub fn add_to_segment<T: Real>(
 #[track_caller]
 pub fn read_rows<T: Real>(m: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
     let (rows, cols) = m.shape();
-    check_range("rows", *a, *b, rows, &format!("a {rows}×{cols} matrix"));
+    check_range("rows", *a, *b, rows, || format!("a {rows}×{cols} matrix"));
     Matrix::from_vec(*b - *a, cols, m.as_slice()[*a * cols..*b * cols].to_vec())
 }
 
@@ -114,7 +160,7 @@ pub fn read_rows<T: Real>(m: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
 #[track_caller]
 pub fn add_to_rows<T: Real>(mut acc: Matrix<T>, dy: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
     let (rows, cols) = acc.shape();
-    check_range("rows", *a, *b, rows, &format!("a {rows}×{cols} matrix"));
+    check_range("rows", *a, *b, rows, || format!("a {rows}×{cols} matrix"));
     let (a, b) = (*a, *b);
     if dy.shape() != (b - a, cols) {
         let (r, c) = dy.shape();
@@ -202,7 +248,9 @@ pub fn add_to_col<T: Real>(mut acc: Matrix<T>, dy: &Vector<T>, j: &usize) -> Mat
 #[track_caller]
 pub fn read_cols<T: Real>(m: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
     let (rows, cols) = m.shape();
-    check_range("columns", *a, *b, cols, &format!("a {rows}×{cols} matrix"));
+    check_range("columns", *a, *b, cols, || {
+        format!("a {rows}×{cols} matrix")
+    });
     let (a, b) = (*a, *b);
     let mut out = buffer::alloc(rows * (b - a));
     if cols > 0 {
@@ -217,7 +265,9 @@ pub fn read_cols<T: Real>(m: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
 #[track_caller]
 pub fn add_to_cols<T: Real>(mut acc: Matrix<T>, dy: &Matrix<T>, a: &usize, b: &usize) -> Matrix<T> {
     let (rows, cols) = acc.shape();
-    check_range("columns", *a, *b, cols, &format!("a {rows}×{cols} matrix"));
+    check_range("columns", *a, *b, cols, || {
+        format!("a {rows}×{cols} matrix")
+    });
     let (a, b) = (*a, *b);
     if dy.shape() != (rows, b - a) {
         let (r, c) = dy.shape();

@@ -34,6 +34,18 @@
 //! every kink input (a branch's `a − b` among them) of every iteration, so that the tests can keep
 //! inputs moderate and finite differences on one side of every kink and branch.
 //!
+//! The property tests' trees also have the second release's ops ([`second_release`]): entries
+//! `x[i]` and elements `m[(i, j)]`, rows and columns, one-entry, one-row and one-column slices,
+//! windows into `concat`, `vstack` and `hstack` joins and into `Vector::from_vec` of scalars,
+//! `gather` with labels written out, vectors broadcast over a matrix's rows (either side),
+//! `mean_axis`, `max()`/`min()`, `norm`, and linear algebra: `trace`, `diag`, `diagonal`, and
+//! `det`, `logdet`, `inverse`, `solve` of matrices made well conditioned by construction
+//! (`Builder::conditioned`). Their indices are integers of the program computed from the
+//! operands' extents (`k % x.len()`, ...), so a tree stays in range whatever the sizes and
+//! however it is shrunk. The probe also returns `x − max(x)` of every `max()` (`min(x) − x` of
+//! every `min()`) taken, so that the tests keep the extreme entry clear of the runner-up (and at
+//! the same position along the stencils), and `norm`'s value is a kink input (not near 0).
+//!
 //! Property tests draw cases from the strategy [`cases`] (shrinking with [`CaseTree`]);
 //! deterministic tables draw case number `n` with [`case_number`] (without control flow: their
 //! programs are those they always were).
@@ -43,13 +55,16 @@ use std::fmt;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal, Neg};
 use autodiff_core::symbolic::rules::control::{Branch, Loop, Project};
 use autodiff_core::symbolic::rules::elementwise::{Powi, Unary, UnaryFn};
-use autodiff_core::symbolic::rules::index::{Read, Region};
+use autodiff_core::symbolic::rules::index::{Concat, IndexList, Read, Region, Stack, VectorOf};
 use autodiff_core::symbolic::rules::integer::{
     CmpOp, Compare, Extent, IndexArith, IndexLiteral, IntOp, Logic, ToFloat,
 };
 use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
+use autodiff_core::symbolic::rules::linear_algebra::{
+    Det, DiagMatrix, Diagonal, Inverse, LogDet, Norm, Solve, Trace,
+};
 use autodiff_core::symbolic::rules::pointwise::{Clamp, Extreme, Extremum, Powf};
-use autodiff_core::symbolic::rules::reduce::{Fill, Mean, Sum, SumAxis};
+use autodiff_core::symbolic::rules::reduce::{ExtremeEntry, Fill, Mean, MeanAxis, Sum, SumAxis};
 use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
 use autodiff_core::symbolic::{eval, print, Kind, Op, Program, Role, Value, ValueId};
 use proptest::prelude::*;
@@ -201,6 +216,70 @@ pub enum Expr {
     /// `if i == 0 { then } else { otherwise }` (`i % 2 == 0` when the flag is set), `i` the
     /// index bound as `let` number `i`.
     IfIndex(bool, usize, Box<Expr>, Box<Expr>),
+    // ── The second release's ops (property tests only, see [`cases`]). Indices are integers of
+    // the program computed from the operands' extents (`k % x.len()`, ...), so that a tree is in
+    // range for any sizes.
+    /// `x[k % len(x)]` of a vector, `m[(k % rows(m), l % cols(m))]` of a matrix.
+    Pick(u8, u8, Box<Expr>),
+    /// `m.row(k % rows(m))`, or `m.col(k % cols(m))` when the flag is set.
+    Line(bool, u8, Box<Expr>),
+    /// One entry, row or column as a tensor, at `s = k % extent`: `x.slice(s..s + 1)` of a
+    /// vector, `m.slice_rows(s..s + 1)` (1×c) or `m.slice_cols(s..s + 1)` (r×1, the flag set) of a
+    /// matrix.
+    Part(bool, u8, Box<Expr>),
+    /// A window as long as `a` into `a` joined with `b` (`b` first when the flag is set), from
+    /// `k % (extent(b) + 1)`: `u.concat(&v).slice(..)`, `a.vstack(&b).slice_rows(..)`,
+    /// `a.hstack(&b).slice_cols(..)`.
+    Window(Join, bool, u8, Box<Expr>, Box<Expr>),
+    /// A window as long as the vector `a` into `a` joined with `Vector::from_vec(vec![s₁, ..])`
+    /// of the scalars (them first when the flag is set), from `k % (their number + 1)`.
+    Pack(bool, u8, Box<Expr>, Vec<Expr>),
+    /// `m.gather(labels)` of an `r×c` matrix, `labels[i]` drawn below `c` from the seed.
+    Gather(Dim, Dim, u8, Box<Expr>),
+    /// `m.mean_axis(axis)`.
+    MeanAxis(u8, Box<Expr>),
+    /// `x.max()` (the flag set) or `x.min()` of a tensor.
+    Top(bool, Box<Expr>),
+    /// `m.trace()` of a square matrix.
+    Trace(Box<Expr>),
+    /// `det`, `logdet` or `inverse` of the well-conditioned square matrix made of `x` and `d`
+    /// (negated when the flag is set; see `Builder::conditioned`).
+    Square(LinOp, bool, Box<Expr>, Box<Expr>),
+    /// `a.solve(&b)`, `a` the well-conditioned matrix made of the first two (negated when the
+    /// flag is set), `b` a vector or a matrix.
+    Solve(bool, Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `x.norm()` of a vector or a matrix.
+    Norm(Box<Expr>),
+    /// `v.diag()`: the diagonal matrix of a vector.
+    Diag(Box<Expr>),
+    /// `m.diagonal()` of a square matrix.
+    Diagonal(Box<Expr>),
+}
+
+/// How [`Expr::Window`] joins its operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Join {
+    /// `u.concat(&v)`, then `slice`.
+    Concat,
+    /// `a.vstack(&b)`, then `slice_rows`.
+    Rows,
+    /// `a.hstack(&b)`, then `slice_cols`.
+    Cols,
+}
+
+/// The scalar and matrix results of a square matrix in [`Expr::Square`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinOp {
+    Det,
+    LogDet,
+    Inverse,
+}
+
+/// Label `i` of [`Expr::Gather`] with seed `seed`, below `cols`.
+fn label(seed: u8, i: usize, cols: usize) -> usize {
+    let mut h = (u64::from(seed) << 8 | i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 29;
+    (h % cols as u64) as usize
 }
 
 impl Expr {
@@ -359,6 +438,64 @@ impl Expr {
                 otherwise.write(f, lets)?;
                 write!(f, ")")
             }
+            // The second release's ops: `name[constants](operands)`.
+            _ => {
+                let (name, constants) = self.label();
+                write!(f, "{name}")?;
+                if !constants.is_empty() {
+                    write!(f, "[{constants}]")?;
+                }
+                write!(f, "(")?;
+                for (k, (c, _)) in children(self).into_iter().enumerate() {
+                    if k > 0 {
+                        write!(f, ", ")?;
+                    }
+                    c.write(f, lets)?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+
+    /// The name and constants of a node of the second release's ops, as printed.
+    pub fn label(&self) -> (&'static str, String) {
+        let flag = |b: bool, yes: &'static str, no: &'static str| if b { yes } else { no };
+        match self {
+            Expr::Pick(k, l, _) => ("pick", format!("{k}, {l}")),
+            Expr::Line(col, k, _) => (flag(*col, "col", "row"), format!("{k}")),
+            Expr::Part(cols, k, _) => (flag(*cols, "part_cols", "part"), format!("{k}")),
+            Expr::Window(join, flip, k, ..) => (
+                match join {
+                    Join::Concat => "concat_window",
+                    Join::Rows => "vstack_window",
+                    Join::Cols => "hstack_window",
+                },
+                format!("{k}{}", flag(*flip, ", flipped", "")),
+            ),
+            Expr::Pack(flip, k, ..) => (
+                "pack_window",
+                format!("{k}{}", flag(*flip, ", flipped", "")),
+            ),
+            Expr::Gather(r, c, seed, _) => (
+                "gather",
+                format!("{}×{}, seed {seed}", r.letter(), c.letter()),
+            ),
+            Expr::MeanAxis(axis, _) => ("mean_axis", format!("{axis}")),
+            Expr::Top(max, _) => (flag(*max, "max", "min"), String::new()),
+            Expr::Trace(_) => ("trace", String::new()),
+            Expr::Square(op, neg, ..) => (
+                match op {
+                    LinOp::Det => "det",
+                    LinOp::LogDet => "logdet",
+                    LinOp::Inverse => "inverse",
+                },
+                flag(*neg, "negated", "").to_string(),
+            ),
+            Expr::Solve(neg, ..) => ("solve", flag(*neg, "negated", "").to_string()),
+            Expr::Norm(_) => ("norm", String::new()),
+            Expr::Diag(_) => ("diag", String::new()),
+            Expr::Diagonal(_) => ("diagonal", String::new()),
+            _ => unreachable!("a node of the first release's ops"),
         }
     }
 
@@ -402,8 +539,43 @@ const LITERALS: [f64; 7] = [0.5, 2.0, -1.5, 1.0, 0.0, -1.0, 0.25];
 const POWERS: [i32; 4] = [2, 3, -1, -2];
 const BINOPS: [BinOp; 4] = [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div];
 
+/// One of the weighted alternatives `alts`: by proptest's `Union` for the tables (`ctl`
+/// unset), so that their programs stay those they always were; else by [`Pick`], which draws
+/// the same distribution several times faster (see there).
+fn one_of(alts: Vec<(u32, BoxedStrategy<Expr>)>, ctl: bool) -> BoxedStrategy<Expr> {
+    if ctl {
+        let total = alts.iter().map(|a| a.0).sum();
+        Pick(alts, total).boxed()
+    } else {
+        Union::new_weighted(alts).boxed()
+    }
+}
+
+/// A weighted choice among strategies that only makes the tree of the one chosen. A `Union`
+/// also prepares (and forks a random number generator for) every alternative listed before
+/// it, so that it can shrink to them; with forty-odd alternatives a node, that was a third of
+/// the property tests' time. [`CaseTree`] does the shrinking here.
+#[derive(Debug)]
+struct Pick(Vec<(u32, BoxedStrategy<Expr>)>, u32);
+
+impl Strategy for Pick {
+    type Tree = Box<dyn ValueTree<Value = Expr>>;
+    type Value = Expr;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> proptest::strategy::NewTree<Self> {
+        let mut w = (runner.rng().next_u64() % u64::from(self.1)) as u32;
+        for (weight, alt) in &self.0 {
+            if w < *weight {
+                return alt.new_tree(runner);
+            }
+            w -= weight;
+        }
+        unreachable!("a pick below the total weight")
+    }
+}
+
 /// Trees of shape `sh` and depth at most `depth`, in the scope of `let`s binding `env`, below a
-/// root of depth `root`, with loops and branches if `ctl`.
+/// root of depth `root`, with loops, branches and the second release's ops if `ctl`.
 /// Alternatives are listed simplest first (leaves, then shape-preserving ops), as a union
 /// shrinks towards its earlier alternatives.
 fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32, ctl: bool) -> BoxedStrategy<Expr> {
@@ -428,7 +600,7 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32, ctl: bool) -> BoxedStrategy
         alts.push((2, select(indices.clone()).prop_map(Expr::Index).boxed()));
     }
     if depth == 0 {
-        return Union::new_weighted(alts).boxed();
+        return one_of(alts, ctl);
     }
     // No leaf at the root and fewer just below it, so every program has a few levels of ops.
     let leaf_scale = match root - depth {
@@ -548,6 +720,7 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32, ctl: bool) -> BoxedStrategy
     }
     if ctl {
         control(sh, &env, &indices, d, root, &sub, &mut alts);
+        second_release(sh, &sub, &mut alts);
     }
     if sh != Sh::S {
         // scalar ⊕ tensor, the scalar on either side.
@@ -658,6 +831,10 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32, ctl: bool) -> BoxedStrategy
             if r != Dim::One && c != Dim::One {
                 pairs.push((Sh::M(r, Dim::One), Sh::M(Dim::One, c)));
             }
+            if ctl {
+                // A vector of the rows' length, applied to every row.
+                pairs.push((Sh::M(r, c), Sh::V(c)));
+            }
             {
                 let sub = sub.clone();
                 op(
@@ -742,7 +919,7 @@ fn expr(sh: Sh, env: Vec<Sh>, depth: u32, root: u32, ctl: bool) -> BoxedStrategy
         }
         Sh::I => unreachable!("no node is an index"),
     }
-    Union::new_weighted(alts).boxed()
+    one_of(alts, ctl)
 }
 
 /// The loops and branches of [`expr`] (with its arguments; `sub` draws a child of the same
@@ -842,6 +1019,242 @@ fn control(
     }
 }
 
+/// The second release's ops of [`expr`] (`sub` draws a child of the same scope): parts of
+/// tensors, joins, `gather`, `mean_axis`, `max`/`min`, and linear algebra (vector broadcasting
+/// is with the other broadcasts).
+fn second_release(
+    sh: Sh,
+    sub: &(impl Fn(Sh) -> BoxedStrategy<Expr> + Clone + 'static),
+    alts: &mut Vec<(u32, BoxedStrategy<Expr>)>,
+) {
+    let mut op = |w: u32, f: Box<dyn Fn() -> BoxedStrategy<Expr>>| alts.push((w, lazy(f)));
+    let b = |e: Expr| Box::new(e);
+    // An operand a node does not use (not drawn).
+    let unused = || Just(Expr::Lit(0.0)).boxed();
+    match sh {
+        Sh::S => {
+            // An entry of a vector, an element of a matrix.
+            let s = sub.clone();
+            op(
+                2,
+                Box::new(move || {
+                    let s = s.clone();
+                    (
+                        any::<bool>(),
+                        select(&DIMS[..]),
+                        select(&DIMS[..]),
+                        0u8..4,
+                        0u8..4,
+                    )
+                        .prop_flat_map(move |(vector, r, c, k, l)| {
+                            let from = if vector { Sh::V(r) } else { Sh::M(r, c) };
+                            (Just((k, l)), s(from))
+                        })
+                        .prop_map(move |((k, l), x)| Expr::Pick(k, l, b(x)))
+                        .boxed()
+                }),
+            );
+            // max(), min(), norm() of a vector or a matrix.
+            let s = sub.clone();
+            op(
+                1,
+                Box::new(move || {
+                    let s = s.clone();
+                    (0u8..3, any::<bool>(), select(&DIMS[..]), select(&DIMS[..]))
+                        .prop_flat_map(move |(which, vector, r, c)| {
+                            let from = if vector { Sh::V(r) } else { Sh::M(r, c) };
+                            (Just(which), s(from))
+                        })
+                        .prop_map(move |(which, x)| match which {
+                            0 => Expr::Top(true, b(x)),
+                            1 => Expr::Top(false, b(x)),
+                            _ => Expr::Norm(b(x)),
+                        })
+                        .boxed()
+                }),
+            );
+            // trace, det, logdet of a square matrix.
+            let s = sub.clone();
+            op(
+                1,
+                Box::new(move || {
+                    let s = s.clone();
+                    (0u8..3, any::<bool>(), select(&DIMS[..]))
+                        .prop_flat_map(move |(which, neg, n)| {
+                            (Just((which, neg)), s(Sh::M(n, n)), s(Sh::V(n)))
+                        })
+                        .prop_map(move |((which, neg), x, d)| match which {
+                            0 => Expr::Trace(b(x)),
+                            1 => Expr::Square(LinOp::Det, neg, b(x), b(d)),
+                            _ => Expr::Square(LinOp::LogDet, neg, b(x), b(d)),
+                        })
+                        .boxed()
+                }),
+            );
+        }
+        Sh::V(n) => {
+            // A row or a column of a matrix; its labelled entries (gather); a one-entry slice.
+            let s = sub.clone();
+            op(
+                2,
+                Box::new(move || {
+                    let s = s.clone();
+                    (0u8..4, select(&DIMS[..]), 0u8..4)
+                        .prop_flat_map(move |(which, k, at)| {
+                            let from = match which {
+                                0 => Sh::M(k, n),
+                                1 => Sh::M(n, k),
+                                2 => Sh::M(n, k),
+                                _ if n == Dim::One => Sh::V(k),
+                                _ => Sh::M(k, n),
+                            };
+                            (Just((which, k, at)), s(from))
+                        })
+                        .prop_map(move |((which, k, at), x)| match which {
+                            0 => Expr::Line(false, at, b(x)),
+                            1 => Expr::Line(true, at, b(x)),
+                            2 => Expr::Gather(n, k, at, b(x)),
+                            _ if n == Dim::One => Expr::Part(false, at, b(x)),
+                            _ => Expr::Line(false, at, b(x)),
+                        })
+                        .boxed()
+                }),
+            );
+            // Windows into joins with a vector or with scalars.
+            let s = sub.clone();
+            op(
+                1,
+                Box::new(move || {
+                    let s = s.clone();
+                    (
+                        any::<bool>(),
+                        any::<bool>(),
+                        0u8..4,
+                        select(&DIMS[..]),
+                        1usize..4,
+                    )
+                        .prop_flat_map(move |(scalars, flip, k, m, count)| {
+                            // Only the operands used are drawn.
+                            let (v, count) = if scalars {
+                                (unused(), count)
+                            } else {
+                                (s(Sh::V(m)), 0)
+                            };
+                            (
+                                Just((scalars, flip, k)),
+                                s(Sh::V(n)),
+                                v,
+                                proptest::collection::vec(s(Sh::S), count),
+                            )
+                        })
+                        .prop_map(move |((scalars, flip, k), a, v, ss)| {
+                            if scalars {
+                                Expr::Pack(flip, k, b(a), ss)
+                            } else {
+                                Expr::Window(Join::Concat, flip, k, b(a), b(v))
+                            }
+                        })
+                        .boxed()
+                }),
+            );
+            // The diagonal of a square matrix; solve with a vector.
+            let s = sub.clone();
+            op(
+                1,
+                Box::new(move || {
+                    let s = s.clone();
+                    (any::<bool>(), any::<bool>())
+                        .prop_flat_map(move |(diagonal, neg)| {
+                            (
+                                Just((diagonal, neg)),
+                                s(Sh::M(n, n)),
+                                s(Sh::V(n)),
+                                s(Sh::V(n)),
+                            )
+                        })
+                        .prop_map(move |((diagonal, neg), x, d, v)| {
+                            if diagonal {
+                                Expr::Diagonal(b(x))
+                            } else {
+                                Expr::Solve(neg, b(x), b(d), b(v))
+                            }
+                        })
+                        .boxed()
+                }),
+            );
+        }
+        Sh::M(r, c) => {
+            // Windows into vstacks and hstacks; one-row or one-column slices; mean_axis.
+            let s = sub.clone();
+            op(
+                2,
+                Box::new(move || {
+                    let s = s.clone();
+                    (0u8..3, any::<bool>(), 0u8..4, select(&DIMS[..]))
+                        .prop_flat_map(move |(which, flip, k, m)| {
+                            let (a, other) = match which {
+                                0 => (s(Sh::M(r, c)), s(Sh::M(m, c))),
+                                1 => (s(Sh::M(r, c)), s(Sh::M(r, m))),
+                                // The slices and means reduce an axis of extent 1 in `sh`.
+                                _ if r == Dim::One => (s(Sh::M(m, c)), unused()),
+                                _ if c == Dim::One => (s(Sh::M(r, m)), unused()),
+                                _ => (s(Sh::M(r, c)), s(Sh::M(m, c))),
+                            };
+                            (Just((which, flip, k)), a, other)
+                        })
+                        .prop_map(move |((which, flip, k), a, other)| match which {
+                            0 => Expr::Window(Join::Rows, flip, k, b(a), b(other)),
+                            1 => Expr::Window(Join::Cols, flip, k, b(a), b(other)),
+                            _ if r == Dim::One && flip => Expr::MeanAxis(0, b(a)),
+                            _ if r == Dim::One => Expr::Part(false, k, b(a)),
+                            _ if c == Dim::One && flip => Expr::MeanAxis(1, b(a)),
+                            _ if c == Dim::One => Expr::Part(true, k, b(a)),
+                            _ => Expr::Window(Join::Rows, flip, k, b(a), b(other)),
+                        })
+                        .boxed()
+                }),
+            );
+            if r == c {
+                // diag of a vector, the inverse of a square matrix.
+                let s = sub.clone();
+                op(
+                    1,
+                    Box::new(move || {
+                        let s = s.clone();
+                        (any::<bool>(), any::<bool>())
+                            .prop_flat_map(move |(diag, neg)| {
+                                (Just((diag, neg)), s(Sh::M(r, r)), s(Sh::V(r)))
+                            })
+                            .prop_map(move |((diag, neg), x, d)| {
+                                if diag {
+                                    Expr::Diag(b(d))
+                                } else {
+                                    Expr::Square(LinOp::Inverse, neg, b(x), b(d))
+                                }
+                            })
+                            .boxed()
+                    }),
+                );
+            }
+            // solve with a matrix.
+            let s = sub.clone();
+            op(
+                1,
+                Box::new(move || {
+                    let s = s.clone();
+                    any::<bool>()
+                        .prop_flat_map(move |neg| {
+                            (Just(neg), s(Sh::M(r, r)), s(Sh::V(r)), s(Sh::M(r, c)))
+                        })
+                        .prop_map(move |(neg, x, d, m)| Expr::Solve(neg, b(x), b(d), b(m)))
+                        .boxed()
+                }),
+            );
+        }
+        Sh::I => unreachable!("no node is an index"),
+    }
+}
+
 /// One test case: a tree, the sizes of `a`, `b`, `c`, which parameters to differentiate with
 /// respect to (bit i of `wrt_mask` for parameter i; none set means all), and the seed of the
 /// property tests' inputs, directions and upstream gradients (not shrunk; the engine tables seed
@@ -870,12 +1283,13 @@ pub const FULL: Size = Size {
 };
 
 /// Cases of size [`FULL`] whose tree is drawn from [`expr`] with a root of one of the shapes
-/// `roots`, with loops and branches, shrunk by [`CaseTree`].
+/// `roots`, with loops, branches and the second release's ops, shrunk by [`CaseTree`].
 pub fn cases(roots: &'static [Sh]) -> CaseStrategy {
     strategy(FULL, roots, true)
 }
 
-/// Cases of another size, without loops and branches (the deterministic tables).
+/// Cases of another size, without loops, branches and the second release's ops (the
+/// deterministic tables, whose programs stay those they always were).
 pub fn cases_of(size: Size, roots: &'static [Sh]) -> CaseStrategy {
     strategy(size, roots, false)
 }
@@ -1000,6 +1414,22 @@ pub fn children(e: &Expr) -> Vec<(&Expr, bool)> {
         | Expr::IfIndex(_, _, a, b) => vec![(a, false), (b, false)],
         Expr::Loop2(_, _, a, b, c, d) => vec![(a, false), (b, false), (c, true), (d, true)],
         Expr::If(_, a, b, c, d) => vec![(a, false), (b, false), (c, false), (d, false)],
+        Expr::Pick(_, _, x)
+        | Expr::Line(_, _, x)
+        | Expr::Part(_, _, x)
+        | Expr::Gather(_, _, _, x)
+        | Expr::MeanAxis(_, x)
+        | Expr::Top(_, x)
+        | Expr::Trace(x)
+        | Expr::Norm(x)
+        | Expr::Diag(x)
+        | Expr::Diagonal(x) => vec![(x, false)],
+        Expr::Window(_, _, _, a, b) | Expr::Square(_, _, a, b) => vec![(a, false), (b, false)],
+        Expr::Solve(_, a, b, c) => vec![(a, false), (b, false), (c, false)],
+        Expr::Pack(_, _, a, scalars) => std::iter::once(&**a)
+            .chain(scalars)
+            .map(|c| (c, false))
+            .collect(),
     }
 }
 
@@ -1017,7 +1447,13 @@ fn binds(e: &Expr, env: &mut Vec<Sh>) -> Vec<Sh> {
 /// `e` with child `k` replaced.
 fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
     let mut e = e.clone();
-    let slot: &mut Box<Expr> = match (&mut e, k) {
+    *child_mut(&mut e, k) = new;
+    e
+}
+
+/// Child `k` of `e` (in the order of [`children`]).
+fn child_mut(e: &mut Expr, k: usize) -> &mut Expr {
+    match (e, k) {
         (
             Expr::Neg(x)
             | Expr::Unary(_, x)
@@ -1028,7 +1464,17 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::SumAxis(_, x)
             | Expr::Softmax(x)
             | Expr::LogSoftmax(x)
-            | Expr::Entry(_, x),
+            | Expr::Entry(_, x)
+            | Expr::Pick(_, _, x)
+            | Expr::Line(_, _, x)
+            | Expr::Part(_, _, x)
+            | Expr::Gather(_, _, _, x)
+            | Expr::MeanAxis(_, x)
+            | Expr::Top(_, x)
+            | Expr::Trace(x)
+            | Expr::Norm(x)
+            | Expr::Diag(x)
+            | Expr::Diagonal(x),
             0,
         ) => x,
         (
@@ -1044,7 +1490,11 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::Loop(_, _, a, _)
             | Expr::Loop2(_, _, a, ..)
             | Expr::If(_, a, ..)
-            | Expr::IfIndex(_, _, a, _),
+            | Expr::IfIndex(_, _, a, _)
+            | Expr::Window(_, _, _, a, _)
+            | Expr::Pack(_, _, a, _)
+            | Expr::Square(_, _, a, _)
+            | Expr::Solve(_, a, _, _),
             0,
         ) => a,
         (
@@ -1060,15 +1510,19 @@ fn with_child(e: &Expr, k: usize, new: Expr) -> Expr {
             | Expr::Loop(_, _, _, b)
             | Expr::Loop2(_, _, _, b, _, _)
             | Expr::If(_, _, b, _, _)
-            | Expr::IfIndex(_, _, _, b),
+            | Expr::IfIndex(_, _, _, b)
+            | Expr::Window(_, _, _, _, b)
+            | Expr::Square(_, _, _, b)
+            | Expr::Solve(_, _, b, _),
             1,
         ) => b,
-        (Expr::Loop2(_, _, _, _, c, _) | Expr::If(_, _, _, c, _), 2) => c,
+        (Expr::Loop2(_, _, _, _, c, _) | Expr::If(_, _, _, c, _) | Expr::Solve(_, _, _, c), 2) => c,
         (Expr::Loop2(_, _, _, _, _, d) | Expr::If(_, _, _, _, d), 3) => d,
-        _ => unreachable!("no child {k}"),
-    };
-    **slot = new;
-    e
+        (Expr::Pack(_, _, _, scalars), k) if (1..=scalars.len()).contains(&k) => {
+            &mut scalars[k - 1]
+        }
+        (_, k) => unreachable!("no child {k}"),
+    }
 }
 
 /// The symbolic shape of `e` with the `let`-bound shapes `env`.
@@ -1115,6 +1569,8 @@ fn shape(e: &Expr, env: &mut Vec<Sh>) -> Sh {
                 if r1 == Dim::One { r2 } else { r1 },
                 if c1 == Dim::One { c2 } else { c1 },
             ),
+            // A vector applied to every row of a matrix.
+            (Sh::V(_), m) => m,
             (s, _) => s,
         },
         Expr::MatMul(ta, tb, a, b) => {
@@ -1130,6 +1586,38 @@ fn shape(e: &Expr, env: &mut Vec<Sh>) -> Sh {
             Sh::M(c, r)
         }
         Expr::Outer(a, b) => Sh::M(vec_dim(shape(a, env)), vec_dim(shape(b, env))),
+        Expr::Pick(..)
+        | Expr::Top(..)
+        | Expr::Trace(_)
+        | Expr::Norm(_)
+        | Expr::Square(LinOp::Det | LinOp::LogDet, ..) => Sh::S,
+        Expr::Line(col, _, m) => {
+            let (r, c) = mat(shape(m, env));
+            Sh::V(if *col { r } else { c })
+        }
+        Expr::Part(cols, _, x) => match shape(x, env) {
+            Sh::M(r, _) if *cols => Sh::M(r, Dim::One),
+            Sh::M(_, c) => Sh::M(Dim::One, c),
+            _ => Sh::V(Dim::One),
+        },
+        Expr::Window(_, _, _, a, _)
+        | Expr::Pack(_, _, a, _)
+        | Expr::Square(LinOp::Inverse, _, a, _)
+        | Expr::Solve(_, _, _, a) => shape(a, env),
+        Expr::Gather(r, ..) => Sh::V(*r),
+        Expr::MeanAxis(axis, x) => {
+            let (r, c) = mat(shape(x, env));
+            if *axis == 0 {
+                Sh::M(Dim::One, c)
+            } else {
+                Sh::M(r, Dim::One)
+            }
+        }
+        Expr::Diag(v) => {
+            let n = vec_dim(shape(v, env));
+            Sh::M(n, n)
+        }
+        Expr::Diagonal(m) => Sh::V(mat(shape(m, env)).0),
         Expr::SumAxis(axis, x) => {
             let (r, c) = mat(shape(x, env));
             if *axis == 0 {
@@ -1139,6 +1627,26 @@ fn shape(e: &Expr, env: &mut Vec<Sh>) -> Sh {
             }
         }
     }
+}
+
+/// Whether `e` applies a vector to every row of a matrix (`m ⊕ v` or `v ⊕ m`) somewhere.
+pub fn broadcasts_a_vector(e: &Expr) -> bool {
+    let mut list = Vec::new();
+    nodes(e, &mut Vec::new(), &mut Vec::new(), &mut list);
+    list.iter().any(|(path, ..)| {
+        let Expr::Binary(..) = list.iter().find(|n| n.0 == *path).expect("a node").3 else {
+            return false;
+        };
+        let shape_of = |k: usize| {
+            let mut child = path.clone();
+            child.push(k);
+            list.iter().find(|n| n.0 == child).expect("a child").1
+        };
+        matches!(
+            (shape_of(0), shape_of(1)),
+            (Sh::M(..), Sh::V(_)) | (Sh::V(_), Sh::M(..))
+        )
+    })
 }
 
 /// The `let` a node reads directly: a variable, a loop's index.
@@ -1364,6 +1872,11 @@ struct Builder {
     /// masked by its guard.
     watched: Vec<ValueId>,
     kinks: Vec<ValueId>,
+    /// (Probe) for every `max()` taken, `x − max(x)` (`min(x) − x` for `min()`), masked by its
+    /// guard: the tests keep its runner-up entry clear of the extreme one.
+    extremes: Vec<ValueId>,
+    /// The sizes of `a`, `b`, `c` (for the labels of `gather`).
+    sizes: [usize; 3],
 }
 
 impl Builder {
@@ -1816,6 +2329,164 @@ impl Builder {
                 let cond = self.raw(Compare(CmpOp::Eq), &[i, zero]);
                 self.branch(cond, then, otherwise)
             }
+            Expr::Pick(k, l, x) => {
+                let x = self.build(x);
+                if self.program().kind(x) == Kind::Vector {
+                    let i = self.modulo(*k, Extent::Len, x, 0);
+                    self.push(Read(Region::Entry), &[x, i])
+                } else {
+                    let i = self.modulo(*k, Extent::Rows, x, 0);
+                    let j = self.modulo(*l, Extent::Cols, x, 0);
+                    self.push(Read(Region::Element), &[x, i, j])
+                }
+            }
+            Expr::Line(col, k, m) => {
+                let m = self.build(m);
+                let (extent, region) = if *col {
+                    (Extent::Cols, Region::Col)
+                } else {
+                    (Extent::Rows, Region::Row)
+                };
+                let i = self.modulo(*k, extent, m, 0);
+                self.push(Read(region), &[m, i])
+            }
+            Expr::Part(cols, k, x) => {
+                let x = self.build(x);
+                let (extent, region) = match (self.program().kind(x), cols) {
+                    (Kind::Vector, _) => (Extent::Len, Region::Segment),
+                    (_, true) => (Extent::Cols, Region::Cols),
+                    (_, false) => (Extent::Rows, Region::Rows),
+                };
+                let start = self.modulo(*k, extent, x, 0);
+                let one = self.index(1);
+                let end = self.raw(IndexArith(IntOp::Add), &[start, one]);
+                self.push(Read(region), &[x, start, end])
+            }
+            Expr::Window(join, flip, k, a, b) => {
+                let (a, b) = (self.build(a), self.build(b));
+                self.window(*join, *flip, *k, a, b)
+            }
+            Expr::Pack(flip, k, a, scalars) => {
+                let a = self.build(a);
+                let entries: Vec<ValueId> = scalars.iter().map(|s| self.build(s)).collect();
+                let v = self.push(VectorOf, &entries);
+                self.window(Join::Concat, *flip, *k, a, v)
+            }
+            Expr::Gather(r, c, seed, m) => {
+                let m = self.build(m);
+                let (rows, cols) = (r.size(&self.sizes), c.size(&self.sizes));
+                let labels = (0..rows).map(|i| label(*seed, i, cols)).collect();
+                let labels = self.raw(IndexList(labels), &[]);
+                self.push(Read(Region::Gathered), &[m, labels])
+            }
+            Expr::MeanAxis(axis, x) => {
+                let x = self.build(x);
+                self.push(MeanAxis(*axis), &[x])
+            }
+            Expr::Top(max, x) => {
+                let x = self.build(x);
+                let top = self.push(ExtremeEntry { max: *max }, &[x]);
+                if self.probe {
+                    // x − max(x) or min(x) − x: ≤ 0, and 0 at the extreme entry.
+                    let (a, b) = if *max { (x, top) } else { (top, x) };
+                    let below = self.push(Binary(BinOp::Sub), &[a, b]);
+                    let m = self.masked(below);
+                    self.extremes.push(m);
+                }
+                top
+            }
+            Expr::Trace(x) => {
+                let x = self.build(x);
+                self.push(Trace, &[x])
+            }
+            Expr::Square(op, neg, x, d) => {
+                let a = self.conditioned(*neg, x, d);
+                match op {
+                    LinOp::Det => self.push(Det, &[a]),
+                    LinOp::LogDet => self.push(LogDet, &[a]),
+                    LinOp::Inverse => self.push(Inverse, &[a]),
+                }
+            }
+            Expr::Solve(neg, x, d, b) => {
+                let a = self.conditioned(*neg, x, d);
+                let b = self.build(b);
+                self.push(Solve::PLAIN, &[a, b])
+            }
+            Expr::Norm(x) => {
+                let x = self.build(x);
+                let norm = self.push(Norm, &[x]);
+                // Not differentiable at 0 (and steep near it).
+                self.kink(norm);
+                norm
+            }
+            Expr::Diag(v) => {
+                let v = self.build(v);
+                self.push(DiagMatrix, &[v])
+            }
+            Expr::Diagonal(m) => {
+                let m = self.build(m);
+                self.push(Diagonal, &[m])
+            }
+        }
+    }
+
+    /// `(k + plus) % extent(x)`: an index in range.
+    fn modulo(&mut self, k: u8, extent: Extent, x: ValueId, plus: usize) -> ValueId {
+        let k = self.index(k as usize);
+        let n = self.raw(extent, &[x]);
+        let n = if plus > 0 {
+            let plus = self.index(plus);
+            self.raw(IndexArith(IntOp::Add), &[n, plus])
+        } else {
+            n
+        };
+        self.raw(IndexArith(IntOp::Rem), &[k, n])
+    }
+
+    /// A window as long as `a` into `a` joined with `b` (`b` first if `flip`), from
+    /// `k % (extent(b) + 1)`.
+    fn window(&mut self, join: Join, flip: bool, k: u8, a: ValueId, b: ValueId) -> ValueId {
+        let (extent, region) = match join {
+            Join::Concat => (Extent::Len, Region::Segment),
+            Join::Rows => (Extent::Rows, Region::Rows),
+            Join::Cols => (Extent::Cols, Region::Cols),
+        };
+        let pair = if flip { [b, a] } else { [a, b] };
+        let joined = match join {
+            Join::Concat => self.push(Concat, &pair),
+            Join::Rows => self.push(Stack::Vertical, &pair),
+            Join::Cols => self.push(Stack::Horizontal, &pair),
+        };
+        let start = self.modulo(k, extent, b, 1);
+        let len = self.raw(extent, &[a]);
+        let end = self.raw(IndexArith(IntOp::Add), &[start, len]);
+        self.push(Read(region), &[joined, start, end])
+    }
+
+    /// `±(diag(1 + tanh(d)/4) + tanh(x)/(2n))` of an n×n `x` and a vector `d` of n: strictly
+    /// diagonally dominant by 1/4 at least (the off-diagonal entries of a row sum to less than
+    /// 1/2), so its inverse has entries of at most 4 (∞-norm), its determinant is at most
+    /// 1.75ⁿ in size and away from 0, and its eigenvalues have positive real parts (negated:
+    /// negative, a negative determinant for odd n).
+    fn conditioned(&mut self, neg: bool, x: &Expr, d: &Expr) -> ValueId {
+        let (x, d) = (self.build(x), self.build(d));
+        let td = self.push(Unary(UnaryFn::Tanh), &[d]);
+        let quarter = self.lit(0.25);
+        let scaled = self.push(Binary(BinOp::Mul), &[quarter, td]);
+        let one = self.lit(1.0);
+        let w = self.push(Binary(BinOp::Add), &[one, scaled]);
+        let diagonal = self.push(DiagMatrix, &[w]);
+        let tx = self.push(Unary(UnaryFn::Tanh), &[x]);
+        let n = self.raw(Extent::Rows, &[x]);
+        let n = self.push(ToFloat, &[n]);
+        let two = self.lit(2.0);
+        let twice = self.push(Binary(BinOp::Mul), &[two, n]);
+        let off = self.push(Binary(BinOp::Div), &[tx, twice]);
+        let a = self.push(Binary(BinOp::Add), &[diagonal, off]);
+        if neg {
+            self.push(Neg, &[a])
+        } else {
+            a
         }
     }
 }
@@ -1866,9 +2537,14 @@ pub struct Built {
     /// [`Built::watched`] intermediate values of every iteration, then the values whose sign
     /// switches a derivative: the inputs of `relu` and `abs`, `a − b` for `maximum(a, b)`, `x −
     /// lo` and `x − hi` for `clamp`, `a − b` for `if a > b`. Finite differences must not move
-    /// the latter across zero, and the former must stay moderate.
+    /// the latter across zero, and the former must stay moderate. Then, for every `max()`
+    /// (`min()`) taken, `x − max(x)` (`min(x) − x`), all ones where the side of a branch it is
+    /// on is not taken: its entries are ≤ 0, 0 at the extreme entry, and the next largest must
+    /// stay clear of it, the extreme at the same entry.
     pub probe: Program,
     pub watched: usize,
+    /// The number of values whose sign switches a derivative, after the watched ones.
+    pub kinks: usize,
 }
 
 impl Case {
@@ -1886,6 +2562,8 @@ impl Case {
                 guard: None,
                 watched: Vec::new(),
                 kinks: Vec::new(),
+                extremes: Vec::new(),
+                sizes: self.sizes,
             };
             for &key in &keys {
                 let v = b.program().param(&param_name(key), key.0.kind());
@@ -1900,17 +2578,19 @@ impl Case {
             if probe {
                 p.outputs.extend(&b.watched);
                 p.outputs.extend(&b.kinks);
+                p.outputs.extend(&b.extremes);
             }
-            (p, b.watched.len())
+            (p, b.watched.len(), b.kinks.len())
         };
-        let (program, _) = run(false);
-        let (probe, watched) = run(true);
+        let (program, ..) = run(false);
+        let (probe, watched, kinks) = run(true);
         Built {
             program,
             shapes: keys.iter().map(|k| k.0.concrete(&self.sizes)).collect(),
             kinds: keys.iter().map(|k| k.0.kind()).collect(),
             probe,
             watched,
+            kinks,
         }
     }
 

@@ -26,6 +26,8 @@
 //!    they have no derivative and make nothing active, and that float math refuses them.
 //! 9. `loops`: a recurrent loop (a `Loop` whose body is a program) through reverse, forward
 //!    and forward-over-reverse mode against central differences of the interpreted primal.
+//! 10. `fuse`: loop fusion changes no value, bit for bit, on every table row and random
+//!     program; the loops it makes of Rosenbrock's gradient, and where it must not fuse.
 //!
 //! `tables` holds the rows the sections share and `support` the tolerances, inputs and helpers.
 //! Table tests run every row and report every failing row at once (with the program's listing),
@@ -37,6 +39,7 @@
 mod common;
 
 mod forward;
+mod fuse;
 mod integers;
 mod interpreter;
 mod kind_errors;

@@ -5,6 +5,7 @@ pub mod arith;
 pub mod call;
 pub mod control;
 pub mod elementwise;
+pub mod fused;
 pub mod index;
 pub mod integer;
 pub mod linalg;
