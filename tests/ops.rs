@@ -2579,9 +2579,8 @@ macro_rules! op_tests {
                         a.hstack(b)
                     }
                 }
-                /// Both stacks of computed blocks, scalar-valued. (`(&tall * &tall).sum()`
-                /// would be the natural spelling, but a stacked value as an operand of `*` does
-                /// not compile yet: its pullback reads `tall.rows()` after moving `tall`.)
+/// Both stacks of computed blocks, scalar-valued; `tall` moved into `*` while its
+                /// pullback still reads where its blocks meet (from the shape it keeps).
                 pub mod stacks {
                     use super::*;
                     #[differentiable]
@@ -2589,7 +2588,16 @@ macro_rules! op_tests {
                         let scaled = a * s;
                         let wide = a.hstack(&scaled);
                         let tall = wide.vstack(&wide.sin());
-                        tall.powi(2).sum() * s + tall.tanh().mean()
+                        (tall.tanh().mean() + tall.powi(2).sum() * s) * (tall * 2.0).sum()
+                    }
+                }
+                /// A join moved into an operator: its pullback reads `u.len()` of a value that
+                /// is gone, from the shape it keeps.
+                pub mod concat_moved {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(u: &Vector<$T>, v: &Vector<$T>) -> Vector<$T> {
+                        u.concat(v) * 2.0 + v.concat(u).sin()
                     }
                 }
 
@@ -2700,6 +2708,30 @@ macro_rules! op_tests {
                         a.matmul(b).trace()
                     }
                 }
+/// `trace` beside other uses of its matrix: `tr(M)·I` meets the other adjoints of `M`
+                /// (an add to the diagonal, also under forward mode for the Hessian).
+                pub mod trace_shared {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> $T {
+                        m.trace() * m.sum() + (m * m.trace()).powi(2).mean()
+                    }
+                }
+                pub mod trace_scaled {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(m: &Matrix<$T>) -> Matrix<$T> {
+                        m * m.trace()
+                    }
+                }
+                /// u·vᵀ, borrowed and owned.
+                pub mod outer {
+                    use super::*;
+                    #[differentiable]
+                    pub fn f(u: &Vector<$T>, v: &Vector<$T>) -> Matrix<$T> {
+                        u.outer(v) + u.clone().outer(&(v * 2.0))
+                    }
+                }
                 pub mod inverse {
                     use super::*;
                     #[differentiable]
@@ -2789,9 +2821,7 @@ macro_rules! op_tests {
                         m.diagonal()
                     }
                 }
-                /// All of them but `trace` on `A + diag(x)`, scalar-valued. (`trace` beside
-                /// another use of the same matrix, `m.trace() + m.sum()`, stops the macro with
-                /// an internal error yet: `trace` keeps to its own rows.)
+                /// All of them on `A + diag(x)`, scalar-valued.
                 pub mod linalg_composed {
                     use super::*;
                     #[differentiable]
@@ -2800,6 +2830,7 @@ macro_rules! op_tests {
                         let y = m.solve(x);
                         m.inverse().diagonal().dot(x) + m.det() * 0.1 + m.logdet()
                             - (y + 1.0).norm() * m.norm()
+                            + m.trace() * 0.3
                     }
                 }
 
@@ -2933,6 +2964,7 @@ macro_rules! op_tests {
                         let u = rng.vector::<$T>(nu, U);
                         let v = rng.vector::<$T>(nv, U);
                         check_vjp!(concat; u = rng.vector::<$T>(2 * nu + nv, U); u: v, v: v);
+                        check_vjp!(concat_moved; u = rng.vector::<$T>(nu + nv, U); u: v, v: v);
                     }
                     for (ra, rb, c) in [(1, 1, 1), (2, 3, 4), (3, 1, 2)] {
                         let a = rng.matrix::<$T>(ra, c, U);
@@ -3009,6 +3041,21 @@ macro_rules! op_tests {
                         let a = rng.matrix::<$T>(r, c, U);
                         let b = rng.matrix::<$T>(c, r, U);
                         check_grad!(trace_product; a: m, b: m);
+                    }
+                    for n in [1, 2, 3] {
+                        let m = rng.matrix::<$T>(n, n, U);
+                        check_grad!(trace_shared; m: m);
+                        check_vjp!(trace_scaled; u = rng.matrix::<$T>(n, n, U); m: m);
+                    }
+                }
+
+                #[test]
+                fn outer_products() {
+                    let mut rng = Rng::new(line!().into());
+                    for (nu, nv) in [(1, 1), (3, 2), (2, 5)] {
+                        let u = rng.vector::<$T>(nu, U);
+                        let v = rng.vector::<$T>(nv, U);
+                        check_vjp!(outer; u = rng.matrix::<$T>(nu, nv, U); u: v, v: v);
                     }
                 }
 

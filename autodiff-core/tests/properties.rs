@@ -15,8 +15,7 @@
 //! the runner-up entry, and no stencil point may move one across its kink or change the entry
 //! a `max()` takes (such cases are rejected, not failed). They are read from the case's probe
 //! program (the computation unrolled, see `Built::probe`), whose value must be the program's,
-//! bit for bit. Cases that would hit an engine bug found by these tests and not fixed yet are
-//! rejected too, and counted (see [`known_bug`]).
+//! bit for bit.
 //!
 //! Every op of the second release was seen to fail these properties once its rule was broken
 //! (a sign flipped or a transpose dropped in its pullback, in a throwaway copy of the engine),
@@ -48,7 +47,7 @@ use std::cell::Cell;
 
 use autodiff_core::symbolic::{
     derive_forward, derive_hessian, derive_hvp, derive_jacobian, derive_reverse, eval, forward,
-    print, reverse, simplify, Kind, Op, Program, Role, Seed, Value,
+    print, reverse, simplify, Kind, Program, Role, Seed, Value,
 };
 use common::fd::{along, inner, rel_error, stencil, stencil_gradient, sup, unit, FdCheck, FD_STEP};
 use common::programs::{
@@ -222,9 +221,6 @@ struct Point {
 /// program's value is not that of its unrolled form, the probe.
 fn point(case: &Case) -> Result<Point, TestCaseError> {
     let built = case.build();
-    if let Some(bug) = known_bug(&built.program, &case.wrt(&built, |_| true)) {
-        return Err(TestCaseError::reject(format!("{KNOWN_BUG}: {bug}")));
-    }
     let probe = Probe::new(&built);
     let mut rng = Rng(case.seed);
     for _ in 0..20 {
@@ -263,90 +259,6 @@ fn point(case: &Case) -> Result<Point, TestCaseError> {
 }
 
 // ═════════════════════════════════════════════════════════════════════════════════════════════
-// Known engine bugs
-// ═════════════════════════════════════════════════════════════════════════════════════════════
-
-/// The reason of a rejection for a known engine bug.
-const KNOWN_BUG: &str = "a known engine bug";
-
-/// Engine bugs these tests found that are not fixed yet: a case whose derived programs would
-/// hit one is rejected (and counted in the report), not failed, so that everything else stays
-/// checked. [`known_bugs_are_still_there`] fails once a bug is fixed: then delete its entry
-/// here and that test's.
-///
-/// 1. `trace`'s pullback added to another adjoint of the same matrix. `simplify` rewrites
-///    `M + c·I` with `c·I = OnDiagonal(c, X)` (the pullback of `tr(X)`) to
-///    `AddToDiagonal(M, c, X)`, whose third operand stands for an identity's size (its number
-///    of elements, n) and not for the n×n `X`: evaluating the result panics with "shape
-///    mismatch in `add`: left is 2×2, right is 4×4". And `AddToDiagonal` has no forward rule, so
-///    forward mode over such a simplified gradient fails ("this op has no forward rule"), which
-///    makes `#[differentiable] fn f(x: &Matrix<f64>) -> Matrix<f64> { x * x.trace() }` (or
-///    `x.trace() + (x * x).sum()`) an internal error of the macro.
-fn known_bug(primal: &Program, wrt: &[usize]) -> Option<&'static str> {
-    fn add_to_diagonal(p: &Program) -> bool {
-        p.insts.iter().any(|inst| match &inst.op {
-            Op::AddToDiagonal(_) => true,
-            Op::Loop(l) => add_to_diagonal(&l.body),
-            Op::Branch(b) => add_to_diagonal(&b.then) || add_to_diagonal(&b.otherwise),
-            _ => false,
-        })
-    }
-    fn trace(p: &Program) -> bool {
-        p.insts.iter().any(|inst| match &inst.op {
-            Op::Trace(_) => true,
-            Op::Loop(l) => trace(&l.body),
-            Op::Branch(b) => trace(&b.then) || trace(&b.otherwise),
-            _ => false,
-        })
-    }
-    // (Only the simplifier makes `AddToDiagonal` of a primal's derivatives, and only from
-    // `trace`'s pullback.)
-    if !trace(primal) {
-        return None;
-    }
-    let rev = reverse(primal, wrt, Seed::Upstream).ok()?;
-    add_to_diagonal(&simplify(&rev.program))
-        .then_some("trace's pullback simplified to add_to_diagonal (bug 1 of `known_bug`)")
-}
-
-/// The bugs [`known_bug`] keeps out are still there: when this fails, a bug was fixed, and its
-/// entry in `known_bug` must go (so the property tests check those cases again).
-#[test]
-fn known_bugs_are_still_there() {
-    use autodiff_core::symbolic::rules::arith::{BinOp, Binary};
-    use autodiff_core::symbolic::rules::linear_algebra::Trace;
-    // X·tr(X), reverse mode: dX = tr(X)·dY + ⟨dY, X⟩·I.
-    let mut p = Program::new();
-    let x = p.param("x", Kind::Matrix);
-    let t = p.push(Trace.into(), &[x]).expect("well kinded");
-    let y = p
-        .push(Binary(BinOp::Mul).into(), &[x, t])
-        .expect("well kinded");
-    p.outputs = vec![y];
-    let rev = simplify(&reverse(&p, &[0], Seed::Upstream).expect("derives").program);
-    let xs = Value::Matrix(autodiff_core::Matrix::from_vec(
-        2,
-        2,
-        vec![0.5, -0.3, 0.2, 0.9],
-    ));
-    let dy = Value::Matrix(autodiff_core::Matrix::from_vec(
-        2,
-        2,
-        vec![1.0, 0.0, 0.0, 0.0],
-    ));
-    let evaluated = std::panic::catch_unwind(|| eval(&rev, &[xs, dy]));
-    let forward_over = forward(&rev, &[0]);
-    assert!(
-        evaluated.is_err() && forward_over.is_err(),
-        "bug 1 of `known_bug` is fixed (the simplified pullback of X·tr(X) evaluates: {:?}; \
-         forward mode over it: {:?}): delete it there and here",
-        evaluated.map(|o| o[1].to_vec()),
-        forward_over.err()
-    );
-    assert!(known_bug(&p, &[0]).is_some());
-}
-
-// ═════════════════════════════════════════════════════════════════════════════════════════════
 // Finite differences
 // ═════════════════════════════════════════════════════════════════════════════════════════════
 
@@ -382,8 +294,6 @@ struct Stats {
     rejected: Cell<usize>,
     /// Checks that needed a step smaller than `FD_STEP`.
     refined: Cell<usize>,
-    /// Cases rejected for a known engine bug (see [`known_bug`]).
-    known: Cell<usize>,
 }
 
 impl Stats {
@@ -439,11 +349,8 @@ fn run(
     let mut runner = TestRunner::new(config);
     let result = runner.run(&strategy, |case| {
         let r = test(&case, &stats);
-        if let Err(TestCaseError::Reject(reason)) = &r {
+        if let Err(TestCaseError::Reject(_)) = &r {
             stats.rejected.set(stats.rejected.get() + 1);
-            if reason.message().starts_with(KNOWN_BUG) {
-                stats.known.set(stats.known.get() + 1);
-            }
         }
         r
     });
@@ -452,13 +359,12 @@ fn run(
     }
     eprintln!(
         "{name}: {cases} cases, {} checked, {} without a scalar or vector parameter, {} without \
-         a batched form, {} rejected ({} for a known engine bug); worst FD error at h = \
+         a batched form, {} rejected; worst FD error at h = \
          {FD_STEP:.0e}: {:.2e} ({} checks needed a smaller step); worst exact error {:.2e}",
         stats.checked.get(),
         stats.skipped.get(),
         stats.unbatched.get(),
         stats.rejected.get(),
-        stats.known.get(),
         stats.worst.get(),
         stats.refined.get(),
         stats.worst_exact.get()

@@ -1101,7 +1101,12 @@ fn body_in_parts(
                 }
                 Emit::Method { name, extra } => {
                     let method = Ident::new(name, Span::call_site());
-                    let recv = receiver(args[0]);
+                    // A receiver read for its shape alone may have been moved: its kept `Dims`
+                    // answers `len()`, `rows()` and `cols()` too.
+                    let recv = match &dims[args[0]] {
+                        Some(d) if shape_only.contains(&0) => quote!(#d),
+                        _ => receiver(args[0]),
+                    };
                     // Tensors by reference (`a.matmul(&b)`), scalars by value (`x.powf(p)`).
                     let rest = args[1..].iter().map(|&a| operand(a));
                     let all = rest.chain(extra.map(integer_literal));

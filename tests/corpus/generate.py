@@ -352,10 +352,9 @@ def productions_r2(t):
 
 
 # The second release's ops the macro does not accept yet, contrary to the contract: left out of
-# the productions (and named in the corpus's header) until it does. Found by this generator:
-# `u.outer(&v)` is "unsupported method `outer`" (the engine has the op, `rules::linalg::Outer`,
-# but not the method).
-MACRO_GAPS = {"outer"}
+# the productions (and named in the corpus's header) until it does. (This generator found one,
+# `u.outer(&v)`, since accepted.)
+MACRO_GAPS = set()
 R2_PRODUCTIONS = {
     t: productions(t) + [p for p in productions_r2(t) if p[0] not in MACRO_GAPS] for t in UNIVERSE
 }
@@ -3005,14 +3004,7 @@ def wrap_doc(text, width=96):
 
 # Functions kept out of the corpus (by index), because of engine/macro bugs, by bug. Delete an
 # entry when its bug is fixed (the functions then come back as they are).
-KNOWN_BUGS = {
-    # The generated code does not compile ("borrow of moved value") when the result of `concat`,
-    # `vstack` or `hstack` is moved into an elementwise operator: its pullback reads that
-    # result's `len()`/`rows()`/`cols()`, which the macro emits as a method call on the moved
-    # value (`t1.len()`) although it kept the shape (`t1_dims`). Smallest:
-    # `fn f(x: &Vector<f64>, y: &Vector<f64>) -> Vector<f64> { x.concat(y) * 2.0 }`.
-    "the shape of a moved join result": {300, 317, 319, 338, 346, 367, 379},
-}
+KNOWN_BUGS = {}
 EXCLUDED = {i for ids in KNOWN_BUGS.values() for i in ids}
 
 

@@ -305,8 +305,10 @@ kernels! {
     Diag => diag,
     /// The number of rows, as a float.
     RowCount => row_count,
-    /// `M + c·I` in place.
+    /// `M + c·I` in place, `I` of `n` = the number of elements of an operand.
     AddToDiagonal => add_to_diagonal,
+    /// `M + c·I` in place, `I` of an operand's own square shape.
+    AddToDiagonalShapedLike => add_to_diagonal_shaped_like,
     /// The fused softmax pullback.
     SoftmaxGrad => softmax_grad,
     /// The fused log-softmax pullback.

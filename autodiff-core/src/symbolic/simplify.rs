@@ -16,7 +16,7 @@ use super::rules::arith::{BinOp, Binary, Literal, Neg};
 use super::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
 use super::rules::index::AddTo;
 use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
-use super::rules::structure::{AddToDiagonal, AsColumn, Diag};
+use super::rules::structure::{AddToDiagonal, AsColumn, Diag, IdentityOf};
 
 /// Simplifies `program` until it stops changing (at most a few rounds).
 pub fn simplify(program: &Program) -> Program {
@@ -265,14 +265,14 @@ impl Rebuilder {
             (BinOp::Add, _, _)
                 if self.scaled_identity(b).is_some() && self.kind(a) == Kind::Matrix =>
             {
-                let (c, like) = self.scaled_identity(b)?;
-                Some(Inst(AddToDiagonal.into(), vec![a, c, like]))
+                let (c, like, of) = self.scaled_identity(b)?;
+                Some(Inst(AddToDiagonal(of).into(), vec![a, c, like]))
             }
             (BinOp::Add, _, _)
                 if self.scaled_identity(a).is_some() && self.kind(b) == Kind::Matrix =>
             {
-                let (c, like) = self.scaled_identity(a)?;
-                Some(Inst(AddToDiagonal.into(), vec![b, c, like]))
+                let (c, like, of) = self.scaled_identity(a)?;
+                Some(Inst(AddToDiagonal(of).into(), vec![b, c, like]))
             }
             // x + x = 2·x (the two uses of a value pulled back alike)
             (BinOp::Add, _, _) if a == b => {
@@ -423,7 +423,7 @@ impl Rebuilder {
             if matches!(self.op(scaled), Op::Identity(_)) {
                 continue;
             }
-            if let Some((c, _)) = self.scaled_identity(scaled) {
+            if let Some((c, ..)) = self.scaled_identity(scaled) {
                 let kind = self.kind(other);
                 let Value(other) = transposed(self, other, flag).resolve(self, kind) else {
                     return None;
@@ -454,17 +454,19 @@ impl Rebuilder {
         self.role != Role::Primal
     }
 
-    /// `Some((c, like))` when `v` is `c·I` for a scalar `c` (or `I` itself, with `c` = 1), `I`
-    /// the identity of the size of `like`.
-    fn scaled_identity(&mut self, v: ValueId) -> Option<(ValueId, ValueId)> {
+    /// `Some((c, like, of))` when `v` is `c·I` for a scalar `c` (or `I` itself, with `c` = 1),
+    /// `I` the identity whose size `like` gives as `of` says.
+    fn scaled_identity(&mut self, v: ValueId) -> Option<(ValueId, ValueId, IdentityOf)> {
         match (self.op(v), self.args(v)) {
-            (Op::Identity(_), &[like]) => Some((self.constant(1.0), like)),
+            (Op::Identity(_), &[like]) => Some((self.constant(1.0), like, IdentityOf::Numel)),
             // A scalar on the diagonal: `trace`'s pullback, whose matrix is square.
-            (Op::OnDiagonal(_), &[c, like]) if self.kind(c) == Kind::Scalar => Some((c, like)),
+            (Op::OnDiagonal(_), &[c, like]) if self.kind(c) == Kind::Scalar => {
+                Some((c, like, IdentityOf::Shape))
+            }
             (Op::Binary(Binary(BinOp::Mul)), &[c, i])
                 if self.kind(c) == Kind::Scalar && matches!(self.op(i), Op::Identity(_)) =>
             {
-                Some((c, self.args(i)[0]))
+                Some((c, self.args(i)[0], IdentityOf::Numel))
             }
             _ => None,
         }

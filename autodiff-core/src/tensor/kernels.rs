@@ -202,6 +202,27 @@ impl Shaped for Dims {
     }
 }
 
+/// The extents a program reads of a value it kept only the shape of (a join's pullback reads
+/// where its operands meet), spelled as on the value.
+impl Dims {
+    /// A vector's length (its shape is `len`×1).
+    pub fn len(&self) -> usize {
+        self.0
+    }
+    /// Whether a vector is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+    /// A matrix's rows.
+    pub fn rows(&self) -> usize {
+        self.0
+    }
+    /// A matrix's columns.
+    pub fn cols(&self) -> usize {
+        self.1
+    }
+}
+
 impl<T: Real> Shaped for Matrix<T> {
     fn dims(&self) -> (usize, usize) {
         self.shape()
@@ -338,6 +359,25 @@ pub fn add_to_diagonal<T: Real>(mut m: Matrix<T>, c: &T, like: &impl Shaped) -> 
         let mut scaled = Matrix::identity(n);
         scaled.as_mut_slice().iter_mut().for_each(|v| *v *= *c);
         m + scaled
+    }
+}
+
+/// `m + c·I` with `I` of `like`'s shape (the pullback of `trace` added to another adjoint of
+/// its matrix): in place when `m` has that shape, else as the broadcasting `+`.
+#[track_caller]
+pub fn add_to_diagonal_shaped_like<T: Real>(
+    mut m: Matrix<T>,
+    c: &T,
+    like: &impl Shaped,
+) -> Matrix<T> {
+    let (rows, cols) = like.dims();
+    if m.shape() == (rows, cols) {
+        for i in 0..rows.min(cols) {
+            m[(i, i)] += *c;
+        }
+        m
+    } else {
+        m + on_diagonal(c, like)
     }
 }
 

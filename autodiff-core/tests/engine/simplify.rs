@@ -712,3 +712,56 @@ fn fill_of_a_scalar_shape_is_the_scalar() {
     let r = simplify(&p);
     assert_eq!(r.outputs, vec![param_value(&r, 0)]);
 }
+
+/// `X·tr(X)`: the pullback of `tr(X)` (`⟨dY, X⟩·I`, an `OnDiagonal` shaped like X) meets the
+/// other adjoint of X, and `M + c·I` becomes an in-place add to M's diagonal. Its `I` is X's
+/// own n×n shape (not the n²×n² identity that seeds n² directions), and the rewritten program
+/// is differentiated again for Hessians: dX = tr(X)·dY + ⟨dY, X⟩·I, by hand.
+#[test]
+fn trace_pullback_added_to_another_adjoint_is_an_add_to_the_diagonal() {
+    use autodiff_core::symbolic::forward;
+    use autodiff_core::symbolic::rules::linear_algebra::Trace;
+    let mut p = Program::new();
+    let x = p.param("x", Kind::Matrix);
+    let t = push(&mut p, Trace, &[x]);
+    let y = push(&mut p, Binary(BinOp::Mul), &[x, t]);
+    p.outputs = vec![y];
+    let rev = simplify(&reverse(&p, &[0], Seed::Upstream).expect("derives").program);
+    assert_eq!(
+        count(&rev, |op| matches!(op, Op::AddToDiagonal(_))),
+        1,
+        "{rev:#?}"
+    );
+    let xs = [0.5, -0.3, 0.2, 0.9];
+    let dys = [1.0, -2.0, 0.25, 3.0];
+    let outs = eval(
+        &rev,
+        &[
+            Value::Matrix(Matrix::from_vec(2, 2, xs.to_vec())),
+            Value::Matrix(Matrix::from_vec(2, 2, dys.to_vec())),
+        ],
+    );
+    let trace = xs[0] + xs[3];
+    let inner: f64 = xs.iter().zip(&dys).map(|(x, d)| x * d).sum();
+    let by_hand: Vec<f64> = (0..4)
+        .map(|k| trace * dys[k] + if k == 0 || k == 3 { inner } else { 0.0 })
+        .collect();
+    assert_eq!(outs[1].to_vec(), by_hand);
+    // Forward mode over the rewritten pullback (a Hessian-vector product's inner step):
+    // d(dX)[ẋ] = tr(ẋ)·dY + ⟨dY, ẋ⟩·I.
+    let tangent = forward(&rev, &[0]).expect("add_to_diagonal has a forward rule");
+    let xdot = [0.1, 0.4, -0.7, 0.2];
+    let mut inputs = vec![
+        Value::Matrix(Matrix::from_vec(2, 2, xs.to_vec())),
+        Value::Matrix(Matrix::from_vec(2, 2, dys.to_vec())),
+    ];
+    inputs.push(Value::Matrix(Matrix::from_vec(2, 2, xdot.to_vec())));
+    let touts = eval(&tangent.program, &inputs);
+    let dtrace = xdot[0] + xdot[3];
+    let dinner: f64 = xdot.iter().zip(&dys).map(|(x, d)| x * d).sum();
+    let want: Vec<f64> = (0..4)
+        .map(|k| dtrace * dys[k] + if k == 0 || k == 3 { dinner } else { 0.0 })
+        .collect();
+    let got = touts.last().expect("tangent outputs").to_vec();
+    assert!(rel_error(&got, &want, 1.0) < 1e-15, "{got:?} vs {want:?}");
+}

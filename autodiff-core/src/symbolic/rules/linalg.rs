@@ -39,6 +39,11 @@ pub const METHODS: &[Method] = &[
         args: &[Arg::Value],
         build: Build::Op(|_| Ok(Dot.into())),
     },
+    Method {
+        name: "outer",
+        args: &[Arg::Value],
+        build: Build::Op(|_| Ok(Outer.into())),
+    },
 ];
 
 // ───────────────────────────── matmul ─────────────────────────────

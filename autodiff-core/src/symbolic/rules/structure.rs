@@ -2,10 +2,14 @@
 //! column, the identity that seeds all directions at once, diagonal matrices, row counts. They
 //! let the simplifier keep structure: `W·I` is `W`, and a row scaling of `I` is a diagonal.
 
+use super::arith::{BinOp, Binary};
+use super::linear_algebra::{Diagonal, OnDiagonal};
+use super::reduce::Sum;
+use crate::symbolic::derive::DeriveCx;
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
-use crate::symbolic::ir::{Kind, KindError};
-use crate::symbolic::op::{expect_arity, Constant, Emit, Kernel, Rule};
+use crate::symbolic::ir::{Kind, KindError, ValueId};
+use crate::symbolic::op::{expect_arity, Constant, Emit, Kernel, Rule, ShapeOf};
 use crate::symbolic::print::Printed;
 #[cfg(feature = "runtime")]
 use crate::tensor::{kernels, Matrix, Real};
@@ -172,11 +176,41 @@ impl Rule for RowCount {
 }
 
 // ───────────────────────────── M + c·I ─────────────────────────────
+// Y = M + c·I       reverse: dM = dY, dc = Σ diagonal(dY)       forward: dY = dM + dc·I
+
+/// Which identity a [`AddToDiagonal`]'s third operand, `like`, stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IdentityOf {
+    /// The n×n identity with n the number of elements of `like` (the [`Identity`] that seeds
+    /// all directions: the `λI` of a regularized Hessian).
+    Numel,
+    /// The identity of `like`'s own (square) shape: `OnDiagonal(c, like)`, the pullback of
+    /// `trace`.
+    Shape,
+}
 
 /// A square matrix plus a scalar times the identity, updating the diagonal in place (the `λI`
 /// of a regularized Hessian costs n additions, not an n×n identity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AddToDiagonal;
+pub struct AddToDiagonal(pub IdentityOf);
+
+impl AddToDiagonal {
+    /// `c·I` alone, the identity sized as this op's `like` says.
+    fn scaled_identity(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        c: ValueId,
+        like: ValueId,
+    ) -> Result<ValueId, KindError> {
+        match self.0 {
+            IdentityOf::Numel => {
+                let identity = cx.push(Identity, &[like])?;
+                cx.push(Binary(BinOp::Mul), &[c, identity])
+            }
+            IdentityOf::Shape => cx.push(OnDiagonal, &[c, like]),
+        }
+    }
+}
 
 impl Rule for AddToDiagonal {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
@@ -187,6 +221,32 @@ impl Rule for AddToDiagonal {
                 "`add_to_diagonal` takes a matrix and a scalar",
             )),
         }
+    }
+    fn reverse(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        _out: ValueId,
+        dout: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        let diagonal = cx.push(Diagonal, &[dout])?;
+        let dc = cx.push(Sum, &[diagonal])?;
+        Ok(vec![Some(dout), Some(dc), None])
+    }
+    fn forward(
+        &self,
+        cx: &mut DeriveCx<'_>,
+        args: &[ValueId],
+        tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        let like = args[2];
+        Ok(match (tangents[0], tangents[1]) {
+            (Some(dm), Some(dc)) => Some(cx.push(*self, &[dm, dc, like])?),
+            (Some(dm), None) => Some(dm),
+            (None, Some(dc)) => Some(self.scaled_identity(cx, dc, like)?),
+            (None, None) => None,
+        })
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::new(
@@ -200,18 +260,24 @@ impl Rule for AddToDiagonal {
     }
     #[cfg(feature = "runtime")]
     fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
-        Value::Matrix(kernels::add_to_diagonal(
-            args[0].as_matrix().clone(),
-            &args[1].as_scalar(),
-            &kernels::Dims(args[2].numel(), 1),
-        ))
+        let (m, c) = (args[0].as_matrix().clone(), &args[1].as_scalar());
+        Value::Matrix(match self.0 {
+            IdentityOf::Numel => kernels::add_to_diagonal(m, c, &kernels::Dims(args[2].numel(), 1)),
+            IdentityOf::Shape => kernels::add_to_diagonal_shaped_like(m, c, args[2].as_matrix()),
+        })
     }
     fn emit(&self) -> Emit {
         Emit::KernelInPlace {
-            kernel: Kernel::AddToDiagonal,
+            kernel: match self.0 {
+                IdentityOf::Numel => Kernel::AddToDiagonal,
+                IdentityOf::Shape => Kernel::AddToDiagonalShapedLike,
+            },
         }
     }
     fn shape_only_args(&self) -> &'static [usize] {
         &[2]
+    }
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
     }
 }
