@@ -1,8 +1,10 @@
-//! B3 (DESIGN.md): the gradient of Rosenbrock's function written with slices, generated, against
-//! the fused loops a person writes by hand, f32 and f64, n = 10, 1,000 and 100,000; beside them
-//! the loop form reading `x[i]` (reverse mode through a loop) and `num-dual`, the Rust
-//! forward-mode peer (one dual number carrying all n partials: O(n²), so measured up to
-//! n = 1,000). Run with `cargo bench --bench rosenbrock`; compare the ratios within one run.
+//! B3 (DESIGN.md): the gradient of Rosenbrock's function written with slices, generated,
+//! against the fused loops a person writes by hand (two ways: the value as one running sum,
+//! `hand`, or in 8 lanes, `hand-lanes`; the report takes the faster), f32 and f64, n = 10,
+//! 1,000 and 100,000; beside them the loop form reading `x[i]` (reverse mode through a loop)
+//! and `num-dual`, the Rust forward-mode peer (one dual number carrying all n partials: O(n²),
+//! so measured up to n = 1,000). Run with `cargo bench --bench rosenbrock`; compare the ratios
+//! within one run.
 
 mod workloads;
 
@@ -30,6 +32,9 @@ fn b3(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
             b.iter(|| rosenbrock::f64_rosenbrock::gradient_by_hand(black_box(x)))
         });
+        group.bench_function(BenchmarkId::from_parameter("hand-lanes"), |b| {
+            b.iter(|| rosenbrock::f64_rosenbrock::gradient_by_hand_lanes(black_box(x)))
+        });
         group.bench_function(BenchmarkId::from_parameter("generated"), |b| {
             b.iter(|| rosenbrock::f64_rosenbrock::rosenbrock_grad(black_box(x)))
         });
@@ -53,6 +58,9 @@ fn b3(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("b3_rosenbrock/f32/n={n}"));
         group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
             b.iter(|| rosenbrock::f32_rosenbrock::gradient_by_hand(black_box(&x)))
+        });
+        group.bench_function(BenchmarkId::from_parameter("hand-lanes"), |b| {
+            b.iter(|| rosenbrock::f32_rosenbrock::gradient_by_hand_lanes(black_box(&x)))
         });
         group.bench_function(BenchmarkId::from_parameter("generated"), |b| {
             b.iter(|| rosenbrock::f32_rosenbrock::rosenbrock_grad(black_box(&x)))

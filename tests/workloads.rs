@@ -103,9 +103,17 @@ fn rnn_gradient_equals_backpropagation_through_time_by_hand() {
 
 #[test]
 fn rosenbrock_gradients_equal_the_fused_loops_by_hand() {
-    for n in [2, 10, 1_000] {
+    // (Lengths with no whole chunk of a fused loop, one exactly, one and a rest, and many.)
+    for n in [2, 9, 10, 17, 1_000] {
         let i = rosenbrock::Inputs::new(n);
         let (want_value, want) = rosenbrock::f64_rosenbrock::gradient_by_hand(&i.x);
+        let (lanes_value, lanes) = rosenbrock::f64_rosenbrock::gradient_by_hand_lanes(&i.x);
+        assert!((lanes_value - want_value).abs() <= 1e-12 * want_value.abs().max(1.0));
+        assert_eq!(
+            lanes.as_slice(),
+            want.as_slice(),
+            "n = {n}: the same products"
+        );
         let scale = want.as_slice().iter().fold(1.0f64, |m, g| m.max(g.abs()));
         for (what, (value, got)) in [
             ("slices", rosenbrock::f64_rosenbrock::rosenbrock_grad(&i.x)),

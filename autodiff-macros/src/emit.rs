@@ -535,80 +535,105 @@ fn fused_loop(
         }
     }
     // One element: the body on the reads' entries and the captured scalars, returning the
-    // values written and the values summed.
+    // values written and the values summed. Written twice: on arrays of `LANES` lanes for the
+    // whole chunks, and on arrays of one for the elements after them.
     let body = &fused.body;
     let entries: Vec<Ident> = (0..reads.len()).map(|j| fresh(&format!("e{j}"))).collect();
-    // Each value of the body is an array of lanes (`v[l]`), or a captured scalar.
     let lane = fresh("l");
-    let mut values: Vec<TokenStream> = Vec::with_capacity(body.insts.len());
-    // The array of each value (a captured scalar has none; the body never returns one).
-    let mut arrays: Vec<TokenStream> = Vec::with_capacity(body.insts.len());
-    let mut element = Vec::new();
-    for (j, inst) in body.insts.iter().enumerate() {
-        let a = |n: usize| values[inst.args[n].index()].clone();
-        let value = match &inst.op {
-            Op::Param(p) => {
-                let (value, array) = match entries.get(p.0) {
-                    Some(e) => (quote!(#e[#lane]), quote!(#e)),
-                    None => {
-                        let s = &captured[p.0 - entries.len()];
-                        (quote!(#s), quote!([#s; ::autodiff::kernels::LANES]))
-                    }
-                };
-                values.push(value);
-                arrays.push(array);
-                continue;
-            }
-            Op::Neg(_) => {
-                let x = a(0);
-                quote!(-#x)
-            }
-            Op::Binary(Binary(op)) => {
-                let (x, y) = (a(0), a(1));
-                let op: TokenStream = op.token().parse().expect("an operator");
-                quote!(#x #op #y)
-            }
-            Op::Unary(u) => {
-                let (x, f) = (a(0), constant_tokens(Constant::Function(u.0)));
-                quote!(::autodiff::kernels::unary(#x, #f))
-            }
-            Op::UnaryGrad(g) => {
-                let (dy, x, f) = (a(0), a(1), constant_tokens(Constant::Function(g.0)));
-                quote!(::autodiff::kernels::unary_grad(&#dy, &#x, #f))
-            }
-            Op::Powi(p) => {
-                let (x, n) = (a(0), integer_literal(i64::from(p.0)));
-                quote!(#x.powi(#n))
-            }
-            Op::PowiGrad(p) => {
-                let (dy, x, n) = (a(0), a(1), integer_literal(p.0));
-                quote!(::autodiff::kernels::powi_grad(&#dy, &#x, #n))
-            }
-            other => unreachable!("a fused loop computes elementwise operations, not {other:?}"),
+    let names: Vec<Ident> = (0..body.insts.len())
+        .map(|j| fresh(&format!("v{j}")))
+        .collect();
+    // `one`: the closure on a single lane; else on `LANES` (the type's default).
+    let closure = |one: bool| {
+        let (lanes, width) = if one {
+            (quote!(::autodiff::kernels::Lanes<#ty, 1>), quote!(1))
+        } else {
+            (
+                quote!(::autodiff::kernels::Lanes<#ty>),
+                quote!(::autodiff::kernels::LANES),
+            )
         };
-        let v = fresh(&format!("v{j}"));
-        element.push(quote! {
-            let #v: ::autodiff::kernels::Lanes<#ty> = ::autodiff::kernels::lanes(
-                #[inline(always)]
-                |#lane: usize| #value,
-            );
-        });
-        values.push(quote!(#v[#lane]));
-        arrays.push(quote!(#v));
-    }
-    let (mut written, mut summed) = (Vec::new(), Vec::new());
-    // The body's outputs are arrays of lanes: `v[l]` without its index.
-    for (result, output) in fused.results.iter().zip(&body.outputs) {
-        let array = arrays[output.index()].clone();
-        match result {
-            FusedResult::Sum => summed.push(array),
-            _ => written.push(array),
+        // Each value of the body is an array of lanes (`v[l]`), or a captured scalar.
+        let mut values: Vec<TokenStream> = Vec::with_capacity(body.insts.len());
+        // The array of each value (a captured scalar has none; the body never returns one).
+        let mut arrays: Vec<TokenStream> = Vec::with_capacity(body.insts.len());
+        let mut element = Vec::new();
+        for (j, inst) in body.insts.iter().enumerate() {
+            let a = |n: usize| values[inst.args[n].index()].clone();
+            let value = match &inst.op {
+                Op::Param(p) => {
+                    let (value, array) = match entries.get(p.0) {
+                        Some(e) => (quote!(#e[#lane]), quote!(#e)),
+                        None => {
+                            let s = &captured[p.0 - entries.len()];
+                            (quote!(#s), quote!([#s; #width]))
+                        }
+                    };
+                    values.push(value);
+                    arrays.push(array);
+                    continue;
+                }
+                Op::Neg(_) => {
+                    let x = a(0);
+                    quote!(-#x)
+                }
+                Op::Binary(Binary(op)) => {
+                    let (x, y) = (a(0), a(1));
+                    let op: TokenStream = op.token().parse().expect("an operator");
+                    quote!(#x #op #y)
+                }
+                Op::Unary(u) => {
+                    let (x, f) = (a(0), constant_tokens(Constant::Function(u.0)));
+                    quote!(::autodiff::kernels::unary(#x, #f))
+                }
+                Op::UnaryGrad(g) => {
+                    let (dy, x, f) = (a(0), a(1), constant_tokens(Constant::Function(g.0)));
+                    quote!(::autodiff::kernels::unary_grad(&#dy, &#x, #f))
+                }
+                Op::Powi(p) => {
+                    let (x, n) = (a(0), integer_literal(i64::from(p.0)));
+                    quote!(#x.powi(#n))
+                }
+                Op::PowiGrad(p) => {
+                    let (dy, x, n) = (a(0), a(1), integer_literal(p.0));
+                    quote!(::autodiff::kernels::powi_grad(&#dy, &#x, #n))
+                }
+                other => {
+                    unreachable!("a fused loop computes elementwise operations, not {other:?}")
+                }
+            };
+            let v = &names[j];
+            element.push(quote! {
+                let #v: #lanes = ::autodiff::kernels::lanes(
+                    #[inline(always)]
+                    |#lane: usize| #value,
+                );
+            });
+            values.push(quote!(#v[#lane]));
+            arrays.push(quote!(#v));
         }
-    }
+        let (mut written, mut summed) = (Vec::new(), Vec::new());
+        // The body's outputs are arrays of lanes: `v[l]` without its index.
+        for (result, output) in fused.results.iter().zip(&body.outputs) {
+            let array = arrays[output.index()].clone();
+            match result {
+                FusedResult::Sum => summed.push(array),
+                _ => written.push(array),
+            }
+        }
+        let read_count = Literal::usize_unsuffixed(reads.len());
+        quote! {
+            #[inline(always)]
+            |[#(#entries),*]: [#lanes; #read_count]| {
+                #(#element)*
+                ([#(#written),*], [#(#summed),*])
+            }
+        }
+    };
+    let (chunk, one) = (closure(false), closure(true));
     let places = slices.iter().flatten().map(|(_, place, _)| place);
     let adds = slices.iter().flatten().map(|(_, _, add)| add);
     let count = Literal::usize_unsuffixed(sums);
-    let read_count = Literal::usize_unsuffixed(reads.len());
     quote! {
         let #ident = {
             #(#setup)*
@@ -616,11 +641,8 @@ fn fused_loop(
                 [#(#reads),*],
                 [#(&mut #places[..#len]),*],
                 [#(#adds),*],
-                #[inline(always)]
-                |[#(#entries),*]: [::autodiff::kernels::Lanes<#ty>; #read_count]| {
-                    #(#element)*
-                    ([#(#written),*], [#(#summed),*])
-                },
+                #chunk,
+                #one,
             );
             (#(#results,)*)
         };

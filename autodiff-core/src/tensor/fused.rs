@@ -16,27 +16,28 @@ use super::vector::Vector;
 /// operation on arrays of this many lanes, which the compiler turns into vector instructions.
 pub const LANES: usize = 8;
 
-/// The elements a fused loop's body works on at once, one per lane.
-pub type Lanes<T> = [T; LANES];
+/// The elements a fused loop's body works on at once, one per lane: `LANES` of them in whole
+/// chunks, one in the elements after those.
+pub type Lanes<T, const N: usize = LANES> = [T; N];
 
-/// `[f(0), f(1), .., f(LANES − 1)]`: one operation of a fused loop's body, on every lane.
+/// `[f(0), f(1), .., f(N − 1)]`: one operation of a fused loop's body, on every lane.
 #[inline(always)]
-pub fn lanes<T: Real>(mut f: impl FnMut(usize) -> T) -> Lanes<T> {
-    let mut out = [T::zero(); LANES];
+pub fn lanes<T: Real, const N: usize>(mut f: impl FnMut(usize) -> T) -> Lanes<T, N> {
+    let mut out = [T::zero(); N];
     for (lane, value) in out.iter_mut().enumerate() {
         *value = f(lane);
     }
     out
 }
 
-/// Runs `body` on the elements of `reads` (all of one length) `LANES` positions at a time,
-/// writes or adds (`adds[w]`) its first results into `writes[w]` at those positions, and returns
-/// the sums of its other results over all positions.
+/// Runs `body` on the elements of `reads` (all of one length) `LANES` positions at a time, and
+/// `element` (the same body on one lane) on the positions after the last whole chunk; writes or
+/// adds (`adds[w]`) their first results into `writes[w]` at those positions, and returns the
+/// sums of their other results over all positions.
 ///
 /// The sums add exactly as `sum_slice` does (an accumulator per lane over the whole chunks, a
 /// running sum of the rest, then the accumulators and the rest), so a fused `(d ⊙ d).sum()`
-/// equals the unfused one bit for bit. The last, partial chunk is padded with zeros, whose
-/// results are dropped.
+/// equals the unfused one bit for bit.
 #[inline(always)]
 #[track_caller]
 pub fn fused<T: Real, const R: usize, const W: usize, const S: usize>(
@@ -44,6 +45,7 @@ pub fn fused<T: Real, const R: usize, const W: usize, const S: usize>(
     mut writes: [&mut [T]; W],
     adds: [bool; W],
     mut body: impl FnMut([Lanes<T>; R]) -> ([Lanes<T>; W], [Lanes<T>; S]),
+    mut element: impl FnMut([Lanes<T, 1>; R]) -> ([Lanes<T, 1>; W], [Lanes<T, 1>; S]),
 ) -> [T; S] {
     let len = reads.first().map_or(0, |r| r.len());
     // Generated code checks the lengths first, with the user's operation in the message; this
@@ -74,40 +76,23 @@ pub fn fused<T: Real, const R: usize, const W: usize, const S: usize>(
         }
         start += LANES;
     }
-    // The rest as `Iterator::sum` adds it, from that sum's own starting value. With a whole
-    // chunk before it, the rest is the end of the last `LANES` elements, read as one chunk
-    // (computed again, those before it dropped); else it is padded with zeros.
+    // The rest one element at a time, summed as `Iterator::sum` adds, from its starting value.
     let mut rest = [std::iter::empty::<T>().sum::<T>(); S];
-    let left = len - whole;
-    if left > 0 {
-        let (from, first) = if whole > 0 {
-            (len - LANES, LANES - left)
-        } else {
-            (0, 0)
-        };
-        let mut chunk = [[T::zero(); LANES]; R];
-        for (entries, read) in chunk.iter_mut().zip(&reads) {
-            if whole > 0 {
-                entries.copy_from_slice(&read[from..len]);
-            } else {
-                // (Element by element: a copy of a length not known here is a call.)
-                entries
-                    .iter_mut()
-                    .zip(read.iter())
-                    .for_each(|(e, &v)| *e = v);
-            }
+    for k in whole..len {
+        let mut entries = [[T::zero(); 1]; R];
+        for (entry, read) in entries.iter_mut().zip(&reads) {
+            entry[0] = read[k];
         }
-        let (values, summed) = body(chunk);
-        for ((write, values), &add) in writes.iter_mut().zip(&values).zip(&adds) {
-            let (place, values) = (&mut write[whole..], &values[first..first + left]);
+        let (values, summed) = element(entries);
+        for ((write, [value]), &add) in writes.iter_mut().zip(values).zip(&adds) {
             if add {
-                place.iter_mut().zip(values).for_each(|(p, &v)| *p += v);
+                write[k] += value;
             } else {
-                place.iter_mut().zip(values).for_each(|(p, &v)| *p = v);
+                write[k] = value;
             }
         }
-        for (sum, summed) in rest.iter_mut().zip(&summed) {
-            summed[first..first + left].iter().for_each(|&v| *sum += v);
+        for (sum, [value]) in rest.iter_mut().zip(summed) {
+            *sum += value;
         }
     }
     let mut sums = [T::zero(); S];
@@ -180,6 +165,14 @@ mod tests {
     use super::*;
     use crate::tensor::elementwise::sum_slice;
 
+    /// `fused` with one body, written once and typed twice (on `LANES` lanes and on one), as
+    /// generated code writes it.
+    macro_rules! fused {
+        ($reads:expr, $writes:expr, $adds:expr, $body:expr) => {
+            fused($reads, $writes, $adds, $body, $body)
+        };
+    }
+
     #[test]
     fn fused_sums_have_the_bits_of_the_tensor_sums() {
         for len in [0, 1, 7, 8, 9, 17, 1000] {
@@ -187,7 +180,7 @@ mod tests {
                 .map(|k| ((k * 7919) % 1000) as f64 / 37.0 - 13.0)
                 .collect();
             let squares: Vec<f64> = x.iter().map(|v| v * v).collect();
-            let [plain, squared] = fused([&x], [], [], |[v]| ([], [v, lanes(|l| v[l] * v[l])]));
+            let [plain, squared] = fused!([&x], [], [], |[v]| ([], [v, lanes(|l| v[l] * v[l])]));
             assert_eq!(plain.to_bits(), sum_slice(&x).to_bits(), "len {len}");
             assert_eq!(
                 squared.to_bits(),
@@ -195,7 +188,7 @@ mod tests {
                 "len {len}"
             );
         }
-        let [negative_zero] = fused([&[-0.0f32]], [], [], |[v]| ([], [v]));
+        let [negative_zero] = fused!([&[-0.0f32]], [], [], |[v]| ([], [v]));
         assert_eq!(negative_zero.to_bits(), sum_slice(&[-0.0f32]).to_bits());
     }
 
@@ -204,7 +197,7 @@ mod tests {
         for len in [0, 3, 8, 19] {
             let x: Vec<f32> = (0..len).map(|k| k as f32).collect();
             let (mut stored, mut added) = (vec![-1.0f32; len], vec![0.5f32; len]);
-            let [] = fused([&x], [&mut stored, &mut added], [false, true], |[v]| {
+            let [] = fused!([&x], [&mut stored, &mut added], [false, true], |[v]| {
                 ([lanes(|l| 2.0 * v[l]), v], [])
             });
             for k in 0..len {
@@ -217,7 +210,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "a fused loop's operands differ in length")]
     fn operands_of_different_lengths_are_refused() {
-        let _: [f64; 0] = fused([&[1.0, 2.0], &[1.0]], [], [], |[_, _]| ([], []));
+        let _: [f64; 0] = fused!([&[1.0, 2.0], &[1.0]], [], [], |[_, _]| ([], []));
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn add_to_element<T: Real>(mut acc: Matrix<T>, dy: &T, i: &usize, j: &usize)
 
 /// `x[a..b]` as a slice: what a fused loop reads of `x.slice(a..b)` (checked as
 /// [`read_segment`] checks).
+#[inline]
 #[track_caller]
 pub fn segment_of<'a, T: Real>(
     x: &'a Vector<T>,
@@ -82,19 +83,16 @@ pub fn segment_of<'a, T: Real>(
     b: &usize,
     source: &'static str,
 ) -> &'a [T] {
-    let n = x.len();
-    if *a > *b || *b > n {
-        // (The expression is recorded only for the message: this runs on every call.)
-        if !source.is_empty() {
-            at(source);
-        }
-        check_range("range", *a, *b, n, || format!("a vector of length {n}"));
+    let (a, b, n) = (*a, *b, x.len());
+    if a > b || b > n {
+        segment_out_of_range(a, b, n, None, source);
     }
-    &x.as_slice()[*a..*b]
+    &x.as_slice()[a..b]
 }
 
 /// `acc[a..b]`, to add `len` values into: what a fused loop writes of an
 /// [`add_to_segment`] (checked as that checks).
+#[inline]
 #[track_caller]
 pub fn segment_of_mut<'a, T: Real>(
     acc: &'a mut Vector<T>,
@@ -103,18 +101,34 @@ pub fn segment_of_mut<'a, T: Real>(
     len: usize,
     source: &'static str,
 ) -> &'a mut [T] {
-    let n = acc.len();
-    let (a, b) = (*a, *b);
+    let (a, b, n) = (*a, *b, acc.len());
     if a > b || b > n || len != b - a {
-        if !source.is_empty() {
-            at(source);
-        }
-        check_range("range", a, b, n, || format!("a vector of length {n}"));
-        out_of_range(format_args!(
-            "a gradient of length {len} does not fit the range {a}..{b}"
-        ));
+        segment_out_of_range(a, b, n, Some(len), source);
     }
     &mut acc.as_mut_slice()[a..b]
+}
+
+/// The panic of [`segment_of`] and [`segment_of_mut`], out of line: they run on every call of
+/// a fused loop, and their checks are all that should be inlined there.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn segment_out_of_range(
+    a: usize,
+    b: usize,
+    n: usize,
+    len: Option<usize>,
+    source: &'static str,
+) -> ! {
+    // (The expression is recorded only for the message.)
+    if !source.is_empty() {
+        at(source);
+    }
+    check_range("range", a, b, n, || format!("a vector of length {n}"));
+    let len = len.expect("a write's length, when the range itself is in bounds");
+    out_of_range(format_args!(
+        "a gradient of length {len} does not fit the range {a}..{b}"
+    ))
 }
 
 /// `x[a..b]` as a vector.

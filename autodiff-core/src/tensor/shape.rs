@@ -52,7 +52,7 @@ pub(crate) fn unfit_matrix(what: fmt::Arguments<'_>) -> ! {
 
 /// ` (in `f`, at `x[i]`)`: where generated code is, for a panic message.
 fn place() -> String {
-    CONTEXT.with(|c| match *c.borrow() {
+    CONTEXT.with(|c| match c.get() {
         Some(Context {
             function,
             source: Some(source),
@@ -73,16 +73,18 @@ struct Context {
 }
 
 thread_local! {
-    static CONTEXT: std::cell::RefCell<Option<Context>> = const { std::cell::RefCell::new(None) };
+    // (A `Cell`: every generated function sets it on entry, so no borrow flag to check.)
+    static CONTEXT: std::cell::Cell<Option<Context>> = const { std::cell::Cell::new(None) };
 }
 
 /// Marks the start of a generated function for shape-error messages, until the guard drops.
+#[inline]
 pub fn enter(function: &'static str) -> ContextGuard {
     let previous = CONTEXT.with(|c| {
-        c.borrow_mut().replace(Context {
+        c.replace(Some(Context {
             function,
             source: None,
-        })
+        }))
     });
     ContextGuard { previous }
 }
@@ -91,8 +93,11 @@ pub fn enter(function: &'static str) -> ContextGuard {
 #[inline]
 pub fn at(source: &'static str) {
     CONTEXT.with(|c| {
-        if let Some(context) = c.borrow_mut().as_mut() {
-            context.source = Some(source);
+        if let Some(context) = c.get() {
+            c.set(Some(Context {
+                source: Some(source),
+                ..context
+            }));
         }
     });
 }
@@ -104,7 +109,7 @@ pub fn at(source: &'static str) {
 /// wraps each of its calls into rayon in this.
 pub(crate) fn without_context<R>(f: impl FnOnce() -> R) -> R {
     let _restore = ContextGuard {
-        previous: CONTEXT.with(|c| c.borrow_mut().take()),
+        previous: CONTEXT.with(|c| c.take()),
     };
     f()
 }
@@ -115,9 +120,10 @@ pub struct ContextGuard {
 }
 
 impl Drop for ContextGuard {
+    #[inline]
     fn drop(&mut self) {
         let previous = self.previous;
-        CONTEXT.with(|c| *c.borrow_mut() = previous);
+        CONTEXT.with(|c| c.set(previous));
     }
 }
 

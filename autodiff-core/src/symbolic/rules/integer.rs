@@ -20,6 +20,14 @@ use crate::tensor::Real;
 /// The rules every op here shares: no derivative, in either direction.
 macro_rules! constant_rule {
     () => {
+        constant_rule!(of_a_shape);
+        fn takes_integers(&self) -> bool {
+            true
+        }
+    };
+    // A shape's extent: its operand is a tensor, and reading its extent cannot fail (so
+    // generated code says nothing before it, for messages).
+    (of_a_shape) => {
         fn reverse(
             &self,
             _: &mut DeriveCx<'_>,
@@ -38,9 +46,6 @@ macro_rules! constant_rule {
             _: ValueId,
         ) -> Result<Option<ValueId>, KindError> {
             Ok(None)
-        }
-        fn takes_integers(&self) -> bool {
-            true
         }
     };
 }
@@ -261,7 +266,7 @@ impl Extent {
 }
 
 impl Rule for Extent {
-    constant_rule!();
+    constant_rule!(of_a_shape);
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         expect_arity(self.method(), args, 1)?;
         let wanted = match self {
