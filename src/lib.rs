@@ -8,7 +8,9 @@ extern crate self as autodiff;
 pub use autodiff_core::__elementwise_functions;
 #[doc(hidden)]
 pub use autodiff_core::kernels;
-pub use autodiff_core::{buffer, gemm, gradcheck, symbolic, Matrix, Real, ScalarExt, Vector};
+pub use autodiff_core::{
+    buffer, gemm, gradcheck, symbolic, Differentiable, Matrix, Real, ScalarExt, Vector,
+};
 #[doc(hidden)]
 pub use autodiff_macros::__differentiable_with;
 pub use autodiff_macros::derivative;
@@ -16,8 +18,12 @@ pub use autodiff_macros::derivative;
 /// need](crate#only-the-items-you-need).
 ///
 pub use autodiff_macros::differentiable;
+/// The derive of [`Differentiable`](trait@Differentiable) (the trait and the derive share the
+/// name, as serde's do).
+pub use autodiff_macros::Differentiable;
 
-/// `use autodiff::prelude::*;` brings the tensor types, the attribute and the scalar methods.
+/// `use autodiff::prelude::*;` brings the tensor types, the attributes, the scalar methods and
+/// `Differentiable` (the derive and the trait).
 pub mod prelude {
-    pub use crate::{derivative, differentiable, Matrix, ScalarExt, Vector};
+    pub use crate::{derivative, differentiable, Differentiable, Matrix, ScalarExt, Vector};
 }

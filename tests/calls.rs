@@ -330,3 +330,138 @@ fn a_jacobian_through_a_user_derivative_takes_one_pass_per_direction() {
         squashed_affine_gradcheck(&a, &v).assert_within(1e-6);
     }
 }
+
+// ─────────── calls across modules ───────────
+//
+// A callee anywhere in the crate: by path (`layers::dense`, `crate::…`, `self::…`, `super::…`),
+// through `use`, and defined later in the file than its caller.
+
+/// Defined after `model`, whose functions call into it.
+mod layers {
+    use autodiff::prelude::*;
+
+    #[differentiable]
+    pub fn dense(w: &Matrix<f64>, x: &Vector<f64>) -> Vector<f64> {
+        w.matmul(x).tanh()
+    }
+
+    pub mod deeper {
+        use autodiff::prelude::*;
+
+        /// Calls a private function of its parent, defined below it.
+        #[differentiable]
+        pub(crate) fn energy(v: &Vector<f64>, scale: f64) -> f64 {
+            v.dot(v) * scale + super::offset(v)
+        }
+    }
+
+    #[differentiable]
+    fn offset(v: &Vector<f64>) -> f64 {
+        v.sum() * 0.1
+    }
+}
+
+mod model {
+    use crate::layers::deeper;
+    use crate::layers::dense;
+    use autodiff::prelude::*;
+
+    /// Through `use` (`dense`, `deeper::…`), and `later`, defined below.
+    #[differentiable]
+    pub fn by_use(w: &Matrix<f64>, x: &Vector<f64>, s: f64) -> f64 {
+        deeper::energy(&dense(w, x), s) + later(x)
+    }
+
+    /// The same by full paths.
+    #[differentiable]
+    pub fn by_path(w: &Matrix<f64>, x: &Vector<f64>, s: f64) -> f64 {
+        crate::layers::deeper::energy(&crate::layers::dense(w, x), s) + self::later(x)
+    }
+
+    /// The same written out.
+    #[differentiable]
+    pub fn inline(w: &Matrix<f64>, x: &Vector<f64>, s: f64) -> f64 {
+        let h = w.matmul(x).tanh();
+        h.dot(&h) * s + h.sum() * 0.1 + x.powi(3).sum() * 0.5
+    }
+
+    #[differentiable]
+    fn later(x: &Vector<f64>) -> f64 {
+        x.powi(3).sum() * 0.5
+    }
+}
+
+#[test]
+fn calls_by_path_through_use_and_to_later_functions_compose() {
+    let w = Matrix::from_fn(3, 2, |i, j| ((2 * i + j) as f64 * 0.9).cos() * 0.6);
+    let x = Vector::from_vec(vec![0.4, -0.7]);
+    let s = 0.8;
+    let (want, (ww, wx, ws)) = model::inline_grad(&w, &x, s);
+    let close = |a: &[f64], b: &[f64], what: &str| {
+        for (p, q) in a.iter().zip(b) {
+            assert!(
+                (p - q).abs() <= 1e-12 * q.abs().max(1.0),
+                "{what}: {p} vs {q}"
+            );
+        }
+    };
+    for (what, (value, (dw, dx, ds))) in [
+        ("by use", model::by_use_grad(&w, &x, s)),
+        ("by path", model::by_path_grad(&w, &x, s)),
+    ] {
+        close(&[value], &[want], what);
+        close(dw.as_slice(), ww.as_slice(), what);
+        close(dx.as_slice(), wx.as_slice(), what);
+        close(&[ds], &[ws], what);
+    }
+    let (tw, tx) = (Matrix::from_fn(3, 2, |i, j| (i as f64 - j as f64) * 0.2), {
+        Vector::from_vec(vec![1.0, -0.5])
+    });
+    let (_, by_use) = model::by_use_jvp(&w, &x, s, &tw, &tx, 0.3);
+    let (_, inline) = model::inline_jvp(&w, &x, s, &tw, &tx, 0.3);
+    close(&[by_use], &[inline], "jvp");
+    let (by_path, inline) = (
+        model::by_path_hessian(&w, &x, s),
+        model::inline_hessian(&w, &x, s),
+    );
+    assert_eq!(by_path.shape(), (6 + 2 + 1, 6 + 2 + 1));
+    close(by_path.as_slice(), inline.as_slice(), "hessian");
+    model::by_use_gradcheck(&w, &x, s).assert_within(1e-6);
+    let derivation = model::by_path_derivation();
+    assert!(
+        derivation.contains("crate::layers::dense_vjp("),
+        "{derivation}"
+    );
+}
+
+/// Callees whose names its hidden items cannot take as they are: a built-in attribute's
+/// (`inline`: its signature macro is `__autodiff_callee_inline`) and a primitive type's (`f64`:
+/// its building blocks hang on `__autodiff_blocks_f64`, as a type `f64` would hide the float).
+mod awkward_names {
+    use autodiff::prelude::*;
+
+    #[differentiable]
+    pub fn inline(x: f64) -> f64 {
+        x * x * x
+    }
+
+    #[differentiable]
+    pub fn f64(x: f64) -> f64 {
+        x.sin()
+    }
+
+    #[differentiable]
+    pub fn both(x: f64) -> f64 {
+        inline(x) + self::f64(x) * 2.0
+    }
+}
+
+#[test]
+fn callees_named_like_attributes_and_primitive_types_are_called() {
+    let x = 0.7f64;
+    let (value, dx) = awkward_names::both_grad(x);
+    assert_eq!(value, awkward_names::both(x));
+    assert!((dx - (3.0 * x * x + 2.0 * x.cos())).abs() <= 1e-14);
+    let h = awkward_names::both_hessian(x);
+    assert!((h[(0, 0)] - (6.0 * x - 2.0 * x.sin())).abs() <= 1e-13);
+}

@@ -15,10 +15,14 @@
 pub mod functions;
 #[cfg(feature = "runtime")]
 pub mod gradcheck;
+#[cfg(feature = "runtime")]
+pub mod parameters;
 pub mod symbolic;
 #[cfg(feature = "runtime")]
 pub mod tensor;
 
+#[cfg(feature = "runtime")]
+pub use parameters::Differentiable;
 #[cfg(feature = "runtime")]
 #[doc(hidden)]
 pub use tensor::kernels;

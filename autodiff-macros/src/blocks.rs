@@ -1,6 +1,6 @@
 //! The building blocks a caller's derivatives use of this function (see [`calls`](crate::calls)):
-//! `__autodiff_f_vjp`, `__autodiff_f_jvp` and, where the engine's plan has it,
-//! `__autodiff_f_vjp_jvp`, over every differentiable parameter, and the signature macro that
+//! `f::vjp`, `f::jvp` and, where the engine's plan has it, `f::vjp_jvp`, over every
+//! differentiable parameter, and the signature macro that
 //! passes `f`'s signature on. Where a public item computes exactly what a block does (every
 //! differentiable parameter differentiated), the block calls it rather than repeating its
 //! body: a long function's programs are then compiled once, not twice.
@@ -10,17 +10,17 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 
-use crate::calls::{block_names, signature_macro, CalleeSig, SigParam};
+use crate::calls::{block_names, blocks_holder, signature_macro, CalleeSig, SigParam};
 use crate::emit::{self, hygienic, local_ident, FreshNames, ParamBinding};
 use crate::items::{generated_item_attributes, Function};
 
-/// What a caller of `f` uses: the building blocks `__autodiff_f_vjp`, `__autodiff_f_jvp` and,
-/// where the plan has it, `__autodiff_f_vjp_jvp`, over every differentiable parameter (the
+/// What a caller of `f` uses: the building blocks `f::vjp`, `f::jvp` and, where the plan has
+/// it, `f::vjp_jvp`, over every differentiable parameter (the
 /// gradient always a tuple), and the signature macro. `shared` says which public items exist to
 /// be called instead.
 pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream {
     let (vis, name) = (f.vis(), f.name());
-    let (vjp_name, jvp_name, _) = block_names(name);
+    let (vjp_name, jvp_name, _) = block_names();
     let allow = generated_item_attributes();
     let (params, result_ty, upstream_ty, prelude) =
         (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
@@ -94,19 +94,24 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
         result: f.result,
         second_order: second_order.is_some(),
     };
-    let signature_macro = signature_macro(&signature);
+    let signature_macro = signature_macro(&signature, name, vis);
+    let blocks = blocks_holder(
+        name,
+        vis,
+        quote! {
+            #allow
+            #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
+                #vjp_body
+            }
+            #second_order
+            #allow
+            #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
+                #jvp_body
+            }
+        },
+    );
     quote! {
-        #[doc(hidden)]
-        #allow
-        #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
-            #vjp_body
-        }
-        #second_order
-        #[doc(hidden)]
-        #allow
-        #vis fn #jvp_name(#(#params,)* #(#tangent_params),*) -> (#result_ty, #result_ty) {
-            #jvp_body
-        }
+        #blocks
         #signature_macro
     }
 }
@@ -136,11 +141,11 @@ fn pullback_bindings(f: &Function, upstream: &Ident) -> Vec<ParamBinding> {
     bindings
 }
 
-/// `__autodiff_f_vjp_jvp(args.., upstream, t₀, t₁, .., t_upstream) -> (value, (g..), (ġ..))`:
+/// `f::vjp_jvp(args.., upstream, t₀, t₁, .., t_upstream) -> (value, (g..), (ġ..))`:
 /// what a caller's Hessian needs of this function.
 fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> TokenStream {
-    let (vis, name) = (f.vis(), f.name());
-    let (_, _, vjp_jvp_name) = block_names(name);
+    let vis = f.vis();
+    let (_, _, vjp_jvp_name) = block_names();
     let (params, result_ty, upstream_ty, prelude) =
         (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
     let gradient_types: Vec<TokenStream> =
@@ -175,7 +180,6 @@ fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> Token
     let gradients = &outputs[1..=n];
     let tangent_outputs = &outputs[n + 1..];
     quote! {
-        #[doc(hidden)]
         #allow
         #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#tangents),*)
             -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))

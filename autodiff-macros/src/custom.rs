@@ -157,7 +157,7 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
 
     let user_vjp = &item.sig.ident;
     let vis = &item.vis;
-    let (vjp_name, jvp_name, _) = calls::block_names(of);
+    let (vjp_name, jvp_name, _) = calls::block_names();
     let param_decls: Vec<TokenStream> = params
         .iter()
         .map(|p| {
@@ -233,13 +233,12 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
         result,
         second_order: false,
     };
-    let signature_macro = calls::signature_macro(&signature);
+    let signature_macro = calls::signature_macro(&signature, of, vis);
     let allow = quote! {
         #[allow(unused_variables, dead_code, clippy::all)]
         #[track_caller]
     };
-    Ok(quote_spanned! {Span::mixed_site()=>
-        #[doc(hidden)]
+    let blocks = quote_spanned! {Span::mixed_site()=>
         #allow
         #vis fn #vjp_name(#(#param_decls,)* #up_ident: #up_ty) -> (#value_ty, (#(#gradient_types,)*)) {
             let (#value, #gradient) = #user_vjp(#(#moved,)* #up_ident);
@@ -247,7 +246,6 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
         }
         /// Forward mode through the user's pullback: entry i of J·t is ⟨row i of J, t⟩, one
         /// pullback per element of the value.
-        #[doc(hidden)]
         #allow
         #vis fn #jvp_name(#(#param_decls,)* #(#tangent_decls),*) -> (#value_ty, #value_ty) {
             let #value = #of(#(#cloned),*);
@@ -260,6 +258,10 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
             let #tangent = #kernels::with_flat_like(&#value, #tangent);
             (#value, #tangent)
         }
+    };
+    let blocks = calls::blocks_holder(of, vis, blocks);
+    Ok(quote! {
+        #blocks
         #signature_macro
     })
 }

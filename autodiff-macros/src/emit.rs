@@ -270,6 +270,16 @@ fn ident_at(name: &str, span: Span) -> Ident {
     }
 }
 
+/// A path written as text (`layers::__autodiff_dense_vjp`), each segment as [`ident_at`] makes
+/// it (`crate`, `self` and `super` as they are: they cannot be raw).
+pub fn path_at(path: &str, span: Span) -> TokenStream {
+    let segments = path.split("::").map(|segment| match segment {
+        "crate" | "self" | "super" => Ident::new(segment, span),
+        _ => ident_at(segment, span),
+    });
+    quote!(#(#segments)::*)
+}
+
 /// The user's `ident` (a parameter) as generated code binds and reads it: where the user wrote
 /// it, for messages, but resolved at the mixed site (see [`local_ident`]).
 pub fn hygienic(ident: &Ident) -> Ident {
@@ -1159,7 +1169,7 @@ fn body_in_parts(
                     part,
                 } => {
                     // An item (a callee's building block): resolved where the user's function is.
-                    let function = ident_at(&function, Span::call_site());
+                    let function = path_at(&function, Span::call_site());
                     let n_values = callee.value_kinds().len();
                     let mut values = args[..n_values].iter();
                     let mut call_args = Vec::new();

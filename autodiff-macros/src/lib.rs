@@ -16,6 +16,7 @@ mod calls;
 mod custom;
 mod dense;
 mod depth;
+mod derive;
 mod emit;
 mod errors;
 mod expand;
@@ -48,6 +49,14 @@ mod signature;
 #[proc_macro_attribute]
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     depth::on_large_stack(|| expand::expand(attr.into(), item.into())).into()
+}
+
+/// `#[derive(Differentiable)]` on a struct of parameters (scalars, vectors, matrices, other
+/// `Differentiable` structs; `#[no_derivative]` fields are constants of any `Clone` type):
+/// implements `autodiff::Differentiable` field by field, in declaration order.
+#[proc_macro_derive(Differentiable, attributes(no_derivative))]
+pub fn derive_differentiable(input: TokenStream) -> TokenStream {
+    derive::expand(input.into()).into()
 }
 
 /// A user-written pullback for the function `f`: `#[derivative(of = f)]` on

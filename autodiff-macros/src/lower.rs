@@ -20,7 +20,7 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::{Block, Expr, ExprMethodCall, Lit, Pat, Stmt, UnOp};
 
-use crate::calls::{CalleeSig, SigParam};
+use crate::calls::{self, CalleeSig, SigParam};
 use crate::errors::Errors;
 use crate::signature::{classify, type_text, Float, Signature};
 
@@ -62,7 +62,7 @@ struct Lowerer<'a> {
     /// The signatures of the callees known so far.
     known: &'a [CalleeSig],
     /// Functions called whose signatures are not known yet (see `calls`).
-    unknown: Vec<syn::Ident>,
+    unknown: Vec<syn::Path>,
     /// The loops whose bodies are being lowered, outermost first (`program` is the innermost
     /// body).
     frames: Vec<LoopFrame>,
@@ -356,7 +356,7 @@ pub struct Lowering {
     /// The program, if the body had no error and every callee's signature was known.
     pub lowered: Option<Lowered>,
     /// The callees whose signatures are still needed, in order of first call.
-    pub unknown: Vec<syn::Ident>,
+    pub unknown: Vec<syn::Path>,
 }
 
 /// Every name a pattern binds (to poison them all when the pattern is rejected).
@@ -1890,30 +1890,35 @@ impl Lowerer<'_> {
             }
         }
         let callee = match &*c.func {
-            Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+            Expr::Path(p) if p.qself.is_none() && calls::is_callee_path(&p.path) => {
+                Some(p.path.clone())
+            }
             _ => None,
         };
         let Some(callee) = callee else {
             return self.unsupported(
                 &c.func,
                 format!(
-                    "only functions named directly can be called (`f(x)`), and they must be \
-                     #[differentiable] or have a #[derivative]; {}",
+                    "only functions named by a path can be called (`f(x)`, `layers::dense(x)`), \
+                     without generic arguments, and they must be #[differentiable] or have a \
+                     #[derivative]; {}",
                     supported_expressions()
                 ),
             );
         };
-        if self.lookup(&callee.to_string()).is_some() {
-            return self.unsupported(
-                &callee,
-                format!("`{callee}` is a value, not a function: it cannot be called"),
-            );
+        if let Some(ident) = callee.get_ident() {
+            if self.lookup(&ident.to_string()).is_some() {
+                return self.unsupported(
+                    ident,
+                    format!("`{ident}` is a value, not a function: it cannot be called"),
+                );
+            }
         }
-        let name = callee.unraw().to_string();
+        let name = calls::callee_name(&callee);
         let Some(sig) = self.known.iter().find(|k| k.name == name).cloned() else {
             // Its signature comes through a handshake with its macro (see `calls`); the
             // arguments are checked then, when it is known which of them are constants.
-            if !self.unknown.contains(&callee) {
+            if !self.unknown.iter().any(|u| calls::callee_name(u) == name) {
                 self.unknown.push(callee);
             }
             return None;

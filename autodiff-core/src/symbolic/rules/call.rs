@@ -1,11 +1,11 @@
 //! Calls to other differentiable functions (and to functions with user-supplied derivatives).
 //!
 //! The engine does not see inside a callee: its value is the callee itself, its pullback and
-//! pushforward are the callee's generated building blocks, called by name with a fixed
+//! pushforward are the callee's generated building blocks, called by path with a fixed
 //! convention (every differentiable parameter, in signature order):
-//! `__autodiff_{f}_vjp(args.., upstream) -> (value, (g₀, g₁, ..))` and
-//! `__autodiff_{f}_jvp(args.., t₀, t₁, ..) -> (value, tangent)`, and for second derivatives
-//! `__autodiff_{f}_vjp_jvp(args.., upstream, t₀, t₁, .., t_upstream) -> (value, (g..), (ġ..))`
+//! `f::vjp(args.., upstream) -> (value, (g₀, g₁, ..))` and
+//! `f::jvp(args.., t₀, t₁, ..) -> (value, tangent)`, and for second derivatives
+//! `f::vjp_jvp(args.., upstream, t₀, t₁, .., t_upstream) -> (value, (g..), (ġ..))`
 //! (forward mode over the pullback). The interpreter cannot run
 //! them (they are user code), so programs with calls are checked through the macro.
 
@@ -30,16 +30,31 @@ pub enum CalleeParam {
     Constant(String),
 }
 
+/// The name of the hidden type that holds `function`'s building blocks: the function's own,
+/// unless that is a primitive type's (a type `f32` would hide the primitive in its module), then
+/// `__autodiff_blocks_{function}`.
+pub fn blocks_holder(function: &str) -> String {
+    const PRIMITIVES: &[&str] = &[
+        "bool", "char", "str", "f16", "f32", "f64", "f128", "i8", "i16", "i32", "i64", "i128",
+        "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    ];
+    if PRIMITIVES.contains(&function) {
+        format!("__autodiff_blocks_{function}")
+    } else {
+        function.to_string()
+    }
+}
+
 /// What a call site knows of its callee.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Callee {
-    /// The callee's name, as written at the call.
+    /// The callee's path, as written at the call: `dense`, or `layers::dense`.
     pub name: String,
     /// Its parameters, in order.
     pub params: Vec<CalleeParam>,
     /// The kind of its result.
     pub result: Kind,
-    /// Whether it has the second-order block `__autodiff_{f}_vjp_jvp` (a `#[derivative]`
+    /// Whether it has the second-order block `f::vjp_jvp` (a `#[derivative]`
     /// supplies only a pullback).
     pub second_order: bool,
 }
@@ -54,6 +69,17 @@ impl Callee {
                 CalleeParam::Constant(_) => None,
             })
             .collect()
+    }
+
+    /// The path of one of the callee's building blocks (`vjp`, `jvp`, `vjp_jvp`): associated
+    /// functions of a hidden type of the callee's name, so reached by the path the call used
+    /// (`layers::dense::vjp`).
+    pub fn block(&self, block: &str) -> String {
+        let (module, function) = match self.name.rsplit_once("::") {
+            Some((module, function)) => (format!("{module}::"), function),
+            None => (String::new(), self.name.as_str()),
+        };
+        format!("{module}{}::{block}", blocks_holder(function))
     }
 
     fn check_args(&self, args: &[Kind]) -> Result<(), KindError> {
@@ -231,7 +257,7 @@ impl Rule for CallVjp {
     }
     fn emit(&self) -> Emit {
         Emit::Call {
-            function: format!("__autodiff_{}_vjp", self.callee.name),
+            function: self.callee.block("vjp"),
             callee: self.callee.clone(),
             part: CallPart::Gradient(self.part),
         }
@@ -263,7 +289,7 @@ impl Rule for CallJvp {
     }
     fn emit(&self) -> Emit {
         Emit::Call {
-            function: format!("__autodiff_{}_jvp", self.0.name),
+            function: self.0.block("jvp"),
             callee: self.0.clone(),
             part: CallPart::Tangent,
         }
@@ -304,7 +330,7 @@ impl Rule for CallVjpJvp {
     }
     fn emit(&self) -> Emit {
         Emit::Call {
-            function: format!("__autodiff_{}_vjp_jvp", self.callee.name),
+            function: self.callee.block("vjp_jvp"),
             callee: self.callee.clone(),
             part: CallPart::GradientTangent(self.part),
         }

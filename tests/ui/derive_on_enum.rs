@@ -1,0 +1,8 @@
+use autodiff::prelude::*;
+
+#[derive(Differentiable, Clone)]
+enum Layer {
+    Dense(Matrix<f64>),
+}
+
+fn main() {}
