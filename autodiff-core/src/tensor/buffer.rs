@@ -141,16 +141,25 @@ impl<T: fmt::Debug> fmt::Debug for Buffer<T> {
 }
 
 /// An empty `Vec` with room for `len` elements, from this thread's cache when it holds one.
+/// (Inlined, with the cache out of line: small buffers, which the cache never holds, cost
+/// only the allocation, as a `vec!` written by hand does.)
+#[inline]
 pub(crate) fn alloc<T: Real>(len: usize) -> Vec<T> {
     if is_cacheable::<T>(len) {
-        if let Some(vec) = T::with_buffer_cache(|cache| cache.take(len)).flatten() {
+        if let Some(vec) = take_cached(len) {
             return vec;
         }
     }
     Vec::with_capacity(len)
 }
 
+#[inline(never)]
+fn take_cached<T: Real>(len: usize) -> Option<Vec<T>> {
+    T::with_buffer_cache(|cache| cache.take(len)).flatten()
+}
+
 /// `len` copies of `value`.
+#[inline]
 pub(crate) fn filled<T: Real>(len: usize, value: T) -> Vec<T> {
     let mut vec = alloc(len);
     vec.resize(len, value);
@@ -166,14 +175,22 @@ pub(crate) fn collect<T: Real>(len: usize, items: impl Iterator<Item = T>) -> Ve
 }
 
 /// Keeps `vec`'s memory in this thread's cache if it is large enough; frees it otherwise.
-fn recycle<T: Real>(mut vec: Vec<T>) {
+/// (Inlined, with the cache out of line, as [`alloc`] is.)
+#[inline]
+fn recycle<T: Real>(vec: Vec<T>) {
     if is_cacheable::<T>(vec.capacity()) {
-        vec.clear();
-        // During thread teardown the cache may be gone; the buffer is then simply freed.
-        let _ = T::with_buffer_cache(|cache| cache.give(vec));
+        give_cached(vec);
     }
 }
 
+#[inline(never)]
+fn give_cached<T: Real>(mut vec: Vec<T>) {
+    vec.clear();
+    // During thread teardown the cache may be gone; the buffer is then simply freed.
+    let _ = T::with_buffer_cache(|cache| cache.give(vec));
+}
+
+#[inline]
 fn is_cacheable<T>(len: usize) -> bool {
     len.saturating_mul(std::mem::size_of::<T>()) >= MIN_CACHED_BYTES
 }
