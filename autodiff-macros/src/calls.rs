@@ -18,6 +18,7 @@
 //! the function. (Another crate cannot reach the macro: `macro_rules!` leave their crate only
 //! through `#[macro_export]`, at the crate's root.)
 
+use crate::structs::StructInfo;
 use autodiff_core::symbolic::rules::call;
 use autodiff_core::symbolic::Kind;
 use proc_macro2::{Ident, Span, TokenStream};
@@ -135,6 +136,8 @@ impl Parse for CalleeSig {
 pub struct Handshake {
     pub attr: TokenStream,
     pub known: Vec<CalleeSig>,
+    /// The fields of the parameter structs known so far (see [`structs`](crate::structs)).
+    pub structs: Vec<StructInfo>,
     pub item: TokenStream,
 }
 
@@ -142,7 +145,8 @@ impl Handshake {
     fn to_tokens(&self) -> TokenStream {
         let (attr, item) = (&self.attr, &self.item);
         let known = self.known.iter().map(CalleeSig::to_tokens);
-        quote!(attr [#attr] known [#(#known;)*] item #item)
+        let structs = self.structs.iter().map(StructInfo::to_tokens);
+        quote!(attr [#attr] known [#(#known;)*] structs [#(#structs;)*] item #item)
     }
 }
 
@@ -152,6 +156,18 @@ impl Parse for Handshake {
     /// caller asked by.
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut known = Vec::new();
+        let mut structs = Vec::new();
+        if input.peek(syn::Ident) && input.fork().parse::<Ident>()? == "structure" {
+            input.parse::<Ident>()?;
+            let mut info = input.parse::<StructInfo>()?;
+            input.parse::<Token![;]>()?;
+            let word: Ident = input.parse()?;
+            if word != "asked" {
+                return Err(syn::Error::new(word.span(), "expected `asked`"));
+            }
+            info.name = input.parse::<syn::LitStr>()?.value();
+            structs.push(info);
+        }
         if input.peek(syn::Ident) && input.fork().parse::<Ident>()? == "callee" {
             input.parse::<Ident>()?;
             let mut sig = input.parse::<CalleeSig>()?;
@@ -184,11 +200,29 @@ impl Parse for Handshake {
             }
         }
         let word: Ident = input.parse()?;
+        if word != "structs" {
+            return Err(syn::Error::new(word.span(), "expected `structs`"));
+        }
+        let list;
+        bracketed!(list in input);
+        while !list.is_empty() {
+            let info: StructInfo = list.parse()?;
+            list.parse::<Token![;]>()?;
+            if !structs.iter().any(|s| s.name == info.name) {
+                structs.push(info);
+            }
+        }
+        let word: Ident = input.parse()?;
         if word != "item" {
             return Err(syn::Error::new(word.span(), "expected `item`"));
         }
         let item: TokenStream = input.parse()?;
-        Ok(Handshake { attr, known, item })
+        Ok(Handshake {
+            attr,
+            known,
+            structs,
+            item,
+        })
     }
 }
 
@@ -215,6 +249,14 @@ pub fn callee_name(path: &syn::Path) -> String {
 /// The expansion that asks `callee`'s macro for its signature and expands the caller again.
 /// The macro's path is spanned on the call, so a callee that is not differentiable is reported
 /// there.
+/// The expansion that asks the struct at `path` for its fields (the macro its derive left) and
+/// expands the caller again.
+pub fn ask_fields(path: &syn::Path, asked: &str, state: &Handshake) -> TokenStream {
+    let asked = syn::LitStr::new(asked, Span::call_site());
+    let state = state.to_tokens();
+    quote!(#path! { asked #asked #state })
+}
+
 pub fn ask(callee: &syn::Path, state: &Handshake) -> TokenStream {
     let asked = syn::LitStr::new(&callee_name(callee), Span::call_site());
     let state = state.to_tokens();

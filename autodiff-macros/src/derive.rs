@@ -106,7 +106,9 @@ fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         })
         .collect();
+    let info = crate::structs::info_macro(input);
     Ok(quote! {
+        #info
         #[automatically_derived]
         impl #impl_generics #trait_path for #name #ty_generics
         where

@@ -20,23 +20,32 @@ use crate::items::{backticked, bare_or_tuple, doc_lines, Function};
 use crate::lower::{self, Lowered};
 use crate::nesting;
 use crate::signature::{self, Signature};
+use crate::structs::{self, StructInfo};
 
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
 /// emitted together with the user's function as written.
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand_knowing(attr, item, Vec::new())
+    expand_knowing(attr, item, Vec::new(), Vec::new(), None)
 }
 
 /// The caller's expansion again, now with its callees' signatures (see [`calls`]).
 pub fn expand_handshake(input: TokenStream) -> TokenStream {
     match syn::parse2::<Handshake>(input) {
-        Ok(state) => expand_knowing(state.attr, state.item, state.known),
+        Ok(state) => expand_knowing(state.attr, state.item, state.known, state.structs, None),
         Err(e) => e.to_compile_error(),
     }
 }
 
-/// [`expand`] with the signatures of some callees known.
-fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -> TokenStream {
+/// [`expand`] with the signatures of some callees and the fields of some structs known.
+/// `origin` is the user's attribute and item when this expands the flat form of a function
+/// with struct parameters (see [`structs`]): a handshake then carries the user's function.
+fn expand_knowing(
+    attr: TokenStream,
+    item: TokenStream,
+    known: Vec<CalleeSig>,
+    known_structs: Vec<StructInfo>,
+    origin: Option<(TokenStream, TokenStream)>,
+) -> TokenStream {
     if let Err(error) = depth::check_nesting(item.clone()) {
         return too_deep(item, error);
     }
@@ -68,6 +77,19 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
         errors.push(e);
         attr::Args::default()
     });
+    if origin.is_none() && errors.is_empty() {
+        let params = structs::struct_params(&item_fn, args.wrt.as_deref());
+        if !params.is_empty() {
+            return expand_with_structs(
+                (attr_tokens, item),
+                &item_fn,
+                &args,
+                &params,
+                known,
+                known_structs,
+            );
+        }
+    }
     // Every stage runs, even after errors, so that one compile reports every mistake.
     let sig = signature::check(&item_fn, &mut errors);
     let wrt = resolve_wrt(args.wrt.as_deref(), &sig, &mut errors);
@@ -75,9 +97,11 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
     let lowering = lower::lower(&item_fn, &sig, &mut errors, &known);
     if let (Some(callee), true) = (lowering.unknown.first(), errors.is_empty()) {
         // Ask the first unknown callee's macro for its signature; it expands us again.
+        let (attr, item) = origin.unwrap_or((attr_tokens, item));
         let state = Handshake {
-            attr: attr_tokens,
+            attr,
             known,
+            structs: known_structs,
             item,
         };
         return calls::ask(callee, &state);
@@ -99,6 +123,162 @@ fn expand_knowing(attr: TokenStream, item: TokenStream, known: Vec<CalleeSig>) -
             quote!(#[allow(clippy::let_and_return, dead_code)] #item_fn #generated)
         }
         Err(error) => fallback_fn(&item_fn, error),
+    }
+}
+
+/// A function with struct parameters (see [`structs`]): asks each struct not known yet for its
+/// fields; then expands the flat function and wraps its items.
+fn expand_with_structs(
+    origin: (TokenStream, TokenStream),
+    item_fn: &ItemFn,
+    args: &attr::Args,
+    params: &[structs::StructParam],
+    known: Vec<CalleeSig>,
+    known_structs: Vec<StructInfo>,
+) -> TokenStream {
+    let mut resolved = Vec::new();
+    for p in params {
+        match structs::resolve(p, &known_structs) {
+            Ok(structs::Resolution::Done(r)) => resolved.push(r),
+            // Ask the struct (or a nested one) for its fields; its macro expands us again.
+            Ok(structs::Resolution::Ask(path, text)) => {
+                let state = Handshake {
+                    attr: origin.0,
+                    known,
+                    structs: known_structs,
+                    item: origin.1,
+                };
+                return calls::ask_fields(&path, &text, &state);
+            }
+            Err(message) => {
+                return fallback_fn(item_fn, syn::Error::new_spanned(&p.ty, message));
+            }
+        }
+    }
+    let flat_name = format_ident!("__autodiff_flat_{}", item_fn.sig.ident);
+    let flat = match structs::flatten(item_fn, &flat_name, &resolved) {
+        Ok(flat) => flat,
+        Err(e) => return fallback_fn(item_fn, e),
+    };
+    // The wrappers' view of the parameters, and the wrt set.
+    let mut wrapper_params = Vec::new();
+    for arg in &item_fn.sig.inputs {
+        let syn::FnArg::Typed(t) = arg else { continue };
+        let syn::Pat::Ident(p) = &*t.pat else {
+            continue;
+        };
+        if let Some(r) = resolved.iter().find(|r| r.param.ident == p.ident) {
+            wrapper_params.push(structs::WrapperParam::Struct(r));
+            continue;
+        }
+        let gradient = match signature::classify(&t.ty) {
+            Ok(Some(_)) => Some(Box::new(match &*t.ty {
+                syn::Type::Reference(r) => (*r.elem).clone(),
+                ty => ty.clone(),
+            })),
+            _ => None,
+        };
+        wrapper_params.push(structs::WrapperParam::Plain(p.ident.clone(), gradient));
+    }
+    let param_name = |w: &structs::WrapperParam| match w {
+        structs::WrapperParam::Struct(r) => r.param.ident.clone(),
+        structs::WrapperParam::Plain(i, _) => i.clone(),
+    };
+    let wrt: Vec<usize> = match &args.wrt {
+        Some(names) => names
+            .iter()
+            .filter_map(|n| wrapper_params.iter().position(|w| param_name(w) == *n))
+            .collect(),
+        None => (0..wrapper_params.len())
+            .filter(|&i| !matches!(&wrapper_params[i], structs::WrapperParam::Plain(_, None)))
+            .collect(),
+    };
+    // The flat function's attribute: `wrt` over the leaves, the rest as written.
+    let mut flat_args = Vec::new();
+    let leaves: Vec<Ident> = wrt
+        .iter()
+        .flat_map(|&i| match &wrapper_params[i] {
+            structs::WrapperParam::Struct(r) => r.leaves.iter().map(|l| l.flat.clone()).collect(),
+            structs::WrapperParam::Plain(ident, _) => vec![ident.clone()],
+        })
+        .collect();
+    flat_args.push(quote!(wrt(#(#leaves),*)));
+    if let Some(only) = &args.only {
+        let items = only.iter().map(|(_, ident)| ident);
+        flat_args.push(quote!(only(#(#items),*)));
+    }
+    if let Some(krate) = &args.krate {
+        let text = syn::LitStr::new(&krate.to_token_stream().to_string(), Span::call_site());
+        flat_args.push(quote!(crate = #text));
+    }
+    let scalar_result = match &item_fn.sig.output {
+        syn::ReturnType::Type(_, ty) => {
+            matches!(signature::classify(ty), Ok(Some(t)) if t.kind == symbolic::Kind::Scalar)
+        }
+        syn::ReturnType::Default => false,
+    };
+    let flat_expansion = expand_knowing(
+        quote!(#(#flat_args),*),
+        flat.to_token_stream(),
+        known,
+        known_structs,
+        Some(origin.clone()),
+    );
+    // A handshake (a callee's signature asked for) expands the user's function again later.
+    let is_handshake = flat_expansion
+        .clone()
+        .into_iter()
+        .next()
+        .is_some_and(|t| !matches!(&t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'));
+    if is_handshake {
+        return flat_expansion;
+    }
+    // The flat names (`p__w1`) are not snake case; the items using them say so.
+    let flat_expansion = match syn::parse2::<syn::File>(flat_expansion.clone()) {
+        Ok(mut file) => {
+            for item in &mut file.items {
+                if let Some(attrs) = item_attrs(item) {
+                    attrs.push(syn::parse_quote!(#[allow(non_snake_case)]));
+                }
+            }
+            file.to_token_stream()
+        }
+        Err(_) => flat_expansion,
+    };
+    let failed = flat_expansion.to_string().contains("compile_error");
+    let user_fn = without_checkpoints(item_fn);
+    if failed {
+        return quote!(#[allow(dead_code)] #user_fn #flat_expansion);
+    }
+    let wrappers = structs::Wrappers {
+        item: item_fn,
+        flat: &flat_name,
+        params: wrapper_params,
+        wrt,
+        scalar_result,
+        wanted: args.wanted(),
+    }
+    .items();
+    let wrappers = attr::with_crate_path(wrappers, args.krate.as_ref());
+    quote! {
+        #[allow(clippy::let_and_return, dead_code)]
+        #user_fn
+        #flat_expansion
+        #wrappers
+    }
+}
+
+/// The attributes of an item that can carry `#[allow]`.
+fn item_attrs(item: &mut syn::Item) -> Option<&mut Vec<syn::Attribute>> {
+    match item {
+        syn::Item::Fn(i) => Some(&mut i.attrs),
+        syn::Item::Enum(i) => Some(&mut i.attrs),
+        syn::Item::Impl(i) => Some(&mut i.attrs),
+        syn::Item::Mod(i) => Some(&mut i.attrs),
+        syn::Item::Use(i) => Some(&mut i.attrs),
+        syn::Item::Const(i) => Some(&mut i.attrs),
+        syn::Item::Static(i) => Some(&mut i.attrs),
+        _ => None,
     }
 }
 

@@ -24,6 +24,7 @@ mod items;
 mod lower;
 mod nesting;
 mod signature;
+mod structs;
 
 /// Generates, beside the function `f` it is placed on, `f_vjp`, `f_jvp`, `f_jacobian`,
 /// `f_gradcheck`, `f_derivation` and, for a scalar result, `f_grad`, `f_hvp` and `f_hessian`.
