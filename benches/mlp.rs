@@ -95,6 +95,39 @@ fn b1(c: &mut Criterion) {
         group.finish();
     }
     write_allocation_notes(&allocation_rows);
+    b1_struct(c);
+}
+
+/// B1 with an `Mlp` parameter struct and integer labels against the same loss with the
+/// parameters flat (issue 17: the struct costs nothing).
+fn b1_struct(c: &mut Criterion) {
+    for batch in [64, 1024] {
+        let i = Inputs::new(batch);
+        let labels = i.labels();
+        let p = f64_mlp::Mlp::new(&i.w1, &i.b1, &i.w2, &i.b2);
+        let mut group = c.benchmark_group(format!("b1_struct/f64/B={batch}"));
+        group.bench_function(BenchmarkId::from_parameter("flat"), |b| {
+            b.iter(|| {
+                f64_mlp::mlp_loss_labels_grad(black_box(&i.x), &p.w1, &p.b1, &p.w2, &p.b2, &labels)
+            })
+        });
+        group.bench_function(BenchmarkId::from_parameter("struct"), |b| {
+            b.iter(|| f64_mlp::mlp_loss_struct_grad(black_box(&p), &i.x, &labels))
+        });
+        group.finish();
+        let [x, w1, b1, w2, b2, _] = i.to_f32();
+        let p = f32_mlp::Mlp::new(&w1, &b1, &w2, &b2);
+        let mut group = c.benchmark_group(format!("b1_struct/f32/B={batch}"));
+        group.bench_function(BenchmarkId::from_parameter("flat"), |b| {
+            b.iter(|| {
+                f32_mlp::mlp_loss_labels_grad(black_box(&x), &p.w1, &p.b1, &p.w2, &p.b2, &labels)
+            })
+        });
+        group.bench_function(BenchmarkId::from_parameter("struct"), |b| {
+            b.iter(|| f32_mlp::mlp_loss_struct_grad(black_box(&p), &x, &labels))
+        });
+        group.finish();
+    }
 }
 
 // Long warm-up and measurement: on a shared 2-core machine the 2-thread GEMM makes single

@@ -73,3 +73,29 @@ fn readme_shows_the_printed_derivation() {
         assert!(printed.contains(line), "missing {line:?} in\n{printed}");
     }
 }
+
+/// B1 written with an `Mlp` struct and integer labels: the struct's gradient is the flat form's,
+/// bit for bit (the same program), and the one-hot form's to rounding.
+#[test]
+fn the_struct_form_equals_the_flat_and_the_one_hot_forms() {
+    let i = Inputs::new(64);
+    let labels = i.labels();
+    let p = f64_mlp::Mlp::new(&i.w1, &i.b1, &i.w2, &i.b2);
+    let (value, grad) = f64_mlp::mlp_loss_struct_grad(&p, &i.x, &labels);
+    let (flat_value, (w1, b1, w2, b2)) =
+        f64_mlp::mlp_loss_labels_grad(&i.x, &p.w1, &p.b1, &p.w2, &p.b2, &labels);
+    assert_eq!(value, flat_value);
+    assert_eq!(
+        (&grad.w1, &grad.b1, &grad.w2, &grad.b2),
+        (&w1, &b1, &w2, &b2)
+    );
+    let (one_hot_value, (dw1, db1, _, _)) =
+        f64_mlp::mlp_loss_grad(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y);
+    assert!((value - one_hot_value).abs() <= 1e-12 * value.abs());
+    for (a, b) in grad.w1.as_slice().iter().zip(dw1.as_slice()) {
+        assert!((a - b).abs() <= 1e-12, "{a} vs {b}");
+    }
+    for (a, b) in grad.b1.as_slice().iter().zip(db1.as_slice()) {
+        assert!((a - b).abs() <= 1e-12, "{a} vs {b}");
+    }
+}

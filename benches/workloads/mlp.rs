@@ -47,6 +47,17 @@ impl Inputs {
         }
     }
 
+    /// Each row's class: where `y` holds its 1.
+    pub fn labels(&self) -> Vec<usize> {
+        (0..self.y.rows())
+            .map(|i| {
+                (0..CLASSES)
+                    .find(|&j| self.y[(i, j)] == 1.0)
+                    .expect("one-hot")
+            })
+            .collect()
+    }
+
     /// The same inputs rounded to f32.
     pub fn to_f32(&self) -> [Matrix<f32>; 6] {
         let f = |m: &Matrix<f64>| {
@@ -92,6 +103,56 @@ macro_rules! mlp_for {
                 let row_loss = -(y * &lp).sum_axis(1);
                 let loss = row_loss.mean();
                 loss
+            }
+
+            /// B1's parameters as one value, biases as vectors (issue 17).
+            #[derive(Differentiable, Clone, Debug, PartialEq)]
+            pub struct Mlp {
+                pub w1: Matrix<$T>,
+                pub b1: Vector<$T>,
+                pub w2: Matrix<$T>,
+                pub b2: Vector<$T>,
+            }
+
+            impl Mlp {
+                /// The parameters of `w1, b1, w2, b2` (the biases' single rows as vectors).
+                pub fn new(
+                    w1: &Matrix<$T>,
+                    b1: &Matrix<$T>,
+                    w2: &Matrix<$T>,
+                    b2: &Matrix<$T>,
+                ) -> Self {
+                    let row = |m: &Matrix<$T>| Vector::from_vec(m.as_slice().to_vec());
+                    Mlp {
+                        w1: w1.clone(),
+                        b1: row(b1),
+                        w2: w2.clone(),
+                        b2: row(b2),
+                    }
+                }
+            }
+
+            /// B1 as the contract writes it: a parameter struct and integer labels.
+            #[differentiable(wrt(p))]
+            pub fn mlp_loss_struct(p: &Mlp, x: &Matrix<$T>, labels: &[usize]) -> $T {
+                let h = (x.matmul(&p.w1) + &p.b1).relu();
+                let lp = (h.matmul(&p.w2) + &p.b2).log_softmax();
+                -lp.gather(labels).mean()
+            }
+
+            /// The same with the parameters flat: what the struct form must be as fast as.
+            #[differentiable(wrt(w1, b1, w2, b2))]
+            pub fn mlp_loss_labels(
+                x: &Matrix<$T>,
+                w1: &Matrix<$T>,
+                b1: &Vector<$T>,
+                w2: &Matrix<$T>,
+                b2: &Vector<$T>,
+                labels: &[usize],
+            ) -> $T {
+                let h = (x.matmul(w1) + b1).relu();
+                let lp = (h.matmul(w2) + b2).log_softmax();
+                -lp.gather(labels).mean()
             }
 
             /// The backward pass as one writes it by hand, knowing that each row of `y` sums to
