@@ -7,9 +7,11 @@ extern crate self as autodiff;
 #[doc(hidden)]
 pub use autodiff_core::__elementwise_functions;
 #[doc(hidden)]
+pub use autodiff_core::float;
+#[doc(hidden)]
 pub use autodiff_core::kernels;
 pub use autodiff_core::{
-    buffer, gemm, gradcheck, symbolic, Differentiable, Matrix, Real, ScalarExt, Vector,
+    buffer, gemm, gradcheck, symbolic, Differentiable, Float, Matrix, Real, ScalarExt, Vector,
 };
 #[doc(hidden)]
 pub use autodiff_macros::__differentiable_with;
@@ -25,5 +27,5 @@ pub use autodiff_macros::Differentiable;
 /// `use autodiff::prelude::*;` brings the tensor types, the attributes, the scalar methods and
 /// `Differentiable` (the derive and the trait).
 pub mod prelude {
-    pub use crate::{derivative, differentiable, Differentiable, Matrix, ScalarExt, Vector};
+    pub use crate::{derivative, differentiable, Differentiable, Float, Matrix, ScalarExt, Vector};
 }

@@ -12,6 +12,8 @@
 //!   over this module.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "runtime")]
+pub mod float;
 pub mod functions;
 #[cfg(feature = "runtime")]
 pub mod gradcheck;
@@ -21,6 +23,8 @@ pub mod symbolic;
 #[cfg(feature = "runtime")]
 pub mod tensor;
 
+#[cfg(feature = "runtime")]
+pub use float::Float;
 #[cfg(feature = "runtime")]
 pub use parameters::Differentiable;
 #[cfg(feature = "runtime")]

@@ -16,6 +16,7 @@ use crate::dense;
 use crate::depth;
 use crate::emit::{self, local_ident, ArgumentCheck, Expected, ParamBinding};
 use crate::errors::Errors;
+use crate::generic;
 use crate::items::{backticked, bare_or_tuple, doc_lines, Function};
 use crate::lower::{self, Lowered};
 use crate::nesting;
@@ -78,6 +79,9 @@ fn expand_knowing(
         attr::Args::default()
     });
     if origin.is_none() && errors.is_empty() {
+        if let Some(t) = generic::float_param(&item_fn) {
+            return expand_generic((attr_tokens, item), &item_fn, &t, known, known_structs);
+        }
         let params = structs::struct_params(&item_fn, args.wrt.as_deref());
         if !params.is_empty() {
             return expand_with_structs(
@@ -123,6 +127,60 @@ fn expand_knowing(
             quote!(#[allow(clippy::let_and_return, dead_code)] #item_fn #generated)
         }
         Err(error) => fallback_fn(&item_fn, error),
+    }
+}
+
+/// Whether an expansion is a handshake (a macro call that expands the function again), not
+/// items.
+fn is_handshake(expansion: &TokenStream) -> bool {
+    expansion
+        .clone()
+        .into_iter()
+        .next()
+        .is_some_and(|t| !matches!(&t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'))
+}
+
+/// A function generic over its float (see [`generic`]): both instantiations expanded, and the
+/// generic items that call them.
+fn expand_generic(
+    origin: (TokenStream, TokenStream),
+    item_fn: &ItemFn,
+    t: &Ident,
+    known: Vec<CalleeSig>,
+    known_structs: Vec<StructInfo>,
+) -> TokenStream {
+    let mut expansions = Vec::new();
+    for float in ["f64", "f32"] {
+        let instance = match generic::instantiate(item_fn, t, float) {
+            Ok(instance) => instance,
+            Err(e) => return fallback_fn(item_fn, e),
+        };
+        let expansion = expand_knowing(
+            origin.0.clone(),
+            instance.to_token_stream(),
+            known.clone(),
+            known_structs.clone(),
+            Some(origin.clone()),
+        );
+        if is_handshake(&expansion) {
+            return expansion;
+        }
+        // One instantiation's errors are the other's: report them once.
+        if expansion.to_string().contains("compile_error") {
+            let user_fn = without_checkpoints(item_fn);
+            return quote!(#[allow(dead_code)] #user_fn #expansion);
+        }
+        expansions.push(expansion);
+    }
+    let wrappers = generic::wrappers(item_fn, t, &expansions[0]);
+    let user_fn = without_checkpoints(&generic::with_typed_literals(item_fn, t));
+    let (f64_items, f32_items) = (&expansions[0], &expansions[1]);
+    quote! {
+        #[allow(clippy::let_and_return, dead_code)]
+        #user_fn
+        #f64_items
+        #f32_items
+        #wrappers
     }
 }
 
@@ -225,12 +283,7 @@ fn expand_with_structs(
         Some(origin.clone()),
     );
     // A handshake (a callee's signature asked for) expands the user's function again later.
-    let is_handshake = flat_expansion
-        .clone()
-        .into_iter()
-        .next()
-        .is_some_and(|t| !matches!(&t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'));
-    if is_handshake {
+    if is_handshake(&flat_expansion) {
         return flat_expansion;
     }
     // The flat names (`p__w1`) are not snake case; the items using them say so.

@@ -20,6 +20,7 @@ mod derive;
 mod emit;
 mod errors;
 mod expand;
+mod generic;
 mod items;
 mod lower;
 mod nesting;

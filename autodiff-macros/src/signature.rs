@@ -259,14 +259,15 @@ fn check_qualifiers(item: &ItemFn, errors: &mut Errors) {
     if !sig.generics.params.is_empty() {
         errors.spanned(
             &sig.generics.params,
-            "generic parameters are not supported yet; write the float type out (`f32` or \
-             `f64`) and take `Vector<T>`/`Matrix<T>` or references to them",
+            "a differentiable function may be generic over its float alone, \
+             `fn f<T: Float>(x: &Vector<T>) -> T` (`autodiff::Float`: f32 or f64); other \
+             generic parameters are not supported: write the types out",
         );
     } else if let Some(w) = &sig.generics.where_clause {
         errors.spanned(
             w,
-            "`where` clauses are not supported: a differentiable function is not generic; \
-             remove the clause",
+            "`where` clauses are not supported: a function generic over its float writes \
+             `<T: Float>`; remove the clause",
         );
     }
 }

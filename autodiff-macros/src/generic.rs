@@ -1,0 +1,202 @@
+//! Functions generic over their float: `fn f<T: Float>(x: &Vector<T>) -> T`.
+//!
+//! The engine differentiates one float type at a time, so the function is compiled twice, `T`
+//! replaced by `f64` and by `f32` (`__autodiff_f64_f`, `__autodiff_f32_f`), each with all its
+//! items; then each item the user calls, `f_grad<T: Float>` and so on, is generic and calls the
+//! instantiation of its `T` (`autodiff::float`: a comparison of type ids, folded away, and
+//! casts that do nothing). Float literals are `T`'s, as they are in the instantiations.
+
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, ToTokens};
+use syn::{FnArg, GenericParam, ItemFn, Pat, ReturnType, Type, TypeParamBound};
+
+/// `T` when the function's generics are exactly `<T: Float>` (`autodiff::Float` too).
+pub fn float_param(item: &ItemFn) -> Option<Ident> {
+    let generics = &item.sig.generics;
+    if generics.where_clause.is_some() || generics.params.len() != 1 {
+        return None;
+    }
+    let GenericParam::Type(t) = generics.params.first()? else {
+        return None;
+    };
+    let [TypeParamBound::Trait(bound)] = t.bounds.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let last = bound.path.segments.last()?;
+    (last.ident == "Float" && t.default.is_none()).then(|| t.ident.clone())
+}
+
+/// `tokens` with the identifier `from` replaced by `to`.
+fn replace(tokens: TokenStream, from: &Ident, to: &Ident) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Ident(i) if i == *from => {
+                let mut to = to.clone();
+                to.set_span(i.span());
+                TokenTree::Ident(to)
+            }
+            TokenTree::Group(g) => {
+                let mut group =
+                    proc_macro2::Group::new(g.delimiter(), replace(g.stream(), from, to));
+                group.set_span(g.span());
+                TokenTree::Group(group)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// The name of the instantiation for `float`.
+pub fn instance_name(name: &Ident, float: &str) -> Ident {
+    format_ident!("__autodiff_{}_{}", float, name)
+}
+
+/// The function with `T` replaced by `float`, not generic, private, named for the float.
+pub fn instantiate(item: &ItemFn, t: &Ident, float: &str) -> syn::Result<ItemFn> {
+    let float_ident = Ident::new(float, Span::call_site());
+    let mut plain = item.clone();
+    plain.sig.generics = syn::Generics::default();
+    let tokens = replace(plain.to_token_stream(), t, &float_ident);
+    let mut instance: ItemFn = syn::parse2(tokens)?;
+    instance.sig.ident = instance_name(&item.sig.ident, float);
+    instance.vis = syn::Visibility::Inherited;
+    instance.attrs.retain(|a| a.path().is_ident("allow"));
+    Ok(instance)
+}
+
+/// The user's function as it is compiled: float literals without a suffix as `T`'s
+/// (`<T as autodiff::Real>::from_f64(2.0)`), which a generic function cannot write otherwise.
+pub fn with_typed_literals(item: &ItemFn, t: &Ident) -> ItemFn {
+    struct Literals<'a>(&'a Ident);
+    impl syn::visit_mut::VisitMut for Literals<'_> {
+        fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+            if let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Float(f),
+                ..
+            }) = expr
+            {
+                if f.suffix().is_empty() {
+                    let t = self.0;
+                    *expr = syn::parse_quote!(<#t as ::autodiff::Real>::from_f64(#f));
+                    return;
+                }
+            }
+            syn::visit_mut::visit_expr_mut(self, expr);
+        }
+    }
+    let mut item = item.clone();
+    syn::visit_mut::VisitMut::visit_block_mut(&mut Literals(t), &mut item.block);
+    item
+}
+
+/// Whether `ty` names `t`.
+fn mentions(ty: &TokenStream, t: &Ident) -> bool {
+    ty.clone().into_iter().any(|token| match token {
+        TokenTree::Ident(i) => i == *t,
+        TokenTree::Group(g) => mentions(&g.stream(), t),
+        _ => false,
+    })
+}
+
+/// The items the user calls: for each public item of the `f64` instantiation (`expansion`), a
+/// function of the user's name, generic in `T` where its signature has the float, calling the
+/// instantiation of its `T`.
+pub fn wrappers(item: &ItemFn, t: &Ident, expansion: &TokenStream) -> TokenStream {
+    let Ok(file) = syn::parse2::<syn::File>(expansion.clone()) else {
+        return TokenStream::new();
+    };
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    let f64_ident = Ident::new("f64", Span::call_site());
+    let prefix = format!("{}_", instance_name(name, "f64"));
+    let mut out = TokenStream::new();
+    for generated in &file.items {
+        let syn::Item::Fn(f) = generated else {
+            continue;
+        };
+        let Some(suffix) = f
+            .sig
+            .ident
+            .to_string()
+            .strip_prefix(&prefix)
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        const ITEMS: &[&str] = &[
+            "grad",
+            "vjp",
+            "jvp",
+            "hvp",
+            "jacobian",
+            "hessian",
+            "gradcheck",
+            "derivation",
+        ];
+        if !ITEMS.contains(&suffix.as_str()) {
+            continue;
+        }
+        let item_name = format_ident!("{}_{}", name, suffix);
+        let (f64_item, f32_item) = (
+            format_ident!("{}_{}", instance_name(name, "f64"), suffix),
+            format_ident!("{}_{}", instance_name(name, "f32"), suffix),
+        );
+        // The signature with `f64` as `T`.
+        let mut params = Vec::new();
+        let mut args = Vec::new();
+        let mut generic = false;
+        for input in &f.sig.inputs {
+            let FnArg::Typed(typed) = input else { continue };
+            let Pat::Ident(p) = &*typed.pat else { continue };
+            let ty = replace(typed.ty.to_token_stream(), &f64_ident, t);
+            let ident = &p.ident;
+            params.push(quote!(#ident: #ty));
+            if mentions(&ty, t) {
+                generic = true;
+                args.push(if matches!(&*typed.ty, Type::Reference(_)) {
+                    quote!(::autodiff::float::cast_ref(#ident))
+                } else {
+                    quote!(::autodiff::float::cast(#ident))
+                });
+            } else {
+                args.push(quote!(#ident));
+            }
+        }
+        let output = match &f.sig.output {
+            ReturnType::Default => quote!(),
+            ReturnType::Type(arrow, ty) => {
+                let ty = replace(ty.to_token_stream(), &f64_ident, t);
+                generic |= mentions(&ty, t);
+                quote!(#arrow #ty)
+            }
+        };
+        let doc = format!(
+            "The `{suffix}` item of [`{name}`], for `{t}` = `f32` or `f64` (see `{name}`'s \
+             `f64` form for its derivation)."
+        );
+        out.extend(if generic {
+            quote! {
+                #[doc = #doc]
+                #[allow(clippy::all)]
+                #[track_caller]
+                #vis fn #item_name<#t: ::autodiff::Float>(#(#params),*) #output {
+                    if ::autodiff::float::is_f64::<#t>() {
+                        ::autodiff::float::cast(#f64_item(#(#args),*))
+                    } else {
+                        ::autodiff::float::cast(#f32_item(#(#args),*))
+                    }
+                }
+            }
+        } else {
+            quote! {
+                #[doc = #doc]
+                #[allow(clippy::all)]
+                #vis fn #item_name(#(#params),*) #output {
+                    #f64_item(#(#args),*)
+                }
+            }
+        });
+    }
+    out
+}
