@@ -2588,7 +2588,7 @@ macro_rules! op_tests {
                         let scaled = a * s;
                         let wide = a.hstack(&scaled);
                         let tall = wide.vstack(&wide.sin());
-                        (tall.tanh().mean() + tall.powi(2).sum() * s) * (tall * 2.0).sum()
+                        tall.powi(2).sum() * s + tall.tanh().mean() + (tall * 0.5).mean()
                     }
                 }
                 /// A join moved into an operator: its pullback reads `u.len()` of a value that
@@ -2724,12 +2724,12 @@ macro_rules! op_tests {
                         m * m.trace()
                     }
                 }
-                /// u·vᵀ, borrowed and owned.
+                /// u·vᵀ as the contract spells it, `u.outer(&v)`, and of an owned vector.
                 pub mod outer {
                     use super::*;
                     #[differentiable]
-                    pub fn f(u: &Vector<$T>, v: &Vector<$T>) -> Matrix<$T> {
-                        u.outer(v) + u.clone().outer(&(v * 2.0))
+                    pub fn f(u: &Vector<$T>, v: Vector<$T>) -> Matrix<$T> {
+                        u.outer(&v) + u.clone().outer(&(&v * 2.0))
                     }
                 }
                 pub mod inverse {
@@ -2761,11 +2761,12 @@ macro_rules! op_tests {
                         m.logdet()
                     }
                 }
+                /// As the contract spells it, `m.solve(&b)`, of an owned `b`.
                 pub mod solve_v {
                     use super::*;
                     #[differentiable]
-                    pub fn f(a: &Matrix<$T>, b: &Vector<$T>) -> Vector<$T> {
-                        a.solve(b)
+                    pub fn f(m: &Matrix<$T>, b: Vector<$T>) -> Vector<$T> {
+                        m.solve(&b)
                     }
                 }
                 pub mod solve_m {
@@ -3055,7 +3056,7 @@ macro_rules! op_tests {
                     for (nu, nv) in [(1, 1), (3, 2), (2, 5)] {
                         let u = rng.vector::<$T>(nu, U);
                         let v = rng.vector::<$T>(nv, U);
-                        check_vjp!(outer; u = rng.matrix::<$T>(nu, nv, U); u: v, v: v);
+                        check_vjp!(outer; u = rng.matrix::<$T>(nu, nv, U); u: v, v: V);
                     }
                 }
 
@@ -3095,7 +3096,7 @@ macro_rules! op_tests {
                     for n in [1, 2, 3] {
                         let a = well_conditioned(&mut rng, n);
                         let b = rng.vector::<$T>(n, U);
-                        check_vjp!(solve_v; u = rng.vector::<$T>(n, U); a: m, b: v);
+                        check_vjp!(solve_v; u = rng.vector::<$T>(n, U); a: m, b: V);
                         check_grad!(solve_quadratic; a: m, b: v);
                         for k in [1, 3] {
                             let b = rng.matrix::<$T>(n, k, U);
