@@ -397,15 +397,32 @@ fn signature_module(name: &str) -> Ident {
 /// visible as `f` is (at most the crate: a `macro_rules!` leaves it only through
 /// `#[macro_export]`).
 pub fn signature_macro(sig: &CalleeSig, function: &Ident, vis: &syn::Visibility) -> TokenStream {
-    let module = signature_module(&sig.name);
-    let name = macro_name(function);
     let sig = sig.to_tokens();
+    handshake_macro(
+        &signature_module(&function.unraw().to_string()),
+        &macro_name(function),
+        vis,
+        quote!(callee #sig),
+    )
+}
+
+/// A hidden macro named `name` that answers a handshake with `reply` (`callee <sig>`,
+/// `structure <fields>`) and passes the caller's state on to `__differentiable_with!`: defined
+/// in the hidden module `module` and used from it into the item's module, as visible as the
+/// item (`vis`) but at most the crate (a `macro_rules!` leaves it only through
+/// `#[macro_export]`). The `use` is what lets a path or a `use` that reaches the item reach
+/// the macro, from anywhere in the crate.
+pub fn handshake_macro(
+    module: &Ident,
+    name: &Ident,
+    vis: &syn::Visibility,
+    reply: TokenStream,
+) -> TokenStream {
     let vis = match vis {
         syn::Visibility::Inherited => quote!(),
         syn::Visibility::Restricted(r) if r.path.is_ident("self") => quote!(),
-        // `pub(super)` and `pub(in path)` name a module from `f`'s, one level up here.
-        syn::Visibility::Restricted(_) => quote!(pub(crate)),
-        syn::Visibility::Public(_) => quote!(pub(crate)),
+        // `pub(super)` and `pub(in path)` name a module from the item's, one level up here.
+        syn::Visibility::Restricted(_) | syn::Visibility::Public(_) => quote!(pub(crate)),
     };
     quote! {
         #[doc(hidden)]
@@ -413,14 +430,14 @@ pub fn signature_macro(sig: &CalleeSig, function: &Ident, vis: &syn::Visibility)
         mod #module {
             #[doc(hidden)]
             #[allow(unused_macros)]
-            macro_rules! __autodiff_signature {
+            macro_rules! __autodiff_handshake {
                 ($($state:tt)*) => {
-                    ::autodiff::__differentiable_with! { callee #sig ; $($state)* }
+                    ::autodiff::__differentiable_with! { #reply ; $($state)* }
                 };
             }
             // (Renamed here: `use f32;` would import the module `std::f32` too.)
             #[allow(unused_imports)]
-            pub(crate) use __autodiff_signature as #name;
+            pub(crate) use __autodiff_handshake as #name;
         }
         #[doc(hidden)]
         #[allow(unused_imports)]

@@ -84,28 +84,23 @@ fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
 
     let parameters: Vec<&Field> = fields.iter().filter(|f| !f.constant).collect();
     let members: Vec<&Member> = parameters.iter().map(|f| &f.member).collect();
-    let zeros: Vec<TokenStream> = fields
-        .iter()
-        .map(|f| {
-            let member = &f.member;
-            if f.constant {
-                quote!(#member: ::core::clone::Clone::clone(&self.#member))
-            } else {
-                quote!(#member: #trait_path::zeros_like(&self.#member))
-            }
-        })
-        .collect();
-    let taken: Vec<TokenStream> = fields
-        .iter()
-        .map(|f| {
-            let member = &f.member;
-            if f.constant {
-                quote!(#member: ::core::clone::Clone::clone(&self.#member))
-            } else {
-                quote!(#member: #trait_path::take_flat(&self.#member, flat))
-            }
-        })
-        .collect();
+    // The struct rebuilt from `self`: each parameter by `method(&self.field, extra)`, each
+    // constant cloned.
+    let rebuilt = |method: TokenStream, extra: TokenStream| -> Vec<TokenStream> {
+        fields
+            .iter()
+            .map(|f| {
+                let member = &f.member;
+                if f.constant {
+                    quote!(#member: ::core::clone::Clone::clone(&self.#member))
+                } else {
+                    quote!(#member: #trait_path::#method(&self.#member #extra))
+                }
+            })
+            .collect()
+    };
+    let zeros = rebuilt(quote!(zeros_like), quote!());
+    let taken = rebuilt(quote!(take_flat), quote!(, flat));
     let info = crate::structs::info_macro(input);
     Ok(quote! {
         #info

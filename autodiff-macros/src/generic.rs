@@ -26,25 +26,45 @@ pub fn float_param(item: &ItemFn) -> Option<Ident> {
     (last.ident == "Float" && t.default.is_none()).then(|| t.ident.clone())
 }
 
-/// `tokens` with the identifier `from` replaced by `to`.
-fn replace(tokens: TokenStream, from: &Ident, to: &Ident) -> TokenStream {
+/// `tokens` with each identifier `names[k]` replaced by `values[k]` (a type parameter by its
+/// argument: `T` by `f64` here, a struct's `T` by a parameter's type argument in
+/// [`structs`](crate::structs)). A one-identifier value keeps the replaced identifier's span,
+/// for messages.
+pub fn replace_idents(tokens: TokenStream, names: &[Ident], values: &[TokenStream]) -> TokenStream {
     tokens
         .into_iter()
-        .map(|t| match t {
-            TokenTree::Ident(i) if i == *from => {
-                let mut to = to.clone();
-                to.set_span(i.span());
-                TokenTree::Ident(to)
+        .flat_map(|t| -> Vec<TokenTree> {
+            match t {
+                TokenTree::Ident(i) => match names.iter().position(|n| *n == i) {
+                    Some(k) => values[k]
+                        .clone()
+                        .into_iter()
+                        .map(|mut v| {
+                            if let TokenTree::Ident(to) = &mut v {
+                                to.set_span(i.span());
+                            }
+                            v
+                        })
+                        .collect(),
+                    None => vec![TokenTree::Ident(i)],
+                },
+                TokenTree::Group(g) => {
+                    let mut group = proc_macro2::Group::new(
+                        g.delimiter(),
+                        replace_idents(g.stream(), names, values),
+                    );
+                    group.set_span(g.span());
+                    vec![TokenTree::Group(group)]
+                }
+                other => vec![other],
             }
-            TokenTree::Group(g) => {
-                let mut group =
-                    proc_macro2::Group::new(g.delimiter(), replace(g.stream(), from, to));
-                group.set_span(g.span());
-                TokenTree::Group(group)
-            }
-            other => other,
         })
         .collect()
+}
+
+/// `tokens` with the identifier `from` replaced by `to`.
+fn replace(tokens: TokenStream, from: &Ident, to: &Ident) -> TokenStream {
+    replace_idents(tokens, std::slice::from_ref(from), &[to.to_token_stream()])
 }
 
 /// The name of the instantiation for `float`.

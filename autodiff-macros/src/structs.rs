@@ -121,31 +121,8 @@ pub fn info_macro(input: &syn::DeriveInput) -> TokenStream {
             .collect(),
     };
     let info = info.to_tokens();
-    let name = &input.ident;
-    let module = format_ident!("__autodiff_fields_of_{}", name);
-    let vis = match &input.vis {
-        syn::Visibility::Inherited => quote!(),
-        syn::Visibility::Restricted(r) if r.path.is_ident("self") => quote!(),
-        _ => quote!(pub(crate)),
-    };
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_snake_case)]
-        mod #module {
-            #[doc(hidden)]
-            #[allow(unused_macros)]
-            macro_rules! __autodiff_fields {
-                ($($state:tt)*) => {
-                    ::autodiff::__differentiable_with! { structure #info ; $($state)* }
-                };
-            }
-            #[allow(unused_imports)]
-            pub(crate) use __autodiff_fields as #name;
-        }
-        #[doc(hidden)]
-        #[allow(unused_imports)]
-        #vis use #module::#name;
-    }
+    let module = format_ident!("__autodiff_fields_of_{}", input.ident);
+    crate::calls::handshake_macro(&module, &input.ident, &input.vis, quote!(structure #info))
 }
 
 /// A parameter whose type is a struct: its name, its type as written and the path its fields
@@ -217,32 +194,8 @@ fn reads_fields(block: &syn::Block, ident: &Ident) -> bool {
 
 /// The type `ty` with the struct's generic parameters replaced by `args`.
 fn substitute(ty: &Type, generics: &[Ident], args: &[TokenStream]) -> Type {
-    fn walk(tokens: TokenStream, generics: &[Ident], args: &[TokenStream]) -> TokenStream {
-        tokens
-            .into_iter()
-            .flat_map(|t| -> Vec<TokenTree> {
-                match t {
-                    TokenTree::Ident(i) => match generics.iter().position(|g| *g == i) {
-                        Some(k) => args[k].clone().into_iter().collect(),
-                        None => vec![TokenTree::Ident(i)],
-                    },
-                    TokenTree::Group(g) => {
-                        let mut group = proc_macro2::Group::new(
-                            g.delimiter(),
-                            walk(g.stream(), generics, args),
-                        );
-                        group.set_span(g.span());
-                        vec![TokenTree::Group(group)]
-                    }
-                    other => vec![other],
-                }
-            })
-            .collect()
-    }
-    if generics.is_empty() {
-        return ty.clone();
-    }
-    syn::parse2(walk(ty.to_token_stream(), generics, args)).unwrap_or_else(|_| ty.clone())
+    let tokens = crate::generic::replace_idents(ty.to_token_stream(), generics, args);
+    syn::parse2(tokens).unwrap_or_else(|_| ty.clone())
 }
 
 /// A leaf parameter of the flat function: one float or tensor inside a struct parameter.
@@ -885,30 +838,18 @@ fn rebuild(node: &Node, values: &[&Ident], source: &TokenStream) -> TokenStream 
     quote!(#path { #(#fields,)* })
 }
 
-/// The float type: the first leaf's element (`Matrix<f64>` → `f64`), or a plain parameter's.
+/// The float type: the first float or tensor parameter's (`Matrix<f64>` → `f64`).
 fn element_type(w: &Wrappers) -> TokenStream {
-    for p in &w.params {
-        let ty = match p {
+    w.params
+        .iter()
+        .filter_map(|p| match p {
             WrapperParam::Struct(r) => r.leaves.first().map(|l| l.ty.to_token_stream()),
             WrapperParam::Plain(_, ty) => ty.as_ref().map(ToTokens::to_token_stream),
-        };
-        let Some(ty) = ty else { continue };
-        for token in ty {
-            match token {
-                TokenTree::Ident(i) if i == "f32" || i == "f64" => return quote!(#i),
-                TokenTree::Group(g) => {
-                    for inner in g.stream() {
-                        if let TokenTree::Ident(i) = inner {
-                            if i == "f32" || i == "f64" {
-                                return quote!(#i);
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        // `Matrix<f64>` as tokens: `Matrix`, `<`, `f64`, `>`.
-    }
-    quote!(f64)
+        })
+        .flat_map(|ty| ty.into_iter())
+        .find_map(|token| match token {
+            TokenTree::Ident(i) if i == "f32" || i == "f64" => Some(quote!(#i)),
+            _ => None,
+        })
+        .unwrap_or_else(|| quote!(f64))
 }
