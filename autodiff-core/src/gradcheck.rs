@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::tensor::results::{self, Results};
 use crate::tensor::{Elementwise, Real};
 
 /// How one quantity compares with its finite difference.
@@ -160,14 +161,14 @@ pub fn directional<T: Real>(objective: &dyn Fn(T) -> f64) -> f64 {
 
 /// A fixed probe value shaped like `like` (entries in [−1, 1], no zeros), to check tensor
 /// results through ⟨u, f⟩ and forward mode along a direction.
-pub fn probe<T: Real, E: Elementwise<T>>(like: &E, salt: usize) -> E {
-    let data = (0..like.numel())
+pub fn probe<T: Real, R: Results<T>>(like: &R, salt: usize) -> R {
+    let data = (0..like.entry_count())
         .map(|i| {
             let v = ((i * 7 + salt * 13 + 3) as f64 * 0.618_033_988_75).fract() * 2.0 - 1.0;
             T::from_f64(if v.abs() < 0.1 { v + 0.3 } else { v })
         })
         .collect();
-    like.with_flat(data)
+    results::from_entries(like, data)
 }
 
 /// `x + t·d`, elementwise.
@@ -175,11 +176,11 @@ pub fn moved<T: Real, E: Elementwise<T>>(x: &E, d: &E, t: T) -> E {
     x.zip_map(d, "gradcheck", |a, b| a + t * b)
 }
 
-/// ⟨u, v⟩ in f64.
-pub fn inner<T: Real, E: Elementwise<T>>(u: &E, v: &E) -> f64 {
-    u.as_flat()
+/// ⟨u, v⟩ in f64 (over a tuple's parts in turn).
+pub fn inner<T: Real, R: Results<T>>(u: &R, v: &R) -> f64 {
+    results::entries(u)
         .iter()
-        .zip(v.as_flat())
+        .zip(&results::entries(v))
         .map(|(&a, &b)| Real::to_f64(a) * Real::to_f64(b))
         .sum()
 }

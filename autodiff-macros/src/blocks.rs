@@ -22,12 +22,18 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
     let (vis, name) = (f.vis(), f.name());
     let (vjp_name, jvp_name, _) = block_names();
     let allow = generated_item_attributes();
-    let (params, result_ty, upstream_ty, prelude) =
-        (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
+    let (params, result_ty, prelude) = (f.params(), f.result_ty(), f.prelude());
     let gradient_types: Vec<TokenStream> =
         f.ir_params.iter().map(|&i| f.gradient_ty_of(i)).collect();
 
-    let upstream = local_ident(&blocks.pullback.upstream);
+    let upstreams: Vec<Ident> = blocks
+        .pullback
+        .upstreams
+        .iter()
+        .map(|u| local_ident(u))
+        .collect();
+    let (upstream_params, vjp_bindings) = f.upstream_params(&upstreams, &f.primal_bindings(), None);
+    let k = upstreams.len();
     let names = &blocks.pushforward.tangent_names;
     let mut locals = FreshNames::new(
         f.sig
@@ -35,11 +41,12 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
             .iter()
             .map(|p| p.ident.unraw().to_string())
             .chain(names.iter().cloned())
-            .chain([blocks.pullback.upstream.clone()]),
+            .chain(blocks.pullback.upstreams.iter().cloned()),
     );
     let vjp_body = if shared.vjp {
         let public = format_ident!("{}_vjp", name);
         let args = call_args(f);
+        let upstream = f.pack(upstreams.iter().map(|u| quote!(#u)).collect());
         let call = quote!(#public(#(#args,)* #upstream));
         match f.ir_params.len() {
             // The public item returns a lone gradient bare; a block always returns a tuple.
@@ -53,9 +60,8 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
             _ => call,
         }
     } else {
-        let vjp_bindings = pullback_bindings(f, &upstream);
         let (stmts, outputs) = emit::body(&blocks.pullback.program, &vjp_bindings, &f.frame);
-        let (value, gradients) = (&outputs[0], &outputs[1..]);
+        let (value, gradients) = (f.pack(outputs[..k].to_vec()), &outputs[k..]);
         quote!(#prelude #(#stmts)* (#value, (#(#gradients,)*)))
     };
 
@@ -68,7 +74,10 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
     } else {
         let (jvp_stmts, jvp_outputs) =
             emit::body(&blocks.pushforward.program, &jvp_bindings, &f.frame);
-        let (jvp_value, jvp_tangent) = (&jvp_outputs[0], &jvp_outputs[1]);
+        let (jvp_value, jvp_tangent) = (
+            f.pack(jvp_outputs[..k].to_vec()),
+            f.pack(jvp_outputs[k..].to_vec()),
+        );
         quote!(#prelude #(#jvp_stmts)* (#jvp_value, #jvp_tangent))
     };
 
@@ -76,7 +85,7 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
         .second_order
         .as_ref()
         .ok()
-        .map(|second| second_order_block(f, second, &upstream));
+        .map(|second| second_order_block(f, second, &upstream_params, &vjp_bindings));
     let signature = CalleeSig {
         name: name.unraw().to_string(),
         params: f
@@ -91,7 +100,7 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
                 None => SigParam::Constant,
             })
             .collect(),
-        result: f.result,
+        results: f.results.clone(),
         second_order: second_order.is_some(),
     };
     let signature_macro = signature_macro(&signature, name, vis);
@@ -100,7 +109,7 @@ pub fn items(f: &Function, blocks: &CalleeBlocks, shared: Shared) -> TokenStream
         vis,
         quote! {
             #allow
-            #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, (#(#gradient_types,)*)) {
+            #vis fn #vjp_name(#(#params,)* #(#upstream_params),*) -> (#result_ty, (#(#gradient_types,)*)) {
                 #vjp_body
             }
             #second_order
@@ -130,30 +139,25 @@ pub fn call_args(f: &Function) -> Vec<Ident> {
     f.sig.params.iter().map(|p| hygienic(&p.ident)).collect()
 }
 
-/// The bindings of a pullback's parameters: the primal ones, then the upstream gradient.
-fn pullback_bindings(f: &Function, upstream: &Ident) -> Vec<ParamBinding> {
-    let mut bindings = f.primal_bindings();
-    bindings.push(ParamBinding {
-        ident: upstream.clone(),
-        by_ref: f.result.is_tensor(),
-        check: None,
-    });
-    bindings
-}
-
-/// `f::vjp_jvp(args.., upstream, t₀, t₁, .., t_upstream) -> (value, (g..), (ġ..))`:
-/// what a caller's Hessian needs of this function.
-fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> TokenStream {
+/// `f::vjp_jvp(args.., upstreams.., t₀, t₁, .., t_upstreams..) -> (value, (g..), (ġ..))`:
+/// what a caller's Hessian needs of this function. `upstream_params` and `pullback_bindings`
+/// are the pullback's (one upstream gradient per result).
+fn second_order_block(
+    f: &Function,
+    second: &Forward,
+    upstream_params: &[TokenStream],
+    pullback_bindings: &[ParamBinding],
+) -> TokenStream {
     let vis = f.vis();
     let (_, _, vjp_jvp_name) = block_names();
-    let (params, result_ty, upstream_ty, prelude) =
-        (f.params(), f.result_ty(), f.upstream_ty(), f.prelude());
+    let (params, result_ty, prelude) = (f.params(), f.result_ty(), f.prelude());
     let gradient_types: Vec<TokenStream> =
         f.ir_params.iter().map(|&i| f.gradient_ty_of(i)).collect();
     let allow = generated_item_attributes();
-    let mut bindings = pullback_bindings(f, upstream);
+    let mut bindings = pullback_bindings.to_vec();
     let mut tangents = Vec::new();
-    // A tangent for each parameter, then one for the upstream gradient.
+    let (result_tys, n) = (f.result_tys(), f.ir_params.len());
+    // A tangent for each parameter, then one for each upstream gradient.
     for (i, name) in second.tangent_names.iter().enumerate() {
         let ident = local_ident(name);
         let (ty, is_tensor) = match f.ir_params.get(i) {
@@ -161,7 +165,7 @@ fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> Token
                 f.gradient_ty_of(p),
                 f.sig.params[p].tensor.is_some_and(|t| t.kind.is_tensor()),
             ),
-            None => (result_ty.clone(), f.result.is_tensor()),
+            None => (result_tys[i - n].clone(), f.results[i - n].is_tensor()),
         };
         tangents.push(if is_tensor {
             quote!(#ident: &#ty)
@@ -175,13 +179,13 @@ fn second_order_block(f: &Function, second: &Forward, upstream: &Ident) -> Token
         });
     }
     let (stmts, outputs) = emit::body(&second.program, &bindings, &f.frame);
-    let n = f.ir_params.len();
-    let value = &outputs[0];
-    let gradients = &outputs[1..=n];
-    let tangent_outputs = &outputs[n + 1..];
+    let k = f.results.len();
+    let value = f.pack(outputs[..k].to_vec());
+    let gradients = &outputs[k..k + n];
+    let tangent_outputs = &outputs[k + n..];
     quote! {
         #allow
-        #vis fn #vjp_jvp_name(#(#params,)* #upstream: #upstream_ty, #(#tangents),*)
+        #vis fn #vjp_jvp_name(#(#params,)* #(#upstream_params,)* #(#tangents),*)
             -> (#result_ty, (#(#gradient_types,)*), (#(#gradient_types,)*))
         {
             #prelude

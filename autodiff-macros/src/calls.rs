@@ -39,7 +39,8 @@ pub enum SigParam {
 pub struct CalleeSig {
     pub name: String,
     pub params: Vec<SigParam>,
-    pub result: Kind,
+    /// The kinds of its results: one, or a tuple's.
+    pub results: Vec<Kind>,
     /// Whether the callee has the second-order block (`#[derivative]` callees do not).
     pub second_order: bool,
 }
@@ -75,7 +76,7 @@ fn parse_kind(ident: &Ident) -> syn::Result<Kind> {
 }
 
 impl CalleeSig {
-    /// `"f" [value(vector, ref) constant] -> scalar`
+    /// `"f" [value(vector, ref) constant] -> [scalar] second` (a tuple: `-> [vector vector]`)
     pub fn to_tokens(&self) -> TokenStream {
         let name = syn::LitStr::new(&self.name, Span::call_site());
         let params = self.params.iter().map(|p| match p {
@@ -86,13 +87,13 @@ impl CalleeSig {
             }
             SigParam::Constant => quote!(constant),
         });
-        let result = kind_word(self.result);
+        let results = self.results.iter().map(|&k| kind_word(k));
         let order = if self.second_order {
             quote!(second)
         } else {
             quote!(first)
         };
-        quote!(#name [#(#params)*] -> #result #order)
+        quote!(#name [#(#params)*] -> [#(#results)*] #order)
     }
 }
 
@@ -120,12 +121,17 @@ impl Parse for CalleeSig {
             });
         }
         input.parse::<Token![->]>()?;
-        let result = parse_kind(&input.parse()?)?;
+        let kinds;
+        bracketed!(kinds in input);
+        let mut results = Vec::new();
+        while !kinds.is_empty() {
+            results.push(parse_kind(&kinds.parse()?)?);
+        }
         let order: Ident = input.parse()?;
         Ok(CalleeSig {
             name: name.value(),
             params,
-            result,
+            results,
             second_order: order == "second",
         })
     }

@@ -230,7 +230,7 @@ fn generate(of: &Ident, item: &ItemFn) -> syn::Result<TokenStream> {
     let signature = CalleeSig {
         name: of.unraw().to_string(),
         params: params.iter().map(|p| p.sig.clone()).collect(),
-        result,
+        results: vec![result],
         second_order: false,
     };
     let signature_macro = calls::signature_macro(&signature, of, vis);

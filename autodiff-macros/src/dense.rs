@@ -240,11 +240,7 @@ pub fn jacobian_item(f: &Function, plan: &JacobianPlan) -> TokenStream {
         }
         JacobianPlan::ByDirections { reverse_when } => {
             let reverse = compare(quote!(#outputs), *reverse_when, quote!(#inputs));
-            let seed_arg = if f.result.is_tensor() {
-                quote_spanned!(Span::mixed_site()=> &#seed)
-            } else {
-                quote_spanned!(Span::mixed_site()=> #seed)
-            };
+            let seed_arg = f.upstream_arg(&seed);
             let forward_loops = (0..wrt.len()).map(|n| {
                 let directions = c.directions(n, &direction, &zeros);
                 let (j, r) = (&jac[n], &refs[n]);
@@ -492,12 +488,7 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
     ]
     .map(|base| c.local(base));
     let directions = c.locals("direction");
-    let tensor_result = f.result.is_tensor();
-    let upstream_arg = if tensor_result {
-        quote_spanned!(Span::mixed_site()=> &#upstream)
-    } else {
-        quote_spanned!(Span::mixed_site()=> #upstream)
-    };
+    let upstream_arg = f.upstream_arg(&upstream);
     let gradient_parts = c.parts(&gradient);
     let function_name = name.unraw().to_string();
     // The call of `f` with parameter `i` replaced by `replacement` (an owned value).

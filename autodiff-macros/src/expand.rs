@@ -14,7 +14,7 @@ use crate::blocks;
 use crate::calls::{self, CalleeSig, Handshake};
 use crate::dense;
 use crate::depth;
-use crate::emit::{self, local_ident, ArgumentCheck, Expected, ParamBinding};
+use crate::emit::{self, local_ident, ParamBinding};
 use crate::errors::Errors;
 use crate::generic;
 use crate::items::{backticked, bare_or_tuple, doc_lines, Function};
@@ -269,6 +269,10 @@ fn expand_with_structs(
         let text = syn::LitStr::new(&krate.to_token_stream().to_string(), Span::call_site());
         flat_args.push(quote!(crate = #text));
     }
+    let upstream_ty = match &item_fn.sig.output {
+        syn::ReturnType::Type(_, ty) => signature::upstream_type(ty),
+        syn::ReturnType::Default => quote!(()),
+    };
     let scalar_result = match &item_fn.sig.output {
         syn::ReturnType::Type(_, ty) => {
             matches!(signature::classify(ty), Ok(Some(t)) if t.kind == symbolic::Kind::Scalar)
@@ -309,6 +313,7 @@ fn expand_with_structs(
         params: wrapper_params,
         wrt,
         scalar_result,
+        upstream_ty,
         wanted: args.wanted(),
     }
     .items();
@@ -500,9 +505,14 @@ fn check_only(only: Option<&[(Item, Ident)]>, item: &ItemFn, sig: &Signature, er
     let (Some(only), Some(result)) = (only, sig.result) else {
         return;
     };
-    if !result.is_tensor() {
+    if result == symbolic::Kind::Scalar {
         return;
     }
+    let what = if result == symbolic::Kind::Tuple {
+        "a tuple"
+    } else {
+        "a tensor"
+    };
     let result_ty = match &item.sig.output {
         syn::ReturnType::Type(_, ty) => signature::type_text(ty),
         syn::ReturnType::Default => return,
@@ -520,7 +530,7 @@ fn check_only(only: Option<&[(Item, Ident)]>, item: &ItemFn, sig: &Signature, er
         errors.spanned(
             ident,
             format!(
-                "`{wanted}` needs a scalar result: `{name}` returns `{result_ty}`, a tensor, \
+                "`{wanted}` needs a scalar result: `{name}` returns `{result_ty}`, {what}, \
                  which has {no}; its derivatives are `vjp`, `jvp` and `jacobian`"
             ),
         );
@@ -637,8 +647,9 @@ fn derivation_doc(derivation: &str) -> TokenStream {
 /// A body returning `(value, G)` from a program whose outputs are the value and the gradients.
 fn value_and_gradient(f: &Function, program: &Program, bindings: &[ParamBinding]) -> TokenStream {
     let (stmts, outputs) = emit::body(program, bindings, &f.frame);
-    let value = &outputs[0];
-    let gradient = bare_or_tuple(outputs[1..].to_vec());
+    let k = f.results.len();
+    let value = f.pack(outputs[..k].to_vec());
+    let gradient = bare_or_tuple(outputs[k..].to_vec());
     let prelude = f.prelude();
     quote!(#prelude #(#stmts)* (#value, #gradient))
 }
@@ -647,35 +658,29 @@ fn value_and_gradient(f: &Function, program: &Program, bindings: &[ParamBinding]
 fn vjp_item(f: &Function, reverse: &ReverseProducts) -> TokenStream {
     let (vis, name) = (f.vis(), f.name());
     let vjp_name = format_ident!("{}_vjp", name);
-    let upstream = local_ident(&reverse.vjp.upstream);
-    let mut bindings = f.primal_bindings();
-    bindings.push(ParamBinding {
-        ident: upstream.clone(),
-        by_ref: f.result.is_tensor(),
-        check: f.result.is_tensor().then(|| ArgumentCheck {
-            function: vjp_name.to_string(),
-            expected: Expected::Output(0),
-        }),
-    });
+    let upstreams: Vec<Ident> = reverse
+        .vjp
+        .upstreams
+        .iter()
+        .map(|u| local_ident(u))
+        .collect();
+    let (_, bindings) = f.upstream_params(&upstreams, &f.primal_bindings(), Some(&vjp_name));
+    let upstream_param = f.upstream_param(&upstreams);
     let body = value_and_gradient(f, &reverse.vjp.program, &bindings);
     let doc = doc_lines(&format!(
-        "The value of [`{name}`] and the upstream gradient `{upstream}` pulled back to {} \
+        "The value of [`{name}`] and the upstream gradient {} pulled back to {} \
          (a vector-Jacobian product).",
+        backticked(&reverse.vjp.upstreams),
         f.wrt_list()
     ));
     let derivation_doc = derivation_doc(&reverse.derivation);
-    let (allow, params, result_ty, upstream_ty, gradient_ty) = (
-        allow(),
-        f.params(),
-        f.result_ty(),
-        f.upstream_ty(),
-        f.gradient_ty(),
-    );
+    let (allow, params, result_ty, gradient_ty) =
+        (allow(), f.params(), f.result_ty(), f.gradient_ty());
     quote! {
         #doc
         #derivation_doc
         #allow
-        #vis fn #vjp_name(#(#params,)* #upstream: #upstream_ty) -> (#result_ty, #gradient_ty) {
+        #vis fn #vjp_name(#(#params,)* #upstream_param) -> (#result_ty, #gradient_ty) {
             #body
         }
     }
@@ -720,7 +725,8 @@ fn jvp_item(f: &Function, forward: &ForwardProducts) -> TokenStream {
     let (tangent_params, bindings) =
         f.direction_params(f.wrt, names, &f.primal_bindings(), Some(&jvp_name));
     let (stmts, outputs) = emit::body(&forward.jvp.program, &bindings, &f.frame);
-    let (value, tangent) = (&outputs[0], &outputs[1]);
+    let k = f.results.len();
+    let (value, tangent) = (f.pack(outputs[..k].to_vec()), f.pack(outputs[k..].to_vec()));
     let doc = doc_lines(&format!(
         "The value of [`{name}`] and its directional derivative along {} (a \
          Jacobian-vector product), in forward mode.\n\nDerivation (forward mode; `dv` is the \

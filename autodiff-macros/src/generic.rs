@@ -119,6 +119,23 @@ fn mentions(ty: &TokenStream, t: &Ident) -> bool {
     })
 }
 
+/// `value` (of type `ty` with `T` for the float) as the instantiation's type: a reference
+/// through `cast_ref`, a value through `cast`, a tuple part by part.
+fn cast_argument(value: TokenStream, ty: &Type) -> TokenStream {
+    match ty {
+        Type::Tuple(t) => {
+            let parts = t.elems.iter().enumerate().map(|(i, elem)| {
+                let i = syn::Index::from(i);
+                cast_argument(quote!(#value.#i), elem)
+            });
+            quote!((#(#parts),*))
+        }
+        Type::Paren(p) => cast_argument(value, &p.elem),
+        Type::Reference(_) => quote!(::autodiff::float::cast_ref(#value)),
+        _ => quote!(::autodiff::float::cast(#value)),
+    }
+}
+
 /// The items the user calls: for each public item of the `f64` instantiation (`expansion`), a
 /// function of the user's name, generic in `T` where its signature has the float, calling the
 /// instantiation of its `T`.
@@ -168,17 +185,18 @@ pub fn wrappers(item: &ItemFn, t: &Ident, expansion: &TokenStream) -> TokenStrea
         let mut generic = false;
         for input in &f.sig.inputs {
             let FnArg::Typed(typed) = input else { continue };
-            let Pat::Ident(p) = &*typed.pat else { continue };
+            // A tuple of upstream gradients is destructured in the item's signature: the
+            // wrapper takes it whole.
+            let ident = match &*typed.pat {
+                Pat::Ident(p) => p.ident.clone(),
+                Pat::Tuple(_) => Ident::new("__upstream", Span::mixed_site()),
+                _ => continue,
+            };
             let ty = replace(typed.ty.to_token_stream(), &f64_ident, t);
-            let ident = &p.ident;
             params.push(quote!(#ident: #ty));
             if mentions(&ty, t) {
                 generic = true;
-                args.push(if matches!(&*typed.ty, Type::Reference(_)) {
-                    quote!(::autodiff::float::cast_ref(#ident))
-                } else {
-                    quote!(::autodiff::float::cast(#ident))
-                });
+                args.push(cast_argument(quote!(#ident), &typed.ty));
             } else {
                 args.push(quote!(#ident));
             }

@@ -9,7 +9,7 @@ use syn::ext::IdentExt;
 use syn::{ItemFn, ReturnType, Type};
 
 use crate::emit::{self, hygienic, local_ident, ArgumentCheck, Expected, FreshNames, ParamBinding};
-use crate::signature::{Float, Signature};
+use crate::signature::{upstream_type, Float, Signature};
 
 /// The user's function, as every item generated for it needs it.
 pub struct Function<'a> {
@@ -20,8 +20,10 @@ pub struct Function<'a> {
     /// The wrt set: indices of the user's parameters, in signature order.
     pub wrt: &'a [usize],
     pub float: Float,
-    /// The kind of the result.
+    /// The kind of the result ([`Kind::Tuple`] for a tuple).
     pub result: Kind,
+    /// The kind of each result: the one, or each of a tuple's.
+    pub results: Vec<Kind>,
     /// The emitted bodies' shared context.
     pub frame: emit::Frame,
 }
@@ -42,6 +44,7 @@ impl<'a> Function<'a> {
             wrt,
             float,
             result,
+            results: sig.results.clone(),
             frame: frame(sig, float),
         }
     }
@@ -62,14 +65,100 @@ impl<'a> Function<'a> {
         }
     }
 
-    /// The type of an upstream gradient (or a tangent of the result): a tensor by reference.
-    pub fn upstream_ty(&self) -> TokenStream {
-        let ty = self.result_ty();
-        if self.result.is_tensor() {
-            quote!(&#ty)
-        } else {
-            ty
+    /// The type of each result: the return type, or each of a tuple's.
+    pub fn result_tys(&self) -> Vec<TokenStream> {
+        self.result_types().iter().map(|ty| quote!(#ty)).collect()
+    }
+
+    fn result_types(&self) -> Vec<Type> {
+        match &self.item.sig.output {
+            ReturnType::Type(_, ty) => match &**ty {
+                Type::Tuple(t) if self.result == Kind::Tuple => t.elems.iter().cloned().collect(),
+                ty => vec![ty.clone()],
+            },
+            ReturnType::Default => vec![syn::parse_quote!(())],
         }
+    }
+
+    /// The type of each result's upstream gradient (or tangent): a tensor by reference.
+    pub fn upstream_tys(&self) -> Vec<TokenStream> {
+        self.result_types().iter().map(upstream_type).collect()
+    }
+
+    /// The type of an upstream gradient: a tensor by reference; for a tuple result, the tuple
+    /// of each result's.
+    pub fn upstream_ty(&self) -> TokenStream {
+        self.pack(self.upstream_tys())
+    }
+
+    /// The result's parts as the function returns them: the one bare, several as a tuple.
+    pub fn pack(&self, parts: Vec<TokenStream>) -> TokenStream {
+        if self.result == Kind::Tuple {
+            quote!((#(#parts),*))
+        } else {
+            bare_or_tuple(parts)
+        }
+    }
+
+    /// `value` (an owned value shaped like the result) passed as the upstream gradient of
+    /// `f_vjp`: a tensor by reference, a tuple as the tuple of its parts so passed.
+    pub fn upstream_arg(&self, value: &Ident) -> TokenStream {
+        let span = Span::mixed_site();
+        match &self.results[..] {
+            [kind] if kind.is_tensor() => quote::quote_spanned!(span=> &#value),
+            [_] => quote::quote_spanned!(span=> #value),
+            kinds => {
+                let parts = kinds.iter().enumerate().map(|(i, kind)| {
+                    let i = syn::Index::from(i);
+                    if kind.is_tensor() {
+                        quote::quote_spanned!(span=> &#value.#i)
+                    } else {
+                        quote::quote_spanned!(span=> #value.#i)
+                    }
+                });
+                quote::quote_spanned!(span=> (#(#parts),*))
+            }
+        }
+    }
+
+    /// The upstream-gradient parameter of a public item: `dy: &Vector<f64>`, or for a tuple
+    /// result the tuple destructured, `(dh, dc): (&Vector<f64>, &Vector<f64>)`.
+    pub fn upstream_param(&self, names: &[Ident]) -> TokenStream {
+        let ty = self.upstream_ty();
+        let pattern = self.pack(names.iter().map(|n| quote!(#n)).collect());
+        quote!(#pattern: #ty)
+    }
+
+    /// One upstream gradient parameter per result, named `names` (tensors by reference), and
+    /// the bindings of a derived program whose parameters are `primal` followed by them. With
+    /// `checked_in`, the function of that name checks each tensor's shape against its result's.
+    pub fn upstream_params(
+        &self,
+        names: &[Ident],
+        primal: &[ParamBinding],
+        checked_in: Option<&Ident>,
+    ) -> (Vec<TokenStream>, Vec<ParamBinding>) {
+        let mut bindings = primal.to_vec();
+        let mut params = Vec::new();
+        for (i, ((ident, ty), kind)) in names
+            .iter()
+            .zip(self.upstream_tys())
+            .zip(&self.results)
+            .enumerate()
+        {
+            params.push(quote!(#ident: #ty));
+            bindings.push(ParamBinding {
+                ident: ident.clone(),
+                by_ref: kind.is_tensor(),
+                check: checked_in
+                    .filter(|_| kind.is_tensor())
+                    .map(|function| ArgumentCheck {
+                        function: function.to_string(),
+                        expected: Expected::Output(i),
+                    }),
+            });
+        }
+        (params, bindings)
     }
 
     /// `x: Ty` for every parameter, as the user wrote them (hygienic).

@@ -134,14 +134,25 @@ pub fn lower(
         frames: Vec::new(),
         rejected_loops: 0,
     };
-    let output = lowerer.block(&item.block);
-    if let (Some(out), Some(result)) = (output, sig.result) {
-        let kind = lowerer.program.kind(out);
-        if kind != result {
+    let outputs = lowerer.body_results(&item.block);
+    if let (Some(outputs), Some(_)) = (&outputs, sig.result) {
+        let kinds: Vec<Kind> = outputs.iter().map(|&o| lowerer.program.kind(o)).collect();
+        if kinds != sig.results {
+            let describe = |kinds: &[Kind]| match kinds {
+                [one] => one.article().to_string(),
+                several => format!(
+                    "a tuple of ({})",
+                    several
+                        .iter()
+                        .map(|k| k.article())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             let message = format!(
                 "the body evaluates to {} but the function returns {}",
-                kind.article(),
-                result.article()
+                describe(&kinds),
+                describe(&sig.results)
             );
             match item.block.stmts.last() {
                 Some(stmt) => lowerer.errors.spanned(stmt, message),
@@ -161,10 +172,19 @@ pub fn lower(
             unknown,
         };
     }
-    program.outputs = output.into_iter().collect();
+    program.outputs = outputs.unwrap_or_default();
     Lowering {
         lowered: (!program.outputs.is_empty()).then_some(Lowered { program, ir_params }),
         unknown,
+    }
+}
+
+/// Whether `expr` is a call (in parentheses or not).
+fn is_call(expr: &Expr) -> bool {
+    match expr {
+        Expr::Paren(p) => is_call(&p.expr),
+        Expr::Call(_) => true,
+        _ => false,
     }
 }
 
@@ -494,14 +514,29 @@ impl Lowerer<'_> {
 
     /// A block: its statements in a new scope, then its tail expression.
     fn block(&mut self, block: &Block) -> Option<ValueId> {
+        self.block_ending(block, Self::expr)
+    }
+
+    /// The function's body: its result, or each of a tuple's results.
+    fn body_results(&mut self, block: &Block) -> Option<Vec<ValueId>> {
+        self.block_ending(block, Self::results)
+    }
+
+    /// A block whose tail expression is lowered by `tail_value`.
+    fn block_ending<R>(
+        &mut self,
+        block: &Block,
+        tail_value: impl FnOnce(&mut Self, &Expr) -> Option<R>,
+    ) -> Option<R> {
         self.scopes.push(HashMap::new());
         let mut tail = None;
         let mut tail_ok = true;
+        let mut tail_value = Some(tail_value);
         for (i, stmt) in block.stmts.iter().enumerate() {
             let last = i + 1 == block.stmts.len();
             match stmt {
                 Stmt::Expr(expr, None) if last => {
-                    tail = self.expr(expr);
+                    tail = tail_value.take().and_then(|lower| lower(self, expr));
                     tail_ok = tail.is_some();
                 }
                 other => {
@@ -520,6 +555,115 @@ impl Lowerer<'_> {
             );
         }
         tail
+    }
+
+    /// The values of an expression that may give several: a tuple written out (`(h, c)`), a
+    /// call of a function returning a tuple (each of its results), or one value.
+    fn results(&mut self, expr: &Expr) -> Option<Vec<ValueId>> {
+        match expr {
+            Expr::Paren(p) => self.results(&p.expr),
+            Expr::Tuple(t) => {
+                let parts: Vec<Option<ValueId>> = t.elems.iter().map(|e| self.expr(e)).collect();
+                let parts: Option<Vec<ValueId>> = parts.into_iter().collect();
+                let parts = parts?;
+                for (e, &v) in t.elems.iter().zip(&parts) {
+                    if self.program.kind(v) == Kind::Tuple {
+                        self.errors.spanned(
+                            e,
+                            "tuples do not nest: a tuple holds scalars, vectors and matrices",
+                        );
+                        return None;
+                    }
+                }
+                Some(parts)
+            }
+            other => {
+                let v = self.expr(other)?;
+                if self.program.kind(v) == Kind::Tuple {
+                    self.projections(v, other)
+                } else {
+                    Some(vec![v])
+                }
+            }
+        }
+    }
+
+    /// Each result of `v`, a call of a function returning a tuple.
+    fn projections(&mut self, v: ValueId, tokens: impl ToTokens + Copy) -> Option<Vec<ValueId>> {
+        let Op::Call(call) = &self.program.inst(v).op else {
+            self.errors.spanned(
+                tokens,
+                "only a call's tuple of results can be taken apart here",
+            );
+            return None;
+        };
+        let kinds = call.0.results.clone();
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(index, kind)| self.push(Project { index, kind }, &[v], tokens))
+            .collect()
+    }
+
+    /// `let (a, b) = ...;` of a tuple written out or a call returning a tuple: each name bound
+    /// to its part (`_` skips one).
+    fn tuple_local(&mut self, local: &syn::Local, tuple: &syn::PatTuple) {
+        let mut names = Vec::new();
+        for elem in &tuple.elems {
+            match elem {
+                Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => names.push(Some(p)),
+                Pat::Wild(_) => names.push(None),
+                other => {
+                    self.reject_pattern(other);
+                    let mut all = Vec::new();
+                    pattern_names(&local.pat, &mut all);
+                    for name in all {
+                        self.bind(name.to_string(), Binding::Poisoned);
+                    }
+                    return;
+                }
+            }
+        }
+        let parts = match &local.init {
+            Some(init) if init.diverge.is_none() => self.results(&init.expr),
+            _ => {
+                self.errors.spanned(
+                    local,
+                    "`let (a, b) = ...;` needs a value: a tuple or a call returning one",
+                );
+                None
+            }
+        };
+        let parts = match parts {
+            Some(parts) if parts.len() == names.len() => Some(parts),
+            Some(parts) => {
+                self.errors.spanned(
+                    tuple,
+                    format!(
+                        "the pattern has {} names but the value has {} part(s)",
+                        names.len(),
+                        parts.len()
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
+        for (i, pat) in names.into_iter().enumerate() {
+            let Some(pat) = pat else { continue };
+            let binding = match parts.as_ref().map(|p| p[i]) {
+                Some(v) => {
+                    self.program.name_value(v, &pat.ident.unraw().to_string());
+                    if pat.mutability.is_some() {
+                        Binding::Mutable(v)
+                    } else {
+                        Binding::Value(v)
+                    }
+                }
+                None => Binding::Poisoned,
+            };
+            self.bind(pat.ident.to_string(), binding);
+        }
     }
 
     /// A statement other than the block's result; true if it was an expression or a macro
@@ -1490,6 +1634,9 @@ impl Lowerer<'_> {
     }
 
     fn local(&mut self, local: &syn::Local) {
+        if let Pat::Tuple(tuple) = &local.pat {
+            return self.tuple_local(local, tuple);
+        }
         let (ident, declared) = match &local.pat {
             Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => (Some(p), None),
             Pat::Type(t) => match &*t.pat {
@@ -1559,7 +1706,8 @@ impl Lowerer<'_> {
         } else {
             self.errors.spanned(
                 pat,
-                "`let` binds one name; destructuring patterns are not supported",
+                "`let` binds one name (`let y = ..`) or a tuple of names (`let (h, c) = ..`); \
+                 other patterns are not supported",
             );
         }
         let mut names = Vec::new();
@@ -1804,10 +1952,26 @@ impl Lowerer<'_> {
             }
             Expr::Cast(c) => self.cast(c),
             Expr::Index(i) => self.indexing(i),
-            Expr::Field(f) => self.unsupported(
-                f,
-                "field access is not supported; pass the field's value in as a parameter",
-            ),
+            Expr::Field(f) => match &f.member {
+                // `cell(..).0`: one result of a call returning a tuple.
+                syn::Member::Unnamed(index) if is_call(&f.base) => {
+                    let v = self.expr(&f.base)?;
+                    if self.program.kind(v) != Kind::Tuple {
+                        return self
+                            .unsupported(f, "`.0` reads a result of a call returning a tuple");
+                    }
+                    let parts = self.projections(v, f)?;
+                    match parts.get(index.index as usize) {
+                        Some(&part) => Some(part),
+                        None => self
+                            .unsupported(index, format!("the tuple has {} results", parts.len())),
+                    }
+                }
+                _ => self.unsupported(
+                    f,
+                    "field access is not supported; pass the field's value in as a parameter",
+                ),
+            },
             Expr::Assign(a) => {
                 self.unsupported(
                     a,
@@ -1820,8 +1984,9 @@ impl Lowerer<'_> {
             Expr::Tuple(t) => {
                 self.unsupported(
                     t,
-                    "tuples are not supported; a differentiable function computes one scalar, \
-                     vector or matrix",
+                    "a tuple is the function's result (`(h, c)` at the end of its body) or is \
+                     taken apart where it is made (`let (h, c) = cell(..);`); it is not a value \
+                     of its own",
                 );
                 t.elems.iter().for_each(|e| self.check_expr(e));
                 None
@@ -1970,7 +2135,7 @@ impl Lowerer<'_> {
         let callee = Callee {
             name,
             params,
-            result: sig.result,
+            results: sig.results.clone(),
             second_order: sig.second_order,
         };
         self.push(Call(callee), &values, c)

@@ -68,12 +68,53 @@ pub struct FnParam {
 /// attribute are checked too and every mistake is reported in one compile.
 pub struct Signature {
     pub params: Vec<FnParam>,
-    /// `None` if the return type was rejected.
+    /// `None` if the return type was rejected; [`Kind::Tuple`] for a tuple of results.
     pub result: Option<Kind>,
+    /// The kinds of the results: the one result's, or each of a tuple's, in order.
+    pub results: Vec<Kind>,
     /// `None` if no float type could be read off the signature.
     pub float: Option<Float>,
     /// True when the signature has no errors, so code can be generated.
     pub valid: bool,
+}
+
+/// The kind of one result (the return type, or one element of a returned tuple): an owned
+/// scalar, vector or matrix.
+fn result_kind(ty: &Type, float: &mut Option<Float>, errors: &mut Errors) -> Option<Kind> {
+    match classify(ty) {
+        Ok(Some(t)) if !t.by_ref => {
+            check_float(float, t.float, ty, errors);
+            Some(t.kind)
+        }
+        Ok(_) => {
+            errors.spanned(
+                ty,
+                "a differentiable function returns an owned `f32`, `f64`, `Vector<T>` or \
+                 `Matrix<T>`, or a tuple of them (`-> (Vector<f64>, Vector<f64>)`)",
+            );
+            None
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+/// The type of an upstream gradient of a result of type `ty`: a tensor by reference, a scalar
+/// by value, a tuple as the tuple of its parts' (`(&Vector<f64>, f64)`).
+pub fn upstream_type(ty: &Type) -> TokenStream {
+    match ty {
+        Type::Tuple(t) if t.elems.len() >= 2 => {
+            let parts = t.elems.iter().map(upstream_type);
+            quote!((#(#parts),*))
+        }
+        Type::Paren(p) => upstream_type(&p.elem),
+        _ => match classify(ty) {
+            Ok(Some(t)) if t.kind.is_tensor() => quote!(&#ty),
+            _ => quote!(#ty),
+        },
+    }
 }
 
 /// A type as the user wrote it, for messages: `&[usize]`, not `& [usize]`.
@@ -367,6 +408,7 @@ pub fn check(item: &ItemFn, errors: &mut Errors) -> Signature {
             None => all_params_ok = false,
         }
     }
+    let mut results = Vec::new();
     let result = match &item.sig.output {
         ReturnType::Default => {
             errors.spanned(
@@ -382,30 +424,20 @@ pub fn check(item: &ItemFn, errors: &mut Errors) -> Signature {
         {
             None
         }
-        ReturnType::Type(_, ty) => match classify(ty) {
-            Ok(Some(t)) if !t.by_ref => {
-                check_float(&mut float, t.float, ty, errors);
-                Some(t.kind)
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Tuple(tuple) if tuple.elems.len() >= 2 => {
+                let mut kinds = Vec::new();
+                for elem in &tuple.elems {
+                    if let Some(kind) = result_kind(elem, &mut float, errors) {
+                        kinds.push(kind);
+                    }
+                }
+                (kinds.len() == tuple.elems.len()).then(|| {
+                    results = kinds;
+                    Kind::Tuple
+                })
             }
-            Ok(_) => {
-                let what = if matches!(**ty, Type::Tuple(_)) {
-                    "tuple results are not supported; "
-                } else {
-                    ""
-                };
-                errors.spanned(
-                    ty,
-                    format!(
-                        "{what}a differentiable function returns one owned `f32`, `f64`, \
-                         `Vector<T>` or `Matrix<T>`"
-                    ),
-                );
-                None
-            }
-            Err(e) => {
-                errors.push(e);
-                None
-            }
+            _ => result_kind(ty, &mut float, errors).inspect(|&kind| results = vec![kind]),
         },
     };
     if all_params_ok && generics.is_empty() && params.iter().all(|p| p.tensor.is_none()) {
@@ -419,6 +451,7 @@ pub fn check(item: &ItemFn, errors: &mut Errors) -> Signature {
     Signature {
         params,
         result,
+        results,
         float,
         valid,
     }

@@ -511,6 +511,8 @@ pub struct Wrappers<'a> {
     /// The wrt set, as indices into `params`.
     pub wrt: Vec<usize>,
     pub scalar_result: bool,
+    /// The upstream gradient's type (see [`signature::upstream_type`]).
+    pub upstream_ty: TokenStream,
     pub wanted: autodiff_core::symbolic::Items,
 }
 
@@ -675,11 +677,7 @@ impl Wrappers<'_> {
         if wanted(Item::Vjp) {
             let (f, item) = (flat("vjp"), format_ident!("{}_vjp", name));
             let (bind, value) = self.assemble(&quote!(__gradient), "g");
-            let upstream_ty = if self.scalar_result {
-                result.clone()
-            } else {
-                quote!(&#result)
-            };
+            let upstream_ty = &self.upstream_ty;
             let doc = format!("[`{name}`]'s value and the upstream gradient pulled back.");
             out.extend(quote! {
                 #[doc = #doc]

@@ -48,7 +48,7 @@ impl Kind {
             Kind::Index => "an integer (`usize`)",
             Kind::Bool => "a condition (`bool`)",
             Kind::Indices => "a list of indices (`&[usize]`)",
-            Kind::Tuple => "the results of a loop",
+            Kind::Tuple => "a tuple of results",
             Kind::Tape => "a tape of per-iteration values",
         }
     }
@@ -253,7 +253,8 @@ impl Program {
             )
         {
             return Err(KindError::new(
-                "a loop's results and tapes are read by projections and loops only",
+                "this is a tuple of results: take it apart first (`let (a, b) = f(..);`) or \
+                 read one result (`f(..).0`)",
             ));
         }
         let kind = op.kind(&kinds)?;

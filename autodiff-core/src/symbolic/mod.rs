@@ -55,14 +55,10 @@ pub struct ReverseProducts {
 pub fn derive_reverse(primal: &Program, wrt: &[usize]) -> Result<ReverseProducts, KindError> {
     let vjp = derive_vjp(primal, wrt)?;
     let derivation = print::print_lines(&vjp.program, Role::Adjoint, &vjp.adjoint_names);
-    let grad = if primal
-        .outputs
-        .first()
-        .is_some_and(|&o| primal.kind(o) == Kind::Scalar)
-    {
-        Some(gradient_program(primal, wrt)?)
-    } else {
-        None
+    // A gradient for one scalar result (not a tuple's).
+    let grad = match primal.outputs[..] {
+        [output] if primal.kind(output) == Kind::Scalar => Some(gradient_program(primal, wrt)?),
+        _ => None,
     };
     Ok(ReverseProducts {
         vjp,
@@ -76,7 +72,7 @@ pub fn derive_reverse(primal: &Program, wrt: &[usize]) -> Result<ReverseProducts
 pub(crate) fn derive_vjp(primal: &Program, wrt: &[usize]) -> Result<Reverse, KindError> {
     let mut vjp = reverse(primal, wrt, Seed::Upstream)?;
     vjp.program = simplify(&vjp.program);
-    let n_primal_outputs = 1;
+    let n_primal_outputs = primal.outputs.len();
     vjp.adjoint_names = vjp
         .adjoint_names
         .iter()
@@ -105,27 +101,20 @@ pub struct ForwardProducts {
 /// Builds the simplified Jacobian-vector-product program of `primal` along the parameters
 /// numbered in `wrt`, and its derivation.
 pub fn derive_forward(primal: &Program, wrt: &[usize]) -> Result<ForwardProducts, KindError> {
-    if primal.outputs.len() != 1 {
-        return Err(KindError::new(
-            "a Jacobian-vector product needs a program of exactly one output",
-        ));
-    }
     let mut jvp = forward(primal, wrt)?;
     jvp.program = simplify(&jvp.program);
-    let output_tangent = jvp.program.outputs[1];
-    let out_name = primal
-        .outputs
-        .first()
-        .map(|&o| primal.value_names()[o.index()].clone())
-        .unwrap_or_default();
-    // The result's tangent is `d` + its name when it has one, else `dout`, as in reverse mode.
-    let alias = match &primal.inst(primal.outputs[0]).name {
-        Some(_) if !matches!(primal.inst(primal.outputs[0]).op, Op::Param(_)) => {
-            format!("d{out_name}")
-        }
-        _ => "dout".to_string(),
-    };
-    let derivation = print::print_lines(&jvp.program, Role::Tangent, &[(alias, output_tangent)]);
+    // Each result's tangent is named as its upstream gradient is in reverse mode: `d` + its
+    // name when it has one, else `dout`.
+    let results = primal.outputs.len();
+    let aliases: Vec<(String, ValueId)> = (0..results)
+        .map(|i| {
+            (
+                reverse::result_adjoint_name(primal, i),
+                jvp.program.outputs[results + i],
+            )
+        })
+        .collect();
+    let derivation = print::print_lines(&jvp.program, Role::Tangent, &aliases);
     Ok(ForwardProducts { jvp, derivation })
 }
 
@@ -135,21 +124,22 @@ pub fn derive_forward(primal: &Program, wrt: &[usize]) -> Result<ForwardProducts
 /// Outputs: the value, the gradient (one per wrt parameter), then the Hessian times the
 /// direction (one per wrt parameter, shaped like the gradient).
 pub fn derive_hvp(primal: &Program, wrt: &[usize]) -> Result<Forward, KindError> {
-    forward_over_reverse(&gradient_program(primal, wrt)?, wrt)
+    forward_over_reverse(&gradient_program(primal, wrt)?, 1, wrt)
 }
 
 /// Forward mode over a reverse program (a gradient or a pullback) along the parameters
-/// numbered in `directions`, simplified. Outputs: those of `reverse` (the value, then the
-/// adjoints), then the adjoints' tangents; the value's tangent is left out.
+/// numbered in `directions`, simplified. Outputs: those of `reverse` (the `results` values, then
+/// the adjoints), then the adjoints' tangents; the values' tangents are left out.
 pub(crate) fn forward_over_reverse(
     reverse: &Program,
+    results: usize,
     directions: &[usize],
 ) -> Result<Forward, KindError> {
     let mut second = forward(reverse, directions)?;
-    // Outputs now: value, adjoints, the value's tangent, the adjoints' tangents.
+    // Outputs now: values, adjoints, the values' tangents, the adjoints' tangents.
     let k = reverse.outputs.len();
     let mut outputs = second.program.outputs[..k].to_vec();
-    outputs.extend_from_slice(&second.program.outputs[k + 1..]);
+    outputs.extend_from_slice(&second.program.outputs[k + results..]);
     second.program.outputs = outputs;
     second.program = simplify(&second.program);
     Ok(second)

@@ -64,6 +64,8 @@ pub enum NoSecondOrder {
     /// The result is a vector or a matrix: there is no gradient to differentiate again (the
     /// first derivative is the Jacobian).
     TensorResult,
+    /// The result is a tuple: several outputs, each with its own Jacobian.
+    TupleResult,
     /// The pullback goes through a call of `callee`, which has no second-order block: a
     /// `#[derivative]` supplies a pullback only, and so does any function that calls one.
     CalleeWithoutSecondOrder { callee: String },
@@ -74,6 +76,9 @@ impl fmt::Display for NoSecondOrder {
         match self {
             NoSecondOrder::TensorResult => {
                 f.write_str("the result is a tensor, so it has no gradient to differentiate")
+            }
+            NoSecondOrder::TupleResult => {
+                f.write_str("the result is a tuple, so it has no gradient to differentiate")
             }
             NoSecondOrder::CalleeWithoutSecondOrder { callee } => write!(
                 f,
@@ -277,12 +282,16 @@ fn second_order(
     hessian: bool,
 ) -> Result<Result<SecondOrder, NoSecondOrder>, KindError> {
     let Some(gradient) = &reverse.grad else {
-        return Ok(Err(NoSecondOrder::TensorResult));
+        return Ok(Err(if reverse.vjp.results() > 1 {
+            NoSecondOrder::TupleResult
+        } else {
+            NoSecondOrder::TensorResult
+        }));
     };
     if let Some(callee) = first_order_only_callee(gradient) {
         return Ok(Err(NoSecondOrder::CalleeWithoutSecondOrder { callee }));
     }
-    let hvp = forward_over_reverse(gradient, wrt)?;
+    let hvp = forward_over_reverse(gradient, 1, wrt)?;
     let derivation = print::print_lines(&hvp.program, Role::Tangent, &[]);
     let hessian = if hessian {
         Some(HessianPlan {
@@ -308,6 +317,12 @@ fn jacobian(
 ) -> Result<JacobianPlan, KindError> {
     if reverse.grad.is_some() {
         return Ok(JacobianPlan::FromGradient);
+    }
+    if primal.outputs.len() > 1 {
+        // A tuple's rows come from each result's passes (see `JacobianPlan::ByDirections`).
+        return Ok(JacobianPlan::ByDirections {
+            reverse_when: REVERSE_WHEN,
+        });
     }
     if let &[p] = wrt {
         if let Some(mut program) = derive_jacobian_either(primal, p)? {
@@ -339,18 +354,20 @@ fn callee_blocks(
     forward: &ForwardProducts,
 ) -> Result<CalleeBlocks, KindError> {
     let n = primal.params.len();
+    let results = primal.outputs.len();
     let all: Vec<usize> = (0..n).collect();
     let (pullback, pushforward) = if wrt == all.as_slice() {
         (reverse.vjp.clone(), forward.jvp.clone())
     } else {
         (derive_vjp(primal, &all)?, derive_forward(primal, &all)?.jvp)
     };
-    // Along every parameter and the upstream gradient (parameter number n of the pullback).
+    // Along every parameter and the upstream gradients (parameters n.. of the pullback).
     let second_order = match first_order_only_callee(&pullback.program) {
         Some(callee) => Err(NoSecondOrder::CalleeWithoutSecondOrder { callee }),
         None => Ok(forward_over_reverse(
             &pullback.program,
-            &(0..=n).collect::<Vec<_>>(),
+            results,
+            &(0..n + results).collect::<Vec<_>>(),
         )?),
     };
     Ok(CalleeBlocks {

@@ -26,13 +26,21 @@ pub enum Seed {
 /// A derived program and where its parts are.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reverse {
-    /// Parameters: the primal ones, then the upstream gradient (with [`Seed::Upstream`]).
-    /// Outputs: the primal result, then one adjoint per wrt parameter.
+    /// Parameters: the primal ones, then one upstream gradient per result (with
+    /// [`Seed::Upstream`]). Outputs: the primal results, then one adjoint per wrt parameter.
     pub program: Program,
-    /// The name of the upstream-gradient parameter (`d` + the returned variable, or `dout`).
-    pub upstream: String,
+    /// The names of the upstream-gradient parameters, one per result (`d` + the returned
+    /// variable, or `dout`; `dout0`, `dout1`, .. for the unnamed results of a tuple).
+    pub upstreams: Vec<String>,
     /// `(dp, adjoint)` for each wrt parameter `p`, for the printer.
     pub adjoint_names: Vec<(String, ValueId)>,
+}
+
+impl Reverse {
+    /// How many results the primal program has (the outputs before the adjoints).
+    pub fn results(&self) -> usize {
+        self.program.outputs.len() - self.adjoint_names.len()
+    }
 }
 
 /// Adds `contribution` to the adjoint of `v` (`+=`: a value used twice gets both).
@@ -50,51 +58,68 @@ fn accumulate(
     Ok(())
 }
 
-/// The reverse program of `primal` (which must have exactly one output) with respect to the
-/// parameters whose indices are in `wrt`.
+/// The name of the upstream gradient (or the tangent) of result number `index` of `results`:
+/// `d` + the variable returned when it is one (not a parameter returned as is), else `dout`
+/// (`dout0`, `dout1`, .. among several results).
+pub(crate) fn result_adjoint_name(program: &Program, index: usize) -> String {
+    let output = program.outputs[index];
+    let inst = program.inst(output);
+    match (&inst.name, &inst.op) {
+        (Some(name), op) if !matches!(op, Op::Param(_)) => format!("d{name}"),
+        _ if program.outputs.len() == 1 => "dout".to_string(),
+        _ => format!("dout{index}"),
+    }
+}
+
+/// The reverse program of `primal` (one output, or several: a tuple result) with respect to
+/// the parameters whose indices are in `wrt`.
 pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, KindError> {
-    let [output] = primal.outputs[..] else {
+    if primal.outputs.is_empty() {
         return Err(KindError::new(
-            "a differentiable program has exactly one output",
+            "a differentiable program has at least one output",
         ));
-    };
+    }
     let mut program = primal.clone();
     // Adjoints are named after the primal values as the printer shows them (`h_2` → `dh_2`).
     let primal_names = primal.value_names();
     let primal_len = program.insts.len();
-    let out_inst = program.inst(output);
-    let upstream = match (&out_inst.name, &out_inst.op) {
-        (Some(name), op) if !matches!(op, Op::Param(_)) => format!("d{name}"),
-        _ => "dout".to_string(),
-    };
-    let upstream = fresh_param_name(&program, &upstream);
-    let out_kind = program.kind(output);
-    let seed_value = match seed {
-        Seed::Upstream => {
-            let v = program.param(&upstream, out_kind);
-            program.insts[v.index()].role = Role::Adjoint;
-            v
-        }
-        Seed::One if out_kind == Kind::Scalar => {
-            program.push_with_role(Literal::new(1.0).into(), &[], Role::Adjoint)?
-        }
-        Seed::One => {
-            return Err(KindError::new(
-                "a gradient needs a scalar result; use the vector-Jacobian product for tensors",
-            ))
-        }
-    };
+    let mut seeds = Vec::with_capacity(primal.outputs.len());
+    let mut upstreams = Vec::with_capacity(primal.outputs.len());
+    for (index, &output) in primal.outputs.iter().enumerate() {
+        let out_kind = program.kind(output);
+        let seed_value = match seed {
+            Seed::Upstream => {
+                let name = fresh_param_name(&program, &result_adjoint_name(primal, index));
+                let v = program.param(&name, out_kind);
+                program.insts[v.index()].role = Role::Adjoint;
+                upstreams.push(name);
+                v
+            }
+            Seed::One if out_kind == Kind::Scalar && primal.outputs.len() == 1 => {
+                program.push_with_role(Literal::new(1.0).into(), &[], Role::Adjoint)?
+            }
+            Seed::One => {
+                return Err(KindError::new(
+                    "a gradient needs a scalar result; use the vector-Jacobian product for \
+                     tensors",
+                ))
+            }
+        };
+        seeds.push((output, seed_value));
+    }
 
     let mut cx = DeriveCx::new(&mut program, wrt, Role::Adjoint);
-    // The upstream gradient has the result's shape.
-    cx.share_shape(seed_value, output);
     let mut adjoints: HashMap<ValueId, ValueId> = HashMap::new();
-    if cx.is_active(output) {
-        adjoints.insert(output, seed_value);
+    for &(output, seed_value) in &seeds {
+        // The upstream gradient has the result's shape.
+        cx.share_shape(seed_value, output);
+        if cx.is_active(output) {
+            accumulate(&mut cx, &mut adjoints, output, seed_value)?;
+        }
     }
     sweep(&mut cx, primal_len, &primal_names, &mut adjoints)?;
 
-    let mut outputs = vec![output];
+    let mut outputs = primal.outputs.clone();
     let mut adjoint_names = Vec::new();
     for &p in wrt {
         let param = ValueId(
@@ -122,7 +147,7 @@ pub fn reverse(primal: &Program, wrt: &[usize], seed: Seed) -> Result<Reverse, K
     program.outputs = outputs;
     Ok(Reverse {
         program,
-        upstream,
+        upstreams,
         adjoint_names,
     })
 }
@@ -153,14 +178,21 @@ fn sweep(
             }
             continue;
         }
-        let contributions = if let Op::Loop(_) | Op::Branch(_) = inst.op {
+        let several_results = inst.kind == Kind::Tuple;
+        let contributions = if several_results {
             let Some(douts) = loop_adjoints.remove(&v) else {
                 continue;
             };
             cx.source = inst.source.clone();
-            match inst.op {
+            match &inst.op {
                 Op::Loop(_) => rules::control::reverse_loop(cx, v, &inst.args, &douts)?,
-                _ => rules::control::reverse_branch(cx, v, &inst.args, &douts)?,
+                Op::Branch(_) => rules::control::reverse_branch(cx, v, &inst.args, &douts)?,
+                Op::Call(call) => rules::call::reverse_tuple_call(cx, v, call, &inst.args, &douts)?,
+                other => {
+                    return Err(KindError::new(format!(
+                        "`{other:?}` has several results but no pullback for them"
+                    )))
+                }
             }
         } else {
             let Some(&dv) = adjoints.get(&v) else {

@@ -22,6 +22,7 @@ pub use super::region::{
     concat, gather, hstack, label_at, read_col, read_cols, read_element, read_entry, read_row,
     read_rows, read_segment, scatter_add, segment_of, segment_of_mut, vector_of, vstack,
 };
+use super::results::{self, Results};
 use super::scalar::Real;
 pub use super::shape::{at, enter, ContextGuard};
 use super::shape::{broadcast, shape_mismatch, Shape};
@@ -295,12 +296,13 @@ fn copy<T: Real>(x: &[T]) -> Vec<T> {
     buffer::collect(x.len(), x.iter().copied())
 }
 
-/// The `i`-th unit value shaped like `like`: 1 at flat (row-major) position `i`, 0 elsewhere.
+/// The `i`-th unit value shaped like `like`: 1 at entry `i` (row-major; a tuple's parts in
+/// turn), 0 elsewhere.
 #[track_caller]
-pub fn basis<T: Real, E: Elementwise<T>>(like: &E, i: usize) -> E {
-    let mut data = buffer::filled(like.numel(), T::zero());
+pub fn basis<T: Real, R: Results<T>>(like: &R, i: usize) -> R {
+    let mut data = vec![T::zero(); like.entry_count()];
     data[i] = T::one();
-    like.with_flat(data)
+    results::from_entries(like, data)
 }
 
 /// Zeros shaped like `like`.
@@ -460,9 +462,9 @@ fn argument_mismatch(function: &str, argument: &str, given: &str, expected: &str
     )
 }
 
-/// The number of elements of `x` (1 for a scalar).
-pub fn element_count<T: Real, E: Elementwise<T>>(x: &E) -> usize {
-    x.numel()
+/// The number of entries of `x` (1 for a scalar; a tuple's summed).
+pub fn element_count<T: Real, R: Results<T>>(x: &R) -> usize {
+    x.entry_count()
 }
 
 /// Writes the elements of `e` (row-major) into row `i` of `m`.
@@ -477,16 +479,16 @@ pub fn set_row<T: Real, E: Elementwise<T>>(m: &mut Matrix<T>, i: usize, e: &E) {
     m.as_mut_slice()[i * cols..(i + 1) * cols].copy_from_slice(e.as_flat());
 }
 
-/// Writes the elements of `e` (row-major) into column `j` of `m`.
+/// Writes the entries of `e` (row-major; a tuple's parts in turn) into column `j` of `m`.
 #[track_caller]
-pub fn set_column<T: Real, E: Elementwise<T>>(m: &mut Matrix<T>, j: usize, e: &E) {
+pub fn set_column<T: Real, R: Results<T>>(m: &mut Matrix<T>, j: usize, e: &R) {
     let (rows, cols) = m.shape();
     assert_eq!(
-        e.numel(),
+        e.entry_count(),
         rows,
         "autodiff: `set_column` of a {rows}-row matrix"
     );
-    for (i, &v) in e.as_flat().iter().enumerate() {
+    for (i, &v) in results::entries(e).iter().enumerate() {
         m.as_mut_slice()[i * cols + j] = v;
     }
 }

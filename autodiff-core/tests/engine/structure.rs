@@ -37,7 +37,7 @@ fn derivation_of_a_matrix_product() {
         "{}",
         products.derivation
     );
-    assert_eq!(products.vjp.upstream, "dy");
+    assert_eq!(products.vjp.upstreams, ["dy"]);
     assert!(products.grad.is_none(), "a matrix result has no gradient");
     let prog = &products.vjp.program;
     assert_eq!(count(prog, is_transpose), 0);
@@ -360,10 +360,15 @@ fn reverse_reports_malformed_requests_as_errors() {
     // A gradient of a vector result.
     let err = reverse(&p, &[0], Seed::One).unwrap_err();
     assert!(starts_lowercase(&err.message), "{}", err.message);
-    // Two outputs.
+    // No output; a gradient of two (a tuple has no gradient).
+    let mut none = p.clone();
+    none.outputs.clear();
+    assert!(reverse(&none, &[0], Seed::Upstream).is_err());
     let mut two = p.clone();
-    two.outputs = vec![t, x];
-    assert!(reverse(&two, &[0], Seed::Upstream).is_err());
+    let s = push(&mut two, Sum, &[t]);
+    two.outputs = vec![s, s];
+    let err = reverse(&two, &[0], Seed::One).unwrap_err();
+    assert!(starts_lowercase(&err.message), "{}", err.message);
     // Derivative kernels are not differentiated again.
     let mut q = Program::new();
     let dy = q.param("dy", Kind::Vector);
@@ -376,4 +381,39 @@ fn reverse_reports_malformed_requests_as_errors() {
         "{}",
         err.message
     );
+}
+
+/// A program with two results (a tuple): one upstream gradient per result, named after each,
+/// the pullback their sum; forward mode gives one tangent per result.
+#[test]
+fn two_results_pull_back_their_upstreams_together() {
+    let mut p = Program::new();
+    let x = p.param("x", Kind::Scalar);
+    let square = named(&mut p, "square", Binary(BinOp::Mul), &[x, x]);
+    let wave = named(&mut p, "wave", Unary(UnaryFn::Sin), &[x]);
+    p.outputs = vec![square, wave];
+    let products = derive_reverse(&p, &[0]).unwrap();
+    assert_eq!(products.vjp.upstreams, ["dsquare", "dwave"]);
+    assert!(products.grad.is_none(), "a tuple has no gradient");
+    let at = 0.7f64;
+    let (u0, u1) = (1.5, -2.0);
+    let out = eval(
+        &products.vjp.program,
+        &[Value::Scalar(at), Value::Scalar(u0), Value::Scalar(u1)],
+    );
+    assert_eq!(out.len(), 3, "two values, one adjoint");
+    let Value::Scalar(dx) = out[2] else {
+        panic!("a scalar adjoint")
+    };
+    assert!((dx - (2.0 * at * u0 + at.cos() * u1)).abs() < 1e-15);
+    let forward = derive_forward(&p, &[0]).unwrap();
+    let tangents = eval(
+        &forward.jvp.program,
+        &[Value::Scalar(at), Value::Scalar(1.0)],
+    );
+    let [Value::Scalar(d_square), Value::Scalar(d_wave)] = [&tangents[2], &tangents[3]] else {
+        panic!("scalar tangents")
+    };
+    assert!((d_square - 2.0 * at).abs() < 1e-15 && (d_wave - at.cos()).abs() < 1e-15);
+    assert!(forward.derivation.contains("dsquare") && forward.derivation.contains("dwave"));
 }

@@ -52,14 +52,24 @@ pub struct Callee {
     pub name: String,
     /// Its parameters, in order.
     pub params: Vec<CalleeParam>,
-    /// The kind of its result.
-    pub result: Kind,
+    /// The kinds of its results: one, or several for a function returning a tuple (whose call
+    /// is then a [`Kind::Tuple`] read by projections, and whose building blocks take one
+    /// upstream gradient per result and give tuples of values and tangents).
+    pub results: Vec<Kind>,
     /// Whether it has the second-order block `f::vjp_jvp` (a `#[derivative]`
     /// supplies only a pullback).
     pub second_order: bool,
 }
 
 impl Callee {
+    /// The kind of a call's value: the result's, or [`Kind::Tuple`] for several.
+    pub fn result_kind(&self) -> Kind {
+        match self.results[..] {
+            [one] => one,
+            _ => Kind::Tuple,
+        }
+    }
+
     /// The kinds of its differentiable parameters, in order.
     pub fn value_kinds(&self) -> Vec<Kind> {
         self.params
@@ -135,6 +145,59 @@ fn with_tangents(
     Ok(operands)
 }
 
+/// The adjoints of a call's arguments: one part of the callee's pullback per active argument,
+/// each from the arguments and the upstream gradients (one per result).
+fn pullback_parts(
+    cx: &mut DeriveCx<'_>,
+    callee: &Callee,
+    args: &[ValueId],
+    upstreams: &[ValueId],
+) -> Result<Vec<Option<ValueId>>, KindError> {
+    let mut operands = args.to_vec();
+    operands.extend_from_slice(upstreams);
+    args.iter()
+        .enumerate()
+        .map(|(part, &arg)| {
+            cx.when_active(arg, |cx| {
+                cx.push(
+                    CallVjp {
+                        callee: callee.clone(),
+                        part,
+                    },
+                    &operands,
+                )
+            })
+        })
+        .collect()
+}
+
+/// The pullback of a call of a function with several results, once the adjoints of the
+/// results it gives (its projections) are known: a zero upstream for a result nobody reads.
+pub(crate) fn reverse_tuple_call(
+    cx: &mut DeriveCx<'_>,
+    at: ValueId,
+    call: &Call,
+    args: &[ValueId],
+    douts: &[Option<ValueId>],
+) -> Result<Vec<Option<ValueId>>, KindError> {
+    let mut upstreams = Vec::with_capacity(call.0.results.len());
+    for (index, &kind) in call.0.results.iter().enumerate() {
+        upstreams.push(match douts.get(index).copied().flatten() {
+            Some(d) => d,
+            None => {
+                let like = cx.push_primal(super::control::Project { index, kind }, &[at])?;
+                if kind == Kind::Scalar {
+                    cx.push(Literal::new(0.0), &[])?
+                } else {
+                    let zero = cx.push(Literal::new(0.0), &[])?;
+                    cx.push(Fill, &[zero, like])?
+                }
+            }
+        });
+    }
+    pullback_parts(cx, &call.0, args, &upstreams)
+}
+
 // ───────────────────────────── call ─────────────────────────────
 // y = f(a, b)       reverse: (da, db) = f_vjp(a, b, dy)     forward: dy = f_jvp(a, b, da, db)
 
@@ -145,7 +208,7 @@ pub struct Call(pub Callee);
 impl Rule for Call {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         self.0.check_args(args)?;
-        Ok(self.0.result)
+        Ok(self.0.result_kind())
     }
     fn reverse(
         &self,
@@ -154,22 +217,7 @@ impl Rule for Call {
         _out: ValueId,
         dout: ValueId,
     ) -> Result<Vec<Option<ValueId>>, KindError> {
-        let mut operands = args.to_vec();
-        operands.push(dout);
-        args.iter()
-            .enumerate()
-            .map(|(part, &arg)| {
-                cx.when_active(arg, |cx| {
-                    cx.push(
-                        CallVjp {
-                            callee: self.0.clone(),
-                            part,
-                        },
-                        &operands,
-                    )
-                })
-            })
-            .collect()
+        pullback_parts(cx, &self.0, args, &[dout])
     }
     fn forward(
         &self,
@@ -210,7 +258,7 @@ pub struct CallVjp {
 
 impl Rule for CallVjp {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
-        let n = args.len().saturating_sub(1);
+        let n = args.len().saturating_sub(self.callee.results.len());
         self.callee.check_args(&args[..n])?;
         args.get(self.part)
             .copied()
@@ -242,7 +290,7 @@ impl Rule for CallVjp {
         .map(Some)
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
-        let n = args.len() - 1;
+        let n = args.len() - self.callee.results.len();
         let call =
             self.callee
                 .print_call(&format!("{}_vjp", self.callee.name), &args[..n], &args[n..]);
@@ -273,7 +321,7 @@ impl Rule for CallJvp {
         let n = args.len() / 2;
         self.0.check_args(&args[..n])?;
         self.0.check_args(&args[n..])?;
-        Ok(self.0.result)
+        Ok(self.0.result_kind())
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         let n = args.len() / 2;
@@ -307,17 +355,19 @@ pub struct CallVjpJvp {
 impl Rule for CallVjpJvp {
     fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
         let n = args.len() / 2;
-        self.callee.check_args(&args[..n.saturating_sub(1)])?;
+        self.callee
+            .check_args(&args[..n.saturating_sub(self.callee.results.len())])?;
         args.get(self.part)
             .copied()
             .ok_or_else(|| KindError::new("a pullback part past the callee's arguments"))
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         let n = args.len() / 2;
+        let k = self.callee.results.len();
         let call = self.callee.print_call(
             &format!("{}_vjp_jvp", self.callee.name),
-            &args[..n - 1],
-            &args[n - 1..],
+            &args[..n - k],
+            &args[n - k..],
         );
         Printed::atom(format!("{}[{}]", call.text, self.part))
     }

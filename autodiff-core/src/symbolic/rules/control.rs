@@ -804,7 +804,13 @@ impl Rule for Project {
             },
             // The tangent branch gives the values, then their tangents.
             crate::symbolic::Op::Branch(b) => b.results() + self.index,
-            _ => return Err(KindError::new("a projection reads a loop or a branch")),
+            // The callee's pushforward gives the tuple of tangents.
+            crate::symbolic::Op::Call(_) => self.index,
+            _ => {
+                return Err(KindError::new(
+                    "a projection reads a loop, a branch or a call",
+                ))
+            }
         };
         let kind = self.kind;
         cx.push(Project { index, kind }, &[tangent_tuple]).map(Some)
