@@ -21,6 +21,9 @@ pub struct Args {
     pub only: Option<Vec<(Item, Ident)>>,
     /// `crate = "ad"`: the path of the `autodiff` crate where it is renamed.
     pub krate: Option<syn::Path>,
+    /// Set by the expansion itself, never by users: the function is a method (or an associated
+    /// function) of this type, written as a free function (see [`methods`](crate::methods)).
+    pub method_of: Option<crate::methods::MethodOf>,
 }
 
 impl Args {
@@ -42,6 +45,12 @@ pub fn parse_args(attr: TokenStream) -> syn::Result<Args> {
         }
         if meta.path.is_ident("only") {
             return parse_only(&meta, &mut args.only);
+        }
+        if meta.path.is_ident(crate::methods::METHOD_OF) {
+            let content;
+            syn::parenthesized!(content in meta.input);
+            args.method_of = Some(content.parse()?);
+            return Ok(());
         }
         if !meta.path.is_ident("wrt") {
             return Err(meta.error(

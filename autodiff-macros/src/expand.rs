@@ -19,6 +19,7 @@ use crate::errors::Errors;
 use crate::generic;
 use crate::items::{backticked, bare_or_tuple, doc_lines, Function};
 use crate::lower::{self, Lowered};
+use crate::methods;
 use crate::nesting;
 use crate::signature::{self, Signature};
 use crate::structs::{self, StructInfo};
@@ -26,15 +27,58 @@ use crate::structs::{self, StructInfo};
 /// Expands `#[differentiable(attr)] item`. Never panics: every problem becomes a compile error,
 /// emitted together with the user's function as written.
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand_knowing(attr, item, Vec::new(), Vec::new(), None)
+    match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Impl(block)) => return methods::expand_impl(attr, block),
+        Ok(syn::Item::Fn(f)) if methods::has_receiver(&f) => return expand_bare_method(attr, &f),
+        _ => {}
+    }
+    let expansion = expand_knowing(attr.clone(), item.clone(), Vec::new(), Vec::new(), None);
+    in_method_form(expansion, &attr, &item)
 }
 
 /// The caller's expansion again, now with its callees' signatures (see [`calls`]).
 pub fn expand_handshake(input: TokenStream) -> TokenStream {
     match syn::parse2::<Handshake>(input) {
-        Ok(state) => expand_knowing(state.attr, state.item, state.known, state.structs, None),
+        Ok(state) => {
+            let (attr, item) = (state.attr.clone(), state.item.clone());
+            let expansion =
+                expand_knowing(state.attr, state.item, state.known, state.structs, None);
+            in_method_form(expansion, &attr, &item)
+        }
         Err(e) => e.to_compile_error(),
     }
+}
+
+/// The expansion as items of an `impl`, when the function is the free form of a method (see
+/// [`methods`]); else as it is.
+fn in_method_form(expansion: TokenStream, attr: &TokenStream, item: &TokenStream) -> TokenStream {
+    let method_of = attr::parse_args(attr.clone())
+        .ok()
+        .and_then(|args| args.method_of);
+    match (method_of, syn::parse2::<ItemFn>(item.clone())) {
+        (Some(method_of), Ok(free)) => {
+            methods::into_impl_items(expansion, &method_of, &free.sig.ident)
+        }
+        _ => expansion,
+    }
+}
+
+/// `#[differentiable]` on a method whose `impl` block has no attribute: its type is known only
+/// where the receiver names it (`self: &Mlp`).
+fn expand_bare_method(attr: TokenStream, method: &ItemFn) -> TokenStream {
+    let Some(self_ty) = methods::typed_receiver(method) else {
+        let receiver = method.sig.inputs.first();
+        let error = syn::Error::new_spanned(
+            receiver,
+            "a method's #[differentiable] cannot see which type `self` is: put \
+             #[differentiable] on its `impl` block as well (`#[differentiable] impl Mlp { .. }`), \
+             or write the receiver's type (`self: &Mlp`)",
+        );
+        return fallback_fn(method, error);
+    };
+    let generated = methods::expand_method(attr, method, &self_ty);
+    let method = without_checkpoints(method);
+    quote!(#method #generated)
 }
 
 /// [`expand`] with the signatures of some callees and the fields of some structs known.
@@ -67,7 +111,8 @@ fn expand_knowing(
             let error = syn::Error::new_spanned(
                 item_kind_tokens(&other),
                 "#[differentiable] goes on a function (`fn`), such as \
-                 `fn loss(w: &Matrix<f64>) -> f64 { ... }`",
+                 `fn loss(w: &Matrix<f64>) -> f64 { ... }`, or on an `impl` block of \
+                 differentiable methods",
             );
             return fallback(item, error);
         }
@@ -313,6 +358,7 @@ fn expand_with_structs(
         params: wrapper_params,
         wrt,
         scalar_result,
+        receiver: args.method_of.as_ref().and_then(|m| m.this.clone()),
         upstream_ty,
         wanted: args.wanted(),
     }
@@ -342,7 +388,7 @@ fn item_attrs(item: &mut syn::Item) -> Option<&mut Vec<syn::Attribute>> {
 
 /// The user's function without the `#[checkpoint]` attributes on its loops, which are the
 /// macro's to read (rustc knows no such attribute); the function is otherwise as written.
-fn without_checkpoints(item: &ItemFn) -> ItemFn {
+pub fn without_checkpoints(item: &ItemFn) -> ItemFn {
     struct Strip;
     impl syn::visit_mut::VisitMut for Strip {
         fn visit_expr_for_loop_mut(&mut self, f: &mut syn::ExprForLoop) {

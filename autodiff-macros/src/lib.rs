@@ -23,6 +23,7 @@ mod expand;
 mod generic;
 mod items;
 mod lower;
+mod methods;
 mod nesting;
 mod signature;
 mod structs;

@@ -329,9 +329,9 @@ fn check_not_associated(item: &ItemFn, errors: &mut Errors) {
     if let (false, Some(self_type)) = (has_receiver, find_self(tokens)) {
         errors.spanned(
             self_type,
-            "methods and associated functions are not supported yet (this one names `Self`): put \
-             #[differentiable] on a free function outside the `impl` block and pass the value as \
-             an ordinary parameter",
+            "this associated function names `Self`, which its #[differentiable] cannot see: \
+             put #[differentiable] on its `impl` block as well (`#[differentiable] impl Mlp { \
+             .. }`)",
         );
     }
 }

@@ -511,6 +511,8 @@ pub struct Wrappers<'a> {
     /// The wrt set, as indices into `params`.
     pub wrt: Vec<usize>,
     pub scalar_result: bool,
+    /// The parameter that is a method's `self` (see [`methods`](crate::methods)).
+    pub receiver: Option<Ident>,
     /// The upstream gradient's type (see [`signature::upstream_type`]).
     pub upstream_ty: TokenStream,
     pub wanted: autodiff_core::symbolic::Items,
@@ -793,9 +795,16 @@ impl Wrappers<'_> {
                     _ => None,
                 })
                 .flat_map(|r| {
+                    // A method's `this` is shown as the `self` it was written as.
+                    let shown = match &self.receiver {
+                        Some(this) if *this == r.param.ident => {
+                            Ident::new("self", Span::call_site())
+                        }
+                        _ => r.param.ident.clone(),
+                    };
                     r.leaves
                         .iter()
-                        .map(move |l| (l.flat.to_string(), l.written(&r.param.ident)))
+                        .map(move |l| (l.flat.to_string(), l.written(&shown)))
                 })
                 .collect();
             let (from, to): (Vec<String>, Vec<String>) = renames.into_iter().unzip();
