@@ -4,56 +4,59 @@
 
 use autodiff::prelude::*;
 
+// The functions, each written once generic over its float (issue 17) and tested at both:
+// generic functions calling generic functions.
+
+#[differentiable]
+fn squared_norm<T: Float>(v: &Vector<T>) -> T {
+    v.dot(v)
+}
+
+// The callee differentiates only w itself; callers still get x's gradient through
+// its building blocks, which cover every differentiable parameter.
+#[differentiable(wrt(w))]
+fn layer<T: Float>(w: &Matrix<T>, x: &Vector<T>) -> Vector<T> {
+    let y = w.matmul(x).tanh();
+    y
+}
+
+// A constant parameter, passed through by the caller.
+#[differentiable]
+fn scaled_sum<T: Float>(m: &Matrix<T>, _rows: usize) -> T {
+    m.sum() * 0.5
+}
+
+#[differentiable]
+fn composed<T: Float>(w: &Matrix<T>, x: &Vector<T>, m: &Matrix<T>, n: usize) -> T {
+    let h = layer(w, x);
+    let s = squared_norm(&h) + 3.0 * squared_norm(x);
+    s * scaled_sum(m, n)
+}
+
+#[differentiable]
+fn inline<T: Float>(w: &Matrix<T>, x: &Vector<T>, m: &Matrix<T>, _n: usize) -> T {
+    let h = w.matmul(x).tanh();
+    let s = h.dot(&h) + 3.0 * x.dot(x);
+    s * (m.sum() * 0.5)
+}
+
+// Two levels: a caller of a caller.
+#[differentiable]
+fn twice<T: Float>(w: &Matrix<T>, x: &Vector<T>, m: &Matrix<T>, n: usize) -> T {
+    composed(w, x, m, n) * composed(w, x, m, n)
+}
+
+// A tensor-valued composition, checked through the vjp and jvp.
+#[differentiable]
+fn stacked<T: Float>(w: &Matrix<T>, x: &Vector<T>) -> Vector<T> {
+    let y = layer(w, &layer(w, x));
+    y
+}
+
 macro_rules! call_tests {
     ($module:ident, $T:ident, $tol:expr) => {
         mod $module {
             use super::*;
-
-            #[differentiable]
-            fn squared_norm(v: &Vector<$T>) -> $T {
-                v.dot(v)
-            }
-
-            // The callee differentiates only w itself; callers still get x's gradient through
-            // its building blocks, which cover every differentiable parameter.
-            #[differentiable(wrt(w))]
-            fn layer(w: &Matrix<$T>, x: &Vector<$T>) -> Vector<$T> {
-                let y = w.matmul(x).tanh();
-                y
-            }
-
-            // A constant parameter, passed through by the caller.
-            #[differentiable]
-            fn scaled_sum(m: &Matrix<$T>, _rows: usize) -> $T {
-                m.sum() * 0.5
-            }
-
-            #[differentiable]
-            fn composed(w: &Matrix<$T>, x: &Vector<$T>, m: &Matrix<$T>, n: usize) -> $T {
-                let h = layer(w, x);
-                let s = squared_norm(&h) + 3.0 * squared_norm(x);
-                s * scaled_sum(m, n)
-            }
-
-            #[differentiable]
-            fn inline(w: &Matrix<$T>, x: &Vector<$T>, m: &Matrix<$T>, _n: usize) -> $T {
-                let h = w.matmul(x).tanh();
-                let s = h.dot(&h) + 3.0 * x.dot(x);
-                s * (m.sum() * 0.5)
-            }
-
-            // Two levels: a caller of a caller.
-            #[differentiable]
-            fn twice(w: &Matrix<$T>, x: &Vector<$T>, m: &Matrix<$T>, n: usize) -> $T {
-                composed(w, x, m, n) * composed(w, x, m, n)
-            }
-
-            // A tensor-valued composition, checked through the vjp and jvp.
-            #[differentiable]
-            fn stacked(w: &Matrix<$T>, x: &Vector<$T>) -> Vector<$T> {
-                let y = layer(w, &layer(w, x));
-                y
-            }
 
             fn inputs() -> (Matrix<$T>, Vector<$T>, Matrix<$T>) {
                 let w = Matrix::from_fn(3, 3, |i, j| ((i * 3 + j) as $T * 0.7).sin() * 0.5);

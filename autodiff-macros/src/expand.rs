@@ -127,10 +127,14 @@ fn expand_knowing(
         if let Some(t) = generic::float_param(&item_fn) {
             return expand_generic((attr_tokens, item), &item_fn, &t, known, known_structs);
         }
+    }
+    // A generic function's instantiation (`origin` is the user's function) may have struct
+    // parameters too; a struct function's flat form has none left.
+    if errors.is_empty() {
         let params = structs::struct_params(&item_fn, args.wrt.as_deref());
         if !params.is_empty() {
             return expand_with_structs(
-                (attr_tokens, item),
+                origin.clone().unwrap_or((attr_tokens, item)),
                 &item_fn,
                 &args,
                 &params,
@@ -215,7 +219,18 @@ fn expand_generic(
             let user_fn = without_checkpoints(item_fn);
             return quote!(#[allow(dead_code)] #user_fn #expansion);
         }
-        expansions.push(expansion);
+        let expansion = match syn::parse2::<syn::File>(expansion.clone()) {
+            Ok(mut file) => {
+                for item in &mut file.items {
+                    if let Some(attrs) = item_attrs(item) {
+                        attrs.push(syn::parse_quote!(#[doc(hidden)]));
+                    }
+                }
+                file.to_token_stream()
+            }
+            Err(_) => expansion,
+        };
+        expansions.push(generic::user_names_in_strings(expansion));
     }
     let wrappers = generic::wrappers(item_fn, t, &expansions[0]);
     let user_fn = without_checkpoints(&generic::with_typed_literals(item_fn, t));

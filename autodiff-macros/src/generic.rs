@@ -72,17 +72,75 @@ pub fn instance_name(name: &Ident, float: &str) -> Ident {
     format_ident!("__autodiff_{}_{}", float, name)
 }
 
-/// The function with `T` replaced by `float`, not generic, private, named for the float.
+/// The function with `T` replaced by `float`, not generic, named for the float.
 pub fn instantiate(item: &ItemFn, t: &Ident, float: &str) -> syn::Result<ItemFn> {
     let float_ident = Ident::new(float, Span::call_site());
     let mut plain = item.clone();
     plain.sig.generics = syn::Generics::default();
     let tokens = replace(plain.to_token_stream(), t, &float_ident);
     let mut instance: ItemFn = syn::parse2(tokens)?;
+    syn::visit_mut::VisitMut::visit_block_mut(&mut CalleeInstances(float), &mut instance.block);
     instance.sig.ident = instance_name(&item.sig.ident, float);
-    instance.vis = syn::Visibility::Inherited;
+    // As visible as the function, so that callers in other modules reach the instantiation's
+    // building blocks (hidden from the documentation: the generic items are the interface).
+    instance.vis = item.vis.clone();
     instance.attrs.retain(|a| a.path().is_ident("allow"));
     Ok(instance)
+}
+
+/// The calls of a generic function's body made calls of its callees' instantiations for the
+/// same float: a callee that takes the caller's `Vector<T>` is generic over `T` too (so
+/// `layers::dense(..)` becomes `layers::__autodiff_f64_dense(..)`, whose signature macro the
+/// callee's own instantiation leaves). Associated functions of types (`Vector::from_vec`) are
+/// not callees.
+struct CalleeInstances<'a>(&'a str);
+
+impl syn::visit_mut::VisitMut for CalleeInstances<'_> {
+    fn visit_expr_call_mut(&mut self, call: &mut syn::ExprCall) {
+        if let syn::Expr::Path(path) = &mut *call.func {
+            let of_a_type = path.path.segments.iter().any(|s| {
+                s.ident
+                    .to_string()
+                    .trim_start_matches("r#")
+                    .starts_with(|c: char| c.is_ascii_uppercase())
+            });
+            if path.qself.is_none() && crate::calls::is_callee_path(&path.path) && !of_a_type {
+                if let Some(last) = path.path.segments.last_mut() {
+                    last.ident = instance_name(&last.ident, self.0);
+                }
+            }
+        }
+        syn::visit_mut::visit_expr_call_mut(self, call);
+    }
+}
+
+/// `tokens` with the instantiations' names in string literals (derivations, the function named
+/// in run-time errors) written as the user's: `__autodiff_f64_dense` as `dense`.
+pub fn user_names_in_strings(tokens: TokenStream) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Literal(l) => match syn::parse_str::<syn::LitStr>(&l.to_string()) {
+                Ok(s) if s.value().contains("__autodiff_f") => {
+                    let text = s
+                        .value()
+                        .replace("__autodiff_f64_", "")
+                        .replace("__autodiff_f32_", "");
+                    let mut literal = proc_macro2::Literal::string(&text);
+                    literal.set_span(l.span());
+                    TokenTree::Literal(literal)
+                }
+                _ => TokenTree::Literal(l),
+            },
+            TokenTree::Group(g) => {
+                let mut group =
+                    proc_macro2::Group::new(g.delimiter(), user_names_in_strings(g.stream()));
+                group.set_span(g.span());
+                TokenTree::Group(group)
+            }
+            other => other,
+        })
+        .collect()
 }
 
 /// The user's function as it is compiled: float literals without a suffix as `T`'s
