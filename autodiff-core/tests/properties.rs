@@ -51,8 +51,8 @@ use autodiff_core::symbolic::{
 };
 use common::fd::{along, inner, rel_error, stencil, stencil_gradient, sup, unit, FdCheck, FD_STEP};
 use common::programs::{
-    broadcasts_a_vector, cases, children, without_dead_code, Built, Case, Expr, ANY_ROOT,
-    MAGNITUDE, MAX_DEPTH, SCALAR_ROOT, VECTOR_OR_SCALAR_ROOT,
+    broadcasts_a_vector, cases, children, largest_intermediate, without_dead_code, Built, Case,
+    Expr, ANY_ROOT, MAGNITUDE, MAX_DEPTH, SCALAR_ROOT, VECTOR_OR_SCALAR_ROOT,
 };
 use common::rng::Rng;
 use proptest::strategy::{Strategy, ValueTree};
@@ -669,8 +669,13 @@ fn check_hessian(case: &Case, stats: &Stats) -> Result<(), TestCaseError> {
         .iter()
         .flat_map(|v| v.to_vec())
         .collect();
-    // The differenced function is the gradient: its size sets the stencil's noise.
-    let size = sup(&g0).max(1.0);
+    // The differenced function is the gradient: its size sets the stencil's noise. The
+    // program's own rounding is set by its largest intermediate value: second derivatives
+    // multiply first-order factors (bounded by MAGNITUDE only in the primal), and where they
+    // cancel (tanh'' near saturation) the result is rounding noise of that size. A wrong rule
+    // is off by O(1) of the terms it combines, far above this floor.
+    let program_noise = largest_intermediate(&hvp.program, &hvp_inputs);
+    let size = sup(&g0).max(1.0).max(1e-2 * program_noise);
     let fd = fd_check(&hv, FD_FLOOR * size, |h| {
         stencil(h, |t| {
             let moved = along(&pt.inputs, &wrt, &dirs, t);

@@ -85,12 +85,24 @@ pub const MAGNITUDE: f64 = 50.0;
 
 /// Whether every intermediate value of `p` at `inputs` is finite and at most [`MAGNITUDE`].
 pub fn bounded(p: &Program, inputs: &[Value<f64>]) -> bool {
+    let largest = largest_intermediate(p, inputs);
+    largest.is_finite() && largest <= MAGNITUDE
+}
+
+/// The largest magnitude among the intermediate values of `p` at `inputs` (NaN if one is).
+pub fn largest_intermediate(p: &Program, inputs: &[Value<f64>]) -> f64 {
     let mut all = p.clone();
     all.outputs = (0..all.insts.len() as u32).map(ValueId).collect();
     eval(&all, inputs)
         .iter()
         .flat_map(|v| v.to_vec())
-        .all(|x| x.is_finite() && x.abs() <= MAGNITUDE)
+        .fold(0.0, |largest: f64, x| {
+            if x.is_nan() {
+                f64::NAN
+            } else {
+                largest.max(x.abs())
+            }
+        })
 }
 
 // ═════════════════════════════════════════════════════════════════════════════════════════════
