@@ -468,8 +468,9 @@ pub fn hessian_item(f: &Function, plan: &HessianPlan) -> TokenStream {
     }
 }
 
-/// `f_gradcheck`: the generated gradient (of ⟨u, f⟩ for a fixed probe `u`) of each wrt
-/// parameter against 5-point differences of `f`, element by element, and `f_jvp` along probe
+/// `f_gradcheck`: the generated gradient (of f for a scalar result, of ⟨u, f⟩ for a fixed
+/// probe `u` otherwise) of each wrt parameter against finite differences of `f`, element by
+/// element, and `f_jvp` along probe
 /// directions against a directional difference (see `autodiff::gradcheck`).
 pub fn gradcheck_item(f: &Function) -> TokenStream {
     let (item, sig, wrt) = (f.item, f.sig, f.wrt);
@@ -489,6 +490,14 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
     .map(|base| c.local(base));
     let directions = c.locals("direction");
     let upstream_arg = f.upstream_arg(&upstream);
+    // A scalar result is pulled back from 1, so that the report's generated entries are the
+    // gradient itself; a tensor's through a fixed probe u (the gradient of ⟨u, f⟩).
+    let probe = if f.result == autodiff_core::symbolic::Kind::Scalar {
+        let one = emit::float_literal(1.0, f.float);
+        quote_spanned!(Span::mixed_site()=> #one)
+    } else {
+        quote_spanned!(Span::mixed_site()=> #check::probe(&#value, 0))
+    };
     let gradient_parts = c.parts(&gradient);
     let function_name = name.unraw().to_string();
     // The call of `f` with parameter `i` replaced by `replacement` (an owned value).
@@ -528,7 +537,7 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
         let part = &gradient_parts[k];
         if let Some(position) = scalars.iter().position(|&s| s == k) {
             return quote_spanned! {Span::mixed_site()=>
-                #report.compare(#label, &#check::flat_f64(&#part), &[#scalar_numeric[#position]]);
+                #report.compare(#label, &#check::flat_f64(&#part), ::core::slice::from_ref(&#scalar_numeric[#position]));
             };
         }
         let r = &refs[k];
@@ -570,8 +579,9 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
     let doc = doc_lines(&format!(
         "Checks the generated derivatives of [`{name}`] at this point against finite differences \
          of `{name}` itself: the gradient of each differentiated parameter element by element \
-         (of ⟨u, {name}⟩ for a fixed probe `u` when the result is a tensor), and forward mode \
-         along a probe direction. Use `.assert_within(1e-6)` (f64) or `.assert_within(1e-2)` \
+         (of ⟨u, {name}⟩ for a fixed probe `u` when the result is a tensor or a tuple), and \
+         forward mode along a probe direction; next to a kink, against the slopes on either \
+         side. Use `.assert_within(1e-6)` (f64) or `.assert_within(1e-2)` \
          (f32) in tests, or print the report."
     ));
     quote_spanned! {Span::mixed_site()=>
@@ -580,7 +590,7 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
         #vis fn #check_name(#(#params),*) -> #check::GradcheckReport {
             let mut #report = #check::GradcheckReport::new(#function_name);
             let #value = #name(#(#args),*);
-            let #upstream = #check::probe(&#value, 0);
+            let #upstream = #probe;
             let (_, #gradient) = #vjp_name(#(#args,)* #upstream_arg);
             #scalar_differences
             #(#per_parameter)*
