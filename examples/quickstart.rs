@@ -1,6 +1,7 @@
 //! The worked examples of the lecture notes, computed by generated code and printed next to the
 //! results worked by hand: the ReLU pullback, `Y = X·W` with `dX = dY·Wᵀ` and `dW = Xᵀ·dY`, and a
-//! scalar loss with its gradient.
+//! scalar loss with its gradient. The first two also print their trace: each derivation line
+//! with its numbers, upstream × local = downstream, as the notes work them.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -47,7 +48,11 @@ fn main() {
     show("y", y.as_slice(), &[1.0, 0.0, 3.0, 0.0]);
     // The local gradient is 1 where x > 0 and 0 elsewhere: [4·1, −1·0, 5·1, 9·0].
     show("dx", dx.as_slice(), &[4.0, 0.0, 5.0, 0.0]);
-    println!("  derivation:\n{}\n", indent(relu_derivation()));
+    println!("  derivation:\n{}", indent(relu_derivation()));
+    println!(
+        "  trace:\n{}\n",
+        indent(&relu_trace_vjp(&x, &upstream).to_string())
+    );
 
     println!("2. Y = X·W: dX = dY·Wᵀ, dW = Xᵀ·dY");
     let x = Matrix::from_rows(&[[2.0, 1.0, -3.0], [-3.0, 4.0, 2.0]]);
@@ -74,7 +79,11 @@ fn main() {
             28.0, 3.0, -18.0, 0.0, -30.0, 7.0, 13.0, 33.0, -22.0, -7.0, 17.0, -15.0,
         ],
     );
-    println!("  derivation:\n{}\n", indent(linear_derivation()));
+    println!("  derivation:\n{}", indent(linear_derivation()));
+    println!(
+        "  trace:\n{}\n",
+        indent(&linear_trace_vjp(&x, &w, &dy).to_string())
+    );
 
     println!("3. A scalar loss and its gradient");
     let x = Matrix::from_rows(&[[1.0, 2.0], [3.0, 4.0]]);

@@ -11,7 +11,8 @@ pub use autodiff_core::float;
 #[doc(hidden)]
 pub use autodiff_core::kernels;
 pub use autodiff_core::{
-    buffer, gemm, gradcheck, symbolic, Differentiable, Float, Matrix, Real, ScalarExt, Vector,
+    buffer, gemm, gradcheck, symbolic, trace, Differentiable, Float, Matrix, Real, ScalarExt,
+    Trace, Vector,
 };
 #[doc(hidden)]
 pub use autodiff_macros::__differentiable_with;

@@ -22,6 +22,8 @@ pub mod parameters;
 pub mod symbolic;
 #[cfg(feature = "runtime")]
 pub mod tensor;
+#[cfg(feature = "runtime")]
+pub mod trace;
 
 #[cfg(feature = "runtime")]
 pub use float::Float;
@@ -32,3 +34,5 @@ pub use parameters::Differentiable;
 pub use tensor::kernels;
 #[cfg(feature = "runtime")]
 pub use tensor::{buffer, gemm, Matrix, Real, ScalarExt, Vector};
+#[cfg(feature = "runtime")]
+pub use trace::Trace;

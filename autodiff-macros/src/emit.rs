@@ -380,6 +380,18 @@ pub fn body(
     body_with_dims(&autodiff_core::symbolic::fuse(program), params, frame, &[])
 }
 
+/// The statements computing `program` without fusing elementwise work (every value computed
+/// on its own, as a trace records each line's numbers), and a reference to each output: none
+/// is moved out, so outputs may borrow from one another (a view of a gradient and the gradient).
+pub fn body_unfused_by_ref(
+    program: &Program,
+    params: &[ParamBinding],
+    frame: &Frame,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let mut emitted = body_in_parts(program, params, frame, &|_| 0, 1, &[]);
+    (emitted.parts.remove(0), emitted.output_refs)
+}
+
 /// [`body`], returning the outputs at `dims_outputs` (positions) as their `Dims` only: a loop
 /// body's values that a backward loop reads for their shape. Such a value is then free to be
 /// consumed by the operation after it (`t1 + t2` in `t1`'s buffer).

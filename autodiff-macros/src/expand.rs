@@ -682,6 +682,11 @@ fn generate(
     let gradcheck = generated(Item::Gradcheck).then(|| dense::gradcheck_item(&f));
     let derivation =
         generated(Item::Derivation).then(|| derivation_item(&f, &plan.reverse.derivation));
+    let trace = plan
+        .trace
+        .as_ref()
+        .filter(|_| generated(Item::Trace))
+        .map(|trace| crate::trace::items(&f, &plan.reverse, trace));
     // With every differentiable parameter differentiated, a public item and the building
     // block for callers compute the same thing: the block calls the item (see `blocks`).
     let every_parameter = f.wrt == f.ir_params;
@@ -690,7 +695,7 @@ fn generate(
         jvp: every_parameter && generated(Item::Jvp),
     };
     let blocks = blocks::items(&f, &plan.blocks, shared);
-    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation #blocks))
+    Ok(quote!(#grad #vjp #jvp #hvp #jacobian #hessian #gradcheck #derivation #trace #blocks))
 }
 
 /// The attributes of a generated item.

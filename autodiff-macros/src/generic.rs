@@ -228,6 +228,8 @@ pub fn wrappers(item: &ItemFn, t: &Ident, expansion: &TokenStream) -> TokenStrea
             "hessian",
             "gradcheck",
             "derivation",
+            "trace",
+            "trace_vjp",
         ];
         if !ITEMS.contains(&suffix.as_str()) {
             continue;

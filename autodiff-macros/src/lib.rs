@@ -27,15 +27,17 @@ mod methods;
 mod nesting;
 mod signature;
 mod structs;
+mod trace;
 
 /// Generates, beside the function `f` it is placed on, `f_vjp`, `f_jvp`, `f_jacobian`,
-/// `f_gradcheck`, `f_derivation` and, for a scalar result, `f_grad`, `f_hvp` and `f_hessian`.
+/// `f_gradcheck`, `f_derivation`, `f_trace_vjp` and, for a scalar result, `f_grad`, `f_hvp`,
+/// `f_hessian` and `f_trace`.
 ///
 /// Arguments, in any order:
 /// - `wrt(a, b)`: the parameters to differentiate with respect to (default: every
 ///   differentiable parameter).
 /// - `only(grad, vjp)`: generate only the items named, among `grad`, `vjp`, `jvp`, `hvp`,
-///   `jacobian`, `hessian`, `gradcheck` and `derivation` (default: all of them). The
+///   `jacobian`, `hessian`, `gradcheck`, `derivation` and `trace` (default: all of them). The
 ///   second-order items and the check are the largest: a function that needs only gradients
 ///   compiles in about half the time with `only(grad)` (measured item by item in the
 ///   `autodiff` crate documentation, "Only the items you need"). The items a named item calls

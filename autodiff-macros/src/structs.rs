@@ -646,6 +646,28 @@ impl Wrappers<'_> {
         (params, args)
     }
 
+    /// `(p__w1, p.w1)` for each leaf of a struct parameter: how derivations and traces show
+    /// the flat function's names (a method's `this` as `self`).
+    fn renames(&self) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .filter_map(|p| match p {
+                WrapperParam::Struct(r) => Some(r),
+                _ => None,
+            })
+            .flat_map(|r| {
+                // A method's `this` is shown as the `self` it was written as.
+                let shown = match &self.receiver {
+                    Some(this) if *this == r.param.ident => Ident::new("self", Span::call_site()),
+                    _ => r.param.ident.clone(),
+                };
+                r.leaves
+                    .iter()
+                    .map(move |l| (l.flat.to_string(), l.written(&shown)))
+            })
+            .collect()
+    }
+
     /// The items the user calls, each wrapping the flat function's.
     pub fn items(&self) -> TokenStream {
         use autodiff_core::symbolic::Item;
@@ -785,29 +807,31 @@ impl Wrappers<'_> {
                 }
             });
         }
+        let (from, to): (Vec<String>, Vec<String>) = self.renames().into_iter().unzip();
+        if wanted(Item::Trace) {
+            let doc = format!("The reverse pass of [`{name}`], step by step, fields as `p.w1`.");
+            let (f, item) = (flat("trace_vjp"), format_ident!("{}_trace_vjp", name));
+            let upstream_ty = &self.upstream_ty;
+            out.extend(quote! {
+                #[doc = #doc]
+                #allow
+                #vis fn #item(#inputs, __upstream: #upstream_ty) -> ::autodiff::Trace {
+                    #f(#(#args,)* __upstream)#(.renamed(#from, #to))*
+                }
+            });
+            if self.scalar_result {
+                let (f, item) = (flat("trace"), format_ident!("{}_trace", name));
+                out.extend(quote! {
+                    #[doc = #doc]
+                    #allow
+                    #vis fn #item(#inputs) -> ::autodiff::Trace {
+                        #f(#(#args),*)#(.renamed(#from, #to))*
+                    }
+                });
+            }
+        }
         if wanted(Item::Derivation) {
             let (f, item) = (flat("derivation"), format_ident!("{}_derivation", name));
-            let renames: Vec<(String, String)> = self
-                .params
-                .iter()
-                .filter_map(|p| match p {
-                    WrapperParam::Struct(r) => Some(r),
-                    _ => None,
-                })
-                .flat_map(|r| {
-                    // A method's `this` is shown as the `self` it was written as.
-                    let shown = match &self.receiver {
-                        Some(this) if *this == r.param.ident => {
-                            Ident::new("self", Span::call_site())
-                        }
-                        _ => r.param.ident.clone(),
-                    };
-                    r.leaves
-                        .iter()
-                        .map(move |l| (l.flat.to_string(), l.written(&shown)))
-                })
-                .collect();
-            let (from, to): (Vec<String>, Vec<String>) = renames.into_iter().unzip();
             let doc = format!("The reverse-mode derivation of [`{name}`], fields as `p.w1`.");
             out.extend(quote! {
                 #[doc = #doc]

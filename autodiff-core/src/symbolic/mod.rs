@@ -22,6 +22,7 @@ pub mod print;
 pub mod reverse;
 pub mod rules;
 pub mod simplify;
+pub mod trace;
 pub mod vmap;
 
 #[cfg(feature = "runtime")]
@@ -37,6 +38,7 @@ pub use plan::{
 };
 pub use reverse::{reverse, Reverse, Seed};
 pub use simplify::simplify;
+pub use trace::{trace_plan, EntryRole, TraceEntry, TracePlan, TraceStep};
 
 /// Everything reverse mode generates for one function.
 #[derive(Clone, Debug, PartialEq)]

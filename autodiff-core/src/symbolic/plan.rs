@@ -17,6 +17,7 @@ use super::op::Op;
 use super::print;
 use super::reverse::Reverse;
 use super::simplify::eliminate_dead_code;
+use super::trace::{trace_plan, TracePlan};
 use super::{
     batched_hessian, derive_forward, derive_jacobian, derive_jacobian_either, derive_reverse,
     derive_vjp, forward_over_reverse, ForwardProducts, ReverseProducts,
@@ -42,6 +43,9 @@ pub struct Plan {
     pub jacobian: Option<JacobianPlan>,
     /// What callers of the function use (`__autodiff_f_vjp`, `_jvp`, `_vjp_jvp`).
     pub blocks: CalleeBlocks,
+    /// `f_trace_vjp`: the reverse program with each derivation line's numbers as outputs;
+    /// `None` when it was not asked for.
+    pub trace: Option<TracePlan>,
 }
 
 /// The second-order items of a function with a scalar result.
@@ -221,6 +225,11 @@ pub fn plan(primal: &Program, wrt: &[usize], wanted: Items) -> Result<Plan, Kind
         None
     };
     let blocks = callee_blocks(primal, wrt, &reverse, &forward)?;
+    let trace = if wanted.contains(Item::Trace) {
+        Some(trace_plan(&reverse.vjp)?)
+    } else {
+        None
+    };
     let items = generated(wanted, &reverse, &second_order, &jacobian);
     Ok(Plan {
         items,
@@ -229,6 +238,7 @@ pub fn plan(primal: &Program, wrt: &[usize], wanted: Items) -> Result<Plan, Kind
         second_order,
         jacobian,
         blocks,
+        trace,
     })
 }
 

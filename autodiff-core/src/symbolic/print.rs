@@ -112,6 +112,25 @@ const LINE_LIMIT: usize = 64;
 /// `(name, value)` of `aliases` whose value goes by another name ends the text as
 /// `name = value` (a parameter's adjoint that is simply another adjoint, say).
 pub fn print_lines(program: &Program, role: Role, aliases: &[(String, ValueId)]) -> String {
+    let lines = print_block(program, role, aliases, false);
+    lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One line of a derivation and the value it shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub text: String,
+    /// The value the line defines (`name = ...`, or an alias `name = value`), or, for the
+    /// lines of a loop or branch block (its header and indented equations), that block.
+    pub value: ValueId,
+}
+
+/// [`print_lines`] as lines, each with the value it shows: the steps of a trace.
+pub fn derivation_lines(program: &Program, role: Role, aliases: &[(String, ValueId)]) -> Vec<Line> {
     print_block(program, role, aliases, false)
 }
 
@@ -123,7 +142,7 @@ fn print_block(
     role: Role,
     aliases: &[(String, ValueId)],
     always_alias: bool,
-) -> String {
+) -> Vec<Line> {
     let names = program.value_names();
     let uses = program.use_counts();
     let is_output = |v: usize| program.outputs.iter().any(|o| o.index() == v);
@@ -158,7 +177,11 @@ fn print_block(
                 || length > LINE_LIMIT)
     };
     let mut printed: Vec<Printed> = Vec::with_capacity(program.insts.len());
-    let mut lines = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
+    let line = |text: String, v: usize| Line {
+        text,
+        value: ValueId(v as u32),
+    };
     for (i, inst) in program.insts.iter().enumerate() {
         if by_name_only(i) {
             printed.push(Printed::atom(names[i].clone()));
@@ -178,16 +201,17 @@ fn print_block(
             // A block: the iteration's equations, indented, under a line naming the range.
             let index = &l.body.params[0].name;
             let (start, end) = (&args[0].text, &args[1].text);
-            lines.push(if l.reversed {
+            let header = if l.reversed {
                 format!("for {index} = {end} − 1 down to {start}:")
             } else {
                 format!("for {index} = {start} to {end} − 1:")
-            });
+            };
+            lines.push(line(header, i));
             let carried: Vec<(String, ValueId)> = (0..l.carried)
                 .map(|j| (l.body.params[1 + j].name.clone(), l.body.outputs[j]))
                 .collect();
             let body = print_block(&l.body, role, &carried, true);
-            lines.extend(body.lines().map(|line| format!("    {line}")));
+            lines.extend(body.into_iter().map(|l| line(format!("    {}", l.text), i)));
             printed.push(Printed::atom(String::new()));
             continue;
         }
@@ -204,15 +228,15 @@ fn print_block(
                     _ => None,
                 })
                 .collect();
-            lines.push(format!("if {}:", args[0].text));
+            lines.push(line(format!("if {}:", args[0].text), i));
             for (side, header) in [(&b.then, None), (&b.otherwise, Some("else:"))] {
-                lines.extend(header.map(str::to_string));
+                lines.extend(header.map(|h| line(h.to_string(), i)));
                 let aliases: Vec<(String, ValueId)> = results
                     .iter()
                     .map(|&(j, k)| (names[k].clone(), side.outputs[j]))
                     .collect();
                 let text = print_block(side, role, &aliases, true);
-                lines.extend(text.lines().map(|line| format!("    {line}")));
+                lines.extend(text.into_iter().map(|l| line(format!("    {}", l.text), i)));
             }
             printed.push(Printed::atom(String::new()));
             continue;
@@ -241,7 +265,7 @@ fn print_block(
             let expr = Printed::atom(name);
             let aside = gets_line(i, &expr.text) && !is_update_only(i);
             printed.push(if aside && names[i] != expr.text {
-                lines.push(format!("{} = {}", names[i], expr.text));
+                lines.push(line(format!("{} = {}", names[i], expr.text), i));
                 Printed::atom(names[i].clone())
             } else {
                 expr
@@ -251,7 +275,7 @@ fn print_block(
         let kinds: Vec<Kind> = inst.args.iter().map(|&a| program.kind(a)).collect();
         let expr = inst.op.print(&args, &kinds);
         printed.push(if gets_line(i, &expr.text) {
-            lines.push(format!("{} = {}", names[i], expr.text));
+            lines.push(line(format!("{} = {}", names[i], expr.text), i));
             Printed::atom(names[i].clone())
         } else {
             expr
@@ -263,10 +287,10 @@ fn print_block(
         let text = &printed[v.index()].text;
         let renamed = program.insts[v.index()].name.as_deref() != Some(name.as_str());
         if (always_alias || renamed) && text != name {
-            lines.push(format!("{name} = {text}"));
+            lines.push(line(format!("{name} = {text}"), v.index()));
         }
     }
-    lines.join("\n")
+    lines
 }
 
 /// Which values the lines of `role` show, inline or on a line of their own: every value of

@@ -48,6 +48,7 @@ mod printer;
 mod reverse;
 mod simplify;
 mod structure;
+mod trace;
 
 mod support;
 mod tables;

@@ -17,11 +17,13 @@ pub enum Item {
     Hessian,
     Gradcheck,
     Derivation,
+    /// `f_trace_vjp` and, for a scalar result, `f_trace`.
+    Trace,
 }
 
 impl Item {
     /// Every item, in the order the documentation lists them.
-    pub const ALL: [Item; 8] = [
+    pub const ALL: [Item; 9] = [
         Item::Grad,
         Item::Vjp,
         Item::Jvp,
@@ -30,6 +32,7 @@ impl Item {
         Item::Hessian,
         Item::Gradcheck,
         Item::Derivation,
+        Item::Trace,
     ];
 
     /// The name in `only(...)`, and the suffix of the generated function: `f_grad`.
@@ -43,6 +46,7 @@ impl Item {
             Item::Hessian => "hessian",
             Item::Gradcheck => "gradcheck",
             Item::Derivation => "derivation",
+            Item::Trace => "trace",
         }
     }
 
@@ -63,7 +67,7 @@ impl Item {
         matches!(self, Item::Hvp | Item::Hessian)
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << self as u8
     }
 }
@@ -76,11 +80,11 @@ impl fmt::Display for Item {
 
 /// A set of [`Item`]s.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Items(u8);
+pub struct Items(u16);
 
 impl Items {
     /// Every item: what `#[differentiable]` asks for without `only(...)`.
-    pub const ALL: Items = Items(u8::MAX >> (8 - Item::ALL.len()));
+    pub const ALL: Items = Items(u16::MAX >> (16 - Item::ALL.len()));
 
     /// No item.
     pub const NONE: Items = Items(0);

@@ -386,7 +386,7 @@ fn everything_the_function_has_is_generated_by_default() {
     use Item::*;
     assert_eq!(
         tensor.items,
-        items(&[Vjp, Jvp, Jacobian, Gradcheck, Derivation])
+        items(&[Vjp, Jvp, Jacobian, Gradcheck, Derivation, Trace])
     );
 }
 
