@@ -103,6 +103,42 @@ fn main() {
     print!("{}", indent(&report.to_string()));
     println!();
     report.assert_within(1e-6);
+
+    println!("\n5. Checking a hand derivation: dX = dY·Wᵀ, dW = Xᵀ·dY written by hand");
+    let x = Matrix::from_rows(&[[2.0, 1.0, -3.0], [-3.0, 4.0, 2.0]]);
+    let w = Matrix::from_rows(&[
+        [3.0, 2.0, 1.0, -1.0],
+        [2.0, 1.0, 3.0, 2.0],
+        [3.0, 2.0, 1.0, -2.0],
+    ]);
+    let report = linear_check_hand(&x, &w, linear_by_hand);
+    print!("{}", indent(&report.to_string()));
+    println!();
+    report.assert_within(1e-12);
+    println!("   and a wrong one, dW = X·dYᵀ (with a square W, where it computes):");
+    let square_w = w.slice_cols(0..3);
+    let report = linear_check_hand(&x, &square_w, linear_wrong_dw);
+    print!("{}", indent(&report.to_string()));
+    println!();
+    assert_eq!(report.failing(1e-6), ["dw"]);
+}
+
+/// The notes' derivation, by hand: dX = dY·Wᵀ, dW = Xᵀ·dY.
+fn linear_by_hand(
+    x: &Matrix<f64>,
+    w: &Matrix<f64>,
+    dy: &Matrix<f64>,
+) -> (Matrix<f64>, (Matrix<f64>, Matrix<f64>)) {
+    (x.matmul(w), (dy.matmul(&w.t()), x.t().matmul(dy)))
+}
+
+/// A classic slip: dW = X·dYᵀ.
+fn linear_wrong_dw(
+    x: &Matrix<f64>,
+    w: &Matrix<f64>,
+    dy: &Matrix<f64>,
+) -> (Matrix<f64>, (Matrix<f64>, Matrix<f64>)) {
+    (x.matmul(w), (dy.matmul(&w.t()), x.matmul(&dy.t())))
 }
 
 fn indent(text: &str) -> String {

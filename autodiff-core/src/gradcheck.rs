@@ -7,6 +7,12 @@
 //! forward mode with a directional difference. The report holds the largest
 //! absolute and relative error per parameter; [`GradcheckReport::assert_within`] is the form for
 //! tests. This module holds the arithmetic; the macro writes the calls.
+//!
+//! `f_check_hand(p1, ..., pn, hand_vjp)` compares the generated pullback with a hand-written one
+//! of `f_vjp`'s signature instead: at the given point and at [`HAND_TRIALS`]` − 1` points
+//! [`perturbed`] from it, each with its own upstream gradient, the value and the gradient of
+//! each parameter (`dx`, `dw`); a hand derivation of the wrong shape, or one that panics, is
+//! reported as such.
 
 use std::fmt;
 
@@ -31,6 +37,17 @@ pub struct Comparison {
     /// The entries next to a kink: (index, slope from the left, slope from the right). Each
     /// is checked against the side closer to the generated value.
     pub kinks: Vec<(usize, f64, f64)>,
+    /// The shapes (generated, reference) where a hand derivation's has another shape.
+    pub shapes: Option<(String, String)>,
+}
+
+/// What a report compares the generated derivatives with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// Finite differences of the function (`f_gradcheck`).
+    FiniteDifferences,
+    /// A hand-written pullback (`f_check_hand`).
+    Hand,
 }
 
 /// The result of a gradient check: one comparison per differentiated parameter, then forward
@@ -40,6 +57,9 @@ pub struct GradcheckReport {
     /// The function checked.
     pub function: String,
     pub comparisons: Vec<Comparison>,
+    pub reference: Reference,
+    /// Why the reference could not be compared at all: the hand derivation panicked.
+    pub failure: Option<String>,
 }
 
 impl GradcheckReport {
@@ -48,7 +68,79 @@ impl GradcheckReport {
         GradcheckReport {
             function: function.to_string(),
             comparisons: Vec::new(),
+            reference: Reference::FiniteDifferences,
+            failure: None,
         }
+    }
+
+    /// A report of `function` against a hand-written pullback, filled by
+    /// [`GradcheckReport::compare_hand`].
+    pub fn against_hand(function: &str) -> Self {
+        GradcheckReport {
+            reference: Reference::Hand,
+            ..Self::new(function)
+        }
+    }
+
+    /// Compares `generated` with the `hand` derivation's value of it under `name`, entry by
+    /// entry; a second comparison of the same name (at another trial point) keeps the worst.
+    pub fn compare_hand<T: Real, R: Results<T>>(&mut self, name: &str, generated: &R, hand: &R) {
+        let (shape, hand_shape) = (generated.shape(), hand.shape());
+        let mut comparison = Comparison {
+            name: name.to_string(),
+            elements: generated.entry_count(),
+            max_abs_error: 0.0,
+            max_rel_error: 0.0,
+            worst: 0,
+            worst_values: (0.0, 0.0),
+            kinks: Vec::new(),
+            shapes: None,
+        };
+        if shape != hand_shape {
+            comparison.max_abs_error = f64::INFINITY;
+            comparison.max_rel_error = f64::INFINITY;
+            comparison.shapes = Some((shape, hand_shape));
+        } else {
+            let (g, h) = (results::entries(generated), results::entries(hand));
+            for (i, (&g, &h)) in g.iter().zip(&h).enumerate() {
+                let (g, h) = (Real::to_f64(g), Real::to_f64(h));
+                let abs = (g - h).abs();
+                let rel = abs / h.abs().max(1.0);
+                // Both NaN (outside the function's domain) agree; one NaN is the worst error.
+                let (abs, rel) = match (g.is_nan(), h.is_nan()) {
+                    (true, true) => (0.0, 0.0),
+                    (false, false) => (abs, rel),
+                    _ => (f64::INFINITY, f64::INFINITY),
+                };
+                comparison.max_abs_error = comparison.max_abs_error.max(abs);
+                if rel > comparison.max_rel_error || i == 0 {
+                    comparison.max_rel_error = comparison.max_rel_error.max(rel);
+                    comparison.worst = i;
+                    comparison.worst_values = (g, h);
+                }
+            }
+        }
+        match self.comparisons.iter_mut().find(|c| c.name == name) {
+            Some(previous) if previous.max_rel_error >= comparison.max_rel_error => {}
+            Some(previous) => *previous = comparison,
+            None => self.comparisons.push(comparison),
+        }
+    }
+
+    /// Every name `from` in the function's and the comparisons' names written as `to` (a
+    /// struct's fields: `p__w1` as `p.w1`).
+    #[doc(hidden)]
+    pub fn renamed(mut self, from: &str, to: &str) -> Self {
+        self.function = self.function.replace(from, to);
+        for comparison in &mut self.comparisons {
+            comparison.name = comparison.name.replace(from, to);
+        }
+        self
+    }
+
+    /// Records that the hand derivation could not be compared (it panicked with `message`).
+    pub fn hand_failed(&mut self, message: String) {
+        self.failure = Some(message);
     }
 
     /// Compares `generated` (flattened row-major) with its finite `differences` under `name`:
@@ -62,6 +154,7 @@ impl GradcheckReport {
             worst: 0,
             worst_values: (0.0, 0.0),
             kinks: Vec::new(),
+            shapes: None,
         };
         for (i, (&g, differences)) in generated.iter().zip(differences).enumerate() {
             let d = differences.closest_to(g);
@@ -95,9 +188,19 @@ impl GradcheckReport {
             .fold(0.0, f64::max)
     }
 
-    /// True when every comparison's relative error is at most `tolerance`.
+    /// True when every comparison's relative error is at most `tolerance` (and a hand
+    /// derivation ran).
     pub fn within(&self, tolerance: f64) -> bool {
-        self.max_rel_error() <= tolerance
+        self.failure.is_none() && self.max_rel_error() <= tolerance
+    }
+
+    /// The comparisons that exceed `tolerance`: their names (`dw`) say which derivative is off.
+    pub fn failing(&self, tolerance: f64) -> Vec<&str> {
+        self.comparisons
+            .iter()
+            .filter(|c| c.max_rel_error > tolerance || c.max_rel_error.is_nan())
+            .map(|c| c.name.as_str())
+            .collect()
     }
 
     /// Panics with the report unless every relative error is at most `tolerance`
@@ -105,19 +208,53 @@ impl GradcheckReport {
     #[track_caller]
     pub fn assert_within(&self, tolerance: f64) {
         if !self.within(tolerance) {
-            panic!("gradient check failed (tolerance {tolerance:e}):\n{self}");
+            let what = match self.reference {
+                Reference::FiniteDifferences => "gradient check failed",
+                Reference::Hand => "hand derivation check failed",
+            };
+            let failing = self.failing(tolerance);
+            let at = if failing.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", failing.join(", "))
+            };
+            panic!("{what}{at} (tolerance {tolerance:e}):\n{self}");
         }
     }
 }
 
 impl fmt::Display for GradcheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "gradient check of `{}`:", self.function)?;
+        let reference = match self.reference {
+            Reference::FiniteDifferences => {
+                writeln!(f, "gradient check of `{}`:", self.function)?;
+                "difference"
+            }
+            Reference::Hand => {
+                writeln!(
+                    f,
+                    "`{}` against the hand derivation ({HAND_TRIALS} points, random upstreams):",
+                    self.function
+                )?;
+                "hand"
+            }
+        };
+        if let Some(message) = &self.failure {
+            writeln!(f, "  the hand derivation panicked: {message}")?;
+        }
         for c in &self.comparisons {
+            if let Some((generated, hand)) = &c.shapes {
+                writeln!(
+                    f,
+                    "  {:<12} the hand derivation's is {hand}, the generated one {generated}",
+                    c.name
+                )?;
+                continue;
+            }
             writeln!(
                 f,
                 "  {:<12} {:>6} elements  max abs error {:.2e}  max rel error {:.2e}  \
-                 (worst at {}: generated {:e}, difference {:e})",
+                 (worst at {}: generated {:e}, {reference} {:e})",
                 c.name,
                 c.elements,
                 c.max_abs_error,
@@ -247,6 +384,64 @@ pub fn probe<T: Real, R: Results<T>>(like: &R, salt: usize) -> R {
     results::from_entries(like, data)
 }
 
+/// How many points `f_check_hand` compares at: the given one and perturbed ones.
+pub const HAND_TRIALS: usize = 3;
+
+/// `x` itself at trial 0, else `x` moved by up to a quarter of max(1, |xᵢ|) in each entry, in
+/// a pseudo-random direction that differs by trial: nearby points of the same shapes, where a
+/// hand derivation that happens to agree at one point (a symmetric matrix hiding a missing
+/// transpose) is caught.
+pub fn perturbed<T: Real, R: Results<T>>(x: &R, trial: usize) -> R {
+    if trial == 0 {
+        return x.clone();
+    }
+    let direction = results::entries(&probe(x, 17 * trial + 5));
+    let data = results::entries(x)
+        .into_iter()
+        .zip(direction)
+        .map(|(v, d)| v + T::from_f64(0.25) * d * v.abs().max(T::one()))
+        .collect();
+    results::from_entries(x, data)
+}
+
+thread_local! {
+    /// Set while [`catch`] runs a hand derivation on this thread: its panic is reported, not
+    /// printed, and where it happened is kept here.
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PANICKED_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `hand()`, or the message it panicked with and where. The panic is not printed: the report
+/// says it (other threads' panics, and this thread's outside `catch`, print as before).
+pub fn catch<R>(hand: impl FnOnce() -> R) -> Result<R, String> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.with(|c| c.get()) {
+                let at = info.location().map(|l| l.to_string());
+                PANICKED_AT.with(|p| *p.borrow_mut() = at);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    let was_catching = CATCHING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hand));
+    CATCHING.with(|c| c.set(was_catching));
+    result.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        match PANICKED_AT.with(|p| p.borrow_mut().take()) {
+            Some(at) => format!("{message} (at {at})"),
+            None => message,
+        }
+    })
+}
+
 /// `x + t·d`, elementwise.
 pub fn moved<T: Real, E: Elementwise<T>>(x: &E, d: &E, t: T) -> E {
     x.zip_map(d, "gradcheck", |a, b| a + t * b)
@@ -324,6 +519,53 @@ mod tests {
         let mut wrong = GradcheckReport::new("relu");
         wrong.compare("x", &[1.5], &[at_zero]);
         assert!(!wrong.within(0.1), "{wrong}");
+    }
+
+    #[test]
+    fn a_hand_check_keeps_the_worst_trial_and_names_shapes() {
+        use crate::tensor::Matrix;
+        let mut report = GradcheckReport::against_hand("f");
+        let g = Vector::from_vec(vec![1.0f64, 2.0]);
+        report.compare_hand("dx", &g, &Vector::from_vec(vec![1.0, 2.5]));
+        report.compare_hand("dx", &g, &g);
+        assert_eq!(report.comparisons.len(), 1);
+        assert_eq!(report.comparisons[0].worst_values, (2.0, 2.5));
+        assert_eq!(report.failing(0.1), ["dx"]);
+        let m = Matrix::from_rows(&[[1.0f64, 2.0, 3.0]]);
+        report.compare_hand("dw", &m, &m.t());
+        let text = report.to_string();
+        assert!(
+            text.contains("dw           the hand derivation's is a 3×1 matrix, the generated one a 1×3 matrix"),
+            "{text}"
+        );
+        assert_eq!(report.failing(0.5), ["dw"]);
+        assert!(text.contains("generated 2e0, hand 2.5e0"), "{text}");
+    }
+
+    #[test]
+    fn perturbed_points_move_every_entry_but_the_first_trial_is_the_point() {
+        let x = Vector::from_vec(vec![0.0f64, 10.0, -3.0]);
+        assert_eq!(perturbed(&x, 0), x);
+        let (a, b) = (perturbed(&x, 1), perturbed(&x, 2));
+        for (i, &v) in x.as_slice().iter().enumerate() {
+            let bound = 0.25 * v.abs().max(1.0);
+            assert!(a[i] != v && (a[i] - v).abs() <= bound, "{a:?}");
+            assert!((b[i] - v).abs() <= bound && a[i] != b[i], "{b:?}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_hand_derivation_is_caught_with_where_it_panicked() {
+        let error = catch(|| -> f64 { panic!("shapes {} and {}", 2, 3) }).unwrap_err();
+        assert!(error.starts_with("shapes 2 and 3 (at "), "{error}");
+        assert!(error.contains("gradcheck.rs"), "{error}");
+        assert_eq!(catch(|| 4), Ok(4));
+        let mut report = GradcheckReport::against_hand("f");
+        report.hand_failed(error);
+        assert!(!report.within(f64::INFINITY));
+        assert!(report
+            .to_string()
+            .contains("the hand derivation panicked: shapes 2 and 3"));
     }
 
     #[test]

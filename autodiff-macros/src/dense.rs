@@ -602,3 +602,96 @@ pub fn gradcheck_item(f: &Function) -> TokenStream {
         }
     }
 }
+
+/// `f_check_hand(p1, ..., pn, hand)`: the generated pullback against a hand-written one of
+/// `f_vjp`'s signature, at the given point and at points perturbed from it (every float
+/// parameter moved), each with its own upstream gradient: the value, then each wrt parameter's
+/// gradient under its adjoint's name (`dw`). See `autodiff::gradcheck`.
+pub fn hand_check_item(f: &Function) -> TokenStream {
+    let (item, sig, wrt) = (f.item, f.sig, f.wrt);
+    let c = calls(f);
+    let attributes = generated_item_attributes();
+    let (vis, name) = (&item.vis, &item.sig.ident);
+    let (vjp_name, check_name) = (
+        format_ident!("{}_vjp", name),
+        format_ident!("{}_check_hand", name),
+    );
+    let check = quote_spanned!(Span::mixed_site()=> ::autodiff::gradcheck);
+    let [report, hand, trial, value, upstream, generated, by_hand, message] = [
+        "report",
+        "hand",
+        "trial",
+        "value",
+        "upstream",
+        "generated",
+        "by_hand",
+        "message",
+    ]
+    .map(|base| c.local(base));
+    let params = c.params();
+    let types = sig.params.iter().map(|p| &p.ty);
+    let (upstream_ty, result_ty, gradient_ty) = (f.upstream_ty(), f.result_ty(), f.gradient_ty());
+    // Every float parameter (differentiated or not) is moved at the trials after the first.
+    let moved: Vec<TokenStream> = sig
+        .params
+        .iter()
+        .filter(|p| p.tensor.is_some())
+        .map(|p| {
+            let ident = hygienic(&p.ident);
+            let (owned, reference) = match p.tensor {
+                Some(t) if t.by_ref => (quote!(#check::perturbed(#ident, #trial)), quote!(&)),
+                _ => (quote!(#check::perturbed(&#ident, #trial)), quote!()),
+            };
+            let storage = format_ident!("{}_moved", ident.unraw(), span = Span::mixed_site());
+            quote_spanned! {Span::mixed_site()=>
+                let #storage = #owned;
+                let #ident = #reference #storage;
+            }
+        })
+        .collect();
+    let args = c.args();
+    let upstream_arg = f.upstream_arg(&upstream);
+    let function_name = name.unraw().to_string();
+    let (generated_parts, hand_parts) = (c.parts(&generated), c.parts(&by_hand));
+    let comparisons = wrt.iter().enumerate().map(|(k, &i)| {
+        let label = format!("d{}", sig.params[i].ident.unraw());
+        let (g, h) = (&generated_parts[k], &hand_parts[k]);
+        quote_spanned!(Span::mixed_site()=> #report.compare_hand(#label, &#g, &#h);)
+    });
+    let value_hand = c.local("value_hand");
+    let doc = doc_lines(&format!(
+        "Checks a hand-written pullback of [`{name}`] (the signature of `{name}_vjp`) against \
+         the generated one: at this point and at {} nearby points, each with its own upstream \
+         gradient, the value and each parameter's gradient (`dw`), entry by entry. Use \
+         `.assert_within(1e-10)` in tests, or print the report; a gradient of the wrong shape, or \
+         a hand derivation that panics, is reported by name.",
+        "two"
+    ));
+    quote_spanned! {Span::mixed_site()=>
+        #doc
+        #attributes
+        #vis fn #check_name(
+            #(#params,)*
+            #hand: impl Fn(#(#types,)* #upstream_ty) -> (#result_ty, #gradient_ty),
+        ) -> #check::GradcheckReport {
+            let mut #report = #check::GradcheckReport::against_hand(#function_name);
+            for #trial in 0..#check::HAND_TRIALS {
+                #(#moved)*
+                let #value = #name(#(#args),*);
+                let #upstream = #check::probe(&#value, #trial);
+                let (#value, #generated) = #vjp_name(#(#args,)* #upstream_arg);
+                match #check::catch(|| #hand(#(#args,)* #upstream_arg)) {
+                    Ok((#value_hand, #by_hand)) => {
+                        #report.compare_hand("value", &#value, &#value_hand);
+                        #(#comparisons)*
+                    }
+                    Err(#message) => {
+                        #report.hand_failed(#message);
+                        break;
+                    }
+                }
+            }
+            #report
+        }
+    }
+}

@@ -679,7 +679,10 @@ fn generate(
         .and_then(|second| second.hessian.as_ref())
         .filter(|_| generated(Item::Hessian))
         .map(|hessian| dense::hessian_item(&f, hessian));
-    let gradcheck = generated(Item::Gradcheck).then(|| dense::gradcheck_item(&f));
+    let gradcheck = generated(Item::Gradcheck).then(|| {
+        let (numeric, by_hand) = (dense::gradcheck_item(&f), dense::hand_check_item(&f));
+        quote!(#numeric #by_hand)
+    });
     let derivation =
         generated(Item::Derivation).then(|| derivation_item(&f, &plan.reverse.derivation));
     let trace = plan

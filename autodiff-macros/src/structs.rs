@@ -646,6 +646,135 @@ impl Wrappers<'_> {
         (params, args)
     }
 
+    /// `f_check_hand(p, .., hand)`: the user's hand-written pullback takes and returns the
+    /// structs; the flat check's takes and returns their leaves, so it gets a closure that
+    /// rebuilds each struct from its leaves (constants cloned from the argument), calls the
+    /// user's, and takes its gradient structs apart.
+    fn hand_check_item(&self, flat_check: &Ident, from: &[String], to: &[String]) -> TokenStream {
+        let name = &self.item.sig.ident;
+        let vis = &self.item.vis;
+        let inputs = &self.item.sig.inputs;
+        let item = format_ident!("{}_check_hand", name);
+        let result = match &self.item.sig.output {
+            syn::ReturnType::Type(_, ty) => ty.to_token_stream(),
+            syn::ReturnType::Default => quote!(()),
+        };
+        let (grad_ty, upstream_ty) = (self.gradient_ty(), &self.upstream_ty);
+        let types: Vec<&Type> = inputs
+            .iter()
+            .filter_map(|arg| match arg {
+                FnArg::Typed(t) => Some(&*t.ty),
+                FnArg::Receiver(_) => None,
+            })
+            .collect();
+        // The closure's parameters (the flat function's), and the user's arguments from them.
+        let mut closure_params = Vec::new();
+        let mut rebuilt = Vec::new();
+        let mut hand_args = Vec::new();
+        for (k, p) in self.params.iter().enumerate() {
+            match p {
+                WrapperParam::Struct(r) => {
+                    let ident = &r.param.ident;
+                    let leaves: Vec<Ident> = r
+                        .leaves
+                        .iter()
+                        .map(|l| format_ident!("__leaf_{}", l.flat))
+                        .collect();
+                    for (l, leaf) in r.leaves.iter().zip(&leaves) {
+                        let ty = &l.ty;
+                        closure_params.push(if l.tensor {
+                            quote!(#leaf: &#ty)
+                        } else {
+                            quote!(#leaf: #ty)
+                        });
+                    }
+                    let owned: Vec<Ident> = leaves
+                        .iter()
+                        .map(|leaf| format_ident!("{}_owned", leaf))
+                        .collect();
+                    let leaves_by_ref: Vec<TokenStream> = r
+                        .leaves
+                        .iter()
+                        .zip(&leaves)
+                        .map(|(l, leaf)| {
+                            if l.tensor {
+                                quote!(#leaf)
+                            } else {
+                                quote!(&#leaf)
+                            }
+                        })
+                        .collect();
+                    let value =
+                        rebuild(&r.root, &owned.iter().collect::<Vec<_>>(), &quote!(#ident));
+                    let rebuilt_ident = format_ident!("__rebuilt_{}", ident);
+                    // A tensor leaf is a reference: its clone is owned.
+                    rebuilt.push(quote! {
+                        #(let #owned = ::core::clone::Clone::clone(#leaves_by_ref);)*
+                        let #rebuilt_ident = #value;
+                    });
+                    hand_args.push(quote!(&#rebuilt_ident));
+                }
+                WrapperParam::Plain(ident, _) => {
+                    let ty = types[k];
+                    let arg = format_ident!("__plain_{}", ident);
+                    closure_params.push(quote!(#arg: #ty));
+                    hand_args.push(quote!(#arg));
+                }
+            }
+        }
+        // The user's gradient, taken apart into the flat function's.
+        let parts: Vec<TokenStream> = if self.wrt.len() == 1 {
+            vec![quote!(__hand_gradient)]
+        } else {
+            (0..self.wrt.len())
+                .map(|j| {
+                    let j = syn::Index::from(j);
+                    quote!(__hand_gradient.#j)
+                })
+                .collect()
+        };
+        let flat_gradient: Vec<TokenStream> = self
+            .wrt
+            .iter()
+            .zip(&parts)
+            .flat_map(|(&i, part)| match &self.params[i] {
+                WrapperParam::Struct(r) => r
+                    .leaves
+                    .iter()
+                    .map(|l| {
+                        let fields = &l.path;
+                        quote!(::core::clone::Clone::clone(&#part #(.#fields)*))
+                    })
+                    .collect::<Vec<_>>(),
+                WrapperParam::Plain(..) => vec![part.clone()],
+            })
+            .collect();
+        let flat_gradient = match flat_gradient.as_slice() {
+            [one] => one.clone(),
+            all => quote!((#(#all,)*)),
+        };
+        let args = self.args();
+        let doc = format!(
+            "A hand-written pullback of [`{name}`] (structs as structs) against the generated \
+             one, field by field (`dp.w1`); see `{name}_vjp` for its signature."
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(clippy::all, unused_variables, non_snake_case)]
+            #vis fn #item(
+                #inputs,
+                __hand: impl Fn(#(#types,)* #upstream_ty) -> (#result, #grad_ty),
+            ) -> ::autodiff::gradcheck::GradcheckReport {
+                let __flat_hand = |#(#closure_params,)* __upstream: #upstream_ty| {
+                    #(#rebuilt)*
+                    let (__hand_value, __hand_gradient) = __hand(#(#hand_args,)* __upstream);
+                    (__hand_value, #flat_gradient)
+                };
+                #flat_check(#(#args,)* __flat_hand)#(.renamed(#from, #to))*
+            }
+        }
+    }
+
     /// `(p__w1, p.w1)` for each leaf of a struct parameter: how derivations and traces show
     /// the flat function's names (a method's `this` as `self`).
     fn renames(&self) -> Vec<(String, String)> {
@@ -793,21 +922,25 @@ impl Wrappers<'_> {
                 }
             });
         }
+        let (mut from, mut to): (Vec<String>, Vec<String>) = self.renames().into_iter().unzip();
+        // Reports name the function as the user wrote it, not its flat form.
+        from.push(self.flat.to_string());
+        to.push(name.to_string());
         if wanted(Item::Gradcheck) {
             let (f, item) = (flat("gradcheck"), format_ident!("{}_gradcheck", name));
             let doc = format!(
                 "[`{name}`]'s derivatives against finite differences, field by field \
-                 (`p__w1` is `p.w1`)."
+                 (`p.w1`)."
             );
             out.extend(quote! {
                 #[doc = #doc]
                 #allow
                 #vis fn #item(#inputs) -> ::autodiff::gradcheck::GradcheckReport {
-                    #f(#(#args),*)
+                    #f(#(#args),*)#(.renamed(#from, #to))*
                 }
             });
+            out.extend(self.hand_check_item(&flat("check_hand"), &from, &to));
         }
-        let (from, to): (Vec<String>, Vec<String>) = self.renames().into_iter().unzip();
         if wanted(Item::Trace) {
             let doc = format!("The reverse pass of [`{name}`], step by step, fields as `p.w1`.");
             let (f, item) = (flat("trace_vjp"), format_ident!("{}_trace_vjp", name));

@@ -14,6 +14,8 @@ pub trait Results<T: Real>: Clone {
     /// A value shaped like `self` holding entries taken, in order, from `entries`.
     #[track_caller]
     fn with_entries(&self, entries: &mut dyn Iterator<Item = T>) -> Self;
+    /// Its shape, for messages: `a scalar`, `a vector of 3`, `a 2×3 matrix`, `(.., ..)`.
+    fn shape(&self) -> String;
 }
 
 /// Its entries, in order.
@@ -48,6 +50,9 @@ impl<T: Real> Results<T> for T {
             .next()
             .expect("autodiff: too few entries for a result")
     }
+    fn shape(&self) -> String {
+        "a scalar".to_string()
+    }
 }
 
 impl<T: Real> Results<T> for Vector<T> {
@@ -59,6 +64,9 @@ impl<T: Real> Results<T> for Vector<T> {
     }
     fn with_entries(&self, entries: &mut dyn Iterator<Item = T>) -> Self {
         Vector::from_vec(entries.take(self.len()).collect())
+    }
+    fn shape(&self) -> String {
+        format!("a vector of {}", self.len())
     }
 }
 
@@ -73,6 +81,9 @@ impl<T: Real> Results<T> for Matrix<T> {
         let data: Vec<T> = entries.take(self.rows() * self.cols()).collect();
         Matrix::from_vec(self.rows(), self.cols(), data)
     }
+    fn shape(&self) -> String {
+        format!("a {}×{} matrix", self.rows(), self.cols())
+    }
 }
 
 macro_rules! tuple_results {
@@ -86,6 +97,10 @@ macro_rules! tuple_results {
             }
             fn with_entries(&self, entries: &mut dyn Iterator<Item = T>) -> Self {
                 ($(self.$index.with_entries(entries),)+)
+            }
+            fn shape(&self) -> String {
+                let parts: Vec<String> = vec![$(self.$index.shape()),+];
+                format!("({})", parts.join(", "))
             }
         }
     )*};
