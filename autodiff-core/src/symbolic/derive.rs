@@ -4,7 +4,7 @@
 use super::ir::{Kind, KindError, Program, Role, ValueId};
 use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
-use super::rules::reduce::{ColumnSums, Expand, Fill, RepeatRows, Sum, SumTo};
+use super::rules::reduce::{ColumnSums, Expand, Fill, MeanAxis, RepeatRows, Sum, SumAxis, SumTo};
 
 /// The builder handed to derivative rules: it appends instructions of one role (adjoints or
 /// tangents) and knows which values are active and which provably share a shape.
@@ -146,7 +146,12 @@ impl<'a> DeriveCx<'a> {
         match (self.kind(operand), self.kind(d)) {
             (Kind::Scalar, k) if k.is_tensor() => self.push(Sum, &[d]),
             (Kind::Matrix, Kind::Matrix) if !self.same_shape(operand, out) => {
-                self.push(SumTo, &[d, operand])
+                match self.reduced_axis(operand, out) {
+                    // A row (column) reduced from a matrix of the result's shape: the sum
+                    // along that axis, as a textbook writes it (batch norm's dμ).
+                    Some(axis) => self.push(SumAxis(axis), &[d]),
+                    None => self.push(SumTo, &[d, operand]),
+                }
             }
             (Kind::Vector, Kind::Matrix) => self.push(ColumnSums, &[d]),
             _ => Ok(d),
@@ -171,6 +176,20 @@ impl<'a> DeriveCx<'a> {
             }
             (Kind::Vector, Kind::Matrix) => self.push(RepeatRows, &[d, out]),
             _ => Ok(d),
+        }
+    }
+
+    /// The axis along which `reduced` was summed or averaged from a matrix of `full`'s shape
+    /// (`x.mean_axis(0)` against `x − μ`), when its shape class says so.
+    fn reduced_axis(&self, reduced: ValueId, full: ValueId) -> Option<u8> {
+        let inst = self.program.inst(self.shape_root[reduced.index()]);
+        match (&inst.op, inst.args.as_slice()) {
+            (Op::SumAxis(SumAxis(axis)) | Op::MeanAxis(MeanAxis(axis)), &[of])
+                if inst.kind == Kind::Matrix && self.same_shape(of, full) =>
+            {
+                Some(*axis)
+            }
+            _ => None,
         }
     }
 

@@ -345,12 +345,27 @@ impl Program {
                     class(a)
                 } else if (self.kind(a), self.kind(b)) == (Kind::Vector, Kind::Matrix) {
                     class(b)
+                } else if self.is_axis_reduction_of(class(b), class(a), classes) {
+                    // `x − x.mean_axis(0)`: a row (or column) reduced from a matrix of `a`'s
+                    // shape broadcasts back to that shape.
+                    class(a)
+                } else if self.is_axis_reduction_of(class(a), class(b), classes) {
+                    class(b)
                 } else {
                     v
                 }
             }
             _ => v,
         }
+    }
+
+    /// Whether `reduced` (a class representative) is a sum or mean along one axis of a matrix
+    /// of class `full`: its shape, 1×c or r×1, broadcasts to `full`'s.
+    fn is_axis_reduction_of(&self, reduced: ValueId, full: ValueId, classes: &[ValueId]) -> bool {
+        let inst = self.inst(reduced);
+        matches!(inst.op, Op::SumAxis(_) | Op::MeanAxis(_))
+            && inst.kind == Kind::Matrix
+            && classes[inst.args[0].index()] == full
     }
 
     /// [`Program::shape_class`] of every value.
@@ -392,6 +407,9 @@ impl Program {
             taken.insert(name.clone());
         }
         let mut temp_counter = 0;
+        // The next suffix to try per base name: a thousand values named `dz` cost linear time.
+        let mut next_suffix: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         self.insts
             .iter()
             .map(|inst| {
@@ -413,9 +431,9 @@ impl Program {
                     },
                 };
                 let mut name = base.clone();
-                let mut suffix = 1;
+                let suffix = next_suffix.entry(base.clone()).or_insert(1);
                 while taken.contains(&name) {
-                    suffix += 1;
+                    *suffix += 1;
                     name = format!("{base}_{suffix}");
                 }
                 taken.insert(name.clone());

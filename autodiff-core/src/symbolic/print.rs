@@ -316,6 +316,28 @@ fn shown_values(
     shown
 }
 
+/// The text of `v` with the values that have names (and parameters) referred to by name:
+/// `xt·u` for the product of a named slice `xt` and `u`.
+pub fn print_with_names(program: &Program, v: ValueId) -> String {
+    let names = program.value_names();
+    let mut printed: Vec<Printed> = Vec::with_capacity(v.index() + 1);
+    for (i, inst) in program.insts[..=v.index()].iter().enumerate() {
+        let args: Vec<Printed> = inst
+            .args
+            .iter()
+            .map(|a| printed[a.index()].clone())
+            .collect();
+        let kinds: Vec<Kind> = inst.args.iter().map(|&a| program.kind(a)).collect();
+        let named = matches!(inst.op, Op::Param(_)) || inst.name.is_some();
+        printed.push(if named && i != v.index() {
+            Printed::atom(names[i].clone())
+        } else {
+            inst.op.print(&args, &kinds)
+        });
+    }
+    printed[v.index()].text.clone()
+}
+
 /// The text of `v` as the printer would inline it (for tests and doc comments).
 pub fn print_value(program: &Program, v: ValueId) -> String {
     let names = program.value_names();

@@ -198,9 +198,18 @@ fn sweep(
             let Some(&dv) = adjoints.get(&v) else {
                 continue;
             };
-            if inst.name.is_some() && cx.program.inst(dv).role == Role::Adjoint {
-                cx.program
-                    .name_value(dv, &format!("d{}", primal_names[v.index()]));
+            if cx.program.inst(dv).role == Role::Adjoint {
+                if inst.name.is_some() {
+                    cx.program
+                        .name_value(dv, &format!("d{}", primal_names[v.index()]));
+                } else if feeds_an_activation(cx.program, v, primal_len)
+                    && !primal_names.iter().any(|n| n == "z" || n.starts_with("z_"))
+                {
+                    // An unnamed pre-activation (`(h·w + b).tanh()`): its adjoint is the
+                    // textbook's dz, named once rather than repeated in every line that reads it
+                    // (unless the function has a `z` of its own).
+                    cx.program.name_value(dv, "dz");
+                }
             }
             if inst.args.is_empty() {
                 continue;
@@ -217,6 +226,26 @@ fn sweep(
         }
     }
     Ok(())
+}
+
+/// Whether `v` is read by an activation (tanh, σ, ReLU, softplus, log σ) or a softmax among the
+/// first `primal_len` instructions (the primal program's).
+fn feeds_an_activation(program: &Program, v: ValueId, primal_len: usize) -> bool {
+    use rules::elementwise::{Unary, UnaryFn};
+    program.insts[..primal_len].iter().any(|inst| {
+        inst.args.first() == Some(&v)
+            && matches!(
+                inst.op,
+                Op::Unary(Unary(
+                    UnaryFn::Tanh
+                        | UnaryFn::Sigmoid
+                        | UnaryFn::Relu
+                        | UnaryFn::Softplus
+                        | UnaryFn::LogSigmoid
+                )) | Op::Softmax(_)
+                    | Op::LogSoftmax(_)
+            )
+    })
 }
 
 /// The pullback of `program` (any number of outputs) with respect to its parameters numbered

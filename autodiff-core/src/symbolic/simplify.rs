@@ -15,8 +15,9 @@ use super::op::Op;
 use super::rules::arith::{BinOp, Binary, Literal, Neg};
 use super::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
 use super::rules::index::AddTo;
+use super::rules::index::{Read, Region};
 use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
-use super::rules::structure::{AddToDiagonal, AsColumn, Diag, IdentityOf};
+use super::rules::structure::{AddToDiagonal, AsColumn, Diag, IdentityOf, RowCount};
 
 /// Simplifies `program` until it stops changing (at most a few rounds).
 pub fn simplify(program: &Program) -> Program {
@@ -218,6 +219,11 @@ impl Rebuilder {
                 }
                 _ => None,
             },
+            // numel(m.gather(labels)) = rows(m): one entry per row.
+            (Op::Numel(_), &[g]) => match (self.op(g), self.args(g)) {
+                (Op::Read(Read(Region::Gathered)), &[m, _]) => Some(Inst(RowCount.into(), vec![m])),
+                _ => None,
+            },
             // A scalar "filled" to a scalar's shape is itself.
             (Op::Fill(_), &[s, like]) if self.kind(like) == Kind::Scalar => Some(Value(s)),
             _ => None,
@@ -278,6 +284,22 @@ impl Rebuilder {
             (BinOp::Add, _, _) if a == b => {
                 let two = self.constant(2.0);
                 Some(Inst(Binary(BinOp::Mul).into(), vec![two, a]))
+            }
+            // (s + x) + x = s + 2·x: the contributions of `x ⊙ x` to x, accumulated one after
+            // the other, meet as one term (batch norm's variance). Derived values only (the
+            // sum rounds differently); when the inner sum has no other use.
+            (BinOp::Add, _, _)
+                if self.may_round_differently()
+                    && self.single_use(a)
+                    && matches!(
+                        (self.op(a), self.args(a)),
+                        (Op::Binary(Binary(BinOp::Add)), &[_, x]) if x == b
+                    ) =>
+            {
+                let s = self.args(a)[0];
+                let two = self.constant(2.0);
+                let doubled = self.product(two, b);
+                Some(Inst(Binary(BinOp::Add).into(), vec![s, doubled]))
             }
             // Scalar factors go first, so that they meet and fold: a·c = c·a.
             (BinOp::Mul, None, Some(_)) => Some(Inst(Binary(BinOp::Mul).into(), vec![b, a])),
@@ -754,6 +776,22 @@ fn rebuild(program: &Program) -> Program {
         let args: Vec<ValueId> = inst.args.iter().map(|a| map[a.index()]).collect();
         rb.role = inst.role;
         rb.source = inst.source.clone();
+        // A size is read off the parameter of its operand's shape class where there is one:
+        // `rows(x)` rather than `rows(xc ⊙ xc)`, and equal sizes meet in CSE.
+        let mut args = args;
+        let size = matches!(inst.op, Op::Numel(_) | Op::RowCount(_) | Op::Extent(_));
+        for &position in inst.op.shape_only_args().iter().filter(|_| size) {
+            let Some(&a) = args.get(position) else {
+                continue;
+            };
+            let class = rb.classes[a.index()];
+            if class != a
+                && matches!(rb.out.inst(class).op, Op::Param(_))
+                && rb.kind(class) == rb.kind(a)
+            {
+                args[position] = class;
+            }
+        }
         let new = if matches!(inst.op, Op::Param(_)) {
             rb.push(
                 Inst {

@@ -8,6 +8,8 @@
 //! and turns the outputs into an `autodiff::Trace`; the engine's tests run it through the
 //! interpreter.
 
+use std::collections::HashMap;
+
 use super::ir::{Kind, KindError, Program, Role, ValueId};
 use super::op::Op;
 use super::print::{self, Line};
@@ -59,7 +61,10 @@ pub fn trace_plan(vjp: &Reverse) -> Result<TracePlan, KindError> {
     let mut program = vjp.program.clone();
     let names = program.value_names();
     let mut steps: Vec<TraceStep> = Vec::new();
-    let line_values: Vec<ValueId> = lines.iter().map(|l| l.value).collect();
+    let mut line_values = vec![false; program.insts.len()];
+    for line in &lines {
+        line_values[line.value.index()] = true;
+    }
     let mut grouped: Vec<(String, ValueId)> = Vec::new();
     for Line { text, value } in &lines {
         match grouped.last_mut() {
@@ -113,7 +118,7 @@ pub fn trace_plan(vjp: &Reverse) -> Result<TracePlan, KindError> {
             }
             if let (true, &[d]) = (defined == names[v.index()], upstreams.as_slice()) {
                 if let Some((label, local)) =
-                    local_factor(&mut program, v, d, &equation, &line_values)?
+                    local_factor(&mut program, v, d, &equation, &line_values, &names)?
                 {
                     output(&mut program, EntryRole::Local, label, local);
                 }
@@ -136,7 +141,7 @@ fn is_block(program: &Program, v: ValueId) -> bool {
 
 /// The adjoints the line of `v` reads: walking its inlined operands down to values that have
 /// lines of their own or are parameters, the ones that are adjoints.
-fn upstream_leaves(program: &Program, v: ValueId, line_values: &[ValueId]) -> Vec<ValueId> {
+fn upstream_leaves(program: &Program, v: ValueId, line_values: &[bool]) -> Vec<ValueId> {
     let mut found = Vec::new();
     let mut stack: Vec<ValueId> = program.inst(v).args.iter().rev().copied().collect();
     let mut seen = vec![false; program.insts.len()];
@@ -145,7 +150,8 @@ fn upstream_leaves(program: &Program, v: ValueId, line_values: &[ValueId]) -> Ve
             continue;
         }
         let inst = program.inst(a);
-        let leaf = matches!(inst.op, Op::Param(_) | Op::Project(_)) || line_values.contains(&a);
+        let leaf = matches!(inst.op, Op::Param(_) | Op::Project(_))
+            || line_values.get(a.index()) == Some(&true);
         if leaf || inst.role != Role::Adjoint {
             if inst.role == Role::Adjoint && is_number(inst.kind) && !is_literal(inst) {
                 found.push(a);
@@ -170,7 +176,8 @@ fn local_factor(
     v: ValueId,
     d: ValueId,
     equation: &str,
-    line_values: &[ValueId],
+    line_values: &[bool],
+    names: &[String],
 ) -> Result<Option<(String, ValueId)>, KindError> {
     // The chain from `v` down to `d`: each link elementwise, with `d` in one operand only.
     let mut chain = Vec::new();
@@ -178,7 +185,7 @@ fn local_factor(
     while at != d {
         let inst = program.inst(at);
         let from_d: Vec<usize> = (0..inst.args.len())
-            .filter(|&k| reads(program, inst.args[k], d, line_values))
+            .filter(|&k| reads(program, inst.args[k], d, line_values, &mut HashMap::new()))
             .collect();
         let link = matches!(
             (&inst.op, from_d.as_slice()),
@@ -189,7 +196,7 @@ fn local_factor(
                     &[0]
                 )
         );
-        if !link || (at != v && line_values.contains(&at)) {
+        if !link || (at != v && line_values.get(at.index()) == Some(&true)) {
             return Ok(None);
         }
         chain.push(at);
@@ -220,7 +227,6 @@ fn local_factor(
         previous = link;
         replaced = program.push_with_role(inst.op, &args, Role::Adjoint)?;
     }
-    let names = program.value_names();
     let upstream = &names[d.index()];
     let rhs = equation.split_once(" = ").map_or("", |(_, rhs)| rhs);
     let label = ["·", " ⊙ "]
@@ -238,13 +244,26 @@ fn local_factor(
 }
 
 /// Whether `a` is `d` or computed from it within the line (through values without lines).
-fn reads(program: &Program, a: ValueId, d: ValueId, line_values: &[ValueId]) -> bool {
+fn reads(
+    program: &Program,
+    a: ValueId,
+    d: ValueId,
+    line_values: &[bool],
+    known: &mut HashMap<ValueId, bool>,
+) -> bool {
     if a == d {
         return true;
     }
-    let inst = program.inst(a);
-    if inst.role != Role::Adjoint || line_values.contains(&a) {
-        return false;
+    if let Some(&answer) = known.get(&a) {
+        return answer;
     }
-    inst.args.iter().any(|&b| reads(program, b, d, line_values))
+    let inst = program.inst(a);
+    let answer = inst.role == Role::Adjoint
+        && line_values.get(a.index()) != Some(&true)
+        && inst
+            .args
+            .iter()
+            .any(|&b| reads(program, b, d, line_values, known));
+    known.insert(a, answer);
+    answer
 }

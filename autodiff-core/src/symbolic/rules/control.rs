@@ -561,6 +561,29 @@ struct SplitPullback {
     residual_kinds: Vec<Kind>,
 }
 
+/// The name of the backward body's parameter holding `v`, a value of the forward body kept per
+/// iteration: its own name, or for an unnamed value its short expression spelled as a name
+/// (`h·w` as `hw`), so that the derivation reads `sum_to(dz, hw)` rather than a temporary's
+/// number.
+fn residual_name(pullback: &Program, v: ValueId, names: &[String]) -> String {
+    if pullback.inst(v).name.is_some()
+        || matches!(pullback.inst(v).op, crate::symbolic::Op::Param(_))
+    {
+        return names[v.index()].clone();
+    }
+    let spelled: String = crate::symbolic::print::print_with_names(pullback, v)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let taken = |n: &str| names.iter().any(|m| m == n);
+    let starts_well = spelled.starts_with(|c: char| c.is_ascii_alphabetic());
+    if starts_well && spelled.len() <= 10 && !taken(&spelled) {
+        spelled
+    } else {
+        names[v.index()].clone()
+    }
+}
+
 /// Splits `pullback` (of `body`, which carries `k` values, `flowing` those with adjoints;
 /// `moving` are the captured values differentiated) into the instructions of primal values and those of adjoints, and finds the
 /// residuals: the primal values the adjoint part reads that it cannot recompute cheaply. With
@@ -691,7 +714,7 @@ fn split_pullback(
     }
     let residual_kinds: Vec<Kind> = residuals.iter().map(|&v| insts[v.index()].kind).collect();
     for &v in &residuals {
-        let p = back.param(&names[v.index()], insts[v.index()].kind);
+        let p = back.param(&residual_name(pullback, v, &names), insts[v.index()].kind);
         to_back.insert(v, p);
     }
     // Copies a cheap primal value (and what it is made of) into the backward body.

@@ -407,6 +407,15 @@ impl Rule for AddTo {
         cx.push(AddTo(Region::Rows), &[acc, dy.value, start, end])
     }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
+        // The pullback of `gather` with the same value for every row, into zeros: that value
+        // times the one-hot matrix of the labels, as a textbook writes cross-entropy's.
+        if let (Region::Gathered, "0·𝟏", Some(each)) = (
+            self.0,
+            args[0].text.as_str(),
+            args[1].text.strip_suffix("·𝟏"),
+        ) {
+            return Printed::new(format!("{each}·onehot({})", args[2].text), Prec::Product);
+        }
         // `add_at(dx, [i], dy)`: dx with dy added at its entry i.
         let at = self.0.at(&args[2..]);
         Printed::atom(format!("add_at({}, {at}, {})", args[0].text, args[1].text))

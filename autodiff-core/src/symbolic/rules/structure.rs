@@ -160,6 +160,26 @@ impl Rule for RowCount {
         expect_arity("rows", args, 1)?;
         Ok(Kind::Scalar)
     }
+    fn reverse(
+        &self,
+        _: &mut DeriveCx<'_>,
+        _: &[ValueId],
+        _: ValueId,
+        _: ValueId,
+    ) -> Result<Vec<Option<ValueId>>, KindError> {
+        // A count does not depend on the values (derived programs differentiated again read
+        // it: `mean` of a gather's rows).
+        Ok(vec![None])
+    }
+    fn forward(
+        &self,
+        _cx: &mut DeriveCx<'_>,
+        _args: &[ValueId],
+        _tangents: &[Option<ValueId>],
+        _out: ValueId,
+    ) -> Result<Option<ValueId>, KindError> {
+        Ok(None)
+    }
     fn print(&self, args: &[Printed], _: &[Kind]) -> Printed {
         Printed::atom(format!("rows({})", args[0].text))
     }
