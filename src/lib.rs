@@ -25,6 +25,14 @@ pub use autodiff_macros::differentiable;
 /// name, as serde's do).
 pub use autodiff_macros::Differentiable;
 
+/// `ndarray`, at the version whose `Array2`/`Array1` convert to and from `Matrix`/`Vector`.
+#[cfg(feature = "ndarray")]
+pub use ndarray;
+
+/// `nalgebra`, at the version whose `DMatrix`/`DVector` convert to and from `Matrix`/`Vector`.
+#[cfg(feature = "nalgebra")]
+pub use nalgebra;
+
 /// `use autodiff::prelude::*;` brings the tensor types, the attributes, the scalar methods and
 /// `Differentiable` (the derive and the trait).
 pub mod prelude {

@@ -11,6 +11,7 @@ mod elementwise;
 pub(crate) mod fast_math;
 mod fused;
 pub mod gemm;
+mod interop;
 #[doc(hidden)]
 pub mod kernels;
 mod linalg;
