@@ -1,11 +1,11 @@
 //! The `#[differentiable]` attribute of `autodiff`.
 //!
 //! A thin front end over the engine in `autodiff_core::symbolic`: it parses the function with
-//! `syn` ([`signature`], [`attr`]), lowers its body into the engine's IR ([`lower`]), asks the
+//! `syn` (`signature`, `attr`), lowers its body into the engine's IR (`lower`), asks the
 //! engine for its plan (every derived program, and what to generate from them), and prints it
-//! back as Rust, one function per item ([`expand`], [`dense`], [`blocks`], over [`emit`]).
-//! Errors are collected ([`errors`]) and reported together, spanned on the offending tokens,
-//! with the user's function still emitted so that one mistake does not cascade ([`expand`]).
+//! back as Rust, one function per item (`expand`, `dense`, `blocks`, over `emit`).
+//! Errors are collected (`errors`) and reported together, spanned on the offending tokens,
+//! with the user's function still emitted so that one mistake does not cascade (`expand`).
 #![deny(unsafe_code)]
 
 use proc_macro::TokenStream;

@@ -95,7 +95,7 @@ fn described(layout: Shape) -> String {
     }
 }
 
-/// The position (row-major) of the first largest entry of `x` (see [`arg_extreme`]): where
+/// The position (row-major) of the first largest entry of `x` (see `arg_extreme`): where
 /// the derivative of `x.max()` goes.
 #[track_caller]
 pub fn arg_max<T: Real, E: Elementwise<T> + Extremes<T>>(x: &E) -> usize {

@@ -8,7 +8,7 @@
 //! onto tapes, one entry per iteration. The loop's result is a [`Kind::Tuple`]: the final
 //! carried values, then the tapes, each read by a [`Project`].
 //!
-//! Reverse mode ([`reverse_loop`]) makes the primal loop also stack, once per iteration, the
+//! Reverse mode (`reverse_loop`) makes the primal loop also stack, once per iteration, the
 //! primal values the body's pullback reads (a carried value, a `tanh`'s result), then runs the
 //! adjoint half of that pullback backwards over them: no primal work is done twice, and memory
 //! is those values per iteration (a value whose shape alone is read keeps only its `Dims` in

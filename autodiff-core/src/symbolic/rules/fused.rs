@@ -1,6 +1,6 @@
 //! A fused elementwise loop: a chain of elementwise operations over tensors of one shape, the
 //! sums of some of its values and their adds into parts of other tensors, computed in one pass
-//! over the elements. Only [`fuse`](crate::symbolic::fuse) makes one, on a program about to be
+//! over the elements. Only [`fuse`](crate::symbolic::fuse()) makes one, on a program about to be
 //! emitted; nothing differentiates it.
 
 #[cfg(feature = "runtime")]
