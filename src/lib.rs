@@ -33,6 +33,15 @@ pub use ndarray;
 #[cfg(feature = "nalgebra")]
 pub use nalgebra;
 
+/// `argmin`, at the version whose solvers [`optim::Objective`] and `Vector`/`Matrix` work with.
+#[cfg(feature = "argmin")]
+pub use argmin;
+
+/// Generated derivatives as an argmin problem: [`Objective`](optim::Objective) (feature
+/// `argmin`; README, "Solving with argmin").
+#[cfg(feature = "argmin")]
+pub use autodiff_core::optim;
+
 /// `use autodiff::prelude::*;` brings the tensor types, the attributes, the scalar methods and
 /// `Differentiable` (the derive and the trait).
 pub mod prelude {

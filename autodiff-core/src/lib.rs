@@ -17,6 +17,8 @@ pub mod float;
 pub mod functions;
 #[cfg(feature = "runtime")]
 pub mod gradcheck;
+#[cfg(feature = "argmin")]
+pub mod optim;
 #[cfg(feature = "runtime")]
 pub mod parameters;
 pub mod symbolic;

@@ -88,9 +88,7 @@ impl<T: Real> Lu<T> {
     /// compare false: a matrix of NaNs gives NaNs, like any other operation.)
     #[track_caller]
     fn nonsingular(self, op: &str) -> Self {
-        let largest = self.pivots().fold(T::zero(), |m, p| m.max(p.abs()));
-        let tiny = T::epsilon() * largest;
-        if largest.is_finite() && self.pivots().any(|p| p.abs() <= tiny) {
+        if self.is_singular() {
             let n = self.n;
             unfit_matrix(format_args!(
                 "singular matrix in `{op}`: the {n}×{n} matrix has a zero pivot (to working \
@@ -98,6 +96,13 @@ impl<T: Real> Lu<T> {
             ));
         }
         self
+    }
+
+    /// Whether a pivot is at most ε times the largest (NaNs compare false).
+    fn is_singular(&self) -> bool {
+        let largest = self.pivots().fold(T::zero(), |m, p| m.max(p.abs()));
+        let tiny = T::epsilon() * largest;
+        largest.is_finite() && self.pivots().any(|p| p.abs() <= tiny)
     }
 
     /// det(A) = det(Aᵀ) = det(P)·Π uᵢᵢ.
@@ -288,6 +293,21 @@ impl<T: Real> Matrix<T> {
         Matrix::from_buffer(n, n, lu.inverse())
     }
 
+    /// The inverse, or `None` if the matrix is not square or is singular to working precision
+    /// (where [`inverse`](Self::inverse) panics): for callers that recover, such as a solver
+    /// that reports a singular Hessian as an error.
+    pub fn try_inverse(&self) -> Option<Matrix<T>> {
+        if self.rows() != self.cols() {
+            return None;
+        }
+        let mut lu = Lu::new("inverse", self);
+        if lu.is_singular() {
+            return None;
+        }
+        let n = lu.n;
+        Some(Matrix::from_buffer(n, n, lu.inverse()))
+    }
+
     /// The determinant, by LU with partial pivoting (0, or nearly, for a singular matrix).
     /// Panics if the matrix is not square.
     #[track_caller]
@@ -343,6 +363,17 @@ mod tests {
         let a32 = Matrix::from_rows(&[[2.0f32, 1.0], [1.0, 3.0]]);
         let inverse = a32.inverse();
         assert_eq!(inverse.as_slice(), &[0.6, -0.2, -0.2, 0.4]);
+    }
+
+    #[test]
+    fn try_inverse_is_the_inverse_or_none() {
+        let a = sample();
+        assert_eq!(a.try_inverse(), Some(a.inverse()));
+        assert_eq!(
+            Matrix::from_rows(&[[1.0, 2.0], [2.0, 4.0]]).try_inverse(),
+            None
+        );
+        assert_eq!(Matrix::<f64>::zeros(2, 3).try_inverse(), None);
     }
 
     #[test]
