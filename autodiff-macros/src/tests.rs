@@ -523,3 +523,36 @@ fn textbook_derivations() {
         .collect();
     insta::assert_snapshot!(text.join("\n\n"));
 }
+
+#[test]
+fn the_textbook_spelling_of_b2_gets_the_stable_spellings_programs() {
+    // Issue 20: B2 as its definition reads, Σ ln(1 + exp(−y ⊙ X·w)), overflows for margins
+    // below −709 and, differentiated as written, got a slower Hessian. Rewritten to the stable
+    // form before it is differentiated, every item is the stable spelling's, character for
+    // character (the stable spelling's Hessian is the snapshot above).
+    let literal = quote! {
+        fn logistic(x: &Matrix<f64>, w: &Vector<f64>, y: &Vector<f64>) -> f64 {
+            let margins = y * &x.matmul(w);
+            let loss = (1.0 + (-margins).exp()).ln().sum() + 0.05 * w.dot(w);
+            loss
+        }
+    };
+    let stable = quote! {
+        fn logistic(x: &Matrix<f64>, w: &Vector<f64>, y: &Vector<f64>) -> f64 {
+            let margins = y * &x.matmul(w);
+            let loss = -margins.sigmoid().ln().sum() + 0.05 * w.dot(w);
+            loss
+        }
+    };
+    for suffix in ["_grad", "_vjp", "_hvp", "_hessian"] {
+        let (written, wanted) = (
+            items_ending_in(quote!(wrt(w)), literal.clone(), suffix),
+            items_ending_in(quote!(wrt(w)), stable.clone(), suffix),
+        );
+        assert!(
+            written == wanted,
+            "{suffix} differs:\n{written}\nvs\n{wanted}"
+        );
+    }
+    insta::assert_snapshot!(items_ending_in(quote!(wrt(w)), literal, "_hessian"));
+}

@@ -37,7 +37,7 @@ pub use plan::{
     JacobianPlan, NoSecondOrder, Plan, SecondOrder, REVERSE_WHEN,
 };
 pub use reverse::{reverse, Reverse, Seed};
-pub use simplify::simplify;
+pub use simplify::{simplify, stable_spellings};
 pub use trace::{trace_plan, EntryRole, TraceEntry, TracePlan, TraceStep};
 
 /// Everything reverse mode generates for one function.

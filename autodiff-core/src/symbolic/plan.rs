@@ -212,6 +212,8 @@ pub struct CalleeBlocks {
 /// gradient goes through (`second_order` says why not). An error is an internal one: a program
 /// the engine cannot differentiate although the front end accepted it.
 pub fn plan(primal: &Program, wrt: &[usize], wanted: Items) -> Result<Plan, KindError> {
+    // Derivatives are built from the stable form of a textbook spelling (`ln(1 + exp(u))`).
+    let primal = &super::stable_spellings(primal);
     let reverse = derive_reverse(primal, wrt)?;
     let forward = derive_forward(primal, wrt)?;
     let second_order = if wanted.contains(Item::Hvp) || wanted.contains(Item::Hessian) {

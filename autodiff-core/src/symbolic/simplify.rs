@@ -6,6 +6,10 @@
 //! drops what no output needs. Rewrites never change a value, only how it is computed; those that
 //! may round differently apply to derived values only, and one, `ln(σ(x))` to
 //! `log_sigmoid(x)`, gives the stable value where the spelled-out one overflows.
+//!
+//! [`stable_spellings`] is a separate pass, run on a primal program before it is differentiated:
+//! the textbook spellings of softplus, σ, log σ, softmax and log-softmax become those functions,
+//! so that the derivatives are built from the stable form.
 
 use std::collections::HashMap;
 
@@ -17,6 +21,8 @@ use super::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
 use super::rules::index::AddTo;
 use super::rules::index::{Read, Region};
 use super::rules::linalg::{Dot, MatMul, Outer, Transpose};
+use super::rules::reduce::{ExtremeEntry, Sum};
+use super::rules::softmax::{LogSoftmax, Softmax};
 use super::rules::structure::{AddToDiagonal, AsColumn, Diag, IdentityOf, RowCount};
 
 /// Simplifies `program` until it stops changing (at most a few rounds).
@@ -30,6 +36,24 @@ pub fn simplify(program: &Program) -> Program {
         current = next;
     }
     current
+}
+
+/// `program` with the textbook spellings of stable functions replaced by the forms the engine
+/// differentiates stably and fast (the rules of `Rebuilder::rewrite_spelling`): `ln(1 + exp(u))`,
+/// `1/(1 + exp(−u))`, `exp(u)/Σexp(u)`, `u − ln(Σexp(u))` and their relatives. Run on a primal
+/// program before it is differentiated, so that its derivatives are built from the stable form
+/// (a pullback built from `ln(1 + exp(u))` itself is `d/(1 + eᵘ) ⊙ eᵘ`, NaN once eᵘ overflows).
+/// The program itself when no spelling is found, so every other program is left exactly as it
+/// was written.
+pub fn stable_spellings(program: &Program) -> Program {
+    let mut rb = Rebuilder::new(program);
+    rb.spellings_only = true;
+    let (rebuilt, found) = rb.rebuild(program);
+    if found {
+        eliminate_dead_code(&rebuilt)
+    } else {
+        program.clone()
+    }
 }
 
 /// The result of a local rule.
@@ -63,6 +87,10 @@ struct Rebuilder {
     role: Role,
     /// The source text given to them: that of the instruction being rebuilt.
     source: Option<String>,
+    /// Only the spelling rules apply ([`stable_spellings`]).
+    spellings_only: bool,
+    /// Whether a spelling rule has applied.
+    spellings_found: bool,
 }
 
 impl Rebuilder {
@@ -89,6 +117,22 @@ impl Rebuilder {
     /// The local rules. Each says why it is valid.
     fn rewrite(&mut self, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
         use Rewrite::*;
+        if self.spellings_only {
+            // Only before differentiation ([`stable_spellings`]): some forms take more
+            // instructions than the spelling (ln σ(v) and a negation for ln(1 + e⁻ᵛ)), which the
+            // rules below would not undo, and derived programs never spell them.
+            if let Some(r) = self.rewrite_spelling(op, args) {
+                self.spellings_found = true;
+                return Some(r);
+            }
+            // What the spelling rules' results need to meet the stable form exactly: −(−a) = a.
+            return match (op, args) {
+                (Op::Neg(_), &[a]) if matches!(self.op(a), Op::Neg(_)) => {
+                    Some(Value(self.args(a)[0]))
+                }
+                _ => None,
+            };
+        }
         match (op, args) {
             // Iᵀ = I, diag(d)ᵀ = diag(d)
             (Op::Transpose(_), &[a]) if matches!(self.op(a), Op::Identity(_) | Op::Diag(_)) => {
@@ -472,6 +516,152 @@ impl Rebuilder {
     /// Rewrites that reassociate or reorder floating-point work may change the last bits of a
     /// value. They are kept to derived (adjoint) values: the value a generated function returns
     /// is computed exactly as the original function computes it.
+    /// The textbook spellings of stable functions, as the forms the engine differentiates best
+    /// (the ones the stable spellings lower to, so that both meet in one program: B2 written
+    /// as `Σ ln(1 + exp(−y ⊙ X·w))` gets the Hessian program of `−Σ ln σ(y ⊙ X·w)`). Each is
+    /// exact in real arithmetic; in floating point each gives the stable value where the
+    /// spelled-out one overflows or cancels, and may round differently elsewhere: the value a
+    /// careful hand computes. The forms they produce are finished by the rules below
+    /// (`ln(σ(x))` → `log_sigmoid(x)`) in every program built from them.
+    fn rewrite_spelling(&mut self, op: &Op, args: &[ValueId]) -> Option<Rewrite> {
+        use Rewrite::*;
+        match (op, args) {
+            (Op::Unary(Unary(UnaryFn::Ln)), &[a]) => {
+                // ln(1 + eᵘ) = softplus(u); ln(1 + e⁻ᵛ) = −ln σ(v), the form `−Σ ln σ(v)` (a
+                // logistic loss written stably) lowers to, so that both meet.
+                if let Some(u) = self.one_plus_exp(a) {
+                    if let (Op::Neg(_), &[v]) = (self.op(u), self.args(u)) {
+                        let sigmoid = self.unary(UnaryFn::Sigmoid, v);
+                        let log = self.unary(UnaryFn::Ln, sigmoid);
+                        return Some(Inst(Neg.into(), vec![log]));
+                    }
+                    return Some(Inst(Unary(UnaryFn::Softplus).into(), vec![u]));
+                }
+                // ln(1 − σ(u)) = ln σ(−u): 1 − σ(u) cancels to 0 for u ≳ 37 (f64).
+                if let (Op::Binary(Binary(BinOp::Sub)), &[one, s]) = (self.op(a), self.args(a)) {
+                    if self.literal(one) == Some(1.0) {
+                        if let (Op::Unary(Unary(UnaryFn::Sigmoid)), &[u]) =
+                            (self.op(s), self.args(s))
+                        {
+                            let kind = self.kind(u);
+                            let minus_u = self.emit(Neg.into(), vec![u], None, kind, None);
+                            let sigmoid = self.unary(UnaryFn::Sigmoid, minus_u);
+                            return Some(Inst(Unary(UnaryFn::Ln).into(), vec![sigmoid]));
+                        }
+                    }
+                }
+                None
+            }
+            (Op::Binary(Binary(BinOp::Div)), &[n, d]) if self.one_plus_exp(d).is_some() => {
+                let u = self.one_plus_exp(d)?;
+                // 1/(1 + eᵘ) = σ(−u)
+                if self.literal(n) == Some(1.0) {
+                    let kind = self.kind(u);
+                    let minus_u = self.emit(Neg.into(), vec![u], None, kind, None);
+                    return Some(Inst(Unary(UnaryFn::Sigmoid).into(), vec![minus_u]));
+                }
+                // eᵘ/(1 + eᵘ) = σ(u)
+                if self.unary_of(n, UnaryFn::Exp) == Some(u) {
+                    return Some(Inst(Unary(UnaryFn::Sigmoid).into(), vec![u]));
+                }
+                None
+            }
+            // Σ(−v) = −Σv, exactly: the negation moves to the one scalar (and a sum of negated
+            // terms meets the negated sum the stable spelling writes).
+            (Op::Sum(_), &[v]) => match (self.op(v), self.args(v)) {
+                (Op::Neg(_), &[inner]) => {
+                    let sum = self.emit(Sum.into(), vec![inner], None, Kind::Scalar, None);
+                    Some(Inst(Neg.into(), vec![sum]))
+                }
+                _ => None,
+            },
+            _ => {
+                // Softmax and log-softmax of a vector, as written out (optionally shifted by
+                // the maximum, which they are invariant to).
+                if self.kind_of_result(op, args) != Some(Kind::Vector) {
+                    return None;
+                }
+                match (op, args) {
+                    // eᵘ/Σeᵘ = softmax(u)
+                    (Op::Binary(Binary(BinOp::Div)), &[e, total]) => {
+                        let u = self.exp_of_shifted(e)?;
+                        match (self.op(total), self.args(total)) {
+                            (Op::Sum(_), &[e2]) if e2 == e => Some(Inst(Softmax.into(), vec![u])),
+                            _ => None,
+                        }
+                    }
+                    // u − ln Σeᵘ = log_softmax(u)
+                    (Op::Binary(Binary(BinOp::Sub)), &[shifted, log_total]) => {
+                        let u = self.unshifted(shifted);
+                        let total = self.unary_of(log_total, UnaryFn::Ln)?;
+                        match (self.op(total), self.args(total)) {
+                            (Op::Sum(_), &[e]) if self.exp_of_shifted(e) == Some(u) => {
+                                Some(Inst(LogSoftmax.into(), vec![u]))
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// `u` when `v` is `1 + eᵘ` or `eᵘ + 1`.
+    fn one_plus_exp(&self, v: ValueId) -> Option<ValueId> {
+        match (self.op(v), self.args(v)) {
+            (Op::Binary(Binary(BinOp::Add)), &[a, b]) => {
+                if self.literal(a) == Some(1.0) {
+                    self.unary_of(b, UnaryFn::Exp)
+                } else if self.literal(b) == Some(1.0) {
+                    self.unary_of(a, UnaryFn::Exp)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// `x` when `v` is `f(x)`.
+    fn unary_of(&self, v: ValueId, f: UnaryFn) -> Option<ValueId> {
+        match (self.op(v), self.args(v)) {
+            (Op::Unary(Unary(g)), &[x]) if *g == f => Some(x),
+            _ => None,
+        }
+    }
+
+    /// `u` when `v` is `u − max(u)`, else `v`: the shift a careful hand writes before `exp`.
+    fn unshifted(&self, v: ValueId) -> ValueId {
+        if let (Op::Binary(Binary(BinOp::Sub)), &[u, m]) = (self.op(v), self.args(v)) {
+            if let (Op::ExtremeEntry(ExtremeEntry { max: true }), &[of]) =
+                (self.op(m), self.args(m))
+            {
+                if of == u {
+                    return u;
+                }
+            }
+        }
+        v
+    }
+
+    /// `u` when `e` is `eᵘ` or `e^(u − max(u))`.
+    fn exp_of_shifted(&self, e: ValueId) -> Option<ValueId> {
+        self.unary_of(e, UnaryFn::Exp).map(|x| self.unshifted(x))
+    }
+
+    /// The kind `op` gives `args`, when its rule knows it.
+    fn kind_of_result(&self, op: &Op, args: &[ValueId]) -> Option<Kind> {
+        let kinds: Vec<Kind> = args.iter().map(|&a| self.kind(a)).collect();
+        op.kind(&kinds).ok()
+    }
+
+    /// `f(x)` through the rules.
+    fn unary(&mut self, f: UnaryFn, x: ValueId) -> ValueId {
+        let kind = self.kind(x);
+        self.emit(Unary(f).into(), vec![x], None, kind, None)
+    }
+
     fn may_round_differently(&self) -> bool {
         self.role != Role::Primal
     }
@@ -755,58 +945,70 @@ impl Rebuilder {
 
 /// One front-to-back pass of local rules and CSE.
 fn rebuild(program: &Program) -> Program {
-    let mut rb = Rebuilder {
-        out: Program {
-            precision: program.precision,
-            params: program.params.clone(),
-            reserved_names: program.reserved_names.clone(),
-            constants: program.constants.clone(),
-            insts: Vec::with_capacity(program.insts.len()),
-            outputs: Vec::new(),
-        },
-        old_uses: program.use_counts(),
-        origin: Vec::new(),
-        seen: HashMap::new(),
-        classes: Vec::new(),
-        role: Role::Primal,
-        source: None,
-    };
-    let mut map: Vec<ValueId> = Vec::with_capacity(program.insts.len());
-    for (i, inst) in program.insts.iter().enumerate() {
-        let args: Vec<ValueId> = inst.args.iter().map(|a| map[a.index()]).collect();
-        rb.role = inst.role;
-        rb.source = inst.source.clone();
-        // A size is read off the parameter of its operand's shape class where there is one:
-        // `rows(x)` rather than `rows(xc ⊙ xc)`, and equal sizes meet in CSE.
-        let mut args = args;
-        let size = matches!(inst.op, Op::Numel(_) | Op::RowCount(_) | Op::Extent(_));
-        for &position in inst.op.shape_only_args().iter().filter(|_| size) {
-            let Some(&a) = args.get(position) else {
-                continue;
-            };
-            let class = rb.classes[a.index()];
-            if class != a
-                && matches!(rb.out.inst(class).op, Op::Param(_))
-                && rb.kind(class) == rb.kind(a)
-            {
-                args[position] = class;
-            }
+    Rebuilder::new(program).rebuild(program).0
+}
+
+impl Rebuilder {
+    /// A rebuilder of `program`, every rule on.
+    fn new(program: &Program) -> Rebuilder {
+        Rebuilder {
+            out: Program {
+                precision: program.precision,
+                params: program.params.clone(),
+                reserved_names: program.reserved_names.clone(),
+                constants: program.constants.clone(),
+                insts: Vec::with_capacity(program.insts.len()),
+                outputs: Vec::new(),
+            },
+            old_uses: program.use_counts(),
+            origin: Vec::new(),
+            seen: HashMap::new(),
+            classes: Vec::new(),
+            role: Role::Primal,
+            source: None,
+            spellings_only: false,
+            spellings_found: false,
         }
-        let new = if matches!(inst.op, Op::Param(_)) {
-            rb.push(
-                Inst {
-                    args,
-                    ..inst.clone()
-                },
-                Some(i),
-            )
-        } else {
-            rb.emit(inst.op.clone(), args, inst.name.clone(), inst.kind, Some(i))
-        };
-        map.push(new);
     }
-    rb.out.outputs = program.outputs.iter().map(|o| map[o.index()]).collect();
-    rb.out
+
+    /// `program` rebuilt front to back through the rules, and whether a spelling rule applied.
+    fn rebuild(mut self, program: &Program) -> (Program, bool) {
+        let mut map: Vec<ValueId> = Vec::with_capacity(program.insts.len());
+        for (i, inst) in program.insts.iter().enumerate() {
+            let mut args: Vec<ValueId> = inst.args.iter().map(|a| map[a.index()]).collect();
+            self.role = inst.role;
+            self.source = inst.source.clone();
+            // A size is read off the parameter of its operand's shape class where there is
+            // one: `rows(x)` rather than `rows(xc ⊙ xc)`, and equal sizes meet in CSE.
+            let size = matches!(inst.op, Op::Numel(_) | Op::RowCount(_) | Op::Extent(_));
+            for &position in inst.op.shape_only_args().iter().filter(|_| size) {
+                let Some(&a) = args.get(position) else {
+                    continue;
+                };
+                let class = self.classes[a.index()];
+                if class != a
+                    && matches!(self.out.inst(class).op, Op::Param(_))
+                    && self.kind(class) == self.kind(a)
+                {
+                    args[position] = class;
+                }
+            }
+            let new = if matches!(inst.op, Op::Param(_)) {
+                self.push(
+                    Inst {
+                        args,
+                        ..inst.clone()
+                    },
+                    Some(i),
+                )
+            } else {
+                self.emit(inst.op.clone(), args, inst.name.clone(), inst.kind, Some(i))
+            };
+            map.push(new);
+        }
+        self.out.outputs = program.outputs.iter().map(|o| map[o.index()]).collect();
+        (self.out, self.spellings_found)
+    }
 }
 
 /// Drops instructions that no output needs (parameters always stay: they are the signature).

@@ -8,8 +8,8 @@ use autodiff_core::symbolic::rules::linalg::{Dot, MatMul, Outer, Transpose};
 use autodiff_core::symbolic::rules::reduce::{Fill, Sum};
 use autodiff_core::symbolic::rules::structure::AsColumn;
 use autodiff_core::symbolic::{
-    derive_reverse, eval, reverse, simplify, Kind, Op, Precision, Program, Role, Seed, Value,
-    ValueId,
+    derive_reverse, eval, reverse, simplify, stable_spellings, Kind, Op, Precision, Program, Role,
+    Seed, Value, ValueId,
 };
 use autodiff_core::{Matrix, Vector};
 
@@ -764,4 +764,204 @@ fn trace_pullback_added_to_another_adjoint_is_an_add_to_the_diagonal() {
         .collect();
     let got = touts.last().expect("tangent outputs").to_vec();
     assert!(rel_error(&got, &want, 1.0) < 1e-15, "{got:?} vs {want:?}");
+}
+
+// ───────────────────────── textbook spellings (issue 20) ─────────────────────────
+
+/// Every table program: `stable_spellings` leaves it as it is unless it spells a stable
+/// function, and where it does (B2's `Σ ln(1 + exp(−y ⊙ X·w))`, some random programs)
+/// computes the same values.
+#[test]
+fn stable_spellings_leave_other_programs_alone_and_keep_values() {
+    let mut rewritten = Vec::new();
+    let tables = [
+        elementwise_cases(),
+        binary_cases(),
+        linalg_cases(),
+        reduction_cases(),
+        composite_cases(),
+    ];
+    for case in tables.iter().flatten().chain(random_cases()) {
+        let s = stable_spellings(&case.program);
+        if s == case.program {
+            continue;
+        }
+        rewritten.push(case.name.clone());
+        let inputs = case.draw_inputs(&mut Rng::seeded(&case.name));
+        let (before, after) = (eval(&case.program, &inputs), eval(&s, &inputs));
+        let flat = |v: &[Value<f64>]| -> Vec<f64> { v.iter().flat_map(Value::to_vec).collect() };
+        let error = rel_error(&flat(&after), &flat(&before), SCALE_FLOOR_F64);
+        assert!(error < 1e-13, "{}: values differ by {error:e}", case.name);
+    }
+    // Of the named cases, only B2 spells one (random programs do now and then: Σ(−v), say).
+    rewritten.retain(|name| !name.starts_with("random"));
+    assert_eq!(
+        rewritten,
+        vec!["B2 logistic loss: sum(ln(1 + exp(−y ⊙ (X·w)))) + 0.5·λ·wᵀ·w".to_string()]
+    );
+}
+
+/// `f(x)` of one parameter of `kind`, built by `body`; its spelling-free form.
+fn spelled(kind: Kind, body: impl FnOnce(&mut Program, ValueId) -> ValueId) -> (Program, Program) {
+    let mut p = Program::new();
+    let x = p.param("x", kind);
+    let out = body(&mut p, x);
+    p.outputs = vec![out];
+    let s = stable_spellings(&p);
+    (p, s)
+}
+
+/// The ops of `p` besides its parameters, in order.
+fn ops(p: &Program) -> Vec<Op> {
+    p.insts
+        .iter()
+        .filter(|i| !matches!(i.op, Op::Param(_)))
+        .map(|i| i.op.clone())
+        .collect()
+}
+
+#[test]
+fn each_spelling_becomes_its_stable_function() {
+    use autodiff_core::symbolic::rules::reduce::ExtremeEntry;
+    use autodiff_core::symbolic::rules::softmax::{LogSoftmax, Softmax};
+    let sig = |f| Op::from(Unary(f));
+    // ln(1 + eˣ) = softplus(x)
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Add, e, one);
+        un(p, UnaryFn::Ln, a)
+    });
+    assert_eq!(ops(&s), vec![sig(UnaryFn::Softplus)]);
+    // ln(1 + e⁻ˣ) = −ln σ(x)
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let n = push(p, Neg, &[x]);
+        let e = un(p, UnaryFn::Exp, n);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Add, one, e);
+        un(p, UnaryFn::Ln, a)
+    });
+    assert_eq!(
+        ops(&s),
+        vec![sig(UnaryFn::Sigmoid), sig(UnaryFn::Ln), Neg.into()]
+    );
+    // 1/(1 + e⁻ˣ) = σ(x); eˣ/(1 + eˣ) = σ(x)
+    let (_, s) = spelled(Kind::Matrix, |p, x| {
+        let n = push(p, Neg, &[x]);
+        let e = un(p, UnaryFn::Exp, n);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Add, one, e);
+        let one = lit(p, 1.0);
+        bin(p, BinOp::Div, one, a)
+    });
+    assert_eq!(ops(&s), vec![sig(UnaryFn::Sigmoid)]);
+    let (_, s) = spelled(Kind::Scalar, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Add, e, one);
+        bin(p, BinOp::Div, e, a)
+    });
+    assert_eq!(ops(&s), vec![sig(UnaryFn::Sigmoid)]);
+    // ln(1 − σ(x)) = ln σ(−x)
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let sx = un(p, UnaryFn::Sigmoid, x);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Sub, one, sx);
+        un(p, UnaryFn::Ln, a)
+    });
+    assert_eq!(
+        ops(&s),
+        vec![Neg.into(), sig(UnaryFn::Sigmoid), sig(UnaryFn::Ln)]
+    );
+    // eˣ/Σeˣ and e^(x − max x)/Σe^(x − max x) = softmax(x); x − ln Σeˣ = log_softmax(x)
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let total = push(p, Sum, &[e]);
+        bin(p, BinOp::Div, e, total)
+    });
+    assert_eq!(ops(&s), vec![Softmax.into()]);
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let m = push(p, ExtremeEntry { max: true }, &[x]);
+        let shifted = bin(p, BinOp::Sub, x, m);
+        let e = un(p, UnaryFn::Exp, shifted);
+        let total = push(p, Sum, &[e]);
+        bin(p, BinOp::Div, e, total)
+    });
+    assert_eq!(ops(&s), vec![Softmax.into()]);
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let total = push(p, Sum, &[e]);
+        let log = un(p, UnaryFn::Ln, total);
+        bin(p, BinOp::Sub, x, log)
+    });
+    assert_eq!(ops(&s), vec![LogSoftmax.into()]);
+    // Σ(−v) = −Σv
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Add, e, one);
+        let l = un(p, UnaryFn::Ln, a);
+        let n = push(p, Neg, &[l]);
+        push(p, Sum, &[n])
+    });
+    assert_eq!(
+        ops(&s),
+        vec![sig(UnaryFn::Softplus), Sum.into(), Neg.into()]
+    );
+}
+
+#[test]
+fn near_misses_are_left_as_written() {
+    // ln(2 + eˣ), 2/(1 + e⁻ˣ), eˣ/Σeʸ and a matrix's eˣ/Σeˣ (not a row softmax): not the
+    // functions, so not rewritten.
+    let (p, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let two = lit(p, 2.0);
+        let a = bin(p, BinOp::Add, two, e);
+        un(p, UnaryFn::Ln, a)
+    });
+    assert_eq!(s, p);
+    let (p, s) = spelled(Kind::Vector, |p, x| {
+        let n = push(p, Neg, &[x]);
+        let e = un(p, UnaryFn::Exp, n);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Add, one, e);
+        let two = lit(p, 2.0);
+        bin(p, BinOp::Div, two, a)
+    });
+    assert_eq!(s, p);
+    let (p, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let other = un(p, UnaryFn::Exp, e);
+        let total = push(p, Sum, &[other]);
+        bin(p, BinOp::Div, e, total)
+    });
+    assert_eq!(s, p);
+    let (p, s) = spelled(Kind::Matrix, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let total = push(p, Sum, &[e]);
+        bin(p, BinOp::Div, e, total)
+    });
+    assert_eq!(s, p);
+}
+
+#[test]
+fn the_stable_forms_are_finite_where_the_spellings_overflow() {
+    // ln(1 + e⁸⁰⁰) is ∞ as written, 800 as softplus; 1/(1 + e⁸⁰⁰) and its pullback stay finite.
+    let (p, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let one = lit(p, 1.0);
+        let a = bin(p, BinOp::Add, one, e);
+        un(p, UnaryFn::Ln, a)
+    });
+    let x: Vec<Value<f64>> = vec![Value::Vector(Vector::from_vec(vec![800.0, -800.0, 0.0]))];
+    assert!(eval(&p, &x)[0].to_vec()[0].is_infinite());
+    let stable = eval(&s, &x).remove(0).to_vec();
+    assert_eq!(stable[0], 800.0);
+    assert_eq!(stable[2], 2f64.ln());
+    let vjp = derive_reverse(&s, &[0]).expect("derives").vjp.program;
+    let mut inputs = x.clone();
+    inputs.push(Value::Vector(Vector::from_vec(vec![1.0; 3])));
+    let grad = eval(&vjp, &inputs).remove(1);
+    assert_eq!(grad.to_vec(), vec![1.0, 0.0, 0.5], "σ(x)");
 }
