@@ -1,8 +1,10 @@
 //! B1 (DESIGN.md): MLP loss value + gradient, generated (`mlp_loss_grad`) against a careful
-//! hand-written backward pass on the same runtime, and the forward pass alone; f32 and f64,
-//! B = 64 and 1024. Run with `cargo bench --bench mlp`; compare the ratios within one run.
-//! The hand-written pass runs first in each group (the first benchmark of a group tends to pay
-//! for the machine settling, so this order does not favour the generated code).
+//! hand-written backward pass, on the same runtime (`hand`) and on each GEMM kernel crate called
+//! directly with plain slices (`hand-mm`: matrixmultiply, `hand-gemm`: the `gemm` crate; the
+//! report divides by the fastest), and the forward pass alone; f32 and f64, B = 64 and 1024.
+//! Run with `cargo bench --bench mlp`; compare the ratios within one run. The hand-written
+//! passes run first in each group (the first benchmark of a group tends to pay for the machine
+//! settling, so this order does not favour the generated code).
 
 mod workloads;
 
@@ -10,6 +12,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use std::hint::black_box;
+use workloads::kernels::Crate;
 use workloads::mlp::{f32_mlp, f64_mlp, Inputs};
 
 /// The system allocator, counting allocations (a few relaxed atomic adds each: the same small
@@ -74,6 +77,14 @@ fn b1(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
             b.iter(|| f64_mlp::mlp_loss_hand(black_box(&i.x), &i.w1, &i.b1, &i.w2, &i.b2, &i.y))
         });
+        let s = [&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y].map(|m| m.as_slice());
+        for (kernel, id) in Crate::ALL {
+            group.bench_function(BenchmarkId::from_parameter(id), |b| {
+                b.iter(|| {
+                    f64_mlp::mlp_loss_hand_on(kernel, black_box(s[0]), s[1], s[2], s[3], s[4], s[5])
+                })
+            });
+        }
         group.bench_function(BenchmarkId::from_parameter("generated"), |b| {
             b.iter(|| f64_mlp::mlp_loss_grad(black_box(&i.x), &i.w1, &i.b1, &i.w2, &i.b2, &i.y))
         });
@@ -86,6 +97,14 @@ fn b1(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter("hand"), |b| {
             b.iter(|| f32_mlp::mlp_loss_hand(black_box(&x), &w1, &b1, &w2, &b2, &y))
         });
+        let s = [&x, &w1, &b1, &w2, &b2, &y].map(|m| m.as_slice());
+        for (kernel, id) in Crate::ALL {
+            group.bench_function(BenchmarkId::from_parameter(id), |b| {
+                b.iter(|| {
+                    f32_mlp::mlp_loss_hand_on(kernel, black_box(s[0]), s[1], s[2], s[3], s[4], s[5])
+                })
+            });
+        }
         group.bench_function(BenchmarkId::from_parameter("generated"), |b| {
             b.iter(|| f32_mlp::mlp_loss_grad(black_box(&x), &w1, &b1, &w2, &b2, &y))
         });

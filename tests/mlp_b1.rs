@@ -1,12 +1,25 @@
 //! B1 (the MLP of DESIGN.md): the generated gradient equals a careful hand-written backward pass
-//! to 1e-12 relative in f64, and agrees in f32 to f32 rounding.
+//! (on our runtime and on each GEMM kernel crate called directly) to 1e-12 relative in f64, and
+//! agrees in f32 to f32 rounding.
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
 use autodiff::Matrix;
-use workloads::mlp::{f32_mlp, f64_mlp, Inputs};
+use workloads::kernels::Crate;
+use workloads::mlp::{f32_mlp, f64_mlp, Inputs, CLASSES, HIDDEN, INPUTS};
 use workloads::relative_error;
+
+/// The kernel-crate pass's row-major gradients as the matrices the generated code returns.
+fn as_matrices<T>(grads: [Vec<T>; 4]) -> (Matrix<T>, Matrix<T>, Matrix<T>, Matrix<T>) {
+    let [dw1, db1, dw2, db2] = grads;
+    (
+        Matrix::from_vec(INPUTS, HIDDEN, dw1),
+        Matrix::from_vec(1, HIDDEN, db1),
+        Matrix::from_vec(HIDDEN, CLASSES, dw2),
+        Matrix::from_vec(1, CLASSES, db2),
+    )
+}
 
 /// Each generated weight gradient is within `tolerance` (relative) of the hand-written one.
 fn assert_grads_close<T: Into<f64> + Copy>(
@@ -42,6 +55,17 @@ fn generated_gradient_equals_hand_written_f64() {
             f64_mlp::mlp_loss(&i.x, &i.w1, &i.b1, &i.w2, &i.b2, &i.y)
         );
         assert_grads_close(&grads, &hand, 1e-12, &format!("f64, B = {batch}"));
+        for (kernel, id) in Crate::ALL {
+            let (x, w1, b1) = (i.x.as_slice(), i.w1.as_slice(), i.b1.as_slice());
+            let (w2, b2, y) = (i.w2.as_slice(), i.b2.as_slice(), i.y.as_slice());
+            let (crate_loss, on_crate) = f64_mlp::mlp_loss_hand_on(kernel, x, w1, b1, w2, b2, y);
+            assert!(
+                ((loss - crate_loss) / loss).abs() < 1e-12,
+                "{id}: {loss} vs {crate_loss}"
+            );
+            let on_crate = as_matrices(on_crate);
+            assert_grads_close(&grads, &on_crate, 1e-12, &format!("{id}, f64, B = {batch}"));
+        }
         // A wrong pass would not be close: the gradient is far from zero.
         assert!(grads.0.as_slice().iter().any(|v| v.abs() > 1e-6));
     }
@@ -55,6 +79,14 @@ fn generated_gradient_equals_hand_written_f32() {
     let (hand_loss, hand) = f32_mlp::mlp_loss_hand(&x, &w1, &b1, &w2, &b2, &y);
     assert!(((loss - hand_loss) / hand_loss).abs() < 1e-5);
     assert_grads_close(&grads, &hand, 1e-4, "f32, B = 64");
+    for (kernel, id) in Crate::ALL {
+        let (x, w1, b1) = (x.as_slice(), w1.as_slice(), b1.as_slice());
+        let (w2, b2, y) = (w2.as_slice(), b2.as_slice(), y.as_slice());
+        let (crate_loss, on_crate) = f32_mlp::mlp_loss_hand_on(kernel, x, w1, b1, w2, b2, y);
+        assert!(((loss - crate_loss) / loss).abs() < 1e-5, "{id}");
+        let on_crate = as_matrices(on_crate);
+        assert_grads_close(&grads, &on_crate, 1e-4, &format!("{id}, f32, B = 64"));
+    }
 }
 
 /// The README shows B1's derivation; it must be what the macro prints.

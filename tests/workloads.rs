@@ -1,24 +1,71 @@
 //! B2, B4 and B6 (DESIGN.md): the generated Hessian, Jacobian and RNN gradient equal the closed
-//! forms and the backward pass written by hand.
+//! forms and the backward pass written by hand (B2 and B4 on our runtime and on each GEMM kernel
+//! crate called directly).
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
+use autodiff::Matrix;
+use workloads::kernels::Crate;
 use workloads::relative_error;
 use workloads::{logdet, logistic, rnn, rosenbrock, tanh_layer};
 
+/// A hand-written reference's row-major result as the `rows × cols` matrix to compare.
+fn square<T>(data: Vec<T>, n: usize) -> Matrix<T> {
+    Matrix::from_vec(n, n, data)
+}
+
 #[test]
 fn logistic_hessian_equals_the_closed_form() {
+    // n = 10 and 100 leave a rest after the 8-lane dot products; 1000 rows go to both crates'
+    // threads.
     for n in [10, 100] {
         let i = logistic::Inputs::new(n);
         let generated = logistic::f64_logistic::loss_hessian(&i.x, &i.w, &i.y);
         let by_hand = logistic::f64_logistic::hessian_by_hand(&i.x, &i.w, &i.y);
         let e = relative_error(&generated, &by_hand);
         assert!(e < 1e-12, "n = {n}: relative error {e:e}");
+        for (kernel, id) in Crate::ALL {
+            let (x, w, y) = (i.x.as_slice(), i.w.as_slice(), i.y.as_slice());
+            let on_crate = logistic::f64_logistic::hessian_by_hand_on(kernel, x, w, y);
+            let e = relative_error(&generated, &square(on_crate, n));
+            assert!(e < 1e-12, "{id}, n = {n}: relative error {e:e}");
+        }
         let (x, w, y) = i.to_f32();
         let generated = logistic::f32_logistic::loss_hessian(&x, &w, &y);
         let by_hand = logistic::f32_logistic::hessian_by_hand(&x, &w, &y);
         let e = relative_error(&generated, &by_hand);
+        assert!(e < 1e-4, "f32, n = {n}: relative error {e:e}");
+        for (kernel, id) in Crate::ALL {
+            let (x, w, y) = (x.as_slice(), w.as_slice(), y.as_slice());
+            let on_crate = logistic::f32_logistic::hessian_by_hand_on(kernel, x, w, y);
+            let e = relative_error(&generated, &square(on_crate, n));
+            assert!(e < 1e-4, "{id}, f32, n = {n}: relative error {e:e}");
+        }
+    }
+}
+
+/// B2 as DESIGN.md spells it, ln(1 + exp(−m)), has the stable form's Hessian.
+#[test]
+fn logistic_hessian_of_the_literal_spelling_equals_the_closed_form() {
+    for n in [10, 100] {
+        let i = logistic::Inputs::new(n);
+        let literal = logistic::f64_logistic::loss_literal_hessian(&i.x, &i.w, &i.y);
+        let stable = logistic::f64_logistic::loss_hessian(&i.x, &i.w, &i.y);
+        let e = relative_error(&literal, &stable);
+        assert!(e < 1e-12, "n = {n}: relative error {e:e}");
+        let on_crate = logistic::f64_logistic::hessian_by_hand_on(
+            Crate::Gemm,
+            i.x.as_slice(),
+            i.w.as_slice(),
+            i.y.as_slice(),
+        );
+        let e = relative_error(&literal, &square(on_crate, n));
+        assert!(e < 1e-12, "n = {n}: relative error {e:e}");
+        let (x, w, y) = i.to_f32();
+        let literal = logistic::f32_logistic::loss_literal_hessian(&x, &w, &y);
+        let by_hand = logistic::f32_logistic::hessian_by_hand(&x, &w, &y);
+        let e = relative_error(&literal, &by_hand);
         assert!(e < 1e-4, "f32, n = {n}: relative error {e:e}");
     }
 }
@@ -31,11 +78,41 @@ fn tanh_layer_jacobian_equals_the_closed_form() {
         let by_hand = tanh_layer::f64_layer::jacobian_by_hand(&i.w, &i.b, &i.x);
         let e = relative_error(&generated, &by_hand);
         assert!(e < 1e-14, "n = {n}: relative error {e:e}");
+        let (w, b, x) = (i.w.as_slice(), i.b.as_slice(), i.x.as_slice());
+        let mut others = vec![(
+            "hand-fused",
+            tanh_layer::f64_layer::jacobian_by_hand_fused(w, b, x),
+        )];
+        for (kernel, id) in Crate::ALL {
+            others.push((
+                id,
+                tanh_layer::f64_layer::jacobian_by_hand_on(kernel, w, b, x),
+            ));
+        }
+        for (id, other) in others {
+            let e = relative_error(&generated, &square(other, n));
+            assert!(e < 1e-14, "{id}, n = {n}: relative error {e:e}");
+        }
         let (w, b, x) = i.to_f32();
         let generated = tanh_layer::f32_layer::layer_jacobian(&w, &b, &x);
         let by_hand = tanh_layer::f32_layer::jacobian_by_hand(&w, &b, &x);
         let e = relative_error(&generated, &by_hand);
         assert!(e < 1e-6, "f32, n = {n}: relative error {e:e}");
+        let (w, b, x) = (w.as_slice(), b.as_slice(), x.as_slice());
+        let mut others = vec![(
+            "hand-fused",
+            tanh_layer::f32_layer::jacobian_by_hand_fused(w, b, x),
+        )];
+        for (kernel, id) in Crate::ALL {
+            others.push((
+                id,
+                tanh_layer::f32_layer::jacobian_by_hand_on(kernel, w, b, x),
+            ));
+        }
+        for (id, other) in others {
+            let e = relative_error(&generated, &square(other, n));
+            assert!(e < 1e-6, "{id}, f32, n = {n}: relative error {e:e}");
+        }
     }
 }
 

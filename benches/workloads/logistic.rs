@@ -1,7 +1,11 @@
 //! B2: the full Hessian of a regularized logistic-regression loss with respect to the weights.
 //!
 //! X (1000×n) ~ N(0,1)/√n, y ∈ {−1, 1}, w ~ 0.1·N(0,1), λ = 0.1;
-//! L(w) = Σ ln(1 + exp(−y ⊙ (X·w))) + ½·λ·‖w‖², written stably as −Σ ln σ(y ⊙ X·w).
+//! L(w) = Σ ln(1 + exp(−y ⊙ (X·w))) + ½·λ·‖w‖², written stably as −Σ ln σ(y ⊙ X·w) (`loss`)
+//! and as DESIGN.md spells it (`loss_literal`, benched as `b2_literal_hessian`).
+//!
+//! The Hessian by hand three ways: on our runtime (`hessian_by_hand`, criterion id `hand`), and
+//! on each GEMM kernel crate called directly (`hessian_by_hand_on`, `hand-mm` and `hand-gemm`).
 
 use autodiff::{Matrix, Vector};
 
@@ -50,6 +54,7 @@ impl Inputs {
 macro_rules! logistic_for {
     ($module:ident, $T:ident) => {
         pub mod $module {
+            use super::super::kernels::{dot, Crate, View};
             use autodiff::prelude::*;
 
             #[differentiable(wrt(w))]
@@ -57,6 +62,14 @@ macro_rules! logistic_for {
                 let margins = y * &x.matmul(w);
                 let loss = -margins.sigmoid().ln().sum() + 0.05 * w.dot(w);
                 loss
+            }
+
+            /// The same function as DESIGN.md and issue 20 write it: ln(1 + exp(−m)) where
+            /// [`loss`] has −ln σ(m) (equal, and with the same λ, so the Hessians are equal; this
+            /// form overflows for margins below about −709 in f64, −88 in f32).
+            #[differentiable(wrt(w))]
+            pub fn loss_literal(x: &Matrix<$T>, w: &Vector<$T>, y: &Vector<$T>) -> $T {
+                (1.0 + (-(y * &x.matmul(w))).exp()).ln().sum() + 0.05 * w.dot(w)
             }
 
             /// The closed form by hand: Xᵀ·diag(s ⊙ (1 − s))·X + λI, s = σ(y ⊙ X·w) (y² = 1).
@@ -68,6 +81,29 @@ macro_rules! logistic_for {
                 for i in 0..h.rows() {
                     h[(i, i)] += 0.1;
                 }
+                h
+            }
+
+            /// The same closed form on a GEMM kernel crate, as a person writes it on slices
+            /// (`x` row-major, one row per entry of `y`): one pass over the rows of X forms
+            /// each margin mᵢ = yᵢ·xᵢ·w, its weight dᵢ = sᵢ(1 − sᵢ) with sᵢ = σ(mᵢ), and the
+            /// weighted row dᵢ·xᵢ; then one product Xᵀ·(D·X), Xᵀ as strides, accumulated
+            /// (β = 1) onto λI. Row-major n×n.
+            pub fn hessian_by_hand_on(kernel: Crate, x: &[$T], w: &[$T], y: &[$T]) -> Vec<$T> {
+                let (rows, n) = (y.len(), w.len());
+                let xt = View::row_major(x, rows, n).t();
+                let mut weighted = Vec::with_capacity(rows * n);
+                for (row, &yi) in x.chunks_exact(n).zip(y) {
+                    let s = 1.0 / (1.0 + (-(yi * dot(row, w))).exp());
+                    let d = s * (1.0 - s);
+                    weighted.extend(row.iter().map(|&v| d * v));
+                }
+                let mut h = vec![0.0; n * n];
+                for i in 0..n {
+                    h[i * n + i] = 0.1;
+                }
+                let weighted = View::row_major(&weighted, rows, n);
+                kernel.gemm(1.0, xt, weighted, 1.0, &mut h);
                 h
             }
         }

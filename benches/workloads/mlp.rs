@@ -79,10 +79,12 @@ impl Inputs {
 }
 
 /// The B1 loss, its generated gradient, and a careful hand-written backward pass on the same
-/// runtime, for one float type.
+/// runtime (`mlp_loss_hand`, criterion id `hand`) and on each GEMM kernel crate called directly
+/// (`mlp_loss_hand_on`, `hand-mm` and `hand-gemm`), for one float type.
 macro_rules! mlp_for {
     ($module:ident, $T:ident) => {
         pub mod $module {
+            use super::super::kernels::{Crate, View};
             use autodiff::prelude::*;
 
             pub type Grads = (Matrix<$T>, Matrix<$T>, Matrix<$T>, Matrix<$T>);
@@ -179,6 +181,79 @@ macro_rules! mlp_for {
                 let dw1 = x.t_matmul(&dz1);
                 let db1 = dz1.sum_axis(0);
                 (loss, (dw1, db1, dw2, db2))
+            }
+
+            /// [`mlp_loss_hand`] on a GEMM kernel crate, on row-major slices (`b1` and `b2`
+            /// the bias rows, `y` one-hot): the biases are written into the outputs and the
+            /// layers' products accumulated onto them (β = 1), relu is applied in place, one
+            /// pass per row of Z2 forms the log-softmax, the loss, dZ2 = (softmax(Z2) − Y)/B
+            /// and db2, one pass over dH applies relu's mask (H > 0 exactly where Z1 > 0) and
+            /// sums db1, and every transpose is a strided view. Returns the loss and
+            /// [dW1, db1, dW2, db2], row-major.
+            pub fn mlp_loss_hand_on(
+                kernel: Crate,
+                x: &[$T],
+                w1: &[$T],
+                b1: &[$T],
+                w2: &[$T],
+                b2: &[$T],
+                y: &[$T],
+            ) -> ($T, [Vec<$T>; 4]) {
+                let (hidden, classes) = (b1.len(), b2.len());
+                let inputs = w1.len() / hidden;
+                let batch = y.len() / classes;
+                let view = View::row_major;
+                let x = view(x, batch, inputs);
+                let w2 = view(w2, hidden, classes);
+
+                let mut h = b1.repeat(batch);
+                kernel.gemm(1.0, x, view(w1, inputs, hidden), 1.0, &mut h);
+                for v in &mut h {
+                    *v = v.max(0.0);
+                }
+                let mut dz2 = b2.repeat(batch);
+                kernel.gemm(1.0, view(&h, batch, hidden), w2, 1.0, &mut dz2);
+
+                let scale = 1.0 / batch as $T;
+                let mut loss = 0.0;
+                let mut db2: Vec<$T> = vec![0.0; classes];
+                for (z, t) in dz2.chunks_exact_mut(classes).zip(y.chunks_exact(classes)) {
+                    let (mut max, mut tz, mut ts) = (<$T>::NEG_INFINITY, 0.0, 0.0);
+                    for (&v, &t) in z.iter().zip(t) {
+                        max = max.max(v);
+                        tz += t * v;
+                        ts += t;
+                    }
+                    let mut sum = 0.0;
+                    for v in z.iter_mut() {
+                        *v = (*v - max).exp();
+                        sum += *v;
+                    }
+                    // −Σ t·(z − logsumexp z), with the row's Σ t·z and Σ t from above.
+                    loss -= tz - (max + sum.ln()) * ts;
+                    let inverse = 1.0 / sum;
+                    for ((v, &t), d) in z.iter_mut().zip(t).zip(&mut db2) {
+                        *v = (*v * inverse - t) * scale;
+                        *d += *v;
+                    }
+                }
+                let loss = loss * scale;
+
+                let (h_view, dz2_view) = (view(&h, batch, hidden), view(&dz2, batch, classes));
+                let mut dw2 = vec![0.0; hidden * classes];
+                kernel.gemm(1.0, h_view.t(), dz2_view, 0.0, &mut dw2);
+                let mut dz1 = vec![0.0; batch * hidden];
+                kernel.gemm(1.0, dz2_view, w2.t(), 0.0, &mut dz1);
+                let mut db1: Vec<$T> = vec![0.0; hidden];
+                for (d, a) in dz1.chunks_exact_mut(hidden).zip(h.chunks_exact(hidden)) {
+                    for ((g, &a), s) in d.iter_mut().zip(a).zip(&mut db1) {
+                        *g = if a > 0.0 { *g } else { 0.0 };
+                        *s += *g;
+                    }
+                }
+                let mut dw1 = vec![0.0; inputs * hidden];
+                kernel.gemm(1.0, x.t(), view(&dz1, batch, hidden), 0.0, &mut dw1);
+                (loss, [dw1, db1, dw2, db2])
             }
         }
     };

@@ -4,6 +4,7 @@
 //! in any language, so every implementation of a workload sees the same numbers.
 #![allow(dead_code)]
 
+pub mod kernels;
 pub mod logdet;
 pub mod logistic;
 pub mod mlp;

@@ -136,7 +136,7 @@ pub fn gemm_panel(results: &Results) -> Panel {
 fn workload_heading(workload: &str) -> String {
     let what = match workload {
         "b1_mlp" => " MLP gradient",
-        "b2_hessian" => " Hessian",
+        "b2_hessian" | "b2_literal_hessian" => " Hessian",
         "b3_rosenbrock" => " Rosenbrock gradient",
         "b4_jacobian" => " Jacobian",
         _ => "",

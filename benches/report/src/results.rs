@@ -7,20 +7,36 @@
 //!   starts with the precision (`f64`, or a per-kernel variant like `f64-matrixmultiply`) and the
 //!   parameter is the product (`A·B`, `A·Bᵀ`).
 //!
-//! Nothing here knows a workload by name, so a new workload or kernel shows up as more rows.
+//! Nothing here knows a workload by name, so a new workload or kernel shows up as more rows;
+//! the one exception is [`SHARED_REFERENCES`], the workloads timed against another's
+//! hand-written references.
 
 use crate::criterion::Measurement;
 use crate::peers::PeersFile;
 use std::collections::BTreeMap;
 
 /// The hand-written Rust reference: every ratio in B1/B2/B4 is against it. A workload may
-/// measure several ways a person writes it (`hand`, `hand-lanes`, …): the reference is the
-/// fastest of them in the run.
+/// measure several ways a person writes it, `hand` and variants `hand-…` (B1, B2, B4: `hand` on
+/// our runtime, `hand-mm` and `hand-gemm` on the GEMM kernel crates called directly; B3:
+/// `hand-lanes`): the reference is the fastest of them in the run ([`Case::fastest_hand`]).
 pub const HAND: &str = "hand";
 /// The code the macro generated.
 pub const GENERATED: &str = "generated";
 /// B1's forward pass alone.
 pub const FORWARD: &str = "forward";
+
+/// Workloads that time only their generated code, because they compute what another workload
+/// computes, as (workload, the workload whose hand-written references it shares): B2 as
+/// DESIGN.md spells it, ln(1 + exp(−y ⊙ X·w)), has the stable spelling's Hessian.
+pub const SHARED_REFERENCES: &[(&str, &str)] = &[("b2_literal_hessian", "b2_hessian")];
+
+/// The workload whose hand-written references `workload` shares, if any.
+pub fn shares_references_of(workload: &str) -> Option<&'static str> {
+    SHARED_REFERENCES
+        .iter()
+        .find(|(borrower, _)| *borrower == workload)
+        .map(|&(_, lender)| lender)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CaseKey {
@@ -48,16 +64,21 @@ pub struct Case {
 }
 
 impl Case {
+    /// The median of `function`; for [`HAND`], of the fastest hand-written variant.
     pub fn rust_ns(&self, function: &str) -> Option<f64> {
         if function == HAND {
-            return self
-                .rust
-                .iter()
-                .filter(|(f, _)| is_hand_written(f))
-                .map(|(_, &ns)| ns)
-                .min_by(f64::total_cmp);
+            return self.fastest_hand().map(|(_, ns)| ns);
         }
         self.rust.get(function).copied()
+    }
+
+    /// The fastest hand-written variant measured on this case, and its median.
+    pub fn fastest_hand(&self) -> Option<(&str, f64)> {
+        self.rust
+            .iter()
+            .filter(|(f, _)| is_hand_written(f))
+            .map(|(f, &ns)| (f.as_str(), ns))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     pub fn peer_ns(&self, tool: &str) -> Option<f64> {
@@ -71,7 +92,7 @@ impl Case {
 }
 
 /// Whether a Rust function id is a hand-written reference: `hand` or a variant `hand-…`.
-fn is_hand_written(function: &str) -> bool {
+pub fn is_hand_written(function: &str) -> bool {
     function == HAND || function.starts_with("hand-")
 }
 
@@ -121,6 +142,7 @@ impl Results {
                 .peers
                 .insert(result.tool.clone(), time);
         }
+        share_references(&mut cases);
         let mut cases: Vec<Case> = cases.into_values().collect();
         cases.sort_by_key(|case| display_order(&case.key));
         Results { cases, ignored }
@@ -171,6 +193,37 @@ impl Results {
         }
         functions.sort_by_key(|f| (known_rank(f, &[HAND, GENERATED, FORWARD]), f.clone()));
         functions
+    }
+}
+
+/// Copies the hand-written times of each [`SHARED_REFERENCES`] lender's case into the
+/// borrower's case of the same precision and size (those it measured itself are kept).
+fn share_references(cases: &mut BTreeMap<CaseKey, Case>) {
+    for &(borrower, lender) in SHARED_REFERENCES {
+        let borrowing: Vec<CaseKey> = cases
+            .keys()
+            .filter(|key| key.workload == borrower)
+            .cloned()
+            .collect();
+        for key in borrowing {
+            let lender_key = CaseKey {
+                workload: lender.into(),
+                ..key.clone()
+            };
+            let Some(lent) = cases.get(&lender_key) else {
+                continue;
+            };
+            let hands: Vec<(String, f64)> = lent
+                .rust
+                .iter()
+                .filter(|(f, _)| is_hand_written(f))
+                .map(|(f, &ns)| (f.clone(), ns))
+                .collect();
+            let case = cases.get_mut(&key).expect("a key of the map");
+            for (function, ns) in hands {
+                case.rust.entry(function).or_insert(ns);
+            }
+        }
     }
 }
 
@@ -337,6 +390,63 @@ mod tests {
         };
         assert_eq!(hand("n=10"), Some(36.0));
         assert_eq!(hand("n=1000"), Some(1360.0));
+    }
+
+    #[test]
+    fn the_reference_is_the_fastest_of_the_runtime_and_the_kernel_crates() {
+        let measurements = [
+            measurement("b2_hessian/f64/n=100", None, "hand", 460.0),
+            measurement("b2_hessian/f64/n=100", None, "hand-mm", 485.0),
+            measurement("b2_hessian/f64/n=100", None, "hand-gemm", 440.0),
+            measurement("b2_hessian/f64/n=100", None, "generated", 490.0),
+            measurement("b2_hessian/f32/n=100", None, "hand", 190.0),
+            measurement("b2_hessian/f32/n=100", None, "hand-gemm", 200.0),
+        ];
+        let results = Results::merge(&measurements, None);
+        let f64_case = results.find("b2_hessian", "f64", "n=100", None).unwrap();
+        assert_eq!(f64_case.fastest_hand(), Some(("hand-gemm", 440.0)));
+        assert_eq!(f64_case.rust_ns(HAND), Some(440.0));
+        // Each variant keeps its own time; `generated` is no reference.
+        assert_eq!(f64_case.rust_ns("hand-mm"), Some(485.0));
+        let f32_case = results.find("b2_hessian", "f32", "n=100", None).unwrap();
+        assert_eq!(f32_case.fastest_hand(), Some(("hand", 190.0)));
+        let none = Results::merge(
+            &[measurement("b2_hessian/f64/n=9", None, "generated", 1.0)],
+            None,
+        );
+        assert_eq!(none.cases[0].fastest_hand(), None);
+    }
+
+    #[test]
+    fn the_literal_b2_shares_the_stable_b2s_references() {
+        let measurements = [
+            measurement("b2_hessian/f64/n=100", None, "hand", 460.0),
+            measurement("b2_hessian/f64/n=100", None, "hand-gemm", 440.0),
+            measurement("b2_hessian/f64/n=100", None, "generated", 450.0),
+            measurement("b2_literal_hessian/f64/n=100", None, "generated", 900.0),
+            // No B2 case at this size: nothing to share.
+            measurement("b2_literal_hessian/f64/n=500", None, "generated", 9000.0),
+        ];
+        let results = Results::merge(&measurements, None);
+        let literal = results
+            .find("b2_literal_hessian", "f64", "n=100", None)
+            .unwrap();
+        assert_eq!(literal.fastest_hand(), Some(("hand-gemm", 440.0)));
+        assert_eq!(literal.rust_ns(HAND), Some(440.0));
+        assert_eq!(literal.rust_ns(GENERATED), Some(900.0));
+        let unshared = results
+            .find("b2_literal_hessian", "f64", "n=500", None)
+            .unwrap();
+        assert_eq!(unshared.rust_ns(HAND), None);
+        // The lender keeps its own generated time; the borrower sorts right after it.
+        let stable = results.find("b2_hessian", "f64", "n=100", None).unwrap();
+        assert_eq!(stable.rust_ns(GENERATED), Some(450.0));
+        assert_eq!(results.workloads(), ["b2_hessian", "b2_literal_hessian"]);
+        assert_eq!(
+            shares_references_of("b2_literal_hessian"),
+            Some("b2_hessian")
+        );
+        assert_eq!(shares_references_of("b2_hessian"), None);
     }
 
     #[test]
