@@ -608,6 +608,40 @@ macro_rules! dense_tests {
                 }
             }
 
+            /// Past the size the runtime keeps in cache (256 KiB), ∂y/∂x runs a block of rows
+            /// of W at a time (its product, the loop on the scales, the scaled rows): blocks of
+            /// several rows (200 columns), of one row (1500), and a last block cut short (401
+            /// rows); a tall W of 7 columns, its blocks many rows in lanes and a tail. (Sizes
+            /// past 256 KiB in f32 too.)
+            #[test]
+            fn jacobian_of_a_tanh_layer_larger_than_the_cache() {
+                let mut rng = Rng::new(line!().into());
+                for (m, n) in [(401, 200), (45, 1500), (12001, 7)] {
+                    let w = rng.matrix::<$T>(m, n, U);
+                    let x = rng.vector::<$T>(n, U);
+                    let b = rng.vector::<$T>(m, U);
+                    let (wide_w, wide_x, wide_b) = (wide(&w), wide_v(&x), wide_v(&b));
+                    let slopes: Vec<f64> = (0..m)
+                        .map(|i| {
+                            let z = (0..n).map(|j| wide_w[(i, j)] * wide_x[j]).sum::<f64>();
+                            1.0 - (z + wide_b[i]).tanh().powi(2)
+                        })
+                        .collect();
+                    let expected = scale_rows(&slopes, &wide_w);
+                    // 1 − y² rounds with its row's product, n terms of up to |W|·|x|; the
+                    // entry is that times |W|.
+                    let magnitude = largest(&w) * largest(&w) * largest(&x) * n as f64;
+                    let what = format!("∂y/∂x = diag(1 − y²)·W, W {m}×{n}");
+                    assert_dense_at(
+                        &layer_x_jacobian(&w, &x, &b),
+                        &expected,
+                        magnitude,
+                        TOL,
+                        &what,
+                    );
+                }
+            }
+
             /// `x·xᵀ` of a row: more outputs than inputs (one `f_jvp` per input direction).
             #[differentiable]
             pub fn outer(x: &Matrix<$T>) -> Matrix<$T> {

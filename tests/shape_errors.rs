@@ -161,3 +161,39 @@ fn outside_generated_code_the_message_has_no_context() {
         .expect("text");
     assert!(!message.contains("(in `"), "{message}");
 }
+
+/// B4's layer: its Jacobian with respect to x is one pass over W (`W·x`, tanh′ and the row
+/// scaling a block of rows at a time), which checks the shapes as the operations would have.
+#[differentiable(wrt(x))]
+fn tanh_layer(w: &Matrix<f64>, x: &Vector<f64>, b: &Vector<f64>) -> Vector<f64> {
+    (w.matmul(x) + b).tanh()
+}
+
+fn vector(len: usize) -> Vector<f64> {
+    Vector::from_vec((0..len).map(|k| k as f64 * 0.1).collect())
+}
+
+#[test]
+fn a_row_scaling_by_a_product_checks_the_product_then_the_loop() {
+    let message = panic_message(|| {
+        tanh_layer_jacobian(&matrix(3, 2), &vector(4), &vector(3));
+    });
+    assert_eq!(
+        message,
+        "autodiff: shape mismatch in `matmul`: left is 3×2, right is vector of 4 (in \
+         `tanh_layer`, at `w.matmul(x)`)"
+    );
+    // Both wrong: the product is named, as computing it first would have.
+    let message = panic_message(|| {
+        tanh_layer_jacobian(&matrix(3, 2), &vector(4), &vector(5));
+    });
+    assert!(message.contains("in `matmul`"), "{message}");
+    let message = panic_message(|| {
+        tanh_layer_jacobian(&matrix(3, 2), &vector(2), &vector(5));
+    });
+    assert_eq!(
+        message,
+        "autodiff: shape mismatch in `add`: left is vector of 3, right is vector of 5 (in \
+         `tanh_layer`, at `w.matmul(x) + b`)"
+    );
+}

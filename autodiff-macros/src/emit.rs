@@ -13,7 +13,7 @@ use crate::nesting;
 use autodiff_core::symbolic::ir::Role;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary};
 use autodiff_core::symbolic::rules::call::CalleeParam;
-use autodiff_core::symbolic::rules::fused::{Fused, FusedResult};
+use autodiff_core::symbolic::rules::fused::{Fused, FusedResult, ScaledRows};
 use autodiff_core::symbolic::rules::linalg::MatMul;
 use autodiff_core::symbolic::{Emit, Kind, Liveness, Op, Program, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
@@ -556,11 +556,119 @@ fn fused_loop(
             }
         }
     }
+    let (chunk, one) = element_closures(fused, &ty, &captured, fresh);
+    let places = slices.iter().flatten().map(|(_, place, _)| place);
+    let adds = slices.iter().flatten().map(|(_, _, add)| add);
+    let count = Literal::usize_unsuffixed(sums);
+    quote! {
+        let #ident = {
+            #(#setup)*
+            let #sums_ident: [#ty; #count] = ::autodiff::kernels::fused(
+                [#(#reads),*],
+                [#(&mut #places[..#len]),*],
+                [#(#adds),*],
+                #chunk,
+                #one,
+            );
+            (#(#results,)*)
+        };
+    }
+}
+
+/// `let ident = ..;` computing a [`ScaledRows`]: `kernels::rows_scaled_by_product` on `W` and
+/// `x`, its closure running the fused loop on one block of rows: the block's entries of `W·x`
+/// for the read of the product, the same rows of the other reads, the scales written for the
+/// kernel. The loop's length checks come first, against the product's length (after its own
+/// check, as the unfused program computed the product first).
+fn scaled_rows_loop(
+    scaled: &ScaledRows,
+    ident: &Ident,
+    operands: &[TokenStream],
+    float: Float,
+    fresh: &mut dyn FnMut(&str) -> Ident,
+) -> TokenStream {
+    let fused = &scaled.fused;
+    let ty = match float {
+        Float::F32 => quote!(f32),
+        Float::F64 => quote!(f64),
+    };
+    let (w, x) = (&operands[0], &operands[1]);
+    let len = fresh("len");
+    let mut setup = vec![quote!(let #len = ::autodiff::kernels::product_rows(#w, #x);)];
+    let (rows, block, scales) = (fresh("rows"), fresh("z"), fresh("s"));
+    // Each read's slice (the product's: the block) and its length.
+    let (mut in_block, mut lengths) = (Vec::new(), Vec::new());
+    let mut at = 2;
+    for (k, read) in fused.reads.iter().enumerate() {
+        if k == scaled.product {
+            in_block.push(quote!(#block));
+            lengths.push(quote!(#len));
+            continue;
+        }
+        let r = fresh(&format!("r{k}"));
+        let value = if read.segment {
+            let (v, a, b) = (&operands[at], &operands[at + 1], &operands[at + 2]);
+            let source = read.source.as_deref().unwrap_or_default();
+            quote!(::autodiff::kernels::segment_of(#v, &#a, &#b, #source))
+        } else {
+            let v = &operands[at];
+            quote!(::autodiff::kernels::elements(#v))
+        };
+        setup.push(quote!(let #r: &[#ty] = #value;));
+        in_block.push(quote!(&#r[#rows.clone()]));
+        lengths.push(quote!(#r.len()));
+        at += read.operands();
+    }
+    for check in &fused.checks {
+        let (left, right, op) = (&lengths[check.left], &lengths[check.right], &check.op);
+        let source = check.source.as_deref().unwrap_or_default();
+        setup.push(quote! {
+            ::autodiff::kernels::same_length(#op, #left, #right, #source);
+        });
+    }
+    let captured: Vec<Ident> = (0..fused.captured)
+        .map(|j| fresh(&format!("s{j}")))
+        .collect();
+    for (s, value) in captured.iter().zip(&operands[at..]) {
+        setup.push(quote!(let #s: #ty = #value;));
+    }
+    let (chunk, one) = element_closures(fused, &ty, &captured, fresh);
+    quote! {
+        let #ident = {
+            #(#setup)*
+            ::autodiff::kernels::rows_scaled_by_product(
+                #w,
+                #x,
+                |#rows: ::core::ops::Range<usize>, #block: &[#ty], #scales: &mut [#ty]| {
+                    let _: [#ty; 0] = ::autodiff::kernels::fused(
+                        [#(#in_block),*],
+                        [#scales],
+                        [false],
+                        #chunk,
+                        #one,
+                    );
+                },
+            )
+        };
+    }
+}
+
+/// The closures of a fused loop's call, on `LANES` lanes and on one: one element's computation,
+/// the body's operations on the reads' entries and the captured scalars (bound to `captured`),
+/// returning the values written and the values summed.
+fn element_closures(
+    fused: &Fused,
+    ty: &TokenStream,
+    captured: &[Ident],
+    fresh: &mut dyn FnMut(&str) -> Ident,
+) -> (TokenStream, TokenStream) {
     // One element: the body on the reads' entries and the captured scalars, returning the
     // values written and the values summed. Written twice: on arrays of `LANES` lanes for the
     // whole chunks, and on arrays of one for the elements after them.
     let body = &fused.body;
-    let entries: Vec<Ident> = (0..reads.len()).map(|j| fresh(&format!("e{j}"))).collect();
+    let entries: Vec<Ident> = (0..fused.reads.len())
+        .map(|j| fresh(&format!("e{j}")))
+        .collect();
     let lane = fresh("l");
     let names: Vec<Ident> = (0..body.insts.len())
         .map(|j| fresh(&format!("v{j}")))
@@ -599,6 +707,8 @@ fn fused_loop(
                     let x = a(0);
                     quote!(-#x)
                 }
+                // Its second operand only gives the shape: the loop's.
+                Op::Fill(_) => a(0),
                 Op::Binary(Binary(op)) => {
                     let (x, y) = (a(0), a(1));
                     let op: TokenStream = op.token().parse().expect("an operator");
@@ -643,7 +753,7 @@ fn fused_loop(
                 _ => written.push(array),
             }
         }
-        let read_count = Literal::usize_unsuffixed(reads.len());
+        let read_count = Literal::usize_unsuffixed(fused.reads.len());
         quote! {
             #[inline(always)]
             |[#(#entries),*]: [#lanes; #read_count]| {
@@ -652,23 +762,7 @@ fn fused_loop(
             }
         }
     };
-    let (chunk, one) = (closure(false), closure(true));
-    let places = slices.iter().flatten().map(|(_, place, _)| place);
-    let adds = slices.iter().flatten().map(|(_, _, add)| add);
-    let count = Literal::usize_unsuffixed(sums);
-    quote! {
-        let #ident = {
-            #(#setup)*
-            let #sums_ident: [#ty; #count] = ::autodiff::kernels::fused(
-                [#(#reads),*],
-                [#(&mut #places[..#len]),*],
-                [#(#adds),*],
-                #chunk,
-                #one,
-            );
-            (#(#results,)*)
-        };
-    }
+    (closure(false), closure(true))
 }
 
 /// A reference to a bound value.
@@ -1055,6 +1149,21 @@ fn body_in_parts(
                             .collect(),
                     };
                     stmts.push(fused_loop(fused, &ident, &operands, float, &mut fresh));
+                    Binding::Named {
+                        ident,
+                        by_ref: false,
+                    }
+                }
+                Emit::ScaledRows => {
+                    let Op::ScaledRows(scaled) = &inst.op else {
+                        unreachable!("only a row scaling by a loop emits as one")
+                    };
+                    let base = &names[i];
+                    let mut fresh = |what: &str| helpers.fresh(format!("__{base}_{what}"));
+                    let operands: Vec<TokenStream> = args.iter().map(|&a| operand(a)).collect();
+                    stmts.push(scaled_rows_loop(
+                        scaled, &ident, &operands, float, &mut fresh,
+                    ));
                     Binding::Named {
                         ident,
                         by_ref: false,

@@ -267,7 +267,8 @@ fn items_ending_in(attr: TokenStream, item: TokenStream, suffix: &str) -> String
 
 #[test]
 fn jacobian_of_a_tanh_layer_is_a_row_scaling_of_w() {
-    // B4: the batched program is diag(1 − y²)·W as one row scaling, no GEMM with I.
+    // B4: the batched program is diag(1 − y²)·W as one row scaling, no GEMM with I; W·x, the
+    // loop to the scales and the scaling a block of rows at a time, W read once.
     insta::assert_snapshot!(items_ending_in(
         quote!(wrt(x)),
         quote! {

@@ -10,7 +10,7 @@ use super::derive::DeriveCx;
 use super::eval::Value;
 use super::ir::{Kind, KindError, ValueId};
 use super::print::Printed;
-use super::rules::fused::Fused;
+use super::rules::fused::{Fused, ScaledRows};
 use super::rules::index::{AddTo, Concat, IndexList, LabelAt, Read, Stack, VectorOf};
 use super::rules::{
     arith::*, call::*, control::*, elementwise::*, integer::*, linalg::*, linear_algebra::*,
@@ -157,6 +157,9 @@ pub enum Emit {
     /// A fused elementwise loop (see [`Fused`]): one pass over the elements, calling
     /// `kernels::fused` with the body emitted per element.
     Fused,
+    /// A row scaling by a fused loop on a product (see [`ScaledRows`]): a block of rows at a
+    /// time, calling `kernels::rows_scaled_by_product` with the loop inside.
+    ScaledRows,
     /// A prefix operator: `-a`.
     Prefix(&'static str),
     /// An infix operator: `a + b`.
@@ -474,6 +477,9 @@ ops! {
     Project(Project),
     /// Elementwise operations, their sums and adds into parts, in one pass (see [`Fused`]).
     Fused(Fused),
+    /// `diag(s)·W` with `s` a fused loop on `W·x`, a block of rows at a time (see
+    /// [`ScaledRows`]).
+    ScaledRows(ScaledRows),
     /// `x[i]`, `m[(i, j)]`, `x.slice(a..b)`, `m.row(i)`, `m.col(j)`, `m.slice_rows(a..b)`,
     /// `m.slice_cols(a..b)`, `m.gather(labels)`.
     Read(Read),

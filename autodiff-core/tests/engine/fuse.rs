@@ -4,10 +4,12 @@
 //! replaces); then the loops fusion makes, and where it must not fuse.
 
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary, Literal};
-use autodiff_core::symbolic::rules::elementwise::{Unary, UnaryFn};
+use autodiff_core::symbolic::rules::elementwise::{Unary, UnaryFn, UnaryGrad};
 use autodiff_core::symbolic::rules::index::{AddTo, Read, Region};
 use autodiff_core::symbolic::rules::integer::{Extent, IndexArith, IndexLiteral, IntOp};
+use autodiff_core::symbolic::rules::linalg::MatMul;
 use autodiff_core::symbolic::rules::reduce::{Fill, Sum};
+use autodiff_core::symbolic::rules::structure::AsColumn;
 use autodiff_core::symbolic::{eval, fuse, reverse, simplify, Kind, Op, Program, Seed, Value};
 use autodiff_core::{Matrix, Vector};
 
@@ -205,4 +207,85 @@ fn one_operation_alone_is_left_to_the_runtime() {
         eval(&fused, &[x]),
         vec![Value::Vector(Vector::from_vec(vec![9.0, 4.0, 0.0]))]
     );
+}
+
+/// The batched Jacobian of y = tanh(W·x + b) with respect to x, as the planner writes it:
+/// diag(1·𝟏 ⊙ tanh′) as a column scaling the rows of W (on the left of `⊙` when `column_first`),
+/// and W·x also returned when `product_returned`.
+fn tanh_layer_jacobian(column_first: bool, product_returned: bool) -> Program {
+    let mut p = Program::new();
+    let w = p.param("w", Kind::Matrix);
+    let x = p.param("x", Kind::Vector);
+    let b = p.param("b", Kind::Vector);
+    let product = push(
+        &mut p,
+        MatMul {
+            ta: false,
+            tb: false,
+        },
+        &[w, x],
+    );
+    let z = push(&mut p, Binary(BinOp::Add), &[product, b]);
+    let y = push(&mut p, Unary(UnaryFn::Tanh), &[z]);
+    let one = push(&mut p, Literal::new(1.0), &[]);
+    let ones = push(&mut p, Fill, &[one, y]);
+    let slope = push(&mut p, UnaryGrad(UnaryFn::Tanh), &[ones, y]);
+    let column = push(&mut p, AsColumn, &[slope]);
+    let operands = if column_first {
+        [column, w]
+    } else {
+        [w, column]
+    };
+    let jacobian = push(&mut p, Binary(BinOp::Mul), &operands);
+    p.outputs.push(jacobian);
+    if product_returned {
+        p.outputs.push(product);
+    }
+    p
+}
+
+fn layer_inputs(rows: usize, cols: usize) -> Vec<Value<f64>> {
+    let mut rng = Rng::seeded(&format!("layer {rows}×{cols}"));
+    vec![
+        Value::Matrix(rng.matrix(rows, cols, -1.0, 1.0)),
+        Value::Vector(rng.vector(cols, -1.0, 1.0)),
+        Value::Vector(rng.vector(rows, -0.1, 0.1)),
+    ]
+}
+
+#[test]
+fn a_row_scaling_by_a_loop_on_the_product_reads_the_matrix_once() {
+    for column_first in [false, true] {
+        let p = tanh_layer_jacobian(column_first, false);
+        let fused = fuse(&p);
+        // W·x, the loop from it to the scales (the seed 1·𝟏 inside it), the column and the
+        // scaling: one instruction.
+        let ops: Vec<&Op> = fused
+            .insts
+            .iter()
+            .map(|i| &i.op)
+            .filter(|op| !matches!(op, Op::Param(_) | Op::Const(_)))
+            .collect();
+        assert!(
+            matches!(ops[..], [Op::ScaledRows(_)]),
+            "column first: {column_first}: {fused:#?}"
+        );
+        for (rows, cols) in [(1, 1), (3, 4), (100, 100), (301, 200)] {
+            let inputs = layer_inputs(rows, cols);
+            assert_eq!(eval(&p, &inputs), eval(&fused, &inputs), "{rows}×{cols}");
+        }
+    }
+}
+
+#[test]
+fn a_product_used_again_is_computed_once_and_the_scaling_stays() {
+    let p = tanh_layer_jacobian(false, true);
+    let fused = fuse(&p);
+    assert!(!fused
+        .insts
+        .iter()
+        .any(|i| matches!(i.op, Op::ScaledRows(_))));
+    assert_eq!(fused_loops(&fused), 1, "the loop to the scales still forms");
+    let inputs = layer_inputs(5, 3);
+    assert_eq!(eval(&p, &inputs), eval(&fused, &inputs));
 }

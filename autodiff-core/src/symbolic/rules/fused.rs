@@ -6,10 +6,10 @@
 #[cfg(feature = "runtime")]
 use crate::symbolic::eval::Value;
 use crate::symbolic::ir::{Kind, KindError, Program};
-use crate::symbolic::op::{Emit, Rule};
+use crate::symbolic::op::{Emit, Rule, ShapeOf};
 use crate::symbolic::print::Printed;
 #[cfg(feature = "runtime")]
-use crate::tensor::{Real, Vector};
+use crate::tensor::{Matrix, Real, Vector};
 
 /// `for k in 0..len { outputs = body(reads[k], captured) }`, its operands the reads' (a tensor,
 /// or a vector and the bounds of a segment of it), the captured scalars, then for each add
@@ -180,5 +180,76 @@ impl Rule for Fused {
 
     fn emit(&self) -> Emit {
         Emit::Fused
+    }
+}
+
+/// `diag(s)·W`, `s` the one result of a fused loop over vectors whose read `product` is `W·x`:
+/// a block of rows of `W` at a time, that block's entries of `W·x`, the loop on them and the
+/// scaled rows, so that `W` is read from memory once, not by the product and again by the
+/// scaling (a tanh layer's Jacobian diag(1 − y²)·W; see
+/// [`rows_scaled_by_product`](crate::kernels::rows_scaled_by_product)). Its operands: `W`, `x`,
+/// then the loop's operands without the product's. Only
+/// [`fuse`](crate::symbolic::fuse()) makes one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ScaledRows {
+    /// The loop: one [`FusedResult::Tensor`], no adds into parts.
+    pub fused: Fused,
+    /// Which of its reads is `W·x` (a whole vector, not a segment).
+    pub product: usize,
+}
+
+impl Rule for ScaledRows {
+    fn kind(&self, args: &[Kind]) -> Result<Kind, KindError> {
+        let fused = &self.fused;
+        let shaped = fused.kind == Kind::Vector
+            && fused.results == [FusedResult::Tensor]
+            && fused.reads.get(self.product).is_some_and(|r| !r.segment);
+        let expected = 2 + fused.read_operands() - 1 + fused.captured;
+        if !shaped || args.len() != expected || args[..2] != [Kind::Matrix, Kind::Vector] {
+            return Err(KindError::new(
+                "a row scaling by a product takes a matrix, a vector and one fused loop's \
+                 operands",
+            ));
+        }
+        Ok(Kind::Matrix)
+    }
+
+    fn shape(&self) -> ShapeOf {
+        ShapeOf::Operand(0)
+    }
+
+    fn print(&self, _: &[Printed], _: &[Kind]) -> Printed {
+        Printed::atom("rows scaled by a fused loop")
+    }
+
+    #[cfg(feature = "runtime")]
+    fn eval<T: Real>(&self, args: &[&Value<T>]) -> Value<T> {
+        let w = args[0].as_matrix();
+        let product = Value::Vector(w.matmul(args[1].as_vector()));
+        // The loop's operands with the product where it reads it.
+        let at = self.fused.reads[..self.product]
+            .iter()
+            .map(FusedRead::operands)
+            .sum::<usize>()
+            + 2;
+        let mut operands: Vec<&Value<T>> = args[2..at].to_vec();
+        operands.push(&product);
+        operands.extend_from_slice(&args[at..]);
+        let Value::Tuple(results) = self.fused.eval(&operands) else {
+            unreachable!("a fused loop's value is a tuple")
+        };
+        let scales = results[0].to_vec();
+        let cols = w.cols();
+        let data = w
+            .as_slice()
+            .chunks(cols.max(1))
+            .zip(&scales)
+            .flat_map(|(row, &s)| row.iter().map(move |&v| v * s))
+            .collect();
+        Value::Matrix(Matrix::from_vec(w.rows(), cols, data))
+    }
+
+    fn emit(&self) -> Emit {
+        Emit::ScaledRows
     }
 }
