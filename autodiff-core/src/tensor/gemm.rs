@@ -5,17 +5,15 @@
 //! run-time CPU detection. It was chosen by measurement against `matrixmultiply` on B5's squares
 //! and on the workloads' own products (`cargo bench --bench gemm`; docs/BENCHMARKS.md): with the
 //! threading below it was as fast or faster on every shape tried, from 2×2 to 1024³, thin
-//! (k = 10, n = 10) and transposed, in f32 and f64. One exception is dispatched by shape and
-//! CPU: f32 products with every side ≥ 768 on AVX2 machines without AVX-512 run our own kernel,
-//! `sgemm_avx2`, 2–7% faster there. Threading is ours: `run_in_blocks` cuts the output in
-//! one block per core (`sgemm_avx2` threads itself).
+//! (k = 10, n = 10) and transposed, in f32 and f64. Threading is ours: `run_in_blocks` cuts the
+//! output in one block per core. (Our own f32 kernel for AVX2 machines, `sgemm_avx2`, was
+//! removed in issue 20: 2–7% faster than the crate on f32 squares of 1024 and more on an AMD
+//! Zen 3, 0–8% slower on an Intel Xeon running the same AVX2 code, and on none of the
+//! workloads' products.)
 //!
-//! This module and its child `sgemm_avx2` are the only ones with `unsafe`: the call into the
-//! `gemm` crate, the `Send` of the output blocks that threads write, and our f32 kernel.
+//! This module is the only one with `unsafe`: the call into the `gemm` crate and the `Send` of
+//! the output blocks that threads write.
 #![allow(unsafe_code)]
-
-#[cfg(target_arch = "x86_64")]
-mod sgemm_avx2;
 
 use std::mem::MaybeUninit;
 
@@ -139,8 +137,7 @@ pub(crate) fn product<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>) -> 
     // SAFETY: `overwrite` makes a call with `beta` zero and every dimension non-zero, on which
     // the kernel writes each of the `len` elements of the output (`strided_gemm!`: `read_dst`
     // false, `dst ← beta_prod·lhs·rhs` over the whole `m × n` block, cut into blocks that tile
-    // it exactly; `sgemm_avx2::sgemm`: every tile of every row range, on the first pass over
-    // k). Those kernels are the only ones: `Real` is sealed, so `T` is `f32` or `f64` with the
+    // it exactly). Those kernels are the only ones: `Real` is sealed, so `T` is `f32` or `f64` with the
     // `gemm_kernel` of `scalar.rs`. And `len <= capacity`.
     unsafe { out.set_len(len) };
     out
@@ -221,11 +218,6 @@ mod checked {
                 beta,
                 c,
             }
-        }
-
-        /// `(m, k, n)`: the product is `m×k · k×n`.
-        pub(crate) fn dims(&self) -> (usize, usize, usize) {
-            (self.a.rows(), self.a.cols(), self.b.cols())
         }
 
         /// `(alpha, a, b, beta, c)`, for the kernel.
@@ -439,21 +431,8 @@ macro_rules! strided_gemm {
 }
 
 strided_gemm! {
-    crate_sgemm: f32;
+    sgemm: f32;
     dgemm: f64;
-}
-
-/// Strided f32 GEMM: our own kernel on the shapes and CPUs where it measured faster than the
-/// `gemm` crate (see `sgemm_avx2`), the crate's otherwise.
-pub(crate) fn sgemm(call: GemmCall<'_, f32>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (m, k, n) = call.dims();
-        if sgemm_avx2::suits(m, k, n) {
-            return sgemm_avx2::sgemm(call, parts_for(m, k, n));
-        }
-    }
-    crate_sgemm(call)
 }
 
 #[cfg(test)]
@@ -500,16 +479,15 @@ mod tests {
     }
 
     /// A (`m×k`) and B (`k×n`) filled with small integers in a fixed pattern, so that every
-    /// product and sum is exact in f32 and f64 (also for `sgemm_avx2`'s tests).
-    pub(super) fn exact_operands<T: Real>(m: usize, k: usize, n: usize) -> (Vec<T>, Vec<T>) {
+    /// product and sum is exact in f32 and f64.
+    fn exact_operands<T: Real>(m: usize, k: usize, n: usize) -> (Vec<T>, Vec<T>) {
         let a = (0..m * k).map(|i| T::from_f64(((i * 7 + 3) % 11) as f64 - 5.0));
         let b = (0..k * n).map(|i| T::from_f64(((i * 5 + 1) % 13) as f64 - 6.0));
         (a.collect(), b.collect())
     }
 
-    /// `data` as a `rows × cols` view, stored transposed when `transposed` (also for
-    /// `sgemm_avx2`'s tests).
-    pub(super) fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> MatRef<'_, T> {
+    /// `data` as a `rows × cols` view, stored transposed when `transposed`.
+    fn view<T>(data: &[T], rows: usize, cols: usize, transposed: bool) -> MatRef<'_, T> {
         if transposed {
             MatRef::row_major(data, cols, rows).t()
         } else {
@@ -517,8 +495,8 @@ mod tests {
         }
     }
 
-    /// `alpha·a·b + beta·c` by the definition, in f64 (also for `sgemm_avx2`'s tests).
-    pub(super) fn reference<T: Real>(
+    /// `alpha·a·b + beta·c` by the definition, in f64.
+    fn reference<T: Real>(
         alpha: f64,
         a: MatRef<'_, T>,
         b: MatRef<'_, T>,
