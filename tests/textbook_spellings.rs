@@ -1,6 +1,7 @@
 //! Textbook spellings of stable functions (issue 20): `ln(1 + exp(u))`, `1/(1 + exp(−u))`,
 //! `exp(u)/(1 + exp(u))`, `ln(1 − σ(u))`, `exp(u)/Σexp(u)` (also shifted by the maximum) and
-//! `u − ln Σexp(u)` are differentiated as softplus, σ, log σ, softmax and log-softmax: the same
+//! `u − ln Σexp(u)`, `ln Σexp(u)` are differentiated as softplus, σ, log σ, softmax, log-softmax
+//! and a log-sum-exp shifted by the maximum: the same
 //! derivatives as the named functions at ordinary inputs (checked against hand derivations and
 //! central differences), and finite, correct values and derivatives where the spelled-out
 //! formula overflows or cancels. f32 and f64.
@@ -75,6 +76,24 @@ macro_rules! spelling_tests {
             fn log_softmax_spelled(x: &Vector<$T>, c: &Vector<$T>) -> $T {
                 let lp = x - x.exp().sum().ln();
                 lp.dot(c)
+            }
+
+            #[differentiable]
+            fn log_sum_exp_spelled(x: &Vector<$T>) -> $T {
+                x.exp().sum().ln()
+            }
+
+            #[differentiable]
+            fn log_sum_exp_of_a_matrix(m: &Matrix<$T>) -> $T {
+                m.exp().sum().ln()
+            }
+
+            /// log-softmax through a log-sum-exp a careful hand writes stably.
+            #[differentiable(wrt(x))]
+            fn log_softmax_stably_spelled(x: &Vector<$T>, c: &Vector<$T>) -> $T {
+                let m = x.max();
+                let lse = m + (x - m).exp().sum().ln();
+                (x - lse).dot(c)
             }
 
             #[differentiable(wrt(x))]
@@ -155,6 +174,54 @@ macro_rules! spelling_tests {
                 assert!(softmax_spelled(&far, &c).is_nan());
             }
 
+            /// ln Σeˣ by hand, shifted by the maximum: finite at any input.
+            fn log_sum_exp(x: &[$T]) -> $T {
+                let m = x.iter().copied().fold(<$T>::NEG_INFINITY, <$T>::max);
+                m + x.iter().map(|&t| (t - m).exp()).sum::<$T>().ln()
+            }
+
+            #[test]
+            fn log_sum_exp_spellings_are_stable() {
+                let c = v(&[1.0, -2.0, 0.5]);
+                for x in [
+                    v(&[0.3, -1.2, 2.0]),
+                    v(&[BIG, 0.0, -BIG]),
+                    v(&[BIG, BIG, 1.0]),
+                ] {
+                    // d/dx ln Σeˣ = softmax(x), by hand.
+                    let (value, grad) = log_sum_exp_spelled_grad(&x);
+                    let want = log_sum_exp(x.as_slice());
+                    assert!(value.is_finite() && close(value, want), "{value} vs {want}");
+                    let softmax: Vec<$T> = x.as_slice().iter().map(|&t| (t - want).exp()).collect();
+                    assert!(all_close(&grad, &softmax), "{grad:?} vs {softmax:?}");
+                    // Its Hessian diag(p) − p·pᵀ, finite.
+                    let h = log_sum_exp_spelled_hessian(&x);
+                    for i in 0..3 {
+                        for j in 0..3 {
+                            let d = if i == j { softmax[i] } else { 0.0 };
+                            let want = d - softmax[i] * softmax[j];
+                            assert!((h[(i, j)] - want).abs() <= TOL, "{h:?}");
+                        }
+                    }
+                    // Over all of a matrix's entries.
+                    let m = Matrix::from_vec(1, 3, x.as_slice().to_vec());
+                    let (value, grad) = log_sum_exp_of_a_matrix_grad(&m);
+                    assert!(close(value, want), "{value} vs {want}");
+                    assert!(all_close(
+                        &Vector::from_vec(grad.as_slice().to_vec()),
+                        &softmax
+                    ));
+                    // The stable spelling inside a log-softmax is the log-softmax.
+                    let named = log_softmax_named_grad(&x, &c);
+                    let (value, grad) = log_softmax_stably_spelled_grad(&x, &c);
+                    assert!(close(value, named.0), "{value} vs {}", named.0);
+                    assert!(all_close(&grad, named.1.as_slice()), "{grad:?}");
+                }
+                // The function itself is the user's code: it overflows where its gradient
+                // function's value does not.
+                assert!(log_sum_exp_spelled(&v(&[BIG, 0.0])).is_infinite());
+            }
+
             #[test]
             fn the_spellings_pass_gradcheck_at_ordinary_inputs() {
                 let x = v(&[0.3, -1.2, 2.0]);
@@ -167,6 +234,8 @@ macro_rules! spelling_tests {
                 softmax_spelled_gradcheck(&x, &c).assert_within(tol);
                 softmax_shifted_gradcheck(&x, &c).assert_within(tol);
                 log_softmax_spelled_gradcheck(&x, &c).assert_within(tol);
+                log_sum_exp_spelled_gradcheck(&x).assert_within(tol);
+                log_softmax_stably_spelled_gradcheck(&x, &c).assert_within(tol);
             }
 
             #[test]

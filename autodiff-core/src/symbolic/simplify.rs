@@ -8,8 +8,9 @@
 //! `log_sigmoid(x)`, gives the stable value where the spelled-out one overflows.
 //!
 //! [`stable_spellings`] is a separate pass, run on a primal program before it is differentiated:
-//! the textbook spellings of softplus, σ, log σ, softmax and log-softmax become those functions,
-//! so that the derivatives are built from the stable form.
+//! the textbook spellings of softplus, σ, log σ, softmax, log-softmax and log-sum-exp become
+//! those functions (log-sum-exp as max(u) + ln Σe^(u − max(u))), so that the derivatives are
+//! built from the stable form.
 
 use std::collections::HashMap;
 
@@ -40,7 +41,7 @@ pub fn simplify(program: &Program) -> Program {
 
 /// `program` with the textbook spellings of stable functions replaced by the forms the engine
 /// differentiates stably and fast (the rules of `Rebuilder::rewrite_spelling`): `ln(1 + exp(u))`,
-/// `1/(1 + exp(−u))`, `exp(u)/Σexp(u)`, `u − ln(Σexp(u))` and their relatives. Run on a primal
+/// `1/(1 + exp(−u))`, `exp(u)/Σexp(u)`, `ln(Σexp(u))`, `u − ln(Σexp(u))` and their relatives. Run on a primal
 /// program before it is differentiated, so that its derivatives are built from the stable form
 /// (a pullback built from `ln(1 + exp(u))` itself is `d/(1 + eᵘ) ⊙ eᵘ`, NaN once eᵘ overflows).
 /// The program itself when no spelling is found, so every other program is left exactly as it
@@ -537,6 +538,25 @@ impl Rebuilder {
                     }
                     return Some(Inst(Unary(UnaryFn::Softplus).into(), vec![u]));
                 }
+                // ln Σeᵘ = max(u) + ln Σe^(u − max(u)): Σeᵘ overflows once an entry passes
+                // 709 (f64) or 88 (f32). Its gradient is softmax(u) (the maximum's one-hot
+                // pullback times 1 − Σsoftmax, which rounds to 0). Not when u is already
+                // shifted by its maximum: that form is stable, and is this rule's own result.
+                if let (Op::Sum(_), &[e]) = (self.op(a), self.args(a)) {
+                    if let Some(u) = self.unary_of(e, UnaryFn::Exp) {
+                        if self.kind(u).is_tensor() && self.unshifted(u) == u {
+                            let kind = self.kind(u);
+                            let max = ExtremeEntry { max: true }.into();
+                            let m = self.emit(max, vec![u], None, Kind::Scalar, None);
+                            let sub = Binary(BinOp::Sub).into();
+                            let shifted = self.emit(sub, vec![u, m], None, kind, None);
+                            let exp = self.unary(UnaryFn::Exp, shifted);
+                            let total = self.emit(Sum.into(), vec![exp], None, Kind::Scalar, None);
+                            let log = self.unary(UnaryFn::Ln, total);
+                            return Some(Inst(Binary(BinOp::Add).into(), vec![m, log]));
+                        }
+                    }
+                }
                 // ln(1 − σ(u)) = ln σ(−u): 1 − σ(u) cancels to 0 for u ≳ 37 (f64).
                 if let (Op::Binary(Binary(BinOp::Sub)), &[one, s]) = (self.op(a), self.args(a)) {
                     if self.literal(one) == Some(1.0) {
@@ -589,6 +609,13 @@ impl Rebuilder {
                             (Op::Sum(_), &[e2]) if e2 == e => Some(Inst(Softmax.into(), vec![u])),
                             _ => None,
                         }
+                    }
+                    // u − (max(u) + ln Σe^(u − max(u))) = log_softmax(u): the log-sum-exp
+                    // written stably, or as the rule for ln Σeᵘ above leaves it.
+                    (Op::Binary(Binary(BinOp::Sub)), &[u, lse])
+                        if self.stable_log_sum_exp(lse) == Some(u) =>
+                    {
+                        Some(Inst(LogSoftmax.into(), vec![u]))
                     }
                     // u − ln Σeᵘ = log_softmax(u)
                     (Op::Binary(Binary(BinOp::Sub)), &[shifted, log_total]) => {
@@ -643,6 +670,29 @@ impl Rebuilder {
             }
         }
         v
+    }
+
+    /// `u` when `v` is `max(u) + ln Σe^(u − max(u))`, either way round.
+    fn stable_log_sum_exp(&self, v: ValueId) -> Option<ValueId> {
+        let (Op::Binary(Binary(BinOp::Add)), &[a, b]) = (self.op(v), self.args(v)) else {
+            return None;
+        };
+        [(a, b), (b, a)].into_iter().find_map(|(m, log)| {
+            let (Op::ExtremeEntry(ExtremeEntry { max: true }), &[u]) = (self.op(m), self.args(m))
+            else {
+                return None;
+            };
+            let total = self.unary_of(log, UnaryFn::Ln)?;
+            let (Op::Sum(_), &[e]) = (self.op(total), self.args(total)) else {
+                return None;
+            };
+            let shifted = self.unary_of(e, UnaryFn::Exp)?;
+            let is_shift = matches!(
+                (self.op(shifted), self.args(shifted)),
+                (Op::Binary(Binary(BinOp::Sub)), &[x, by]) if x == u && by == m
+            );
+            is_shift.then_some(u)
+        })
     }
 
     /// `u` when `e` is `eᵘ` or `e^(u − max(u))`.

@@ -895,6 +895,36 @@ fn each_spelling_becomes_its_stable_function() {
         bin(p, BinOp::Sub, x, log)
     });
     assert_eq!(ops(&s), vec![LogSoftmax.into()]);
+    // ln Σeˣ = max(x) + ln Σe^(x − max x), of a vector or all of a matrix's entries; and
+    // x − (max(x) + ln Σe^(x − max x)), the stable spelling of log-softmax, = log_softmax(x).
+    for kind in [Kind::Vector, Kind::Matrix] {
+        let (_, s) = spelled(kind, |p, x| {
+            let e = un(p, UnaryFn::Exp, x);
+            let total = push(p, Sum, &[e]);
+            un(p, UnaryFn::Ln, total)
+        });
+        let max = ExtremeEntry { max: true }.into();
+        let (sub, add) = (Binary(BinOp::Sub).into(), Binary(BinOp::Add).into());
+        let stable = vec![
+            max,
+            sub,
+            sig(UnaryFn::Exp),
+            Sum.into(),
+            sig(UnaryFn::Ln),
+            add,
+        ];
+        assert_eq!(ops(&s), stable, "{kind:?}");
+    }
+    let (_, s) = spelled(Kind::Vector, |p, x| {
+        let m = push(p, ExtremeEntry { max: true }, &[x]);
+        let shifted = bin(p, BinOp::Sub, x, m);
+        let e = un(p, UnaryFn::Exp, shifted);
+        let total = push(p, Sum, &[e]);
+        let log = un(p, UnaryFn::Ln, total);
+        let lse = bin(p, BinOp::Add, log, m);
+        bin(p, BinOp::Sub, x, lse)
+    });
+    assert_eq!(ops(&s), vec![LogSoftmax.into()]);
     // Σ(−v) = −Σv
     let (_, s) = spelled(Kind::Vector, |p, x| {
         let e = un(p, UnaryFn::Exp, x);
@@ -943,6 +973,19 @@ fn near_misses_are_left_as_written() {
         bin(p, BinOp::Div, e, total)
     });
     assert_eq!(s, p);
+    // ln Σe^(x − max x) is stable as written (and is the ln Σeˣ rule's own result).
+    let (p, s) = spelled(Kind::Vector, |p, x| {
+        let m = push(
+            p,
+            autodiff_core::symbolic::rules::reduce::ExtremeEntry { max: true },
+            &[x],
+        );
+        let shifted = bin(p, BinOp::Sub, x, m);
+        let e = un(p, UnaryFn::Exp, shifted);
+        let total = push(p, Sum, &[e]);
+        un(p, UnaryFn::Ln, total)
+    });
+    assert_eq!(s, p);
 }
 
 #[test]
@@ -964,4 +1007,18 @@ fn the_stable_forms_are_finite_where_the_spellings_overflow() {
     inputs.push(Value::Vector(Vector::from_vec(vec![1.0; 3])));
     let grad = eval(&vjp, &inputs).remove(1);
     assert_eq!(grad.to_vec(), vec![1.0, 0.0, 0.5], "σ(x)");
+    // ln Σe^(800, −800, 0) is ∞ as written, 800 shifted by the maximum; its gradient is
+    // softmax, (1, 0, 0) to rounding.
+    let (p, s) = spelled(Kind::Vector, |p, x| {
+        let e = un(p, UnaryFn::Exp, x);
+        let total = push(p, Sum, &[e]);
+        un(p, UnaryFn::Ln, total)
+    });
+    assert!(eval(&p, &x)[0].as_scalar().is_infinite());
+    assert_eq!(eval(&s, &x)[0].as_scalar(), 800.0);
+    let vjp = derive_reverse(&s, &[0]).expect("derives").vjp.program;
+    let mut inputs = x.clone();
+    inputs.push(Value::Scalar(1.0));
+    let grad = eval(&vjp, &inputs).remove(1).to_vec();
+    assert_eq!(grad, vec![1.0, 0.0, (-800f64).exp()], "softmax(x)");
 }
