@@ -13,7 +13,7 @@ use crate::nesting;
 use autodiff_core::symbolic::ir::Role;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary};
 use autodiff_core::symbolic::rules::call::CalleeParam;
-use autodiff_core::symbolic::rules::fused::{Fused, FusedResult, ScaledRows};
+use autodiff_core::symbolic::rules::fused::{Fused, FusedRead, FusedResult, ScaledRows};
 use autodiff_core::symbolic::rules::linalg::MatMul;
 use autodiff_core::symbolic::{Emit, Kind, Liveness, Op, Program, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
@@ -473,24 +473,16 @@ fn fused_loop(
     float: Float,
     fresh: &mut dyn FnMut(&str) -> Ident,
 ) -> TokenStream {
-    let ty = match float {
-        Float::F32 => quote!(f32),
-        Float::F64 => quote!(f64),
-    };
+    let ty = quote!(#float);
     let mut setup = Vec::new();
     let mut reads = Vec::new();
     let mut at = 0;
     for read in &fused.reads {
         let r = fresh(&format!("r{}", reads.len()));
-        let value = if read.segment {
-            let (x, _) = &operands.reads[at];
-            let (a, b) = (&operands.reads[at + 1].1, &operands.reads[at + 2].1);
-            let source = read.source.as_deref().unwrap_or_default();
-            quote!(::autodiff::kernels::segment_of(#x, &#a, &#b, #source))
-        } else {
-            let (x, _) = &operands.reads[at];
-            quote!(::autodiff::kernels::elements(#x))
-        };
+        let bounds = read
+            .segment
+            .then(|| (&operands.reads[at + 1].1, &operands.reads[at + 2].1));
+        let value = read_slice(read, &operands.reads[at].0, bounds);
         setup.push(quote!(let #r: &[#ty] = #value;));
         at += read.operands();
         reads.push(r);
@@ -498,13 +490,8 @@ fn fused_loop(
     let len = fresh("len");
     let first = &reads[0];
     setup.push(quote!(let #len = #first.len();));
-    for check in &fused.checks {
-        let (left, right, op) = (&reads[check.left], &reads[check.right], &check.op);
-        let source = check.source.as_deref().unwrap_or_default();
-        setup.push(quote! {
-            ::autodiff::kernels::same_length(#op, #left.len(), #right.len(), #source);
-        });
-    }
+    let lengths: Vec<TokenStream> = reads.iter().map(|r| quote!(#r.len())).collect();
+    setup.extend(length_checks(fused, &lengths));
     let captured: Vec<Ident> = (0..fused.captured)
         .map(|j| fresh(&format!("s{j}")))
         .collect();
@@ -588,10 +575,7 @@ fn scaled_rows_loop(
     fresh: &mut dyn FnMut(&str) -> Ident,
 ) -> TokenStream {
     let fused = &scaled.fused;
-    let ty = match float {
-        Float::F32 => quote!(f32),
-        Float::F64 => quote!(f64),
-    };
+    let ty = quote!(#float);
     let (w, x) = (&operands[0], &operands[1]);
     let len = fresh("len");
     let mut setup = vec![quote!(let #len = ::autodiff::kernels::product_rows(#w, #x);)];
@@ -606,26 +590,14 @@ fn scaled_rows_loop(
             continue;
         }
         let r = fresh(&format!("r{k}"));
-        let value = if read.segment {
-            let (v, a, b) = (&operands[at], &operands[at + 1], &operands[at + 2]);
-            let source = read.source.as_deref().unwrap_or_default();
-            quote!(::autodiff::kernels::segment_of(#v, &#a, &#b, #source))
-        } else {
-            let v = &operands[at];
-            quote!(::autodiff::kernels::elements(#v))
-        };
+        let bounds = read.segment.then(|| (&operands[at + 1], &operands[at + 2]));
+        let value = read_slice(read, &operands[at], bounds);
         setup.push(quote!(let #r: &[#ty] = #value;));
         in_block.push(quote!(&#r[#rows.clone()]));
         lengths.push(quote!(#r.len()));
         at += read.operands();
     }
-    for check in &fused.checks {
-        let (left, right, op) = (&lengths[check.left], &lengths[check.right], &check.op);
-        let source = check.source.as_deref().unwrap_or_default();
-        setup.push(quote! {
-            ::autodiff::kernels::same_length(#op, #left, #right, #source);
-        });
-    }
+    setup.extend(length_checks(fused, &lengths));
     let captured: Vec<Ident> = (0..fused.captured)
         .map(|j| fresh(&format!("s{j}")))
         .collect();
@@ -651,6 +623,36 @@ fn scaled_rows_loop(
             )
         };
     }
+}
+
+/// What a fused loop reads of `x` (by reference): its elements, or the segment `bounds` of it
+/// (checked in range, with the user's expression in the message).
+fn read_slice(
+    read: &FusedRead,
+    x: &TokenStream,
+    bounds: Option<(&TokenStream, &TokenStream)>,
+) -> TokenStream {
+    match bounds {
+        Some((a, b)) => {
+            let source = read.source.as_deref().unwrap_or_default();
+            quote!(::autodiff::kernels::segment_of(#x, &#a, &#b, #source))
+        }
+        None => quote!(::autodiff::kernels::elements(#x)),
+    }
+}
+
+/// The checks that a fused loop's reads have the lengths its operations required (`lengths`:
+/// each read's), each panicking with its operation's message.
+fn length_checks(fused: &Fused, lengths: &[TokenStream]) -> Vec<TokenStream> {
+    fused
+        .checks
+        .iter()
+        .map(|check| {
+            let (left, right, op) = (&lengths[check.left], &lengths[check.right], &check.op);
+            let source = check.source.as_deref().unwrap_or_default();
+            quote!(::autodiff::kernels::same_length(#op, #left, #right, #source);)
+        })
+        .collect()
 }
 
 /// The closures of a fused loop's call, on `LANES` lanes and on one: one element's computation,
