@@ -16,10 +16,11 @@ use super::elementwise::{map_in_place, zip_in_place, zip_slice, Elementwise};
 use super::matrix::Matrix;
 use super::scalar::Real;
 use super::shape::{broadcast, shape_mismatch, Shape};
+use super::threads;
 use super::vector::Vector;
 
 /// A dense tensor seen as a row-major `rows × cols` grid, for the broadcasting kernels.
-trait Grid<T>: Sized {
+trait Grid<T>: Sized + Sync {
     /// `(rows, cols)`; a vector is one row.
     fn dims(&self) -> (usize, usize);
     /// The shape for error messages.
@@ -118,7 +119,8 @@ fn push_row<T: Copy>(
 }
 
 /// `dst ← f(dst, src)` where `dst` has the result shape `dims` and `src` broadcasts to it.
-fn update<T: Copy, G: Grid<T>>(dst: &mut G, src: &G, f: impl Fn(T, T) -> T) {
+/// A large `dst` is done in two halves of its rows at once ([`threads::in_halves`]).
+fn update<T: Real, G: Grid<T> + Sync>(dst: &mut G, src: &G, f: impl Fn(T, T) -> T + Sync) {
     let (rows, cols) = dst.dims();
     if src.dims() == (rows, cols) {
         return zip_in_place(dst.buf_mut(), src.buf(), f);
@@ -126,17 +128,20 @@ fn update<T: Copy, G: Grid<T>>(dst: &mut G, src: &G, f: impl Fn(T, T) -> T) {
     if cols == 0 {
         return;
     }
-    for (i, d) in dst.buf_mut().chunks_exact_mut(cols).enumerate() {
-        match row_of(src, i, cols) {
-            Row::Full(s) => zip_in_place(d, s, &f),
-            Row::Splat(y) => map_in_place(d, |x| f(x, y)),
+    let bytes = 2 * std::mem::size_of_val(dst.buf());
+    threads::in_halves(dst.buf_mut(), cols, bytes, |offset, part| {
+        for (i, d) in part.chunks_exact_mut(cols).enumerate() {
+            match row_of(src, offset / cols + i, cols) {
+                Row::Full(s) => zip_in_place(d, s, &f),
+                Row::Splat(y) => map_in_place(d, |x| f(x, y)),
+            }
         }
-    }
+    });
 }
 
 /// `f(a, b)` with broadcasting into a new tensor (one allocation, one pass).
 #[track_caller]
-fn zip_ref_ref<T: Real, G: Grid<T>>(op: &str, a: &G, b: &G, f: impl Fn(T, T) -> T) -> G {
+fn zip_ref_ref<T: Real, G: Grid<T>>(op: &str, a: &G, b: &G, f: impl Fn(T, T) -> T + Sync) -> G {
     let dims = G::out_dims(op, a, b);
     if a.dims() == b.dims() {
         return G::build(dims, zip_slice(a.buf(), b.buf(), f));
@@ -151,7 +156,12 @@ fn zip_ref_ref<T: Real, G: Grid<T>>(op: &str, a: &G, b: &G, f: impl Fn(T, T) -> 
 
 /// `f(a, b)`, reusing `a`'s buffer when it has the result shape.
 #[track_caller]
-fn zip_owned_ref<T: Real, G: Grid<T>>(op: &str, mut a: G, b: &G, f: impl Fn(T, T) -> T) -> G {
+fn zip_owned_ref<T: Real, G: Grid<T>>(
+    op: &str,
+    mut a: G,
+    b: &G,
+    f: impl Fn(T, T) -> T + Sync,
+) -> G {
     if G::out_dims(op, &a, b) == a.dims() {
         update(&mut a, b, f);
         a
@@ -162,7 +172,12 @@ fn zip_owned_ref<T: Real, G: Grid<T>>(op: &str, mut a: G, b: &G, f: impl Fn(T, T
 
 /// `f(a, b)`, reusing `b`'s buffer when it has the result shape.
 #[track_caller]
-fn zip_ref_owned<T: Real, G: Grid<T>>(op: &str, a: &G, mut b: G, f: impl Fn(T, T) -> T) -> G {
+fn zip_ref_owned<T: Real, G: Grid<T>>(
+    op: &str,
+    a: &G,
+    mut b: G,
+    f: impl Fn(T, T) -> T + Sync,
+) -> G {
     if G::out_dims(op, a, &b) == b.dims() {
         update(&mut b, a, |y, x| f(x, y));
         b
@@ -173,7 +188,7 @@ fn zip_ref_owned<T: Real, G: Grid<T>>(op: &str, a: &G, mut b: G, f: impl Fn(T, T
 
 /// `f(a, b)`, reusing whichever buffer has the result shape (`a`'s first).
 #[track_caller]
-fn zip_owned_owned<T: Real, G: Grid<T>>(op: &str, a: G, b: G, f: impl Fn(T, T) -> T) -> G {
+fn zip_owned_owned<T: Real, G: Grid<T>>(op: &str, a: G, b: G, f: impl Fn(T, T) -> T + Sync) -> G {
     if G::out_dims(op, &a, &b) == a.dims() {
         zip_owned_ref(op, a, &b, f)
     } else {
@@ -183,7 +198,12 @@ fn zip_owned_owned<T: Real, G: Grid<T>>(op: &str, a: G, b: G, f: impl Fn(T, T) -
 
 /// `a ← f(a, b)`; `b` must broadcast to `a`'s shape.
 #[track_caller]
-fn zip_assign<T: Copy, G: Grid<T>>(op: &str, a: &mut G, b: &G, f: impl Fn(T, T) -> T) {
+fn zip_assign<T: Real, G: Grid<T> + Sync>(
+    op: &str,
+    a: &mut G,
+    b: &G,
+    f: impl Fn(T, T) -> T + Sync,
+) {
     if G::out_dims(op, a, b) != a.dims() {
         shape_mismatch(op, a.layout(), b.layout());
     }
@@ -191,7 +211,7 @@ fn zip_assign<T: Copy, G: Grid<T>>(op: &str, a: &mut G, b: &G, f: impl Fn(T, T) 
 }
 
 /// `f` of every element, in the owned buffer.
-fn map_owned<T: Copy, G: Grid<T>>(mut a: G, f: impl Fn(T) -> T) -> G {
+fn map_owned<T: Real, G: Grid<T>>(mut a: G, f: impl Fn(T) -> T + Sync) -> G {
     map_in_place(a.buf_mut(), f);
     a
 }
@@ -310,7 +330,7 @@ fn rows_with_ref<T: Real>(
     m: &Matrix<T>,
     v: &Vector<T>,
     vector_left: bool,
-    f: impl Fn(T, T) -> T,
+    f: impl Fn(T, T) -> T + Sync,
 ) -> Matrix<T> {
     check_row_vector(op, m, v, vector_left);
     let (rows, cols) = m.shape();
@@ -334,7 +354,7 @@ fn rows_with_owned<T: Real>(
     mut m: Matrix<T>,
     v: &Vector<T>,
     vector_left: bool,
-    f: impl Fn(T, T) -> T,
+    f: impl Fn(T, T) -> T + Sync,
 ) -> Matrix<T> {
     check_row_vector(op, &m, v, vector_left);
     let cols = m.cols();
@@ -502,6 +522,46 @@ mod tests {
     #[should_panic(expected = "shape mismatch in `add`: left is vector of 3, right is 2×2")]
     fn a_vector_of_the_wrong_length_panics() {
         let _ = Vector::from_vec(vec![1.0f32; 3]) + Matrix::zeros(2, 2);
+    }
+
+    /// A matrix past `threads::MIN_PARALLEL_BYTES` in f32 and f64, with rows that do not split
+    /// evenly: `i·1000 + j` at (i, j).
+    fn large<T: Real>(rows: usize, cols: usize) -> Matrix<T> {
+        let data = (0..rows * cols)
+            .map(|k| T::from_f64(((k / cols) * 1000 + k % cols) as f64))
+            .collect();
+        Matrix::from_vec(rows, cols, data)
+    }
+
+    fn large_matrices_update_in_two_halves_exactly<T: Real>() {
+        let (rows, cols) = (1023, 257);
+        assert!(rows * cols * std::mem::size_of::<T>() * 2 >= threads::MIN_PARALLEL_BYTES);
+        // Every element against the same operation on scalars of `T`, so equal to the bit.
+        let expect = |m: &Matrix<T>, value: &dyn Fn(T, usize, usize) -> T| {
+            for i in 0..rows {
+                for j in 0..cols {
+                    let x = T::from_f64((i * 1000 + j) as f64);
+                    assert_eq!(m.as_slice()[i * cols + j], value(x, i, j), "({i}, {j})");
+                }
+            }
+        };
+        let float = |k: usize| T::from_f64(k as f64);
+        // A row broadcast (each half's rows offset right), a column broadcast, a full zip.
+        let row = Matrix::from_vec(1, cols, (0..cols).map(float).collect());
+        expect(&(large::<T>(rows, cols) + &row), &|x, _, j| x + float(j));
+        let column = Matrix::from_vec(rows, 1, (0..rows).map(float).collect());
+        expect(&(large::<T>(rows, cols) - &column), &|x, i, _| x - float(i));
+        let whole = large::<T>(rows, cols);
+        expect(&(large::<T>(rows, cols) * &whole), &|x, _, _| x * x);
+        // A scalar, in place.
+        let half = T::from_f64(0.5);
+        expect(&(large::<T>(rows, cols) * half), &|x, _, _| x * half);
+    }
+
+    #[test]
+    fn large_matrices_update_in_two_halves_exactly_f32_f64() {
+        large_matrices_update_in_two_halves_exactly::<f32>();
+        large_matrices_update_in_two_halves_exactly::<f64>();
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 
 use super::buffer;
 use super::scalar::Real;
-use super::shape;
+use super::threads;
 
 /// A read-only strided view of a `rows × cols` matrix: element `(i, j)` is
 /// `data[i * row_stride + j * col_stride]`. Construction checks that every element is in bounds.
@@ -367,16 +367,10 @@ fn run_in_blocks<T: Copy + Sync + Send>(
     } else {
         (a.split_rows(at), (b, b), out.split_rows(at))
     };
-    join(
+    threads::join(
         move || run_in_blocks(first, a0, b0, out0, leaf),
         move || run_in_blocks(parts - first, a1, b1, out1, leaf),
     );
-}
-
-/// `rayon::join` for the kernels, with the calling thread's shape-error context set aside while
-/// it waits (and so runs other jobs): see [`shape::without_context`].
-fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
-    shape::without_context(|| rayon::join(left, right));
 }
 
 macro_rules! strided_gemm {

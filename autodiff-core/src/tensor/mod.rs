@@ -24,6 +24,7 @@ pub mod results;
 mod scalar;
 mod shape;
 mod softmax;
+mod threads;
 mod vector;
 
 pub use elementwise::{Elementwise, Pointwise};
