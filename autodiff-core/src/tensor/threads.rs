@@ -9,8 +9,9 @@
 //! halves themselves, against 18 µs when joins came back to back. B1 makes five joins a call.
 //!
 //! So, as OpenMP runtimes do by default: the caller runs the left half itself and spins, briefly,
-//! until a worker has run the right one; and after a join one worker stays awake for
-//! [`KEEP_WARM`], running any rayon job that arrives, so that the next join finds it ready.
+//! until a helper thread has run the right one (the helpers are a pool of the runtime's own:
+//! [`helpers`]); and after a join one helper stays awake for [`KEEP_WARM`], running any job that
+//! arrives, so that the next join finds it ready.
 //! Measured the same way: 2.5 µs over the halves after 100 µs of serial work, 6 µs after 300 µs;
 //! past [`KEEP_WARM`] it is back to about 55 µs (the caller's spinning still saves one wake-up).
 //! The price is one core kept busy for at most [`KEEP_WARM`] after the last join.
@@ -27,7 +28,7 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use super::shape;
 
-/// How long a worker stays awake after a join.
+/// How long a helper stays awake after a join.
 pub(crate) const KEEP_WARM: Duration = Duration::from_micros(500);
 
 /// How long the caller spins for the right half after finishing the left one before it sleeps
@@ -36,23 +37,25 @@ pub(crate) const KEEP_WARM: Duration = Duration::from_micros(500);
 const SPIN_FOR_RIGHT_HALF: Duration = Duration::from_micros(200);
 
 /// Whether a keep-warm job is queued or running (there is never more than one, so that the
-/// caller's own core is not taken by a second spinning worker).
+/// caller's own core is not taken by a second spinning helper).
 static WARM_WORKER: AtomicBool = AtomicBool::new(false);
 
-/// Until when (nanoseconds since [`epoch`]) the keep-warm job spins; each join moves it on.
+/// Until when (in [`now`]'s nanoseconds) the keep-warm job spins; each join moves it on.
 static WARM_UNTIL: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes an elementwise pass reads or writes below which it stays on the calling thread.
 ///
-/// Measured in B1 (f64, batch 1024: 2 MiB tensors), each half then in the L2 of the core that
-/// wrote it in the product before (the caller takes the first half of both): the bias add, relu's
-/// pullback and the bias's column sums ran in about half the time on two threads. At batch 64
-/// (128 KiB) a join costs more than the half it saves.
+/// In B1 (f64, batch 1024: 2 MiB tensors, each half in the L2 of the core that wrote it in the
+/// product before, as the caller takes the first half of both) two threads took the bias add
+/// from 100 to 55–75 µs and relu's pullback from 150 to 90 µs. Not tuned further: at batch 64 a
+/// pass (128 KiB) takes about 10 µs, less than waking a helper that has gone to sleep. Column
+/// sums stay on one thread: cut by columns (to keep each sum's order) they ran slower, 85 → 130
+/// µs, each thread reading every row.
 pub(crate) const MIN_PARALLEL_BYTES: usize = 512 << 10;
 
 /// `f(offset, part)` over the two halves of `data`, cut at a multiple of `unit` elements, on two
-/// threads when the pass moves at least [`MIN_PARALLEL_BYTES`] (`bytes`) and the pool has two;
-/// otherwise `f(0, data)`. The caller's thread takes the first half.
+/// threads when the pass moves at least [`MIN_PARALLEL_BYTES`] (`bytes`) and rayon's pool has
+/// two threads; otherwise `f(0, data)`. The caller's thread takes the first half.
 pub(crate) fn in_halves<T: Send>(
     data: &mut [T],
     unit: usize,
