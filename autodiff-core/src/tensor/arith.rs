@@ -120,7 +120,7 @@ fn push_row<T: Copy>(
 
 /// `dst ← f(dst, src)` where `dst` has the result shape `dims` and `src` broadcasts to it.
 /// A large `dst` is done in two halves of its rows at once ([`threads::in_halves`]).
-fn update<T: Real, G: Grid<T> + Sync>(dst: &mut G, src: &G, f: impl Fn(T, T) -> T + Sync) {
+fn update<T: Real, G: Grid<T>>(dst: &mut G, src: &G, f: impl Fn(T, T) -> T + Sync) {
     let (rows, cols) = dst.dims();
     if src.dims() == (rows, cols) {
         return zip_in_place(dst.buf_mut(), src.buf(), f);
@@ -198,12 +198,7 @@ fn zip_owned_owned<T: Real, G: Grid<T>>(op: &str, a: G, b: G, f: impl Fn(T, T) -
 
 /// `a ← f(a, b)`; `b` must broadcast to `a`'s shape.
 #[track_caller]
-fn zip_assign<T: Real, G: Grid<T> + Sync>(
-    op: &str,
-    a: &mut G,
-    b: &G,
-    f: impl Fn(T, T) -> T + Sync,
-) {
+fn zip_assign<T: Real, G: Grid<T>>(op: &str, a: &mut G, b: &G, f: impl Fn(T, T) -> T + Sync) {
     if G::out_dims(op, a, b) != a.dims() {
         shape_mismatch(op, a.layout(), b.layout());
     }
@@ -359,13 +354,17 @@ fn rows_with_owned<T: Real>(
     check_row_vector(op, &m, v, vector_left);
     let cols = m.cols();
     if cols > 0 {
-        for row in m.as_mut_slice().chunks_exact_mut(cols) {
-            if vector_left {
-                zip_in_place(row, v.as_slice(), |x, y| f(y, x));
-            } else {
-                zip_in_place(row, v.as_slice(), &f);
+        // As `update` does for a row matrix: a large `m` in two halves of its rows at once.
+        let bytes = 2 * std::mem::size_of_val(m.as_slice());
+        threads::in_halves(m.as_mut_slice(), cols, bytes, |_, part| {
+            for row in part.chunks_exact_mut(cols) {
+                if vector_left {
+                    zip_in_place(row, v.as_slice(), |x, y| f(y, x));
+                } else {
+                    zip_in_place(row, v.as_slice(), &f);
+                }
             }
-        }
+        });
     }
     m
 }
@@ -553,6 +552,10 @@ mod tests {
         expect(&(large::<T>(rows, cols) - &column), &|x, i, _| x - float(i));
         let whole = large::<T>(rows, cols);
         expect(&(large::<T>(rows, cols) * &whole), &|x, _, _| x * x);
+        // A vector applied to every row, on either side.
+        let vector = Vector::from_vec((0..cols).map(float).collect());
+        expect(&(large::<T>(rows, cols) + &vector), &|x, _, j| x + float(j));
+        expect(&(&vector - large::<T>(rows, cols)), &|x, _, j| float(j) - x);
         // A scalar, in place.
         let half = T::from_f64(0.5);
         expect(&(large::<T>(rows, cols) * half), &|x, _, _| x * half);

@@ -343,8 +343,8 @@ fn cut_columns<T>(a: &MatRef<'_, T>, n: usize) -> bool {
     n > m || (a.col_stride == 1 && 2 * n >= m)
 }
 
-/// Runs `leaf` on `parts` disjoint blocks of `out = a·b`, in parallel on rayon's pool, cut as
-/// [`cut_columns`] says.
+/// Runs `leaf` on `parts` disjoint blocks of `out = a·b`, in parallel (the caller and the
+/// runtime's helper threads: [`threads::join`]), cut as [`cut_columns`] says.
 ///
 /// The `gemm` crate's own threading measured 5–40% slower than this on the workloads' products
 /// (B1's X·W1 at B = 64 most of all) with 2 threads; each block here runs its serial kernel.
