@@ -12,7 +12,7 @@ use std::iter::repeat_n;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use super::buffer;
-use super::elementwise::{map_in_place, zip_in_place, zip_slice, Elementwise};
+use super::elementwise::{map_in_place, zip_in_place, zip_slice};
 use super::matrix::Matrix;
 use super::scalar::Real;
 use super::shape::{broadcast, shape_mismatch, Shape};
@@ -254,7 +254,7 @@ macro_rules! impl_ops {
         impl<T: Real> $Op<T> for &$Ty<T> {
             type Output = $Ty<T>;
             fn $op(self, rhs: T) -> $Ty<T> {
-                self.map(|a| a $sym rhs)
+                self.map_shared(|a| a $sym rhs)
             }
         }
         impl<T: Real> $Op<T> for $Ty<T> {
@@ -286,7 +286,7 @@ macro_rules! impl_ops {
         impl $Op<&$Ty<$F>> for $F {
             type Output = $Ty<$F>;
             fn $op(self, rhs: &$Ty<$F>) -> $Ty<$F> {
-                rhs.map(|b| self $sym b)
+                rhs.map_shared(|b| self $sym b)
             }
         }
         impl $Op<$Ty<$F>> for $F {
@@ -469,7 +469,7 @@ macro_rules! impl_neg {
         impl<T: Real> Neg for &$Ty<T> {
             type Output = $Ty<T>;
             fn neg(self) -> $Ty<T> {
-                self.map(|a| -a)
+                self.map_shared(|a| -a)
             }
         }
     )*};
@@ -559,6 +559,10 @@ mod tests {
         // A scalar, in place.
         let half = T::from_f64(0.5);
         expect(&(large::<T>(rows, cols) * half), &|x, _, _| x * half);
+        // Into new buffers, each half writing its own part: a map, a negation, a full zip.
+        expect(&(&whole * half), &|x, _, _| x * half);
+        expect(&-&whole, &|x, _, _| -x);
+        expect(&(&whole * &whole), &|x, _, _| x * x);
     }
 
     #[test]

@@ -146,11 +146,30 @@ impl<T: fmt::Debug> fmt::Debug for Buffer<T> {
 #[inline]
 pub(crate) fn alloc<T: Real>(len: usize) -> Vec<T> {
     if is_cacheable::<T>(len) {
-        if let Some(vec) = take_cached(len) {
+        if let Some(mut vec) = take_cached(len) {
+            vec.clear();
             return vec;
         }
     }
     Vec::with_capacity(len)
+}
+
+/// `len` elements of no particular value (a reused buffer's old ones, or zeros), for a pass that
+/// overwrites all of them: threads can then each write a part of it in place. A fresh buffer
+/// comes zeroed from the allocator (`calloc`: untouched pages, faulted in by whoever writes them
+/// first), not written twice.
+pub(crate) fn overwritable<T: Real>(len: usize) -> Vec<T> {
+    match is_cacheable::<T>(len).then(|| take_cached(len)).flatten() {
+        Some(mut vec) => {
+            if vec.len() >= len {
+                vec.truncate(len);
+            } else {
+                vec.resize(len, T::zero());
+            }
+            vec
+        }
+        None => vec![T::zero(); len],
+    }
 }
 
 #[inline(never)]
@@ -184,8 +203,8 @@ fn recycle<T: Real>(vec: Vec<T>) {
 }
 
 #[inline(never)]
-fn give_cached<T: Real>(mut vec: Vec<T>) {
-    vec.clear();
+fn give_cached<T: Real>(vec: Vec<T>) {
+    // The elements stay (plain numbers, nothing to drop), for `overwritable`; `alloc` clears.
     // During thread teardown the cache may be gone; the buffer is then simply freed.
     let _ = T::with_buffer_cache(|cache| cache.give(vec));
 }
@@ -268,7 +287,7 @@ impl<T> BufferCache<T> {
         Some(self.remove(index))
     }
 
-    /// Keeps the empty buffer `vec`, first dropping the oldest ones to stay within this thread's
+    /// Keeps the buffer `vec`, first dropping the oldest ones to stay within this thread's
     /// limits; frees it instead if all caches together would pass [`MAX_TOTAL_CACHED_BYTES`].
     fn give(&mut self, vec: Vec<T>) {
         self.catch_up();
@@ -339,6 +358,32 @@ mod tests {
         assert_eq!(second.as_ptr(), address);
         assert!(second.is_empty());
         assert!(cached_lens().is_empty());
+    }
+
+    #[test]
+    fn an_overwritable_buffer_has_its_length_reused_or_zeroed() {
+        clear_thread_cache();
+        let fresh = overwritable::<f64>(2 * MIN_LEN);
+        assert_eq!(fresh.len(), 2 * MIN_LEN);
+        assert!(fresh.iter().all(|&x| x == 0.0), "a fresh one is zeroed");
+        drop(Buffer::cached(fresh));
+        // Reused and cut to the length asked for, holding the old values.
+        let first = Buffer::cached(filled(2 * MIN_LEN, 1.5f64));
+        let address = first.as_ptr();
+        drop(first);
+        let shorter = overwritable::<f64>(2 * MIN_LEN - 3);
+        assert_eq!(
+            (shorter.as_ptr(), shorter.len()),
+            (address, 2 * MIN_LEN - 3)
+        );
+        assert!(shorter.iter().all(|&x| x == 1.5));
+        // Reused for a longer length within its capacity: the new tail is filled.
+        let mut short = Vec::with_capacity(2 * MIN_LEN);
+        short.resize(MIN_LEN, 2.5f64);
+        drop(Buffer::cached(short));
+        let longer = overwritable::<f64>(2 * MIN_LEN);
+        assert_eq!(longer.len(), 2 * MIN_LEN);
+        assert_eq!((longer[0], longer[2 * MIN_LEN - 1]), (2.5, 0.0));
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::ops::{Index, IndexMut};
 
 use super::buffer::{self, Buffer};
 use super::elementwise::{
-    impl_dense_common, map_slice, sum_slice, zip3_slice, zip_in_place, zip_slice, Elementwise,
+    impl_dense_common, map_slice, map_slice_here, sum_slice, zip3_slice, zip_in_place,
+    zip_slice_here, Elementwise,
 };
 use super::gemm::MatRef;
 use super::scalar::Real;

@@ -48,10 +48,14 @@ static WARM_UNTIL: AtomicU64 = AtomicU64::new(0);
 /// In B1 (f64, batch 1024: 2 MiB tensors, each half in the L2 of the core that wrote it in the
 /// product before, as the caller takes the first half of both) two threads took the bias add
 /// from 100 to 55–75 µs and relu's pullback from 150 to 90 µs. Not tuned further: at batch 64 a
-/// pass (128 KiB) takes about 10 µs, less than waking a helper that has gone to sleep. Column
-/// sums stay on one thread: cut by columns (to keep each sum's order) they ran slower, 85 → 130
-/// µs, each thread reading every row.
+/// pass (128 KiB) takes about 10 µs, less than waking a helper that has gone to sleep.
 pub(crate) const MIN_PARALLEL_BYTES: usize = 512 << 10;
+
+/// Whether a pass over `bytes` of memory goes in two halves ([`in_halves`] would cut it):
+/// for a caller that prepares differently when it does.
+pub(crate) fn worth_halving(bytes: usize) -> bool {
+    bytes >= MIN_PARALLEL_BYTES && rayon::current_num_threads() >= 2
+}
 
 /// `f(offset, part)` over the two halves of `data`, cut at a multiple of `unit` elements, on two
 /// threads when the pass moves at least [`MIN_PARALLEL_BYTES`] (`bytes`) and rayon's pool has
@@ -63,8 +67,7 @@ pub(crate) fn in_halves<T: Send>(
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let at = (data.len() / 2).next_multiple_of(unit.max(1));
-    if bytes < MIN_PARALLEL_BYTES || at == 0 || at >= data.len() || rayon::current_num_threads() < 2
-    {
+    if !worth_halving(bytes) || at == 0 || at >= data.len() {
         return f(0, data);
     }
     let (first, second) = data.split_at_mut(at);

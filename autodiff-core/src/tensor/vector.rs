@@ -4,8 +4,8 @@ use std::ops::{Index, IndexMut};
 
 use super::buffer::{self, Buffer};
 use super::elementwise::{
-    dot_slice, impl_dense_common, map_slice, sum_slice, zip3_slice, zip_in_place, zip_slice,
-    Elementwise,
+    dot_slice, impl_dense_common, map_slice, map_slice_here, sum_slice, zip3_slice, zip_in_place,
+    zip_slice_here, Elementwise,
 };
 use super::matrix::{element_count, Matrix};
 use super::scalar::Real;
