@@ -547,10 +547,11 @@ fn fused_loop(
     let places = slices.iter().flatten().map(|(_, place, _)| place);
     let adds = slices.iter().flatten().map(|(_, _, add)| add);
     let count = Literal::usize_unsuffixed(sums);
+    let kernel = fused_kernel(fused);
     quote! {
         let #ident = {
             #(#setup)*
-            let #sums_ident: [#ty; #count] = ::autodiff::kernels::fused(
+            let #sums_ident: [#ty; #count] = ::autodiff::kernels::#kernel(
                 [#(#reads),*],
                 [#(&mut #places[..#len]),*],
                 [#(#adds),*],
@@ -605,6 +606,7 @@ fn scaled_rows_loop(
         setup.push(quote!(let #s: #ty = #value;));
     }
     let (chunk, one) = element_closures(fused, &ty, &captured, fresh);
+    let kernel = fused_kernel(fused);
     quote! {
         let #ident = {
             #(#setup)*
@@ -612,7 +614,7 @@ fn scaled_rows_loop(
                 #w,
                 #x,
                 |#rows: ::core::ops::Range<usize>, #block: &[#ty], #scales: &mut [#ty]| {
-                    let _: [#ty; 0] = ::autodiff::kernels::fused(
+                    let _: [#ty; 0] = ::autodiff::kernels::#kernel(
                         [#(#in_block),*],
                         [#scales],
                         [false],
@@ -623,6 +625,17 @@ fn scaled_rows_loop(
             )
         };
     }
+}
+
+/// The kernel that runs a fused loop: `fused_simd`, compiled for the CPU's widest vectors, when
+/// its body computes functions such as `tanh` (bound by arithmetic); `fused` otherwise.
+fn fused_kernel(fused: &Fused) -> Ident {
+    let name = if fused.computes_functions() {
+        "fused_simd"
+    } else {
+        "fused"
+    };
+    Ident::new(name, Span::call_site())
 }
 
 /// What a fused loop reads of `x` (by reference): its elements, or the segment `bounds` of it

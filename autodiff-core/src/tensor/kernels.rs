@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use super::buffer;
 use super::elementwise::{Elementwise, Pointwise};
 pub use super::fused::{
-    elements, elements_mut, fused, lanes, product_rows, rows_scaled_by_product, same_length, zeros,
-    Elements, Lanes, LANES,
+    elements, elements_mut, fused, fused_simd, lanes, product_rows, rows_scaled_by_product,
+    same_length, zeros, Elements, Lanes, LANES,
 };
 pub use super::linalg::on_diagonal;
 pub use super::lu::solve_transposed;

@@ -80,6 +80,16 @@ impl Fused {
         self.reads.iter().map(FusedRead::operands).sum()
     }
 
+    /// Whether the body computes an elementwise function's value (`tanh`, `exp`, ...): such a
+    /// loop is bound by arithmetic, not memory, and runs compiled for the CPU's widest vectors
+    /// (`kernels::fused_simd`).
+    pub fn computes_functions(&self) -> bool {
+        self.body
+            .insts
+            .iter()
+            .any(|inst| matches!(inst.op, crate::symbolic::op::Op::Unary(_)))
+    }
+
     /// The kind of each result.
     pub fn result_kinds(&self) -> Vec<Kind> {
         self.results
