@@ -53,7 +53,7 @@ fn b6_checkpoint(c: &mut Criterion) {
     let text = format!(
         "B6 memory: the most heap bytes live at once during one gradient call (f64, batch 32, \
          hidden 128; inputs not counted), measured by `peak_alloc` in `benches/rnn.rs`. The \
-         plain loop stores each step's state and tanh output; `#[checkpoint]` stores the state \
+         plain loop tapes each step's state once (tanh's result is the next step's state); `#[checkpoint]` stores the state \
          at the start of each of ⌈T/⌊√T⌋⌉ segments plus one segment's worth, at the cost of one \
          more forward pass (its time is in the B6 table at the same T).\n\n\
          | T | hand-written BPTT (MiB) | generated (MiB) | generated, `#[checkpoint]` (MiB) |\n\

@@ -13,6 +13,7 @@ use crate::nesting;
 use autodiff_core::symbolic::ir::Role;
 use autodiff_core::symbolic::rules::arith::{BinOp, Binary};
 use autodiff_core::symbolic::rules::call::CalleeParam;
+use autodiff_core::symbolic::rules::control::{next_state_tapes, NextStateTape};
 use autodiff_core::symbolic::rules::fused::{Fused, FusedRead, FusedResult, ScaledRows};
 use autodiff_core::symbolic::rules::linalg::MatMul;
 use autodiff_core::symbolic::{Emit, Kind, Liveness, Op, Program, ValueId};
@@ -836,6 +837,13 @@ fn body_in_parts(
         needs_dims[program.outputs[position].index()] = true;
     }
     let (dims_filled, dims_read) = shape_only_tapes(program);
+    // States taped twice, as they enter an iteration and as they leave it: one tape serves both.
+    let next_states: Vec<NextStateTape> = next_state_tapes(program)
+        .into_iter()
+        .filter(|t| {
+            !dims_filled.contains(&(t.forward, t.old)) && !dims_filled.contains(&(t.forward, t.new))
+        })
+        .collect();
     let mut bindings: Vec<Binding> = Vec::with_capacity(program.insts.len());
     let mut dims: Vec<Option<Ident>> = vec![None; program.insts.len()];
     let mut all_stmts: Vec<Vec<TokenStream>> = vec![Vec::new(); parts];
@@ -1066,10 +1074,26 @@ fn body_in_parts(
                         setup.push(statement);
                         bound.push(binding);
                     }
-                    // Sliced values: this iteration's entry of a tape.
+                    // Sliced values: this iteration's entry of a tape. A state's tape as it
+                    // leaves an iteration is its tape as it enters, one entry on.
                     let mut slices = Vec::new();
+                    let tapes: Vec<Ident> =
+                        (0..l.sliced).map(|j| fresh(format!("tape{j}"))).collect();
                     for (j, &a) in args[2 + k + m..].iter().enumerate() {
-                        let (tape, entry) = (fresh(format!("tape{j}")), fresh(format!("s{j}")));
+                        let (tape, entry) = (&tapes[j], fresh(format!("s{j}")));
+                        let next_state = next_states
+                            .iter()
+                            .find(|t| t.backward == i && t.new_slice == j);
+                        if let Some(shared) = next_state {
+                            let entering = &tapes[shared.old_slice];
+                            slices.push(quote!(let #entry = &#entering[#index + 1 - #start];));
+                            bound.push(ParamBinding {
+                                ident: entry,
+                                by_ref: true,
+                                check: None,
+                            });
+                            continue;
+                        }
                         let tape_value = by_ref(a);
                         setup.push(quote!(let #tape = #tape_value;));
                         let kind = l.body.params[1 + k + m + j].kind;
@@ -1086,23 +1110,67 @@ fn body_in_parts(
                             check: None,
                         });
                     }
+                    // A state taped as it enters and as it leaves an iteration: only the first
+                    // tape is kept, with the final state as one more entry.
+                    let shared: Vec<&NextStateTape> =
+                        next_states.iter().filter(|t| t.forward == i).collect();
+                    let kept: Vec<usize> = (0..l.stacked)
+                        .filter(|&j| !shared.iter().any(|t| t.new == j))
+                        .collect();
                     let stacks: Vec<Ident> =
                         (0..l.stacked).map(|j| fresh(format!("stack{j}"))).collect();
-                    for stack in &stacks {
+                    for &j in &kept {
+                        let stack = &stacks[j];
+                        let length = if shared.iter().any(|t| t.old == j) {
+                            quote!(#end.saturating_sub(#start) + 1)
+                        } else {
+                            quote!(#end.saturating_sub(#start))
+                        };
                         setup.push(quote! {
-                        let mut #stack = ::std::vec::Vec::with_capacity(#end.saturating_sub(#start));
-                    });
+                            let mut #stack = ::std::vec::Vec::with_capacity(#length);
+                        });
                     }
-                    let news: Vec<Ident> = (0..k + l.stacked)
+                    let news: Vec<Ident> = (0..k + kept.len())
                         .map(|j| fresh(format!("new{j}")))
                         .collect();
-                    let dims_positions: Vec<usize> = (0..l.stacked)
-                        .filter(|&j| dims_filled.contains(&(i, j)))
-                        .map(|j| k + j)
+                    let dims_positions: Vec<usize> = kept
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &j)| dims_filled.contains(&(i, j)))
+                        .map(|(position, _)| k + position)
                         .collect();
+                    let body = if shared.is_empty() {
+                        std::borrow::Cow::Borrowed(&*l.body)
+                    } else {
+                        let mut body = (*l.body).clone();
+                        body.outputs = (0..k)
+                            .chain(kept.iter().map(|&j| k + j))
+                            .map(|position| l.body.outputs[position])
+                            .collect();
+                        std::borrow::Cow::Owned(body)
+                    };
                     let (body_stmts, body_outputs) =
-                        body_with_dims(&l.body, &bound, frame, &dims_positions);
+                        body_with_dims(&body, &bound, frame, &dims_positions);
                     let (new_carried, new_stacked) = news.split_at(k);
+                    let kept_stacks: Vec<&Ident> = kept.iter().map(|&j| &stacks[j]).collect();
+                    let finals: Vec<TokenStream> = shared
+                        .iter()
+                        .map(|t| {
+                            let (stack, state) = (&stacks[t.old], &carried[t.carried]);
+                            quote!(#stack.push(::core::clone::Clone::clone(&#state));)
+                        })
+                        .collect();
+                    // The loop's results keep their positions: `()` where a tape was dropped.
+                    let results: Vec<TokenStream> = (0..l.stacked)
+                        .map(|j| {
+                            if kept.contains(&j) {
+                                let stack = &stacks[j];
+                                quote!(#stack)
+                            } else {
+                                quote!(())
+                            }
+                        })
+                        .collect();
                     let range = if l.reversed {
                         quote!((#start..#end).rev())
                     } else {
@@ -1118,9 +1186,10 @@ fn body_in_parts(
                                     (#(#body_outputs,)*)
                                 };
                                 #(#carried = #new_carried;)*
-                                #(#stacks.push(#new_stacked);)*
+                                #(#kept_stacks.push(#new_stacked);)*
                             }
-                            (#(#carried,)* #(#stacks,)*)
+                            #(#finals)*
+                            (#(#carried,)* #(#results,)*)
                         };
                     });
                     Binding::Named {

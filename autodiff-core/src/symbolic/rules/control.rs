@@ -773,6 +773,107 @@ fn split_pullback(
     })
 }
 
+// ───────────────────────────── shared tapes ─────────────────────────────
+
+/// A carried value that a reverse-mode loop tapes twice: as the value carried into each
+/// iteration (stacked output `old`) and as the value the iteration carries out (stacked
+/// output `new`, a `tanh`'s result that is the next state). Entry `i` of the second tape is
+/// entry `i + 1` of the first, or after the last iteration the final carried value. Emitted
+/// code keeps one tape of `end − start + 1` entries and reads the second through it: half the
+/// memory, and no copy of the state per iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextStateTape {
+    /// The forward loop's instruction.
+    pub forward: usize,
+    /// Which carried value.
+    pub carried: usize,
+    /// Its stacked outputs: the value carried in, and the value carried out.
+    pub old: usize,
+    pub new: usize,
+    /// The backward loop's instruction, and its sliced parameters (positions among the sliced
+    /// ones) reading the two tapes.
+    pub backward: usize,
+    pub old_slice: usize,
+    pub new_slice: usize,
+}
+
+/// Every [`NextStateTape`] of `program`: a forward loop's two tapes of one tensor state, read
+/// by one backward loop over the same range and by nothing else.
+pub fn next_state_tapes(program: &Program) -> Vec<NextStateTape> {
+    use crate::symbolic::Op;
+    let uses = program.use_counts();
+    // The instruction reading `v` and where among its operands, when it is read once.
+    let only_reader = |v: usize| -> Option<(usize, usize)> {
+        if uses[v] != 1 {
+            return None;
+        }
+        program.insts.iter().enumerate().find_map(|(i, inst)| {
+            inst.args
+                .iter()
+                .position(|a| a.index() == v)
+                .map(|p| (i, p))
+        })
+    };
+    let mut found = Vec::new();
+    for (f, inst) in program.insts.iter().enumerate() {
+        let Op::Loop(l) = &inst.op else { continue };
+        if l.reversed || l.stacked == 0 {
+            continue;
+        }
+        let k = l.carried;
+        let body = &l.body;
+        // Result `k + s` of the loop: the projection reading it, if exactly one does.
+        let tape_of = |s: usize| {
+            program.insts.iter().position(|x| {
+                matches!(&x.op, Op::Project(p) if p.index == k + s)
+                    && x.args.first().map(|a| a.index()) == Some(f)
+            })
+        };
+        for j in 0..k {
+            if !body.params[1 + j].kind.is_tensor() {
+                continue;
+            }
+            let carried_in = param_value(body, 1 + j);
+            let carried_out = body.outputs[j];
+            let stacked = &body.outputs[k..];
+            let Some(old) = stacked.iter().position(|&o| o == carried_in) else {
+                continue;
+            };
+            let Some(new) = stacked.iter().position(|&o| o == carried_out) else {
+                continue;
+            };
+            let (Some(old_tape), Some(new_tape)) = (tape_of(old), tape_of(new)) else {
+                continue;
+            };
+            let (Some((b, old_at)), Some((b2, new_at))) =
+                (only_reader(old_tape), only_reader(new_tape))
+            else {
+                continue;
+            };
+            let Op::Loop(back) = &program.insts[b].op else {
+                continue;
+            };
+            let args = &program.insts[b].args;
+            let first_slice = 2 + back.carried + back.captured();
+            let same_range = args[0] == inst.args[0] && args[1] == inst.args[1];
+            let sliced = old_at >= first_slice && new_at >= first_slice;
+            if b != b2 || !back.reversed || !same_range || !sliced {
+                continue;
+            }
+            found.push(NextStateTape {
+                forward: f,
+                carried: j,
+                old,
+                new,
+                backward: b,
+                old_slice: old_at - first_slice,
+                new_slice: new_at - first_slice,
+            });
+        }
+    }
+    found
+}
+
 // ───────────────────────────── projection ─────────────────────────────
 
 /// Result `index` of a loop: a final carried value, or a tape.
@@ -1014,4 +1115,82 @@ pub(crate) fn reverse_branch(
         contributions[1 + j] = Some(cx.push(Project { index: n, kind }, &[result])?);
     }
     Ok(contributions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::symbolic::reverse::{reverse, Seed};
+    use crate::symbolic::rules::elementwise::{Unary, UnaryFn};
+    use crate::symbolic::rules::integer::IndexLiteral;
+    use crate::symbolic::rules::linalg::MatMul;
+    use crate::symbolic::rules::reduce::Sum;
+
+    fn push(p: &mut Program, op: impl Into<crate::symbolic::Op>, args: &[ValueId]) -> ValueId {
+        p.push(op.into(), args).expect("well-kinded")
+    }
+
+    /// `h = h0; for t in 0..steps { h = tanh(h·w) }; sum(h)`, and with `scale` the body's
+    /// result is `2·tanh(h·w)` instead, whose tape is not the next state.
+    fn recurrence(scale: bool) -> Program {
+        let mut body = Program::new();
+        body.param("t", Kind::Index);
+        let h = body.param("h", Kind::Matrix);
+        let w = body.param("w", Kind::Matrix);
+        let hw = push(&mut body, MatMul::PLAIN, &[h, w]);
+        let mut next = push(&mut body, Unary(UnaryFn::Tanh), &[hw]);
+        if scale {
+            let two = push(&mut body, Literal::new(2.0), &[]);
+            next = push(&mut body, Binary(BinOp::Mul), &[two, next]);
+        }
+        body.outputs = vec![next];
+
+        let mut p = Program::new();
+        let h0 = p.param("h0", Kind::Matrix);
+        let w = p.param("w", Kind::Matrix);
+        let steps = p.param("steps", Kind::Index);
+        let zero = push(&mut p, IndexLiteral(0), &[]);
+        let run = push(&mut p, Loop::new(body, 1), &[zero, steps, h0, w]);
+        let h = push(
+            &mut p,
+            Project {
+                index: 0,
+                kind: Kind::Matrix,
+            },
+            &[run],
+        );
+        let total = push(&mut p, Sum, &[h]);
+        p.outputs = vec![total];
+        p
+    }
+
+    #[test]
+    fn a_state_taped_as_it_enters_and_as_it_leaves_is_found_once() {
+        let derived = reverse(&recurrence(false), &[0, 1], Seed::One).expect("derivable");
+        let program = crate::symbolic::simplify(&derived.program);
+        let found = next_state_tapes(&program);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let shared = found[0];
+        assert_eq!(shared.carried, 0);
+        assert_ne!(shared.old, shared.new);
+        let crate::symbolic::Op::Loop(forward) = &program.insts[shared.forward].op else {
+            panic!("not a loop");
+        };
+        let crate::symbolic::Op::Loop(backward) = &program.insts[shared.backward].op else {
+            panic!("not a loop");
+        };
+        assert!(!forward.reversed && backward.reversed);
+        // The stacked outputs are the state carried in and the state carried out.
+        let body = &forward.body;
+        assert_eq!(body.outputs[1 + shared.old], param_value(body, 1));
+        assert_eq!(body.outputs[1 + shared.new], body.outputs[0]);
+        assert_ne!(shared.old_slice, shared.new_slice);
+    }
+
+    #[test]
+    fn a_taped_value_that_is_not_the_next_state_is_not_shared() {
+        let derived = reverse(&recurrence(true), &[0, 1], Seed::One).expect("derivable");
+        let program = crate::symbolic::simplify(&derived.program);
+        assert_eq!(next_state_tapes(&program), Vec::new());
+    }
 }
