@@ -557,3 +557,35 @@ fn the_textbook_spelling_of_b2_gets_the_stable_spellings_programs() {
     }
     insta::assert_snapshot!(items_ending_in(quote!(wrt(w)), literal, "_hessian"));
 }
+
+#[test]
+fn an_rnn_state_is_taped_once_and_read_one_entry_on() {
+    // Reverse mode needs h as it enters each step (for dw = hᵀ·dz) and tanh's result (for
+    // tanh′), which is the next step's h: one tape, read at i and at i + 1, and no copy of the
+    // state inside the loop.
+    let code = expanded(
+        quote!(wrt(h0, w), only(grad)),
+        quote! {
+            fn rnn(h0: &Matrix<f64>, w: &Matrix<f64>, steps: usize) -> f64 {
+                let mut h = h0.clone();
+                for _t in 0..steps {
+                    h = h.matmul(w).tanh();
+                }
+                0.5 * (&h * &h).sum()
+            }
+        },
+    );
+    let code: String = code.split_whitespace().collect();
+    let start = code.find("fnrnn_grad(").expect("rnn_grad");
+    let code = &code[start..start + code[start..].find("enumrnn").expect("the signature")];
+    let pushes = code.matches(".push(").count();
+    // The entering tape, once per step, then the final state once; nothing else is stacked.
+    assert_eq!(pushes, 2, "{code}");
+    assert_eq!(code.matches("with_capacity").count(), 1, "one tape: {code}");
+    assert!(code.contains("+1-__"), "no read one entry on: {code}");
+    let in_loop = &code[code.find("for__").expect("a loop")..code.find(".push(").unwrap()];
+    assert!(
+        !in_loop.contains("Clone::clone"),
+        "a copy per step: {in_loop}"
+    );
+}
